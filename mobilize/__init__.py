@@ -1,0 +1,3 @@
+"""mobilize: peacetime/wartime mobilisation for community grid governance."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,129 @@
+"""A district as read from (or written to) a bundle: all geometry already in WGS-84."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+from numpy.typing import NDArray
+
+from mobilize.bundle.problems import Problem
+
+BUNDLE_FORMAT = "mobilize-bundle/1"
+
+
+@dataclass(frozen=True)
+class StreetRecord:
+    code: str
+    name: str
+    geom: shapely.MultiPolygon
+
+
+@dataclass(frozen=True)
+class CommunityRecord:
+    code: str
+    name: str
+    street: str
+    kind: str
+    geom: shapely.MultiPolygon
+
+
+@dataclass(frozen=True)
+class GridRecord:
+    code: str
+    name: str
+    level: str
+    parent: str  # community code for general grids, general-grid code for micro-grids
+    geom: shapely.MultiPolygon
+
+
+@dataclass
+class HouseholdTable:
+    """Households as columns: half a million rows stay cheap this way."""
+
+    code: list[str]
+    lon: NDArray[np.float64]
+    lat: NDArray[np.float64]
+    size: NDArray[np.int64]
+    tags: NDArray[np.int64]  # HouseholdTag bitmask
+    micro_grid: list[str]  # placed or given micro-grid code
+
+    def __len__(self) -> int:
+        return len(self.code)
+
+
+@dataclass(frozen=True)
+class UnitRecord:
+    code: str
+    name: str
+    lon: float
+    lat: float
+
+
+@dataclass(frozen=True)
+class PairingRecord:
+    unit: str
+    community: str
+    wartime_quota: int
+
+
+@dataclass(frozen=True)
+class TeamRecord:
+    code: str
+    name: str
+    kind: str
+    unit: str | None
+
+
+@dataclass(frozen=True)
+class ResponderRecord:
+    code: str
+    name: str
+    phone: str
+    kind: str
+    unit: str | None
+    team: str | None
+    home_grid: str | None
+    lon: float | None
+    lat: float | None
+    skills: tuple[str, ...]
+
+
+@dataclass
+class Bundle:
+    district_code: str
+    district_name: str
+    district_geom: shapely.MultiPolygon
+    streets: list[StreetRecord]
+    communities: list[CommunityRecord]
+    grids: list[GridRecord]
+    households: HouseholdTable
+    units: list[UnitRecord]
+    pairings: list[PairingRecord]
+    teams: list[TeamRecord]
+    responders: list[ResponderRecord]
+    source_crs: str = "wgs84"
+    warnings: list[Problem] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "streets": len(self.streets),
+            "communities": len(self.communities),
+            "general_grids": sum(1 for g in self.grids if g.level == "general"),
+            "micro_grids": sum(1 for g in self.grids if g.level == "micro"),
+            "households": len(self.households),
+            "units": len(self.units),
+            "pairings": len(self.pairings),
+            "teams": len(self.teams),
+            "responders": len(self.responders),
+        }
+
+
+def as_multipolygon(geom: shapely.Geometry) -> shapely.MultiPolygon:
+    """Grids are stored as MULTIPOLYGON, one type per column for QGIS and GDAL."""
+    if isinstance(geom, shapely.MultiPolygon):
+        return geom
+    if isinstance(geom, shapely.Polygon):
+        return shapely.MultiPolygon([geom])
+    raise TypeError(f"expected a polygon, got {geom.geom_type}")

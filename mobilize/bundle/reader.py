@@ -1,0 +1,679 @@
+"""Reading and validating a whole bundle before anything is written.
+
+Every check runs, whatever failed before it, so one run reports every problem; only checks
+that depend on unreadable input (spatial checks without a coordinate system) are skipped."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+
+from geo import SUPPORTED_CRS, GeoJSONError, LocalMetric, geometry_to_wgs84, read_features, to_wgs84
+from geo import place_points as place_in_polygons
+from geo.validate import (
+    coverage_gaps,
+    outside_parents,
+    overlapping_siblings,
+    points_outside,
+    polygon_problem,
+)
+from mobilize.bundle.model import (
+    BUNDLE_FORMAT,
+    Bundle,
+    CommunityRecord,
+    GridRecord,
+    HouseholdTable,
+    PairingRecord,
+    ResponderRecord,
+    StreetRecord,
+    TeamRecord,
+    UnitRecord,
+    as_multipolygon,
+)
+from mobilize.bundle.problems import BundleInvalid, Problem, Problems
+from mobilize.models import CommunityKind, GridLevel, HouseholdTag, ResponderKind, TeamKind
+
+StepCallback = Callable[[str], None]
+
+_PHONE = re.compile(r"^\+?[0-9][0-9 \-]{4,19}$")
+_TAGS = {tag.value: tag for tag in HouseholdTag}
+
+
+@dataclass(frozen=True)
+class _Feature:
+    where: str
+    props: dict[str, Any]
+    geom: shapely.MultiPolygon  # WGS-84
+
+
+def _where(index: int, code: str | None) -> str:
+    return f"feature #{index + 1} (code={code})" if code else f"feature #{index + 1}"
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _load_json(path: Path, problems: Problems) -> Any:
+    name = path.name
+    if not path.is_file():
+        problems.error(name, "", None, "file is missing")
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        problems.error(name, f"byte {exc.start}", None, "file is not UTF-8 text")
+    except json.JSONDecodeError as exc:
+        problems.error(name, f"line {exc.lineno} column {exc.colno}", None,
+                       f"malformed JSON: {exc.msg}")
+    return None
+
+
+def _read_meta(root: Path, problems: Problems) -> tuple[str | None, str, str]:
+    doc = _load_json(root / "bundle.json", problems)
+    if doc is None:
+        return None, "", ""
+    if not isinstance(doc, dict):
+        problems.error("bundle.json", "", None, "top level is not a JSON object")
+        return None, "", ""
+    if doc.get("format") != BUNDLE_FORMAT:
+        problems.error("bundle.json", "", "format",
+                       f"expected {BUNDLE_FORMAT!r}, found {doc.get('format')!r}")
+    crs = doc.get("crs")
+    if crs not in SUPPORTED_CRS:
+        problems.error("bundle.json", "", "crs",
+                       f"unsupported coordinate system {crs!r}; use one of {', '.join(SUPPORTED_CRS)}")
+        crs = None
+    district = doc.get("district")
+    code = name = ""
+    if not isinstance(district, dict):
+        problems.error("bundle.json", "", "district", "missing object with 'code' and 'name'")
+    else:
+        code, name = _text(district.get("code")), _text(district.get("name"))
+        for key, value in (("code", code), ("name", name)):
+            if not value:
+                problems.error("bundle.json", "", f"district.{key}", "missing")
+    return crs, code, name
+
+
+def _in_range(geom: shapely.Geometry) -> bool:
+    minx, miny, maxx, maxy = shapely.bounds(geom)
+    return -180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90
+
+
+def _read_layer(
+    root: Path, filename: str, crs: str | None, required: Iterable[str], problems: Problems
+) -> list[_Feature]:
+    doc = _load_json(root / filename, problems)
+    if doc is None:
+        return []
+    try:
+        raw = read_features(doc)
+    except GeoJSONError as exc:
+        problems.error(filename, "", None, str(exc))
+        return []
+    features = []
+    for feature in raw:
+        code = _text(feature.properties.get("code")) or None
+        where = _where(feature.index, code)
+        ok = True
+        for key in required:
+            if not _text(feature.properties.get(key)):
+                problems.error(filename, where, key, "missing")
+                ok = False
+        if feature.error:
+            problems.error(filename, where, "geometry", feature.error)
+            continue
+        if feature.geometry is not None and not _in_range(feature.geometry):
+            problems.error(filename, where, "geometry",
+                           "coordinates out of range (longitude and latitude swapped?)")
+            continue
+        geom = geometry_to_wgs84(feature.geometry, crs or "wgs84")
+        if reason := polygon_problem(geom):
+            problems.error(filename, where, "geometry", reason)
+            continue
+        if ok:
+            features.append(_Feature(where, feature.properties, as_multipolygon(geom)))
+    return features
+
+
+def _unique_codes(filename: str, items: list[tuple[str, str]], problems: Problems) -> None:
+    """items: (code, where); reports every duplicate with where the first one is."""
+    first: dict[str, str] = {}
+    for code, where in items:
+        if code in first:
+            problems.error(filename, where, "code", f"duplicate code {code!r} (first at {first[code]})")
+        else:
+            first[code] = where
+
+
+def _read_csv(
+    root: Path, filename: str, required: list[str], problems: Problems
+) -> list[tuple[int, dict[str, str]]]:
+    path = root / filename
+    if not path.is_file():
+        problems.error(filename, "", None, "file is missing")
+        return []
+    rows: list[tuple[int, dict[str, str]]] = []
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            header = [h.strip() for h in reader.fieldnames or []]
+            reader.fieldnames = header
+            missing = [c for c in required if c not in header]
+            if missing:
+                problems.error(filename, "line 1", None,
+                               f"missing column(s) {', '.join(missing)}; found {', '.join(header)}")
+                return []
+            for row in reader:
+                if None in row:
+                    problems.error(filename, f"line {reader.line_num}", None,
+                                   f"{len(header) + len(row[None])} values for {len(header)} columns")
+                    continue
+                rows.append((reader.line_num, {k: (v or "").strip() for k, v in row.items()}))
+    except UnicodeDecodeError as exc:
+        problems.error(filename, f"byte {exc.start}", None, "file is not UTF-8 text")
+    except csv.Error as exc:
+        problems.error(filename, "", None, f"malformed CSV: {exc}")
+    return rows
+
+
+def _number(filename: str, where: str, field: str, raw: str, problems: Problems) -> float | None:
+    try:
+        value = float(raw)
+    except ValueError:
+        problems.error(filename, where, field, f"{raw!r} is not a number")
+        return None
+    if not math.isfinite(value):
+        problems.error(filename, where, field, f"{raw!r} is not a finite number")
+        return None
+    return value
+
+
+def _integer(
+    filename: str, where: str, field: str, raw: str, problems: Problems, minimum: int = 0
+) -> int | None:
+    try:
+        value = int(raw)
+    except ValueError:
+        problems.error(filename, where, field, f"{raw!r} is not a whole number")
+        return None
+    if value < minimum:
+        problems.error(filename, where, field, f"{value} is negative" if minimum == 0
+                       else f"{value} is below {minimum}")
+        return None
+    return value
+
+
+def _lonlat(
+    filename: str, where: str, row: dict[str, str], problems: Problems
+) -> tuple[float, float] | None:
+    lon = _number(filename, where, "lon", row.get("lon", ""), problems)
+    lat = _number(filename, where, "lat", row.get("lat", ""), problems)
+    if lon is None or lat is None:
+        return None
+    if not (-90 <= lat <= 90) or not (-180 <= lon <= 180):
+        hint = " (longitude and latitude swapped?)" if -90 <= lon <= 90 and abs(lat) <= 180 else ""
+        problems.error(filename, where, "lat" if not -90 <= lat <= 90 else "lon",
+                       f"coordinates {lon}, {lat} out of range{hint}")
+        return None
+    return lon, lat
+
+
+class _Reader:
+    """One validation run; collects records and problems."""
+
+    def __init__(self, root: Path, on_step: StepCallback | None) -> None:
+        self.root = root
+        self.problems = Problems()
+        self.on_step = on_step or (lambda _name: None)
+
+    def run(self) -> Bundle:
+        p = self.problems
+        self.on_step("reading bundle.json and polygons")
+        crs, district_code, district_name = _read_meta(self.root, p)
+        geo_crs = crs or "wgs84"
+        district_features = _read_layer(self.root, "district.geojson", crs, [], p)
+        streets = self._streets(geo_crs)
+        communities = self._communities(geo_crs, {s.code for s in streets})
+        grids = self._grids(geo_crs, {c.code for c in communities})
+        district_geom = (
+            as_multipolygon(shapely.union_all([f.geom for f in district_features]))
+            if district_features
+            else None
+        )
+        if (self.root / "district.geojson").is_file() and not district_features and not any(
+            e.file == "district.geojson" for e in p.errors
+        ):
+            p.error("district.geojson", "", None, "no district polygon")
+
+        metric = LocalMetric.around(district_geom) if district_geom is not None else None
+        spatial_ok = crs is not None and metric is not None
+        if spatial_ok:
+            self.on_step("checking that every grid nests in its parent")
+            self._check_nesting(metric, district_geom, streets, communities, grids)
+
+        self.on_step("reading households")
+        households = self._households(crs, metric, district_geom, grids, spatial_ok)
+        self.on_step("reading units, pairings, teams and responders")
+        units = self._units(geo_crs)
+        pairings = self._pairings({u.code for u in units}, {c.code for c in communities})
+        teams = self._teams({u.code for u in units})
+        responders = self._responders(geo_crs, units, teams, grids)
+
+        if p.errors:
+            raise BundleInvalid(p.items)
+        assert district_geom is not None and crs is not None
+        return Bundle(
+            district_code=district_code,
+            district_name=district_name,
+            district_geom=district_geom,
+            streets=streets,
+            communities=communities,
+            grids=grids,
+            households=households,
+            units=units,
+            pairings=pairings,
+            teams=teams,
+            responders=responders,
+            source_crs=crs,
+            warnings=p.warnings,
+        )
+
+    # -- polygons -------------------------------------------------------------------------
+
+    def _streets(self, crs: str) -> list[StreetRecord]:
+        features = _read_layer(self.root, "streets.geojson", crs, ["code", "name"], self.problems)
+        _unique_codes("streets.geojson", [(_text(f.props["code"]), f.where) for f in features],
+                      self.problems)
+        return [StreetRecord(_text(f.props["code"]), _text(f.props["name"]), f.geom)
+                for f in features]
+
+    def _communities(self, crs: str, street_codes: set[str]) -> list[CommunityRecord]:
+        name = "communities.geojson"
+        features = _read_layer(self.root, name, crs, ["code", "name", "street"], self.problems)
+        _unique_codes(name, [(_text(f.props["code"]), f.where) for f in features], self.problems)
+        records = []
+        for f in features:
+            street = _text(f.props["street"])
+            kind = _text(f.props.get("kind")) or CommunityKind.COMMUNITY.value
+            if street not in street_codes:
+                self.problems.error(name, f.where, "street", f"unknown street {street!r}")
+                continue
+            if kind not in {k.value for k in CommunityKind}:
+                self.problems.error(name, f.where, "kind",
+                                    f"{kind!r} is not one of community, village")
+                continue
+            records.append(CommunityRecord(_text(f.props["code"]), _text(f.props["name"]),
+                                           street, kind, f.geom))
+        return records
+
+    def _grids(self, crs: str, community_codes: set[str]) -> list[GridRecord]:
+        name = "grids.geojson"
+        features = _read_layer(self.root, name, crs, ["code", "name", "level", "parent"],
+                               self.problems)
+        _unique_codes(name, [(_text(f.props["code"]), f.where) for f in features], self.problems)
+        levels = {_text(f.props["code"]): _text(f.props["level"]) for f in features}
+        records = []
+        for f in features:
+            level, parent = _text(f.props["level"]), _text(f.props["parent"])
+            if level == GridLevel.GENERAL:
+                if parent not in community_codes:
+                    self.problems.error(name, f.where, "parent",
+                                        f"unknown community {parent!r} (a general grid's parent "
+                                        "is its community)")
+                    continue
+            elif level == GridLevel.MICRO:
+                if levels.get(parent) != GridLevel.GENERAL:
+                    found = ("a micro-grid" if levels.get(parent) == GridLevel.MICRO
+                             else "not a grid in this file")
+                    self.problems.error(name, f.where, "parent",
+                                        f"{parent!r} is {found}; a micro-grid's parent must be a "
+                                        "general grid")
+                    continue
+            else:
+                self.problems.error(name, f.where, "level",
+                                    f"{level!r} is not one of general, micro")
+                continue
+            records.append(GridRecord(_text(f.props["code"]), _text(f.props["name"]), level,
+                                      parent, f.geom))
+        return records
+
+    def _check_nesting(
+        self,
+        metric: LocalMetric,
+        district: shapely.MultiPolygon,
+        streets: list[StreetRecord],
+        communities: list[CommunityRecord],
+        grids: list[GridRecord],
+    ) -> None:
+        district_m = metric.to_metres(district)
+        streets_m = metric.to_metres(np.array([s.geom for s in streets], dtype=object))
+        self._nest("streets.geojson", streets, [0] * len(streets), streets_m, [district_m],
+                   ["the district"], groups=["district"] * len(streets))
+
+        street_index = {s.code: i for i, s in enumerate(streets)}
+        communities_m = metric.to_metres(np.array([c.geom for c in communities], dtype=object))
+        self._nest("communities.geojson", communities,
+                   [street_index[c.street] for c in communities], communities_m, streets_m,
+                   [f"street {s.code}" for s in streets], groups=[c.street for c in communities])
+
+        general = [g for g in grids if g.level == GridLevel.GENERAL]
+        micro = [g for g in grids if g.level == GridLevel.MICRO]
+        community_index = {c.code: i for i, c in enumerate(communities)}
+        general_m = metric.to_metres(np.array([g.geom for g in general], dtype=object))
+        self._nest("grids.geojson", general, [community_index[g.parent] for g in general],
+                   general_m, communities_m, [f"community {c.code}" for c in communities],
+                   groups=[g.parent for g in general])
+
+        general_index = {g.code: i for i, g in enumerate(general)}
+        micro_parent = [general_index[g.parent] for g in micro]
+        micro_m = metric.to_metres(np.array([g.geom for g in micro], dtype=object))
+        self._nest("grids.geojson", micro, micro_parent, micro_m, general_m,
+                   [f"general grid {g.code}" for g in general], groups=[g.parent for g in micro])
+
+        for gap in coverage_gaps(general_m, micro_m, micro_parent):
+            g = general[gap.parent]
+            self.problems.warn("grids.geojson", f"feature code={g.code}", "geometry",
+                               f"{gap.area_m2:.0f} m² of general grid {g.code} is in no "
+                               "micro-grid")
+        with_micro = set(micro_parent)
+        for i, g in enumerate(general):
+            if i not in with_micro:
+                self.problems.warn("grids.geojson", f"feature code={g.code}", None,
+                                   f"general grid {g.code} has no micro-grids")
+
+    def _nest(
+        self,
+        filename: str,
+        children: list[Any],
+        parent_of: list[int],
+        children_m: Any,
+        parents_m: Any,
+        parent_names: list[str],
+        groups: list[str],
+    ) -> None:
+        for out in outside_parents(children_m, parent_of, parents_m):
+            child = children[out.child]
+            self.problems.error(
+                filename, f"feature code={child.code}", "geometry",
+                f"reaches {out.distance_m:.1f} m outside {parent_names[out.parent]} "
+                f"({out.area_m2:.0f} m² outside; tolerance 1 m)",
+            )
+        for overlap in overlapping_siblings(children_m, groups):
+            a, b = children[overlap.first], children[overlap.second]
+            self.problems.error(
+                filename, f"feature code={a.code}", "geometry",
+                f"overlaps {b.code} by {overlap.area_m2:.0f} m² ({overlap.ratio:.1%} of the "
+                "smaller; tolerance 0.5%)",
+            )
+
+    # -- tables ---------------------------------------------------------------------------
+
+    def _households(
+        self,
+        crs: str | None,
+        metric: LocalMetric | None,
+        district: shapely.MultiPolygon | None,
+        grids: list[GridRecord],
+        spatial_ok: bool,
+    ) -> HouseholdTable:
+        name = "households.csv"
+        p = self.problems
+        rows = _read_csv(self.root, name, ["code", "lon", "lat", "size", "tags"], p)
+        micro_codes = {g.code for g in grids if g.level == GridLevel.MICRO}
+        codes: list[str] = []
+        lines: list[int] = []
+        lons: list[float] = []
+        lats: list[float] = []
+        sizes: list[int] = []
+        masks: list[int] = []
+        given: list[str] = []
+        seen: dict[str, int] = {}
+        for line, row in rows:
+            where = f"line {line}"
+            ok = True
+            code = row["code"]
+            if not code:
+                p.error(name, where, "code", "missing")
+                ok = False
+            elif code in seen:
+                p.error(name, where, "code", f"duplicate code {code!r} (first at line {seen[code]})")
+                ok = False
+            else:
+                seen[code] = line
+            point = _lonlat(name, where, row, p)
+            size = _integer(name, where, "size", row["size"], p) if row["size"] else 1
+            mask = 0
+            for tag in filter(None, (t.strip() for t in row["tags"].split(";"))):
+                if tag not in _TAGS:
+                    p.error(name, where, "tags", f"unknown tag {tag!r}; use {', '.join(_TAGS)}")
+                    ok = False
+                else:
+                    mask |= _TAGS[tag].bit
+            grid = row.get("micro_grid", "")
+            if grid and grid not in micro_codes:
+                p.error(name, where, "micro_grid", f"unknown micro-grid {grid!r}")
+                ok = False
+            if point is None or size is None or not ok:
+                continue
+            codes.append(code)
+            lines.append(line)
+            lons.append(point[0])
+            lats.append(point[1])
+            sizes.append(size)
+            masks.append(mask)
+            given.append(grid)
+
+        lon, lat = to_wgs84(lons, lats, crs or "wgs84")
+        placed = list(given)
+        if spatial_ok and metric is not None and district is not None and codes:
+            placed = self._place_households(metric, district, grids, lon, lat, lines, given)
+        return HouseholdTable(
+            code=codes,
+            lon=lon,
+            lat=lat,
+            size=np.asarray(sizes, dtype=np.int64),
+            tags=np.asarray(masks, dtype=np.int64),
+            micro_grid=placed,
+        )
+
+    def _place_households(
+        self,
+        metric: LocalMetric,
+        district: shapely.MultiPolygon,
+        grids: list[GridRecord],
+        lon: np.ndarray,
+        lat: np.ndarray,
+        lines: list[int],
+        given: list[str],
+    ) -> list[str]:
+        name = "households.csv"
+        x, y = metric.xy(lon, lat)
+        district_m = metric.to_metres(district)
+        outside = set(points_outside(x, y, district_m).tolist())
+        if outside:
+            idx = np.fromiter(sorted(outside), dtype=np.int64)
+            sx, sy = metric.xy(lat[idx], lon[idx])
+            swapped = shapely.contains_xy(district_m, sx, sy)
+            distances = shapely.distance(district_m, shapely.points(x[idx], y[idx]))
+            for i, looks_swapped, dist in zip(idx, swapped, distances, strict=True):
+                reason = ("longitude and latitude look swapped" if looks_swapped
+                          else f"lies {dist:,.0f} m outside the district")
+                self.problems.error(name, f"line {lines[i]}", "lon,lat", reason)
+        micro = [g for g in grids if g.level == GridLevel.MICRO]
+        micro_m = metric.to_metres(np.array([g.geom for g in micro], dtype=object))
+        found = place_in_polygons(x, y, micro_m)
+        placed = []
+        for i, (hit, grid) in enumerate(zip(found.tolist(), given, strict=True)):
+            if grid:
+                if hit >= 0 and micro[hit].code != grid:
+                    self.problems.warn(name, f"line {lines[i]}", "micro_grid",
+                                       f"given {grid!r} but the point lies in {micro[hit].code!r}")
+                placed.append(grid)
+            elif hit >= 0:
+                placed.append(micro[hit].code)
+            else:
+                if i not in outside:
+                    self.problems.error(name, f"line {lines[i]}", "lon,lat",
+                                        "lies in no micro-grid (a gap in the grid); give its "
+                                        "micro_grid or fix the polygons")
+                placed.append("")
+        return placed
+
+    def _units(self, crs: str) -> list[UnitRecord]:
+        name = "units.csv"
+        rows = _read_csv(self.root, name, ["code", "name", "lon", "lat"], self.problems)
+        _unique_codes(name, [(r["code"], f"line {n}") for n, r in rows if r["code"]],
+                      self.problems)
+        records = []
+        for line, row in rows:
+            where = f"line {line}"
+            ok = self._required(name, where, row, ["code", "name"])
+            point = _lonlat(name, where, row, self.problems)
+            if point is None or not ok:
+                continue
+            lon, lat = to_wgs84([point[0]], [point[1]], crs)
+            records.append(UnitRecord(row["code"], row["name"], float(lon[0]), float(lat[0])))
+        return records
+
+    def _required(self, filename: str, where: str, row: dict[str, str], keys: list[str]) -> bool:
+        ok = True
+        for key in keys:
+            if not row.get(key):
+                self.problems.error(filename, where, key, "missing")
+                ok = False
+        return ok
+
+    def _pairings(self, units: set[str], communities: set[str]) -> list[PairingRecord]:
+        name = "pairings.csv"
+        rows = _read_csv(self.root, name, ["unit", "community", "wartime_quota"], self.problems)
+        records = []
+        seen: dict[tuple[str, str], int] = {}
+        for line, row in rows:
+            where = f"line {line}"
+            ok = self._required(name, where, row, ["unit", "community", "wartime_quota"])
+            if row["unit"] and row["unit"] not in units:
+                self.problems.error(name, where, "unit", f"unknown unit {row['unit']!r}")
+                ok = False
+            if row["community"] and row["community"] not in communities:
+                self.problems.error(name, where, "community",
+                                    f"unknown community {row['community']!r}")
+                ok = False
+            quota = (_integer(name, where, "wartime_quota", row["wartime_quota"], self.problems)
+                     if row["wartime_quota"] else None)
+            key = (row["unit"], row["community"])
+            if key in seen:
+                self.problems.error(name, where, None,
+                                    f"unit {key[0]!r} is paired with {key[1]!r} twice "
+                                    f"(first at line {seen[key]})")
+                ok = False
+            seen.setdefault(key, line)
+            if ok and quota is not None:
+                records.append(PairingRecord(row["unit"], row["community"], quota))
+        return records
+
+    def _teams(self, units: set[str]) -> list[TeamRecord]:
+        name = "teams.csv"
+        rows = _read_csv(self.root, name, ["code", "name", "kind", "unit"], self.problems)
+        _unique_codes(name, [(r["code"], f"line {n}") for n, r in rows if r["code"]],
+                      self.problems)
+        kinds = {k.value for k in TeamKind}
+        records = []
+        for line, row in rows:
+            where = f"line {line}"
+            ok = self._required(name, where, row, ["code", "name", "kind"])
+            if row["kind"] and row["kind"] not in kinds:
+                self.problems.error(name, where, "kind",
+                                    f"{row['kind']!r} is not one of {', '.join(sorted(kinds))}")
+                ok = False
+            if row["unit"] and row["unit"] not in units:
+                self.problems.error(name, where, "unit", f"unknown unit {row['unit']!r}")
+                ok = False
+            if ok:
+                records.append(TeamRecord(row["code"], row["name"], row["kind"],
+                                          row["unit"] or None))
+        return records
+
+    def _responders(
+        self, crs: str, units: list[UnitRecord], teams: list[TeamRecord], grids: list[GridRecord]
+    ) -> list[ResponderRecord]:
+        name = "responders.csv"
+        columns = ["code", "name", "phone", "kind", "unit", "team", "home_grid", "lon", "lat",
+                   "skills"]
+        rows = _read_csv(self.root, name, columns, self.problems)
+        _unique_codes(name, [(r["code"], f"line {n}") for n, r in rows if r["code"]],
+                      self.problems)
+        unit_codes = {u.code for u in units}
+        team_kind = {t.code: t.kind for t in teams}
+        grid_level = {g.code: g.level for g in grids}
+        kinds = {k.value for k in ResponderKind}
+        records = []
+        p = self.problems
+        for line, row in rows:
+            where = f"line {line}"
+            ok = self._required(name, where, row, ["code", "name", "phone", "kind"])
+            kind = row["kind"]
+            if kind and kind not in kinds:
+                p.error(name, where, "kind", f"{kind!r} is not one of {', '.join(sorted(kinds))}")
+                ok = False
+            if row["phone"] and not _PHONE.match(row["phone"]):
+                p.error(name, where, "phone", f"{row['phone']!r} is not a phone number")
+                ok = False
+            if row["unit"] and row["unit"] not in unit_codes:
+                p.error(name, where, "unit", f"unknown unit {row['unit']!r}")
+                ok = False
+            elif not row["unit"] and kind == ResponderKind.SUNK_CADRE:
+                p.error(name, where, "unit", "a sunk cadre needs the unit that sends them")
+                ok = False
+            if row["team"] and row["team"] not in team_kind:
+                p.error(name, where, "team", f"unknown team {row['team']!r}")
+                ok = False
+            elif not row["team"] and kind == ResponderKind.SHOCK_TEAM_MEMBER:
+                p.error(name, where, "team", "a shock team member needs their team")
+                ok = False
+            home = row["home_grid"]
+            need = {ResponderKind.GRID_WORKER: GridLevel.GENERAL,
+                    ResponderKind.MICRO_GRID_MEMBER: GridLevel.MICRO}.get(kind)  # type: ignore[call-overload]
+            if home and home not in grid_level:
+                p.error(name, where, "home_grid", f"unknown grid {home!r}")
+                ok = False
+            elif need and not home:
+                p.error(name, where, "home_grid", f"a {kind} needs their {need} grid")
+                ok = False
+            elif need and grid_level[home] != need:
+                p.error(name, where, "home_grid",
+                        f"{home!r} is a {grid_level[home]} grid; a {kind} belongs to a {need} grid")
+                ok = False
+            lon = lat = None
+            if row["lon"] or row["lat"]:
+                point = _lonlat(name, where, row, p)
+                if point is None:
+                    ok = False
+                else:
+                    wl, wa = to_wgs84([point[0]], [point[1]], crs)
+                    lon, lat = float(wl[0]), float(wa[0])
+            if not ok:
+                continue
+            skills = tuple(s.strip() for s in row["skills"].split(";") if s.strip())
+            records.append(ResponderRecord(row["code"], row["name"], row["phone"], kind,
+                                           row["unit"] or None, row["team"] or None, home or None,
+                                           lon, lat, skills))
+        return records
+
+
+def read_bundle(path: str | Path, *, on_step: StepCallback | None = None) -> Bundle:
+    """Read and validate a bundle directory; raise BundleInvalid naming every problem."""
+    root = Path(path)
+    if not root.is_dir():
+        raise BundleInvalid([Problem(str(root), "", None, "not a bundle directory (no such folder)")])
+    return _Reader(root, on_step).run()

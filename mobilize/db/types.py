@@ -1,0 +1,74 @@
+"""Column types that mean the same on both backends.
+
+Geometry is shapely in Python, PostGIS geometry through geoalchemy2 on PostgreSQL and WKB
+bytes on SQLite (spatial predicates then run in geo/). Datetimes are always UTC-aware."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import geoalchemy2
+import shapely
+from geoalchemy2.shape import from_shape, to_shape
+from sqlalchemy import DateTime, Dialect, LargeBinary
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+SRID = 4326
+
+
+class Geometry(TypeDecorator[shapely.Geometry]):
+    """WGS-84 geometry of one type, e.g. Geometry("MULTIPOLYGON")."""
+
+    impl = LargeBinary
+    cache_ok = True
+    # Read by geoalchemy2's DDL hooks: the migrations create our GiST indexes themselves.
+    spatial_index = False
+
+    def __init__(self, geometry_type: str = "GEOMETRY") -> None:
+        super().__init__()
+        self.geometry_type = geometry_type.upper()
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect is None:
+            # geoalchemy2's DDL hooks ask with no dialect; we create spatial indexes ourselves.
+            return LargeBinary()
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(
+                geoalchemy2.Geometry(self.geometry_type, srid=SRID, spatial_index=False)
+            )
+        return dialect.type_descriptor(LargeBinary())
+
+    def process_bind_param(self, value: shapely.Geometry | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if dialect.name == "postgresql":
+            return from_shape(value, srid=SRID)
+        return shapely.to_wkb(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> shapely.Geometry | None:
+        if value is None:
+            return None
+        if dialect.name == "postgresql":
+            return to_shape(value)
+        return shapely.from_wkb(value)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware datetimes stored as UTC; naive values are refused, not guessed."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use an aware datetime from the clock")
+        value = value.astimezone(UTC)
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -1,0 +1,32 @@
+"""Declarative base with constraint names fixed, so one migration history fits both backends."""
+
+from __future__ import annotations
+
+from sqlalchemy import CheckConstraint, Index, MetaData, text
+from sqlalchemy.orm import DeclarativeBase
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def spatial_index(table: str, column: str = "geom") -> Index:
+    """A GiST index on PostGIS; SQLite has none (geo/ indexes in memory with an STRtree)."""
+    return Index(f"ix_{table}_{column}", column, postgresql_using="gist").ddl_if(
+        dialect="postgresql"
+    )
+
+
+def valid_geometry(column: str = "geom") -> CheckConstraint:
+    """PostGIS refuses invalid geometry; on SQLite the importer's checks stand alone."""
+    return CheckConstraint(text(f"ST_IsValid({column})"), name=f"{column}_valid").ddl_if(
+        dialect="postgresql"
+    )

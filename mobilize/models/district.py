@@ -1,0 +1,155 @@
+"""The district as space: streets, communities, the grid levels and households."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from datetime import datetime
+
+import shapely
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mobilize.db.types import Geometry, UTCDateTime
+from mobilize.models.base import Base, spatial_index, valid_geometry
+
+
+class GridLevel(enum.StrEnum):
+    GENERAL = "general"
+    MICRO = "micro"
+
+
+class CommunityKind(enum.StrEnum):
+    COMMUNITY = "community"  # 社区, urban
+    VILLAGE = "village"  # 村, rural
+
+
+class HouseholdTag(enum.StrEnum):
+    """The seven-colour map (七彩图); the order fixes each tag's bit."""
+
+    PARTY_MEMBER = "party_member"
+    EMPTY_NEST = "empty_nest"
+    ELDERLY = "elderly"
+    HARDSHIP = "hardship"
+    DISABILITY = "disability"
+    RENTED = "rented"
+    VACANT = "vacant"
+
+    @property
+    def bit(self) -> int:
+        return 1 << list(HouseholdTag).index(self)
+
+    @staticmethod
+    def mask(tags: Iterable[HouseholdTag]) -> int:
+        value = 0
+        for tag in tags:
+            value |= tag.bit
+        return value
+
+    @staticmethod
+    def unmask(mask: int) -> list[HouseholdTag]:
+        return [tag for tag in HouseholdTag if mask & tag.bit]
+
+
+class District(Base):
+    __tablename__ = "district"
+    __table_args__ = (spatial_index("district"), valid_geometry())
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    source_crs: Mapped[str] = mapped_column(String(16))
+    geom: Mapped[shapely.MultiPolygon] = mapped_column(Geometry("MULTIPOLYGON"))
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Street(Base):
+    """街道/镇: one street command centre each."""
+
+    __tablename__ = "street"
+    __table_args__ = (
+        UniqueConstraint("district_id", "code"),
+        spatial_index("street"),
+        valid_geometry(),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    district_id: Mapped[int] = mapped_column(ForeignKey("district.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    geom: Mapped[shapely.MultiPolygon] = mapped_column(Geometry("MULTIPOLYGON"))
+
+
+class Community(Base):
+    """社区/村, the master grid (总网格)."""
+
+    __tablename__ = "community"
+    __table_args__ = (
+        UniqueConstraint("district_id", "code"),
+        spatial_index("community"),
+        valid_geometry(),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    district_id: Mapped[int] = mapped_column(ForeignKey("district.id", ondelete="CASCADE"))
+    street_id: Mapped[int] = mapped_column(ForeignKey("street.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[CommunityKind] = mapped_column(String(16))
+    geom: Mapped[shapely.MultiPolygon] = mapped_column(Geometry("MULTIPOLYGON"))
+
+
+class Grid(Base):
+    """A general grid (一般网格, parent: none, in a community) or a micro-grid (微网格,
+    parent: its general grid)."""
+
+    __tablename__ = "grid"
+    __table_args__ = (
+        UniqueConstraint("district_id", "code"),
+        CheckConstraint("level IN ('general', 'micro')", name="level"),
+        CheckConstraint(
+            "(level = 'general' AND parent_id IS NULL) OR (level = 'micro' AND parent_id IS NOT NULL)",
+            name="parent_by_level",
+        ),
+        CheckConstraint("household_count >= 0", name="household_count"),
+        Index("ix_grid_community_level", "community_id", "level"),
+        spatial_index("grid"),
+        valid_geometry(),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    district_id: Mapped[int] = mapped_column(ForeignKey("district.id", ondelete="CASCADE"))
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete="CASCADE"))
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("grid.id", ondelete="CASCADE"), index=True
+    )
+    level: Mapped[GridLevel] = mapped_column(String(16))
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    household_count: Mapped[int] = mapped_column(default=0)
+    geom: Mapped[shapely.MultiPolygon] = mapped_column(Geometry("MULTIPOLYGON"))
+
+
+class Household(Base):
+    """户: a point in a micro-grid, with its size and seven-colour tags (bitmask)."""
+
+    __tablename__ = "household"
+    __table_args__ = (
+        UniqueConstraint("district_id", "code"),
+        CheckConstraint("size >= 0", name="size"),
+        spatial_index("household"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    district_id: Mapped[int] = mapped_column(ForeignKey("district.id", ondelete="CASCADE"))
+    micro_grid_id: Mapped[int] = mapped_column(
+        ForeignKey("grid.id", ondelete="CASCADE"), index=True
+    )
+    code: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(default=1)
+    tags: Mapped[int] = mapped_column(default=0)
+    geom: Mapped[shapely.Point] = mapped_column(Geometry("POINT"))
+
+    @property
+    def tag_list(self) -> list[HouseholdTag]:
+        return HouseholdTag.unmask(self.tags)
