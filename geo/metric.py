@@ -27,8 +27,12 @@ class LocalMetric:
             f"+proj=tmerc +lat_0={self.lat0} +lon_0={self.lon0} +k=1 +x_0=0 +y_0=0 "
             "+ellps=WGS84 +units=m +no_defs"
         )
-        object.__setattr__(self, "_forward", Transformer.from_crs("EPSG:4326", proj, always_xy=True))
-        object.__setattr__(self, "_inverse", Transformer.from_crs(proj, "EPSG:4326", always_xy=True))
+        object.__setattr__(
+            self, "_forward", Transformer.from_crs("EPSG:4326", proj, always_xy=True)
+        )
+        object.__setattr__(
+            self, "_inverse", Transformer.from_crs(proj, "EPSG:4326", always_xy=True)
+        )
 
     @classmethod
     def around(cls, geom: shapely.Geometry) -> LocalMetric:
@@ -40,9 +44,7 @@ class LocalMetric:
         x, y = self._forward.transform(np.asarray(lon, float), np.asarray(lat, float))
         return np.asarray(x, float), np.asarray(y, float)
 
-    def lonlat(
-        self, x: ArrayLike, y: ArrayLike
-    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    def lonlat(self, x: ArrayLike, y: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         lon, lat = self._inverse.transform(np.asarray(x, float), np.asarray(y, float))
         return np.asarray(lon, float), np.asarray(lat, float)
 

@@ -7,9 +7,7 @@ import shapely
 from numpy.typing import ArrayLike, NDArray
 
 
-def place_points(
-    xs: ArrayLike, ys: ArrayLike, polygons: ArrayLike
-) -> NDArray[np.int64]:
+def place_points(xs: ArrayLike, ys: ArrayLike, polygons: ArrayLike) -> NDArray[np.int64]:
     """Index into `polygons` of the polygon that covers each point, -1 where none does.
 
     A point on a shared edge goes to the lowest-index polygon, so placement is deterministic.

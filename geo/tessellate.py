@@ -20,7 +20,9 @@ def kmeans_seeds(
     unique = np.unique(xy, axis=0)
     if len(unique) <= k:
         return unique
-    pts = unique if len(unique) <= sample else unique[rng.choice(len(unique), sample, replace=False)]
+    pts = (
+        unique if len(unique) <= sample else unique[rng.choice(len(unique), sample, replace=False)]
+    )
     centres = np.empty((k, 2))
     centres[0] = pts[rng.integers(len(pts))]
     d2 = np.sum((pts - centres[0]) ** 2, axis=1)
@@ -53,9 +55,9 @@ def _nearest(points: NDArray[np.float64], centres: NDArray[np.float64]) -> NDArr
     out = np.empty(len(points), dtype=np.int64)
     step = max(1, 2_000_000 // max(1, len(centres)))
     for start in range(0, len(points), step):
-        chunk = points[start:start + step]
+        chunk = points[start : start + step]
         d = ((chunk[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
-        out[start:start + step] = np.argmin(d, axis=1)
+        out[start : start + step] = np.argmin(d, axis=1)
     return out
 
 
@@ -80,7 +82,7 @@ def polygonal(geom: shapely.Geometry) -> shapely.Geometry:
 
 
 def allocate(total: int, weights: NDArray[np.float64] | list[float], minimum: int = 1) -> list[int]:
-    """Split `total` into integers proportional to `weights` (largest remainder), each >= minimum."""
+    """Split `total` into integers proportional to `weights` (largest remainder), >= minimum."""
     w = np.asarray(weights, dtype=np.float64)
     n = len(w)
     if n == 0:

@@ -15,8 +15,15 @@ from mobilize.models import Base
 from mobilize.settings import get_settings
 
 # PostGIS's own tables and schemas, never ours to create or drop.
-_POSTGIS_TABLES = {"spatial_ref_sys", "geometry_columns", "geography_columns", "raster_columns",
-                   "raster_overviews", "layer", "topology"}
+_POSTGIS_TABLES = {
+    "spatial_ref_sys",
+    "geometry_columns",
+    "geography_columns",
+    "raster_columns",
+    "raster_overviews",
+    "layer",
+    "topology",
+}
 _POSTGIS_SCHEMAS = {"tiger", "tiger_data", "topology"}
 
 

@@ -104,7 +104,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("district_id", "code", name="uq_grid_district_id_code"),
         sa.CheckConstraint("level IN ('general', 'micro')", name="ck_grid_level"),
         sa.CheckConstraint(
-            "(level = 'general' AND parent_id IS NULL) OR (level = 'micro' AND parent_id IS NOT NULL)",
+            "(level = 'general' AND parent_id IS NULL)"
+            " OR (level = 'micro' AND parent_id IS NOT NULL)",
             name="ck_grid_parent_by_level",
         ),
         sa.CheckConstraint("household_count >= 0", name="ck_grid_household_count"),
@@ -205,6 +206,16 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("event", "responder", "team", "pairing", "unit", "household", "grid",
-                  "community", "street", "district"):
+    for table in (
+        "event",
+        "responder",
+        "team",
+        "pairing",
+        "unit",
+        "household",
+        "grid",
+        "community",
+        "street",
+        "district",
+    ):
         op.drop_table(table)

@@ -9,7 +9,7 @@ import csv
 import json
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,8 +41,7 @@ from mobilize.bundle.model import (
 )
 from mobilize.bundle.problems import BundleInvalid, Problem, Problems
 from mobilize.models import CommunityKind, GridLevel, HouseholdTag, ResponderKind, TeamKind
-
-StepCallback = Callable[[str], None]
+from mobilize.progress import NoProgress, Progress
 
 _PHONE = re.compile(r"^\+?[0-9][0-9 \-]{4,19}$")
 _TAGS = {tag.value: tag for tag in HouseholdTag}
@@ -73,8 +72,9 @@ def _load_json(path: Path, problems: Problems) -> Any:
     except UnicodeDecodeError as exc:
         problems.error(name, f"byte {exc.start}", None, "file is not UTF-8 text")
     except json.JSONDecodeError as exc:
-        problems.error(name, f"line {exc.lineno} column {exc.colno}", None,
-                       f"malformed JSON: {exc.msg}")
+        problems.error(
+            name, f"line {exc.lineno} column {exc.colno}", None, f"malformed JSON: {exc.msg}"
+        )
     return None
 
 
@@ -86,12 +86,17 @@ def _read_meta(root: Path, problems: Problems) -> tuple[str | None, str, str]:
         problems.error("bundle.json", "", None, "top level is not a JSON object")
         return None, "", ""
     if doc.get("format") != BUNDLE_FORMAT:
-        problems.error("bundle.json", "", "format",
-                       f"expected {BUNDLE_FORMAT!r}, found {doc.get('format')!r}")
+        problems.error(
+            "bundle.json", "", "format", f"expected {BUNDLE_FORMAT!r}, found {doc.get('format')!r}"
+        )
     crs = doc.get("crs")
     if crs not in SUPPORTED_CRS:
-        problems.error("bundle.json", "", "crs",
-                       f"unsupported coordinate system {crs!r}; use one of {', '.join(SUPPORTED_CRS)}")
+        problems.error(
+            "bundle.json",
+            "",
+            "crs",
+            f"unsupported coordinate system {crs!r}; use one of {', '.join(SUPPORTED_CRS)}",
+        )
         crs = None
     district = doc.get("district")
     code = name = ""
@@ -134,8 +139,12 @@ def _read_layer(
             problems.error(filename, where, "geometry", feature.error)
             continue
         if feature.geometry is not None and not _in_range(feature.geometry):
-            problems.error(filename, where, "geometry",
-                           "coordinates out of range (longitude and latitude swapped?)")
+            problems.error(
+                filename,
+                where,
+                "geometry",
+                "coordinates out of range (longitude and latitude swapped?)",
+            )
             continue
         geom = geometry_to_wgs84(feature.geometry, crs or "wgs84")
         if reason := polygon_problem(geom):
@@ -151,7 +160,9 @@ def _unique_codes(filename: str, items: list[tuple[str, str]], problems: Problem
     first: dict[str, str] = {}
     for code, where in items:
         if code in first:
-            problems.error(filename, where, "code", f"duplicate code {code!r} (first at {first[code]})")
+            problems.error(
+                filename, where, "code", f"duplicate code {code!r} (first at {first[code]})"
+            )
         else:
             first[code] = where
 
@@ -171,13 +182,21 @@ def _read_csv(
             reader.fieldnames = header
             missing = [c for c in required if c not in header]
             if missing:
-                problems.error(filename, "line 1", None,
-                               f"missing column(s) {', '.join(missing)}; found {', '.join(header)}")
+                problems.error(
+                    filename,
+                    "line 1",
+                    None,
+                    f"missing column(s) {', '.join(missing)}; found {', '.join(header)}",
+                )
                 return []
             for row in reader:
                 if None in row:
-                    problems.error(filename, f"line {reader.line_num}", None,
-                                   f"{len(header) + len(row[None])} values for {len(header)} columns")
+                    problems.error(
+                        filename,
+                        f"line {reader.line_num}",
+                        None,
+                        f"{len(header) + len(row[None])} values for {len(header)} columns",
+                    )
                     continue
                 rows.append((reader.line_num, {k: (v or "").strip() for k, v in row.items()}))
     except UnicodeDecodeError as exc:
@@ -208,8 +227,12 @@ def _integer(
         problems.error(filename, where, field, f"{raw!r} is not a whole number")
         return None
     if value < minimum:
-        problems.error(filename, where, field, f"{value} is negative" if minimum == 0
-                       else f"{value} is below {minimum}")
+        problems.error(
+            filename,
+            where,
+            field,
+            f"{value} is negative" if minimum == 0 else f"{value} is below {minimum}",
+        )
         return None
     return value
 
@@ -223,8 +246,12 @@ def _lonlat(
         return None
     if not (-90 <= lat <= 90) or not (-180 <= lon <= 180):
         hint = " (longitude and latitude swapped?)" if -90 <= lon <= 90 and abs(lat) <= 180 else ""
-        problems.error(filename, where, "lat" if not -90 <= lat <= 90 else "lon",
-                       f"coordinates {lon}, {lat} out of range{hint}")
+        problems.error(
+            filename,
+            where,
+            "lat" if not -90 <= lat <= 90 else "lon",
+            f"coordinates {lon}, {lat} out of range{hint}",
+        )
         return None
     return lon, lat
 
@@ -232,14 +259,14 @@ def _lonlat(
 class _Reader:
     """One validation run; collects records and problems."""
 
-    def __init__(self, root: Path, on_step: StepCallback | None) -> None:
+    def __init__(self, root: Path, progress: Progress | None) -> None:
         self.root = root
         self.problems = Problems()
-        self.on_step = on_step or (lambda _name: None)
+        self.progress = progress or NoProgress()
 
     def run(self) -> Bundle:
         p = self.problems
-        self.on_step("reading bundle.json and polygons")
+        self.progress.step("reading bundle.json and polygons")
         crs, district_code, district_name = _read_meta(self.root, p)
         geo_crs = crs or "wgs84"
         district_features = _read_layer(self.root, "district.geojson", crs, [], p)
@@ -251,20 +278,22 @@ class _Reader:
             if district_features
             else None
         )
-        if (self.root / "district.geojson").is_file() and not district_features and not any(
-            e.file == "district.geojson" for e in p.errors
+        if (
+            (self.root / "district.geojson").is_file()
+            and not district_features
+            and not any(e.file == "district.geojson" for e in p.errors)
         ):
             p.error("district.geojson", "", None, "no district polygon")
 
         metric = LocalMetric.around(district_geom) if district_geom is not None else None
         spatial_ok = crs is not None and metric is not None
         if spatial_ok:
-            self.on_step("checking that every grid nests in its parent")
+            self.progress.step("checking that every grid nests in its parent")
             self._check_nesting(metric, district_geom, streets, communities, grids)
 
-        self.on_step("reading households")
+        self.progress.step("reading households")
         households = self._households(crs, metric, district_geom, grids, spatial_ok)
-        self.on_step("reading units, pairings, teams and responders")
+        self.progress.step("reading units, pairings, teams and responders")
         units = self._units(geo_crs)
         pairings = self._pairings({u.code for u in units}, {c.code for c in communities})
         teams = self._teams({u.code for u in units})
@@ -293,10 +322,12 @@ class _Reader:
 
     def _streets(self, crs: str) -> list[StreetRecord]:
         features = _read_layer(self.root, "streets.geojson", crs, ["code", "name"], self.problems)
-        _unique_codes("streets.geojson", [(_text(f.props["code"]), f.where) for f in features],
-                      self.problems)
-        return [StreetRecord(_text(f.props["code"]), _text(f.props["name"]), f.geom)
-                for f in features]
+        _unique_codes(
+            "streets.geojson", [(_text(f.props["code"]), f.where) for f in features], self.problems
+        )
+        return [
+            StreetRecord(_text(f.props["code"]), _text(f.props["name"]), f.geom) for f in features
+        ]
 
     def _communities(self, crs: str, street_codes: set[str]) -> list[CommunityRecord]:
         name = "communities.geojson"
@@ -310,17 +341,22 @@ class _Reader:
                 self.problems.error(name, f.where, "street", f"unknown street {street!r}")
                 continue
             if kind not in {k.value for k in CommunityKind}:
-                self.problems.error(name, f.where, "kind",
-                                    f"{kind!r} is not one of community, village")
+                self.problems.error(
+                    name, f.where, "kind", f"{kind!r} is not one of community, village"
+                )
                 continue
-            records.append(CommunityRecord(_text(f.props["code"]), _text(f.props["name"]),
-                                           street, kind, f.geom))
+            records.append(
+                CommunityRecord(
+                    _text(f.props["code"]), _text(f.props["name"]), street, kind, f.geom
+                )
+            )
         return records
 
     def _grids(self, crs: str, community_codes: set[str]) -> list[GridRecord]:
         name = "grids.geojson"
-        features = _read_layer(self.root, name, crs, ["code", "name", "level", "parent"],
-                               self.problems)
+        features = _read_layer(
+            self.root, name, crs, ["code", "name", "level", "parent"], self.problems
+        )
         _unique_codes(name, [(_text(f.props["code"]), f.where) for f in features], self.problems)
         levels = {_text(f.props["code"]): _text(f.props["level"]) for f in features}
         records = []
@@ -328,24 +364,35 @@ class _Reader:
             level, parent = _text(f.props["level"]), _text(f.props["parent"])
             if level == GridLevel.GENERAL:
                 if parent not in community_codes:
-                    self.problems.error(name, f.where, "parent",
-                                        f"unknown community {parent!r} (a general grid's parent "
-                                        "is its community)")
+                    self.problems.error(
+                        name,
+                        f.where,
+                        "parent",
+                        f"unknown community {parent!r} (a general grid's parent is its community)",
+                    )
                     continue
             elif level == GridLevel.MICRO:
                 if levels.get(parent) != GridLevel.GENERAL:
-                    found = ("a micro-grid" if levels.get(parent) == GridLevel.MICRO
-                             else "not a grid in this file")
-                    self.problems.error(name, f.where, "parent",
-                                        f"{parent!r} is {found}; a micro-grid's parent must be a "
-                                        "general grid")
+                    found = (
+                        "a micro-grid"
+                        if levels.get(parent) == GridLevel.MICRO
+                        else "not a grid in this file"
+                    )
+                    self.problems.error(
+                        name,
+                        f.where,
+                        "parent",
+                        f"{parent!r} is {found}; a micro-grid's parent must be a general grid",
+                    )
                     continue
             else:
-                self.problems.error(name, f.where, "level",
-                                    f"{level!r} is not one of general, micro")
+                self.problems.error(
+                    name, f.where, "level", f"{level!r} is not one of general, micro"
+                )
                 continue
-            records.append(GridRecord(_text(f.props["code"]), _text(f.props["name"]), level,
-                                      parent, f.geom))
+            records.append(
+                GridRecord(_text(f.props["code"]), _text(f.props["name"]), level, parent, f.geom)
+            )
         return records
 
     def _check_nesting(
@@ -358,39 +405,72 @@ class _Reader:
     ) -> None:
         district_m = metric.to_metres(district)
         streets_m = metric.to_metres(np.array([s.geom for s in streets], dtype=object))
-        self._nest("streets.geojson", streets, [0] * len(streets), streets_m, [district_m],
-                   ["the district"], groups=["district"] * len(streets))
+        self._nest(
+            "streets.geojson",
+            streets,
+            [0] * len(streets),
+            streets_m,
+            [district_m],
+            ["the district"],
+            groups=["district"] * len(streets),
+        )
 
         street_index = {s.code: i for i, s in enumerate(streets)}
         communities_m = metric.to_metres(np.array([c.geom for c in communities], dtype=object))
-        self._nest("communities.geojson", communities,
-                   [street_index[c.street] for c in communities], communities_m, streets_m,
-                   [f"street {s.code}" for s in streets], groups=[c.street for c in communities])
+        self._nest(
+            "communities.geojson",
+            communities,
+            [street_index[c.street] for c in communities],
+            communities_m,
+            streets_m,
+            [f"street {s.code}" for s in streets],
+            groups=[c.street for c in communities],
+        )
 
         general = [g for g in grids if g.level == GridLevel.GENERAL]
         micro = [g for g in grids if g.level == GridLevel.MICRO]
         community_index = {c.code: i for i, c in enumerate(communities)}
         general_m = metric.to_metres(np.array([g.geom for g in general], dtype=object))
-        self._nest("grids.geojson", general, [community_index[g.parent] for g in general],
-                   general_m, communities_m, [f"community {c.code}" for c in communities],
-                   groups=[g.parent for g in general])
+        self._nest(
+            "grids.geojson",
+            general,
+            [community_index[g.parent] for g in general],
+            general_m,
+            communities_m,
+            [f"community {c.code}" for c in communities],
+            groups=[g.parent for g in general],
+        )
 
         general_index = {g.code: i for i, g in enumerate(general)}
         micro_parent = [general_index[g.parent] for g in micro]
         micro_m = metric.to_metres(np.array([g.geom for g in micro], dtype=object))
-        self._nest("grids.geojson", micro, micro_parent, micro_m, general_m,
-                   [f"general grid {g.code}" for g in general], groups=[g.parent for g in micro])
+        self._nest(
+            "grids.geojson",
+            micro,
+            micro_parent,
+            micro_m,
+            general_m,
+            [f"general grid {g.code}" for g in general],
+            groups=[g.parent for g in micro],
+        )
 
         for gap in coverage_gaps(general_m, micro_m, micro_parent):
             g = general[gap.parent]
-            self.problems.warn("grids.geojson", f"feature code={g.code}", "geometry",
-                               f"{gap.area_m2:.0f} m² of general grid {g.code} is in no "
-                               "micro-grid")
+            self.problems.warn(
+                "grids.geojson",
+                f"feature code={g.code}",
+                "geometry",
+                f"{gap.area_m2:.0f} m² of general grid {g.code} is in no micro-grid",
+            )
         with_micro = set(micro_parent)
         for i, g in enumerate(general):
             if i not in with_micro:
-                self.problems.warn("grids.geojson", f"feature code={g.code}", None,
-                                   f"general grid {g.code} has no micro-grids")
+                self.problems.warn(
+                    "grids.geojson",
+                    f"feature code={g.code}",
+                    None,
+                    f"general grid {g.code} has no micro-grids",
+                )
 
     def _nest(
         self,
@@ -405,14 +485,18 @@ class _Reader:
         for out in outside_parents(children_m, parent_of, parents_m):
             child = children[out.child]
             self.problems.error(
-                filename, f"feature code={child.code}", "geometry",
+                filename,
+                f"feature code={child.code}",
+                "geometry",
                 f"reaches {out.distance_m:.1f} m outside {parent_names[out.parent]} "
                 f"({out.area_m2:.0f} m² outside; tolerance 1 m)",
             )
         for overlap in overlapping_siblings(children_m, groups):
             a, b = children[overlap.first], children[overlap.second]
             self.problems.error(
-                filename, f"feature code={a.code}", "geometry",
+                filename,
+                f"feature code={a.code}",
+                "geometry",
                 f"overlaps {b.code} by {overlap.area_m2:.0f} m² ({overlap.ratio:.1%} of the "
                 "smaller; tolerance 0.5%)",
             )
@@ -447,7 +531,9 @@ class _Reader:
                 p.error(name, where, "code", "missing")
                 ok = False
             elif code in seen:
-                p.error(name, where, "code", f"duplicate code {code!r} (first at line {seen[code]})")
+                p.error(
+                    name, where, "code", f"duplicate code {code!r} (first at line {seen[code]})"
+                )
                 ok = False
             else:
                 seen[code] = line
@@ -507,34 +593,44 @@ class _Reader:
             swapped = shapely.contains_xy(district_m, sx, sy)
             distances = shapely.distance(district_m, shapely.points(x[idx], y[idx]))
             for i, looks_swapped, dist in zip(idx, swapped, distances, strict=True):
-                reason = ("longitude and latitude look swapped" if looks_swapped
-                          else f"lies {dist:,.0f} m outside the district")
+                reason = (
+                    "longitude and latitude look swapped"
+                    if looks_swapped
+                    else f"lies {dist:,.0f} m outside the district"
+                )
                 self.problems.error(name, f"line {lines[i]}", "lon,lat", reason)
         micro = [g for g in grids if g.level == GridLevel.MICRO]
-        micro_m = metric.to_metres(np.array([g.geom for g in micro], dtype=object))
-        found = place_in_polygons(x, y, micro_m)
+        # Placed in WGS-84 degrees, on the polygons as they will be stored, as PostGIS would.
+        found = place_in_polygons(lon, lat, [g.geom for g in micro])
         placed = []
         for i, (hit, grid) in enumerate(zip(found.tolist(), given, strict=True)):
             if grid:
                 if hit >= 0 and micro[hit].code != grid:
-                    self.problems.warn(name, f"line {lines[i]}", "micro_grid",
-                                       f"given {grid!r} but the point lies in {micro[hit].code!r}")
+                    self.problems.warn(
+                        name,
+                        f"line {lines[i]}",
+                        "micro_grid",
+                        f"given {grid!r} but the point lies in {micro[hit].code!r}",
+                    )
                 placed.append(grid)
             elif hit >= 0:
                 placed.append(micro[hit].code)
             else:
                 if i not in outside:
-                    self.problems.error(name, f"line {lines[i]}", "lon,lat",
-                                        "lies in no micro-grid (a gap in the grid); give its "
-                                        "micro_grid or fix the polygons")
+                    self.problems.error(
+                        name,
+                        f"line {lines[i]}",
+                        "lon,lat",
+                        "lies in no micro-grid (a gap in the grid); give its "
+                        "micro_grid or fix the polygons",
+                    )
                 placed.append("")
         return placed
 
     def _units(self, crs: str) -> list[UnitRecord]:
         name = "units.csv"
         rows = _read_csv(self.root, name, ["code", "name", "lon", "lat"], self.problems)
-        _unique_codes(name, [(r["code"], f"line {n}") for n, r in rows if r["code"]],
-                      self.problems)
+        _unique_codes(name, [(r["code"], f"line {n}") for n, r in rows if r["code"]], self.problems)
         records = []
         for line, row in rows:
             where = f"line {line}"
@@ -566,16 +662,23 @@ class _Reader:
                 self.problems.error(name, where, "unit", f"unknown unit {row['unit']!r}")
                 ok = False
             if row["community"] and row["community"] not in communities:
-                self.problems.error(name, where, "community",
-                                    f"unknown community {row['community']!r}")
+                self.problems.error(
+                    name, where, "community", f"unknown community {row['community']!r}"
+                )
                 ok = False
-            quota = (_integer(name, where, "wartime_quota", row["wartime_quota"], self.problems)
-                     if row["wartime_quota"] else None)
+            quota = (
+                _integer(name, where, "wartime_quota", row["wartime_quota"], self.problems)
+                if row["wartime_quota"]
+                else None
+            )
             key = (row["unit"], row["community"])
             if key in seen:
-                self.problems.error(name, where, None,
-                                    f"unit {key[0]!r} is paired with {key[1]!r} twice "
-                                    f"(first at line {seen[key]})")
+                self.problems.error(
+                    name,
+                    where,
+                    None,
+                    f"unit {key[0]!r} is paired with {key[1]!r} twice (first at line {seen[key]})",
+                )
                 ok = False
             seen.setdefault(key, line)
             if ok and quota is not None:
@@ -585,34 +688,44 @@ class _Reader:
     def _teams(self, units: set[str]) -> list[TeamRecord]:
         name = "teams.csv"
         rows = _read_csv(self.root, name, ["code", "name", "kind", "unit"], self.problems)
-        _unique_codes(name, [(r["code"], f"line {n}") for n, r in rows if r["code"]],
-                      self.problems)
+        _unique_codes(name, [(r["code"], f"line {n}") for n, r in rows if r["code"]], self.problems)
         kinds = {k.value for k in TeamKind}
         records = []
         for line, row in rows:
             where = f"line {line}"
             ok = self._required(name, where, row, ["code", "name", "kind"])
             if row["kind"] and row["kind"] not in kinds:
-                self.problems.error(name, where, "kind",
-                                    f"{row['kind']!r} is not one of {', '.join(sorted(kinds))}")
+                self.problems.error(
+                    name, where, "kind", f"{row['kind']!r} is not one of {', '.join(sorted(kinds))}"
+                )
                 ok = False
             if row["unit"] and row["unit"] not in units:
                 self.problems.error(name, where, "unit", f"unknown unit {row['unit']!r}")
                 ok = False
             if ok:
-                records.append(TeamRecord(row["code"], row["name"], row["kind"],
-                                          row["unit"] or None))
+                records.append(
+                    TeamRecord(row["code"], row["name"], row["kind"], row["unit"] or None)
+                )
         return records
 
     def _responders(
         self, crs: str, units: list[UnitRecord], teams: list[TeamRecord], grids: list[GridRecord]
     ) -> list[ResponderRecord]:
         name = "responders.csv"
-        columns = ["code", "name", "phone", "kind", "unit", "team", "home_grid", "lon", "lat",
-                   "skills"]
+        columns = [
+            "code",
+            "name",
+            "phone",
+            "kind",
+            "unit",
+            "team",
+            "home_grid",
+            "lon",
+            "lat",
+            "skills",
+        ]
         rows = _read_csv(self.root, name, columns, self.problems)
-        _unique_codes(name, [(r["code"], f"line {n}") for n, r in rows if r["code"]],
-                      self.problems)
+        _unique_codes(name, [(r["code"], f"line {n}") for n, r in rows if r["code"]], self.problems)
         unit_codes = {u.code for u in units}
         team_kind = {t.code: t.kind for t in teams}
         grid_level = {g.code: g.level for g in grids}
@@ -642,8 +755,10 @@ class _Reader:
                 p.error(name, where, "team", "a shock team member needs their team")
                 ok = False
             home = row["home_grid"]
-            need = {ResponderKind.GRID_WORKER: GridLevel.GENERAL,
-                    ResponderKind.MICRO_GRID_MEMBER: GridLevel.MICRO}.get(kind)  # type: ignore[call-overload]
+            need = {
+                ResponderKind.GRID_WORKER: GridLevel.GENERAL,
+                ResponderKind.MICRO_GRID_MEMBER: GridLevel.MICRO,
+            }.get(kind)  # type: ignore[call-overload]
             if home and home not in grid_level:
                 p.error(name, where, "home_grid", f"unknown grid {home!r}")
                 ok = False
@@ -651,8 +766,12 @@ class _Reader:
                 p.error(name, where, "home_grid", f"a {kind} needs their {need} grid")
                 ok = False
             elif need and grid_level[home] != need:
-                p.error(name, where, "home_grid",
-                        f"{home!r} is a {grid_level[home]} grid; a {kind} belongs to a {need} grid")
+                p.error(
+                    name,
+                    where,
+                    "home_grid",
+                    f"{home!r} is a {grid_level[home]} grid; a {kind} belongs to a {need} grid",
+                )
                 ok = False
             lon = lat = None
             if row["lon"] or row["lat"]:
@@ -665,15 +784,28 @@ class _Reader:
             if not ok:
                 continue
             skills = tuple(s.strip() for s in row["skills"].split(";") if s.strip())
-            records.append(ResponderRecord(row["code"], row["name"], row["phone"], kind,
-                                           row["unit"] or None, row["team"] or None, home or None,
-                                           lon, lat, skills))
+            records.append(
+                ResponderRecord(
+                    row["code"],
+                    row["name"],
+                    row["phone"],
+                    kind,
+                    row["unit"] or None,
+                    row["team"] or None,
+                    home or None,
+                    lon,
+                    lat,
+                    skills,
+                )
+            )
         return records
 
 
-def read_bundle(path: str | Path, *, on_step: StepCallback | None = None) -> Bundle:
+def read_bundle(path: str | Path, *, progress: Progress | None = None) -> Bundle:
     """Read and validate a bundle directory; raise BundleInvalid naming every problem."""
     root = Path(path)
     if not root.is_dir():
-        raise BundleInvalid([Problem(str(root), "", None, "not a bundle directory (no such folder)")])
-    return _Reader(root, on_step).run()
+        raise BundleInvalid(
+            [Problem(str(root), "", None, "not a bundle directory (no such folder)")]
+        )
+    return _Reader(root, progress).run()

@@ -19,8 +19,9 @@ from mobilize.models import HouseholdTag
 _DECIMALS = 7  # about 1 cm
 
 
-def _feature_collection(path: Path, features: Iterable[tuple[dict[str, Any], shapely.Geometry]],
-                        crs: str) -> None:
+def _feature_collection(
+    path: Path, features: Iterable[tuple[dict[str, Any], shapely.Geometry]], crs: str
+) -> None:
     doc = {
         "type": "FeatureCollection",
         "features": [
@@ -46,8 +47,13 @@ def _coord(value: float) -> str:
     return f"{value:.{_DECIMALS}f}"
 
 
-def write_bundle(bundle: Bundle, directory: str | Path, *, crs: str = "wgs84") -> Path:
-    """Write `bundle` (WGS-84 in memory) to `directory`, coordinates in `crs`."""
+def write_bundle(
+    bundle: Bundle, directory: str | Path, *, crs: str = "wgs84", household_grids: bool = False
+) -> Path:
+    """Write `bundle` (WGS-84 in memory) to `directory`, coordinates in `crs`.
+
+    Households' micro-grids are left out unless asked for: the importer places them.
+    """
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
     meta = {
@@ -55,31 +61,43 @@ def write_bundle(bundle: Bundle, directory: str | Path, *, crs: str = "wgs84") -
         "crs": crs,
         "district": {"code": bundle.district_code, "name": bundle.district_name},
     }
-    (root / "bundle.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n",
-                                      encoding="utf-8")
-    _feature_collection(root / "district.geojson",
-                        [({"code": bundle.district_code, "name": bundle.district_name},
-                          bundle.district_geom)], crs)
-    _feature_collection(root / "streets.geojson",
-                        [({"code": s.code, "name": s.name}, s.geom) for s in bundle.streets], crs)
+    (root / "bundle.json").write_text(
+        json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    )
+    _feature_collection(
+        root / "district.geojson",
+        [({"code": bundle.district_code, "name": bundle.district_name}, bundle.district_geom)],
+        crs,
+    )
+    _feature_collection(
+        root / "streets.geojson",
+        [({"code": s.code, "name": s.name}, s.geom) for s in bundle.streets],
+        crs,
+    )
     _feature_collection(
         root / "communities.geojson",
-        [({"code": c.code, "name": c.name, "street": c.street, "kind": c.kind}, c.geom)
-         for c in bundle.communities],
+        [
+            ({"code": c.code, "name": c.name, "street": c.street, "kind": c.kind}, c.geom)
+            for c in bundle.communities
+        ],
         crs,
     )
     _feature_collection(
         root / "grids.geojson",
-        [({"code": g.code, "name": g.name, "level": g.level, "parent": g.parent}, g.geom)
-         for g in bundle.grids],
+        [
+            ({"code": g.code, "name": g.name, "level": g.level, "parent": g.parent}, g.geom)
+            for g in bundle.grids
+        ],
         crs,
     )
 
     h = bundle.households
     hlon, hlat = wgs84_to(h.lon, h.lat, crs)
-    tag_names = {mask: ";".join(t.value for t in HouseholdTag.unmask(mask))
-                 for mask in np.unique(h.tags).tolist()}
-    with_grid = any(h.micro_grid)
+    tag_names = {
+        mask: ";".join(t.value for t in HouseholdTag.unmask(mask))
+        for mask in np.unique(h.tags).tolist()
+    }
+    with_grid = household_grids and any(h.micro_grid)
     header = ["code", "lon", "lat", "size", "tags"] + (["micro_grid"] if with_grid else [])
     _csv(
         root / "households.csv",
@@ -87,20 +105,36 @@ def write_bundle(bundle: Bundle, directory: str | Path, *, crs: str = "wgs84") -
         (
             [code, _coord(x), _coord(y), size, tag_names[tags]] + ([grid] if with_grid else [])
             for code, x, y, size, tags, grid in zip(
-                h.code, hlon.tolist(), hlat.tolist(), h.size.tolist(), h.tags.tolist(),
-                h.micro_grid, strict=True,
+                h.code,
+                hlon.tolist(),
+                hlat.tolist(),
+                h.size.tolist(),
+                h.tags.tolist(),
+                h.micro_grid,
+                strict=True,
             )
         ),
     )
 
     ulon, ulat = wgs84_to([u.lon for u in bundle.units], [u.lat for u in bundle.units], crs)
-    _csv(root / "units.csv", ["code", "name", "lon", "lat"],
-         ([u.code, u.name, _coord(x), _coord(y)]
-          for u, x, y in zip(bundle.units, ulon.tolist(), ulat.tolist(), strict=True)))
-    _csv(root / "pairings.csv", ["unit", "community", "wartime_quota"],
-         ([p.unit, p.community, p.wartime_quota] for p in bundle.pairings))
-    _csv(root / "teams.csv", ["code", "name", "kind", "unit"],
-         ([t.code, t.name, t.kind, t.unit or ""] for t in bundle.teams))
+    _csv(
+        root / "units.csv",
+        ["code", "name", "lon", "lat"],
+        (
+            [u.code, u.name, _coord(x), _coord(y)]
+            for u, x, y in zip(bundle.units, ulon.tolist(), ulat.tolist(), strict=True)
+        ),
+    )
+    _csv(
+        root / "pairings.csv",
+        ["unit", "community", "wartime_quota"],
+        ([p.unit, p.community, p.wartime_quota] for p in bundle.pairings),
+    )
+    _csv(
+        root / "teams.csv",
+        ["code", "name", "kind", "unit"],
+        ([t.code, t.name, t.kind, t.unit or ""] for t in bundle.teams),
+    )
 
     def responder_rows() -> Iterable[list[Any]]:
         for r in bundle.responders:
@@ -108,10 +142,22 @@ def write_bundle(bundle: Bundle, directory: str | Path, *, crs: str = "wgs84") -
             if r.lon is not None and r.lat is not None:
                 x, y = wgs84_to([r.lon], [r.lat], crs)
                 lon, lat = _coord(float(x[0])), _coord(float(y[0]))
-            yield [r.code, r.name, r.phone, r.kind, r.unit or "", r.team or "",
-                   r.home_grid or "", lon, lat, ";".join(r.skills)]
+            yield [
+                r.code,
+                r.name,
+                r.phone,
+                r.kind,
+                r.unit or "",
+                r.team or "",
+                r.home_grid or "",
+                lon,
+                lat,
+                ";".join(r.skills),
+            ]
 
-    _csv(root / "responders.csv",
-         ["code", "name", "phone", "kind", "unit", "team", "home_grid", "lon", "lat", "skills"],
-         responder_rows())
+    _csv(
+        root / "responders.csv",
+        ["code", "name", "phone", "kind", "unit", "team", "home_grid", "lon", "lat", "skills"],
+        responder_rows(),
+    )
     return root

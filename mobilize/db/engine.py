@@ -10,8 +10,9 @@ from sqlalchemy.engine import URL, make_url
 
 def normalize_url(url: str | URL) -> URL:
     """Accept `postgresql://` and `postgres://` as given, using the psycopg 3 driver."""
-    parsed = make_url(str(url).replace("postgres://", "postgresql://", 1) if isinstance(url, str)
-                      else url)
+    parsed = make_url(
+        str(url).replace("postgres://", "postgresql://", 1) if isinstance(url, str) else url
+    )
     if parsed.drivername in ("postgresql", "postgresql+psycopg2"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed
@@ -35,7 +36,9 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if parsed.get_backend_name() != "postgresql":
-        raise ValueError(f"unsupported database {parsed.get_backend_name()!r}: use SQLite or PostgreSQL")
+        raise ValueError(
+            f"unsupported database {parsed.get_backend_name()!r}: use SQLite or PostgreSQL"
+        )
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(parsed, **kwargs)
 

@@ -29,8 +29,8 @@ from mobilize.bundle.model import (
 from mobilize.generate import names
 from mobilize.generate.presets import Preset
 from mobilize.models import HouseholdTag, ResponderKind, TeamKind
+from mobilize.progress import NoProgress, Progress
 
-StepCallback = Callable[[str], None]
 _PRECISION_DEG = 1e-7  # about 1 cm, what the bundle files keep
 
 # Yearly shares of households carrying each tag, urban and village (七彩图 rates, plausible).
@@ -43,8 +43,18 @@ _TAG_RATES: dict[HouseholdTag, tuple[float, float]] = {
     HouseholdTag.RENTED: (0.20, 0.05),
     HouseholdTag.VACANT: (0.05, 0.08),
 }
-_SKILLS = ("driving", "first_aid", "medical", "sampling", "logistics", "publicity", "elder_care",
-           "dialect", "it_support", "security")
+_SKILLS = (
+    "driving",
+    "first_aid",
+    "medical",
+    "sampling",
+    "logistics",
+    "publicity",
+    "elder_care",
+    "dialect",
+    "it_support",
+    "security",
+)
 
 
 @dataclass
@@ -145,14 +155,14 @@ def generate_district(
     *,
     seed: int = 0,
     boundary: shapely.Geometry | None = None,
-    on_step: StepCallback | None = None,
+    progress: Progress | None = None,
 ) -> Bundle:
     """A district bundle for `preset`; the same preset, seed and boundary give the same bundle.
 
     `boundary` (WGS-84) replaces the synthetic outline: a real district, holes and islands
     included, is then split so that its communities cover it.
     """
-    step = on_step or (lambda _name: None)
+    step = (progress or NoProgress()).step
     rng = np.random.default_rng(seed)
 
     step("drawing the district and its households")
@@ -185,8 +195,9 @@ def generate_district(
     micro = _split(general.cells, general.members, micro_per_general, xy, rng)
 
     step("naming places and converting to WGS-84")
-    bundle = _assemble(preset, rng, metric, district_m, xy, core, streets, communities, general,
-                       micro)
+    bundle = _assemble(
+        preset, rng, metric, district_m, xy, core, streets, communities, general, micro
+    )
     return bundle
 
 
@@ -210,15 +221,19 @@ def _assemble(
 
     town_count = round(len(streets.cells) * 2 / 9) if len(streets.cells) > 3 else 0
     street_names = names.place_names(len(streets.cells), "街道", rng)
-    street_names[len(street_names) - town_count:] = [
-        n.replace("街道", "镇") for n in street_names[len(street_names) - town_count:]
+    street_names[len(street_names) - town_count :] = [
+        n.replace("街道", "镇") for n in street_names[len(street_names) - town_count :]
     ]
     street_codes = [f"S{i + 1:02d}" for i in range(len(streets.cells))]
-    street_records = [StreetRecord(c, n, g)
-                      for c, n, g in zip(street_codes, street_names, street_geoms, strict=True)]
+    street_records = [
+        StreetRecord(c, n, g)
+        for c, n, g in zip(street_codes, street_names, street_geoms, strict=True)
+    ]
 
-    density = [len(m) / max(cell.area, 1.0) for m, cell in zip(communities.members,
-                                                              communities.cells, strict=True)]
+    density = [
+        len(m) / max(cell.area, 1.0)
+        for m, cell in zip(communities.members, communities.cells, strict=True)
+    ]
     n_village = round(len(density) * preset.village_share)
     village = set(np.argsort(density, kind="stable")[:n_village].tolist())
     stems = names.place_names(len(communities.cells), "", rng)
@@ -231,9 +246,15 @@ def _assemble(
         code = f"{street_codes[s]}C{seen_in_street[s]:03d}"
         community_codes.append(code)
         kind = "village" if i in village else "community"
-        community_records.append(CommunityRecord(code, stems[i] + ("村" if kind == "village"
-                                                                   else "社区"),
-                                                 street_codes[s], kind, geom))
+        community_records.append(
+            CommunityRecord(
+                code,
+                stems[i] + ("村" if kind == "village" else "社区"),
+                street_codes[s],
+                kind,
+                geom,
+            )
+        )
 
     grid_records: list[GridRecord] = []
     general_codes: list[str] = []
@@ -243,8 +264,15 @@ def _assemble(
         counter[c] = counter.get(c, 0) + 1
         code = f"{community_codes[c]}G{counter[c]:02d}"
         general_codes.append(code)
-        grid_records.append(GridRecord(code, f"{community_records[c].name}第{counter[c]}网格",
-                                       "general", community_codes[c], geom))
+        grid_records.append(
+            GridRecord(
+                code,
+                f"{community_records[c].name}第{counter[c]}网格",
+                "general",
+                community_codes[c],
+                geom,
+            )
+        )
     micro_codes: list[str] = []
     counter = {}
     for m, geom in enumerate(micro_geoms):
@@ -252,16 +280,32 @@ def _assemble(
         counter[g] = counter.get(g, 0) + 1
         code = f"{general_codes[g]}M{counter[g]:02d}"
         micro_codes.append(code)
-        grid_records.append(GridRecord(code, f"{grid_records[g].name}{counter[g]}号微网格", "micro",
-                                       general_codes[g], geom))
+        grid_records.append(
+            GridRecord(
+                code, f"{grid_records[g].name}{counter[g]}号微网格", "micro", general_codes[g], geom
+            )
+        )
 
-    households = _households(metric, xy, micro, micro_codes, micro_geoms, communities, village,
-                             general, rng)
+    households = _households(
+        metric, xy, micro, micro_codes, micro_geoms, communities, village, general, rng
+    )
     units = _units(preset, metric, district_m, core, rng)
     pairings = _pairings(preset, communities, community_codes, core, units, rng)
     teams = _teams(preset, units, community_records, rng)
-    responders = _responders(preset, metric, xy, units, pairings, teams, general, general_codes,
-                             micro, micro_codes, core, rng)
+    responders = _responders(
+        preset,
+        metric,
+        xy,
+        units,
+        pairings,
+        teams,
+        general,
+        general_codes,
+        micro,
+        micro_codes,
+        core,
+        rng,
+    )
     return Bundle(
         district_code=preset.district_code,
         district_name=preset.district_name,
@@ -350,7 +394,7 @@ def _pairings(
     pairs: list[tuple[int, int]] = []
     start = 0
     for u, size in enumerate(chunks):
-        pairs.extend((u, c) for c in order[start:start + size])
+        pairs.extend((u, c) for c in order[start : start + size])
         start += size
     if len(units) > 1:
         for c in order:
@@ -359,14 +403,19 @@ def _pairings(
                 pairs.append(((first + 1 + int(rng.integers(len(units) - 1))) % len(units), c))
     pairs.sort()
     weights = [len(communities.members[c]) for _, c in pairs]
-    quotas = allocate(preset.sunk_cadres, weights,
-                      minimum=1 if preset.sunk_cadres >= len(pairs) else 0)
-    return [PairingRecord(units[u].code, community_codes[c], q)
-            for (u, c), q in zip(pairs, quotas, strict=True)]
+    quotas = allocate(
+        preset.sunk_cadres, weights, minimum=1 if preset.sunk_cadres >= len(pairs) else 0
+    )
+    return [
+        PairingRecord(units[u].code, community_codes[c], q)
+        for (u, c), q in zip(pairs, quotas, strict=True)
+    ]
 
 
 def _teams(
-    preset: Preset, units: list[UnitRecord], communities: list[CommunityRecord],
+    preset: Preset,
+    units: list[UnitRecord],
+    communities: list[CommunityRecord],
     rng: np.random.Generator,
 ) -> list[TeamRecord]:
     teams = []
@@ -374,17 +423,27 @@ def _teams(
         unit = units[i % len(units)] if units else None
         label = unit.name if unit else "区"
         number = i // max(1, len(units)) + 1
-        teams.append(TeamRecord(f"ST{i + 1:03d}", f"{label}党员突击队" + (f"{number}队" if
-                                number > 1 else ""), TeamKind.SHOCK_TEAM.value,
-                                unit.code if unit else None))
+        teams.append(
+            TeamRecord(
+                f"ST{i + 1:03d}",
+                f"{label}党员突击队" + (f"{number}队" if number > 1 else ""),
+                TeamKind.SHOCK_TEAM.value,
+                unit.code if unit else None,
+            )
+        )
     for i in range(preset.volunteer_teams):
         community = communities[i % len(communities)] if communities else None
         unit = units[int(rng.integers(len(units)))] if units and rng.random() < 0.3 else None
         label = community.name if community else "区"
         number = i // max(1, len(communities)) + 1
-        teams.append(TeamRecord(f"VT{i + 1:03d}", f"{label}志愿服务队" + (f"{number}队" if
-                                number > 1 else ""), TeamKind.VOLUNTEER_SERVICE_TEAM.value,
-                                unit.code if unit else None))
+        teams.append(
+            TeamRecord(
+                f"VT{i + 1:03d}",
+                f"{label}志愿服务队" + (f"{number}队" if number > 1 else ""),
+                TeamKind.VOLUNTEER_SERVICE_TEAM.value,
+                unit.code if unit else None,
+            )
+        )
     return teams
 
 
@@ -409,27 +468,48 @@ def _responders(
         return xy[members[rng.integers(len(members))]] if len(members) else None
 
     for g, code in enumerate(general_codes):
-        people.append((ResponderKind.GRID_WORKER.value, None, None, code,
-                       home_in(general.members[g])))
+        people.append(
+            (ResponderKind.GRID_WORKER.value, None, None, code, home_in(general.members[g]))
+        )
     # Uneven on purpose: some micro-grids have several members, some none.
     weights = rng.gamma(0.8, 1.0, len(micro_codes))
-    counts = rng.multinomial(preset.micro_grid_members, weights / weights.sum()) if len(
-        micro_codes) else []
+    counts = (
+        rng.multinomial(preset.micro_grid_members, weights / weights.sum())
+        if len(micro_codes)
+        else []
+    )
     for m, count in enumerate(counts):
         for _ in range(int(count)):
-            people.append((ResponderKind.MICRO_GRID_MEMBER.value, None, None, micro_codes[m],
-                           home_in(micro.members[m])))
+            people.append(
+                (
+                    ResponderKind.MICRO_GRID_MEMBER.value,
+                    None,
+                    None,
+                    micro_codes[m],
+                    home_in(micro.members[m]),
+                )
+            )
     cadres_by_unit: dict[str, int] = {}
     for p in pairings:
         cadres_by_unit[p.unit] = cadres_by_unit.get(p.unit, 0) + p.wartime_quota
     spread = 0.12 * math.sqrt(float(np.ptp(xy[:, 0]) * np.ptp(xy[:, 1])) or 1.0)
     for unit in units:
         for _ in range(cadres_by_unit.get(unit.code, 0)):
-            people.append((ResponderKind.SUNK_CADRE.value, unit.code, None, None,
-                           core + rng.normal(0, spread, 2)))
+            people.append(
+                (
+                    ResponderKind.SUNK_CADRE.value,
+                    unit.code,
+                    None,
+                    None,
+                    core + rng.normal(0, spread, 2),
+                )
+            )
     for team in teams:
-        kind = (ResponderKind.SHOCK_TEAM_MEMBER if team.kind == TeamKind.SHOCK_TEAM
-                else ResponderKind.VOLUNTEER).value
+        kind = (
+            ResponderKind.SHOCK_TEAM_MEMBER
+            if team.kind == TeamKind.SHOCK_TEAM
+            else ResponderKind.VOLUNTEER
+        ).value
         for _ in range(int(rng.integers(6, 15))):
             home = xy[int(rng.integers(len(xy)))] if len(xy) else None
             people.append((kind, team.unit, team.code, None, home))
@@ -447,11 +527,18 @@ def _responders(
     for i, (kind, unit, team, home_grid, _home) in enumerate(people):
         skills = tuple(sorted(rng.choice(_SKILLS, size=int(skill_count[i]), replace=False)))
         has_home = bool(np.isfinite(lon[i]))
-        records.append(ResponderRecord(
-            code=f"R{i + 1:06d}", name=person_names[i], phone=phones[i], kind=kind, unit=unit,
-            team=team, home_grid=home_grid,
-            lon=round(float(lon[i]), 7) if has_home else None,
-            lat=round(float(lat[i]), 7) if has_home else None,
-            skills=tuple(str(s) for s in skills),
-        ))
+        records.append(
+            ResponderRecord(
+                code=f"R{i + 1:06d}",
+                name=person_names[i],
+                phone=phones[i],
+                kind=kind,
+                unit=unit,
+                team=team,
+                home_grid=home_grid,
+                lon=round(float(lon[i]), 7) if has_home else None,
+                lat=round(float(lat[i]), 7) if has_home else None,
+                skills=tuple(str(s) for s in skills),
+            )
+        )
     return records

@@ -27,8 +27,8 @@ __all__ = [
     "Pairing",
     "Responder",
     "ResponderKind",
+    "Street",
     "Team",
     "TeamKind",
-    "Street",
     "Unit",
 ]

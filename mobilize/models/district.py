@@ -108,7 +108,8 @@ class Grid(Base):
         UniqueConstraint("district_id", "code"),
         CheckConstraint("level IN ('general', 'micro')", name="level"),
         CheckConstraint(
-            "(level = 'general' AND parent_id IS NULL) OR (level = 'micro' AND parent_id IS NOT NULL)",
+            "(level = 'general' AND parent_id IS NULL)"
+            " OR (level = 'micro' AND parent_id IS NOT NULL)",
             name="parent_by_level",
         ),
         CheckConstraint("household_count >= 0", name="household_count"),

@@ -1,0 +1,1 @@
+"""The district domain: importing a bundle and reading the district back."""
