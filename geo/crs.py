@@ -8,6 +8,7 @@ Points outside China's bounding box are left as they are, as the official formul
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -70,18 +71,27 @@ def _wgs84_to_gcj02(lon: Floats, lat: Floats) -> tuple[Floats, Floats]:
     return lon + d_lon, lat + d_lat
 
 
-def _gcj02_to_wgs84(lon: Floats, lat: Floats) -> tuple[Floats, Floats]:
-    wlon, wlat = lon.copy(), lat.copy()
+def _invert(
+    forward: Callable[[Floats, Floats], tuple[Floats, Floats]],
+    lon: Floats,
+    lat: Floats,
+    guess: tuple[Floats, Floats],
+) -> tuple[Floats, Floats]:
+    """Solve forward(x) = (lon, lat) by fixed-point steps; the shifts are smooth and small."""
+    x, y = guess[0].copy(), guess[1].copy()
     for _ in range(_INVERSE_MAX_STEPS):
-        glon, glat = _wgs84_to_gcj02(wlon, wlat)
-        err_lon, err_lat = glon - lon, glat - lat
-        wlon -= err_lon
-        wlat -= err_lat
-        if max(np.max(np.abs(err_lon), initial=0.0), np.max(np.abs(err_lat), initial=0.0)) < (
-            _INVERSE_TOLERANCE_DEG
-        ):
+        fx, fy = forward(x, y)
+        err_x, err_y = fx - lon, fy - lat
+        x -= err_x
+        y -= err_y
+        worst = max(np.max(np.abs(err_x), initial=0.0), np.max(np.abs(err_y), initial=0.0))
+        if worst < _INVERSE_TOLERANCE_DEG:
             break
-    return wlon, wlat
+    return x, y
+
+
+def _gcj02_to_wgs84(lon: Floats, lat: Floats) -> tuple[Floats, Floats]:
+    return _invert(_wgs84_to_gcj02, lon, lat, (lon, lat))
 
 
 def _gcj02_to_bd09(lon: Floats, lat: Floats) -> tuple[Floats, Floats]:
@@ -91,6 +101,11 @@ def _gcj02_to_bd09(lon: Floats, lat: Floats) -> tuple[Floats, Floats]:
 
 
 def _bd09_to_gcj02(lon: Floats, lat: Floats) -> tuple[Floats, Floats]:
+    """Baidu's published inverse is itself approximate (~1e-6°); polish it to the exact one."""
+    return _invert(_gcj02_to_bd09, lon, lat, _bd09_to_gcj02_approx(lon, lat))
+
+
+def _bd09_to_gcj02_approx(lon: Floats, lat: Floats) -> tuple[Floats, Floats]:
     x = lon - 0.0065
     y = lat - 0.006
     z = np.sqrt(x * x + y * y) - 0.00002 * np.sin(y * _X_PI)

@@ -119,7 +119,8 @@ def coverage_gaps(
 ) -> list[Gap]:
     """Parents whose children leave holes wider than `min_width_m` uncovered."""
     parent_arr = np.asarray(parents, dtype=object)
-    kids = shapely.buffer(np.asarray(children, dtype=object), min_width_m / 2.0)
+    originals = np.asarray(children, dtype=object)
+    kids = shapely.buffer(originals, min_width_m / 2.0)
     by_parent: dict[int, list[int]] = defaultdict(list)
     for child, parent in enumerate(parent_of):
         by_parent[int(parent)].append(child)
@@ -128,11 +129,11 @@ def coverage_gaps(
         members = by_parent.get(p)
         if not members:
             continue  # a parent with no children is reported by the caller, not as a gap
-        covered = shapely.union_all(kids[members])
-        hole = shapely.difference(parent_arr[p], covered)
-        area = float(shapely.area(hole))
-        if area > min_area_m2:
-            gaps.append(Gap(parent=p, area_m2=area))
+        # Decide on grown children, so hairlines of float noise are no gap; report true area.
+        hole = shapely.difference(parent_arr[p], shapely.union_all(kids[members]))
+        if float(shapely.area(hole)) > min_area_m2:
+            exact = shapely.difference(parent_arr[p], shapely.union_all(originals[members]))
+            gaps.append(Gap(parent=p, area_m2=float(shapely.area(exact))))
     return gaps
 
 

@@ -1,0 +1,177 @@
+"""The schema's entry points: read queries over the district (issue 2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from sqlalchemy import ColumnElement
+
+from mobilize import models as m
+from mobilize.api.relay import Connection, Node, expect_global_id, from_cursor, from_global_id
+from mobilize.api.types import (
+    TYPES,
+    Community,
+    ContextInfo,
+    District,
+    Grid,
+    GridLevel,
+    Household,
+    HouseholdTag,
+    Pairing,
+    Responder,
+    ResponderKind,
+    Street,
+    Team,
+    TeamKind,
+    Unit,
+)
+from mobilize.districts import queries
+
+_FIRST = strawberry.argument(description="Page size (at most 500).")
+
+
+async def _connection(
+    info: ContextInfo,
+    node_type: Any,
+    model: Any,
+    where: list[ColumnElement[bool]],
+    first: int,
+    after: str | None,
+) -> Any:
+    result = await info.context.db.run(
+        queries.page, model, where=where, first=first, after=from_cursor(after)
+    )
+    return Connection.build(
+        [node_type.from_model(r) for r in result.rows],
+        [r.id for r in result.rows],
+        has_next=result.has_next,
+        has_previous=result.has_previous,
+        total=result.total,
+    )
+
+
+def _filter(column: Any, value: str | None, type_name: str, argument: str) -> list[Any]:
+    if value is None:
+        return []
+    return [column == expect_global_id(value, type_name, argument)]
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Any object by its global ID; null when there is none.")
+    async def node(self, info: ContextInfo, id: strawberry.ID) -> Node | None:
+        type_name, pk = from_global_id(id)
+        node_type = TYPES.get(type_name)
+        if node_type is None:
+            return None
+        row = await info.context.loaders.one(queries.MODELS[type_name]).load(pk)
+        return None if row is None else node_type.from_model(row)
+
+    @strawberry.field(description="A district by code; the first one when no code is given.")
+    async def district(self, info: ContextInfo, code: str | None = None) -> District | None:
+        row = await info.context.db.run(queries.district_by_code, code)
+        return None if row is None else District.from_model(row)
+
+    @strawberry.field
+    async def streets(
+        self, info: ContextInfo, first: int = 50, after: str | None = None
+    ) -> Connection[Street]:
+        return await _connection(info, Street, m.Street, [], first, after)
+
+    @strawberry.field
+    async def communities(
+        self,
+        info: ContextInfo,
+        street: strawberry.ID | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> Connection[Community]:
+        where = _filter(m.Community.street_id, street, "Street", "street")
+        return await _connection(info, Community, m.Community, where, first, after)
+
+    @strawberry.field(description="General grids and micro-grids, filtered.")
+    async def grids(
+        self,
+        info: ContextInfo,
+        level: GridLevel | None = None,
+        community: strawberry.ID | None = None,
+        parent: strawberry.ID | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> Connection[Grid]:
+        where = _filter(m.Grid.community_id, community, "Community", "community")
+        where += _filter(m.Grid.parent_id, parent, "Grid", "parent")
+        if level is not None:
+            where.append(m.Grid.level == level.value)
+        return await _connection(info, Grid, m.Grid, where, first, after)
+
+    @strawberry.field
+    async def households(
+        self,
+        info: ContextInfo,
+        micro_grid: strawberry.ID | None = None,
+        tag: HouseholdTag | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> Connection[Household]:
+        where = _filter(m.Household.micro_grid_id, micro_grid, "Grid", "microGrid")
+        if tag is not None:
+            where.append(m.Household.tags.op("&")(m.HouseholdTag(tag.value).bit) != 0)
+        return await _connection(info, Household, m.Household, where, first, after)
+
+    @strawberry.field
+    async def units(
+        self, info: ContextInfo, first: int = 50, after: str | None = None
+    ) -> Connection[Unit]:
+        return await _connection(info, Unit, m.Unit, [], first, after)
+
+    @strawberry.field
+    async def pairings(
+        self,
+        info: ContextInfo,
+        unit: strawberry.ID | None = None,
+        community: strawberry.ID | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> Connection[Pairing]:
+        where = _filter(m.Pairing.unit_id, unit, "Unit", "unit")
+        where += _filter(m.Pairing.community_id, community, "Community", "community")
+        return await _connection(info, Pairing, m.Pairing, where, first, after)
+
+    @strawberry.field
+    async def teams(
+        self,
+        info: ContextInfo,
+        kind: TeamKind | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> Connection[Team]:
+        where = [] if kind is None else [m.Team.kind == kind.value]
+        return await _connection(info, Team, m.Team, where, first, after)
+
+    @strawberry.field
+    async def responders(
+        self,
+        info: ContextInfo,
+        kind: ResponderKind | None = None,
+        unit: strawberry.ID | None = None,
+        team: strawberry.ID | None = None,
+        home_grid: strawberry.ID | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> Connection[Responder]:
+        where = _filter(m.Responder.unit_id, unit, "Unit", "unit")
+        where += _filter(m.Responder.team_id, team, "Team", "team")
+        where += _filter(m.Responder.home_grid_id, home_grid, "Grid", "homeGrid")
+        if kind is not None:
+            where.append(m.Responder.kind == kind.value)
+        return await _connection(info, Responder, m.Responder, where, first, after)
+
+
+schema = strawberry.Schema(query=Query, types=list(TYPES.values()))
+
+
+def schema_sdl() -> str:
+    """The schema as SDL, as exported to graphql/schema.graphql."""
+    return schema.as_str() + "\n"

@@ -1,0 +1,346 @@
+"""GraphQL object types, each mapped explicitly from its ORM row by `from_model`.
+
+Relationships resolve through the request's DataLoaders, so a page of 500 grids with their
+parents and children costs the same few statements as a page of 5."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import shapely
+import strawberry
+from strawberry import Info, Private
+
+from geo import geometry_to_geojson
+from mobilize import models as m
+from mobilize.api.context import Context
+from mobilize.api.relay import Node, to_global_id
+from mobilize.api.scalars import GeoJSON
+
+GridLevel = strawberry.enum(m.GridLevel, description="一般网格 general grid or 微网格 micro-grid.")
+CommunityKind = strawberry.enum(m.CommunityKind, description="社区 urban community or 村 village.")
+HouseholdTag = strawberry.enum(m.HouseholdTag, description="The seven-colour map (七彩图).")
+TeamKind = strawberry.enum(m.TeamKind)
+ResponderKind = strawberry.enum(m.ResponderKind)
+
+ContextInfo = Info[Context, None]
+
+
+def _geojson(geom: shapely.Geometry | None) -> Any:
+    return None if geom is None else geometry_to_geojson(geom)
+
+
+async def _one(info: ContextInfo, model: Any, pk: int | None) -> Any:
+    return None if pk is None else await info.context.loaders.one(model).load(pk)
+
+
+@strawberry.type(description="区: the district, outermost polygon.")
+class District(Node):
+    pk: Private[int]
+    code: str
+    name: str
+    source_crs: str = strawberry.field(description="Coordinate system the bundle came in.")
+    imported_at: datetime
+    geometry: GeoJSON
+
+    @classmethod
+    def from_model(cls, row: m.District) -> District:
+        return cls(
+            id=to_global_id("District", row.id),
+            pk=row.id,
+            code=row.code,
+            name=row.name,
+            source_crs=row.source_crs,
+            imported_at=row.imported_at,
+            geometry=_geojson(row.geom),
+        )
+
+    @strawberry.field(description="街道/镇 in this district.")
+    async def streets(self, info: ContextInfo) -> list[Street]:
+        rows = await info.context.loaders.many(m.Street.district_id).load(self.pk)
+        return [Street.from_model(r) for r in rows]
+
+
+@strawberry.type(description="街道/镇: a street or town, one street command centre.")
+class Street(Node):
+    pk: Private[int]
+    district_pk: Private[int]
+    code: str
+    name: str
+    geometry: GeoJSON
+
+    @classmethod
+    def from_model(cls, row: m.Street) -> Street:
+        return cls(
+            id=to_global_id("Street", row.id),
+            pk=row.id,
+            district_pk=row.district_id,
+            code=row.code,
+            name=row.name,
+            geometry=_geojson(row.geom),
+        )
+
+    @strawberry.field
+    async def district(self, info: ContextInfo) -> District:
+        return District.from_model(await _one(info, m.District, self.district_pk))
+
+    @strawberry.field(description="社区/村 in this street.")
+    async def communities(self, info: ContextInfo) -> list[Community]:
+        rows = await info.context.loaders.many(m.Community.street_id).load(self.pk)
+        return [Community.from_model(r) for r in rows]
+
+
+@strawberry.type(description="社区/村: a community or village, the master grid (总网格).")
+class Community(Node):
+    pk: Private[int]
+    street_pk: Private[int]
+    code: str
+    name: str
+    kind: CommunityKind
+    geometry: GeoJSON
+
+    @classmethod
+    def from_model(cls, row: m.Community) -> Community:
+        return cls(
+            id=to_global_id("Community", row.id),
+            pk=row.id,
+            street_pk=row.street_id,
+            code=row.code,
+            name=row.name,
+            kind=m.CommunityKind(row.kind),
+            geometry=_geojson(row.geom),
+        )
+
+    @strawberry.field
+    async def street(self, info: ContextInfo) -> Street:
+        return Street.from_model(await _one(info, m.Street, self.street_pk))
+
+    @strawberry.field(description="Grids of this community; general grids only unless asked.")
+    async def grids(
+        self, info: ContextInfo, level: GridLevel | None = GridLevel.GENERAL
+    ) -> list[Grid]:
+        rows = await info.context.loaders.many(m.Grid.community_id).load(self.pk)
+        return [Grid.from_model(r) for r in rows if level is None or r.level == level.value]
+
+    @strawberry.field(description="Units paired with this community (结对).")
+    async def pairings(self, info: ContextInfo) -> list[Pairing]:
+        rows = await info.context.loaders.many(m.Pairing.community_id).load(self.pk)
+        return [Pairing.from_model(r) for r in rows]
+
+
+@strawberry.type(
+    description="A general grid (一般网格, 300–500 households) or a micro-grid (微网格, about 50)."
+)
+class Grid(Node):
+    pk: Private[int]
+    community_pk: Private[int]
+    parent_pk: Private[int | None]
+    code: str
+    name: str
+    level: GridLevel
+    household_count: int
+    geometry: GeoJSON
+    centre: GeoJSON = strawberry.field(
+        description="A point inside the grid, for labels and directions."
+    )
+
+    @classmethod
+    def from_model(cls, row: m.Grid) -> Grid:
+        return cls(
+            id=to_global_id("Grid", row.id),
+            pk=row.id,
+            community_pk=row.community_id,
+            parent_pk=row.parent_id,
+            code=row.code,
+            name=row.name,
+            level=m.GridLevel(row.level),
+            household_count=row.household_count,
+            geometry=_geojson(row.geom),
+            centre=_geojson(row.geom.point_on_surface()),
+        )
+
+    @strawberry.field
+    async def community(self, info: ContextInfo) -> Community:
+        return Community.from_model(await _one(info, m.Community, self.community_pk))
+
+    @strawberry.field(description="The general grid of a micro-grid; null for a general grid.")
+    async def parent(self, info: ContextInfo) -> Grid | None:
+        row = await _one(info, m.Grid, self.parent_pk)
+        return None if row is None else Grid.from_model(row)
+
+    @strawberry.field(description="The micro-grids of a general grid; empty for a micro-grid.")
+    async def children(self, info: ContextInfo) -> list[Grid]:
+        rows = await info.context.loaders.many(m.Grid.parent_id).load(self.pk)
+        return [Grid.from_model(r) for r in rows]
+
+    @strawberry.field(description="Households of a micro-grid; empty for a general grid.")
+    async def households(self, info: ContextInfo) -> list[Household]:
+        rows = await info.context.loaders.many(m.Household.micro_grid_id).load(self.pk)
+        return [Household.from_model(r) for r in rows]
+
+
+@strawberry.type(description="户: a household, with its seven-colour tags.")
+class Household(Node):
+    pk: Private[int]
+    micro_grid_pk: Private[int]
+    code: str
+    size: int = strawberry.field(description="People living there; 0 for a vacant home.")
+    tags: list[HouseholdTag]
+    location: GeoJSON
+
+    @classmethod
+    def from_model(cls, row: m.Household) -> Household:
+        return cls(
+            id=to_global_id("Household", row.id),
+            pk=row.id,
+            micro_grid_pk=row.micro_grid_id,
+            code=row.code,
+            size=row.size,
+            tags=row.tag_list,
+            location=_geojson(row.geom),
+        )
+
+    @strawberry.field
+    async def micro_grid(self, info: ContextInfo) -> Grid:
+        return Grid.from_model(await _one(info, m.Grid, self.micro_grid_pk))
+
+
+@strawberry.type(description="机关/企事业单位: a unit that sinks cadres to its paired communities.")
+class Unit(Node):
+    pk: Private[int]
+    code: str
+    name: str
+    location: GeoJSON
+
+    @classmethod
+    def from_model(cls, row: m.Unit) -> Unit:
+        return cls(
+            id=to_global_id("Unit", row.id),
+            pk=row.id,
+            code=row.code,
+            name=row.name,
+            location=_geojson(row.geom),
+        )
+
+    @strawberry.field(description="Communities this unit is paired with.")
+    async def pairings(self, info: ContextInfo) -> list[Pairing]:
+        rows = await info.context.loaders.many(m.Pairing.unit_id).load(self.pk)
+        return [Pairing.from_model(r) for r in rows]
+
+
+@strawberry.type(description="结对: a unit paired with a community, with its wartime quota.")
+class Pairing(Node):
+    pk: Private[int]
+    unit_pk: Private[int]
+    community_pk: Private[int]
+    wartime_quota: int = strawberry.field(description="Cadres the unit sinks here in wartime.")
+
+    @classmethod
+    def from_model(cls, row: m.Pairing) -> Pairing:
+        return cls(
+            id=to_global_id("Pairing", row.id),
+            pk=row.id,
+            unit_pk=row.unit_id,
+            community_pk=row.community_id,
+            wartime_quota=row.wartime_quota,
+        )
+
+    @strawberry.field
+    async def unit(self, info: ContextInfo) -> Unit:
+        return Unit.from_model(await _one(info, m.Unit, self.unit_pk))
+
+    @strawberry.field
+    async def community(self, info: ContextInfo) -> Community:
+        return Community.from_model(await _one(info, m.Community, self.community_pk))
+
+
+@strawberry.type(description="党员突击队 shock team or 志愿服务队 volunteer service team.")
+class Team(Node):
+    pk: Private[int]
+    unit_pk: Private[int | None]
+    code: str
+    name: str
+    kind: TeamKind
+
+    @classmethod
+    def from_model(cls, row: m.Team) -> Team:
+        return cls(
+            id=to_global_id("Team", row.id),
+            pk=row.id,
+            unit_pk=row.unit_id,
+            code=row.code,
+            name=row.name,
+            kind=m.TeamKind(row.kind),
+        )
+
+    @strawberry.field
+    async def unit(self, info: ContextInfo) -> Unit | None:
+        row = await _one(info, m.Unit, self.unit_pk)
+        return None if row is None else Unit.from_model(row)
+
+    @strawberry.field
+    async def members(self, info: ContextInfo) -> list[Responder]:
+        rows = await info.context.loaders.many(m.Responder.team_id).load(self.pk)
+        return [Responder.from_model(r) for r in rows]
+
+
+@strawberry.type(
+    description="A person who can be called: grid worker, micro-grid member, sunk "
+    "cadre, shock team member or volunteer."
+)
+class Responder(Node):
+    pk: Private[int]
+    unit_pk: Private[int | None]
+    team_pk: Private[int | None]
+    home_grid_pk: Private[int | None]
+    code: str
+    name: str
+    phone: str
+    kind: ResponderKind
+    skills: list[str]
+    location: GeoJSON | None = strawberry.field(description="Home or usual place, if known.")
+
+    @classmethod
+    def from_model(cls, row: m.Responder) -> Responder:
+        return cls(
+            id=to_global_id("Responder", row.id),
+            pk=row.id,
+            unit_pk=row.unit_id,
+            team_pk=row.team_id,
+            home_grid_pk=row.home_grid_id,
+            code=row.code,
+            name=row.name,
+            phone=row.phone,
+            kind=m.ResponderKind(row.kind),
+            skills=list(row.skills or []),
+            location=_geojson(row.geom),
+        )
+
+    @strawberry.field
+    async def unit(self, info: ContextInfo) -> Unit | None:
+        row = await _one(info, m.Unit, self.unit_pk)
+        return None if row is None else Unit.from_model(row)
+
+    @strawberry.field
+    async def team(self, info: ContextInfo) -> Team | None:
+        row = await _one(info, m.Team, self.team_pk)
+        return None if row is None else Team.from_model(row)
+
+    @strawberry.field
+    async def home_grid(self, info: ContextInfo) -> Grid | None:
+        row = await _one(info, m.Grid, self.home_grid_pk)
+        return None if row is None else Grid.from_model(row)
+
+
+TYPES: dict[str, Any] = {
+    "District": District,
+    "Street": Street,
+    "Community": Community,
+    "Grid": Grid,
+    "Household": Household,
+    "Unit": Unit,
+    "Pairing": Pairing,
+    "Team": Team,
+    "Responder": Responder,
+}

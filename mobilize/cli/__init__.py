@@ -1,0 +1,1 @@
+"""The `mobilize` command."""

@@ -1,0 +1,297 @@
+"""`mobilize`: demo, serve, database migrations, district import and generation, schema export.
+
+Each command is an edge: it owns its transaction and commits once."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from geo import SUPPORTED_CRS
+from mobilize.bundle import BundleInvalid, read_bundle, write_bundle
+from mobilize.cli.progress import RichProgress
+from mobilize.clock import SystemClock
+from mobilize.db import make_engine, make_sessionmaker, migrate, transaction
+from mobilize.settings import Settings, get_settings
+
+app = typer.Typer(
+    help="mobilize: every micro-grid staffed within three hours (平战转换, 网格化动员).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database migrations (one history for SQLite and PostGIS).")
+app.add_typer(db_app, name="db")
+
+out = Console()
+err = Console(stderr=True)
+
+
+class PresetName(StrEnum):
+    tiny = "tiny"
+    street = "street"
+    xindu = "xindu"
+
+
+class CrsName(StrEnum):
+    wgs84 = "wgs84"
+    gcj02 = "gcj02"
+    bd09 = "bd09"
+
+
+assert {c.value for c in CrsName} == set(SUPPORTED_CRS)
+
+
+def _settings(database_url: str | None) -> Settings:
+    settings = get_settings()
+    return settings.model_copy(update={"database_url": database_url}) if database_url else settings
+
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option("--database-url", help="Overrides MOBILIZE_DATABASE_URL.", show_default=False),
+]
+
+
+def _require_migrated(engine: object) -> None:
+    current = migrate.current_revision(engine)  # type: ignore[arg-type]
+    head = migrate.head_revision()
+    if current != head:
+        err.print(
+            f"[red]The database is at revision {current or 'none'}; this version needs {head}.[/]"
+            "\nRun: mobilize db upgrade"
+        )
+        raise typer.Exit(1)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head", database_url: DatabaseOption = None) -> None:
+    """Bring the database schema up to date."""
+    engine = make_engine(_settings(database_url).database_url)
+    migrate.upgrade(engine, revision)
+    out.print(f"database at revision {migrate.current_revision(engine)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str, database_url: DatabaseOption = None) -> None:
+    """Go back to REVISION (`base` removes every table)."""
+    engine = make_engine(_settings(database_url).database_url)
+    migrate.downgrade(engine, revision)
+    out.print(f"database at revision {migrate.current_revision(engine) or 'base'}")
+
+
+@db_app.command("current")
+def db_current(database_url: DatabaseOption = None) -> None:
+    """Print the database's revision."""
+    engine = make_engine(_settings(database_url).database_url)
+    out.print(migrate.current_revision(engine) or "base (empty)")
+
+
+def _print_problems(problems: BundleInvalid) -> None:
+    errors = [p for p in problems.problems if not p.warning]
+    warnings = [p for p in problems.problems if p.warning]
+    for problem in problems.problems:
+        err.print(str(problem), markup=False, highlight=False, soft_wrap=True)
+    err.print(f"[red]{len(errors)} error(s), {len(warnings)} warning(s): nothing was imported.[/]")
+
+
+def import_path(path: Path, settings: Settings) -> dict[str, object]:
+    """Validate and import a bundle; exits 2 on invalid input having written nothing."""
+    engine = make_engine(settings.database_url)
+    _require_migrated(engine)
+    from mobilize.districts.importer import import_district
+
+    try:
+        with RichProgress(err) as progress:
+            bundle = read_bundle(path, progress=progress)
+            with transaction(make_sessionmaker(engine)) as session:
+                result = import_district(
+                    session,
+                    bundle=bundle,
+                    actor="cli:import",
+                    clock=SystemClock(),
+                    progress=progress,
+                )
+    except BundleInvalid as exc:
+        _print_problems(exc)
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    for warning in bundle.warnings:
+        err.print(str(warning), markup=False, highlight=False, soft_wrap=True)
+    return {"district": result.district_code, "replaced": result.replaced, **result.counts}
+
+
+@app.command("import")
+def import_command(
+    path: Annotated[Path, typer.Argument(help="A bundle directory (see README).")],
+    database_url: DatabaseOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+) -> None:
+    """Import a district bundle: all of it, or nothing with every problem listed (exit 2)."""
+    summary = import_path(path, _settings(database_url))
+    if as_json:
+        print(json.dumps(summary, ensure_ascii=False))
+        return
+    table = Table(title=f"导入完成 Imported district {summary['district']}")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for key, value in summary.items():
+        if key != "district":
+            table.add_row(key, str(value))
+    out.print(table)
+
+
+@app.command()
+def generate(
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the bundle to.")],
+    preset: PresetName = PresetName.tiny,
+    seed: int = 1,
+    boundary: Annotated[
+        Path | None, typer.Option(help="A real district boundary (GeoJSON) to tessellate.")
+    ] = None,
+    crs: Annotated[CrsName, typer.Option(help="Coordinate system of --boundary.")] = CrsName.wgs84,
+    bundle_crs: Annotated[
+        CrsName, typer.Option(help="Coordinate system to write the bundle in.")
+    ] = CrsName.wgs84,
+    streets: int | None = None,
+    communities: int | None = None,
+    micro_grids: int | None = None,
+    households_per_micro_grid: float | None = None,
+    units: int | None = None,
+    sunk_cadres: int | None = None,
+    micro_grid_members: int | None = None,
+    shock_teams: int | None = None,
+    volunteer_teams: int | None = None,
+) -> None:
+    """Write a synthetic district bundle; the same preset and seed give the same bundle."""
+    from mobilize.generate import PRESETS, generate_district
+
+    chosen = PRESETS[preset.value].with_counts(
+        streets=streets,
+        communities=communities,
+        micro_grids=micro_grids,
+        households_per_micro_grid=households_per_micro_grid,
+        units=units,
+        sunk_cadres=sunk_cadres,
+        micro_grid_members=micro_grid_members,
+        shock_teams=shock_teams,
+        volunteer_teams=volunteer_teams,
+    )
+    outline = _read_boundary(boundary, crs.value) if boundary else None
+    with RichProgress(err) as progress:
+        bundle = generate_district(chosen, seed=seed, boundary=outline, progress=progress)
+        progress.step(f"writing {out_dir}")
+        write_bundle(bundle, out_dir, crs=bundle_crs.value)
+    out.print(json.dumps({"bundle": str(out_dir), **bundle.counts()}, ensure_ascii=False))
+
+
+def _read_boundary(path: Path, crs: str) -> object:
+    from mobilize.generate.boundary import BoundaryError, read_boundary
+
+    try:
+        return read_boundary(path, crs)
+    except BoundaryError as exc:
+        err.print(f"[red]{path}: {exc}[/]")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Serve the API for the configured database (GraphiQL at /graphql)."""
+    import os
+
+    import uvicorn
+
+    settings = _settings(database_url)
+    engine = make_engine(settings.database_url)
+    _require_migrated(engine)
+    engine.dispose()
+    if database_url:
+        os.environ["MOBILIZE_DATABASE_URL"] = database_url
+    uvicorn.run("mobilize.api.app:create_app", factory=True, host=host, port=port, workers=workers)
+
+
+@app.command()
+def demo(
+    preset: PresetName = PresetName.street,
+    seed: int = 1,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    serve_api: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Create or reuse a SQLite database with a demo district, then serve GraphiQL."""
+    from sqlalchemy import select
+
+    from mobilize.generate import PRESETS, generate_district
+    from mobilize.models import District
+
+    settings = _settings(database_url)
+    engine = make_engine(settings.database_url)
+    migrate.upgrade(engine)
+    code = PRESETS[preset.value].district_code
+    with transaction(make_sessionmaker(engine)) as session:
+        exists = session.scalar(select(District.id).where(District.code == code)) is not None
+    engine.dispose()
+    if exists:
+        out.print(f"Reusing demo district {code} in {settings.database_url}")
+    else:
+        with tempfile.TemporaryDirectory(prefix="mobilize-demo-") as tmp:
+            with RichProgress(err) as progress:
+                bundle = generate_district(PRESETS[preset.value], seed=seed, progress=progress)
+                write_bundle(bundle, tmp)
+            summary = import_path(Path(tmp), settings)
+        out.print(f"Imported demo district {code}: {json.dumps(summary, ensure_ascii=False)}")
+    url = f"http://{host}:{port}/graphql"
+    out.print(f"\n[bold]打开 Open {url}[/]  (GraphiQL)\nTry:\n{_EXAMPLE_QUERY}")
+    if serve_api:
+        import uvicorn
+
+        from mobilize.api.app import create_app
+
+        uvicorn.run(create_app(settings), host=host, port=port)
+
+
+_EXAMPLE_QUERY = """  { district { name streets { name communities { name
+      grids { code householdCount children { code householdCount } } } } } }"""
+
+
+@app.command()
+def schema(
+    out_path: Annotated[Path, typer.Option("--out")] = Path("graphql/schema.graphql"),
+    check: Annotated[bool, typer.Option(help="Fail if the file differs from the code.")] = False,
+) -> None:
+    """Export the GraphQL schema (SDL) to graphql/schema.graphql."""
+    from mobilize.api.schema import schema_sdl
+
+    sdl = schema_sdl()
+    if check:
+        current = out_path.read_text(encoding="utf-8") if out_path.exists() else ""
+        if current != sdl:
+            err.print(f"[red]{out_path} is out of date: run `mobilize schema`[/]")
+            raise typer.Exit(1)
+        return
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(sdl, encoding="utf-8")
+    out.print(f"wrote {out_path}")
+
+
+def run() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,95 @@
+"""Reading the district: pages of each kind and batched lookups for DataLoaders.
+
+Every function takes a session and returns ORM rows; one call is one SQL statement (or two
+for a page with its total), whatever the number of keys."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from mobilize.models import (
+    Community,
+    District,
+    Grid,
+    Household,
+    Pairing,
+    Responder,
+    Street,
+    Team,
+    Unit,
+)
+
+T = TypeVar("T")
+MAX_PAGE = 500
+
+MODELS: dict[str, Any] = {
+    "District": District,
+    "Street": Street,
+    "Community": Community,
+    "Grid": Grid,
+    "Household": Household,
+    "Unit": Unit,
+    "Pairing": Pairing,
+    "Team": Team,
+    "Responder": Responder,
+}
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    rows: list[T]
+    has_next: bool
+    has_previous: bool
+    total: int
+
+
+def page(
+    session: Session,
+    model: Any,
+    *,
+    where: Sequence[ColumnElement[bool]] = (),
+    first: int = 50,
+    after: int | None = None,
+) -> Page[Any]:
+    """Rows of `model` matching `where`, ordered by id, `first` of them after id `after`."""
+    first = max(0, min(first, MAX_PAGE))
+    base: Select[Any] = select(model).where(*where)
+    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    stmt = base.order_by(model.id).limit(first + 1)
+    if after is not None:
+        stmt = stmt.where(model.id > after)
+    rows = list(session.scalars(stmt))
+    return Page(
+        rows=rows[:first], has_next=len(rows) > first, has_previous=after is not None, total=total
+    )
+
+
+def by_ids(session: Session, model: Any, ids: Sequence[int]) -> list[Any | None]:
+    """Rows for `ids` in the same order, None where a row does not exist."""
+    found = {row.id: row for row in session.scalars(select(model).where(model.id.in_(set(ids))))}
+    return [found.get(i) for i in ids]
+
+
+def by_column(
+    session: Session, column: InstrumentedAttribute[Any], keys: Sequence[Any]
+) -> list[list[Any]]:
+    """For each key, the rows whose `column` equals it (children by parent id), ordered by id."""
+    model = column.class_
+    grouped: dict[Any, list[Any]] = defaultdict(list)
+    for row in session.scalars(select(model).where(column.in_(set(keys))).order_by(model.id)):
+        grouped[getattr(row, column.key)].append(row)
+    return [grouped.get(k, []) for k in keys]
+
+
+def district_by_code(session: Session, code: str | None) -> District | None:
+    """The district with `code`, or the only (first) one when no code is given."""
+    stmt = select(District).order_by(District.id).limit(1)
+    if code is not None:
+        stmt = stmt.where(District.code == code)
+    return session.scalar(stmt)
