@@ -26,12 +26,15 @@ from mobilize.models import Base
 ADMIN_URL = os.environ.get(
     "MOBILIZE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-BACKENDS = [b for b in os.environ.get("MOBILIZE_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
+BACKENDS = [
+    b for b in os.environ.get("MOBILIZE_TEST_BACKENDS", "sqlite,postgresql").split(",") if b
+]
 
 
 def _admin() -> Engine:
-    return create_engine(make_url(ADMIN_URL).set(drivername="postgresql+psycopg"),
-                         isolation_level="AUTOCOMMIT")
+    return create_engine(
+        make_url(ADMIN_URL).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+    )
 
 
 def new_database_url(backend: str, tmp: Path) -> str:
@@ -104,7 +107,13 @@ def tiny_bundle() -> Bundle:
 @pytest.fixture(scope="session")
 def small_bundle() -> Bundle:
     """Two streets, a few hundred grids: enough for paging and nesting across levels."""
-    preset = PRESETS["tiny"].with_counts(streets=2, communities=5, micro_grids=240,
-                                         micro_grids_per_general_grid=8, units=4,
-                                         sunk_cadres=40, micro_grid_members=260)
+    preset = PRESETS["tiny"].with_counts(
+        streets=2,
+        communities=5,
+        micro_grids=240,
+        micro_grids_per_general_grid=8,
+        units=4,
+        sunk_cadres=40,
+        micro_grid_members=260,
+    )
     return generate_district(preset, seed=11)

@@ -59,7 +59,7 @@ def test_round_trip_over_chengdu_is_exact_and_the_offset_is_hundreds_of_metres()
     ax, ay = metric.xy(lon, lat)
     bx, by = metric.xy(gx, gy)
     shift = np.hypot(bx - ax, by - ay)
-    assert 200 < shift.min() and shift.max() < 700  # the trap DOMAIN.md warns about
+    assert shift.min() > 200 and shift.max() < 700  # the trap DOMAIN.md warns about
 
 
 def test_outside_china_is_left_alone_and_unknown_systems_are_refused() -> None:

@@ -27,15 +27,18 @@ def test_feature_collection_feature_and_bare_geometry_all_read() -> None:
     ("geometry", "message"),
     [
         (None, "no geometry"),
-        ({"type": "Polygon", "coordinates": [[[0, 0], [1, math.nan], [1, 1], [0, 0]]]},
-         "not finite"),
-        ({"type": "Polygon", "coordinates": [[[0, 0], ["a", 0], [1, 1], [0, 0]]]},
-         "not a number"),
+        (
+            {"type": "Polygon", "coordinates": [[[0, 0], [1, math.nan], [1, 1], [0, 0]]]},
+            "not finite",
+        ),
+        ({"type": "Polygon", "coordinates": [[[0, 0], ["a", 0], [1, 1], [0, 0]]]}, "not a number"),
         ({"type": "Polygon", "coordinates": [[[0, 0], [1, 1]]]}, "malformed Polygon"),
         ({"type": "Hexagon", "coordinates": []}, "unknown geometry type"),
     ],
 )
-def test_a_bad_feature_is_reported_without_losing_the_others(geometry: object, message: str) -> None:
+def test_a_bad_feature_is_reported_without_losing_the_others(
+    geometry: object, message: str
+) -> None:
     doc = {
         "type": "FeatureCollection",
         "features": [

@@ -6,9 +6,11 @@ from typing import Any
 
 import strawberry
 from sqlalchemy import ColumnElement
+from strawberry.schema.config import StrawberryConfig
 
 from mobilize import models as m
 from mobilize.api.relay import Connection, Node, expect_global_id, from_cursor, from_global_id
+from mobilize.api.scalars import SCALARS
 from mobilize.api.types import (
     TYPES,
     Community,
@@ -169,7 +171,11 @@ class Query:
         return await _connection(info, Responder, m.Responder, where, first, after)
 
 
-schema = strawberry.Schema(query=Query, types=list(TYPES.values()))
+schema = strawberry.Schema(
+    query=Query,
+    types=list(TYPES.values()),
+    config=StrawberryConfig(scalar_map=SCALARS, disable_field_suggestions=True),
+)
 
 
 def schema_sdl() -> str:

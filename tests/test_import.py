@@ -1,0 +1,115 @@
+"""Importing lands the whole district in one transaction, or nothing at all."""
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from mobilize.bundle import Bundle, read_bundle
+from mobilize.clock import ManualClock
+from mobilize.db import make_sessionmaker, transaction
+from mobilize.districts import importer
+from mobilize.districts.importer import import_district
+from mobilize.models import Event, Grid, GridLevel, Household, HouseholdTag, Pairing, Responder
+
+
+def _count(session: Session, model: object) -> int:
+    return session.scalar(select(func.count()).select_from(model)) or 0  # type: ignore[arg-type]
+
+
+def test_import_writes_every_row_and_one_event(
+    engine: Engine, small_bundle: Bundle, clock: ManualClock
+) -> None:
+    with transaction(make_sessionmaker(engine)) as session:
+        result = import_district(session, bundle=small_bundle, actor="tester", clock=clock)
+    assert result.counts == small_bundle.counts()
+    with Session(engine) as session:
+        assert _count(session, Household) == len(small_bundle.households)
+        assert _count(session, Grid) == len(small_bundle.grids)
+        assert _count(session, Responder) == len(small_bundle.responders)
+        assert _count(session, Pairing) == len(small_bundle.pairings)
+        # Household counts are kept on both grid levels and agree with the households.
+        micro_total = session.scalar(
+            select(func.sum(Grid.household_count)).where(Grid.level == GridLevel.MICRO)
+        )
+        general_total = session.scalar(
+            select(func.sum(Grid.household_count)).where(Grid.level == GridLevel.GENERAL)
+        )
+        assert micro_total == general_total == len(small_bundle.households)
+        # Every household sits in the micro-grid the bundle placed it in, tags intact.
+        first = session.scalars(select(Household).order_by(Household.code).limit(1)).one()
+        grid = session.get(Grid, first.micro_grid_id)
+        assert grid is not None and grid.code == small_bundle.households.micro_grid[0]
+        assert first.tags == int(small_bundle.households.tags[0])
+        assert grid.geom.covers(first.geom)
+        events = session.scalars(select(Event)).all()
+        assert [(e.kind, e.subject_id, e.actor) for e in events] == [
+            ("district.imported", small_bundle.district_code, "tester")
+        ]
+        assert events[0].payload["counts"]["households"] == len(small_bundle.households)
+        assert events[0].occurred_at == clock.now()
+
+
+def test_importing_again_replaces_the_district(
+    engine: Engine, tiny_bundle: Bundle, clock: ManualClock
+) -> None:
+    factory = make_sessionmaker(engine)
+    with transaction(factory) as session:
+        import_district(session, bundle=tiny_bundle, actor="a", clock=clock)
+    with transaction(factory) as session:
+        again = import_district(session, bundle=tiny_bundle, actor="a", clock=clock)
+    assert again.replaced
+    with Session(engine) as session:
+        assert _count(session, Household) == len(tiny_bundle.households)
+        kinds = session.scalars(select(Event.payload["replaced"].as_boolean())).all()
+        assert kinds == [False, True]
+
+
+def test_a_failure_mid_import_leaves_nothing_behind(
+    engine: Engine, tiny_bundle: Bundle, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk full")
+
+    real = importer._write_households
+
+    def households_then_break(*args: object, **kwargs: object) -> None:
+        real(*args, **kwargs)  # type: ignore[arg-type]
+        broken()
+
+    monkeypatch.setattr(importer, "_write_households", households_then_break)
+    with pytest.raises(RuntimeError), transaction(make_sessionmaker(engine)) as session:
+        import_district(session, bundle=tiny_bundle, actor="a", clock=clock)
+    with Session(engine) as session:
+        assert _count(session, Household) == 0
+        assert _count(session, Grid) == 0
+        assert _count(session, Event) == 0
+
+
+def test_tags_are_queryable_as_a_bitmask(
+    engine: Engine, tiny_bundle: Bundle, clock: ManualClock, tmp_path: Path
+) -> None:
+    with transaction(make_sessionmaker(engine)) as session:
+        import_district(session, bundle=tiny_bundle, actor="a", clock=clock)
+    elderly = HouseholdTag.ELDERLY.bit
+    expected = int((tiny_bundle.households.tags & elderly != 0).sum())
+    with Session(engine) as session:
+        found = session.scalar(
+            select(func.count()).select_from(Household).where(Household.tags.op("&")(elderly) != 0)
+        )
+    assert found == expected > 0
+
+
+def test_gcj02_bundle_is_stored_in_wgs84(
+    engine: Engine, tiny_bundle: Bundle, clock: ManualClock, tmp_path: Path
+) -> None:
+    from tests.bundles import write
+
+    bundle = read_bundle(write(tiny_bundle, tmp_path, crs="gcj02"))
+    with transaction(make_sessionmaker(engine)) as session:
+        import_district(session, bundle=bundle, actor="a", clock=clock)
+    with Session(engine) as session:
+        stored = session.scalars(select(Household).where(Household.code == "H0000001")).one()
+    assert abs(stored.geom.x - tiny_bundle.households.lon[0]) < 3e-7
+    assert abs(stored.geom.y - tiny_bundle.households.lat[0]) < 3e-7
