@@ -127,7 +127,8 @@ def _statements(engine: Engine, client: TestClient, query: str) -> int:
 
 def test_relationships_do_not_cost_a_query_per_grid(client: TestClient, engine: Engine) -> None:
     query = """{ grids(level: %s, first: %d) { edges { node { code
-        parent { code children { code } } community { code street { code } } children { code } } } } }"""
+        parent { code children { code } } community { code street { code } }
+        children { code } } } } }"""
     few = _statements(engine, client, query % ("MICRO", 20))
     many = _statements(engine, client, query % ("MICRO", 200))
     assert many == few
