@@ -1,0 +1,92 @@
+"""The `mobilize` command as a user runs it."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mobilize.bundle import Bundle
+from mobilize.db import make_engine
+from mobilize.models import District, Household
+from tests.bundles import read_rows, write, write_rows
+
+
+def mobilize(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MOBILIZE_DATABASE_URL": database_url, "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "mobilize.cli", *args],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+
+
+def _households(url: str) -> int:
+    engine = make_engine(url)
+    with Session(engine) as session:
+        n = session.scalar(select(func.count()).select_from(Household)) or 0
+    engine.dispose()
+    return n
+
+
+def test_generate_upgrade_import_round_trip(empty_database_url: str, tmp_path: Path) -> None:
+    generated = mobilize("generate", "--preset", "tiny", "--seed", "3", "--out",
+                         str(tmp_path / "b"), "--bundle-crs", "gcj02",
+                         database_url=empty_database_url)
+    assert generated.returncode == 0, generated.stderr
+    assert json.loads(generated.stdout)["micro_grids"] == 20
+
+    refused = mobilize("import", str(tmp_path / "b"), database_url=empty_database_url)
+    assert refused.returncode == 1
+    assert "mobilize db upgrade" in refused.stderr
+
+    assert mobilize("db", "upgrade", database_url=empty_database_url).returncode == 0
+    imported = mobilize("import", str(tmp_path / "b"), "--json", database_url=empty_database_url)
+    assert imported.returncode == 0, imported.stderr
+    summary = json.loads(imported.stdout)
+    assert summary["households"] == _households(empty_database_url) == 1000
+
+
+def test_invalid_bundle_exits_2_with_every_problem_and_writes_nothing(
+    empty_database_url: str, tiny_bundle: Bundle, tmp_path: Path
+) -> None:
+    assert mobilize("db", "upgrade", database_url=empty_database_url).returncode == 0
+    path = write(tiny_bundle, tmp_path / "b")
+    rows = read_rows(path, "households.csv")
+    rows[0]["size"] = "-1"
+    rows[1]["tags"] = "elderly;ghost"
+    write_rows(path, "households.csv", rows)
+    result = mobilize("import", str(path), database_url=empty_database_url)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "households.csv: line 2: size: error: -1 is negative" in result.stderr
+    assert "households.csv: line 3: tags: error: unknown tag 'ghost'" in result.stderr
+    assert "2 error(s), 0 warning(s): nothing was imported." in result.stderr
+    assert _households(empty_database_url) == 0
+
+
+def test_demo_creates_then_reuses_its_database(empty_database_url: str) -> None:
+    first = mobilize("demo", "--preset", "tiny", "--no-serve", database_url=empty_database_url)
+    assert first.returncode == 0, first.stderr
+    assert "Imported demo district TINY" in first.stdout
+    assert "http://127.0.0.1:8000/graphql" in first.stdout
+    second = mobilize("demo", "--preset", "tiny", "--no-serve", database_url=empty_database_url)
+    assert second.returncode == 0, second.stderr
+    assert "Reusing demo district TINY" in second.stdout
+    engine = make_engine(empty_database_url)
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(District)) == 1
+    engine.dispose()
+
+
+def test_schema_file_matches_the_code() -> None:
+    result = subprocess.run([sys.executable, "-m", "mobilize.cli", "schema", "--check"],
+                            capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert result.returncode == 0, "graphql/schema.graphql is stale: run `mobilize schema`"
+
+
+def test_graphql_folder_holds_no_python() -> None:
+    folder = Path(__file__).parents[1] / "graphql"
+    assert not list(folder.rglob("*.py"))
