@@ -94,6 +94,19 @@ def engine(migrated_url: str) -> Iterator[Engine]:
     eng.dispose()
 
 
+@pytest.fixture(scope="session")
+def postgis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated PostGIS database, for the storage rules only PostGIS has."""
+    if "postgresql" not in BACKENDS:
+        pytest.skip("MOBILIZE_TEST_BACKENDS excludes postgresql")
+    url = new_database_url("postgresql", tmp_path_factory.mktemp("postgis"))
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    yield url
+    drop_database_url(url)
+
+
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(datetime(2026, 7, 1, 8, 0, tzinfo=UTC))

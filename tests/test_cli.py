@@ -19,7 +19,10 @@ def mobilize(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "MOBILIZE_DATABASE_URL": database_url, "COLUMNS": "200"}
     return subprocess.run(
         [sys.executable, "-m", "mobilize.cli", *args],
-        capture_output=True, text=True, env=env, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
 
 
@@ -32,9 +35,18 @@ def _households(url: str) -> int:
 
 
 def test_generate_upgrade_import_round_trip(empty_database_url: str, tmp_path: Path) -> None:
-    generated = mobilize("generate", "--preset", "tiny", "--seed", "3", "--out",
-                         str(tmp_path / "b"), "--bundle-crs", "gcj02",
-                         database_url=empty_database_url)
+    generated = mobilize(
+        "generate",
+        "--preset",
+        "tiny",
+        "--seed",
+        "3",
+        "--out",
+        str(tmp_path / "b"),
+        "--bundle-crs",
+        "gcj02",
+        database_url=empty_database_url,
+    )
     assert generated.returncode == 0, generated.stderr
     assert json.loads(generated.stdout)["micro_grids"] == 20
 
@@ -82,8 +94,12 @@ def test_demo_creates_then_reuses_its_database(empty_database_url: str) -> None:
 
 
 def test_schema_file_matches_the_code() -> None:
-    result = subprocess.run([sys.executable, "-m", "mobilize.cli", "schema", "--check"],
-                            capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    result = subprocess.run(
+        [sys.executable, "-m", "mobilize.cli", "schema", "--check"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parents[1],
+    )
     assert result.returncode == 0, "graphql/schema.graphql is stale: run `mobilize schema`"
 
 

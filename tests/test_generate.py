@@ -91,13 +91,21 @@ def test_a_real_boundary_with_holes_and_islands_is_covered(tmp_path: Path) -> No
     outline = _awkward_boundary()
     source = tmp_path / "boundary.geojson"
     gcj = geometry_from_wgs84(outline, "gcj02")
-    source.write_text(json.dumps({"type": "Feature", "properties": {"name": "x"},
-                                  "geometry": shapely.geometry.mapping(gcj)}))
+    source.write_text(
+        json.dumps(
+            {
+                "type": "Feature",
+                "properties": {"name": "x"},
+                "geometry": shapely.geometry.mapping(gcj),
+            }
+        )
+    )
     boundary = read_boundary(source, "gcj02")
     assert shapely.hausdorff_distance(boundary, outline) < 1e-7
     preset = PRESETS["tiny"].with_counts(communities=4, micro_grids=40)
-    bundle = read_bundle(write_bundle(generate_district(preset, seed=3, boundary=boundary),
-                                      tmp_path / "b"))
+    bundle = read_bundle(
+        write_bundle(generate_district(preset, seed=3, boundary=boundary), tmp_path / "b")
+    )
     metric = LocalMetric.around(outline)
     covered = shapely.union_all([c.geom for c in bundle.communities])
     uncovered = float(metric.area_m2(shapely.difference(outline, covered)))

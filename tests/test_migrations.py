@@ -43,9 +43,8 @@ def test_models_and_migrations_agree(engine: Engine) -> None:
         assert compare_metadata(context, Base.metadata) == []
 
 
-def test_postgis_has_gist_indexes_and_refuses_invalid_geometry(engine: Engine) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("PostGIS-only storage rules; SQLite relies on the importer's checks")
+def test_postgis_has_gist_indexes_and_refuses_invalid_geometry(postgis_url: str) -> None:
+    engine = make_engine(postgis_url)
     with engine.connect() as conn:
         assert conn.scalar(text("SELECT extname FROM pg_extension WHERE extname='postgis'"))
         gist = conn.scalars(
@@ -68,3 +67,4 @@ def test_postgis_has_gist_indexes_and_refuses_invalid_geometry(engine: Engine) -
             ),
             {"wkt": bowtie.wkt},
         )
+    engine.dispose()

@@ -1,0 +1,115 @@
+"""Generate a district, then validate and import it on SQLite and on PostGIS; print JSON.
+
+    python bench/import_bench.py --preset xindu --json
+
+Goals on the 2-core reference machine (issue 2): import of the xindu bundle <= 60 s on each
+backend; placing 508,000 households into 10,161 micro-grids <= 5 s. PostGIS comes from
+MOBILIZE_TEST_POSTGRES_URL (default trust auth on 127.0.0.1:5432); a scratch database is
+created and dropped."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from geo import place_points
+from mobilize.bundle import read_bundle, write_bundle
+from mobilize.clock import SystemClock
+from mobilize.db import make_engine, make_sessionmaker, transaction
+from mobilize.db.migrate import upgrade
+from mobilize.districts.importer import import_district
+from mobilize.generate import PRESETS, generate_district
+
+ADMIN_URL = os.environ.get(
+    "MOBILIZE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return result, time.perf_counter() - start
+
+
+def _import(url: str, bundle_dir: Path) -> dict[str, float]:
+    """Validation (read) and the database write, each timed, as `mobilize import` runs them."""
+    engine = make_engine(url)
+    upgrade(engine)
+    bundle, read_s = _timed(read_bundle, bundle_dir)
+
+    def write() -> None:
+        with transaction(make_sessionmaker(engine)) as session:
+            import_district(session, bundle=bundle, actor="bench", clock=SystemClock())
+
+    _, write_s = _timed(write)
+    engine.dispose()
+    return {
+        "validate_s": round(read_s, 2),
+        "write_s": round(write_s, 2),
+        "import_s": round(read_s + write_s, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--preset", default="xindu", choices=sorted(PRESETS))
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", action="store_true", help="print only the JSON line")
+    args = parser.parse_args()
+
+    preset = PRESETS[args.preset]
+    bundle, generate_s = _timed(generate_district, preset, seed=args.seed)
+    with tempfile.TemporaryDirectory(prefix="mobilize-bench-") as tmp:
+        bundle_dir = Path(tmp) / "bundle"
+        _, write_bundle_s = _timed(write_bundle, bundle, bundle_dir)
+
+        micro = [g.geom for g in bundle.grids if g.level == "micro"]
+        h = bundle.households
+        _, place_s = _timed(place_points, h.lon, h.lat, micro)
+
+        sqlite = _import(f"sqlite:///{Path(tmp) / 'bench.db'}", bundle_dir)
+
+        admin = create_engine(
+            make_url(ADMIN_URL).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+        )
+        name = f"mobilize_bench_{uuid.uuid4().hex[:8]}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            pg_url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+            postgis = _import(pg_url, bundle_dir)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+    result = {
+        "preset": args.preset,
+        "seed": args.seed,
+        "counts": bundle.counts(),
+        "generate_s": round(generate_s + write_bundle_s, 2),
+        "place_households_s": round(place_s, 3),
+        "households_placed_per_s": round(len(h) / place_s),
+        "sqlite": sqlite,
+        "postgis": postgis,
+        "import_sqlite_s": sqlite["import_s"],
+        "import_postgis_s": postgis["import_s"],
+    }
+    print(
+        json.dumps(result, ensure_ascii=False)
+        if args.json
+        else json.dumps(result, indent=2, ensure_ascii=False)
+    )
+
+
+if __name__ == "__main__":
+    main()
