@@ -46,11 +46,12 @@ class ImportResult:
     event_seq: int
 
 
-def _insert_returning_ids(session: Session, model: Any, rows: list[dict[str, Any]]) -> list[int]:
+def _insert_coded(session: Session, model: Any, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Insert rows that carry a `code`; return code -> new id (RETURNING, in input order)."""
     if not rows:
-        return []
+        return {}
     result = session.execute(insert(model).returning(model.id, sort_by_parameter_order=True), rows)
-    return [row[0] for row in result]
+    return dict(zip((row["code"] for row in rows), result.scalars(), strict=True))
 
 
 def import_district(
@@ -63,7 +64,6 @@ def import_district(
 ) -> ImportResult:
     """Write `bundle` as a district, replacing one with the same code; flush, never commit."""
     progress = progress or NoProgress()
-    now = clock.now()
     existing = session.scalar(select(District).where(District.code == bundle.district_code))
     replaced = existing is not None
     if existing is not None:
@@ -79,46 +79,33 @@ def import_district(
         name=bundle.district_name,
         source_crs=bundle.source_crs,
         geom=bundle.district_geom,
-        imported_at=now,
+        imported_at=clock.now(),
     )
     session.add(district)
     session.flush()
     did = district.id
-
-    street_ids = dict(
-        zip(
-            [s.code for s in bundle.streets],
-            _insert_returning_ids(
-                session,
-                Street,
-                [
-                    {"district_id": did, "code": s.code, "name": s.name, "geom": s.geom}
-                    for s in bundle.streets
-                ],
-            ),
-            strict=True,
-        )
+    street_ids = _insert_coded(
+        session,
+        Street,
+        [
+            {"district_id": did, "code": s.code, "name": s.name, "geom": s.geom}
+            for s in bundle.streets
+        ],
     )
-    community_ids = dict(
-        zip(
-            [c.code for c in bundle.communities],
-            _insert_returning_ids(
-                session,
-                Community,
-                [
-                    {
-                        "district_id": did,
-                        "street_id": street_ids[c.street],
-                        "code": c.code,
-                        "name": c.name,
-                        "kind": c.kind,
-                        "geom": c.geom,
-                    }
-                    for c in bundle.communities
-                ],
-            ),
-            strict=True,
-        )
+    community_ids = _insert_coded(
+        session,
+        Community,
+        [
+            {
+                "district_id": did,
+                "street_id": street_ids[c.street],
+                "code": c.code,
+                "name": c.name,
+                "kind": c.kind,
+                "geom": c.geom,
+            }
+            for c in bundle.communities
+        ],
     )
 
     progress.step("writing grids")
@@ -128,77 +115,47 @@ def import_district(
     per_general: Counter[str] = Counter()
     for g in micro:
         per_general[g.parent] += per_micro.get(g.code, 0)
-    general_community = {g.code: g.parent for g in general}
-    general_ids = dict(
-        zip(
-            [g.code for g in general],
-            _insert_returning_ids(
-                session,
-                Grid,
-                [
-                    {
-                        "district_id": did,
-                        "community_id": community_ids[g.parent],
-                        "parent_id": None,
-                        "level": GridLevel.GENERAL.value,
-                        "code": g.code,
-                        "name": g.name,
-                        "household_count": per_general.get(g.code, 0),
-                        "geom": g.geom,
-                    }
-                    for g in general
-                ],
-            ),
-            strict=True,
+    community_of = {g.code: g.parent for g in general}
+    community_of.update({g.code: community_of[g.parent] for g in micro})
+    grid_ids: dict[str, int] = {}
+    for level, grids, counts in (
+        (GridLevel.GENERAL, general, per_general),
+        (GridLevel.MICRO, micro, per_micro),
+    ):
+        grid_ids |= _insert_coded(
+            session,
+            Grid,
+            [
+                {
+                    "district_id": did,
+                    "community_id": community_ids[community_of[g.code]],
+                    "parent_id": grid_ids[g.parent] if level == GridLevel.MICRO else None,
+                    "level": level.value,
+                    "code": g.code,
+                    "name": g.name,
+                    "household_count": counts.get(g.code, 0),
+                    "geom": g.geom,
+                }
+                for g in grids
+            ],
         )
-    )
-    grid_ids = dict(general_ids)
-    grid_ids.update(
-        zip(
-            [g.code for g in micro],
-            _insert_returning_ids(
-                session,
-                Grid,
-                [
-                    {
-                        "district_id": did,
-                        "community_id": community_ids[general_community[g.parent]],
-                        "parent_id": general_ids[g.parent],
-                        "level": GridLevel.MICRO.value,
-                        "code": g.code,
-                        "name": g.name,
-                        "household_count": per_micro.get(g.code, 0),
-                        "geom": g.geom,
-                    }
-                    for g in micro
-                ],
-            ),
-            strict=True,
-        )
-    )
 
     progress.step("writing households", total=len(bundle.households))
     _write_households(session, bundle, did, grid_ids, progress)
 
     progress.step("writing units, pairings, teams and responders")
-    unit_ids = dict(
-        zip(
-            [u.code for u in bundle.units],
-            _insert_returning_ids(
-                session,
-                Unit,
-                [
-                    {
-                        "district_id": did,
-                        "code": u.code,
-                        "name": u.name,
-                        "geom": shapely.Point(u.lon, u.lat),
-                    }
-                    for u in bundle.units
-                ],
-            ),
-            strict=True,
-        )
+    unit_ids = _insert_coded(
+        session,
+        Unit,
+        [
+            {
+                "district_id": did,
+                "code": u.code,
+                "name": u.name,
+                "geom": shapely.Point(u.lon, u.lat),
+            }
+            for u in bundle.units
+        ],
     )
     if bundle.pairings:
         session.execute(
@@ -213,25 +170,19 @@ def import_district(
                 for p in bundle.pairings
             ],
         )
-    team_ids = dict(
-        zip(
-            [t.code for t in bundle.teams],
-            _insert_returning_ids(
-                session,
-                Team,
-                [
-                    {
-                        "district_id": did,
-                        "code": t.code,
-                        "name": t.name,
-                        "kind": t.kind,
-                        "unit_id": unit_ids[t.unit] if t.unit else None,
-                    }
-                    for t in bundle.teams
-                ],
-            ),
-            strict=True,
-        )
+    team_ids = _insert_coded(
+        session,
+        Team,
+        [
+            {
+                "district_id": did,
+                "code": t.code,
+                "name": t.name,
+                "kind": t.kind,
+                "unit_id": unit_ids[t.unit] if t.unit else None,
+            }
+            for t in bundle.teams
+        ],
     )
     if bundle.responders:
         session.execute(
