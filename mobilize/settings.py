@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,8 +27,35 @@ class Settings(BaseSettings):
     display_timezone: str = "Asia/Shanghai"
     """Times shown to people; everything is stored in UTC."""
 
+    env: Literal["development", "production"] = "development"
+    """`production` turns off introspection and GraphiQL and requires a secret key."""
+
+    # Limits on what one request may ask (GraphQL) and how often (rate limits "count/seconds").
+    max_body_bytes: int = 1_000_000
+    max_query_depth: int = 12
+    max_query_tokens: int = 4_000
+    max_aliases: int = 30
+    max_query_cost: int = 60_000
+    rate_limit_per_address: str = "1200/60"
+    rate_limit_per_token: str = "600/60"
+    sign_in_requests_per_phone: str = "5/900"
+    sign_in_requests_per_address: str = "30/900"
+    sign_in_tries_per_phone: str = "10/900"
+    sign_in_tries_per_address: str = "50/900"
+
+    def signing_secret(self) -> str:
+        """The configured secret key; without one, a random key for this process only."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        return _process_secret()
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process's settings, read from the environment on first use."""
     return Settings()
+
+
+@lru_cache(maxsize=1)
+def _process_secret() -> str:
+    return secrets.token_urlsafe(32)

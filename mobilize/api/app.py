@@ -1,18 +1,23 @@
-"""The ASGI application: GraphQL (with GraphiQL) on FastAPI, one engine per process."""
+"""The ASGI application: GraphQL (GraphiQL outside production) on FastAPI."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, HTTPException, Request
 from sqlalchemy import Engine
 from strawberry.fastapi import GraphQLRouter
 
 from mobilize.api.context import Context, RequestDb
-from mobilize.api.schema import schema
+from mobilize.api.middleware import RequestLimits
+from mobilize.api.schema import build_schema
+from mobilize.auth.actor import ANONYMOUS
+from mobilize.auth.ratelimit import Limit, RateLimiter, make_rate_limiter
+from mobilize.auth.users import TokenRejected, authenticate
 from mobilize.clock import Clock, SystemClock
 from mobilize.db import make_engine, make_sessionmaker
+from mobilize.notify import LogNotifier, Notifier
 from mobilize.settings import Settings, get_settings
 
 
@@ -21,18 +26,44 @@ def create_app(
     *,
     engine: Engine | None = None,
     clock: Clock | None = None,
+    limiter: RateLimiter | None = None,
+    notifier: Notifier | None = None,
 ) -> FastAPI:
-    """The service for `settings` (or the environment); tests pass their own engine and clock."""
+    """The service for `settings` (or the environment); tests pass their own parts."""
     settings = settings or get_settings()
+    if settings.env == "production" and settings.secret_key is None:
+        raise RuntimeError("MOBILIZE_SECRET_KEY must be set when MOBILIZE_ENV=production")
     owns_engine = engine is None
     engine = engine or make_engine(settings.database_url)
     factory = make_sessionmaker(engine)
     clock = clock or SystemClock()
+    limiter = limiter or make_rate_limiter(settings.broker_url)
+    notifier = notifier or LogNotifier()
 
-    async def context() -> AsyncIterator[Context]:
+    async def context(request: Request) -> AsyncIterator[Context]:
         db = RequestDb(factory)
+        address = request.client.host if request.client else "unknown"
+        actor = ANONYMOUS.with_address(address)
         try:
-            yield Context(db=db, clock=clock)
+            header = request.headers.get("authorization")
+            if header is not None:
+                scheme, _, secret = header.partition(" ")
+                if scheme.lower() != "bearer" or not secret.strip():
+                    raise _unauthorized("expected 'Authorization: Bearer <token>'")
+                try:
+                    actor = await db.run(
+                        authenticate, secret=secret.strip(), clock=clock, address=address
+                    )
+                except TokenRejected as exc:
+                    raise _unauthorized(exc.reason) from None
+            yield Context(
+                db=db,
+                clock=clock,
+                actor=actor,
+                settings=settings,
+                limiter=limiter,
+                notifier=notifier,
+            )
         finally:
             await db.close()
 
@@ -42,9 +73,13 @@ def create_app(
         if owns_engine:
             engine.dispose()
 
-    app = FastAPI(title="mobilize", lifespan=lifespan)
+    app = FastAPI(
+        title="mobilize", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
     router: GraphQLRouter[Context, None] = GraphQLRouter(
-        schema, context_getter=_depends(context), graphql_ide="graphiql"
+        build_schema(settings),
+        context_getter=_depends(context),
+        graphql_ide=None if settings.env == "production" else "graphiql",
     )
     app.include_router(router, prefix="/graphql")
 
@@ -52,7 +87,22 @@ def create_app(
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    app.add_middleware(
+        RequestLimits,  # type: ignore[arg-type]
+        max_body_bytes=settings.max_body_bytes,
+        limiter=limiter,
+        per_address=Limit.parse(settings.rate_limit_per_address),
+        per_token=Limit.parse(settings.rate_limit_per_token),
+    )
     return app
+
+
+def _unauthorized(reason: str) -> HTTPException:
+    return HTTPException(
+        status_code=401,
+        detail=f"身份验证失败 Not signed in: {reason}",
+        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
 
 
 def _depends(dependency: object) -> object:

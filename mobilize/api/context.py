@@ -1,4 +1,4 @@
-"""Per-request context: who is asking (from issue 3 on), a database runner and DataLoaders.
+"""Per-request context: who is asking, a database runner and DataLoaders.
 
 Domain services are synchronous. Each request gets one session, and every call on it runs in
 a worker thread, one at a time, so the event loop never blocks and the session is never used
@@ -9,17 +9,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from functools import partial
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, TypeVar
 
 import anyio.to_thread
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
+from mobilize.auth.actor import Actor
+from mobilize.auth.ratelimit import RateLimiter
 from mobilize.clock import Clock
 from mobilize.districts import queries
+from mobilize.notify import Notifier
+from mobilize.settings import Settings
 
-P = ParamSpec("P")
 R = TypeVar("R")
 
 
@@ -37,11 +40,28 @@ class RequestDb:
         return self._session
 
     async def run(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> R:
+        """Read: call fn(session, ...) in a worker thread."""
         async with self._lock:
             return await anyio.to_thread.run_sync(lambda: fn(self._session_now(), *args, **kwargs))
 
+    async def write(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> R:
+        """A mutation's one transaction: fn(session, ...) then commit; roll back if it raises."""
+
+        def call() -> R:
+            session = self._session_now()
+            try:
+                result = fn(session, *args, **kwargs)
+                session.commit()
+                return result
+            except BaseException:
+                session.rollback()
+                raise
+
+        async with self._lock:
+            return await anyio.to_thread.run_sync(call)
+
     async def close(self) -> None:
-        """Read-only requests end by rolling back; mutations commit before this."""
+        """Read-only requests end by rolling back; mutations committed in `write`."""
         if self._session is not None:
             session, self._session = self._session, None
             await anyio.to_thread.run_sync(partial(_close, session))
@@ -53,38 +73,52 @@ def _close(session: Session) -> None:
 
 
 class Loaders:
-    """DataLoaders made on first use, one per lookup kind, living for one request."""
+    """DataLoaders made on first use, one per lookup kind, for one request and one actor."""
 
-    def __init__(self, db: RequestDb) -> None:
+    def __init__(self, db: RequestDb, actor: Actor) -> None:
         self._db = db
+        self._actor = actor
         self._loaders: dict[Any, DataLoader[Any, Any]] = {}
 
     def one(self, model: Any) -> DataLoader[int, Any]:
-        """Rows of `model` by id."""
+        """Rows of `model` by id; None for a row out of the actor's scope."""
         key = ("one", model)
         if key not in self._loaders:
 
             async def load(ids: list[int]) -> list[Any]:
-                return await self._db.run(queries.by_ids, model, ids)
+                return await self._db.run(queries.by_ids, model, ids, actor=self._actor)
 
             self._loaders[key] = DataLoader(load_fn=load)
         return self._loaders[key]
 
     def many(self, column: InstrumentedAttribute[Any]) -> DataLoader[Any, list[Any]]:
-        """Lists of rows whose `column` equals each key (children by parent)."""
+        """Lists of visible rows whose `column` equals each key (children by parent)."""
         key = ("many", column.class_, column.key)
         if key not in self._loaders:
 
             async def load(keys: list[Any]) -> list[list[Any]]:
-                return await self._db.run(queries.by_column, column, keys)
+                return await self._db.run(queries.by_column, column, keys, actor=self._actor)
 
             self._loaders[key] = DataLoader(load_fn=load)
         return self._loaders[key]
 
 
 class Context(BaseContext):
-    def __init__(self, db: RequestDb, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        db: RequestDb,
+        clock: Clock,
+        actor: Actor,
+        settings: Settings,
+        limiter: RateLimiter,
+        notifier: Notifier,
+    ) -> None:
         super().__init__()
         self.db = db
         self.clock = clock
-        self.loaders = Loaders(db)
+        self.actor = actor
+        self.settings = settings
+        self.limiter = limiter
+        self.notifier = notifier
+        self.loaders = Loaders(db, actor)

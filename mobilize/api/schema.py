@@ -1,14 +1,24 @@
-"""The schema's entry points: read queries over the district (issue 2)."""
+"""The schema's entry points and the extensions every request passes through."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import strawberry
 from sqlalchemy import ColumnElement
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+)
 from strawberry.schema.config import StrawberryConfig
 
 from mobilize import models as m
+from mobilize.api.auth_fields import AuthMutation, Viewer, me
+from mobilize.api.guard import ErrorMasking, PolicyGuard
+from mobilize.api.limits import CostLimiter
 from mobilize.api.relay import Connection, Node, expect_global_id, from_cursor, from_global_id
 from mobilize.api.scalars import SCALARS
 from mobilize.api.types import (
@@ -29,6 +39,7 @@ from mobilize.api.types import (
     Unit,
 )
 from mobilize.districts import queries
+from mobilize.settings import Settings
 
 _FIRST = strawberry.argument(description="Page size (at most 500).")
 
@@ -42,7 +53,12 @@ async def _connection(
     after: str | None,
 ) -> Any:
     result = await info.context.db.run(
-        queries.page, model, where=where, first=first, after=from_cursor(after)
+        queries.page,
+        model,
+        actor=info.context.actor,
+        where=where,
+        first=first,
+        after=from_cursor(after),
     )
     return Connection.build(
         [node_type.from_model(r) for r in result.rows],
@@ -61,6 +77,8 @@ def _filter(column: Any, value: str | None, type_name: str, argument: str) -> li
 
 @strawberry.type
 class Query:
+    me: Viewer = strawberry.field(resolver=me, description="The signed-in user and their roles.")
+
     @strawberry.field(description="Any object by its global ID; null when there is none.")
     async def node(self, info: ContextInfo, id: strawberry.ID) -> Node | None:
         type_name, pk = from_global_id(id)
@@ -72,7 +90,7 @@ class Query:
 
     @strawberry.field(description="A district by code; the first one when no code is given.")
     async def district(self, info: ContextInfo, code: str | None = None) -> District | None:
-        row = await info.context.db.run(queries.district_by_code, code)
+        row = await info.context.db.run(queries.district_by_code, code, actor=info.context.actor)
         return None if row is None else District.from_model(row)
 
     @strawberry.field
@@ -171,13 +189,34 @@ class Query:
         return await _connection(info, Responder, m.Responder, where, first, after)
 
 
-schema = strawberry.Schema(
-    query=Query,
-    types=list(TYPES.values()),
-    config=StrawberryConfig(scalar_map=SCALARS, disable_field_suggestions=True),
-)
+@strawberry.type
+class Mutation(AuthMutation):
+    pass
+
+
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    """The schema with the request limits of `settings` (defaults when None)."""
+    settings = settings or Settings()
+    # Factories, so each request gets fresh extension instances.
+    extensions: list[Any] = [
+        PolicyGuard,
+        ErrorMasking,
+        partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
+        partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
+        partial(MaxAliasesLimiter, max_alias_count=settings.max_aliases),
+        partial(CostLimiter, max_cost=settings.max_query_cost),
+    ]
+    if settings.env == "production":
+        extensions.append(DisableIntrospection)
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        types=list(TYPES.values()),
+        extensions=extensions,
+        config=StrawberryConfig(scalar_map=SCALARS, disable_field_suggestions=True),
+    )
 
 
 def schema_sdl() -> str:
     """The schema as SDL, as exported to graphql/schema.graphql."""
-    return schema.as_str() + "\n"
+    return build_schema().as_str() + "\n"

@@ -13,6 +13,8 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from mobilize.auth.actor import Actor
+from mobilize.auth.scope import visible
 from mobilize.models import (
     Community,
     District,
@@ -53,13 +55,14 @@ def page(
     session: Session,
     model: Any,
     *,
+    actor: Actor,
     where: Sequence[ColumnElement[bool]] = (),
     first: int = 50,
     after: int | None = None,
 ) -> Page[Any]:
-    """Rows of `model` matching `where`, ordered by id, `first` of them after id `after`."""
+    """Rows of `model` the actor may see matching `where`, by id, `first` after id `after`."""
     first = max(0, min(first, MAX_PAGE))
-    base: Select[Any] = select(model).where(*where)
+    base: Select[Any] = select(model).where(visible(actor, model), *where)
     total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
     stmt = base.order_by(model.id).limit(first + 1)
     if after is not None:
@@ -70,26 +73,29 @@ def page(
     )
 
 
-def by_ids(session: Session, model: Any, ids: Sequence[int]) -> list[Any | None]:
-    """Rows for `ids` in the same order, None where a row does not exist."""
-    found = {row.id: row for row in session.scalars(select(model).where(model.id.in_(set(ids))))}
+def by_ids(session: Session, model: Any, ids: Sequence[int], *, actor: Actor) -> list[Any | None]:
+    """Rows for `ids` in the same order; None where a row does not exist or is out of scope,
+    which look the same to the caller."""
+    stmt = select(model).where(model.id.in_(set(ids)), visible(actor, model))
+    found = {row.id: row for row in session.scalars(stmt)}
     return [found.get(i) for i in ids]
 
 
 def by_column(
-    session: Session, column: InstrumentedAttribute[Any], keys: Sequence[Any]
+    session: Session, column: InstrumentedAttribute[Any], keys: Sequence[Any], *, actor: Actor
 ) -> list[list[Any]]:
-    """For each key, the rows whose `column` equals it (children by parent id), ordered by id."""
+    """For each key, the visible rows whose `column` equals it (children by parent), by id."""
     model = column.class_
     grouped: dict[Any, list[Any]] = defaultdict(list)
-    for row in session.scalars(select(model).where(column.in_(set(keys))).order_by(model.id)):
+    stmt = select(model).where(column.in_(set(keys)), visible(actor, model)).order_by(model.id)
+    for row in session.scalars(stmt):
         grouped[getattr(row, column.key)].append(row)
     return [grouped.get(k, []) for k in keys]
 
 
-def district_by_code(session: Session, code: str | None) -> District | None:
-    """The district with `code`, or the only (first) one when no code is given."""
-    stmt = select(District).order_by(District.id).limit(1)
+def district_by_code(session: Session, code: str | None, *, actor: Actor) -> District | None:
+    """The visible district with `code`, or the first visible one when no code is given."""
+    stmt = select(District).where(visible(actor, District)).order_by(District.id).limit(1)
     if code is not None:
         stmt = stmt.where(District.code == code)
     return session.scalar(stmt)

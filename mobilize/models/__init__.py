@@ -1,5 +1,14 @@
 """Typed SQLAlchemy mappings of the district, its forces and the event log."""
 
+from mobilize.models.auth import (
+    ROLE_SCOPE,
+    ApiToken,
+    Role,
+    RoleBinding,
+    ScopeKind,
+    SignInCode,
+    User,
+)
 from mobilize.models.base import Base
 from mobilize.models.district import (
     Community,
@@ -15,6 +24,8 @@ from mobilize.models.events import Event
 from mobilize.models.forces import Pairing, Responder, ResponderKind, Team, TeamKind, Unit
 
 __all__ = [
+    "ROLE_SCOPE",
+    "ApiToken",
     "Base",
     "Community",
     "CommunityKind",
@@ -27,8 +38,13 @@ __all__ = [
     "Pairing",
     "Responder",
     "ResponderKind",
+    "Role",
+    "RoleBinding",
+    "ScopeKind",
+    "SignInCode",
     "Street",
     "Team",
     "TeamKind",
     "Unit",
+    "User",
 ]

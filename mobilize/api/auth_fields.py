@@ -1,0 +1,168 @@
+"""Who am I, phone sign-in, sign-out and token revocation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+from sqlalchemy.orm import Session
+
+from graphql import GraphQLError
+from mobilize.api.errors import (
+    InvalidCodeError,
+    NotFoundError,
+    RateLimitedError,
+    ValidationError,
+    to_error,
+)
+from mobilize.api.relay import expect_global_id, to_global_id
+from mobilize.api.types import ContextInfo
+from mobilize.auth import signin, users
+from mobilize.auth.actor import Actor
+from mobilize.errors import DomainError, InvalidCode
+from mobilize.models import ApiToken, RoleBinding
+
+
+@strawberry.type(description="A role over a place, as bound to the signed-in user.")
+class RoleGrant:
+    role: str
+    district_code: str | None
+    scope_code: str | None
+
+
+@strawberry.type(description="The signed-in user.")
+class Viewer:
+    id: strawberry.ID
+    name: str
+    roles: list[RoleGrant]
+    token_expires_at: datetime | None
+
+
+@strawberry.type
+class SignInCodeSent:
+    message: str = strawberry.field(
+        description="Always the same, whether or not the phone is known (no enumeration)."
+    )
+
+
+@strawberry.type
+class SignInSuccess:
+    token: str = strawberry.field(description="Bearer token; shown once, keep it safe.")
+    token_id: strawberry.ID
+    expires_at: datetime
+
+
+@strawberry.type
+class TokenRevoked:
+    token_id: strawberry.ID
+    revoked_at: datetime
+
+
+RequestSignInCodeResult = Annotated[
+    SignInCodeSent | RateLimitedError | ValidationError,
+    strawberry.union("RequestSignInCodeResult"),
+]
+SignInResult = Annotated[
+    SignInSuccess | InvalidCodeError | RateLimitedError | ValidationError,
+    strawberry.union("SignInResult"),
+]
+RevokeTokenResult = Annotated[
+    TokenRevoked | NotFoundError | ValidationError, strawberry.union("RevokeTokenResult")
+]
+
+_SENT = "如果该号码已登记，验证码已发送 If this phone is registered, a code is on its way."
+
+
+def _viewer(session: Session, actor: Actor) -> Viewer:
+    from sqlalchemy import select
+
+    rows = session.scalars(
+        select(RoleBinding).where(RoleBinding.user_id == actor.user_id).order_by(RoleBinding.id)
+    ).all()
+    token = session.get(ApiToken, actor.token_id) if actor.token_id else None
+    return Viewer(
+        id=to_global_id("User", actor.user_id or 0),
+        name=actor.name,
+        roles=[
+            RoleGrant(role=r.role, district_code=r.district_code, scope_code=r.scope_code)
+            for r in rows
+        ],
+        token_expires_at=token.expires_at if token else None,
+    )
+
+
+async def me(info: ContextInfo) -> Viewer:
+    return await info.context.db.run(_viewer, info.context.actor)
+
+
+@strawberry.type
+class AuthMutation:
+    @strawberry.mutation(description="Send a one-time sign-in code to a registered phone.")
+    async def request_sign_in_code(self, info: ContextInfo, phone: str) -> RequestSignInCodeResult:
+        ctx = info.context
+        try:
+            messages = await ctx.db.write(
+                signin.request_code,
+                actor=ctx.actor,
+                clock=ctx.clock,
+                limiter=ctx.limiter,
+                limits=signin.SignInLimits.from_settings(ctx.settings),
+                secret_key=ctx.settings.signing_secret(),
+                phone=phone,
+            )
+        except DomainError as exc:
+            return to_error(exc)  # type: ignore[return-value]
+        for message in messages:  # only after the code is committed
+            ctx.notifier.send(message)
+        return SignInCodeSent(message=_SENT)
+
+    @strawberry.mutation(description="Exchange a one-time code for a bearer token.")
+    async def sign_in_with_code(self, info: ContextInfo, phone: str, code: str) -> SignInResult:
+        ctx = info.context
+        try:
+            result = await ctx.db.write(
+                signin.sign_in_with_code,
+                actor=ctx.actor,
+                clock=ctx.clock,
+                limiter=ctx.limiter,
+                limits=signin.SignInLimits.from_settings(ctx.settings),
+                secret_key=ctx.settings.signing_secret(),
+                phone=phone,
+                code=code,
+            )
+        except DomainError as exc:
+            return to_error(exc)  # type: ignore[return-value]
+        if isinstance(result, InvalidCode):
+            return to_error(result)  # type: ignore[return-value]
+        return SignInSuccess(
+            token=result.secret,
+            token_id=to_global_id("Token", result.token_id),
+            expires_at=result.expires_at,
+        )
+
+    @strawberry.mutation(description="Revoke the token this request was made with.")
+    async def sign_out(self, info: ContextInfo) -> RevokeTokenResult:
+        ctx = info.context
+        assert ctx.actor.token_id is not None
+        return await _revoke(info, ctx.actor.token_id)
+
+    @strawberry.mutation(description="Revoke a token: admins any, others their own.")
+    async def revoke_token(self, info: ContextInfo, token_id: strawberry.ID) -> RevokeTokenResult:
+        try:
+            pk = expect_global_id(token_id, "Token", "tokenId")
+        except GraphQLError as exc:
+            return ValidationError(message=exc.message, field="tokenId")
+        return await _revoke(info, pk)
+
+
+async def _revoke(info: ContextInfo, token_id: int) -> RevokeTokenResult:
+    ctx = info.context
+    try:
+        token = await ctx.db.write(
+            users.revoke_token, actor=ctx.actor, clock=ctx.clock, token_id=token_id
+        )
+    except DomainError as exc:
+        return to_error(exc)  # type: ignore[return-value]
+    assert token.revoked_at is not None
+    return TokenRevoked(token_id=to_global_id("Token", token.id), revoked_at=token.revoked_at)

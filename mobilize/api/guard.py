@@ -1,0 +1,76 @@
+"""Schema extensions that stand between every request and the resolvers:
+the policy check on every root field, and the masking of unexpected errors."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from strawberry.extensions import MaskErrors, SchemaExtension
+
+from graphql import GraphQLError
+from mobilize.auth.policy import authorize
+from mobilize.errors import DomainError
+
+logger = logging.getLogger("mobilize.api")
+
+
+class PolicyGuard(SchemaExtension):
+    """Every root field passes `authorize` first: an operation without a policy is refused."""
+
+    def resolve(
+        self, _next: Callable[..., Any], root: Any, info: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        if info.path.prev is None:
+            authorize(info.context.actor, f"{info.parent_type.name}.{info.field_name}")
+        return _next(root, info, *args, **kwargs)
+
+
+def _unexpected(error: GraphQLError) -> bool:
+    original = error.original_error
+    return original is not None and not isinstance(original, GraphQLError | DomainError)
+
+
+class ErrorMasking(MaskErrors):
+    """Clients get an error id for a bug, the log gets the traceback; refusals keep their words
+    and say their kind in `extensions.code`."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=_unexpected)
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        ref = uuid.uuid4().hex[:12]
+        original = error.original_error
+        assert original is not None
+        logger.error(
+            "unexpected error %s at %s",
+            ref,
+            error.path,
+            exc_info=(type(original), original, original.__traceback__),
+        )
+        return GraphQLError(
+            f"内部错误 Internal error; reference {ref}",
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": "INTERNAL", "errorId": ref},
+        )
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        processed = []
+        for error in super()._process_errors(errors):
+            original = error.original_error
+            if isinstance(original, DomainError):
+                error = GraphQLError(
+                    original.message,
+                    nodes=error.nodes,
+                    source=error.source,
+                    positions=error.positions,
+                    path=error.path,
+                    extensions={"code": original.code},
+                )
+            processed.append(error)
+        return processed

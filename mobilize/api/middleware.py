@@ -1,0 +1,84 @@
+"""Limits applied before a request reaches GraphQL: body size and request rates.
+
+Too large: 413. Too many requests from one address or with one token: 429 with Retry-After.
+Counting is shared through Redis when a broker is configured."""
+
+from __future__ import annotations
+
+import json
+
+import anyio.to_thread
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mobilize.auth.ratelimit import Limit, RateLimiter
+from mobilize.auth.secrets import digest
+from mobilize.errors import RateLimited
+
+
+async def _reply(send: Send, status: int, message: str, headers: dict[str, str]) -> None:
+    body = json.dumps({"errors": [{"message": message}]}, ensure_ascii=False).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.encode(), v.encode()) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestLimits:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        limiter: RateLimiter,
+        per_address: Limit,
+        per_token: Limit,
+    ) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.limiter = limiter
+        self.per_address = per_address
+        self.per_token = per_token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") in ("/healthz", "/readyz"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        address = scope["client"][0] if scope.get("client") else "unknown"
+        try:
+            await anyio.to_thread.run_sync(self.limiter.hit, "address", address, self.per_address)
+            if token := headers.get(b"authorization"):
+                key = digest(token.decode("latin-1"))
+                await anyio.to_thread.run_sync(self.limiter.hit, "token", key, self.per_token)
+        except RateLimited as exc:
+            await _reply(send, 429, exc.message, {"retry-after": str(exc.retry_after_s)})
+            return
+
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await _reply(send, 413, self._too_large(), {})
+            return
+        body, more = bytearray(), True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_body_bytes:
+                await _reply(send, 413, self._too_large(), {})
+                return
+
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    def _too_large(self) -> str:
+        return f"请求过大 Request body larger than {self.max_body_bytes} bytes"

@@ -1,0 +1,96 @@
+"""The access policy, in one table: operation x role -> access.
+
+Every root field of the schema (query, mutation, subscription) has an entry; a test walks the
+exported schema and fails on a field without one, and an operation missing here is refused.
+What each role then *sees* is narrowed by mobilize.auth.scope, in the services."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+
+from mobilize.auth.actor import Actor
+from mobilize.auth.audit import audit
+from mobilize.errors import DomainError, Forbidden
+from mobilize.models import Role
+
+
+class Access(enum.StrEnum):
+    PUBLIC = "public"  # anyone, signed in or not (sign-in itself)
+    SCOPE = "scope"  # allowed; rows narrowed to the role's district, street or community
+    SELF = "self"  # allowed; only the actor's own records (a responder, a user's tokens)
+
+
+ANYONE = "anyone"
+AREA_ROLES = (
+    Role.DISTRICT_COMMANDER,
+    Role.STREET_COMMANDER,
+    Role.COMMUNITY_SECRETARY,
+    Role.REVIEWER,
+    Role.ADMIN,
+)
+
+
+def _rule(roles: Iterable[Role], access: Access, **others: Access) -> dict[str, Access]:
+    rule = {role.value: access for role in roles}
+    rule.update(others)
+    return rule
+
+
+POLICY: Mapping[str, Mapping[str, Access]] = {
+    # Who am I: every signed-in user, about themself.
+    "Query.me": _rule(Role, Access.SELF),
+    # Reading the district: area roles within their place; a responder only their own corner.
+    "Query.node": _rule(AREA_ROLES, Access.SCOPE, responder=Access.SELF),
+    "Query.district": _rule(AREA_ROLES, Access.SCOPE),
+    "Query.streets": _rule(AREA_ROLES, Access.SCOPE),
+    "Query.communities": _rule(AREA_ROLES, Access.SCOPE),
+    "Query.grids": _rule(AREA_ROLES, Access.SCOPE, responder=Access.SELF),
+    "Query.households": _rule(AREA_ROLES, Access.SCOPE, responder=Access.SELF),
+    "Query.units": _rule(AREA_ROLES, Access.SCOPE),
+    "Query.pairings": _rule(AREA_ROLES, Access.SCOPE),
+    "Query.teams": _rule(AREA_ROLES, Access.SCOPE, responder=Access.SELF),
+    "Query.responders": _rule(AREA_ROLES, Access.SCOPE, responder=Access.SELF),
+    # Signing in and out.
+    "Mutation.requestSignInCode": {ANYONE: Access.PUBLIC},
+    "Mutation.signInWithCode": {ANYONE: Access.PUBLIC},
+    "Mutation.signOut": _rule(Role, Access.SELF),
+    "Mutation.revokeToken": _rule(Role, Access.SELF, admin=Access.SCOPE),
+}
+
+
+class Unauthenticated(DomainError):
+    code = "UNAUTHENTICATED"
+
+    def __init__(self, operation: str) -> None:
+        super().__init__(f"请先登录 Sign in first: {operation} needs a bearer token")
+
+
+def authorize(actor: Actor, operation: str) -> Access:
+    """The access `actor` has to `operation`, or an error; denials are audited."""
+    rule = POLICY.get(operation)
+    if rule is None:
+        audit("policy.missing", actor=actor.label, address=actor.address, operation=operation)
+        raise Forbidden(operation)
+    if ANYONE in rule:
+        return rule[ANYONE]
+    if not actor.authenticated:
+        audit(
+            "access.denied",
+            actor=actor.label,
+            address=actor.address,
+            operation=operation,
+            reason="not signed in",
+        )
+        raise Unauthenticated(operation)
+    granted = [rule[role.value] for role in actor.roles if role.value in rule]
+    if not granted:
+        audit(
+            "access.denied",
+            actor=actor.label,
+            address=actor.address,
+            operation=operation,
+            roles=sorted(r.value for r in actor.roles),
+        )
+        raise Forbidden(operation)
+    return Access.SCOPE if Access.SCOPE in granted else granted[0]

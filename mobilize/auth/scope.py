@@ -1,0 +1,96 @@
+"""What an actor may see: one SQL condition per model, the OR of their role bindings.
+
+A district binding sees its district; a street or community binding sees the places in it,
+the households there, the units paired with it and the people who live or are sent there; a
+responder sees themself, their teammates, their home grid and its households. A model not
+listed here is invisible to everyone but admins: new tables start closed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, false, or_, select, true
+
+from mobilize.auth.actor import Actor, Binding
+from mobilize.models import (
+    Community,
+    District,
+    Grid,
+    Household,
+    Pairing,
+    Responder,
+    Role,
+    Street,
+    Team,
+    Unit,
+)
+
+
+def visible(actor: Actor, model: Any) -> ColumnElement[bool]:
+    """The rows of `model` that `actor` may read."""
+    clauses = [_clause(binding, model) for binding in actor.bindings]
+    return or_(*clauses) if clauses else false()
+
+
+def _clause(binding: Binding, model: Any) -> ColumnElement[bool]:
+    role = binding.role
+    if role is Role.ADMIN:
+        return true()
+    if role in (Role.DISTRICT_COMMANDER, Role.REVIEWER):
+        assert binding.scope_id is not None
+        return _district(model, binding.scope_id)
+    if role is Role.STREET_COMMANDER:
+        communities = select(Community.id).where(Community.street_id == binding.scope_id)
+        return _area(model, binding, communities)
+    if role is Role.COMMUNITY_SECRETARY:
+        communities = select(Community.id).where(Community.id == binding.scope_id)
+        return _area(model, binding, communities)
+    if role is Role.RESPONDER:
+        return _self(model, binding)
+    return false()
+
+
+def _district(model: Any, district_id: int) -> ColumnElement[bool]:
+    if model is District:
+        return District.id == district_id
+    column = getattr(model, "district_id", None)
+    return column == district_id if column is not None else false()
+
+
+def _area(model: Any, binding: Binding, communities: Select[Any]) -> ColumnElement[bool]:
+    grids = select(Grid.id).where(Grid.community_id.in_(communities))
+    units = select(Pairing.unit_id).where(Pairing.community_id.in_(communities))
+    if model is District:
+        return District.id == binding.district_id
+    if model is Street:
+        return Street.id.in_(select(Community.street_id).where(Community.id.in_(communities)))
+    if model is Community:
+        return Community.id.in_(communities)
+    if model is Grid:
+        return Grid.community_id.in_(communities)
+    if model is Household:
+        return Household.micro_grid_id.in_(grids)
+    if model is Pairing:
+        return Pairing.community_id.in_(communities)
+    if model is Unit:
+        return Unit.id.in_(units)
+    if model is Team:
+        members_here = select(Responder.team_id).where(Responder.home_grid_id.in_(grids))
+        return or_(Team.unit_id.in_(units), Team.id.in_(members_here))
+    if model is Responder:
+        return or_(Responder.home_grid_id.in_(grids), Responder.unit_id.in_(units))
+    return false()
+
+
+def _self(model: Any, binding: Binding) -> ColumnElement[bool]:
+    if model is Responder:
+        mine = Responder.id == binding.scope_id
+        return or_(mine, Responder.team_id == binding.team_id) if binding.team_id else mine
+    if model is Team:
+        return Team.id == binding.team_id if binding.team_id else false()
+    if model is Grid:
+        return Grid.id == binding.home_grid_id if binding.home_grid_id else false()
+    if model is Household:
+        home = binding.home_grid_id
+        return Household.micro_grid_id == home if home else false()
+    return false()

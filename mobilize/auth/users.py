@@ -1,0 +1,277 @@
+"""Users, role bindings and bearer tokens: creating, authenticating, revoking."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mobilize.auth.actor import Actor, Binding
+from mobilize.auth.audit import audit
+from mobilize.auth.secrets import digest, new_token
+from mobilize.clock import Clock
+from mobilize.errors import Forbidden, InvalidInput, NotFound
+from mobilize.events import record_event
+from mobilize.models import (
+    ROLE_SCOPE,
+    ApiToken,
+    Community,
+    District,
+    Responder,
+    Role,
+    RoleBinding,
+    ScopeKind,
+    Street,
+    User,
+)
+
+DEFAULT_TOKEN_TTL = timedelta(days=30)
+PHONE_TOKEN_TTL = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token_id: int
+    secret: str  # shown once, never stored
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Place:
+    """What a role binding points at, by code."""
+
+    role: Role
+    district_code: str | None
+    scope_code: str | None
+
+
+_SCOPE_MODELS: dict[ScopeKind, Any] = {
+    ScopeKind.DISTRICT: District,
+    ScopeKind.STREET: Street,
+    ScopeKind.COMMUNITY: Community,
+    ScopeKind.RESPONDER: Responder,
+}
+
+
+def resolve_place(
+    session: Session, *, role: Role, scope: str | None, district: str | None = None
+) -> Place:
+    """Check that `scope` (a code) names a place `role` can be bound to; admins have none."""
+    kind = ROLE_SCOPE[role]
+    if kind is ScopeKind.GLOBAL:
+        if scope:
+            raise InvalidInput("scope", f"role {role} is not bound to a place")
+        return Place(role, None, None)
+    if not scope:
+        raise InvalidInput("scope", f"role {role} needs a {kind.value} code")
+    if kind is ScopeKind.DISTRICT:
+        if session.scalar(select(District.id).where(District.code == scope)) is None:
+            raise InvalidInput("scope", f"no district with code {scope!r}")
+        return Place(role, scope, scope)
+    model = _SCOPE_MODELS[kind]
+    stmt = (
+        select(District.code)
+        .join(model, model.district_id == District.id)
+        .where(model.code == scope)
+    )
+    if district:
+        stmt = stmt.where(District.code == district)
+    districts = session.scalars(stmt).all()
+    if not districts:
+        raise InvalidInput("scope", f"no {kind.value} with code {scope!r}")
+    if len(districts) > 1:
+        raise InvalidInput(
+            "scope", f"{kind.value} {scope!r} is in several districts; name the district"
+        )
+    return Place(role, districts[0], scope)
+
+
+def create_user(
+    session: Session,
+    *,
+    actor: Actor,
+    clock: Clock,
+    name: str,
+    places: list[Place],
+) -> User:
+    """A user with role bindings (admins only)."""
+    if Role.ADMIN not in actor.roles:
+        raise Forbidden("createUser")
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise InvalidInput("name", "must be 1 to 200 characters")
+    if not places:
+        raise InvalidInput("role", "a user needs at least one role")
+    user = User(name=name, created_at=clock.now())
+    session.add(user)
+    session.flush()
+    for place in places:
+        session.add(
+            RoleBinding(
+                user_id=user.id,
+                role=place.role.value,
+                district_code=place.district_code,
+                scope_code=place.scope_code,
+            )
+        )
+    session.flush()
+    record_event(
+        session,
+        clock=clock,
+        actor=actor.label,
+        kind="user.created",
+        subject_type="user",
+        subject_id=str(user.id),
+        payload={
+            "name": name,
+            "roles": [[p.role.value, p.district_code, p.scope_code] for p in places],
+        },
+    )
+    return user
+
+
+def issue_token(
+    session: Session,
+    *,
+    actor: Actor,
+    clock: Clock,
+    user_id: int,
+    label: str,
+    ttl: timedelta = DEFAULT_TOKEN_TTL,
+) -> IssuedToken:
+    """A new bearer token for `user_id`; only its digest is kept."""
+    if Role.ADMIN not in actor.roles and actor.user_id != user_id:
+        raise Forbidden("issueToken")
+    secret = new_token()
+    now = clock.now()
+    token = ApiToken(
+        user_id=user_id,
+        digest=digest(secret),
+        label=label[:64],
+        created_at=now,
+        expires_at=now + ttl,
+    )
+    session.add(token)
+    session.flush()
+    record_event(
+        session,
+        clock=clock,
+        actor=actor.label,
+        kind="token.issued",
+        subject_type="user",
+        subject_id=str(user_id),
+        payload={
+            "token_id": token.id,
+            "label": token.label,
+            "expires_at": token.expires_at.isoformat(),
+        },
+    )
+    audit(
+        "token.issued",
+        actor=actor.label,
+        address=actor.address,
+        user_id=user_id,
+        token_id=token.id,
+        label=token.label,
+    )
+    return IssuedToken(token_id=token.id, secret=secret, expires_at=token.expires_at)
+
+
+def revoke_token(session: Session, *, actor: Actor, clock: Clock, token_id: int) -> ApiToken:
+    """Revoke a token: admins any, everyone else only their own (as if others did not exist)."""
+    token = session.get(ApiToken, token_id)
+    if token is None or (Role.ADMIN not in actor.roles and token.user_id != actor.user_id):
+        raise NotFound(f"没有这个令牌 No token {token_id}")
+    if token.revoked_at is None:
+        token.revoked_at = clock.now()
+        session.flush()
+        record_event(
+            session,
+            clock=clock,
+            actor=actor.label,
+            kind="token.revoked",
+            subject_type="user",
+            subject_id=str(token.user_id),
+            payload={"token_id": token.id},
+        )
+        audit(
+            "token.revoked",
+            actor=actor.label,
+            address=actor.address,
+            token_id=token.id,
+            user_id=token.user_id,
+        )
+    return token
+
+
+class TokenRejected(Exception):
+    """A bearer token that does not (or no longer) open the door; `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def authenticate(session: Session, *, secret: str, clock: Clock, address: str) -> Actor:
+    """The actor a bearer token stands for; TokenRejected when unknown, expired or revoked."""
+    token = session.scalar(select(ApiToken).where(ApiToken.digest == digest(secret)))
+    reason = None
+    if token is None:
+        reason = "unknown token"
+    elif token.revoked_at is not None:
+        reason = "token revoked"
+    elif token.expires_at <= clock.now():
+        reason = "token expired"
+    user = session.get(User, token.user_id) if token is not None else None
+    if reason is None and (user is None or user.disabled_at is not None):
+        reason = "user disabled"
+    if reason is not None or token is None or user is None:
+        audit(
+            "auth.rejected",
+            actor="anonymous",
+            address=address,
+            reason=reason,
+            token_id=token.id if token else None,
+        )
+        raise TokenRejected(reason or "unknown token")
+    return Actor(
+        user_id=user.id,
+        name=user.name,
+        bindings=load_bindings(session, user.id),
+        token_id=token.id,
+        address=address,
+    )
+
+
+def load_bindings(session: Session, user_id: int) -> tuple[Binding, ...]:
+    """Role bindings with the ids scope filters need, looked up once per request.
+
+    A binding whose place no longer exists (removed by a re-import) opens nothing."""
+    bindings = []
+    for row in session.scalars(
+        select(RoleBinding).where(RoleBinding.user_id == user_id).order_by(RoleBinding.id)
+    ):
+        role = Role(row.role)
+        kind = ROLE_SCOPE[role]
+        if kind is ScopeKind.GLOBAL:
+            bindings.append(Binding(role, None, None))
+            continue
+        district_id = session.scalar(select(District.id).where(District.code == row.district_code))
+        if district_id is None:
+            continue
+        model = _SCOPE_MODELS[kind]
+        place = session.scalar(
+            select(model).where(model.code == row.scope_code, model.district_id == district_id)
+            if model is not District
+            else select(District).where(District.id == district_id)
+        )
+        if place is None:
+            continue
+        if kind is ScopeKind.RESPONDER:
+            bindings.append(Binding(role, place.id, district_id, place.team_id, place.home_grid_id))
+        else:
+            bindings.append(Binding(role, place.id, district_id))
+    return tuple(bindings)

@@ -1,0 +1,100 @@
+"""Who may sign in: users, their role bindings, bearer tokens and phone one-time codes.
+
+Secrets are never stored: tokens and codes are kept as SHA-256 digests only."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mobilize.db.types import UTCDateTime
+from mobilize.models.base import Base
+
+
+class Role(enum.StrEnum):
+    DISTRICT_COMMANDER = "district_commander"  # 区指挥中心
+    STREET_COMMANDER = "street_commander"  # 街道指挥中心
+    COMMUNITY_SECRETARY = "community_secretary"  # 社区书记
+    RESPONDER = "responder"  # a cadre or volunteer on a phone: themself
+    REVIEWER = "reviewer"  # after-action review, read-only over the district
+    ADMIN = "admin"  # imports and users
+
+
+class ScopeKind(enum.StrEnum):
+    DISTRICT = "district"
+    STREET = "street"
+    COMMUNITY = "community"
+    RESPONDER = "responder"
+    GLOBAL = "global"
+
+
+ROLE_SCOPE: dict[Role, ScopeKind] = {
+    Role.DISTRICT_COMMANDER: ScopeKind.DISTRICT,
+    Role.STREET_COMMANDER: ScopeKind.STREET,
+    Role.COMMUNITY_SECRETARY: ScopeKind.COMMUNITY,
+    Role.RESPONDER: ScopeKind.RESPONDER,
+    Role.REVIEWER: ScopeKind.DISTRICT,
+    Role.ADMIN: ScopeKind.GLOBAL,
+}
+
+
+class User(Base):
+    __tablename__ = "app_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RoleBinding(Base):
+    """One role over one place: a district, a street, a community, or one responder.
+
+    Places are named by code, not id, so bindings survive a district being re-imported."""
+
+    __tablename__ = "role_binding"
+    __table_args__ = (
+        UniqueConstraint("user_id", "role", "district_code", "scope_code"),
+        CheckConstraint(
+            "role IN ('district_commander', 'street_commander', 'community_secretary',"
+            " 'responder', 'reviewer', 'admin')",
+            name="role",
+        ),
+        CheckConstraint("(role = 'admin') = (scope_code IS NULL)", name="scope_by_role"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    role: Mapped[Role] = mapped_column(String(32))
+    district_code: Mapped[str | None] = mapped_column(String(64))
+    scope_code: Mapped[str | None] = mapped_column(String(64))  # the place's code, by role
+
+
+class ApiToken(Base):
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SignInCode(Base):
+    """A one-time code sent to a phone: 5 minutes, 5 tries."""
+
+    __tablename__ = "sign_in_code"
+    __table_args__ = (Index("ix_sign_in_code_phone_created", "phone", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(32))
+    digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(default=0)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
