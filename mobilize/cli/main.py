@@ -29,6 +29,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database migrations (one history for SQLite and PostGIS).")
 app.add_typer(db_app, name="db")
+user_app = typer.Typer(help="Users, their roles and their tokens.")
+app.add_typer(user_app, name="user")
 
 out = Console()
 err = Console(stderr=True)
@@ -203,6 +205,136 @@ def _read_boundary(path: Path, crs: str) -> object:
         raise typer.Exit(2) from None
 
 
+class RoleName(StrEnum):
+    district_commander = "district_commander"
+    street_commander = "street_commander"
+    community_secretary = "community_secretary"
+    responder = "responder"
+    reviewer = "reviewer"
+    admin = "admin"
+
+
+@user_app.command("add")
+def user_add(
+    role: Annotated[RoleName, typer.Option(help="The role to grant.")],
+    scope: Annotated[
+        str | None, typer.Option(help="District, street or community code the role covers.")
+    ] = None,
+    responder: Annotated[
+        str | None, typer.Option(help="For --role responder: the responder's code.")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Shown in events and audit lines.")] = None,
+    district: Annotated[
+        str | None, typer.Option(help="District code, when codes repeat across districts.")
+    ] = None,
+    expires_in_days: int = 30,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Create a user with one role and print a bearer token (shown once, stored as a hash)."""
+    from datetime import timedelta
+
+    from mobilize.auth.actor import SYSTEM
+    from mobilize.auth.users import create_user, issue_token, resolve_place
+    from mobilize.errors import DomainError
+    from mobilize.models import Role
+
+    engine = make_engine(_settings(database_url).database_url)
+    _require_migrated(engine)
+    clock = SystemClock()
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            chosen = Role(role.value)
+            place = resolve_place(
+                session,
+                role=chosen,
+                scope=responder if chosen is Role.RESPONDER else scope,
+                district=district,
+            )
+            user = create_user(
+                session,
+                actor=SYSTEM,
+                clock=clock,
+                name=name or f"{chosen.value}:{place.scope_code or 'all'}",
+                places=[place],
+            )
+            issued = issue_token(
+                session,
+                actor=SYSTEM,
+                clock=clock,
+                user_id=user.id,
+                label="cli",
+                ttl=timedelta(days=expires_in_days),
+            )
+    except DomainError as exc:
+        err.print(f"[red]{exc.message}[/]")
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    err.print(
+        f"user {user.id} ({user.name}), token {issued.token_id}, "
+        f"expires {issued.expires_at:%Y-%m-%d %H:%M} UTC; the token is shown only once:"
+    )
+    print(issued.secret)
+
+
+@user_app.command("revoke-token")
+def user_revoke_token(token_id: int, database_url: DatabaseOption = None) -> None:
+    """Revoke a token by its id (printed by `user add` and listed by `user list`)."""
+    from mobilize.auth.actor import SYSTEM
+    from mobilize.auth.users import revoke_token
+    from mobilize.errors import DomainError
+
+    engine = make_engine(_settings(database_url).database_url)
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            revoke_token(session, actor=SYSTEM, clock=SystemClock(), token_id=token_id)
+    except DomainError as exc:
+        err.print(f"[red]{exc.message}[/]")
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    out.print(f"token {token_id} revoked")
+
+
+@user_app.command("list")
+def user_list(database_url: DatabaseOption = None) -> None:
+    """Users, their roles and their live tokens."""
+    from sqlalchemy import select
+
+    from mobilize.models import ApiToken, RoleBinding, User
+
+    engine = make_engine(_settings(database_url).database_url)
+    now = SystemClock().now()
+    table = Table(title="用户 Users")
+    for column in ("id", "name", "roles", "live tokens"):
+        table.add_column(column)
+    with transaction(make_sessionmaker(engine)) as session:
+        for user in session.scalars(select(User).order_by(User.id)):
+            roles = session.scalars(select(RoleBinding).where(RoleBinding.user_id == user.id))
+            tokens = session.scalars(
+                select(ApiToken.id).where(
+                    ApiToken.user_id == user.id,
+                    ApiToken.revoked_at.is_(None),
+                    ApiToken.expires_at > now,
+                )
+            )
+            table.add_row(
+                str(user.id),
+                user.name,
+                ", ".join(f"{r.role}:{r.scope_code or '*'}" for r in roles),
+                ", ".join(str(t) for t in tokens),
+            )
+    engine.dispose()
+    out.print(table)
+
+
+def _configure_logging() -> None:
+    """Server logs on stderr; sign-in codes appear here in the embedded default."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
 @app.command()
 def serve(
     host: str = "127.0.0.1",
@@ -221,6 +353,7 @@ def serve(
     engine.dispose()
     if database_url:
         os.environ["MOBILIZE_DATABASE_URL"] = database_url
+    _configure_logging()
     uvicorn.run("mobilize.api.app:create_app", factory=True, host=host, port=port, workers=workers)
 
 
@@ -255,14 +388,85 @@ def demo(
                 write_bundle(bundle, tmp)
             summary = import_path(Path(tmp), settings)
         out.print(f"Imported demo district {code}: {json.dumps(summary, ensure_ascii=False)}")
+    tokens = _demo_tokens(settings, code)
     url = f"http://{host}:{port}/graphql"
-    out.print(f"\n[bold]打开 Open {url}[/]  (GraphiQL)\nTry:\n{_EXAMPLE_QUERY}")
+    out.print(f"\n[bold]打开 Open {url}[/]  (GraphiQL)")
+    print("\n演示账号 Demo users: send the header  Authorization: Bearer <token>")
+    for role, place, token in tokens:
+        print(f"  {role:<20} {place}\n      {token}")
+    out.print(
+        'Phone sign-in: mutation { requestSignInCode(phone: "<a responder\'s phone>") '
+        "{ __typename } }\nThe code appears in this log (mobilize.notify), then "
+        "signInWithCode(phone, code)."
+    )
+    out.print(f"Try:\n{_EXAMPLE_QUERY}")
     if serve_api:
         import uvicorn
 
         from mobilize.api.app import create_app
 
+        _configure_logging()
         uvicorn.run(create_app(settings), host=host, port=port)
+
+
+def _demo_tokens(settings: Settings, district_code: str) -> list[tuple[str, str, str]]:
+    """One user of each role over the demo district (created once), each with a fresh token."""
+    from sqlalchemy import select
+
+    from mobilize.auth.actor import SYSTEM
+    from mobilize.auth.users import create_user, issue_token, resolve_place
+    from mobilize.models import Community, District, Responder, Role, RoleBinding, Street
+
+    engine = make_engine(settings.database_url)
+    clock = SystemClock()
+    rows = []
+    with transaction(make_sessionmaker(engine)) as session:
+        district = session.scalars(select(District).where(District.code == district_code)).one()
+        street = session.scalars(
+            select(Street).where(Street.district_id == district.id).order_by(Street.code)
+        ).first()
+        community = session.scalars(
+            select(Community).where(Community.district_id == district.id).order_by(Community.code)
+        ).first()
+        member = session.scalars(
+            select(Responder)
+            .where(Responder.district_id == district.id, Responder.kind == "micro_grid_member")
+            .order_by(Responder.code)
+        ).first()
+        assert street and community and member
+        wanted = [
+            (Role.DISTRICT_COMMANDER, district.code, district.name),
+            (Role.STREET_COMMANDER, street.code, street.name),
+            (Role.COMMUNITY_SECRETARY, community.code, community.name),
+            (Role.RESPONDER, member.code, f"{member.name} {member.phone}"),
+            (Role.REVIEWER, district.code, district.name),
+            (Role.ADMIN, None, "全部 everything"),
+        ]
+        for role, scope, label in wanted:
+            user_id = session.scalar(
+                select(RoleBinding.user_id)
+                .where(
+                    RoleBinding.role == role.value,
+                    RoleBinding.scope_code.is_(None)
+                    if scope is None
+                    else RoleBinding.scope_code == scope,
+                )
+                .order_by(RoleBinding.user_id)
+                .limit(1)
+            )
+            if user_id is None:
+                place = resolve_place(session, role=role, scope=scope, district=district.code)
+                user_id = create_user(
+                    session,
+                    actor=SYSTEM,
+                    clock=clock,
+                    name=f"演示 demo {role.value}",
+                    places=[place],
+                ).id
+            issued = issue_token(session, actor=SYSTEM, clock=clock, user_id=user_id, label="demo")
+            rows.append((role.value, label, issued.secret))
+    engine.dispose()
+    return rows
 
 
 _EXAMPLE_QUERY = """  { district { name streets { name communities { name

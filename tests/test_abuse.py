@@ -1,0 +1,171 @@
+"""A scripted client must not hurt the service: limits on depth, size, aliases, cost, rate."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from mobilize.api.app import create_app
+from mobilize.auth.ratelimit import Limit, RateLimiter, RedisCounter
+from mobilize.bundle import Bundle
+from mobilize.clock import ManualClock
+from mobilize.db import make_sessionmaker, transaction
+from mobilize.districts import queries
+from mobilize.districts.importer import import_district
+from mobilize.errors import RateLimited
+from mobilize.models import Role
+from mobilize.settings import Settings
+from tests.people import make_user
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+@pytest.fixture
+def token(engine: Engine, tiny_bundle: Bundle, clock: ManualClock) -> str:
+    with transaction(make_sessionmaker(engine)) as session:
+        import_district(session, bundle=tiny_bundle, actor="test", clock=clock)
+    return make_user(engine, clock, Role.DISTRICT_COMMANDER, tiny_bundle.district_code)
+
+
+def _client(engine: Engine, clock: ManualClock, token: str, **settings: Any) -> TestClient:
+    client = TestClient(create_app(Settings(**settings), engine=engine, clock=clock))
+    client.headers["Authorization"] = f"Bearer {token}"
+    return client
+
+
+@pytest.fixture
+def client(engine: Engine, clock: ManualClock, token: str) -> Iterator[TestClient]:
+    with _client(engine, clock, token) as test_client:
+        yield test_client
+
+
+def errors(client: TestClient, query: str, **variables: Any) -> list[str]:
+    response = client.post("/graphql", json={"query": query, "variables": variables})
+    assert response.status_code == 200, response.text
+    return [e["message"] for e in response.json().get("errors", [])]
+
+
+def test_a_query_fifty_levels_deep_is_refused(client: TestClient) -> None:
+    query = "{ grids { edges { node { " + "parent { " * 48 + "code" + " }" * 48 + " } } } }"
+    found = errors(client, query)
+    assert found and "exceeds maximum operation depth of 12" in found[0]
+
+
+def test_a_thousand_aliases_are_refused_even_behind_fragments(
+    engine: Engine, clock: ManualClock, token: str, client: TestClient
+) -> None:
+    direct = "{ " + " ".join(f"a{i}: me {{ name }}" for i in range(1000)) + " }"
+    assert "more than 4000 tokens" in errors(client, direct)[0]  # the first wall it hits
+    with _client(engine, clock, token, max_query_tokens=100_000) as roomy:
+        assert "1000 aliases found. Allowed: 30" in errors(roomy, direct)[0]
+    ten = " ".join(f"a{i}: me {{ name }}" for i in range(10))
+    spreads = " ".join("...Ten" for _ in range(100))
+    hidden = f"fragment Ten on Query {{ {ten} }} query {{ {spreads} }}"
+    assert "1000 aliases found" in " ".join(errors(client, hidden))
+
+
+def test_too_many_tokens_are_refused_before_parsing_finishes(engine: Engine, clock: ManualClock,
+                                                             token: str) -> None:
+    with _client(engine, clock, token, max_aliases=10_000) as client:
+        query = "{ " + " ".join(f"a{i}: me {{ name }}" for i in range(1500)) + " }"
+        assert "Document contains more than 4000 tokens" in errors(client, query)[0]
+
+
+def test_a_two_megabyte_query_gets_413(client: TestClient) -> None:
+    query = "{ me { name } }" + " " * 2_000_000
+    response = client.post("/graphql", json={"query": query})
+    assert response.status_code == 413
+    assert "larger than 1000000 bytes" in response.json()["errors"][0]["message"]
+
+
+def test_a_fragment_cycle_is_refused(client: TestClient) -> None:
+    query = """fragment A on Grid { parent { ...B } } fragment B on Grid { parent { ...A } }
+        query { grids { edges { node { ...A } } } }"""
+    assert any("Cannot spread fragment 'A' within itself" in e for e in errors(client, query))
+
+
+def test_an_expensive_query_is_refused_with_its_estimated_cost(client: TestClient) -> None:
+    query = """{ grids(first: 500) { edges { node { code
+        children { code households { code tags } } households { code size } } } } }"""
+    found = errors(client, query)
+    assert found and "Query too expensive: estimated cost" in found[0]
+    assert errors(client, "{ grids(first: 20) { edges { node { code households { code } } } } }") \
+        == []
+
+
+def test_batching_is_off(client: TestClient) -> None:
+    response = client.post("/graphql", json=[{"query": "{ me { name } }"}] * 2)
+    assert response.status_code == 400
+
+
+def test_a_burst_past_the_rate_limit_gets_429_with_retry_after(
+    engine: Engine, clock: ManualClock, token: str
+) -> None:
+    with _client(engine, clock, token, rate_limit_per_address="20/60") as client:
+        statuses = [client.post("/graphql", json={"query": "{ me { name } }"}).status_code
+                    for _ in range(25)]
+        assert statuses[:20] == [200] * 20
+        assert set(statuses[20:]) == {429}
+        limited = client.post("/graphql", json={"query": "{ me { name } }"})
+        assert 1 <= int(limited.headers["retry-after"]) <= 60
+
+
+def test_unexpected_errors_are_masked_with_an_error_id(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("secret connection string leaked here")
+
+    monkeypatch.setattr(queries, "district_by_code", broken)
+    with caplog.at_level(logging.ERROR, logger="mobilize.api"):
+        body = client.post("/graphql", json={"query": "{ district { code } }"}).json()
+    error = body["errors"][0]
+    assert "secret" not in error["message"]
+    assert error["extensions"]["code"] == "INTERNAL"
+    ref = error["extensions"]["errorId"]
+    assert ref in error["message"]
+    assert ref in caplog.text and "secret connection string" in caplog.text
+    assert "Traceback" in caplog.text
+
+
+def test_production_hides_introspection_and_graphiql(
+    engine: Engine, clock: ManualClock, token: str
+) -> None:
+    with _client(engine, clock, token, env="production", secret_key="s3cret") as client:
+        found = errors(client, "{ __schema { types { name } } }")
+        assert found and "introspection" in found[0].lower()
+        assert client.get("/graphql", headers={"Accept": "text/html"}).status_code != 200
+    with pytest.raises(RuntimeError, match="MOBILIZE_SECRET_KEY"):
+        create_app(Settings(env="production"), engine=engine)
+
+
+def test_redis_shares_one_limit_between_processes() -> None:
+    key = uuid.uuid4().hex
+    first = RateLimiter(RedisCounter(REDIS_URL))
+    second = RateLimiter(RedisCounter(REDIS_URL))  # as another API process would
+    limit = Limit(3, 60)
+    first.hit("test", key, limit)
+    second.hit("test", key, limit)
+    first.hit("test", key, limit)
+    with pytest.raises(RateLimited) as caught:
+        second.hit("test", key, limit)
+    assert 1 <= caught.value.retry_after_s <= 60
+
+
+def test_the_limiter_keeps_counting_when_redis_is_unreachable(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    limiter = RateLimiter(RedisCounter("redis://127.0.0.1:1/0"))
+    start = time.monotonic()
+    limiter.hit("test", "k", Limit(1, 60))
+    with pytest.raises(RateLimited):
+        limiter.hit("test", "k", Limit(1, 60))
+    assert time.monotonic() - start < 10
+    assert "Redis unreachable" in caplog.text

@@ -1,0 +1,208 @@
+"""Phone sign-in, tokens that expire and are revoked, and the audit trail they leave."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from mobilize.api.app import create_app
+from mobilize.bundle import Bundle
+from mobilize.clock import ManualClock
+from mobilize.db import make_sessionmaker, transaction
+from mobilize.districts.importer import import_district
+from mobilize.models import Event, Role
+from mobilize.notify import Message
+from mobilize.settings import Settings
+from tests.people import make_user
+
+
+class Outbox:
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    def send(self, message: Message) -> None:
+        self.messages.append(message)
+
+    def code(self) -> str:
+        match = re.search(r"\b(\d{6})\b", self.messages[-1].text)
+        assert match
+        return match.group(1)
+
+
+@pytest.fixture
+def outbox() -> Outbox:
+    return Outbox()
+
+
+@pytest.fixture
+def client(
+    engine: Engine, tiny_bundle: Bundle, clock: ManualClock, outbox: Outbox
+) -> Iterator[TestClient]:
+    with transaction(make_sessionmaker(engine)) as session:
+        import_district(session, bundle=tiny_bundle, actor="test", clock=clock)
+    app = create_app(Settings(), engine=engine, clock=clock, notifier=outbox)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+REQUEST = """mutation($phone: String!) { requestSignInCode(phone: $phone) {
+    __typename ... on SignInCodeSent { message } ... on Error { message }
+    ... on RateLimitedError { retryAfterSeconds } ... on ValidationError { field } } }"""
+SIGN_IN = """mutation($phone: String!, $code: String!) { signInWithCode(phone: $phone, code: $code) {
+    __typename ... on SignInSuccess { token expiresAt } ... on InvalidCodeError { attemptsLeft }
+    ... on ValidationError { field } ... on RateLimitedError { retryAfterSeconds } } }"""
+ME = "{ me { name roles { role scopeCode } } }"
+
+
+def gql(client: TestClient, query: str, token: str | None = None, **variables: Any) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return client.post("/graphql", json={"query": query, "variables": variables},
+                       headers=headers)
+
+
+def run(client: TestClient, query: str, token: str | None = None, **variables: Any) -> Any:
+    response = gql(client, query, token, **variables)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "errors" not in body, body
+    return next(iter(body["data"].values()))
+
+
+def test_phone_sign_in_end_to_end(
+    client: TestClient, tiny_bundle: Bundle, outbox: Outbox, engine: Engine,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="mobilize.audit")
+    person = next(r for r in tiny_bundle.responders if r.kind == "micro_grid_member")
+    sent = run(client, REQUEST, phone=person.phone)
+    assert sent["__typename"] == "SignInCodeSent"
+    assert outbox.messages[-1].to == person.phone and outbox.messages[-1].kind == "sign_in_code"
+    assert "验证码" in outbox.messages[-1].text
+    result = run(client, SIGN_IN, phone=person.phone, code=outbox.code())
+    assert result["__typename"] == "SignInSuccess"
+    me = run(client, ME, result["token"])
+    assert me == {"name": person.name, "roles": [{"role": "responder", "scopeCode": person.code}]}
+    # A second sign-in reuses the same user instead of creating another.
+    run(client, REQUEST, phone=person.phone)
+    again = run(client, SIGN_IN, phone=person.phone, code=outbox.code())
+    assert run(client, ME, again["token"]) == me
+    with Session(engine) as session:
+        kinds = session.scalars(select(Event.kind).order_by(Event.seq)).all()
+    assert kinds.count("user.created") == 1 and kinds.count("token.issued") == 2
+    assert kinds.count("auth.code_requested") == 2
+    audit = caplog.text
+    assert '"audit": "auth.signed_in"' in audit and '"audit": "token.issued"' in audit
+    assert outbox.code() not in audit  # secrets never reach the log
+
+
+def test_unknown_phones_look_the_same_and_get_nothing(client: TestClient, outbox: Outbox) -> None:
+    sent = run(client, REQUEST, phone="13000000000")
+    assert sent["__typename"] == "SignInCodeSent"
+    assert outbox.messages == []
+    failed = run(client, SIGN_IN, phone="13000000000", code="123456")
+    assert failed == {"__typename": "InvalidCodeError", "attemptsLeft": 0}
+
+
+def test_a_brute_forced_code_locks_after_five_tries(
+    client: TestClient, tiny_bundle: Bundle, outbox: Outbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="mobilize.audit")
+    phone = tiny_bundle.responders[0].phone
+    run(client, REQUEST, phone=phone)
+    right = outbox.code()
+    wrong = [f"{(int(right) + i) % 1_000_000:06d}" for i in range(1, 13)]
+    outcomes = [run(client, SIGN_IN, phone=phone, code=guess) for guess in wrong]
+    assert [o["attemptsLeft"] for o in outcomes[:5]] == [4, 3, 2, 1, 0]
+    # Past five tries the code is dead; past ten the phone is rate-limited outright.
+    assert {o["__typename"] for o in outcomes[5:10]} == {"InvalidCodeError"}
+    assert outcomes[10]["__typename"] == "RateLimitedError"
+    assert run(client, SIGN_IN, phone=phone, code=right)["__typename"] != "SignInSuccess"
+    assert caplog.text.count('"audit": "auth.sign_in_failed"') >= 10
+
+
+def test_codes_expire_after_five_minutes(
+    client: TestClient, tiny_bundle: Bundle, outbox: Outbox, clock: ManualClock
+) -> None:
+    phone = tiny_bundle.responders[1].phone
+    run(client, REQUEST, phone=phone)
+    clock.advance(timedelta(minutes=5, seconds=1))
+    result = run(client, SIGN_IN, phone=phone, code=outbox.code())
+    assert result == {"__typename": "InvalidCodeError", "attemptsLeft": 0}
+
+
+def test_code_requests_are_rate_limited_per_phone(
+    client: TestClient, tiny_bundle: Bundle
+) -> None:
+    phone = tiny_bundle.responders[2].phone
+    results = [run(client, REQUEST, phone=phone)["__typename"] for _ in range(6)]
+    assert results == ["SignInCodeSent"] * 5 + ["RateLimitedError"]
+
+
+def test_inputs_are_checked_and_the_field_named(client: TestClient) -> None:
+    assert run(client, REQUEST, phone="call me") == {
+        "__typename": "ValidationError",
+        "message": "phone: 不是有效的手机号 not a phone number (digits, optional +)",
+        "field": "phone",
+    }
+    assert run(client, REQUEST, phone="1" * 40)["field"] == "phone"
+    assert run(client, SIGN_IN, phone="13900000000", code="12ab")["field"] == "code"
+
+
+def test_expired_and_revoked_tokens_are_refused(
+    client: TestClient, engine: Engine, clock: ManualClock, tiny_bundle: Bundle,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="mobilize.audit")
+    token = make_user(engine, clock, Role.DISTRICT_COMMANDER, tiny_bundle.district_code)
+    assert run(client, ME, token)["roles"][0]["role"] == "district_commander"
+
+    revoked = run(client, "mutation { signOut { __typename ... on TokenRevoked { revokedAt } } }",
+                  token)
+    assert revoked["__typename"] == "TokenRevoked"
+    refused = gql(client, ME, token)
+    assert refused.status_code == 401
+    assert "token revoked" in refused.json()["detail"]
+    assert refused.headers["www-authenticate"].startswith("Bearer")
+
+    fresh = make_user(engine, clock, Role.REVIEWER, tiny_bundle.district_code)
+    clock.advance(timedelta(days=31))
+    expired = gql(client, ME, fresh)
+    assert expired.status_code == 401 and "token expired" in expired.json()["detail"]
+    assert gql(client, ME, "mbz_not-a-token").status_code == 401
+    assert client.post("/graphql", json={"query": ME},
+                       headers={"Authorization": "Basic abc"}).status_code == 401
+    assert caplog.text.count('"audit": "auth.rejected"') >= 3
+    assert '"audit": "token.revoked"' in caplog.text
+
+
+def test_only_admins_revoke_other_peoples_tokens(
+    client: TestClient, engine: Engine, clock: ManualClock, tiny_bundle: Bundle,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="mobilize.audit")
+    victim = make_user(engine, clock, Role.REVIEWER, tiny_bundle.district_code)
+    other = make_user(engine, clock, Role.DISTRICT_COMMANDER, tiny_bundle.district_code)
+    admin = make_user(engine, clock, Role.ADMIN, None)
+    with Session(engine) as session:
+        victim_token = session.scalars(select(Event.payload).where(
+            Event.kind == "token.issued").order_by(Event.seq)).all()[0]["token_id"]
+    from mobilize.api.relay import to_global_id
+
+    revoke = """mutation($id: ID!) { revokeToken(tokenId: $id) { __typename
+        ... on Error { message } } }"""
+    token_id = to_global_id("Token", victim_token)
+    assert run(client, revoke, other, id=token_id)["__typename"] == "NotFoundError"
+    assert run(client, ME, victim)["name"] == "reviewer"
+    assert run(client, revoke, admin, id=token_id)["__typename"] == "TokenRevoked"
+    assert gql(client, ME, victim).status_code == 401
+    anonymous = gql(client, revoke, id=token_id).json()
+    assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert '"audit": "access.denied"' in caplog.text
