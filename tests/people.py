@@ -20,10 +20,10 @@ def make_user(
     """A user with one role binding; returns a fresh bearer token."""
     with transaction(make_sessionmaker(engine)) as session:
         place = resolve_place(session, role=role, scope=scope)
-        user = create_user(session, actor=SYSTEM, clock=clock, name=name or role.value,
-                           places=[place])
-        return issue_token(session, actor=SYSTEM, clock=clock, user_id=user.id,
-                           label="test").secret
+        user = create_user(
+            session, actor=SYSTEM, clock=clock, name=name or role.value, places=[place]
+        )
+        return issue_token(session, actor=SYSTEM, clock=clock, user_id=user.id, label="test").secret
 
 
 @dataclass
@@ -51,12 +51,14 @@ def cast(engine: Engine, clock: Clock) -> Cast:
         district = session.scalars(select(District.code)).one()
         streets = session.scalars(select(Street.code).order_by(Street.code)).all()
         community = session.scalars(
-            select(Community.code).join(Street).where(Street.code == streets[0])
+            select(Community.code)
+            .join(Street)
+            .where(Street.code == streets[0])
             .order_by(Community.code)
         ).first()
         responder = session.scalars(
-            select(Responder.code).where(Responder.team_id.is_not(None),
-                                         Responder.home_grid_id.is_(None))
+            select(Responder.code)
+            .where(Responder.team_id.is_not(None), Responder.home_grid_id.is_(None))
             .order_by(Responder.code)
         ).first()
         if responder is None:

@@ -71,8 +71,9 @@ def test_a_thousand_aliases_are_refused_even_behind_fragments(
     assert "1000 aliases found" in " ".join(errors(client, hidden))
 
 
-def test_too_many_tokens_are_refused_before_parsing_finishes(engine: Engine, clock: ManualClock,
-                                                             token: str) -> None:
+def test_too_many_tokens_are_refused_before_parsing_finishes(
+    engine: Engine, clock: ManualClock, token: str
+) -> None:
     with _client(engine, clock, token, max_aliases=10_000) as client:
         query = "{ " + " ".join(f"a{i}: me {{ name }}" for i in range(1500)) + " }"
         assert "Document contains more than 4000 tokens" in errors(client, query)[0]
@@ -96,8 +97,9 @@ def test_an_expensive_query_is_refused_with_its_estimated_cost(client: TestClien
         children { code households { code tags } } households { code size } } } } }"""
     found = errors(client, query)
     assert found and "Query too expensive: estimated cost" in found[0]
-    assert errors(client, "{ grids(first: 20) { edges { node { code households { code } } } } }") \
-        == []
+    assert (
+        errors(client, "{ grids(first: 20) { edges { node { code households { code } } } } }") == []
+    )
 
 
 def test_batching_is_off(client: TestClient) -> None:
@@ -109,8 +111,10 @@ def test_a_burst_past_the_rate_limit_gets_429_with_retry_after(
     engine: Engine, clock: ManualClock, token: str
 ) -> None:
     with _client(engine, clock, token, rate_limit_per_address="20/60") as client:
-        statuses = [client.post("/graphql", json={"query": "{ me { name } }"}).status_code
-                    for _ in range(25)]
+        statuses = [
+            client.post("/graphql", json={"query": "{ me { name } }"}).status_code
+            for _ in range(25)
+        ]
         assert statuses[:20] == [200] * 20
         assert set(statuses[20:]) == {429}
         limited = client.post("/graphql", json={"query": "{ me { name } }"})

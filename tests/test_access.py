@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from graphql import GraphQLObjectType
 from sqlalchemy import Engine
 
+from graphql import GraphQLObjectType
 from mobilize.api.app import create_app
 from mobilize.api.relay import to_global_id
 from mobilize.api.schema import build_schema
@@ -22,7 +22,9 @@ from tests.people import Cast, cast
 
 
 @pytest.fixture
-def world(engine: Engine, small_bundle: Bundle, clock: ManualClock) -> Iterator[tuple[TestClient, Cast]]:
+def world(
+    engine: Engine, small_bundle: Bundle, clock: ManualClock
+) -> Iterator[tuple[TestClient, Cast]]:
     with transaction(make_sessionmaker(engine)) as session:
         import_district(session, bundle=small_bundle, actor="test", clock=clock)
     people = cast(engine, clock)
@@ -32,8 +34,9 @@ def world(engine: Engine, small_bundle: Bundle, clock: ManualClock) -> Iterator[
 
 def ask(client: TestClient, token: str | None, query: str, **variables: Any) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    response = client.post("/graphql", json={"query": query, "variables": variables},
-                           headers=headers)
+    response = client.post(
+        "/graphql", json={"query": query, "variables": variables}, headers=headers
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -93,41 +96,59 @@ def test_each_role_lists_exactly_the_grids_of_its_place(
 
 
 def test_street_commander_sees_only_their_street_in_every_list(
-    world: tuple[TestClient, Cast]
+    world: tuple[TestClient, Cast],
 ) -> None:
     client, people = world
     token = people.street_commander
     streets = data(client, token, "{ streets { edges { node { code } } } }")["streets"]["edges"]
     assert [e["node"]["code"] for e in streets] == [people.street]
-    responders = data(client, token, """{ responders(first: 500) { edges { node {
-        homeGrid { community { street { code } } } unit { pairings { community { code } } } } } } }""")
+    responders = data(
+        client,
+        token,
+        """{ responders(first: 500) { edges { node {
+        homeGrid { community { street { code } } }
+        unit { pairings { community { code } } } } } } }""",
+    )
     for edge in responders["responders"]["edges"]:
         node = edge["node"]
         if node["homeGrid"] is not None:
             assert node["homeGrid"]["community"]["street"]["code"] == people.street
         else:  # a sunk cadre of a unit paired here; pairings elsewhere stay hidden
             assert node["unit"]["pairings"]
-    households = data(client, token, """{ households(first: 200) { edges { node {
-        microGrid { community { street { code } } } } } } }""")
-    assert {e["node"]["microGrid"]["community"]["street"]["code"]
-            for e in households["households"]["edges"]} == {people.street}
+    households = data(
+        client,
+        token,
+        """{ households(first: 200) { edges { node {
+        microGrid { community { street { code } } } } } } }""",
+    )
+    assert {
+        e["node"]["microGrid"]["community"]["street"]["code"]
+        for e in households["households"]["edges"]
+    } == {people.street}
 
 
 def test_objects_outside_your_scope_do_not_exist(world: tuple[TestClient, Cast]) -> None:
     client, people = world
-    theirs = data(client, people.other_street_commander,
-                  "{ grids(level: MICRO, first: 1) { edges { node { id community { id } } } } }")
+    theirs = data(
+        client,
+        people.other_street_commander,
+        "{ grids(level: MICRO, first: 1) { edges { node { id community { id } } } } }",
+    )
     grid = theirs["grids"]["edges"][0]["node"]
     query = "query($id: ID!) { node(id: $id) { id } }"
     assert data(client, people.street_commander, query, id=grid["id"])["node"] is None
     assert data(client, people.other_street_commander, query, id=grid["id"])["node"] is not None
-    filtered = data(client, people.street_commander,
-                    "query($c: ID!) { grids(community: $c) { totalCount } }",
-                    c=grid["community"]["id"])
+    filtered = data(
+        client,
+        people.street_commander,
+        "query($c: ID!) { grids(community: $c) { totalCount } }",
+        c=grid["community"]["id"],
+    )
     assert filtered["grids"]["totalCount"] == 0
     # An id that does not exist at all answers exactly the same way.
-    assert data(client, people.street_commander, query,
-                id=to_global_id("Grid", 10**9))["node"] is None
+    assert (
+        data(client, people.street_commander, query, id=to_global_id("Grid", 10**9))["node"] is None
+    )
 
 
 def test_a_responder_sees_themself_and_their_teammates_only(
@@ -136,11 +157,18 @@ def test_a_responder_sees_themself_and_their_teammates_only(
     client, people = world
     me = next(r for r in small_bundle.responders if r.code == people.responder_code)
     team = {r.code for r in small_bundle.responders if r.team == me.team}
-    seen = data(client, people.responder,
-                "{ responders(first: 500) { edges { node { code name phone } } } }")
+    seen = data(
+        client,
+        people.responder,
+        "{ responders(first: 500) { edges { node { code name phone } } } }",
+    )
     assert {e["node"]["code"] for e in seen["responders"]["edges"]} == team
-    for query in ("{ streets { totalCount } }", "{ units { totalCount } }",
-                  "{ district { code } }", "{ pairings { totalCount } }"):
+    for query in (
+        "{ streets { totalCount } }",
+        "{ units { totalCount } }",
+        "{ district { code } }",
+        "{ pairings { totalCount } }",
+    ):
         assert codes(ask(client, people.responder, query)) == ["FORBIDDEN"], query
 
 
@@ -153,7 +181,10 @@ def test_signed_out_callers_are_told_to_sign_in(world: tuple[TestClient, Cast]) 
 
 def test_me_names_the_roles(world: tuple[TestClient, Cast]) -> None:
     client, people = world
-    viewer = data(client, people.community_secretary,
-                  "{ me { name roles { role scopeCode } tokenExpiresAt } }")["me"]
+    viewer = data(
+        client,
+        people.community_secretary,
+        "{ me { name roles { role scopeCode } tokenExpiresAt } }",
+    )["me"]
     assert viewer["roles"] == [{"role": "community_secretary", "scopeCode": people.community}]
     assert viewer["tokenExpiresAt"] is not None

@@ -86,8 +86,11 @@ def _me(database_url: str, token: str) -> dict[str, object]:
     from mobilize.settings import Settings
 
     with TestClient(create_app(Settings(database_url=database_url))) as client:
-        response = client.post("/graphql", json={"query": "{ me { roles { role scopeCode } } }"},
-                               headers={"Authorization": f"Bearer {token}"})
+        response = client.post(
+            "/graphql",
+            json={"query": "{ me { roles { role scopeCode } } }"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
     assert response.status_code == 200, response.text
     return response.json()["data"]["me"]
 
@@ -103,8 +106,14 @@ def test_demo_creates_then_reuses_its_database(empty_database_url: str) -> None:
         for i in range(len(lines) - 1)
         if lines[i + 1].strip().startswith("mbz_")
     }
-    assert set(tokens) == {"district_commander", "street_commander", "community_secretary",
-                           "responder", "reviewer", "admin"}
+    assert set(tokens) == {
+        "district_commander",
+        "street_commander",
+        "community_secretary",
+        "responder",
+        "reviewer",
+        "admin",
+    }
     for role, token in tokens.items():
         assert _me(empty_database_url, token)["roles"][0]["role"] == role
     second = mobilize("demo", "--preset", "tiny", "--no-serve", database_url=empty_database_url)
@@ -117,21 +126,40 @@ def test_demo_creates_then_reuses_its_database(empty_database_url: str) -> None:
 
 
 def test_user_add_prints_a_working_token_once(empty_database_url: str, tmp_path: Path) -> None:
-    assert mobilize("generate", "--out", str(tmp_path / "b"), database_url=empty_database_url
-                    ).returncode == 0
+    assert (
+        mobilize(
+            "generate", "--out", str(tmp_path / "b"), database_url=empty_database_url
+        ).returncode
+        == 0
+    )
     assert mobilize("db", "upgrade", database_url=empty_database_url).returncode == 0
-    assert mobilize("import", str(tmp_path / "b"), database_url=empty_database_url
-                    ).returncode == 0
-    added = mobilize("user", "add", "--role", "street_commander", "--scope", "S01",
-                     "--name", "张三", database_url=empty_database_url)
+    assert mobilize("import", str(tmp_path / "b"), database_url=empty_database_url).returncode == 0
+    added = mobilize(
+        "user",
+        "add",
+        "--role",
+        "street_commander",
+        "--scope",
+        "S01",
+        "--name",
+        "张三",
+        database_url=empty_database_url,
+    )
     assert added.returncode == 0, added.stderr
     token = added.stdout.strip()
     assert token.startswith("mbz_") and "shown only once" in added.stderr
     assert _me(empty_database_url, token) == {
         "roles": [{"role": "street_commander", "scopeCode": "S01"}]
     }
-    wrong = mobilize("user", "add", "--role", "street_commander", "--scope", "NOPE",
-                     database_url=empty_database_url)
+    wrong = mobilize(
+        "user",
+        "add",
+        "--role",
+        "street_commander",
+        "--scope",
+        "NOPE",
+        database_url=empty_database_url,
+    )
     assert wrong.returncode == 2 and "no street with code 'NOPE'" in wrong.stderr
     listed = mobilize("user", "list", database_url=empty_database_url)
     assert "street_commander:S01" in listed.stdout

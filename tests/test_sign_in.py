@@ -56,7 +56,8 @@ def client(
 REQUEST = """mutation($phone: String!) { requestSignInCode(phone: $phone) {
     __typename ... on SignInCodeSent { message } ... on Error { message }
     ... on RateLimitedError { retryAfterSeconds } ... on ValidationError { field } } }"""
-SIGN_IN = """mutation($phone: String!, $code: String!) { signInWithCode(phone: $phone, code: $code) {
+SIGN_IN = """mutation($phone: String!, $code: String!) {
+    signInWithCode(phone: $phone, code: $code) {
     __typename ... on SignInSuccess { token expiresAt } ... on InvalidCodeError { attemptsLeft }
     ... on ValidationError { field } ... on RateLimitedError { retryAfterSeconds } } }"""
 ME = "{ me { name roles { role scopeCode } } }"
@@ -64,8 +65,7 @@ ME = "{ me { name roles { role scopeCode } } }"
 
 def gql(client: TestClient, query: str, token: str | None = None, **variables: Any) -> Any:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return client.post("/graphql", json={"query": query, "variables": variables},
-                       headers=headers)
+    return client.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
 
 
 def run(client: TestClient, query: str, token: str | None = None, **variables: Any) -> Any:
@@ -77,7 +77,10 @@ def run(client: TestClient, query: str, token: str | None = None, **variables: A
 
 
 def test_phone_sign_in_end_to_end(
-    client: TestClient, tiny_bundle: Bundle, outbox: Outbox, engine: Engine,
+    client: TestClient,
+    tiny_bundle: Bundle,
+    outbox: Outbox,
+    engine: Engine,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="mobilize.audit")
@@ -138,9 +141,7 @@ def test_codes_expire_after_five_minutes(
     assert result == {"__typename": "InvalidCodeError", "attemptsLeft": 0}
 
 
-def test_code_requests_are_rate_limited_per_phone(
-    client: TestClient, tiny_bundle: Bundle
-) -> None:
+def test_code_requests_are_rate_limited_per_phone(client: TestClient, tiny_bundle: Bundle) -> None:
     phone = tiny_bundle.responders[2].phone
     results = [run(client, REQUEST, phone=phone)["__typename"] for _ in range(6)]
     assert results == ["SignInCodeSent"] * 5 + ["RateLimitedError"]
@@ -157,15 +158,19 @@ def test_inputs_are_checked_and_the_field_named(client: TestClient) -> None:
 
 
 def test_expired_and_revoked_tokens_are_refused(
-    client: TestClient, engine: Engine, clock: ManualClock, tiny_bundle: Bundle,
+    client: TestClient,
+    engine: Engine,
+    clock: ManualClock,
+    tiny_bundle: Bundle,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="mobilize.audit")
     token = make_user(engine, clock, Role.DISTRICT_COMMANDER, tiny_bundle.district_code)
     assert run(client, ME, token)["roles"][0]["role"] == "district_commander"
 
-    revoked = run(client, "mutation { signOut { __typename ... on TokenRevoked { revokedAt } } }",
-                  token)
+    revoked = run(
+        client, "mutation { signOut { __typename ... on TokenRevoked { revokedAt } } }", token
+    )
     assert revoked["__typename"] == "TokenRevoked"
     refused = gql(client, ME, token)
     assert refused.status_code == 401
@@ -177,14 +182,21 @@ def test_expired_and_revoked_tokens_are_refused(
     expired = gql(client, ME, fresh)
     assert expired.status_code == 401 and "token expired" in expired.json()["detail"]
     assert gql(client, ME, "mbz_not-a-token").status_code == 401
-    assert client.post("/graphql", json={"query": ME},
-                       headers={"Authorization": "Basic abc"}).status_code == 401
+    assert (
+        client.post(
+            "/graphql", json={"query": ME}, headers={"Authorization": "Basic abc"}
+        ).status_code
+        == 401
+    )
     assert caplog.text.count('"audit": "auth.rejected"') >= 3
     assert '"audit": "token.revoked"' in caplog.text
 
 
 def test_only_admins_revoke_other_peoples_tokens(
-    client: TestClient, engine: Engine, clock: ManualClock, tiny_bundle: Bundle,
+    client: TestClient,
+    engine: Engine,
+    clock: ManualClock,
+    tiny_bundle: Bundle,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="mobilize.audit")
@@ -192,8 +204,9 @@ def test_only_admins_revoke_other_peoples_tokens(
     other = make_user(engine, clock, Role.DISTRICT_COMMANDER, tiny_bundle.district_code)
     admin = make_user(engine, clock, Role.ADMIN, None)
     with Session(engine) as session:
-        victim_token = session.scalars(select(Event.payload).where(
-            Event.kind == "token.issued").order_by(Event.seq)).all()[0]["token_id"]
+        victim_token = session.scalars(
+            select(Event.payload).where(Event.kind == "token.issued").order_by(Event.seq)
+        ).all()[0]["token_id"]
     from mobilize.api.relay import to_global_id
 
     revoke = """mutation($id: ID!) { revokeToken(tokenId: $id) { __typename
