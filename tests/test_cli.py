@@ -163,6 +163,24 @@ def test_user_add_prints_a_working_token_once(empty_database_url: str, tmp_path:
     assert wrong.returncode == 2 and "no street with code 'NOPE'" in wrong.stderr
     listed = mobilize("user", "list", database_url=empty_database_url)
     assert "street_commander:S01" in listed.stdout
+    user_id = next(line.split()[1] for line in listed.stdout.splitlines() if "张三" in line)
+    granted = mobilize(
+        "user",
+        "grant",
+        user_id,
+        "--role",
+        "community_secretary",
+        "--scope",
+        "S01C002",
+        database_url=empty_database_url,
+    )
+    assert granted.returncode == 0, granted.stderr
+    assert _me(empty_database_url, token) == {
+        "roles": [
+            {"role": "street_commander", "scopeCode": "S01"},
+            {"role": "community_secretary", "scopeCode": "S01C002"},
+        ]
+    }
 
 
 def test_schema_file_matches_the_code() -> None:

@@ -219,3 +219,68 @@ def test_only_admins_revoke_other_peoples_tokens(
     anonymous = gql(client, revoke, id=token_id).json()
     assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     assert '"audit": "access.denied"' in caplog.text
+
+
+def test_racing_phones_cannot_use_one_code_twice_or_exceed_five_tries(
+    engine: Engine, tiny_bundle: Bundle, clock: ManualClock
+) -> None:
+    """Sixteen clients at once, each in its own thread and transaction: one code, one token;
+    wrong guesses together spend at most five tries."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mobilize.auth import signin
+    from mobilize.auth.actor import ANONYMOUS
+    from mobilize.auth.ratelimit import Limit, MemoryCounter, RateLimiter
+    from mobilize.auth.users import IssuedToken
+    from mobilize.errors import InvalidCode
+
+    with transaction(make_sessionmaker(engine)) as session:
+        import_district(session, bundle=tiny_bundle, actor="test", clock=clock)
+    factory = make_sessionmaker(engine)
+    roomy = Limit(1000, 900)
+    limits = signin.SignInLimits(roomy, roomy, roomy, roomy)
+    limiter = RateLimiter(MemoryCounter())
+    actor = ANONYMOUS.with_address("10.0.0.1")
+
+    def request(phone: str) -> str:
+        with transaction(factory) as session:
+            [message] = signin.request_code(
+                session,
+                actor=actor,
+                clock=clock,
+                limiter=limiter,
+                limits=limits,
+                secret_key="k",
+                phone=phone,
+            )
+        found = re.search(r"\b(\d{6})\b", message.text)
+        assert found
+        return found.group(1)
+
+    def attempt(phone: str, code: str) -> IssuedToken | InvalidCode:
+        with transaction(factory) as session:
+            return signin.sign_in_with_code(
+                session,
+                actor=actor,
+                clock=clock,
+                limiter=limiter,
+                limits=limits,
+                secret_key="k",
+                phone=phone,
+                code=code,
+            )
+
+    phone = tiny_bundle.responders[3].phone
+    code = request(phone)
+    with ThreadPoolExecutor(16) as pool:
+        outcomes = list(pool.map(lambda _: attempt(phone, code), range(16)))
+    assert sum(isinstance(o, IssuedToken) for o in outcomes) == 1
+
+    other = tiny_bundle.responders[4].phone
+    right = request(other)
+    wrong = f"{(int(right) + 1) % 1_000_000:06d}"
+    with ThreadPoolExecutor(16) as pool:
+        guesses = list(pool.map(lambda _: attempt(other, wrong), range(16)))
+    spent = [g for g in guesses if isinstance(g, InvalidCode) and g.attempts_left > 0]
+    assert len(spent) <= 4  # tries that still left a try: at most 4 of the 5
+    assert isinstance(attempt(other, right), InvalidCode)  # all five are gone

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mobilize import validation
 from mobilize.auth.actor import Actor, Binding
 from mobilize.auth.audit import audit
 from mobilize.auth.secrets import digest, new_token
@@ -100,9 +101,7 @@ def create_user(
     """A user with role bindings (admins only)."""
     if Role.ADMIN not in actor.roles:
         raise Forbidden("createUser")
-    name = name.strip()
-    if not name or len(name) > 200:
-        raise InvalidInput("name", "must be 1 to 200 characters")
+    name = validation.text("name", name, max_len=200)
     if not places:
         raise InvalidInput("role", "a user needs at least one role")
     user = User(name=name, created_at=clock.now())
@@ -131,6 +130,38 @@ def create_user(
         },
     )
     return user
+
+
+def grant_role(
+    session: Session, *, actor: Actor, clock: Clock, user_id: int, place: Place
+) -> RoleBinding:
+    """Add a role binding to a user (admins only): one user may hold several."""
+    if Role.ADMIN not in actor.roles:
+        raise Forbidden("grantRole")
+    if session.get(User, user_id) is None:
+        raise NotFound(f"没有这个用户 No user {user_id}")
+    binding = RoleBinding(
+        user_id=user_id,
+        role=place.role.value,
+        district_code=place.district_code,
+        scope_code=place.scope_code,
+    )
+    session.add(binding)
+    session.flush()
+    record_event(
+        session,
+        clock=clock,
+        actor=actor.label,
+        kind="user.role_granted",
+        subject_type="user",
+        subject_id=str(user_id),
+        payload={
+            "role": place.role.value,
+            "district": place.district_code,
+            "scope": place.scope_code,
+        },
+    )
+    return binding
 
 
 def issue_token(

@@ -277,6 +277,40 @@ def user_add(
     print(issued.secret)
 
 
+@user_app.command("grant")
+def user_grant(
+    user_id: int,
+    role: Annotated[RoleName, typer.Option(help="The role to add.")],
+    scope: Annotated[str | None, typer.Option(help="District, street or community code.")] = None,
+    responder: Annotated[str | None, typer.Option(help="For --role responder.")] = None,
+    district: Annotated[str | None, typer.Option(help="District code, if codes repeat.")] = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Give an existing user one more role (a user may hold several)."""
+    from mobilize.auth.actor import SYSTEM
+    from mobilize.auth.users import grant_role, resolve_place
+    from mobilize.errors import DomainError
+    from mobilize.models import Role
+
+    engine = make_engine(_settings(database_url).database_url)
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            chosen = Role(role.value)
+            place = resolve_place(
+                session,
+                role=chosen,
+                scope=responder if chosen is Role.RESPONDER else scope,
+                district=district,
+            )
+            grant_role(session, actor=SYSTEM, clock=SystemClock(), user_id=user_id, place=place)
+    except DomainError as exc:
+        err.print(f"[red]{exc.message}[/]")
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    out.print(f"user {user_id} is now also {role.value} {place.scope_code or ''}".rstrip())
+
+
 @user_app.command("revoke-token")
 def user_revoke_token(token_id: int, database_url: DatabaseOption = None) -> None:
     """Revoke a token by its id (printed by `user add` and listed by `user list`)."""
