@@ -16,11 +16,11 @@ from mobilize.auth.actor import Actor
 from mobilize.auth.audit import audit
 from mobilize.auth.ratelimit import Limit, RateLimiter
 from mobilize.auth.secrets import digest, new_code, same
-from mobilize.auth.users import PHONE_TOKEN_TTL, IssuedToken, issue_token
+from mobilize.auth.users import PHONE_TOKEN_TTL, IssuedToken, Place, add_user, issue_token
 from mobilize.clock import Clock
 from mobilize.errors import InvalidCode, InvalidInput
 from mobilize.events import record_event
-from mobilize.models import Responder, Role, RoleBinding, SignInCode, User
+from mobilize.models import Responder, Role, RoleBinding, SignInCode
 from mobilize.notify import Message
 from mobilize.settings import Settings
 
@@ -209,30 +209,9 @@ def _user_for_responder(
     )
     if user_id is not None:
         return user_id
-    user = User(name=responder.name, created_at=clock.now())
-    session.add(user)
-    session.flush()
-    session.add(
-        RoleBinding(
-            user_id=user.id,
-            role=Role.RESPONDER.value,
-            district_code=district_code,
-            scope_code=responder.code,
-        )
-    )
-    session.flush()
-    record_event(
-        session,
-        clock=clock,
-        actor=actor.label,
-        kind="user.created",
-        subject_type="user",
-        subject_id=str(user.id),
-        payload={
-            "name": responder.name,
-            "roles": [["responder", district_code, responder.code]],
-            "via": "phone_sign_in",
-        },
+    place = Place(Role.RESPONDER, district_code, responder.code)
+    user = add_user(
+        session, actor=actor, clock=clock, name=responder.name, places=[place], via="phone_sign_in"
     )
     return user.id
 

@@ -101,6 +101,19 @@ def create_user(
     """A user with role bindings (admins only)."""
     if Role.ADMIN not in actor.roles:
         raise Forbidden("createUser")
+    return add_user(session, actor=actor, clock=clock, name=name, places=places)
+
+
+def add_user(
+    session: Session,
+    *,
+    actor: Actor,
+    clock: Clock,
+    name: str,
+    places: list[Place],
+    via: str = "admin",
+) -> User:
+    """Write a user and their bindings with one event; callers decide who may."""
     name = validation.text("name", name, max_len=200)
     if not places:
         raise InvalidInput("role", "a user needs at least one role")
@@ -127,6 +140,7 @@ def create_user(
         payload={
             "name": name,
             "roles": [[p.role.value, p.district_code, p.scope_code] for p in places],
+            "via": via,
         },
     )
     return user

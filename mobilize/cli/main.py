@@ -12,15 +12,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from geo import SUPPORTED_CRS
 from mobilize.bundle import BundleInvalid, read_bundle, write_bundle
+from mobilize.cli.common import DatabaseOption, err, out, require_migrated, settings_for
 from mobilize.cli.progress import RichProgress
+from mobilize.cli.users import user_app
 from mobilize.clock import SystemClock
 from mobilize.db import make_engine, make_sessionmaker, migrate, transaction
-from mobilize.settings import Settings, get_settings
+from mobilize.settings import Settings
 
 app = typer.Typer(
     help="mobilize: every micro-grid staffed within three hours (平战转换, 网格化动员).",
@@ -29,11 +30,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database migrations (one history for SQLite and PostGIS).")
 app.add_typer(db_app, name="db")
-user_app = typer.Typer(help="Users, their roles and their tokens.")
 app.add_typer(user_app, name="user")
-
-out = Console()
-err = Console(stderr=True)
 
 
 class PresetName(StrEnum):
@@ -51,32 +48,10 @@ class CrsName(StrEnum):
 assert {c.value for c in CrsName} == set(SUPPORTED_CRS)
 
 
-def _settings(database_url: str | None) -> Settings:
-    settings = get_settings()
-    return settings.model_copy(update={"database_url": database_url}) if database_url else settings
-
-
-DatabaseOption = Annotated[
-    str | None,
-    typer.Option("--database-url", help="Overrides MOBILIZE_DATABASE_URL.", show_default=False),
-]
-
-
-def _require_migrated(engine: object) -> None:
-    current = migrate.current_revision(engine)  # type: ignore[arg-type]
-    head = migrate.head_revision()
-    if current != head:
-        err.print(
-            f"[red]The database is at revision {current or 'none'}; this version needs {head}.[/]"
-            "\nRun: mobilize db upgrade"
-        )
-        raise typer.Exit(1)
-
-
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head", database_url: DatabaseOption = None) -> None:
     """Bring the database schema up to date."""
-    engine = make_engine(_settings(database_url).database_url)
+    engine = make_engine(settings_for(database_url).database_url)
     migrate.upgrade(engine, revision)
     out.print(f"database at revision {migrate.current_revision(engine)}")
 
@@ -84,7 +59,7 @@ def db_upgrade(revision: str = "head", database_url: DatabaseOption = None) -> N
 @db_app.command("downgrade")
 def db_downgrade(revision: str, database_url: DatabaseOption = None) -> None:
     """Go back to REVISION (`base` removes every table)."""
-    engine = make_engine(_settings(database_url).database_url)
+    engine = make_engine(settings_for(database_url).database_url)
     migrate.downgrade(engine, revision)
     out.print(f"database at revision {migrate.current_revision(engine) or 'base'}")
 
@@ -92,7 +67,7 @@ def db_downgrade(revision: str, database_url: DatabaseOption = None) -> None:
 @db_app.command("current")
 def db_current(database_url: DatabaseOption = None) -> None:
     """Print the database's revision."""
-    engine = make_engine(_settings(database_url).database_url)
+    engine = make_engine(settings_for(database_url).database_url)
     out.print(migrate.current_revision(engine) or "base (empty)")
 
 
@@ -107,7 +82,7 @@ def _print_problems(problems: BundleInvalid) -> None:
 def import_path(path: Path, settings: Settings) -> dict[str, object]:
     """Validate and import a bundle; exits 2 on invalid input having written nothing."""
     engine = make_engine(settings.database_url)
-    _require_migrated(engine)
+    require_migrated(engine)
     from mobilize.districts.importer import import_district
 
     try:
@@ -138,7 +113,7 @@ def import_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
 ) -> None:
     """Import a district bundle: all of it, or nothing with every problem listed (exit 2)."""
-    summary = import_path(path, _settings(database_url))
+    summary = import_path(path, settings_for(database_url))
     if as_json:
         print(json.dumps(summary, ensure_ascii=False))
         return
@@ -205,163 +180,6 @@ def _read_boundary(path: Path, crs: str) -> object:
         raise typer.Exit(2) from None
 
 
-class RoleName(StrEnum):
-    district_commander = "district_commander"
-    street_commander = "street_commander"
-    community_secretary = "community_secretary"
-    responder = "responder"
-    reviewer = "reviewer"
-    admin = "admin"
-
-
-@user_app.command("add")
-def user_add(
-    role: Annotated[RoleName, typer.Option(help="The role to grant.")],
-    scope: Annotated[
-        str | None, typer.Option(help="District, street or community code the role covers.")
-    ] = None,
-    responder: Annotated[
-        str | None, typer.Option(help="For --role responder: the responder's code.")
-    ] = None,
-    name: Annotated[str | None, typer.Option(help="Shown in events and audit lines.")] = None,
-    district: Annotated[
-        str | None, typer.Option(help="District code, when codes repeat across districts.")
-    ] = None,
-    expires_in_days: int = 30,
-    database_url: DatabaseOption = None,
-) -> None:
-    """Create a user with one role and print a bearer token (shown once, stored as a hash)."""
-    from datetime import timedelta
-
-    from mobilize.auth.actor import SYSTEM
-    from mobilize.auth.users import create_user, issue_token, resolve_place
-    from mobilize.errors import DomainError
-    from mobilize.models import Role
-
-    engine = make_engine(_settings(database_url).database_url)
-    _require_migrated(engine)
-    clock = SystemClock()
-    try:
-        with transaction(make_sessionmaker(engine)) as session:
-            chosen = Role(role.value)
-            place = resolve_place(
-                session,
-                role=chosen,
-                scope=responder if chosen is Role.RESPONDER else scope,
-                district=district,
-            )
-            user = create_user(
-                session,
-                actor=SYSTEM,
-                clock=clock,
-                name=name or f"{chosen.value}:{place.scope_code or 'all'}",
-                places=[place],
-            )
-            issued = issue_token(
-                session,
-                actor=SYSTEM,
-                clock=clock,
-                user_id=user.id,
-                label="cli",
-                ttl=timedelta(days=expires_in_days),
-            )
-    except DomainError as exc:
-        err.print(f"[red]{exc.message}[/]")
-        raise typer.Exit(2) from None
-    finally:
-        engine.dispose()
-    err.print(
-        f"user {user.id} ({user.name}), token {issued.token_id}, "
-        f"expires {issued.expires_at:%Y-%m-%d %H:%M} UTC; the token is shown only once:"
-    )
-    print(issued.secret)
-
-
-@user_app.command("grant")
-def user_grant(
-    user_id: int,
-    role: Annotated[RoleName, typer.Option(help="The role to add.")],
-    scope: Annotated[str | None, typer.Option(help="District, street or community code.")] = None,
-    responder: Annotated[str | None, typer.Option(help="For --role responder.")] = None,
-    district: Annotated[str | None, typer.Option(help="District code, if codes repeat.")] = None,
-    database_url: DatabaseOption = None,
-) -> None:
-    """Give an existing user one more role (a user may hold several)."""
-    from mobilize.auth.actor import SYSTEM
-    from mobilize.auth.users import grant_role, resolve_place
-    from mobilize.errors import DomainError
-    from mobilize.models import Role
-
-    engine = make_engine(_settings(database_url).database_url)
-    try:
-        with transaction(make_sessionmaker(engine)) as session:
-            chosen = Role(role.value)
-            place = resolve_place(
-                session,
-                role=chosen,
-                scope=responder if chosen is Role.RESPONDER else scope,
-                district=district,
-            )
-            grant_role(session, actor=SYSTEM, clock=SystemClock(), user_id=user_id, place=place)
-    except DomainError as exc:
-        err.print(f"[red]{exc.message}[/]")
-        raise typer.Exit(2) from None
-    finally:
-        engine.dispose()
-    out.print(f"user {user_id} is now also {role.value} {place.scope_code or ''}".rstrip())
-
-
-@user_app.command("revoke-token")
-def user_revoke_token(token_id: int, database_url: DatabaseOption = None) -> None:
-    """Revoke a token by its id (printed by `user add` and listed by `user list`)."""
-    from mobilize.auth.actor import SYSTEM
-    from mobilize.auth.users import revoke_token
-    from mobilize.errors import DomainError
-
-    engine = make_engine(_settings(database_url).database_url)
-    try:
-        with transaction(make_sessionmaker(engine)) as session:
-            revoke_token(session, actor=SYSTEM, clock=SystemClock(), token_id=token_id)
-    except DomainError as exc:
-        err.print(f"[red]{exc.message}[/]")
-        raise typer.Exit(2) from None
-    finally:
-        engine.dispose()
-    out.print(f"token {token_id} revoked")
-
-
-@user_app.command("list")
-def user_list(database_url: DatabaseOption = None) -> None:
-    """Users, their roles and their live tokens."""
-    from sqlalchemy import select
-
-    from mobilize.models import ApiToken, RoleBinding, User
-
-    engine = make_engine(_settings(database_url).database_url)
-    now = SystemClock().now()
-    table = Table(title="用户 Users")
-    for column in ("id", "name", "roles", "live tokens"):
-        table.add_column(column)
-    with transaction(make_sessionmaker(engine)) as session:
-        for user in session.scalars(select(User).order_by(User.id)):
-            roles = session.scalars(select(RoleBinding).where(RoleBinding.user_id == user.id))
-            tokens = session.scalars(
-                select(ApiToken.id).where(
-                    ApiToken.user_id == user.id,
-                    ApiToken.revoked_at.is_(None),
-                    ApiToken.expires_at > now,
-                )
-            )
-            table.add_row(
-                str(user.id),
-                user.name,
-                ", ".join(f"{r.role}:{r.scope_code or '*'}" for r in roles),
-                ", ".join(str(t) for t in tokens),
-            )
-    engine.dispose()
-    out.print(table)
-
-
 def _configure_logging() -> None:
     """Server logs on stderr; sign-in codes appear here in the embedded default."""
     import logging
@@ -381,9 +199,9 @@ def serve(
 
     import uvicorn
 
-    settings = _settings(database_url)
+    settings = settings_for(database_url)
     engine = make_engine(settings.database_url)
-    _require_migrated(engine)
+    require_migrated(engine)
     engine.dispose()
     if database_url:
         os.environ["MOBILIZE_DATABASE_URL"] = database_url
@@ -406,7 +224,7 @@ def demo(
     from mobilize.generate import PRESETS, generate_district
     from mobilize.models import District
 
-    settings = _settings(database_url)
+    settings = settings_for(database_url)
     engine = make_engine(settings.database_url)
     migrate.upgrade(engine)
     code = PRESETS[preset.value].district_code

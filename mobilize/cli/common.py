@@ -1,0 +1,55 @@
+"""What every command shares: consoles, settings, the database option and the edge."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from mobilize.db import make_engine, make_sessionmaker, migrate, transaction
+from mobilize.errors import DomainError
+from mobilize.settings import Settings, get_settings
+
+out = Console()
+err = Console(stderr=True)
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option("--database-url", help="Overrides MOBILIZE_DATABASE_URL.", show_default=False),
+]
+
+
+def settings_for(database_url: str | None) -> Settings:
+    settings = get_settings()
+    return settings.model_copy(update={"database_url": database_url}) if database_url else settings
+
+
+def require_migrated(engine: Engine) -> None:
+    current = migrate.current_revision(engine)
+    head = migrate.head_revision()
+    if current != head:
+        err.print(
+            f"[red]The database is at revision {current or 'none'}; this version needs {head}.[/]"
+            "\nRun: mobilize db upgrade"
+        )
+        raise typer.Exit(1)
+
+
+@contextmanager
+def edge(database_url: str | None) -> Iterator[Session]:
+    """One command's one transaction; a domain refusal prints its reason and exits 2."""
+    engine = make_engine(settings_for(database_url).database_url)
+    try:
+        require_migrated(engine)
+        with transaction(make_sessionmaker(engine)) as session:
+            yield session
+    except DomainError as exc:
+        err.print(f"[red]{exc.message}[/]")
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
