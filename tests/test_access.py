@@ -188,3 +188,52 @@ def test_me_names_the_roles(world: tuple[TestClient, Cast]) -> None:
     )["me"]
     assert viewer["roles"] == [{"role": "community_secretary", "scopeCode": people.community}]
     assert viewer["tokenExpiresAt"] is not None
+
+
+# One small request per root operation; the matrix test runs each as every role.
+OPERATIONS = {
+    "Query.me": "{ me { name } }",
+    "Query.node": '{ node(id: "R3JpZDox") { id } }',
+    "Query.district": "{ district { code } }",
+    "Query.streets": "{ streets { totalCount } }",
+    "Query.communities": "{ communities { totalCount } }",
+    "Query.grids": "{ grids { totalCount } }",
+    "Query.households": "{ households { totalCount } }",
+    "Query.units": "{ units { totalCount } }",
+    "Query.pairings": "{ pairings { totalCount } }",
+    "Query.teams": "{ teams { totalCount } }",
+    "Query.responders": "{ responders { totalCount } }",
+    "Mutation.requestSignInCode": 'mutation { requestSignInCode(phone: "13000000001") '
+    "{ __typename } }",
+    "Mutation.signInWithCode": 'mutation { signInWithCode(phone: "13000000001", code: "000000")'
+    " { __typename } }",
+    "Mutation.revokeToken": 'mutation { revokeToken(tokenId: "VG9rZW46OTk5OTk5") { __typename } }',
+    "Mutation.signOut": None,  # ends the caller's session: tested in test_sign_in
+}
+ROLES = [
+    "admin",
+    "district_commander",
+    "street_commander",
+    "community_secretary",
+    "reviewer",
+    "responder",
+    None,
+]
+
+
+def test_the_role_by_operation_matrix_holds_over_http(world: tuple[TestClient, Cast]) -> None:
+    client, people = world
+    assert set(OPERATIONS) == set(POLICY)
+    for operation, query in OPERATIONS.items():
+        if query is None:
+            continue
+        rule = POLICY[operation]
+        for role in ROLES:
+            body = ask(client, people.token(role) if role else None, query)
+            allowed = "anyone" in rule or (role is not None and role in rule)
+            got = codes(body)
+            if allowed:
+                assert got == [], (operation, role, body)
+            else:
+                expected = "UNAUTHENTICATED" if role is None else "FORBIDDEN"
+                assert got == [expected], (operation, role, body)
