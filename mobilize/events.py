@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from mobilize.clock import Clock
@@ -34,3 +35,32 @@ def record_event(
     session.add(event)
     session.flush()
     return event
+
+
+def record_events(
+    session: Session,
+    *,
+    clock: Clock,
+    actor: str,
+    events: list[tuple[str, str, str, dict[str, Any]]],
+    mobilisation_id: int | None = None,
+) -> None:
+    """Append many events at once (kind, subject type, subject id, payload): one statement."""
+    if not events:
+        return
+    now = clock.now()
+    session.execute(
+        insert(Event),
+        [
+            {
+                "occurred_at": now,
+                "actor": actor,
+                "kind": kind,
+                "subject_type": subject_type,
+                "subject_id": subject_id,
+                "payload": payload,
+                "mobilisation_id": mobilisation_id,
+            }
+            for kind, subject_type, subject_id, payload in events
+        ],
+    )

@@ -35,13 +35,14 @@ def create_app(
         raise RuntimeError("MOBILIZE_SECRET_KEY must be set when MOBILIZE_ENV=production")
     owns_engine = engine is None
     engine = engine or make_engine(settings.database_url)
-    factory = make_sessionmaker(engine)
+    reader = make_sessionmaker(engine, write=False)
+    writer = make_sessionmaker(engine)
     clock = clock or SystemClock()
     limiter = limiter or make_rate_limiter(settings.broker_url)
     notifier = notifier or LogNotifier()
 
     async def context(request: Request) -> AsyncIterator[Context]:
-        db = RequestDb(factory)
+        db = RequestDb(reader, writer)
         address = request.client.host if request.client else "unknown"
         actor = ANONYMOUS.with_address(address)
         try:

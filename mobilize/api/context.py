@@ -19,6 +19,7 @@ from strawberry.fastapi import BaseContext
 from mobilize.auth.actor import Actor
 from mobilize.auth.ratelimit import RateLimiter
 from mobilize.clock import Clock
+from mobilize.db import transaction
 from mobilize.districts import queries
 from mobilize.notify import Notifier
 from mobilize.settings import Settings
@@ -27,10 +28,12 @@ R = TypeVar("R")
 
 
 class RequestDb:
-    """One session per request, driven from async code through a worker thread."""
+    """A read session per request, and one short write transaction per mutation, all driven
+    from async code through worker threads."""
 
-    def __init__(self, factory: sessionmaker[Session]) -> None:
+    def __init__(self, factory: sessionmaker[Session], writer: sessionmaker[Session]) -> None:
         self._factory = factory
+        self._writer = writer
         self._session: Session | None = None
         self._lock = asyncio.Lock()
 
@@ -48,20 +51,14 @@ class RequestDb:
         """A mutation's one transaction: fn(session, ...) then commit; roll back if it raises."""
 
         def call() -> R:
-            session = self._session_now()
-            try:
-                result = fn(session, *args, **kwargs)
-                session.commit()
-                return result
-            except BaseException:
-                session.rollback()
-                raise
+            with transaction(self._writer) as session:
+                return fn(session, *args, **kwargs)
 
         async with self._lock:
             return await anyio.to_thread.run_sync(call)
 
     async def close(self) -> None:
-        """Read-only requests end by rolling back; mutations committed in `write`."""
+        """The read session ends by rolling back; mutations committed in `write`."""
         if self._session is not None:
             session, self._session = self._session, None
             await anyio.to_thread.run_sync(partial(_close, session))

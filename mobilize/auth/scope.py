@@ -13,11 +13,16 @@ from sqlalchemy import ColumnElement, Select, false, or_, select, true
 
 from mobilize.auth.actor import Actor, Binding
 from mobilize.models import (
+    HOLDING,
+    Assignment,
     Community,
     District,
     Grid,
     Household,
+    Mobilisation,
+    MobilisationArea,
     Pairing,
+    PartyOrganisation,
     Responder,
     Role,
     Street,
@@ -50,9 +55,16 @@ def _clause(binding: Binding, model: Any) -> ColumnElement[bool]:
     return false()
 
 
+_HOLDING = [s.value for s in HOLDING]
+
+
 def _district(model: Any, district_id: int) -> ColumnElement[bool]:
     if model is District:
         return District.id == district_id
+    if model in (Assignment, PartyOrganisation):
+        return model.community_id.in_(
+            select(Community.id).where(Community.district_id == district_id)
+        )
     column = getattr(model, "district_id", None)
     return column == district_id if column is not None else false()
 
@@ -78,19 +90,51 @@ def _area(model: Any, binding: Binding, communities: Select[Any]) -> ColumnEleme
         members_here = select(Responder.team_id).where(Responder.home_grid_id.in_(grids))
         return or_(Team.unit_id.in_(units), Team.id.in_(members_here))
     if model is Responder:
-        return or_(Responder.home_grid_id.in_(grids), Responder.unit_id.in_(units))
+        sent_here = select(Assignment.responder_id).where(Assignment.community_id.in_(communities))
+        return or_(
+            Responder.home_grid_id.in_(grids),
+            Responder.unit_id.in_(units),
+            Responder.id.in_(sent_here),
+        )
+    if model is Mobilisation:
+        return Mobilisation.id.in_(
+            select(MobilisationArea.mobilisation_id).where(
+                MobilisationArea.community_id.in_(communities)
+            )
+        )
+    if model in (Assignment, PartyOrganisation):
+        return model.community_id.in_(communities)
     return false()
 
 
 def _self(model: Any, binding: Binding) -> ColumnElement[bool]:
+    """A responder: themself, their team, their home grid, and in wartime their assignment,
+    its grid and households, and the people sent to the same grid (teammates)."""
+    me = binding.scope_id
+    my_grids = select(Assignment.grid_id).where(
+        Assignment.responder_id == me, Assignment.status.in_(_HOLDING)
+    )
     if model is Responder:
-        mine = Responder.id == binding.scope_id
-        return or_(mine, Responder.team_id == binding.team_id) if binding.team_id else mine
+        teammates = select(Assignment.responder_id).where(
+            Assignment.grid_id.in_(my_grids), Assignment.status.in_(_HOLDING)
+        )
+        clauses = [Responder.id == me, Responder.id.in_(teammates)]
+        if binding.team_id:
+            clauses.append(Responder.team_id == binding.team_id)
+        return or_(*clauses)
     if model is Team:
         return Team.id == binding.team_id if binding.team_id else false()
     if model is Grid:
-        return Grid.id == binding.home_grid_id if binding.home_grid_id else false()
+        return or_(Grid.id == binding.home_grid_id, Grid.id.in_(my_grids))
     if model is Household:
-        home = binding.home_grid_id
-        return Household.micro_grid_id == home if home else false()
+        return or_(
+            Household.micro_grid_id == binding.home_grid_id,
+            Household.micro_grid_id.in_(my_grids),
+        )
+    if model is Assignment:
+        return Assignment.responder_id == me
+    if model is Mobilisation:
+        return Mobilisation.id.in_(
+            select(Assignment.mobilisation_id).where(Assignment.responder_id == me)
+        )
     return false()

@@ -27,6 +27,7 @@ class CommunityRecord:
     street: str
     kind: str
     geom: shapely.MultiPolygon
+    secretary: str | None = None  # responder code of the community's party secretary
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class ResponderRecord:
     lon: float | None
     lat: float | None
     skills: tuple[str, ...]
+    seniority: int = 0  # years of service; the most senior sunk cadre leads without a secretary
 
 
 @dataclass

@@ -298,6 +298,15 @@ class _Reader:
         pairings = self._pairings({u.code for u in units}, {c.code for c in communities})
         teams = self._teams({u.code for u in units})
         responders = self._responders(geo_crs, units, teams, grids)
+        known = {r.code for r in responders}
+        for community in communities:
+            if community.secretary and community.secretary not in known:
+                p.error(
+                    "communities.geojson",
+                    f"feature code={community.code}",
+                    "secretary",
+                    f"unknown responder {community.secretary!r}",
+                )
 
         if p.errors:
             raise BundleInvalid(p.items)
@@ -347,7 +356,12 @@ class _Reader:
                 continue
             records.append(
                 CommunityRecord(
-                    _text(f.props["code"]), _text(f.props["name"]), street, kind, f.geom
+                    _text(f.props["code"]),
+                    _text(f.props["name"]),
+                    street,
+                    kind,
+                    f.geom,
+                    _text(f.props.get("secretary")) or None,
                 )
             )
         return records
@@ -783,6 +797,12 @@ class _Reader:
                     lon, lat = float(wl[0]), float(wa[0])
             if not ok:
                 continue
+            seniority = 0
+            if row.get("seniority"):
+                found = _integer(name, where, "seniority", row["seniority"], p)
+                if found is None:
+                    continue
+                seniority = found
             skills = tuple(s.strip() for s in row["skills"].split(";") if s.strip())
             records.append(
                 ResponderRecord(
@@ -796,6 +816,7 @@ class _Reader:
                     lon,
                     lat,
                     skills,
+                    seniority,
                 )
             )
         return records

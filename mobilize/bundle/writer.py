@@ -77,7 +77,11 @@ def write_bundle(
     _feature_collection(
         root / "communities.geojson",
         [
-            ({"code": c.code, "name": c.name, "street": c.street, "kind": c.kind}, c.geom)
+            (
+                {"code": c.code, "name": c.name, "street": c.street, "kind": c.kind}
+                | ({"secretary": c.secretary} if c.secretary else {}),
+                c.geom,
+            )
             for c in bundle.communities
         ],
         crs,
@@ -153,11 +157,24 @@ def write_bundle(
                 lon,
                 lat,
                 ";".join(r.skills),
+                r.seniority,
             ]
 
     _csv(
         root / "responders.csv",
-        ["code", "name", "phone", "kind", "unit", "team", "home_grid", "lon", "lat", "skills"],
+        [
+            "code",
+            "name",
+            "phone",
+            "kind",
+            "unit",
+            "team",
+            "home_grid",
+            "lon",
+            "lat",
+            "skills",
+            "seniority",
+        ],
         responder_rows(),
     )
     return root

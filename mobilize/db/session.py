@@ -8,9 +8,16 @@ from contextlib import contextmanager
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from mobilize.db.engine import WRITE_OPTION
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+
+def make_sessionmaker(engine: Engine, *, write: bool = True) -> sessionmaker[Session]:
+    """Sessions for edges that write (the default) or only read.
+
+    On SQLite a writing session takes the write lock when it begins, so concurrent writers
+    queue instead of failing; readers never wait (WAL)."""
+    bind = engine.execution_options(**{WRITE_OPTION: True}) if write else engine
+    return sessionmaker(bind=bind, expire_on_commit=False)
 
 
 @contextmanager

@@ -102,6 +102,7 @@ def import_district(
                 "code": c.code,
                 "name": c.name,
                 "kind": c.kind,
+                "secretary_code": c.secretary,
                 "geom": c.geom,
             }
             for c in bundle.communities
@@ -199,6 +200,7 @@ def import_district(
                     "home_grid_id": grid_ids[r.home_grid] if r.home_grid else None,
                     "geom": shapely.Point(r.lon, r.lat) if r.lon is not None else None,
                     "skills": list(r.skills),
+                    "seniority": r.seniority,
                 }
                 for r in bundle.responders
             ],

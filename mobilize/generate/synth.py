@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import shapely
@@ -306,6 +306,12 @@ def _assemble(
         core,
         rng,
     )
+    # Three communities in four have their party secretary on record: a grid worker there.
+    worker_of = {r.home_grid: r.code for r in responders if r.kind == "grid_worker"}
+    community_records = [
+        replace(c, secretary=worker_of.get(f"{c.code}G01")) if rng.random() < 0.75 else c
+        for c in community_records
+    ]
     return Bundle(
         district_code=preset.district_code,
         district_name=preset.district_name,
@@ -521,6 +527,7 @@ def _responders(
     person_names = names.person_names(n, rng)
     phones = names.phone_numbers(n, rng)
     skill_count = rng.integers(0, 3, n)
+    seniority = rng.integers(0, 31, n)
     homes = np.asarray([h if h is not None else (np.nan, np.nan) for *_, h in people])
     lon, lat = metric.lonlat(homes[:, 0], homes[:, 1]) if n else (np.zeros(0), np.zeros(0))
     records = []
@@ -539,6 +546,7 @@ def _responders(
                 lon=round(float(lon[i]), 7) if has_home else None,
                 lat=round(float(lat[i]), 7) if has_home else None,
                 skills=tuple(str(s) for s in skills),
+                seniority=int(seniority[i]),
             )
         )
     return records

@@ -22,11 +22,33 @@ from mobilize.models.district import (
 )
 from mobilize.models.events import Event
 from mobilize.models.forces import Pairing, Responder, ResponderKind, Team, TeamKind, Unit
+from mobilize.models.mobilisation import (
+    COMMITTED,
+    HOLDING,
+    Assignment,
+    AssignmentRole,
+    AssignmentSource,
+    AssignmentStatus,
+    ClientMutation,
+    Mobilisation,
+    MobilisationArea,
+    MobilisationKind,
+    MobilisationStatus,
+    Notification,
+    PartyOrganisation,
+)
 
 __all__ = [
+    "COMMITTED",
+    "HOLDING",
     "ROLE_SCOPE",
     "ApiToken",
+    "Assignment",
+    "AssignmentRole",
+    "AssignmentSource",
+    "AssignmentStatus",
     "Base",
+    "ClientMutation",
     "Community",
     "CommunityKind",
     "District",
@@ -35,7 +57,13 @@ __all__ = [
     "GridLevel",
     "Household",
     "HouseholdTag",
+    "Mobilisation",
+    "MobilisationArea",
+    "MobilisationKind",
+    "MobilisationStatus",
+    "Notification",
     "Pairing",
+    "PartyOrganisation",
     "Responder",
     "ResponderKind",
     "Role",

@@ -96,6 +96,7 @@ class Community(Base):
     code: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[CommunityKind] = mapped_column(String(16))
+    secretary_code: Mapped[str | None] = mapped_column(String(64))  # responder leading it
     geom: Mapped[shapely.MultiPolygon] = mapped_column(Geometry("MULTIPOLYGON"))
 
 

@@ -102,3 +102,5 @@ class Responder(Base):
     )
     geom: Mapped[shapely.Point | None] = mapped_column(Geometry("POINT"))
     skills: Mapped[list[str]] = mapped_column(JSON, default=list)
+    seniority: Mapped[int] = mapped_column(default=0)  # years of service; leads when no secretary
+    available: Mapped[bool] = mapped_column(default=True)  # false: skipped by every call-up

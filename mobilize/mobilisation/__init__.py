@@ -1,0 +1,1 @@
+"""Wartime: the switch, who is called, the assignment engine, and what commanders change."""

@@ -1,0 +1,356 @@
+"""From the database to the engine and back: who is called for a set of communities, what
+each micro-grid still needs, and writing the plan as assignments.
+
+The same code serves the activation (every community in scope, nobody assigned yet) and a
+re-solve (the communities a change touched: committed and pinned people stay put and hold
+their slots; people merely assigned may move; people not yet placed are the reserve)."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import shapely
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from geo import LocalMetric
+from mobilize.mobilisation.engine import GridNeed, Person, Team
+from mobilize.mobilisation.rules import StaffingRule
+from mobilize.models import (
+    HOLDING,
+    Assignment,
+    AssignmentStatus,
+    Community,
+    District,
+    Grid,
+    GridLevel,
+    Mobilisation,
+    MobilisationStatus,
+    Pairing,
+    Responder,
+    ResponderKind,
+    Unit,
+)
+
+_HOLDING = frozenset(s.value for s in HOLDING)
+
+
+@dataclass(frozen=True)
+class GridInfo:
+    grid_id: int
+    community_id: int
+    parent_id: int
+    households: int
+    x: float
+    y: float
+
+
+@dataclass
+class Problem:
+    grids: list[GridNeed]
+    people: list[Person]
+    teams: list[Team]
+    info: dict[int, GridInfo]
+    slots: int  # all slots of the region's micro-grids, filled or not
+
+
+def metric_for(session: Session, district_id: int) -> LocalMetric:
+    district = session.get(District, district_id)
+    assert district is not None
+    return LocalMetric.around(district.geom)
+
+
+def load_grids(
+    session: Session, community_ids: tuple[int, ...] | list[int], metric: LocalMetric
+) -> dict[int, GridInfo]:
+    rows = session.execute(
+        select(Grid.id, Grid.community_id, Grid.parent_id, Grid.household_count, Grid.geom)
+        .where(Grid.community_id.in_(community_ids), Grid.level == GridLevel.MICRO.value)
+        .order_by(Grid.id)
+    ).all()
+    if not rows:
+        return {}
+    points = shapely.point_on_surface(np.asarray([r.geom for r in rows], dtype=object))
+    coords = shapely.get_coordinates(points)
+    x, y = metric.xy(coords[:, 0], coords[:, 1])
+    return {
+        r.id: GridInfo(
+            r.id, r.community_id, r.parent_id, r.household_count, float(x[i]), float(y[i])
+        )
+        for i, r in enumerate(rows)
+    }
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A responder who may be called, with where they set off from (metres)."""
+
+    id: int
+    kind: str
+    unit_id: int | None
+    team_id: int | None
+    home_grid_id: int | None
+    x: float
+    y: float
+    home: shapely.Point | None
+
+
+def _candidates(
+    session: Session,
+    *,
+    district_id: int,
+    who: Any,
+    metric: LocalMetric,
+    info: dict[int, GridInfo],
+) -> list[Candidate]:
+    """Available responders matching `who`, placed where they set off from: their own point,
+    else their unit's, else their home grid's. One query, one projection."""
+    rows = session.execute(
+        select(
+            Responder.id,
+            Responder.kind,
+            Responder.unit_id,
+            Responder.team_id,
+            Responder.home_grid_id,
+            Responder.geom,
+            Unit.geom.label("unit_geom"),
+        )
+        .outerjoin(Unit, Unit.id == Responder.unit_id)
+        .where(Responder.district_id == district_id, Responder.available.is_(True), who)
+        .order_by(Responder.id)
+    ).all()
+    starts = [r.geom if r.geom is not None else r.unit_geom for r in rows]
+    lon = np.asarray([p.x if p is not None else np.nan for p in starts])
+    lat = np.asarray([p.y if p is not None else np.nan for p in starts])
+    x, y = metric.xy(lon, lat) if len(rows) else (lon, lat)
+    found = []
+    for i, r in enumerate(rows):
+        px, py = float(x[i]), float(y[i])
+        if not np.isfinite(px):
+            if r.home_grid_id not in info:
+                continue  # nowhere to set off from: cannot be planned
+            px, py = info[r.home_grid_id].x, info[r.home_grid_id].y
+        found.append(Candidate(r.id, r.kind, r.unit_id, r.team_id, r.home_grid_id, px, py, r.geom))
+    return found
+
+
+def busy_elsewhere(session: Session, mobilisation_id: int) -> set[int]:
+    """People holding a slot in another active mobilisation: not free to be called here."""
+    return set(
+        session.scalars(
+            select(Assignment.responder_id)
+            .join(Mobilisation, Mobilisation.id == Assignment.mobilisation_id)
+            .where(
+                Mobilisation.status == MobilisationStatus.ACTIVE.value,
+                Mobilisation.id != mobilisation_id,
+                Assignment.status.in_([s.value for s in HOLDING]),
+            )
+        )
+    )
+
+
+def build_problem(
+    session: Session,
+    *,
+    mobilisation: Mobilisation,
+    rule: StaffingRule,
+    region: tuple[int, ...] | list[int],
+    scope: tuple[int, ...] | list[int],
+    metric: LocalMetric,
+    with_teams: bool,
+) -> Problem:
+    """The engine's problem for the `region` communities of a mobilisation over `scope`."""
+    info = load_grids(session, region, metric)
+    existing = session.scalars(
+        select(Assignment).where(Assignment.mobilisation_id == mobilisation.id)
+    ).all()
+    seen = {a.responder_id for a in existing}
+    holding_fixed: dict[int, int] = defaultdict(int)
+    movable: list[Assignment] = []
+    for a in existing:
+        if a.status not in _HOLDING or a.grid_id not in info:
+            continue
+        if a.status == AssignmentStatus.ASSIGNED.value and not a.pinned:
+            movable.append(a)
+        else:
+            holding_fixed[a.grid_id] += 1
+
+    grids = []
+    slots = 0
+    for g in info.values():
+        need = rule.need(g.households)
+        slots += need
+        held = holding_fixed[g.grid_id]
+        open_min = max(0, rule.min_on_site - held)
+        open_work = max(0, need - max(rule.min_on_site, held))
+        grids.append(GridNeed(g.grid_id, g.community_id, g.x, g.y, open_min, open_work))
+
+    busy = busy_elsewhere(session, mobilisation.id)
+    children: dict[int, list[int]] = defaultdict(list)
+    by_community: dict[int, list[int]] = defaultdict(list)
+    for g in info.values():
+        children[g.parent_id].append(g.grid_id)
+        by_community[g.community_id].append(g.grid_id)
+    pairings = session.scalars(
+        select(Pairing)
+        .where(Pairing.community_id.in_(region))
+        .order_by(Pairing.unit_id, Pairing.community_id)
+    ).all()
+    movable_ids = [a.responder_id for a in movable]
+    team_scope = _teams_in_scope(session, mobilisation, scope) if with_teams else set()
+    who = or_(
+        and_(
+            Responder.kind == ResponderKind.MICRO_GRID_MEMBER.value,
+            Responder.home_grid_id.in_(list(info)),
+        ),
+        and_(
+            Responder.kind == ResponderKind.GRID_WORKER.value,
+            Responder.home_grid_id.in_(list(children)),
+        ),
+        and_(
+            Responder.kind == ResponderKind.SUNK_CADRE.value,
+            Responder.unit_id.in_({p.unit_id for p in pairings}),
+        ),
+        and_(
+            Responder.kind == ResponderKind.VOLUNTEER.value,
+            Responder.team_id.is_(None),
+            Responder.geom.is_not(None),
+        ),
+        Responder.team_id.in_(team_scope),
+        Responder.id.in_(movable_ids),
+    )
+    roster = _candidates(
+        session, district_id=mobilisation.district_id, who=who, metric=metric, info=info
+    )
+    by_id = {c.id: c for c in roster}
+    fresh = [c for c in roster if c.id not in seen and c.id not in busy]
+
+    people: list[Person] = []
+    for a in sorted(movable, key=lambda a: a.responder_id):
+        c = by_id.get(a.responder_id)
+        if c is None:
+            continue  # marked unavailable meanwhile: their release is recorded elsewhere
+        allowed = _allowed(c, info, children, a)
+        people.append(Person(c.id, c.x, c.y, allowed, a.grid_id, always=allowed is not None))
+    for c in fresh:
+        if c.kind == ResponderKind.MICRO_GRID_MEMBER.value:
+            people.append(Person(c.id, c.x, c.y, (c.home_grid_id,), always=True))  # type: ignore[arg-type]
+        elif c.kind == ResponderKind.GRID_WORKER.value:
+            people.append(
+                Person(
+                    c.id,
+                    c.x,
+                    c.y,
+                    tuple(children[c.home_grid_id]),  # type: ignore[index]
+                    always=True,
+                )
+            )
+    people.extend(_cadres(pairings, info, by_community, fresh, existing, by_id))
+    inside = shapely.union_all(
+        session.scalars(select(Community.geom).where(Community.id.in_(region))).all()
+    )
+    shapely.prepare(inside)
+    for c in fresh:
+        if (
+            c.kind == ResponderKind.VOLUNTEER.value
+            and c.team_id is None
+            and c.home is not None
+            and inside.covers(c.home)
+        ):
+            people.append(Person(c.id, c.x, c.y))
+
+    teams: list[Team] = []
+    if with_teams:
+        members: dict[int, list[Person]] = defaultdict(list)
+        for c in fresh:
+            if c.team_id in team_scope:
+                members[c.team_id].append(Person(c.id, c.x, c.y))  # type: ignore[index]
+        teams = [Team(t, tuple(m)) for t, m in sorted(members.items())]
+    return Problem(grids=grids, people=people, teams=teams, info=info, slots=slots)
+
+
+def _allowed(
+    c: Candidate, info: dict[int, GridInfo], children: dict[int, list[int]], a: Assignment
+) -> tuple[int, ...] | None:
+    """Where an already-assigned person may be moved: the same rules as when first called."""
+    if c.kind == ResponderKind.MICRO_GRID_MEMBER.value:
+        return (c.home_grid_id,)  # type: ignore[return-value]
+    if c.kind == ResponderKind.GRID_WORKER.value:
+        return tuple(children.get(c.home_grid_id, ()))  # type: ignore[arg-type]
+    if c.kind == ResponderKind.SUNK_CADRE.value or c.team_id is not None:
+        return tuple(g for g, i in info.items() if i.community_id == a.community_id)
+    return None
+
+
+def _cadres(
+    pairings: Sequence[Pairing],
+    info: dict[int, GridInfo],
+    by_community: dict[int, list[int]],
+    fresh: list[Candidate],
+    existing: Sequence[Assignment],
+    by_id: dict[int, Candidate],
+) -> list[Person]:
+    """Sunk cadres of units paired with the region's communities, up to each pairing's quota
+    (less those of the unit already holding a slot there), nearest to the community first."""
+    holding: Counter[tuple[int, int]] = Counter()
+    for a in existing:
+        c = by_id.get(a.responder_id)
+        if a.status in _HOLDING and c is not None and c.kind == ResponderKind.SUNK_CADRE.value:
+            holding[(c.unit_id, a.community_id)] += 1  # type: ignore[index]
+    pool: dict[int, list[Candidate]] = defaultdict(list)
+    for c in fresh:
+        if c.kind == ResponderKind.SUNK_CADRE.value and c.unit_id is not None:
+            pool[c.unit_id].append(c)
+    people: list[Person] = []
+    taken: set[int] = set()
+    for pairing in pairings:
+        grid_ids = by_community.get(pairing.community_id, [])
+        if not grid_ids:
+            continue
+        cx = float(np.mean([info[g].x for g in grid_ids]))
+        cy = float(np.mean([info[g].y for g in grid_ids]))
+        wanted = max(0, pairing.wartime_quota - holding[(pairing.unit_id, pairing.community_id)])
+        nearest = sorted(
+            (c for c in pool[pairing.unit_id] if c.id not in taken),
+            key=lambda c: (np.hypot(c.x - cx, c.y - cy), c.id),
+        )[:wanted]
+        for c in nearest:
+            taken.add(c.id)
+            people.append(Person(c.id, c.x, c.y, tuple(grid_ids), always=True))
+    return people
+
+
+def _teams_in_scope(session: Session, mobilisation: Mobilisation, scope: Sequence[int]) -> set[int]:
+    """Teams called: those whose unit is paired inside the scope, and those most of whose
+    members live inside it (volunteer teams of the neighbourhood)."""
+    from mobilize.models import Team as TeamRow
+
+    paired_units = set(
+        session.scalars(select(Pairing.unit_id).where(Pairing.community_id.in_(scope)))
+    )
+    inside = shapely.union_all(
+        session.scalars(select(Community.geom).where(Community.id.in_(scope))).all()
+    )
+    shapely.prepare(inside)
+    homes: dict[int, list[shapely.Point]] = defaultdict(list)
+    for team_id, home in session.execute(
+        select(Responder.team_id, Responder.geom)
+        .join(TeamRow, TeamRow.id == Responder.team_id)
+        .where(TeamRow.district_id == mobilisation.district_id, Responder.geom.is_not(None))
+    ).all():
+        homes[team_id].append(home)
+    chosen = set()
+    for team_id, unit_id in session.execute(
+        select(TeamRow.id, TeamRow.unit_id).where(TeamRow.district_id == mobilisation.district_id)
+    ).all():
+        points = homes.get(team_id, [])
+        at_home = (
+            int(shapely.covers(inside, np.asarray(points, dtype=object)).sum()) if points else 0
+        )
+        if unit_id in paired_units or (points and at_home * 2 > len(points)):
+            chosen.add(team_id)
+    return chosen

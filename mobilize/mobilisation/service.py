@@ -1,0 +1,961 @@
+"""The wartime switch and what follows it: activate, stand down, and every change to who
+goes where (acknowledge, decline, reassign, pin, unavailable), each recorded as events and
+followed by a re-solve of only the communities it touched.
+
+Every function takes the session, the acting user and the clock; it flushes, never commits.
+Notifications are outbox rows: the edge dispatches the returned ids after commit."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mobilize import idempotency, validation
+from mobilize.auth.actor import Actor
+from mobilize.auth.scope import visible
+from mobilize.clock import Clock
+from mobilize.errors import DomainError, Forbidden, InvalidInput, NotFound
+from mobilize.events import record_event, record_events
+from mobilize.mobilisation import callup, engine
+from mobilize.mobilisation.area import AreaScope, resolve_area
+from mobilize.mobilisation.rules import RULES, StaffingRule
+from mobilize.models import (
+    HOLDING,
+    Assignment,
+    AssignmentRole,
+    AssignmentSource,
+    AssignmentStatus,
+    Community,
+    Grid,
+    GridLevel,
+    Mobilisation,
+    MobilisationArea,
+    MobilisationKind,
+    MobilisationStatus,
+    PartyOrganisation,
+    Responder,
+    ResponderKind,
+    Role,
+)
+from mobilize.notify import Message
+from mobilize.outbox import enqueue
+
+_HOLDING = [s.value for s in HOLDING]
+KIND_NAMES = {
+    "epidemic": "疫情",
+    "flood": "防汛",
+    "earthquake": "地震",
+    "fire": "火灾",
+    "other": "应急",
+}
+MODE_NAMES = {"walk": "步行", "cycle": "骑行", "drive": "驾车"}
+
+
+class AlreadyActive(DomainError):
+    code = "ALREADY_ACTIVE"
+
+    def __init__(self, mobilisation: Mobilisation) -> None:
+        super().__init__(
+            f"该区域已在战时状态 Already in wartime: mobilisation {mobilisation.id} "
+            f"“{mobilisation.title}” covers part of this scope"
+        )
+        self.mobilisation_id = mobilisation.id
+        self.title = mobilisation.title
+
+
+class AlreadyStoodDown(DomainError):
+    code = "ALREADY_STOOD_DOWN"
+
+    def __init__(self, mobilisation: Mobilisation) -> None:
+        super().__init__(
+            f"已转入平时状态 Mobilisation {mobilisation.id} “{mobilisation.title}” was already "
+            "stood down"
+        )
+        self.mobilisation_id = mobilisation.id
+
+
+class InvalidTransition(DomainError):
+    code = "INVALID_TRANSITION"
+
+    def __init__(self, current: str, wanted: str) -> None:
+        super().__init__(f"不能从 {current} 变为 {wanted}: the assignment is {current}")
+        self.current = current
+
+
+@dataclass
+class Outcome:
+    """What a wartime operation did: the mobilisation, the ids to notify, and whether this is
+    the replay of an earlier request with the same client mutation id."""
+
+    mobilisation: Mobilisation
+    batches: list[str] = field(default_factory=list)
+    replayed: bool = False
+    assignment: Assignment | None = None
+
+
+def rule_for(mobilisation: Mobilisation) -> StaffingRule:
+    return StaffingRule.from_dict(mobilisation.rule)
+
+
+def _reach(mobilisation: Mobilisation, rule: StaffingRule) -> float:
+    total = (mobilisation.deadline - mobilisation.t0).total_seconds() / 60.0
+    return max(0.0, total - rule.setup_minutes)
+
+
+# -- the switch ---------------------------------------------------------------------------
+
+
+def activate(
+    session: Session,
+    *,
+    actor: Actor,
+    clock: Clock,
+    scope: AreaScope,
+    kind: str,
+    title: str,
+    target_minutes: int = 180,
+    client_mutation_id: str | None = None,
+    display_tz: str = "Asia/Shanghai",
+) -> Outcome:
+    """Switch the scope to wartime: call everyone, assign them, open temporary party
+    organisations, notify. Overlapping an active mobilisation is refused, naming it."""
+    earlier = idempotency.claim(
+        session,
+        actor=actor.label,
+        key=client_mutation_id,
+        operation="activateMobilisation",
+        clock=clock,
+    )
+    if earlier is not None:
+        return Outcome(_get(session, earlier["mobilisation_id"]), replayed=True)
+    try:
+        chosen_kind = MobilisationKind(kind)
+    except ValueError:
+        raise InvalidInput(
+            "kind", f"{kind!r} is not one of {', '.join(k.value for k in MobilisationKind)}"
+        ) from None
+    title = validation.text("title", title, max_len=200)
+    if not 10 <= target_minutes <= 24 * 60:
+        raise InvalidInput("targetMinutes", "must be between 10 and 1440")
+    area = resolve_area(session, actor=actor, scope=scope)
+    rule = RULES[chosen_kind]
+    t0 = clock.now()
+    mobilisation = Mobilisation(
+        district_id=area.district.id,
+        kind=chosen_kind.value,
+        title=title,
+        scope=scope.as_dict(),
+        status=MobilisationStatus.ACTIVE.value,
+        t0=t0,
+        deadline=t0 + timedelta(minutes=target_minutes),
+        rule=rule.as_dict(),
+        figures={},
+        activated_by=actor.label,
+    )
+    session.add(mobilisation)
+    session.flush()
+    try:
+        with session.begin_nested():
+            session.add_all(
+                MobilisationArea(mobilisation_id=mobilisation.id, community_id=c, active=True)
+                for c in area.community_ids
+            )
+    except IntegrityError:
+        raise AlreadyActive(_active_over(session, area.community_ids)) from None
+
+    metric = callup.metric_for(session, area.district.id)
+    problem = callup.build_problem(
+        session,
+        mobilisation=mobilisation,
+        rule=rule,
+        region=area.community_ids,
+        scope=area.community_ids,
+        metric=metric,
+        with_teams=True,
+    )
+    plan = engine.solve(
+        problem.grids, problem.people, rule, _reach(mobilisation, rule), problem.teams
+    )
+    ids = _apply(
+        session,
+        mobilisation=mobilisation,
+        plan=plan,
+        actor=actor,
+        clock=clock,
+        display_tz=display_tz,
+        cause="activation",
+    )
+    mobilisation.figures = _figures(problem, plan, rule)
+    _open_party_organisations(session, mobilisation, area.community_ids, actor, clock)
+    record_event(
+        session,
+        clock=clock,
+        actor=actor.label,
+        kind="mobilisation.activated",
+        subject_type="mobilisation",
+        subject_id=str(mobilisation.id),
+        mobilisation_id=mobilisation.id,
+        payload={
+            "kind": chosen_kind.value,
+            "title": title,
+            "scope": scope.as_dict(),
+            "communities": list(area.community_ids),
+            "t0": t0.isoformat(),
+            "deadline": mobilisation.deadline.isoformat(),
+            "rule": mobilisation.rule,
+            "figures": mobilisation.figures,
+        },
+    )
+    idempotency.remember(
+        session,
+        actor=actor.label,
+        key=client_mutation_id,
+        result={"mobilisation_id": mobilisation.id},
+    )
+    return Outcome(mobilisation, batches=ids)
+
+
+def _active_over(session: Session, communities: tuple[int, ...]) -> Mobilisation:
+    found = session.scalar(
+        select(Mobilisation)
+        .join(MobilisationArea)
+        .where(MobilisationArea.community_id.in_(communities), MobilisationArea.active.is_(True))
+        .order_by(Mobilisation.id)
+        .limit(1)
+    )
+    assert found is not None, "the unique index refused an overlap that is not there"
+    return found
+
+
+def _get(session: Session, mobilisation_id: int) -> Mobilisation:
+    found = session.get(Mobilisation, mobilisation_id)
+    if found is None:
+        raise NotFound(f"没有这次动员 No mobilisation {mobilisation_id}")
+    return found
+
+
+def _figures(problem: callup.Problem, plan: engine.Plan, rule: StaffingRule) -> dict[str, Any]:
+    per_grid = Counter(p.grid_id for p in plan.placements)
+    held = Counter()
+    for g in problem.grids:  # people already there (re-solves): capacity they took
+        info = problem.info[g.grid_id]
+        need = rule.need(info.households)
+        held[g.grid_id] = need - g.open_minimum - g.open_work
+    grids_with_min = filled = 0
+    for g in problem.grids:
+        need = rule.need(problem.info[g.grid_id].households)
+        count = per_grid[g.grid_id] + held[g.grid_id]
+        grids_with_min += count >= rule.min_on_site
+        filled += min(count, need)
+    minutes = [p.minutes for p in plan.placements]
+    unfilled_min = Counter(plan.open_minimum.values())
+    unfilled_work: Counter[str] = Counter()
+    for n, reason in plan.open_work.values():
+        unfilled_work[reason] += n
+    return {
+        "grids": len(problem.grids),
+        "people_called": len(problem.people) + sum(len(t.members) for t in problem.teams),
+        "people_assigned": len(plan.placements),
+        "slots": problem.slots,
+        "micro_grids_with_minimum": grids_with_min,
+        "slots_filled": filled,
+        "total_travel_minutes": round(sum(minutes), 1),
+        "latest_arrival_minutes": round(rule.setup_minutes + max(minutes, default=0.0), 1),
+        "unfilled_minimum": dict(unfilled_min),
+        "unfilled_work": dict(unfilled_work),
+        "solve_s": round(plan.solve_s, 3),
+    }
+
+
+def _open_party_organisations(
+    session: Session,
+    mobilisation: Mobilisation,
+    communities: tuple[int, ...],
+    actor: Actor,
+    clock: Clock,
+) -> None:
+    """临时党组织 per community, led by its secretary, else its most senior sunk cadre."""
+    rows = session.scalars(
+        select(Community).where(Community.id.in_(communities)).order_by(Community.id)
+    ).all()
+    secretaries = {
+        r.code: r
+        for r in session.scalars(
+            select(Responder).where(
+                Responder.district_id == mobilisation.district_id,
+                Responder.code.in_([c.secretary_code for c in rows if c.secretary_code]),
+            )
+        )
+    }
+    cadres = session.execute(
+        select(Assignment.community_id, Responder.id, Responder.seniority)
+        .join(Responder, Responder.id == Assignment.responder_id)
+        .where(
+            Assignment.mobilisation_id == mobilisation.id,
+            Responder.kind == ResponderKind.SUNK_CADRE.value,
+        )
+    ).all()
+    senior: dict[int, tuple[int, int]] = {}
+    for community_id, responder_id, seniority in cadres:
+        key = (-seniority, responder_id)
+        if community_id not in senior or key < senior[community_id]:
+            senior[community_id] = key
+    events = []
+    for c in rows:
+        secretary = secretaries.get(c.secretary_code or "")
+        if secretary is not None and secretary.available:
+            leader, basis = secretary.id, "secretary"
+        elif c.id in senior:
+            leader, basis = senior[c.id][1], "senior_cadre"
+        else:
+            leader, basis = None, "none"
+        org = PartyOrganisation(
+            mobilisation_id=mobilisation.id,
+            community_id=c.id,
+            name=f"{c.name}临时党支部",
+            leader_id=leader,
+            leader_basis=basis,
+        )
+        session.add(org)
+        events.append(
+            (
+                "party_organisation.opened",
+                "community",
+                c.code,
+                {"name": org.name, "leader": leader, "basis": basis},
+            )
+        )
+    session.flush()
+    record_events(
+        session, clock=clock, actor=actor.label, events=events, mobilisation_id=mobilisation.id
+    )
+
+
+# -- applying a plan ------------------------------------------------------------------------
+
+
+def _message(
+    mobilisation: Mobilisation,
+    responder: Responder,
+    grid: Grid,
+    community: Community,
+    placement: engine.Placement,
+    display_tz: str,
+) -> Message:
+    deadline = mobilisation.deadline.astimezone(ZoneInfo(display_tz)).strftime("%H:%M")
+    kind = KIND_NAMES.get(mobilisation.kind, "应急")
+    minutes = round(placement.minutes)
+    text = (
+        f"【mobilize】{responder.name}：{kind}动员“{mobilisation.title}”已启动，请于{deadline}前"
+        f"到达{community.name}{grid.name}（{grid.code}），{MODE_NAMES.get(placement.mode, '')}"
+        f"约{minutes}分钟，请确认。 You are assigned to {grid.code} ({community.code}); "
+        f"be there by {deadline}, about {minutes} min by {placement.mode}. Please acknowledge."
+    )
+    return Message(to=responder.phone, kind="assignment", text=text)
+
+
+def _apply(
+    session: Session,
+    *,
+    mobilisation: Mobilisation,
+    plan: engine.Plan,
+    actor: Actor,
+    clock: Clock,
+    display_tz: str,
+    cause: str,
+) -> list[str]:
+    """Write a plan: new assignments, moves of people not yet committed, releases of people
+    the plan no longer needs; one event each, and a message to everyone whose place changed."""
+    now = clock.now()
+    current = {
+        a.responder_id: a
+        for a in session.scalars(
+            select(Assignment).where(Assignment.mobilisation_id == mobilisation.id)
+        )
+    }
+    placed = {p.person_id: p for p in plan.placements}
+    grid_ids = {p.grid_id for p in plan.placements}
+    grids = {g.id: g for g in session.scalars(select(Grid).where(Grid.id.in_(grid_ids)))}
+    communities = {
+        c.id: c
+        for c in session.scalars(
+            select(Community).where(Community.id.in_({g.community_id for g in grids.values()}))
+        )
+    }
+    people = {
+        r.id: r
+        for r in session.scalars(
+            select(Responder).where(
+                Responder.id.in_(set(placed) | {pid for pid in plan.unplaced if pid in current})
+            )
+        )
+    }
+
+    inserts, events, messages = [], [], []
+    for pid, p in sorted(placed.items()):
+        grid = grids[p.grid_id]
+        row = current.get(pid)
+        fields = {
+            "grid_id": p.grid_id,
+            "community_id": grid.community_id,
+            "role": p.role,
+            "travel_minutes": p.minutes,
+            "distance_m": p.distance_m,
+            "mode": p.mode,
+            "updated_at": now,
+        }
+        if row is None:
+            inserts.append(
+                {
+                    "mobilisation_id": mobilisation.id,
+                    "responder_id": pid,
+                    "source": AssignmentSource.ENGINE.value,
+                    "pinned": False,
+                    "status": AssignmentStatus.ASSIGNED.value,
+                    "reason": None,
+                    **fields,
+                }
+            )
+            events.append(
+                (
+                    "assignment.created",
+                    "responder",
+                    str(pid),
+                    {
+                        "grid": p.grid_id,
+                        "community": grid.community_id,
+                        "role": p.role,
+                        "minutes": p.minutes,
+                        "mode": p.mode,
+                        "source": "engine",
+                        "cause": cause,
+                    },
+                )
+            )
+        elif row.grid_id != p.grid_id or row.role != p.role:
+            moved_from = row.grid_id
+            for key, value in fields.items():
+                setattr(row, key, value)
+            events.append(
+                (
+                    "assignment.moved",
+                    "responder",
+                    str(pid),
+                    {
+                        "from": moved_from,
+                        "grid": p.grid_id,
+                        "role": p.role,
+                        "minutes": p.minutes,
+                        "cause": cause,
+                    },
+                )
+            )
+        else:
+            continue
+        messages.append(
+            _message(mobilisation, people[pid], grid, communities[grid.community_id], p, display_tz)
+        )
+    for pid in plan.unplaced:
+        row = current.get(pid)
+        if row is not None and row.status == AssignmentStatus.ASSIGNED.value and not row.pinned:
+            row.status = AssignmentStatus.RELEASED.value
+            row.reason = "replanned"
+            row.updated_at = now
+            events.append(
+                (
+                    "assignment.released",
+                    "responder",
+                    str(pid),
+                    {"grid": row.grid_id, "reason": "replanned", "cause": cause},
+                )
+            )
+    if inserts:
+        session.execute(Assignment.__table__.insert(), inserts)
+    session.flush()
+    record_events(
+        session, clock=clock, actor=actor.label, events=events, mobilisation_id=mobilisation.id
+    )
+    return enqueue(session, clock=clock, messages=messages, mobilisation_id=mobilisation.id)
+
+
+def resolve(
+    session: Session,
+    *,
+    mobilisation: Mobilisation,
+    communities: set[int],
+    actor: Actor,
+    clock: Clock,
+    display_tz: str = "Asia/Shanghai",
+    cause: str,
+) -> list[str]:
+    """Re-plan only these communities: committed and pinned people stay, others may move."""
+    if mobilisation.status != MobilisationStatus.ACTIVE.value or not communities:
+        return []
+    rule = rule_for(mobilisation)
+    scope = tuple(
+        session.scalars(
+            select(MobilisationArea.community_id).where(
+                MobilisationArea.mobilisation_id == mobilisation.id
+            )
+        )
+    )
+    region = tuple(sorted(c for c in communities if c in set(scope)))
+    metric = callup.metric_for(session, mobilisation.district_id)
+    problem = callup.build_problem(
+        session,
+        mobilisation=mobilisation,
+        rule=rule,
+        region=region,
+        scope=scope,
+        metric=metric,
+        with_teams=False,
+    )
+    plan = engine.solve(problem.grids, problem.people, rule, _reach(mobilisation, rule))
+    return _apply(
+        session,
+        mobilisation=mobilisation,
+        plan=plan,
+        actor=actor,
+        clock=clock,
+        display_tz=display_tz,
+        cause=cause,
+    )
+
+
+# -- stand-down -----------------------------------------------------------------------------
+
+
+def _may_command(session: Session, actor: Actor, mobilisation: Mobilisation) -> bool:
+    """District commanders of its district; street commanders when it lies in their street."""
+    for b in actor.bindings:
+        if b.role is Role.DISTRICT_COMMANDER and b.scope_id == mobilisation.district_id:
+            return True
+    streets = {b.scope_id for b in actor.bindings if b.role is Role.STREET_COMMANDER}
+    if not streets:
+        return False
+    outside = session.scalar(
+        select(Community.id)
+        .join(MobilisationArea, MobilisationArea.community_id == Community.id)
+        .where(
+            MobilisationArea.mobilisation_id == mobilisation.id, Community.street_id.not_in(streets)
+        )
+        .limit(1)
+    )
+    return outside is None
+
+
+def _visible_mobilisation(session: Session, actor: Actor, mobilisation_id: int) -> Mobilisation:
+    found = session.scalar(
+        select(Mobilisation).where(Mobilisation.id == mobilisation_id, visible(actor, Mobilisation))
+    )
+    if found is None:
+        raise NotFound(f"没有这次动员 No mobilisation {mobilisation_id}")
+    return found
+
+
+def stand_down(
+    session: Session,
+    *,
+    actor: Actor,
+    clock: Clock,
+    mobilisation_id: int,
+    client_mutation_id: str | None = None,
+) -> Outcome:
+    """Back to peacetime: release every assignment, record the final state."""
+    earlier = idempotency.claim(
+        session, actor=actor.label, key=client_mutation_id, operation="standDown", clock=clock
+    )
+    if earlier is not None:
+        return Outcome(_get(session, earlier["mobilisation_id"]), replayed=True)
+    mobilisation = _visible_mobilisation(session, actor, mobilisation_id)
+    if not _may_command(session, actor, mobilisation):
+        raise Forbidden("standDown")
+    now = clock.now()
+    changed = session.execute(
+        update(Mobilisation)
+        .where(
+            Mobilisation.id == mobilisation.id,
+            Mobilisation.status == MobilisationStatus.ACTIVE.value,
+        )
+        .values(
+            status=MobilisationStatus.STOOD_DOWN.value, stood_down_at=now, stood_down_by=actor.label
+        )
+    ).rowcount  # type: ignore[attr-defined]
+    if changed != 1:
+        session.refresh(mobilisation)
+        raise AlreadyStoodDown(mobilisation)
+    session.refresh(mobilisation)
+    rows = session.scalars(
+        select(Assignment).where(Assignment.mobilisation_id == mobilisation.id)
+    ).all()
+    final = {
+        "statuses": dict(Counter(a.status for a in rows)),
+        "figures": mobilisation.figures,
+        "stood_down_at": now.isoformat(),
+    }
+    holding = [a for a in rows if a.status in _HOLDING]
+    people = {
+        r.id: r
+        for r in session.scalars(
+            select(Responder).where(Responder.id.in_([a.responder_id for a in holding]))
+        )
+    }
+    session.execute(
+        update(MobilisationArea)
+        .where(MobilisationArea.mobilisation_id == mobilisation.id)
+        .values(active=False)
+    )
+    session.execute(
+        update(Assignment)
+        .where(Assignment.mobilisation_id == mobilisation.id, Assignment.status.in_(_HOLDING))
+        .values(status=AssignmentStatus.RELEASED.value, reason="stood_down", updated_at=now)
+    )
+    mobilisation.final_state = final
+    session.flush()
+    record_events(
+        session,
+        clock=clock,
+        actor=actor.label,
+        mobilisation_id=mobilisation.id,
+        events=[
+            (
+                "assignment.released",
+                "responder",
+                str(a.responder_id),
+                {"grid": a.grid_id, "reason": "stood_down", "was": a.status},
+            )
+            for a in holding
+        ],
+    )
+    record_event(
+        session,
+        clock=clock,
+        actor=actor.label,
+        kind="mobilisation.stood_down",
+        subject_type="mobilisation",
+        subject_id=str(mobilisation.id),
+        mobilisation_id=mobilisation.id,
+        payload=final,
+    )
+    text = (
+        f"【mobilize】“{mobilisation.title}”已转入平时状态，感谢您的付出。"
+        f"“{mobilisation.title}” has stood down; thank you."
+    )
+    ids = enqueue(
+        session,
+        clock=clock,
+        mobilisation_id=mobilisation.id,
+        messages=[
+            Message(to=people[a.responder_id].phone, kind="stand_down", text=text) for a in holding
+        ],
+    )
+    idempotency.remember(
+        session,
+        actor=actor.label,
+        key=client_mutation_id,
+        result={"mobilisation_id": mobilisation.id},
+    )
+    return Outcome(mobilisation, batches=ids)
+
+
+# -- changes to one assignment ---------------------------------------------------------------
+
+
+def _assignment(session: Session, actor: Actor, assignment_id: int) -> Assignment:
+    found = session.scalar(
+        select(Assignment).where(Assignment.id == assignment_id, visible(actor, Assignment))
+    )
+    if found is None:
+        raise NotFound(f"没有这个任务分配 No assignment {assignment_id}")
+    return found
+
+
+def _active(session: Session, assignment: Assignment) -> Mobilisation:
+    mobilisation = _get(session, assignment.mobilisation_id)
+    if mobilisation.status != MobilisationStatus.ACTIVE.value:
+        raise AlreadyStoodDown(mobilisation)
+    return mobilisation
+
+
+def _own(actor: Actor, assignment: Assignment) -> None:
+    mine = {b.scope_id for b in actor.bindings if b.role is Role.RESPONDER}
+    if assignment.responder_id not in mine:
+        raise Forbidden("only the person assigned may answer for themself")
+
+
+def _transition(
+    session: Session,
+    assignment: Assignment,
+    allowed_from: tuple[AssignmentStatus, ...],
+    to: AssignmentStatus,
+    now: Any,
+    reason: str | None = None,
+) -> None:
+    """Move the status if it is still one of `allowed_from` (one conditional UPDATE, so two
+    phones racing cannot both win)."""
+    changed = session.execute(
+        update(Assignment)
+        .where(
+            Assignment.id == assignment.id, Assignment.status.in_([s.value for s in allowed_from])
+        )
+        .values(status=to.value, updated_at=now, reason=reason)
+    ).rowcount  # type: ignore[attr-defined]
+    session.refresh(assignment)
+    if changed != 1:
+        raise InvalidTransition(assignment.status, to.value)
+
+
+def acknowledge(session: Session, *, actor: Actor, clock: Clock, assignment_id: int) -> Outcome:
+    """The person confirms they are coming: from now on the engine will not move them."""
+    assignment = _assignment(session, actor, assignment_id)
+    _own(actor, assignment)
+    mobilisation = _active(session, assignment)
+    if assignment.status == AssignmentStatus.ACKNOWLEDGED.value:
+        return Outcome(mobilisation, assignment=assignment, replayed=True)
+    _transition(
+        session,
+        assignment,
+        (AssignmentStatus.ASSIGNED,),
+        AssignmentStatus.ACKNOWLEDGED,
+        clock.now(),
+    )
+    record_event(
+        session,
+        clock=clock,
+        actor=actor.label,
+        kind="assignment.acknowledged",
+        subject_type="responder",
+        subject_id=str(assignment.responder_id),
+        mobilisation_id=mobilisation.id,
+        payload={"grid": assignment.grid_id},
+    )
+    return Outcome(mobilisation, assignment=assignment)
+
+
+def decline(
+    session: Session,
+    *,
+    actor: Actor,
+    clock: Clock,
+    assignment_id: int,
+    reason: str,
+    display_tz: str = "Asia/Shanghai",
+) -> Outcome:
+    """The person cannot come: free their slot and re-plan their community."""
+    reason = validation.text("reason", reason, max_len=500)
+    assignment = _assignment(session, actor, assignment_id)
+    _own(actor, assignment)
+    mobilisation = _active(session, assignment)
+    _transition(
+        session,
+        assignment,
+        (AssignmentStatus.ASSIGNED, AssignmentStatus.ACKNOWLEDGED),
+        AssignmentStatus.DECLINED,
+        clock.now(),
+        reason,
+    )
+    record_event(
+        session,
+        clock=clock,
+        actor=actor.label,
+        kind="assignment.declined",
+        subject_type="responder",
+        subject_id=str(assignment.responder_id),
+        mobilisation_id=mobilisation.id,
+        payload={"grid": assignment.grid_id, "reason": reason},
+    )
+    ids = resolve(
+        session,
+        mobilisation=mobilisation,
+        communities={assignment.community_id},
+        actor=actor,
+        clock=clock,
+        display_tz=display_tz,
+        cause="decline",
+    )
+    return Outcome(mobilisation, batches=ids, assignment=assignment)
+
+
+def _commanded_assignment(session: Session, actor: Actor, assignment_id: int) -> Assignment:
+    assignment = _assignment(session, actor, assignment_id)
+    if not ({Role.DISTRICT_COMMANDER, Role.STREET_COMMANDER} & actor.roles):
+        raise Forbidden("only command centres change assignments")
+    return assignment
+
+
+def reassign(
+    session: Session,
+    *,
+    actor: Actor,
+    clock: Clock,
+    assignment_id: int,
+    grid_id: int,
+    pin: bool = True,
+    display_tz: str = "Asia/Shanghai",
+) -> Outcome:
+    """A commander sends a person to another micro-grid in the same mobilisation; the person
+    is pinned there unless told otherwise, and both communities are re-planned."""
+    assignment = _commanded_assignment(session, actor, assignment_id)
+    mobilisation = _active(session, assignment)
+    grid = session.scalar(
+        select(Grid).where(Grid.id == grid_id, Grid.level == GridLevel.MICRO, visible(actor, Grid))
+    )
+    area = set(
+        session.scalars(
+            select(MobilisationArea.community_id).where(
+                MobilisationArea.mobilisation_id == mobilisation.id
+            )
+        )
+    )
+    if grid is None or grid.community_id not in area:
+        raise InvalidInput("gridId", "not a micro-grid of this mobilisation in your scope")
+    if assignment.status not in _HOLDING:
+        raise InvalidTransition(assignment.status, "assigned")
+    before, now = (assignment.grid_id, assignment.community_id), clock.now()
+    responder = session.get(Responder, assignment.responder_id)
+    assert responder is not None
+    minutes, distance, mode = _travel(session, mobilisation, responder, grid)
+    assignment.grid_id, assignment.community_id = grid.id, grid.community_id
+    assignment.source, assignment.pinned = AssignmentSource.MANUAL.value, pin
+    assignment.travel_minutes, assignment.distance_m, assignment.mode = minutes, distance, mode
+    assignment.role = AssignmentRole.WORK.value
+    assignment.updated_at = now
+    session.flush()
+    record_event(
+        session,
+        clock=clock,
+        actor=actor.label,
+        kind="assignment.reassigned",
+        subject_type="responder",
+        subject_id=str(assignment.responder_id),
+        mobilisation_id=mobilisation.id,
+        payload={"from": before[0], "grid": grid.id, "pinned": pin, "minutes": minutes},
+    )
+    community = session.get(Community, grid.community_id)
+    assert community is not None
+    placement = engine.Placement(responder.id, grid.id, "work", minutes, distance, mode)
+    ids = enqueue(
+        session,
+        clock=clock,
+        mobilisation_id=mobilisation.id,
+        messages=[_message(mobilisation, responder, grid, community, placement, display_tz)],
+    )
+    ids += resolve(
+        session,
+        mobilisation=mobilisation,
+        communities={before[1], grid.community_id},
+        actor=actor,
+        clock=clock,
+        display_tz=display_tz,
+        cause="reassign",
+    )
+    return Outcome(mobilisation, batches=ids, assignment=assignment)
+
+
+def _travel(
+    session: Session, mobilisation: Mobilisation, responder: Responder, grid: Grid
+) -> tuple[float, float, str]:
+    metric = callup.metric_for(session, mobilisation.district_id)
+    info = callup.load_grids(session, [grid.community_id], metric)
+    target = info[grid.id]
+    start = responder.geom or grid.geom.point_on_surface()
+    x, y = metric.xy([start.x], [start.y])
+    distance = float(((x[0] - target.x) ** 2 + (y[0] - target.y) ** 2) ** 0.5)
+    minutes, mode = rule_for(mobilisation).travel(distance)
+    return round(minutes, 2), round(distance, 1), mode
+
+
+def set_pinned(
+    session: Session, *, actor: Actor, clock: Clock, assignment_id: int, pinned: bool
+) -> Outcome:
+    """Pin an assignment so re-plans never move it, or unpin it."""
+    assignment = _commanded_assignment(session, actor, assignment_id)
+    mobilisation = _active(session, assignment)
+    if assignment.pinned != pinned:
+        assignment.pinned = pinned
+        assignment.updated_at = clock.now()
+        session.flush()
+        record_event(
+            session,
+            clock=clock,
+            actor=actor.label,
+            kind="assignment.pinned" if pinned else "assignment.unpinned",
+            subject_type="responder",
+            subject_id=str(assignment.responder_id),
+            mobilisation_id=mobilisation.id,
+            payload={"grid": assignment.grid_id},
+        )
+    return Outcome(mobilisation, assignment=assignment)
+
+
+def mark_unavailable(
+    session: Session,
+    *,
+    actor: Actor,
+    clock: Clock,
+    responder_id: int,
+    reason: str,
+    display_tz: str = "Asia/Shanghai",
+) -> list[str]:
+    """Take a person out of every call-up; free any slot they hold and re-plan around it."""
+    reason = validation.text("reason", reason, max_len=500)
+    if not ({Role.DISTRICT_COMMANDER, Role.STREET_COMMANDER} & actor.roles):
+        raise Forbidden("only command centres mark people unavailable")
+    responder = session.scalar(
+        select(Responder).where(Responder.id == responder_id, visible(actor, Responder))
+    )
+    if responder is None:
+        raise NotFound(f"没有这个人员 No responder {responder_id}")
+    responder.available = False
+    record_event(
+        session,
+        clock=clock,
+        actor=actor.label,
+        kind="responder.unavailable",
+        subject_type="responder",
+        subject_id=str(responder.id),
+        payload={"reason": reason},
+    )
+    ids: list[str] = []
+    for assignment in session.scalars(
+        select(Assignment)
+        .join(Mobilisation)
+        .where(
+            Assignment.responder_id == responder.id,
+            Assignment.status.in_(_HOLDING),
+            Mobilisation.status == MobilisationStatus.ACTIVE.value,
+        )
+    ).all():
+        mobilisation = _get(session, assignment.mobilisation_id)
+        assignment.status = AssignmentStatus.RELEASED.value
+        assignment.reason = f"unavailable: {reason}"
+        assignment.updated_at = clock.now()
+        session.flush()
+        record_event(
+            session,
+            clock=clock,
+            actor=actor.label,
+            kind="assignment.released",
+            subject_type="responder",
+            subject_id=str(responder.id),
+            mobilisation_id=mobilisation.id,
+            payload={"grid": assignment.grid_id, "reason": "unavailable"},
+        )
+        ids += resolve(
+            session,
+            mobilisation=mobilisation,
+            communities={assignment.community_id},
+            actor=actor,
+            clock=clock,
+            display_tz=display_tz,
+            cause="unavailable",
+        )
+    session.flush()
+    return ids
