@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from mobilize.clock import Clock
+from mobilize.db.bulk import insert_rows
 from mobilize.models import Event
 
 
@@ -49,8 +49,9 @@ def record_events(
     if not events:
         return
     now = clock.now()
-    session.execute(
-        insert(Event),
+    insert_rows(
+        session,
+        Event.__table__,  # type: ignore[arg-type]
         [
             {
                 "occurred_at": now,

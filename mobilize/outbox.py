@@ -11,11 +11,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Protocol
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from mobilize.clock import Clock
 from mobilize.db import make_sessionmaker, transaction
+from mobilize.db.bulk import insert_rows
 from mobilize.models import Notification
 from mobilize.notify import Message, Notifier
 
@@ -35,8 +36,9 @@ def enqueue(
         return []
     now = clock.now()
     batch = uuid.uuid4().hex
-    session.execute(
-        insert(Notification),
+    insert_rows(
+        session,
+        Notification.__table__,  # type: ignore[arg-type]
         [
             {
                 "batch": batch,

@@ -54,7 +54,10 @@ def test_postgis_has_gist_indexes_and_refuses_invalid_geometry(postgis_url: str)
         # QGIS and GDAL read typed, SRID-tagged columns straight from geometry_columns.
         kinds = dict(
             conn.execute(
-                text("SELECT f_table_name, type FROM geometry_columns WHERE srid = 4326")
+                text(
+                    "SELECT f_table_name, type FROM geometry_columns"
+                    " WHERE srid = 4326 AND f_geometry_column = 'geom'"
+                )
             ).all()
         )
         assert kinds["grid"] == "MULTIPOLYGON" and kinds["household"] == "POINT"

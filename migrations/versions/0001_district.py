@@ -101,6 +101,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("household_count", sa.Integer(), nullable=False),
         sa.Column("geom", Geometry("MULTIPOLYGON"), nullable=False),
+        sa.Column("centre", Geometry("POINT"), nullable=False),
         sa.UniqueConstraint("district_id", "code", name="uq_grid_district_id_code"),
         sa.CheckConstraint("level IN ('general', 'micro')", name="ck_grid_level"),
         sa.CheckConstraint(

@@ -157,7 +157,7 @@ class Grid(Node):
             level=m.GridLevel(row.level),
             household_count=row.household_count,
             geometry=_geojson(row.geom),
-            centre=_geojson(row.geom.point_on_surface()),
+            centre=_geojson(row.centre),
         )
 
     @strawberry.field

@@ -136,8 +136,11 @@ def import_district(
                     "name": g.name,
                     "household_count": counts.get(g.code, 0),
                     "geom": g.geom,
+                    "centre": centre,
                 }
-                for g in grids
+                for g, centre in zip(
+                    grids, shapely.point_on_surface([g.geom for g in grids]), strict=True
+                )
             ],
         )
 

@@ -68,14 +68,13 @@ def load_grids(
     session: Session, community_ids: tuple[int, ...] | list[int], metric: LocalMetric
 ) -> dict[int, GridInfo]:
     rows = session.execute(
-        select(Grid.id, Grid.community_id, Grid.parent_id, Grid.household_count, Grid.geom)
+        select(Grid.id, Grid.community_id, Grid.parent_id, Grid.household_count, Grid.centre)
         .where(Grid.community_id.in_(community_ids), Grid.level == GridLevel.MICRO.value)
         .order_by(Grid.id)
     ).all()
     if not rows:
         return {}
-    points = shapely.point_on_surface(np.asarray([r.geom for r in rows], dtype=object))
-    coords = shapely.get_coordinates(points)
+    coords = shapely.get_coordinates(np.asarray([r.centre for r in rows], dtype=object))
     x, y = metric.xy(coords[:, 0], coords[:, 1])
     return {
         r.id: GridInfo(

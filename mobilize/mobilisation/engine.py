@@ -69,30 +69,58 @@ class Plan:
     solve_s: float = 0.0
 
 
-def _candidates(
-    person: Person,
-    index: dict[int, int],
-    gx: np.ndarray,
-    gy: np.ndarray,
-    rule: StaffingRule,
-    reach_minutes: float,
-    everywhere: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Grid positions this person may take and the straight-line distances to them."""
-    if person.grids is not None:
-        allowed = np.fromiter((index[g] for g in person.grids if g in index), dtype=np.int64)
-    else:
-        allowed = everywhere
-    if len(allowed) == 0:
-        return allowed, np.zeros(0)
-    dist = np.hypot(gx[allowed] - person.x, gy[allowed] - person.y)
-    if person.grids is None or len(allowed) > rule.candidates_per_person:
-        keep = np.argsort(dist, kind="stable")[: rule.candidates_per_person]
+def _pairs(
+    people: list[Person], index: dict[int, int], gx: np.ndarray, gy: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Candidate (person, grid position, straight-line metres) triples, vectorised: each
+    person's allowed grids, or their `k` nearest when free to go anywhere or allowed many;
+    a person's current grid is always among theirs."""
+    persons: list[int] = []
+    positions: list[int] = []
+    free: list[int] = []
+    for i, person in enumerate(people):
+        if person.grids is None:
+            free.append(i)
+            continue
+        allowed = [index[g] for g in person.grids if g in index]
+        persons.extend([i] * len(allowed))
+        positions.extend(allowed)
+    px = np.fromiter((p.x for p in people), dtype=np.float64, count=len(people))
+    py = np.fromiter((p.y for p in people), dtype=np.float64, count=len(people))
+    P = np.asarray(persons, dtype=np.int64)
+    G = np.asarray(positions, dtype=np.int64)
+    if free and len(gx):
+        take = min(k, len(gx))
+        chunk = max(1, 2_000_000 // len(gx))
+        for start in range(0, len(free), chunk):
+            rows = np.asarray(free[start : start + chunk], dtype=np.int64)
+            d = np.hypot(gx[None, :] - px[rows, None], gy[None, :] - py[rows, None])
+            nearest = np.argpartition(d, take - 1, axis=1)[:, :take]
+            P = np.concatenate([P, np.repeat(rows, take)])
+            G = np.concatenate([G, nearest.ravel()])
+        current = [
+            (i, index[p.current])
+            for i, p in enumerate(people)
+            if p.grids is None and p.current in index
+        ]
+        if current:
+            P = np.concatenate([P, np.asarray([c[0] for c in current], dtype=np.int64)])
+            G = np.concatenate([G, np.asarray([c[1] for c in current], dtype=np.int64)])
+    D = np.hypot(gx[G] - px[P], gy[G] - py[P]) if len(P) else np.zeros(0)
+    # Keep each person's k nearest (and their current grid), once each.
+    order = np.lexsort((G, D, P))
+    P, G, D = P[order], G[order], D[order]
+    fresh = np.ones(len(P), dtype=bool)
+    fresh[1:] = (P[1:] != P[:-1]) | (G[1:] != G[:-1])
+    P, G, D = P[fresh], G[fresh], D[fresh]
+    starts = np.r_[0, np.flatnonzero(P[1:] != P[:-1]) + 1] if len(P) else np.zeros(0, int)
+    rank = np.arange(len(P)) - np.repeat(starts, np.diff(np.r_[starts, len(P)]))
+    current_at = np.full(len(people), -1, dtype=np.int64)
+    for i, person in enumerate(people):
         if person.current is not None and person.current in index:
-            here = np.flatnonzero(allowed == index[person.current])
-            keep = np.union1d(keep, here)
-        allowed, dist = allowed[keep], dist[keep]
-    return allowed, dist
+            current_at[i] = index[person.current]
+    keep = (rank < k) | (current_at[P] == G)
+    return P[keep], G[keep], D[keep]
 
 
 def solve(
@@ -111,48 +139,42 @@ def solve(
     gy = np.fromiter((g.y for g in grids), dtype=np.float64, count=len(grids))
     open_min = np.fromiter((g.open_minimum for g in grids), dtype=np.int64, count=len(grids))
     open_work = np.fromiter((g.open_work for g in grids), dtype=np.int64, count=len(grids))
-    everywhere = np.arange(len(grids))
     reached = np.zeros(len(grids), dtype=bool)
     n_people, n_grids = len(people), len(grids)
     min_node = 1 + n_people
     work_node = min_node + n_grids
     sink = work_node + n_grids
-    keeping = any(p.current is not None for p in people)
-    tails: list[np.ndarray] = []
-    heads: list[np.ndarray] = []
-    costs: list[np.ndarray] = []
-    lengths: list[np.ndarray] = []  # straight-line metres of each person-to-slot arc
-    for i, person in enumerate(people):
-        allowed, dist = _candidates(person, index, gx, gy, rule, reach_minutes, everywhere)
-        if len(allowed) == 0:
-            continue
-        minutes = rule.travel_minutes(dist)
-        own = person.grids is not None and len(person.grids) == 1
-        ok = (minutes <= reach_minutes) | own
-        here = None if person.current is None else index.get(person.current)
-        if here is not None:
-            ok |= allowed == here
-        allowed, minutes, dist = allowed[ok], minutes[ok], dist[ok]
-        reached[allowed] = True
-        cost = np.round(minutes * 10).astype(np.int64)
-        if keeping and here is not None:
-            cost = cost - np.where(allowed == here, _KEEP, 0)
-        for slot_node, capacity, bonus in (
-            (min_node, open_min, _MINIMUM),
-            (work_node, open_work, 0),
-        ):
-            has = capacity[allowed] > 0
-            tails.append(np.full(int(has.sum()), 1 + i, dtype=np.int64))
-            heads.append(slot_node + allowed[has])
-            costs.append(cost[has] - bonus)
-            lengths.append(dist[has])
+    P, G, D = _pairs(people, index, gx, gy, rule.candidates_per_person)
+    minutes = rule.travel_minutes(D)
+    single = np.fromiter(
+        (p.grids is not None and len(p.grids) == 1 for p in people), dtype=bool, count=n_people
+    )
+    current_at = np.fromiter(
+        (index.get(p.current, -1) if p.current is not None else -1 for p in people),
+        dtype=np.int64,
+        count=n_people,
+    )
+    keeps = current_at[P] == G
+    ok = (minutes <= reach_minutes) | single[P] | keeps
+    P, G, D, minutes, keeps = P[ok], G[ok], D[ok], minutes[ok], keeps[ok]
+    reached[G] = True
+    travel_cost = np.round(minutes * 10).astype(np.int64)
+    # Lexicographic weights, as small as exactness allows (cost scaling runs faster on them):
+    # keeping beats all travel, a minimum slot beats keeping everyone plus all travel.
+    all_travel = int(travel_cost.max(initial=0)) * n_people + 1
+    keep_weight = all_travel if keeps.any() else 0
+    minimum_weight = keep_weight * n_people + all_travel
+    cost = travel_cost - np.where(keeps, keep_weight, 0)
+    has_min = open_min[G] > 0
+    has_work = open_work[G] > 0
+    slot_tails = np.concatenate([1 + P[has_min], 1 + P[has_work]])
+    slot_heads = np.concatenate([min_node + G[has_min], work_node + G[has_work]])
+    slot_lengths = np.concatenate([D[has_min], D[has_work]])
+    costs = [cost[has_min] - minimum_weight, cost[has_work]]
 
     flow = min_cost_flow.SimpleMinCostFlow()
     person_nodes = np.arange(1, 1 + n_people, dtype=np.int64)
     grid_index = np.arange(n_grids, dtype=np.int64)
-    slot_tails = np.concatenate(tails) if tails else np.zeros(0, dtype=np.int64)
-    slot_heads = np.concatenate(heads) if heads else np.zeros(0, dtype=np.int64)
-    slot_lengths = np.concatenate(lengths) if lengths else np.zeros(0)
     arc_tails = np.concatenate(
         [
             np.zeros(n_people, dtype=np.int64),
@@ -204,24 +226,25 @@ def solve(
         )
         placed[i] = True
         (filled_min if minimum else filled_work)[g] += 1
+    nearest_of = {}
+    for arc in range(len(P) - 1, -1, -1):  # pairs are sorted by distance within a person
+        nearest_of[int(P[arc])] = arc
     for i in np.flatnonzero(~placed):
         person = people[i]
-        if person.always and person.grids:
-            allowed, dist = _candidates(person, index, gx, gy, rule, reach_minutes, everywhere)
-            if len(allowed):
-                k = int(np.argmin(dist))
-                minutes, mode = rule.travel(float(dist[k]))
-                plan.placements.append(
-                    Placement(
-                        person.person_id,
-                        int(ids[allowed[k]]),
-                        "extra",
-                        round(minutes, 2),
-                        round(float(dist[k]), 1),
-                        mode,
-                    )
+        if person.always and person.grids and int(i) in nearest_of:
+            arc = nearest_of[int(i)]
+            minutes_i, mode = rule.travel(float(D[arc]))
+            plan.placements.append(
+                Placement(
+                    person.person_id,
+                    int(ids[G[arc]]),
+                    "extra",
+                    round(minutes_i, 2),
+                    round(float(D[arc]), 1),
+                    mode,
                 )
-                placed[i] = True
+            )
+            placed[i] = True
     plan.unplaced = [p.person_id for p, done in zip(people, placed, strict=True) if not done]
     left_min = open_min - filled_min
     left_work = open_work - filled_work
@@ -234,12 +257,6 @@ def solve(
     plan.placements.sort(key=lambda p: p.person_id)
     plan.solve_s = time.perf_counter() - started
     return plan
-
-
-# Lexicographic weights (tenths of a minute): travel below 2e7 in all, keeping beats travel,
-# a minimum slot beats keeping everyone.
-_KEEP = 20_000_000
-_MINIMUM = _KEEP * 100_000
 
 
 def _place_teams(

@@ -21,6 +21,7 @@ from mobilize import idempotency, validation
 from mobilize.auth.actor import Actor
 from mobilize.auth.scope import visible
 from mobilize.clock import Clock
+from mobilize.db.bulk import insert_rows
 from mobilize.errors import DomainError, Forbidden, InvalidInput, NotFound
 from mobilize.events import record_event, record_events
 from mobilize.mobilisation import callup, engine
@@ -343,12 +344,13 @@ def _open_party_organisations(
 
 def _message(
     mobilisation: Mobilisation,
-    responder: Responder,
-    grid: Grid,
-    community: Community,
+    responder: Any,
+    grid: Any,
+    community: Any,
     placement: engine.Placement,
     display_tz: str,
 ) -> Message:
+    """The assignment message (rows or objects with name, phone, code)."""
     deadline = mobilisation.deadline.astimezone(ZoneInfo(display_tz)).strftime("%H:%M")
     kind = KIND_NAMES.get(mobilisation.kind, "应急")
     minutes = round(placement.minutes)
@@ -382,18 +384,26 @@ def _apply(
     }
     placed = {p.person_id: p for p in plan.placements}
     grid_ids = {p.grid_id for p in plan.placements}
-    grids = {g.id: g for g in session.scalars(select(Grid).where(Grid.id.in_(grid_ids)))}
+    # Names and phones only: loading whole rows (geometry included) costs seconds at scale.
+    grids = {
+        g.id: g
+        for g in session.execute(
+            select(Grid.id, Grid.code, Grid.name, Grid.community_id).where(Grid.id.in_(grid_ids))
+        )
+    }
     communities = {
         c.id: c
-        for c in session.scalars(
-            select(Community).where(Community.id.in_({g.community_id for g in grids.values()}))
+        for c in session.execute(
+            select(Community.id, Community.code, Community.name).where(
+                Community.id.in_({g.community_id for g in grids.values()})
+            )
         )
     }
     people = {
         r.id: r
-        for r in session.scalars(
-            select(Responder).where(
-                Responder.id.in_(set(placed) | {pid for pid in plan.unplaced if pid in current})
+        for r in session.execute(
+            select(Responder.id, Responder.name, Responder.phone).where(
+                Responder.id.in_(list(placed))
             )
         )
     }
@@ -476,8 +486,7 @@ def _apply(
                     {"grid": row.grid_id, "reason": "replanned", "cause": cause},
                 )
             )
-    if inserts:
-        session.execute(Assignment.__table__.insert(), inserts)
+    insert_rows(session, Assignment.__table__, inserts)  # type: ignore[arg-type]
     session.flush()
     record_events(
         session, clock=clock, actor=actor.label, events=events, mobilisation_id=mobilisation.id
@@ -601,12 +610,15 @@ def stand_down(
         "stood_down_at": now.isoformat(),
     }
     holding = [a for a in rows if a.status in _HOLDING]
-    people = {
-        r.id: r
-        for r in session.scalars(
-            select(Responder).where(Responder.id.in_([a.responder_id for a in holding]))
+    phones = dict(
+        session.execute(
+            select(Responder.id, Responder.phone).where(
+                Responder.id.in_([a.responder_id for a in holding])
+            )
         )
-    }
+        .tuples()
+        .all()
+    )
     session.execute(
         update(MobilisationArea)
         .where(MobilisationArea.mobilisation_id == mobilisation.id)
@@ -653,7 +665,7 @@ def stand_down(
         clock=clock,
         mobilisation_id=mobilisation.id,
         messages=[
-            Message(to=people[a.responder_id].phone, kind="stand_down", text=text) for a in holding
+            Message(to=phones[a.responder_id], kind="stand_down", text=text) for a in holding
         ],
     )
     idempotency.remember(
@@ -865,7 +877,7 @@ def _travel(
     metric = callup.metric_for(session, mobilisation.district_id)
     info = callup.load_grids(session, [grid.community_id], metric)
     target = info[grid.id]
-    start = responder.geom or grid.geom.point_on_surface()
+    start = responder.geom or grid.centre
     x, y = metric.xy([start.x], [start.y])
     distance = float(((x[0] - target.x) ** 2 + (y[0] - target.y) ** 2) ** 0.5)
     minutes, mode = rule_for(mobilisation).travel(distance)

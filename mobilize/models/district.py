@@ -130,6 +130,7 @@ class Grid(Base):
     name: Mapped[str] = mapped_column(String(200))
     household_count: Mapped[int] = mapped_column(default=0)
     geom: Mapped[shapely.MultiPolygon] = mapped_column(Geometry("MULTIPOLYGON"))
+    centre: Mapped[shapely.Point] = mapped_column(Geometry("POINT"))  # a point inside it
 
 
 class Household(Base):

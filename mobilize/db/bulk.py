@@ -1,0 +1,71 @@
+"""Writing many rows at once: COPY on PostgreSQL, one executemany on SQLite.
+
+Rows are dicts of Python values as the ORM would take them (datetimes aware, JSON as dicts,
+geometry as shapely); each backend gets them in its own form."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC
+from typing import Any
+
+import shapely
+from sqlalchemy import JSON, Table
+from sqlalchemy.orm import Session
+
+from mobilize.db.engine import is_postgres
+from mobilize.db.types import SRID, Geometry, UTCDateTime
+
+
+def _copy_value(value: Any, column_type: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(column_type, JSON):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(column_type, Geometry):
+        return shapely.to_wkb(shapely.set_srid(value, SRID), hex=True, include_srid=True)
+    return value
+
+
+def _sqlite_value(value: Any, column_type: Any) -> Any:
+    """What SQLAlchemy itself would store on SQLite (so the ORM reads it back the same)."""
+    if value is None:
+        return None
+    if isinstance(column_type, JSON):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(column_type, Geometry):
+        return shapely.to_wkb(value)
+    if isinstance(column_type, UTCDateTime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert `rows` into `table` in the session's transaction, as fast as the backend can."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    types = [table.c[name].type for name in columns]
+    dbapi = session.connection().connection.driver_connection
+    assert dbapi is not None
+    names = ", ".join(f'"{c}"' for c in columns)
+    if not is_postgres(session.get_bind()):
+        marks = ", ".join("?" for _ in columns)
+        cursor = dbapi.cursor()
+        try:
+            cursor.executemany(
+                f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})',
+                [
+                    [_sqlite_value(row[c], t) for c, t in zip(columns, types, strict=True)]
+                    for row in rows
+                ],
+            )
+        finally:
+            cursor.close()
+        return
+    with dbapi.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row([_copy_value(row[c], t) for c, t in zip(columns, types, strict=True)])
