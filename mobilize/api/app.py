@@ -18,6 +18,7 @@ from mobilize.auth.users import TokenRejected, authenticate
 from mobilize.clock import Clock, SystemClock
 from mobilize.db import make_engine, make_sessionmaker
 from mobilize.notify import LogNotifier, Notifier
+from mobilize.outbox import CeleryDispatcher, Dispatcher, InProcessDispatcher
 from mobilize.settings import Settings, get_settings
 
 
@@ -28,6 +29,7 @@ def create_app(
     clock: Clock | None = None,
     limiter: RateLimiter | None = None,
     notifier: Notifier | None = None,
+    dispatcher: Dispatcher | None = None,
 ) -> FastAPI:
     """The service for `settings` (or the environment); tests pass their own parts."""
     settings = settings or get_settings()
@@ -40,6 +42,12 @@ def create_app(
     clock = clock or SystemClock()
     limiter = limiter or make_rate_limiter(settings.broker_url)
     notifier = notifier or LogNotifier()
+    if dispatcher is None:
+        dispatcher = (
+            CeleryDispatcher()
+            if settings.broker_url
+            else InProcessDispatcher(engine, notifier, clock)
+        )
 
     async def context(request: Request) -> AsyncIterator[Context]:
         db = RequestDb(reader, writer)
@@ -64,6 +72,7 @@ def create_app(
                 settings=settings,
                 limiter=limiter,
                 notifier=notifier,
+                dispatcher=dispatcher,
             )
         finally:
             await db.close()

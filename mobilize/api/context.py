@@ -22,6 +22,7 @@ from mobilize.clock import Clock
 from mobilize.db import transaction
 from mobilize.districts import queries
 from mobilize.notify import Notifier
+from mobilize.outbox import Dispatcher
 from mobilize.settings import Settings
 
 R = TypeVar("R")
@@ -110,6 +111,7 @@ class Context(BaseContext):
         settings: Settings,
         limiter: RateLimiter,
         notifier: Notifier,
+        dispatcher: Dispatcher,
     ) -> None:
         super().__init__()
         self.db = db
@@ -118,4 +120,5 @@ class Context(BaseContext):
         self.settings = settings
         self.limiter = limiter
         self.notifier = notifier
+        self.dispatcher = dispatcher
         self.loaders = Loaders(db, actor)

@@ -38,6 +38,13 @@ from mobilize.api.types import (
     TeamKind,
     Unit,
 )
+from mobilize.api.wartime import (
+    Assignment,
+    Mobilisation,
+    PartyOrganisation,
+    WartimeMutation,
+    WartimeQuery,
+)
 from mobilize.districts import queries
 from mobilize.settings import Settings
 
@@ -75,14 +82,22 @@ def _filter(column: Any, value: str | None, type_name: str, argument: str) -> li
     return [column == expect_global_id(value, type_name, argument)]
 
 
+NODE_TYPES: dict[str, Any] = {
+    **TYPES,
+    "Mobilisation": Mobilisation,
+    "Assignment": Assignment,
+    "PartyOrganisation": PartyOrganisation,
+}
+
+
 @strawberry.type
-class Query:
+class Query(WartimeQuery):
     me: Viewer = strawberry.field(resolver=me, description="The signed-in user and their roles.")
 
     @strawberry.field(description="Any object by its global ID; null when there is none.")
     async def node(self, info: ContextInfo, id: strawberry.ID) -> Node | None:
         type_name, pk = from_global_id(id)
-        node_type = TYPES.get(type_name)
+        node_type = NODE_TYPES.get(type_name)
         if node_type is None:
             return None
         row = await info.context.loaders.one(queries.MODELS[type_name]).load(pk)
@@ -190,7 +205,7 @@ class Query:
 
 
 @strawberry.type
-class Mutation(AuthMutation):
+class Mutation(AuthMutation, WartimeMutation):
     pass
 
 
@@ -211,7 +226,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
-        types=list(TYPES.values()),
+        types=list(NODE_TYPES.values()),
         extensions=extensions,
         config=StrawberryConfig(scalar_map=SCALARS, disable_field_suggestions=True),
     )

@@ -30,6 +30,8 @@ AREA_ROLES = (
     Role.ADMIN,
 )
 
+COMMAND_ROLES = (Role.DISTRICT_COMMANDER, Role.STREET_COMMANDER)
+
 
 def _rule(roles: Iterable[Role], access: Access, **others: Access) -> dict[str, Access]:
     rule = {role.value: access for role in roles}
@@ -51,6 +53,17 @@ POLICY: Mapping[str, Mapping[str, Access]] = {
     "Query.pairings": _rule(AREA_ROLES, Access.SCOPE),
     "Query.teams": _rule(AREA_ROLES, Access.SCOPE, responder=Access.SELF),
     "Query.responders": _rule(AREA_ROLES, Access.SCOPE, responder=Access.SELF),
+    # Wartime.
+    "Query.mobilisations": _rule(AREA_ROLES, Access.SCOPE, responder=Access.SELF),
+    "Query.staffingRules": _rule(Role, Access.SCOPE),
+    "Mutation.activateMobilisation": _rule(COMMAND_ROLES, Access.SCOPE),
+    "Mutation.standDown": _rule(COMMAND_ROLES, Access.SCOPE),
+    "Mutation.reassign": _rule(COMMAND_ROLES, Access.SCOPE),
+    "Mutation.pinAssignment": _rule(COMMAND_ROLES, Access.SCOPE),
+    "Mutation.unpinAssignment": _rule(COMMAND_ROLES, Access.SCOPE),
+    "Mutation.markUnavailable": _rule(COMMAND_ROLES, Access.SCOPE),
+    "Mutation.acknowledgeAssignment": _rule([Role.RESPONDER], Access.SELF),
+    "Mutation.declineAssignment": _rule([Role.RESPONDER], Access.SELF),
     # Signing in and out.
     "Mutation.requestSignInCode": {ANYONE: Access.PUBLIC},
     "Mutation.signInWithCode": {ANYONE: Access.PUBLIC},

@@ -53,3 +53,11 @@ def edge(database_url: str | None) -> Iterator[Session]:
         raise typer.Exit(2) from None
     finally:
         engine.dispose()
+
+
+def configure_logging() -> None:
+    """Log lines on stderr: in the embedded default, sign-in codes and assignment messages
+    are delivered here."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")

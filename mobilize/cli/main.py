@@ -16,11 +16,20 @@ from rich.table import Table
 
 from geo import SUPPORTED_CRS
 from mobilize.bundle import BundleInvalid, read_bundle, write_bundle
-from mobilize.cli.common import DatabaseOption, err, out, require_migrated, settings_for
+from mobilize.cli.common import (
+    DatabaseOption,
+    configure_logging,
+    err,
+    out,
+    require_migrated,
+    settings_for,
+)
 from mobilize.cli.progress import RichProgress
 from mobilize.cli.users import user_app
+from mobilize.cli.wartime import activate, assignments, stand_down
 from mobilize.clock import SystemClock
 from mobilize.db import make_engine, make_sessionmaker, migrate, transaction
+from mobilize.errors import DomainError
 from mobilize.settings import Settings
 
 app = typer.Typer(
@@ -31,6 +40,9 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database migrations (one history for SQLite and PostGIS).")
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
+app.command("activate")(activate)
+app.command("stand-down")(stand_down)
+app.command("assignments")(assignments)
 
 
 class PresetName(StrEnum):
@@ -98,6 +110,9 @@ def import_path(path: Path, settings: Settings) -> dict[str, object]:
                 )
     except BundleInvalid as exc:
         _print_problems(exc)
+        raise typer.Exit(2) from None
+    except DomainError as exc:
+        err.print(f"[red]{exc.message}[/]")
         raise typer.Exit(2) from None
     finally:
         engine.dispose()
@@ -180,13 +195,6 @@ def _read_boundary(path: Path, crs: str) -> object:
         raise typer.Exit(2) from None
 
 
-def _configure_logging() -> None:
-    """Server logs on stderr; sign-in codes appear here in the embedded default."""
-    import logging
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-
-
 @app.command()
 def serve(
     host: str = "127.0.0.1",
@@ -205,7 +213,7 @@ def serve(
     engine.dispose()
     if database_url:
         os.environ["MOBILIZE_DATABASE_URL"] = database_url
-    _configure_logging()
+    configure_logging()
     uvicorn.run("mobilize.api.app:create_app", factory=True, host=host, port=port, workers=workers)
 
 
@@ -257,7 +265,7 @@ def demo(
 
         from mobilize.api.app import create_app
 
-        _configure_logging()
+        configure_logging()
         uvicorn.run(create_app(settings), host=host, port=port)
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from mobilize.bundle.model import Bundle
 from mobilize.clock import Clock
 from mobilize.db.engine import is_postgres
+from mobilize.errors import DomainError
 from mobilize.events import record_event
 from mobilize.models import (
     Community,
@@ -24,6 +25,8 @@ from mobilize.models import (
     Grid,
     GridLevel,
     Household,
+    Mobilisation,
+    MobilisationStatus,
     Pairing,
     Responder,
     Street,
@@ -35,6 +38,16 @@ from mobilize.progress import NoProgress, Progress
 _HOUSEHOLD_BATCH = 50_000
 # Children first, so deleting a district never waits on a cascade through half a million rows.
 _REPLACE_ORDER = (Responder, Team, Pairing, Unit, Household, Grid, Community, Street)
+
+
+class DistrictInWartime(DomainError):
+    code = "DISTRICT_IN_WARTIME"
+
+    def __init__(self, mobilisation_id: int, title: str) -> None:
+        super().__init__(
+            f"战时状态下不能替换辖区 Cannot replace the district while mobilisation "
+            f"{mobilisation_id} “{title}” is active; stand it down first"
+        )
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,16 @@ def import_district(
     existing = session.scalar(select(District).where(District.code == bundle.district_code))
     replaced = existing is not None
     if existing is not None:
+        active = session.scalar(
+            select(Mobilisation)
+            .where(
+                Mobilisation.district_id == existing.id,
+                Mobilisation.status == MobilisationStatus.ACTIVE.value,
+            )
+            .order_by(Mobilisation.id)
+        )
+        if active is not None:
+            raise DistrictInWartime(active.id, active.title)
         progress.step(f"removing the previous district {bundle.district_code}")
         for model in _REPLACE_ORDER:
             session.execute(delete(model).where(model.district_id == existing.id))

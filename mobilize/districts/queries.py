@@ -16,11 +16,14 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from mobilize.auth.actor import Actor
 from mobilize.auth.scope import visible
 from mobilize.models import (
+    Assignment,
     Community,
     District,
     Grid,
     Household,
+    Mobilisation,
     Pairing,
+    PartyOrganisation,
     Responder,
     Street,
     Team,
@@ -40,6 +43,9 @@ MODELS: dict[str, Any] = {
     "Pairing": Pairing,
     "Team": Team,
     "Responder": Responder,
+    "Mobilisation": Mobilisation,
+    "Assignment": Assignment,
+    "PartyOrganisation": PartyOrganisation,
 }
 
 
