@@ -129,8 +129,12 @@ def solve(
     rule: StaffingRule,
     reach_minutes: float,
     teams: list[Team] = (),  # type: ignore[assignment]
+    candidates: int | None = None,
 ) -> Plan:
-    """Fill the grids' open slots with the people given; teams after individuals."""
+    """Fill the grids' open slots with the people given; teams after individuals.
+
+    Each person is offered their `candidates` nearest allowed grids (the rule's number by
+    default); a small re-solve offers every grid, so no slot is out of sight."""
     started = time.perf_counter()
     plan = Plan()
     ids = np.fromiter((g.grid_id for g in grids), dtype=np.int64, count=len(grids))
@@ -144,7 +148,7 @@ def solve(
     min_node = 1 + n_people
     work_node = min_node + n_grids
     sink = work_node + n_grids
-    P, G, D = _pairs(people, index, gx, gy, rule.candidates_per_person)
+    P, G, D = _pairs(people, index, gx, gy, candidates or rule.candidates_per_person)
     minutes = rule.travel_minutes(D)
     single = np.fromiter(
         (p.grids is not None and len(p.grids) == 1 for p in people), dtype=bool, count=n_people

@@ -526,7 +526,15 @@ def resolve(
         metric=metric,
         with_teams=False,
     )
-    plan = engine.solve(problem.grids, problem.people, rule, _reach(mobilisation, rule))
+    plan = engine.solve(
+        problem.grids,
+        problem.people,
+        rule,
+        _reach(mobilisation, rule),
+        candidates=max(
+            rule.candidates_per_person, len(problem.grids) if len(problem.grids) <= 400 else 0
+        ),
+    )
     return _apply(
         session,
         mobilisation=mobilisation,
@@ -615,9 +623,7 @@ def stand_down(
             select(Responder.id, Responder.phone).where(
                 Responder.id.in_([a.responder_id for a in holding])
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     session.execute(
         update(MobilisationArea)

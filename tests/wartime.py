@@ -1,0 +1,38 @@
+"""Helpers for wartime tests: command-centre actors and a district ready to switch."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from mobilize.auth.actor import Actor, Binding
+from mobilize.auth.users import authenticate
+from mobilize.clock import Clock
+from mobilize.models import District, Role, Street
+
+
+def district_commander(engine: Engine) -> Actor:
+    with Session(engine) as session:
+        did = session.scalars(select(District.id)).one()
+    return Actor(
+        user_id=1,
+        name="区指挥中心",
+        address="10.0.0.9",
+        bindings=(Binding(Role.DISTRICT_COMMANDER, did, did),),
+    )
+
+
+def street_commander(engine: Engine, code: str) -> Actor:
+    with Session(engine) as session:
+        street = session.scalars(select(Street).where(Street.code == code)).one()
+    return Actor(
+        user_id=2,
+        name=f"街道 {code}",
+        address="10.0.0.8",
+        bindings=(Binding(Role.STREET_COMMANDER, street.id, street.district_id),),
+    )
+
+
+def actor_for_token(engine: Engine, clock: Clock, token: str) -> Actor:
+    with Session(engine) as session:
+        return authenticate(session, secret=token, clock=clock, address="10.0.0.7")
