@@ -209,6 +209,24 @@ OPERATIONS = {
     " { __typename } }",
     "Mutation.revokeToken": 'mutation { revokeToken(tokenId: "VG9rZW46OTk5OTk5") { __typename } }',
     "Mutation.signOut": None,  # ends the caller's session: tested in test_sign_in
+    "Query.mobilisations": "{ mobilisations { totalCount } }",
+    "Query.staffingRules": "{ staffingRules { kind rule { minOnSite } } }",
+    # Wartime changes: run in test_wartime_api, where the state they need exists; here the
+    # matrix only checks who is let through to the resolver.
+    "Mutation.activateMobilisation": None,
+    "Mutation.standDown": 'mutation { standDown(id: "TW9iaWxpc2F0aW9uOjk5OTk=") { __typename } }',
+    "Mutation.reassign": 'mutation { reassign(assignment: "QXNzaWdubWVudDo5OTk5", '
+    'grid: "R3JpZDox") { __typename } }',
+    "Mutation.pinAssignment": 'mutation { pinAssignment(id: "QXNzaWdubWVudDo5OTk5") '
+    "{ __typename } }",
+    "Mutation.unpinAssignment": 'mutation { unpinAssignment(id: "QXNzaWdubWVudDo5OTk5") '
+    "{ __typename } }",
+    "Mutation.markUnavailable": 'mutation { markUnavailable(responder: "UmVzcG9uZGVyOjk5OTk5",'
+    ' reason: "x") { __typename } }',
+    "Mutation.acknowledgeAssignment": "mutation { acknowledgeAssignment(id: "
+    '"QXNzaWdubWVudDo5OTk5") { __typename } }',
+    "Mutation.declineAssignment": 'mutation { declineAssignment(id: "QXNzaWdubWVudDo5OTk5", '
+    'reason: "x") { __typename } }',
 }
 ROLES = [
     "admin",

@@ -119,8 +119,19 @@ def _pairs(
     for i, person in enumerate(people):
         if person.current is not None and person.current in index:
             current_at[i] = index[person.current]
-    keep = (rank < k) | (current_at[P] == G)
+    # People bound to a set of grids (their general grid, their paired community: tens of
+    # grids) are offered all of it, so the restriction never hides the only way to cover a
+    # grid; people free to go anywhere are offered their k nearest.
+    bound = np.fromiter(
+        (p.grids is not None and len(p.grids) <= _ALL_OF_SET for p in people),
+        dtype=bool,
+        count=len(people),
+    )
+    keep = (rank < k) | (current_at[P] == G) | bound[P]
     return P[keep], G[keep], D[keep]
+
+
+_ALL_OF_SET = 200
 
 
 def solve(
@@ -145,9 +156,11 @@ def solve(
     open_work = np.fromiter((g.open_work for g in grids), dtype=np.int64, count=len(grids))
     reached = np.zeros(len(grids), dtype=bool)
     n_people, n_grids = len(people), len(grids)
-    min_node = 1 + n_people
-    work_node = min_node + n_grids
-    sink = work_node + n_grids
+    # Nodes: source 0, people, one node per grid, then per grid a minimum and a work outlet
+    # to the sink. A person's flow reaches a grid once; the grid sends it on through its
+    # minimum outlet (rewarded) before its work outlet.
+    grid_node = 1 + n_people
+    sink = grid_node + n_grids
     P, G, D = _pairs(people, index, gx, gy, candidates or rule.candidates_per_person)
     minutes = rule.travel_minutes(D)
     single = np.fromiter(
@@ -159,45 +172,39 @@ def solve(
         count=n_people,
     )
     keeps = current_at[P] == G
-    ok = (minutes <= reach_minutes) | single[P] | keeps
+    ok = ((minutes <= reach_minutes) | single[P] | keeps) & (open_min[G] + open_work[G] > 0)
+    reached[G[(minutes <= reach_minutes) | single[P] | keeps]] = True
     P, G, D, minutes, keeps = P[ok], G[ok], D[ok], minutes[ok], keeps[ok]
-    reached[G] = True
     travel_cost = np.round(minutes * 10).astype(np.int64)
     # Lexicographic weights, as small as exactness allows (cost scaling runs faster on them):
     # keeping beats all travel, a minimum slot beats keeping everyone plus all travel.
     all_travel = int(travel_cost.max(initial=0)) * n_people + 1
     keep_weight = all_travel if keeps.any() else 0
     minimum_weight = keep_weight * n_people + all_travel
-    cost = travel_cost - np.where(keeps, keep_weight, 0)
-    has_min = open_min[G] > 0
-    has_work = open_work[G] > 0
-    slot_tails = np.concatenate([1 + P[has_min], 1 + P[has_work]])
-    slot_heads = np.concatenate([min_node + G[has_min], work_node + G[has_work]])
-    slot_lengths = np.concatenate([D[has_min], D[has_work]])
-    costs = [cost[has_min] - minimum_weight, cost[has_work]]
-
-    flow = min_cost_flow.SimpleMinCostFlow()
-    person_nodes = np.arange(1, 1 + n_people, dtype=np.int64)
     grid_index = np.arange(n_grids, dtype=np.int64)
     arc_tails = np.concatenate(
-        [
-            np.zeros(n_people, dtype=np.int64),
-            slot_tails,
-            min_node + grid_index,
-            work_node + grid_index,
-        ]
+        [np.zeros(n_people, dtype=np.int64), 1 + P, grid_node + grid_index, grid_node + grid_index]
     )
     arc_heads = np.concatenate(
-        [person_nodes, slot_heads, np.full(n_grids, sink), np.full(n_grids, sink)]
+        [
+            np.arange(1, 1 + n_people, dtype=np.int64),
+            grid_node + G,
+            np.full(n_grids, sink),
+            np.full(n_grids, sink),
+        ]
     )
-    capacities = np.concatenate(
-        [np.ones(n_people + len(slot_tails), dtype=np.int64), open_min, open_work]
-    )
+    capacities = np.concatenate([np.ones(n_people + len(P), dtype=np.int64), open_min, open_work])
     unit_costs = np.concatenate(
-        [np.zeros(n_people, dtype=np.int64), *costs, np.zeros(2 * n_grids, dtype=np.int64)]
+        [
+            np.zeros(n_people, dtype=np.int64),
+            travel_cost - np.where(keeps, keep_weight, 0),
+            np.full(n_grids, -minimum_weight, dtype=np.int64),
+            np.zeros(n_grids, dtype=np.int64),
+        ]
     )
     flows = np.zeros(len(arc_tails), dtype=np.int64)
-    if len(slot_tails):
+    if len(P):
+        flow = min_cost_flow.SimpleMinCostFlow()
         arcs = flow.add_arcs_with_capacity_and_unit_cost(
             arc_tails, arc_heads, capacities, unit_costs
         )
@@ -208,28 +215,28 @@ def solve(
             raise RuntimeError(f"min-cost flow did not solve: status {status}")
         flows = flow.flows(arcs)
 
-    used = np.flatnonzero(flows[n_people : n_people + len(slot_tails)] > 0)
-    filled_min = np.zeros(n_grids, dtype=np.int64)
-    filled_work = np.zeros(n_grids, dtype=np.int64)
+    used = np.flatnonzero(flows[n_people : n_people + len(P)] > 0)
+    filled_min = flows[n_people + len(P) : n_people + len(P) + n_grids].copy()
+    filled_work = flows[n_people + len(P) + n_grids :].copy()
+    # Within a grid, the nearest people take its minimum slots.
+    minimum_left = filled_min.copy()
     placed = np.zeros(n_people, dtype=bool)
-    for arc in used:
-        i = int(slot_tails[arc]) - 1
-        head = int(slot_heads[arc])
-        minimum = head < work_node
-        g = head - (min_node if minimum else work_node)
-        minutes, mode = rule.travel(float(slot_lengths[arc]))
+    for arc in used[np.lexsort((D[used], G[used]))]:
+        i, g = int(P[arc]), int(G[arc])
+        role = "minimum" if minimum_left[g] > 0 else "work"
+        minimum_left[g] -= role == "minimum"
+        minutes_i, mode = rule.travel(float(D[arc]))
         plan.placements.append(
             Placement(
                 people[i].person_id,
                 int(ids[g]),
-                "minimum" if minimum else "work",
-                round(minutes, 2),
-                round(float(slot_lengths[arc]), 1),
+                role,
+                round(minutes_i, 2),
+                round(float(D[arc]), 1),
                 mode,
             )
         )
         placed[i] = True
-        (filled_min if minimum else filled_work)[g] += 1
     nearest_of = {}
     for arc in range(len(P) - 1, -1, -1):  # pairs are sorted by distance within a person
         nearest_of[int(P[arc])] = arc

@@ -1,0 +1,154 @@
+"""The wartime switch over HTTP, as command centres and phones use it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from mobilize.api.app import create_app
+from mobilize.bundle import Bundle
+from mobilize.clock import ManualClock
+from mobilize.db import make_sessionmaker, transaction
+from mobilize.districts.importer import import_district
+from mobilize.models import Notification, Responder, Role
+from mobilize.notify import LogNotifier
+from mobilize.outbox import InProcessDispatcher
+from mobilize.settings import Settings
+from tests.people import make_user
+
+ACTIVATE = """mutation($scope: ScopeInput!, $key: String) {
+  activateMobilisation(scope: $scope, kind: EPIDEMIC, title: "演练 drill",
+                       clientMutationId: $key) {
+    __typename
+    ... on Mobilisation { id status deadline
+                          figures { grids microGridsWithMinimum slots unfilledMinimum { count } }
+                          rule { minOnSite householdsPerWorker } partyOrganisations { name } }
+    ... on AlreadyActiveError { mobilisationId message }
+    ... on ForbiddenError { message }
+  } }"""
+
+
+@pytest.fixture
+def world(
+    engine: Engine, small_bundle: Bundle, clock: ManualClock
+) -> Iterator[tuple[TestClient, InProcessDispatcher]]:
+    with transaction(make_sessionmaker(engine)) as session:
+        import_district(session, bundle=small_bundle, actor="test", clock=clock)
+    dispatcher = InProcessDispatcher(engine, LogNotifier(), clock)
+    app = create_app(Settings(), engine=engine, clock=clock, dispatcher=dispatcher)
+    with TestClient(app) as client:
+        yield client, dispatcher
+
+
+def run(client: TestClient, token: str, query: str, **variables: Any) -> Any:
+    body = client.post(
+        "/graphql",
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()
+    assert "errors" not in body, body
+    return next(iter(body["data"].values()))
+
+
+def test_switch_acknowledge_and_stand_down(
+    world: tuple[TestClient, InProcessDispatcher],
+    engine: Engine,
+    clock: ManualClock,
+    small_bundle: Bundle,
+) -> None:
+    client, dispatcher = world
+    commander = make_user(engine, clock, Role.DISTRICT_COMMANDER, small_bundle.district_code)
+    rival = make_user(engine, clock, Role.STREET_COMMANDER, "S02")
+
+    refused = run(client, rival, ACTIVATE, scope={"streets": ["S01"]})
+    assert refused["__typename"] == "ForbiddenError"
+    first = run(client, commander, ACTIVATE, scope={"streets": ["S01"]}, key="k-1")
+    assert first["__typename"] == "Mobilisation" and first["status"] == "ACTIVE"
+    figures = first["figures"]
+    uncovered = sum(r["count"] for r in figures["unfilledMinimum"])
+    assert figures["microGridsWithMinimum"] == figures["grids"] - uncovered > 0
+    assert first["rule"] == {"minOnSite": 1, "householdsPerWorker": 25}
+    assert all(o["name"].endswith("临时党支部") for o in first["partyOrganisations"])
+    assert (
+        run(client, commander, ACTIVATE, scope={"streets": ["S01"]}, key="k-1")["id"] == first["id"]
+    )  # a retry with the same id: the same mobilisation
+    overlap = run(client, commander, ACTIVATE, scope={"district": True})
+    assert overlap["__typename"] == "AlreadyActiveError"
+    assert overlap["mobilisationId"] == first["id"]
+
+    dispatcher.wait()
+    with Session(engine) as session:
+        assert set(session.scalars(select(Notification.status))) == {"sent"}
+        member = session.scalars(
+            select(Responder).where(Responder.kind == "micro_grid_member").order_by(Responder.id)
+        ).first()
+        assert member is not None
+    phone = make_user(engine, clock, Role.RESPONDER, member.code)
+    mine = run(
+        client,
+        phone,
+        """query($m: ID!) { node(id: $m) { ... on Mobilisation {
+        assignments { totalCount edges { node { id status grid { code } responder { code } } } }
+        } } }""",
+        m=first["id"],
+    )
+    assert mine["assignments"]["totalCount"] == 1
+    assignment = mine["assignments"]["edges"][0]["node"]
+    assert assignment["responder"]["code"] == member.code
+    acked = run(
+        client,
+        phone,
+        """mutation($a: ID!) { acknowledgeAssignment(id: $a) {
+        __typename ... on Assignment { status } } }""",
+        a=assignment["id"],
+    )
+    assert acked == {"__typename": "Assignment", "status": "ACKNOWLEDGED"}
+    commanders_view = run(
+        client, rival, """query($m: ID!) { node(id: $m) { id } }""", m=first["id"]
+    )
+    assert commanders_view is None  # S02's commander does not see S01's mobilisation
+
+    down = run(
+        client,
+        commander,
+        """mutation($m: ID!) { standDown(id: $m) { __typename
+        ... on Mobilisation { status stoodDownAt } } }""",
+        m=first["id"],
+    )
+    assert down["status"] == "STOOD_DOWN"
+    again = run(
+        client,
+        commander,
+        """mutation($m: ID!) { standDown(id: $m) { __typename
+        ... on AlreadyStoodDownError { mobilisationId } } }""",
+        m=first["id"],
+    )
+    assert again == {"__typename": "AlreadyStoodDownError", "mobilisationId": first["id"]}
+
+
+def test_staffing_rules_are_data(
+    world: tuple[TestClient, InProcessDispatcher],
+    engine: Engine,
+    clock: ManualClock,
+    small_bundle: Bundle,
+) -> None:
+    client, _ = world
+    reviewer = make_user(engine, clock, Role.REVIEWER, small_bundle.district_code)
+    rules = run(
+        client,
+        reviewer,
+        """{ staffingRules { kind rule { minOnSite
+        householdsPerWorker modes { name upToMetres speedKmh } } } }""",
+    )
+    by_kind = {r["kind"]: r["rule"] for r in rules}
+    assert by_kind["EPIDEMIC"]["minOnSite"] == 1 and by_kind["FLOOD"]["minOnSite"] == 2
+    assert by_kind["EPIDEMIC"]["modes"][-1] == {
+        "name": "drive",
+        "upToMetres": None,
+        "speedKmh": 25.0,
+    }
