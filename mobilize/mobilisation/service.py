@@ -255,7 +255,7 @@ def _figures(problem: callup.Problem, plan: engine.Plan, rule: StaffingRule) -> 
         count = per_grid[g.grid_id] + held[g.grid_id]
         grids_with_min += count >= rule.min_on_site
         filled += min(count, need)
-    minutes = [p.minutes for p in plan.placements]
+    minutes = [p.minutes for p in plan.placements if p.role != "extra"]
     unfilled_min = Counter(plan.open_minimum.values())
     unfilled_work: Counter[str] = Counter()
     for n, reason in plan.open_work.values():
@@ -267,7 +267,8 @@ def _figures(problem: callup.Problem, plan: engine.Plan, rule: StaffingRule) -> 
         "slots": problem.slots,
         "micro_grids_with_minimum": grids_with_min,
         "slots_filled": filled,
-        "total_travel_minutes": round(sum(minutes), 1),
+        "extra_people": sum(p.role == "extra" for p in plan.placements),
+        "total_travel_minutes": round(sum(minutes), 1),  # to fill slots (extras stay local)
         "latest_arrival_minutes": round(rule.setup_minutes + max(minutes, default=0.0), 1),
         "unfilled_minimum": dict(unfilled_min),
         "unfilled_work": dict(unfilled_work),

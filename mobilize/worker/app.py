@@ -17,7 +17,8 @@ app = Celery("mobilize")
 def _configure(sender: Celery, **_kwargs: object) -> None:
     settings = get_settings()
     sender.conf.update(
-        broker_url=settings.broker_url,
+        # An explicit broker (set before first use, e.g. by tests) wins over the environment.
+        broker_url=sender.conf.get("broker_url") or settings.broker_url,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,

@@ -1,0 +1,56 @@
+"""Notifications through Celery with a real Redis broker and a real worker."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from mobilize.clock import ManualClock
+from mobilize.db import make_sessionmaker, transaction
+from mobilize.models import Notification
+from mobilize.notify import Message
+from mobilize.outbox import CeleryDispatcher, enqueue
+from mobilize.settings import Settings
+from mobilize.worker import tasks
+from mobilize.worker.app import app
+
+BROKER = "redis://127.0.0.1:6379/13"
+
+
+@pytest.fixture
+def worker(engine: Engine, migrated_url: str, monkeypatch: pytest.MonkeyPatch) -> object:
+    monkeypatch.setattr(tasks, "get_settings", lambda: Settings(database_url=migrated_url,
+                                                                broker_url=BROKER))
+    tasks._engine.cache_clear()
+    app.conf.update(broker_url=BROKER, result_backend=None, task_acks_late=True,
+                    task_reject_on_worker_lost=True, worker_prefetch_multiplier=1)
+    with start_worker(app, perform_ping_check=False, pool="solo", loglevel="WARNING",
+                      shutdown_timeout=60) as w:
+        yield w
+    tasks._engine.cache_clear()
+
+
+def test_outbox_rows_are_delivered_by_a_celery_worker(engine: Engine, worker: object) -> None:
+    clock = ManualClock(datetime(2026, 7, 1, 8, tzinfo=UTC))
+    with transaction(make_sessionmaker(engine)) as session:
+        batches = enqueue(session, clock=clock, messages=[
+            Message(to="13900000001", kind="assignment", text="到岗 report"),
+            Message(to="13900000002", kind="assignment", text="到岗 report"),
+        ])
+    CeleryDispatcher().dispatch(batches)  # after commit, as the edges do
+    deadline = time.monotonic() + 30
+    statuses: set[str] = set()
+    while time.monotonic() < deadline:
+        with Session(engine) as session:
+            statuses = set(session.scalars(select(Notification.status)))
+        if statuses == {"sent"}:
+            break
+        time.sleep(0.2)
+    assert statuses == {"sent"}
+    # Delivering the same batch again sends nothing twice.
+    assert tasks.deliver_notifications.run(batches) == 0
