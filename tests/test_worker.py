@@ -24,13 +24,20 @@ BROKER = "redis://127.0.0.1:6379/13"
 
 @pytest.fixture
 def worker(engine: Engine, migrated_url: str, monkeypatch: pytest.MonkeyPatch) -> object:
-    monkeypatch.setattr(tasks, "get_settings", lambda: Settings(database_url=migrated_url,
-                                                                broker_url=BROKER))
+    monkeypatch.setattr(
+        tasks, "get_settings", lambda: Settings(database_url=migrated_url, broker_url=BROKER)
+    )
     tasks._engine.cache_clear()
-    app.conf.update(broker_url=BROKER, result_backend=None, task_acks_late=True,
-                    task_reject_on_worker_lost=True, worker_prefetch_multiplier=1)
-    with start_worker(app, perform_ping_check=False, pool="solo", loglevel="WARNING",
-                      shutdown_timeout=60) as w:
+    app.conf.update(
+        broker_url=BROKER,
+        result_backend=None,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+    )
+    with start_worker(
+        app, perform_ping_check=False, pool="solo", loglevel="WARNING", shutdown_timeout=60
+    ) as w:
         yield w
     tasks._engine.cache_clear()
 
@@ -38,10 +45,14 @@ def worker(engine: Engine, migrated_url: str, monkeypatch: pytest.MonkeyPatch) -
 def test_outbox_rows_are_delivered_by_a_celery_worker(engine: Engine, worker: object) -> None:
     clock = ManualClock(datetime(2026, 7, 1, 8, tzinfo=UTC))
     with transaction(make_sessionmaker(engine)) as session:
-        batches = enqueue(session, clock=clock, messages=[
-            Message(to="13900000001", kind="assignment", text="到岗 report"),
-            Message(to="13900000002", kind="assignment", text="到岗 report"),
-        ])
+        batches = enqueue(
+            session,
+            clock=clock,
+            messages=[
+                Message(to="13900000001", kind="assignment", text="到岗 report"),
+                Message(to="13900000002", kind="assignment", text="到岗 report"),
+            ],
+        )
     CeleryDispatcher().dispatch(batches)  # after commit, as the edges do
     deadline = time.monotonic() + 30
     statuses: set[str] = set()
