@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from mobilize.api.app import create_app
+from mobilize.auth.ratelimit import MemoryCounter, RateLimiter
 from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
 from mobilize.db import make_sessionmaker, transaction
@@ -48,7 +49,8 @@ def client(
 ) -> Iterator[TestClient]:
     with transaction(make_sessionmaker(engine)) as session:
         import_district(session, bundle=tiny_bundle, actor="test", clock=clock)
-    app = create_app(Settings(), engine=engine, clock=clock, notifier=outbox)
+    frozen = RateLimiter(MemoryCounter(), now=lambda: 1_000_000.0)  # no window boundary mid-test
+    app = create_app(Settings(), engine=engine, clock=clock, notifier=outbox, limiter=frozen)
     with TestClient(app) as test_client:
         yield test_client
 
