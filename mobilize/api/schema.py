@@ -6,7 +6,6 @@ from functools import partial
 from typing import Any
 
 import strawberry
-from sqlalchemy import ColumnElement
 from strawberry.extensions import (
     DisableIntrospection,
     MaxAliasesLimiter,
@@ -19,7 +18,8 @@ from mobilize import models as m
 from mobilize.api.auth_fields import AuthMutation, Viewer, me
 from mobilize.api.guard import ErrorMasking, PolicyGuard
 from mobilize.api.limits import CostLimiter
-from mobilize.api.relay import Connection, Node, expect_global_id, from_cursor, from_global_id
+from mobilize.api.paging import paged
+from mobilize.api.relay import Connection, Node, expect_global_id, from_global_id
 from mobilize.api.scalars import SCALARS
 from mobilize.api.types import (
     TYPES,
@@ -49,31 +49,6 @@ from mobilize.districts import queries
 from mobilize.settings import Settings
 
 _FIRST = strawberry.argument(description="Page size (at most 500).")
-
-
-async def _connection(
-    info: ContextInfo,
-    node_type: Any,
-    model: Any,
-    where: list[ColumnElement[bool]],
-    first: int,
-    after: str | None,
-) -> Any:
-    result = await info.context.db.run(
-        queries.page,
-        model,
-        actor=info.context.actor,
-        where=where,
-        first=first,
-        after=from_cursor(after),
-    )
-    return Connection.build(
-        [node_type.from_model(r) for r in result.rows],
-        [r.id for r in result.rows],
-        has_next=result.has_next,
-        has_previous=result.has_previous,
-        total=result.total,
-    )
 
 
 def _filter(column: Any, value: str | None, type_name: str, argument: str) -> list[Any]:
@@ -112,7 +87,7 @@ class Query(WartimeQuery):
     async def streets(
         self, info: ContextInfo, first: int = 50, after: str | None = None
     ) -> Connection[Street]:
-        return await _connection(info, Street, m.Street, [], first, after)
+        return await paged(info, Street, m.Street, [], first, after)
 
     @strawberry.field
     async def communities(
@@ -123,7 +98,7 @@ class Query(WartimeQuery):
         after: str | None = None,
     ) -> Connection[Community]:
         where = _filter(m.Community.street_id, street, "Street", "street")
-        return await _connection(info, Community, m.Community, where, first, after)
+        return await paged(info, Community, m.Community, where, first, after)
 
     @strawberry.field(description="General grids and micro-grids, filtered.")
     async def grids(
@@ -139,7 +114,7 @@ class Query(WartimeQuery):
         where += _filter(m.Grid.parent_id, parent, "Grid", "parent")
         if level is not None:
             where.append(m.Grid.level == level.value)
-        return await _connection(info, Grid, m.Grid, where, first, after)
+        return await paged(info, Grid, m.Grid, where, first, after)
 
     @strawberry.field
     async def households(
@@ -153,13 +128,13 @@ class Query(WartimeQuery):
         where = _filter(m.Household.micro_grid_id, micro_grid, "Grid", "microGrid")
         if tag is not None:
             where.append(m.Household.tags.op("&")(m.HouseholdTag(tag.value).bit) != 0)
-        return await _connection(info, Household, m.Household, where, first, after)
+        return await paged(info, Household, m.Household, where, first, after)
 
     @strawberry.field
     async def units(
         self, info: ContextInfo, first: int = 50, after: str | None = None
     ) -> Connection[Unit]:
-        return await _connection(info, Unit, m.Unit, [], first, after)
+        return await paged(info, Unit, m.Unit, [], first, after)
 
     @strawberry.field
     async def pairings(
@@ -172,7 +147,7 @@ class Query(WartimeQuery):
     ) -> Connection[Pairing]:
         where = _filter(m.Pairing.unit_id, unit, "Unit", "unit")
         where += _filter(m.Pairing.community_id, community, "Community", "community")
-        return await _connection(info, Pairing, m.Pairing, where, first, after)
+        return await paged(info, Pairing, m.Pairing, where, first, after)
 
     @strawberry.field
     async def teams(
@@ -183,7 +158,7 @@ class Query(WartimeQuery):
         after: str | None = None,
     ) -> Connection[Team]:
         where = [] if kind is None else [m.Team.kind == kind.value]
-        return await _connection(info, Team, m.Team, where, first, after)
+        return await paged(info, Team, m.Team, where, first, after)
 
     @strawberry.field
     async def responders(
@@ -201,7 +176,7 @@ class Query(WartimeQuery):
         where += _filter(m.Responder.home_grid_id, home_grid, "Grid", "homeGrid")
         if kind is not None:
             where.append(m.Responder.kind == kind.value)
-        return await _connection(info, Responder, m.Responder, where, first, after)
+        return await paged(info, Responder, m.Responder, where, first, after)
 
 
 @strawberry.type

@@ -13,7 +13,8 @@ from graphql import GraphQLError
 from mobilize import errors
 from mobilize import models as m
 from mobilize.api.errors import Error, NotFoundError, ValidationError, to_error
-from mobilize.api.relay import Connection, Node, expect_global_id, from_cursor, to_global_id
+from mobilize.api.paging import paged
+from mobilize.api.relay import Connection, Node, expect_global_id, to_global_id
 from mobilize.api.types import Community, ContextInfo, Grid, Responder, _one
 from mobilize.districts import queries
 from mobilize.mobilisation import service
@@ -180,21 +181,7 @@ class Mobilisation(Node):
             where.append(m.Assignment.status == status.value)
         if grid is not None:
             where.append(m.Assignment.grid_id == expect_global_id(grid, "Grid", "grid"))
-        page = await info.context.db.run(
-            queries.page,
-            m.Assignment,
-            actor=info.context.actor,
-            where=where,
-            first=first,
-            after=from_cursor(after),
-        )
-        return Connection.build(
-            [Assignment.from_model(r) for r in page.rows],
-            [r.id for r in page.rows],
-            has_next=page.has_next,
-            has_previous=page.has_previous,
-            total=page.total,
-        )
+        return await paged(info, Assignment, m.Assignment, where, first, after)  # type: ignore[no-any-return]
 
 
 @strawberry.type(description="Where one person goes in one mobilisation, and how far they got.")
@@ -384,21 +371,7 @@ class WartimeQuery:
         after: str | None = None,
     ) -> Connection[Mobilisation]:
         where = [] if status is None else [m.Mobilisation.status == status.value]
-        page = await info.context.db.run(
-            queries.page,
-            m.Mobilisation,
-            actor=info.context.actor,
-            where=where,
-            first=first,
-            after=from_cursor(after),
-        )
-        return Connection.build(
-            [Mobilisation.from_model(r) for r in page.rows],
-            [r.id for r in page.rows],
-            has_next=page.has_next,
-            has_previous=page.has_previous,
-            total=page.total,
-        )
+        return await paged(info, Mobilisation, m.Mobilisation, where, first, after)  # type: ignore[no-any-return]
 
     @strawberry.field(description="The staffing rule of each mobilisation kind.")
     def staffing_rules(self) -> list[KindRule]:

@@ -731,6 +731,28 @@ def _transition(
         raise InvalidTransition(assignment.status, to.value)
 
 
+def _assignment_event(
+    session: Session,
+    *,
+    clock: Clock,
+    actor: Actor,
+    assignment: Assignment,
+    kind: str,
+    payload: dict[str, Any],
+) -> None:
+    """The event of a change to one person's assignment."""
+    record_event(
+        session,
+        clock=clock,
+        actor=actor.label,
+        kind=kind,
+        subject_type="responder",
+        subject_id=str(assignment.responder_id),
+        mobilisation_id=assignment.mobilisation_id,
+        payload=payload,
+    )
+
+
 def acknowledge(session: Session, *, actor: Actor, clock: Clock, assignment_id: int) -> Outcome:
     """The person confirms they are coming: from now on the engine will not move them."""
     assignment = _assignment(session, actor, assignment_id)
@@ -745,14 +767,12 @@ def acknowledge(session: Session, *, actor: Actor, clock: Clock, assignment_id: 
         AssignmentStatus.ACKNOWLEDGED,
         clock.now(),
     )
-    record_event(
+    _assignment_event(
         session,
         clock=clock,
-        actor=actor.label,
+        actor=actor,
+        assignment=assignment,
         kind="assignment.acknowledged",
-        subject_type="responder",
-        subject_id=str(assignment.responder_id),
-        mobilisation_id=mobilisation.id,
         payload={"grid": assignment.grid_id},
     )
     return Outcome(mobilisation, assignment=assignment)
@@ -780,14 +800,12 @@ def decline(
         clock.now(),
         reason,
     )
-    record_event(
+    _assignment_event(
         session,
         clock=clock,
-        actor=actor.label,
+        actor=actor,
+        assignment=assignment,
         kind="assignment.declined",
-        subject_type="responder",
-        subject_id=str(assignment.responder_id),
-        mobilisation_id=mobilisation.id,
         payload={"grid": assignment.grid_id, "reason": reason},
     )
     ids = resolve(
@@ -847,14 +865,12 @@ def reassign(
     assignment.role = AssignmentRole.WORK.value
     assignment.updated_at = now
     session.flush()
-    record_event(
+    _assignment_event(
         session,
         clock=clock,
-        actor=actor.label,
+        actor=actor,
+        assignment=assignment,
         kind="assignment.reassigned",
-        subject_type="responder",
-        subject_id=str(assignment.responder_id),
-        mobilisation_id=mobilisation.id,
         payload={"from": before[0], "grid": grid.id, "pinned": pin, "minutes": minutes},
     )
     community = session.get(Community, grid.community_id)
@@ -901,14 +917,12 @@ def set_pinned(
         assignment.pinned = pinned
         assignment.updated_at = clock.now()
         session.flush()
-        record_event(
+        _assignment_event(
             session,
             clock=clock,
-            actor=actor.label,
+            actor=actor,
+            assignment=assignment,
             kind="assignment.pinned" if pinned else "assignment.unpinned",
-            subject_type="responder",
-            subject_id=str(assignment.responder_id),
-            mobilisation_id=mobilisation.id,
             payload={"grid": assignment.grid_id},
         )
     return Outcome(mobilisation, assignment=assignment)
@@ -957,14 +971,12 @@ def mark_unavailable(
         assignment.reason = f"unavailable: {reason}"
         assignment.updated_at = clock.now()
         session.flush()
-        record_event(
+        _assignment_event(
             session,
             clock=clock,
-            actor=actor.label,
+            actor=actor,
+            assignment=assignment,
             kind="assignment.released",
-            subject_type="responder",
-            subject_id=str(responder.id),
-            mobilisation_id=mobilisation.id,
             payload={"grid": assignment.grid_id, "reason": "unavailable"},
         )
         ids += resolve(
