@@ -5,6 +5,8 @@ mutation's transaction: a concurrent duplicate waits on it, then finds the first
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from sqlalchemy import select
@@ -13,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from mobilize import validation
 from mobilize.clock import Clock
+from mobilize.errors import DomainError
 from mobilize.models import ClientMutation
 
 
@@ -24,16 +27,47 @@ def _find(session: Session, actor: str, key: str) -> ClientMutation | None:
     )
 
 
+class ReusedMutationId(DomainError):
+    code = "MUTATION_ID_REUSED"
+
+    def __init__(self, key: str, operation: str) -> None:
+        super().__init__(
+            f"该请求编号已用于其他操作 clientMutationId {key!r} was already used for a different "
+            f"{operation} request"
+        )
+        self.field = "clientMutationId"
+
+
+def _fingerprint(operation: str, request: dict[str, Any]) -> str:
+    body = json.dumps({"operation": operation, "input": request}, sort_keys=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _answer(found: ClientMutation, key: str, operation: str, fingerprint: str) -> dict[str, Any]:
+    if found.operation != operation or found.fingerprint != fingerprint:
+        raise ReusedMutationId(key, operation)
+    return found.result
+
+
 def claim(
-    session: Session, *, actor: str, key: str | None, operation: str, clock: Clock
+    session: Session,
+    *,
+    actor: str,
+    key: str | None,
+    operation: str,
+    clock: Clock,
+    request: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
-    """The earlier result for this key, or None after claiming the key for this request."""
+    """The earlier result for this key, or None after claiming the key for this request.
+
+    The same key with a different request (`request` holds the inputs) is refused."""
     if key is None:
         return None
     key = validation.text("clientMutationId", key, max_len=100)
+    fingerprint = _fingerprint(operation, request or {})
     found = _find(session, actor, key)
     if found is not None:
-        return found.result
+        return _answer(found, key, operation, fingerprint)
     try:
         with session.begin_nested():
             session.add(
@@ -41,6 +75,7 @@ def claim(
                     actor=actor,
                     client_mutation_id=key,
                     operation=operation,
+                    fingerprint=fingerprint,
                     result={},
                     created_at=clock.now(),
                 )
@@ -48,7 +83,7 @@ def claim(
     except IntegrityError:
         found = _find(session, actor, key)  # the concurrent first request has committed
         assert found is not None
-        return found.result
+        return _answer(found, key, operation, fingerprint)
     return None
 
 

@@ -95,6 +95,9 @@ def upgrade() -> None:
         sa.Column("mode", sa.String(8), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.Column("reason", sa.String(500), nullable=True),
+        sa.Column("eta_minutes", sa.Integer(), nullable=True),
+        sa.Column("acknowledged_at", UTCDateTime(), nullable=True),
+        sa.Column("checked_in_at", UTCDateTime(), nullable=True),
         sa.UniqueConstraint(
             "mobilisation_id", "responder_id", name="uq_assignment_mobilisation_id_responder_id"
         ),
@@ -121,6 +124,7 @@ def upgrade() -> None:
         sa.Column("actor", sa.String(128), nullable=False),
         sa.Column("client_mutation_id", sa.String(100), nullable=False),
         sa.Column("operation", sa.String(64), nullable=False),
+        sa.Column("fingerprint", sa.String(64), nullable=False),
         sa.Column("result", sa.JSON(), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.UniqueConstraint(

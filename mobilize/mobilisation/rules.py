@@ -31,6 +31,9 @@ class StaffingRule:
     setup_minutes: float = 15.0  # to acknowledge and set off; reach = target - setup
     candidates_per_person: int = 12  # nearest grids each free person is considered for
     detour_factor: float = 1.3
+    check_in_radius_m: float = 150.0  # a check-in counts within the micro-grid buffered by this
+    points_per_hour: float = 2.0  # volunteer service points (Bishan: 2 an hour)
+    points_per_activity: float = 5.0  # and 5 per collective activity; 1 point = 1 yuan
     modes: tuple[TravelMode, ...] = (
         TravelMode("walk", 1_500.0, 4.5),
         TravelMode("cycle", 5_000.0, 12.0),

@@ -26,8 +26,10 @@ from mobilize.errors import DomainError, Forbidden, InvalidInput, NotFound
 from mobilize.events import record_event, record_events
 from mobilize.mobilisation import callup, engine
 from mobilize.mobilisation.area import AreaScope, resolve_area
+from mobilize.mobilisation.hours import record_service
 from mobilize.mobilisation.rules import RULES, StaffingRule
 from mobilize.models import (
+    FINAL_TASK_STATUSES,
     HOLDING,
     Assignment,
     AssignmentRole,
@@ -44,9 +46,12 @@ from mobilize.models import (
     Responder,
     ResponderKind,
     Role,
+    Task,
+    TaskStatus,
 )
 from mobilize.notify import Message
 from mobilize.outbox import enqueue
+from mobilize.tasks.service import generate_for_activation
 
 _HOLDING = [s.value for s in HOLDING]
 KIND_NAMES = {
@@ -133,6 +138,12 @@ def activate(
         key=client_mutation_id,
         operation="activateMobilisation",
         clock=clock,
+        request={
+            "scope": scope.as_dict(),
+            "kind": kind,
+            "title": title,
+            "target_minutes": target_minutes,
+        },
     )
     if earlier is not None:
         return Outcome(_get(session, earlier["mobilisation_id"]), replayed=True)
@@ -195,6 +206,7 @@ def activate(
     )
     mobilisation.figures = _figures(problem, plan, rule)
     _open_party_organisations(session, mobilisation, area.community_ids, actor, clock)
+    generate_for_activation(session, mobilisation=mobilisation, actor=actor, clock=clock)
     record_event(
         session,
         clock=clock,
@@ -588,7 +600,12 @@ def stand_down(
 ) -> Outcome:
     """Back to peacetime: release every assignment, record the final state."""
     earlier = idempotency.claim(
-        session, actor=actor.label, key=client_mutation_id, operation="standDown", clock=clock
+        session,
+        actor=actor.label,
+        key=client_mutation_id,
+        operation="standDown",
+        clock=clock,
+        request={"mobilisation_id": mobilisation_id},
     )
     if earlier is not None:
         return Outcome(_get(session, earlier["mobilisation_id"]), replayed=True)
@@ -613,7 +630,7 @@ def stand_down(
     rows = session.scalars(
         select(Assignment).where(Assignment.mobilisation_id == mobilisation.id)
     ).all()
-    final = {
+    final: dict[str, Any] = {
         "statuses": dict(Counter(a.status for a in rows)),
         "figures": mobilisation.figures,
         "stood_down_at": now.isoformat(),
@@ -636,6 +653,17 @@ def stand_down(
         .where(Assignment.mobilisation_id == mobilisation.id, Assignment.status.in_(_HOLDING))
         .values(status=AssignmentStatus.RELEASED.value, reason="stood_down", updated_at=now)
     )
+    record_service(session, mobilisation=mobilisation, released=holding, now=now)
+    # Open tasks end with the mobilisation.
+    open_tasks = session.execute(
+        update(Task)
+        .where(
+            Task.mobilisation_id == mobilisation.id,
+            Task.status.not_in([s.value for s in FINAL_TASK_STATUSES]),
+        )
+        .values(status=TaskStatus.CANCELLED.value, reason="stood_down", updated_at=now)
+    ).rowcount  # type: ignore[attr-defined]
+    final["tasks_cancelled"] = open_tasks
     mobilisation.final_state = final
     session.flush()
     record_events(
@@ -753,19 +781,44 @@ def _assignment_event(
     )
 
 
-def acknowledge(session: Session, *, actor: Actor, clock: Clock, assignment_id: int) -> Outcome:
-    """The person confirms they are coming: from now on the engine will not move them."""
+def acknowledge(
+    session: Session,
+    *,
+    actor: Actor,
+    clock: Clock,
+    assignment_id: int,
+    eta_minutes: int | None = None,
+    client_mutation_id: str | None = None,
+) -> Outcome:
+    """The person confirms they are coming, and when: from now on the engine will not move
+    them."""
+    if eta_minutes is not None and not 0 <= eta_minutes <= 24 * 60:
+        raise InvalidInput("etaMinutes", "between 0 and 1440")
+    earlier = idempotency.claim(
+        session,
+        actor=actor.label,
+        key=client_mutation_id,
+        operation="acknowledge",
+        clock=clock,
+        request={"assignment": assignment_id, "eta": eta_minutes},
+    )
     assignment = _assignment(session, actor, assignment_id)
     _own(actor, assignment)
     mobilisation = _active(session, assignment)
-    if assignment.status == AssignmentStatus.ACKNOWLEDGED.value:
+    if earlier is not None:
         return Outcome(mobilisation, assignment=assignment, replayed=True)
+    now = clock.now()
     _transition(
         session,
         assignment,
         (AssignmentStatus.ASSIGNED,),
         AssignmentStatus.ACKNOWLEDGED,
-        clock.now(),
+        now,
+    )
+    assignment.eta_minutes, assignment.acknowledged_at = eta_minutes, now
+    session.flush()
+    idempotency.remember(
+        session, actor=actor.label, key=client_mutation_id, result={"assignment": assignment.id}
     )
     _assignment_event(
         session,
@@ -786,12 +839,23 @@ def decline(
     assignment_id: int,
     reason: str,
     display_tz: str = "Asia/Shanghai",
+    client_mutation_id: str | None = None,
 ) -> Outcome:
     """The person cannot come: free their slot and re-plan their community."""
     reason = validation.text("reason", reason, max_len=500)
+    earlier = idempotency.claim(
+        session,
+        actor=actor.label,
+        key=client_mutation_id,
+        operation="decline",
+        clock=clock,
+        request={"assignment": assignment_id, "reason": reason},
+    )
     assignment = _assignment(session, actor, assignment_id)
     _own(actor, assignment)
     mobilisation = _active(session, assignment)
+    if earlier is not None:
+        return Outcome(mobilisation, assignment=assignment, replayed=True)
     _transition(
         session,
         assignment,
@@ -816,6 +880,9 @@ def decline(
         clock=clock,
         display_tz=display_tz,
         cause="decline",
+    )
+    idempotency.remember(
+        session, actor=actor.label, key=client_mutation_id, result={"assignment": assignment.id}
     )
     return Outcome(mobilisation, batches=ids, assignment=assignment)
 
@@ -971,6 +1038,9 @@ def mark_unavailable(
         assignment.reason = f"unavailable: {reason}"
         assignment.updated_at = clock.now()
         session.flush()
+        record_service(
+            session, mobilisation=mobilisation, released=[assignment], now=assignment.updated_at
+        )
         _assignment_event(
             session,
             clock=clock,

@@ -137,6 +137,9 @@ class Assignment(Base):
     mode: Mapped[str] = mapped_column(String(8))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     reason: Mapped[str | None] = mapped_column(String(500))
+    eta_minutes: Mapped[int | None]  # promised when acknowledging
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class PartyOrganisation(Base):
@@ -163,6 +166,7 @@ class ClientMutation(Base):
     actor: Mapped[str] = mapped_column(String(128))
     client_mutation_id: Mapped[str] = mapped_column(String(100))
     operation: Mapped[str] = mapped_column(String(64))
+    fingerprint: Mapped[str] = mapped_column(String(64))  # of the input: a reused id must match
     result: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

@@ -1,0 +1,199 @@
+"""What phones do in the field: check in on site, raise a problem; and the service hours a
+person gave, recorded when they are released."""
+
+from __future__ import annotations
+
+import shapely
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from geo import LocalMetric, to_wgs84
+from mobilize import idempotency, validation
+from mobilize.auth.actor import Actor
+from mobilize.clock import Clock
+from mobilize.errors import DomainError, InvalidInput
+from mobilize.events import record_event
+from mobilize.mobilisation.rules import StaffingRule
+from mobilize.mobilisation.service import (
+    Outcome,
+    _active,
+    _assignment,
+    _assignment_event,
+    _own,
+)
+from mobilize.models import (
+    Assignment,
+    AssignmentStatus,
+    Community,
+    Grid,
+    ProblemReport,
+    Street,
+)
+from mobilize.notify import Message
+from mobilize.outbox import enqueue
+
+
+class OutOfArea(DomainError):
+    code = "OUT_OF_AREA"
+
+    def __init__(self, distance_m: float, radius_m: float) -> None:
+        super().__init__(
+            f"您距离网格约{distance_m:,.0f}米，未能签到 You are {distance_m:,.0f} m from your "
+            f"micro-grid; check-in counts within {radius_m:,.0f} m"
+        )
+        self.distance_m = distance_m
+
+
+def check_in(
+    session: Session,
+    *,
+    actor: Actor,
+    clock: Clock,
+    assignment_id: int,
+    lon: float,
+    lat: float,
+    crs: str = "wgs84",
+    client_mutation_id: str | None = None,
+) -> Outcome:
+    """On site: accepted inside the micro-grid buffered by the rule's radius, in WGS-84 after
+    converting from the phone's coordinate system; refused with the distance otherwise."""
+    validation.point("location", lon, lat)
+    if crs not in ("wgs84", "gcj02", "bd09"):
+        raise InvalidInput("crs", "one of wgs84, gcj02, bd09")
+    earlier = idempotency.claim(
+        session,
+        actor=actor.label,
+        key=client_mutation_id,
+        operation="checkIn",
+        clock=clock,
+        request={"assignment": assignment_id, "lon": lon, "lat": lat, "crs": crs},
+    )
+    assignment = _assignment(session, actor, assignment_id)
+    _own(actor, assignment)
+    mobilisation = _active(session, assignment)
+    if earlier is not None:
+        return Outcome(mobilisation, assignment=assignment, replayed=True)
+    rule = StaffingRule.from_dict(mobilisation.rule)
+    grid = session.get(Grid, assignment.grid_id)
+    assert grid is not None
+    x, y = to_wgs84([lon], [lat], crs)
+    here = shapely.Point(float(x[0]), float(y[0]))
+    metric = LocalMetric.around(grid.geom)
+    distance = metric.distance_m(here, grid.geom)
+    if distance > rule.check_in_radius_m:
+        raise OutOfArea(distance, rule.check_in_radius_m)
+    now = clock.now()
+    changed = session.execute(
+        update(Assignment)
+        .where(
+            Assignment.id == assignment.id,
+            Assignment.status.in_(
+                [
+                    AssignmentStatus.ASSIGNED.value,
+                    AssignmentStatus.ACKNOWLEDGED.value,
+                    AssignmentStatus.EN_ROUTE.value,
+                ]
+            ),
+        )
+        .values(status=AssignmentStatus.ON_SITE.value, checked_in_at=now, updated_at=now)
+    ).rowcount  # type: ignore[attr-defined]
+    session.refresh(assignment)
+    if changed != 1:
+        from mobilize.mobilisation.service import InvalidTransition
+
+        raise InvalidTransition(assignment.status, AssignmentStatus.ON_SITE.value)
+    _assignment_event(
+        session,
+        clock=clock,
+        actor=actor,
+        assignment=assignment,
+        kind="assignment.checked_in",
+        payload={
+            "grid": assignment.grid_id,
+            "lon": here.x,
+            "lat": here.y,
+            "crs": crs,
+            "distance_m": round(distance, 1),
+        },
+    )
+    idempotency.remember(
+        session, actor=actor.label, key=client_mutation_id, result={"assignment": assignment.id}
+    )
+    return Outcome(mobilisation, assignment=assignment)
+
+
+def report_problem(
+    session: Session,
+    *,
+    actor: Actor,
+    clock: Clock,
+    assignment_id: int,
+    text: str,
+    client_mutation_id: str | None = None,
+) -> tuple[ProblemReport, list[str]]:
+    """A problem from the grid, escalated at once to the street command centre."""
+    text = validation.text("text", text, max_len=1000)
+    earlier = idempotency.claim(
+        session,
+        actor=actor.label,
+        key=client_mutation_id,
+        operation="reportProblem",
+        clock=clock,
+        request={"assignment": assignment_id, "text": text},
+    )
+    if earlier is not None:
+        found = session.get(ProblemReport, earlier["report"])
+        assert found is not None
+        return found, []
+    assignment = _assignment(session, actor, assignment_id)
+    _own(actor, assignment)
+    mobilisation = _active(session, assignment)
+    report = ProblemReport(
+        mobilisation_id=mobilisation.id,
+        responder_id=assignment.responder_id,
+        grid_id=assignment.grid_id,
+        community_id=assignment.community_id,
+        text=text,
+        created_at=clock.now(),
+        status="escalated",
+    )
+    session.add(report)
+    session.flush()
+    street = session.execute(
+        select(Street.code, Street.name, Community.name, Grid.code)
+        .join(Community, Community.street_id == Street.id)
+        .join(Grid, Grid.community_id == Community.id)
+        .where(Grid.id == assignment.grid_id)
+    ).one()
+    record_event(
+        session,
+        clock=clock,
+        actor=actor.label,
+        kind="problem.reported",
+        subject_type="responder",
+        subject_id=str(assignment.responder_id),
+        mobilisation_id=mobilisation.id,
+        payload={
+            "report": report.id,
+            "grid": assignment.grid_id,
+            "street": street[0],
+            "text": text,
+        },
+    )
+    batches = enqueue(
+        session,
+        clock=clock,
+        mobilisation_id=mobilisation.id,
+        messages=[
+            Message(
+                to=f"street:{street[0]}",
+                kind="problem",
+                text=f"【mobilize】{street[2]}{street[3]}报告问题：{text} "
+                f"— problem reported in {street[3]}",
+            )
+        ],
+    )
+    idempotency.remember(
+        session, actor=actor.label, key=client_mutation_id, result={"report": report.id}
+    )
+    return report, batches

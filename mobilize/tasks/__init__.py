@@ -1,0 +1,1 @@
+"""Tasks: generated at activation, dispatched by command centres, worked from phones."""

@@ -1,0 +1,659 @@
+"""Task lifecycle, bulk generation, dispatch and the household records phones send.
+
+A task without explicit assignees belongs to whoever holds an assignment in its area, so when
+the engine moves people the work follows them without rewriting tasks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mobilize import idempotency, validation
+from mobilize.auth.actor import Actor
+from mobilize.auth.scope import visible
+from mobilize.clock import Clock
+from mobilize.db.bulk import insert_rows
+from mobilize.errors import DomainError, Forbidden, InvalidInput, NotFound
+from mobilize.events import record_event
+from mobilize.models import (
+    HOLDING,
+    Assignment,
+    CheckResult,
+    Community,
+    Grid,
+    GridLevel,
+    Household,
+    HouseholdRecord,
+    HouseholdTag,
+    Mobilisation,
+    MobilisationArea,
+    MobilisationKind,
+    MobilisationStatus,
+    Responder,
+    Role,
+    Task,
+    TaskAssignee,
+    TaskKind,
+    TaskStatus,
+)
+
+_HOLDING = [s.value for s in HOLDING]
+# Who is checked and supplied first (七彩图): the vulnerable before everyone else.
+PRIORITY_TAGS = (
+    HouseholdTag.ELDERLY,
+    HouseholdTag.EMPTY_NEST,
+    HouseholdTag.DISABILITY,
+    HouseholdTag.HARDSHIP,
+)
+SUPPLY_TAGS = HouseholdTag.mask(PRIORITY_TAGS)
+KINDS_WITH_SUPPLY = {MobilisationKind.EPIDEMIC, MobilisationKind.FLOOD, MobilisationKind.EARTHQUAKE}
+TITLES = {
+    TaskKind.HOUSEHOLD_CHECK: "入户核查 Household check",
+    TaskKind.SUPPLY_DELIVERY: "物资配送 Supply delivery",
+    TaskKind.TESTING_SUPPORT: "核酸检测保障 Testing support",
+    TaskKind.ORDER_KEEPING: "秩序维护 Order keeping",
+    TaskKind.PUBLICITY: "政策宣传 Publicity",
+    TaskKind.CODE_CHECK: "扫码查验 Code check",
+    TaskKind.OTHER: "其他 Other",
+}
+# The lifecycle: pending -> assigned -> accepted -> in_progress -> done | failed | cancelled.
+TRANSITIONS: dict[TaskStatus, set[TaskStatus]] = {
+    TaskStatus.PENDING: {TaskStatus.ASSIGNED, TaskStatus.CANCELLED},
+    TaskStatus.ASSIGNED: {
+        TaskStatus.ACCEPTED,
+        TaskStatus.IN_PROGRESS,
+        TaskStatus.DONE,
+        TaskStatus.FAILED,
+        TaskStatus.CANCELLED,
+        TaskStatus.ASSIGNED,
+    },
+    TaskStatus.ACCEPTED: {
+        TaskStatus.IN_PROGRESS,
+        TaskStatus.DONE,
+        TaskStatus.FAILED,
+        TaskStatus.CANCELLED,
+        TaskStatus.ASSIGNED,
+    },
+    TaskStatus.IN_PROGRESS: {
+        TaskStatus.DONE,
+        TaskStatus.FAILED,
+        TaskStatus.CANCELLED,
+        TaskStatus.ASSIGNED,
+    },
+    TaskStatus.DONE: set(),
+    TaskStatus.FAILED: set(),
+    TaskStatus.CANCELLED: set(),
+}
+MAX_AREAS = 20_000
+
+
+class TaskTransitionError(DomainError):
+    code = "INVALID_TRANSITION"
+
+    def __init__(self, current: str, wanted: str) -> None:
+        super().__init__(f"任务当前为 {current}，不能变为 {wanted}: the task is {current}")
+        self.current = current
+
+
+class AlreadyRecorded(DomainError):
+    code = "ALREADY_RECORDED"
+
+    def __init__(self, by: str, at: datetime, result: str) -> None:
+        super().__init__(f"该户已由{by}登记 Already recorded by {by} at {at:%H:%M} ({result})")
+        self.by, self.at, self.result = by, at, result
+
+
+# -- generation and dispatch ----------------------------------------------------------------
+
+
+def generate_for_activation(
+    session: Session, *, mobilisation: Mobilisation, actor: Actor, clock: Clock
+) -> dict[str, int]:
+    """One household check per micro-grid in scope, and supply deliveries to tagged households
+    where the kind needs them; in bulk."""
+    now = clock.now()
+    grids = session.execute(
+        select(Grid.id, Grid.community_id, Grid.code)
+        .join(MobilisationArea, MobilisationArea.community_id == Grid.community_id)
+        .where(
+            MobilisationArea.mobilisation_id == mobilisation.id, Grid.level == GridLevel.MICRO.value
+        )
+        .order_by(Grid.id)
+    ).all()
+    staffed = set(
+        session.scalars(
+            select(Assignment.grid_id).where(
+                Assignment.mobilisation_id == mobilisation.id, Assignment.status.in_(_HOLDING)
+            )
+        )
+    )
+    tagged = dict(
+        session.execute(
+            select(Household.micro_grid_id, func.count())
+            .where(
+                Household.micro_grid_id.in_([g.id for g in grids]),
+                Household.tags.op("&")(SUPPLY_TAGS) != 0,
+            )
+            .group_by(Household.micro_grid_id)
+        ).all()
+    )
+    with_supply = MobilisationKind(mobilisation.kind) in KINDS_WITH_SUPPLY
+    rows: list[dict[str, Any]] = []
+
+    def task(kind: TaskKind, grid: Any, tags: int, priority: int) -> dict[str, Any]:
+        return {
+            "mobilisation_id": mobilisation.id,
+            "kind": kind.value,
+            "title": TITLES[kind],
+            "grid_id": grid.id,
+            "community_id": grid.community_id,
+            "target_tags": tags,
+            "priority": priority,
+            "due_at": mobilisation.deadline,
+            "status": (TaskStatus.ASSIGNED if grid.id in staffed else TaskStatus.PENDING).value,
+            "reason": None,
+            "created_by": actor.label,
+            "created_at": now,
+            "updated_at": now,
+        }
+
+    for grid in grids:
+        rows.append(task(TaskKind.HOUSEHOLD_CHECK, grid, 0, 2))
+        if with_supply and tagged.get(grid.id):
+            rows.append(task(TaskKind.SUPPLY_DELIVERY, grid, SUPPLY_TAGS, 1))
+    insert_rows(session, Task.__table__, rows)  # type: ignore[arg-type]
+    counts = {
+        "household_check": len(grids),
+        "supply_delivery": sum(r["kind"] == "supply_delivery" for r in rows),
+    }
+    record_event(
+        session,
+        clock=clock,
+        actor=actor.label,
+        kind="tasks.generated",
+        subject_type="mobilisation",
+        subject_id=str(mobilisation.id),
+        mobilisation_id=mobilisation.id,
+        payload=counts,
+    )
+    return counts
+
+
+def _commanding(actor: Actor) -> bool:
+    return bool(
+        {Role.DISTRICT_COMMANDER, Role.STREET_COMMANDER, Role.COMMUNITY_SECRETARY} & actor.roles
+    )
+
+
+def _active_mobilisation(session: Session, actor: Actor, mobilisation_id: int) -> Mobilisation:
+    found = session.scalar(
+        select(Mobilisation).where(Mobilisation.id == mobilisation_id, visible(actor, Mobilisation))
+    )
+    if found is None:
+        raise NotFound(f"没有这次动员 No mobilisation {mobilisation_id}")
+    if found.status != MobilisationStatus.ACTIVE.value:
+        raise InvalidInput("mobilisation", "the mobilisation has stood down")
+    return found
+
+
+@dataclass(frozen=True)
+class AreaChoice:
+    """Where dispatched work goes: listed micro-grids, every micro-grid of some communities or
+    streets, or communities as a whole (one task each)."""
+
+    grids: tuple[int, ...] = ()
+    micro_grids_of_communities: tuple[int, ...] = ()
+    micro_grids_of_streets: tuple[int, ...] = ()
+    communities: tuple[int, ...] = ()
+
+
+def dispatch(
+    session: Session,
+    *,
+    actor: Actor,
+    clock: Clock,
+    mobilisation_id: int,
+    kind: str,
+    areas: AreaChoice,
+    title: str | None = None,
+    priority: int = 3,
+    due_at: datetime | None = None,
+    target_tags: int = 0,
+) -> list[Task]:
+    """One task per area, in one go; only areas of the mobilisation the actor commands."""
+    if not _commanding(actor):
+        raise Forbidden("dispatchTask")
+    mobilisation = _active_mobilisation(session, actor, mobilisation_id)
+    try:
+        task_kind = TaskKind(kind)
+    except ValueError:
+        raise InvalidInput("kind", f"{kind!r} is not a task kind") from None
+    if not 1 <= priority <= 5:
+        raise InvalidInput("priority", "must be 1 (most urgent) to 5")
+    title = validation.text("title", title or TITLES[task_kind], max_len=200)
+    due = due_at or mobilisation.deadline
+    if due.tzinfo is None:
+        raise InvalidInput("dueAt", "needs a timezone")
+    in_scope = set(
+        session.scalars(
+            select(MobilisationArea.community_id).where(
+                MobilisationArea.mobilisation_id == mobilisation.id
+            )
+        )
+    )
+    targets: list[tuple[int | None, int]] = []  # (grid or None, community)
+    micro = select(Grid.id, Grid.community_id).where(
+        Grid.level == GridLevel.MICRO.value, visible(actor, Grid)
+    )
+    wanted = [micro.where(Grid.id.in_(areas.grids))] if areas.grids else []
+    if areas.micro_grids_of_communities:
+        wanted.append(micro.where(Grid.community_id.in_(areas.micro_grids_of_communities)))
+    if areas.micro_grids_of_streets:
+        wanted.append(
+            micro.join(Community, Community.id == Grid.community_id).where(
+                Community.street_id.in_(areas.micro_grids_of_streets)
+            )
+        )
+    seen: set[int] = set()
+    for stmt in wanted:
+        for grid_id, community_id in session.execute(stmt.order_by(Grid.id)).all():
+            if grid_id not in seen:
+                seen.add(grid_id)
+                targets.append((grid_id, community_id))
+    if areas.grids and not set(areas.grids) <= seen:
+        raise InvalidInput("grids", "some micro-grids are not yours or do not exist")
+    if areas.communities:
+        mine = set(
+            session.scalars(
+                select(Community.id).where(
+                    Community.id.in_(areas.communities), visible(actor, Community)
+                )
+            )
+        )
+        if mine != set(areas.communities):
+            raise InvalidInput("communities", "some communities are not yours or do not exist")
+        targets += [(None, c) for c in sorted(mine)]
+    validation.items("areas", targets, max_items=MAX_AREAS, min_items=1)
+    outside = {c for _, c in targets} - in_scope
+    if outside:
+        raise InvalidInput("areas", "some areas are outside this mobilisation")
+    now = clock.now()
+    staffed_grids = set(
+        session.scalars(
+            select(Assignment.grid_id).where(
+                Assignment.mobilisation_id == mobilisation.id, Assignment.status.in_(_HOLDING)
+            )
+        )
+    )
+    staffed_communities = set(
+        session.scalars(
+            select(Assignment.community_id).where(
+                Assignment.mobilisation_id == mobilisation.id, Assignment.status.in_(_HOLDING)
+            )
+        )
+    )
+    tasks = []
+    for grid_id, community_id in targets:
+        staffed = grid_id in staffed_grids if grid_id else community_id in staffed_communities
+        tasks.append(
+            Task(
+                mobilisation_id=mobilisation.id,
+                kind=task_kind.value,
+                title=title,
+                grid_id=grid_id,
+                community_id=community_id,
+                target_tags=target_tags,
+                priority=priority,
+                due_at=due,
+                status=(TaskStatus.ASSIGNED if staffed else TaskStatus.PENDING).value,
+                created_by=actor.label,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    session.add_all(tasks)
+    session.flush()
+    record_event(
+        session,
+        clock=clock,
+        actor=actor.label,
+        kind="tasks.dispatched",
+        subject_type="mobilisation",
+        subject_id=str(mobilisation.id),
+        mobilisation_id=mobilisation.id,
+        payload={"kind": task_kind.value, "tasks": [t.id for t in tasks], "priority": priority},
+    )
+    return tasks
+
+
+# -- one task -------------------------------------------------------------------------------
+
+
+def get_task(session: Session, actor: Actor, task_id: int) -> Task:
+    found = session.scalar(select(Task).where(Task.id == task_id, visible(actor, Task)))
+    if found is None:
+        raise NotFound(f"没有这个任务 No task {task_id}")
+    return found
+
+
+def _move(
+    session: Session, task: Task, to: TaskStatus, now: datetime, reason: str | None = None
+) -> None:
+    """Change the status if the lifecycle allows it from the status the row has now."""
+    current = TaskStatus(task.status)
+    allowed = [s.value for s, nxt in TRANSITIONS.items() if to in nxt]
+    changed = session.execute(
+        update(Task)
+        .where(Task.id == task.id, Task.status.in_(allowed))
+        .values(status=to.value, updated_at=now, reason=reason if reason else Task.reason)
+    ).rowcount  # type: ignore[attr-defined]
+    session.refresh(task)
+    if changed != 1:
+        raise TaskTransitionError(task.status if task.status else current.value, to.value)
+
+
+def _event(
+    session: Session, clock: Clock, actor: Actor, task: Task, kind: str, **payload: Any
+) -> None:
+    record_event(
+        session,
+        clock=clock,
+        actor=actor.label,
+        kind=kind,
+        subject_type="task",
+        subject_id=str(task.id),
+        mobilisation_id=task.mobilisation_id,
+        payload={"grid": task.grid_id, **payload},
+    )
+
+
+def people_of(session: Session, task: Task) -> list[int]:
+    """Who does this task: its explicit assignees, else whoever holds the area."""
+    explicit = session.scalars(
+        select(TaskAssignee.responder_id)
+        .where(TaskAssignee.task_id == task.id)
+        .order_by(TaskAssignee.responder_id)
+    ).all()
+    if explicit:
+        return list(explicit)
+    area = (
+        Assignment.grid_id == task.grid_id
+        if task.grid_id is not None
+        else Assignment.community_id == task.community_id
+    )
+    return list(
+        session.scalars(
+            select(Assignment.responder_id)
+            .where(
+                Assignment.mobilisation_id == task.mobilisation_id,
+                area,
+                Assignment.status.in_(_HOLDING),
+            )
+            .order_by(Assignment.responder_id)
+        )
+    )
+
+
+def _doer(session: Session, actor: Actor, task: Task) -> int:
+    mine = [b.scope_id for b in actor.bindings if b.role is Role.RESPONDER]
+    people = set(people_of(session, task))
+    for responder_id in mine:
+        if responder_id in people:
+            return int(responder_id)  # type: ignore[arg-type]
+    raise Forbidden("this task is not yours")
+
+
+def reassign_task(
+    session: Session, *, actor: Actor, clock: Clock, task_id: int, responder_ids: list[int]
+) -> Task:
+    """Give a task to named people (in the mobilisation, in your scope)."""
+    if not _commanding(actor):
+        raise Forbidden("reassignTask")
+    task = get_task(session, actor, task_id)
+    validation.items("responders", responder_ids, max_items=100, min_items=1)
+    ok = set(
+        session.scalars(
+            select(Assignment.responder_id).where(
+                Assignment.mobilisation_id == task.mobilisation_id,
+                Assignment.responder_id.in_(responder_ids),
+                Assignment.status.in_(_HOLDING),
+            )
+        )
+    )
+    visible_ok = set(
+        session.scalars(select(Responder.id).where(Responder.id.in_(ok), visible(actor, Responder)))
+    )
+    if visible_ok != set(responder_ids):
+        raise InvalidInput(
+            "responders", "everyone must be assigned in this mobilisation and in your scope"
+        )
+    _move(session, task, TaskStatus.ASSIGNED, clock.now())
+    session.execute(TaskAssignee.__table__.delete().where(TaskAssignee.task_id == task.id))
+    session.add_all(TaskAssignee(task_id=task.id, responder_id=r) for r in sorted(visible_ok))
+    session.flush()
+    _event(session, clock, actor, task, "task.reassigned", responders=sorted(visible_ok))
+    return task
+
+
+def cancel_task(session: Session, *, actor: Actor, clock: Clock, task_id: int, reason: str) -> Task:
+    if not _commanding(actor):
+        raise Forbidden("cancelTask")
+    reason = validation.text("reason", reason, max_len=500)
+    task = get_task(session, actor, task_id)
+    _move(session, task, TaskStatus.CANCELLED, clock.now(), reason)
+    _event(session, clock, actor, task, "task.cancelled", reason=reason)
+    return task
+
+
+def set_priority(
+    session: Session, *, actor: Actor, clock: Clock, task_id: int, priority: int
+) -> Task:
+    if not _commanding(actor):
+        raise Forbidden("setTaskPriority")
+    if not 1 <= priority <= 5:
+        raise InvalidInput("priority", "must be 1 (most urgent) to 5")
+    task = get_task(session, actor, task_id)
+    if TaskStatus(task.status) in (TaskStatus.DONE, TaskStatus.FAILED, TaskStatus.CANCELLED):
+        raise TaskTransitionError(task.status, "reprioritised")
+    task.priority, task.updated_at = priority, clock.now()
+    session.flush()
+    _event(session, clock, actor, task, "task.priority_changed", priority=priority)
+    return task
+
+
+def work_on(
+    session: Session,
+    *,
+    actor: Actor,
+    clock: Clock,
+    task_id: int,
+    to: str,
+    note: str | None = None,
+    client_mutation_id: str | None = None,
+) -> Task:
+    """The doer accepts, completes or fails a task (fail needs a reason)."""
+    wanted = TaskStatus(to)
+    if wanted not in (TaskStatus.ACCEPTED, TaskStatus.DONE, TaskStatus.FAILED):
+        raise InvalidInput("status", "accept, complete or fail")
+    note = (
+        validation.text("reason", note, max_len=500)
+        if note or wanted is TaskStatus.FAILED
+        else None
+    )
+    earlier = idempotency.claim(
+        session,
+        actor=actor.label,
+        key=client_mutation_id,
+        operation=f"task.{to}",
+        clock=clock,
+        request={"task": task_id, "note": note},
+    )
+    task = get_task(session, actor, task_id)
+    if earlier is not None:
+        return task
+    _doer(session, actor, task)
+    _move(session, task, wanted, clock.now(), note)
+    _event(session, clock, actor, task, f"task.{wanted.value}", note=note)
+    idempotency.remember(
+        session,
+        actor=actor.label,
+        key=client_mutation_id,
+        result={"task": task.id, "status": task.status},
+    )
+    return task
+
+
+# -- households -----------------------------------------------------------------------------
+
+
+def ordered_households(session: Session, task: Task) -> list[Household]:
+    """The task's households, the vulnerable first (七彩图), then by code."""
+    stmt = select(Household)
+    if task.grid_id is not None:
+        stmt = stmt.where(Household.micro_grid_id == task.grid_id)
+    else:
+        stmt = stmt.join(Grid, Grid.id == Household.micro_grid_id).where(
+            Grid.community_id == task.community_id
+        )
+    if task.target_tags:
+        stmt = stmt.where(Household.tags.op("&")(task.target_tags) != 0)
+    rows = session.scalars(stmt).all()
+
+    def rank(h: Household) -> tuple[int, str]:
+        for i, tag in enumerate(PRIORITY_TAGS):
+            if h.tags & tag.bit:
+                return i, h.code
+        return len(PRIORITY_TAGS), h.code
+
+    return sorted(rows, key=rank)
+
+
+def record_household(
+    session: Session,
+    *,
+    actor: Actor,
+    clock: Clock,
+    task_id: int,
+    household_id: int,
+    kind: str,
+    result: str,
+    note: str | None = None,
+    client_mutation_id: str | None = None,
+) -> HouseholdRecord:
+    """One household checked (ok, needs_help, absent, refused) or supplied (delivered,
+    absent, refused). Two phones racing on one household: one record, the other is told who
+    was first."""
+    allowed = (
+        {r.value for r in CheckResult} if kind == "check" else {"delivered", "absent", "refused"}
+    )
+    if result not in allowed:
+        raise InvalidInput("result", f"{result!r} is not one of {', '.join(sorted(allowed))}")
+    note = validation.text("note", note, max_len=1000) if note else None
+    earlier = idempotency.claim(
+        session,
+        actor=actor.label,
+        key=client_mutation_id,
+        operation=f"household.{kind}",
+        clock=clock,
+        request={"task": task_id, "household": household_id, "result": result, "note": note},
+    )
+    if earlier is not None:
+        found = session.get(HouseholdRecord, earlier["record"])
+        assert found is not None
+        return found
+    task = get_task(session, actor, task_id)
+    expected = TaskKind.HOUSEHOLD_CHECK if kind == "check" else TaskKind.SUPPLY_DELIVERY
+    if task.kind != expected.value:
+        raise InvalidInput("task", f"this is a {task.kind} task, not a {expected.value} task")
+    responder_id = _doer(session, actor, task)
+    household = session.get(Household, household_id)
+    if household is None or household.id not in {h.id for h in ordered_households(session, task)}:
+        raise InvalidInput("household", "not one of this task's households")
+    if TaskStatus(task.status) in (TaskStatus.ASSIGNED, TaskStatus.ACCEPTED):
+        _move(session, task, TaskStatus.IN_PROGRESS, clock.now())
+    elif TaskStatus(task.status) is not TaskStatus.IN_PROGRESS:
+        raise TaskTransitionError(task.status, "in_progress")
+    record = HouseholdRecord(
+        mobilisation_id=task.mobilisation_id,
+        task_id=task.id,
+        household_id=household.id,
+        responder_id=responder_id,
+        kind=kind,
+        result=result,
+        note=note,
+        recorded_at=clock.now(),
+    )
+    try:
+        with session.begin_nested():
+            session.add(record)
+    except IntegrityError:
+        first = session.execute(
+            select(HouseholdRecord, Responder.name)
+            .join(Responder, Responder.id == HouseholdRecord.responder_id)
+            .where(
+                HouseholdRecord.mobilisation_id == task.mobilisation_id,
+                HouseholdRecord.household_id == household.id,
+                HouseholdRecord.kind == kind,
+            )
+        ).one()
+        raise AlreadyRecorded(first[1], first[0].recorded_at, first[0].result) from None
+    record_event(
+        session,
+        clock=clock,
+        actor=actor.label,
+        kind="household.checked" if kind == "check" else "household.supplied",
+        subject_type="household",
+        subject_id=household.code,
+        mobilisation_id=task.mobilisation_id,
+        payload={
+            "task": task.id,
+            "grid": household.micro_grid_id,
+            "result": result,
+            "responder": responder_id,
+            "tags": household.tags,
+        },
+    )
+    idempotency.remember(
+        session, actor=actor.label, key=client_mutation_id, result={"record": record.id}
+    )
+    return record
+
+
+def my_tasks(session: Session, actor: Actor) -> list[Task]:
+    """The open tasks the signed-in responder does, most urgent first."""
+    mine = [b.scope_id for b in actor.bindings if b.role is Role.RESPONDER]
+    if not mine:
+        return []
+    holding = (
+        select(Assignment.mobilisation_id, Assignment.grid_id, Assignment.community_id)
+        .where(Assignment.responder_id.in_(mine), Assignment.status.in_(_HOLDING))
+        .subquery()
+    )
+    explicit = select(TaskAssignee.task_id).where(TaskAssignee.responder_id.in_(mine))
+    area = select(Task.id).join(
+        holding,
+        (holding.c.mobilisation_id == Task.mobilisation_id)
+        & (
+            or_(
+                Task.grid_id == holding.c.grid_id,
+                (Task.grid_id.is_(None)) & (Task.community_id == holding.c.community_id),
+            )
+        ),
+    )
+    without_names = ~Task.id.in_(select(TaskAssignee.task_id))
+    rows = session.scalars(
+        select(Task)
+        .where(
+            or_(Task.id.in_(explicit), Task.id.in_(area) & without_names),
+            Task.status.not_in(
+                [TaskStatus.DONE.value, TaskStatus.FAILED.value, TaskStatus.CANCELLED.value]
+            ),
+        )
+        .order_by(Task.priority, Task.due_at, Task.id)
+    ).all()
+    return list(rows)
