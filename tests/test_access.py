@@ -225,6 +225,28 @@ OPERATIONS = {
     ' reason: "x") { __typename } }',
     "Mutation.acknowledgeAssignment": "mutation { acknowledgeAssignment(id: "
     '"QXNzaWdubWVudDo5OTk5") { __typename } }',
+    "Query.myAssignment": "{ myAssignment { minutesLeft } }",
+    "Query.myTasks": "{ myTasks { id } }",
+    "Query.myService": "{ myService { hours points } }",
+    "Query.tasks": '{ tasks(mobilisation: "TW9iaWxpc2F0aW9uOjk5OTk=") { totalCount } }',
+    "Mutation.dispatchTask": 'mutation { dispatchTask(mobilisation: "TW9iaWxpc2F0aW9uOjk5OTk=",'
+    ' kind: PUBLICITY, area: {communities: ["Q29tbXVuaXR5OjE="]}) { __typename } }',
+    "Mutation.reassignTask": 'mutation { reassignTask(task: "VGFzazo5OTk5", responders: []) '
+    "{ __typename } }",
+    "Mutation.cancelTask": 'mutation { cancelTask(task: "VGFzazo5OTk5", reason: "x") '
+    "{ __typename } }",
+    "Mutation.setTaskPriority": 'mutation { setTaskPriority(task: "VGFzazo5OTk5", priority: 1) '
+    "{ __typename } }",
+    "Mutation.updateTask": 'mutation { updateTask(task: "VGFzazo5OTk5", to: DONE) '
+    "{ __typename } }",
+    "Mutation.recordHouseholdCheck": 'mutation { recordHouseholdCheck(task: "VGFzazo5OTk5", '
+    'household: "SG91c2Vob2xkOjk5OTk=", result: OK) { __typename } }',
+    "Mutation.recordDelivery": 'mutation { recordDelivery(task: "VGFzazo5OTk5", '
+    'household: "SG91c2Vob2xkOjk5OTk=") { __typename } }',
+    "Mutation.checkIn": 'mutation { checkIn(assignment: "QXNzaWdubWVudDo5OTk5", '
+    "location: {lon: 104.1, lat: 30.8}) { __typename } }",
+    "Mutation.reportProblem": 'mutation { reportProblem(assignment: "QXNzaWdubWVudDo5OTk5", '
+    'text: "x") { __typename } }',
     "Mutation.declineAssignment": 'mutation { declineAssignment(id: "QXNzaWdubWVudDo5OTk5", '
     'reason: "x") { __typename } }',
 }

@@ -16,6 +16,13 @@ from strawberry.schema.config import StrawberryConfig
 
 from mobilize import models as m
 from mobilize.api.auth_fields import AuthMutation, Viewer, me
+from mobilize.api.field_api import (
+    FieldMutation,
+    FieldQuery,
+    HouseholdRecord,
+    ProblemReport,
+    Task,
+)
 from mobilize.api.guard import ErrorMasking, PolicyGuard
 from mobilize.api.limits import CostLimiter
 from mobilize.api.paging import paged
@@ -62,11 +69,14 @@ NODE_TYPES: dict[str, Any] = {
     "Mobilisation": Mobilisation,
     "Assignment": Assignment,
     "PartyOrganisation": PartyOrganisation,
+    "Task": Task,
+    "HouseholdRecord": HouseholdRecord,
+    "ProblemReport": ProblemReport,
 }
 
 
 @strawberry.type
-class Query(WartimeQuery):
+class Query(WartimeQuery, FieldQuery):
     me: Viewer = strawberry.field(resolver=me, description="The signed-in user and their roles.")
 
     @strawberry.field(description="Any object by its global ID; null when there is none.")
@@ -180,7 +190,7 @@ class Query(WartimeQuery):
 
 
 @strawberry.type
-class Mutation(AuthMutation, WartimeMutation):
+class Mutation(AuthMutation, WartimeMutation, FieldMutation):
     pass
 
 

@@ -17,6 +17,7 @@ from mobilize.api.paging import paged
 from mobilize.api.relay import Connection, Node, expect_global_id, to_global_id
 from mobilize.api.types import Community, ContextInfo, Grid, Responder, _one
 from mobilize.districts import queries
+from mobilize.idempotency import ReusedMutationId
 from mobilize.mobilisation import service
 from mobilize.mobilisation.area import AreaScope
 from mobilize.mobilisation.rules import RULES
@@ -311,6 +312,8 @@ def wartime_error(exc: errors.DomainError) -> Error:
         return InvalidTransitionError(message=exc.message, current_status=exc.current)
     if isinstance(exc, errors.Forbidden):
         return ForbiddenError(message=exc.message)
+    if isinstance(exc, ReusedMutationId):
+        return ValidationError(message=exc.message, field="clientMutationId")
     return to_error(exc)
 
 
@@ -438,7 +441,11 @@ class WartimeMutation:
 
     @strawberry.mutation(description="I cannot come: my slot goes to someone else.")
     async def decline_assignment(
-        self, info: ContextInfo, id: strawberry.ID, reason: str
+        self,
+        info: ContextInfo,
+        id: strawberry.ID,
+        reason: str,
+        client_mutation_id: str | None = None,
     ) -> AssignmentResult:
         return await _assignment_change(
             info,
@@ -446,6 +453,7 @@ class WartimeMutation:
             assignment_id=("Assignment", id),
             reason=reason,
             display_tz=info.context.settings.display_timezone,
+            client_mutation_id=client_mutation_id,
         )
 
     @strawberry.mutation(description="Send a person to another micro-grid (pinned by default).")

@@ -31,6 +31,7 @@ AREA_ROLES = (
 )
 
 COMMAND_ROLES = (Role.DISTRICT_COMMANDER, Role.STREET_COMMANDER)
+DISPATCH_ROLES = (*COMMAND_ROLES, Role.COMMUNITY_SECRETARY)
 
 
 def _rule(roles: Iterable[Role], access: Access, **others: Access) -> dict[str, Access]:
@@ -64,6 +65,20 @@ POLICY: Mapping[str, Mapping[str, Access]] = {
     "Mutation.markUnavailable": _rule(COMMAND_ROLES, Access.SCOPE),
     "Mutation.acknowledgeAssignment": _rule([Role.RESPONDER], Access.SELF),
     "Mutation.declineAssignment": _rule([Role.RESPONDER], Access.SELF),
+    # Tasks and the phone.
+    "Query.myAssignment": _rule([Role.RESPONDER], Access.SELF),
+    "Query.myTasks": _rule([Role.RESPONDER], Access.SELF),
+    "Query.myService": _rule([Role.RESPONDER], Access.SELF),
+    "Query.tasks": _rule(AREA_ROLES, Access.SCOPE, responder=Access.SELF),
+    "Mutation.dispatchTask": _rule(DISPATCH_ROLES, Access.SCOPE),
+    "Mutation.reassignTask": _rule(DISPATCH_ROLES, Access.SCOPE),
+    "Mutation.cancelTask": _rule(DISPATCH_ROLES, Access.SCOPE),
+    "Mutation.setTaskPriority": _rule(DISPATCH_ROLES, Access.SCOPE),
+    "Mutation.updateTask": _rule([Role.RESPONDER], Access.SELF),
+    "Mutation.recordHouseholdCheck": _rule([Role.RESPONDER], Access.SELF),
+    "Mutation.recordDelivery": _rule([Role.RESPONDER], Access.SELF),
+    "Mutation.checkIn": _rule([Role.RESPONDER], Access.SELF),
+    "Mutation.reportProblem": _rule([Role.RESPONDER], Access.SELF),
     # Signing in and out.
     "Mutation.requestSignInCode": {ANYONE: Access.PUBLIC},
     "Mutation.signInWithCode": {ANYONE: Access.PUBLIC},

@@ -19,13 +19,18 @@ from mobilize.models import (
     District,
     Grid,
     Household,
+    HouseholdRecord,
     Mobilisation,
     MobilisationArea,
     Pairing,
     PartyOrganisation,
+    ProblemReport,
     Responder,
     Role,
+    ServiceRecord,
     Street,
+    Task,
+    TaskAssignee,
     Team,
     Unit,
 )
@@ -61,9 +66,17 @@ _HOLDING = [s.value for s in HOLDING]
 def _district(model: Any, district_id: int) -> ColumnElement[bool]:
     if model is District:
         return District.id == district_id
-    if model in (Assignment, PartyOrganisation):
+    if model in (Assignment, PartyOrganisation, Task, ProblemReport):
         return model.community_id.in_(
             select(Community.id).where(Community.district_id == district_id)
+        )
+    if model is HouseholdRecord:
+        return HouseholdRecord.household_id.in_(
+            select(Household.id).where(Household.district_id == district_id)
+        )
+    if model is ServiceRecord:
+        return ServiceRecord.responder_id.in_(
+            select(Responder.id).where(Responder.district_id == district_id)
         )
     column = getattr(model, "district_id", None)
     return column == district_id if column is not None else false()
@@ -102,8 +115,26 @@ def _area(model: Any, binding: Binding, communities: Select[Any]) -> ColumnEleme
                 MobilisationArea.community_id.in_(communities)
             )
         )
-    if model in (Assignment, PartyOrganisation):
+    if model in (Assignment, PartyOrganisation, Task, ProblemReport):
         return model.community_id.in_(communities)
+    if model is HouseholdRecord:
+        return HouseholdRecord.household_id.in_(
+            select(Household.id).where(Household.micro_grid_id.in_(grids))
+        )
+    if model is ServiceRecord:
+        return ServiceRecord.responder_id.in_(
+            select(Responder.id).where(
+                or_(
+                    Responder.home_grid_id.in_(grids),
+                    Responder.unit_id.in_(units),
+                    Responder.id.in_(
+                        select(Assignment.responder_id).where(
+                            Assignment.community_id.in_(communities)
+                        )
+                    ),
+                )
+            )
+        )
     return false()
 
 
@@ -137,4 +168,11 @@ def _self(model: Any, binding: Binding) -> ColumnElement[bool]:
         return Mobilisation.id.in_(
             select(Assignment.mobilisation_id).where(Assignment.responder_id == me)
         )
+    if model is Task:
+        return or_(
+            Task.id.in_(select(TaskAssignee.task_id).where(TaskAssignee.responder_id == me)),
+            Task.grid_id.in_(my_grids),
+        )
+    if model in (HouseholdRecord, ProblemReport, ServiceRecord):
+        return model.responder_id == me
     return false()

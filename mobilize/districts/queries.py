@@ -21,11 +21,14 @@ from mobilize.models import (
     District,
     Grid,
     Household,
+    HouseholdRecord,
     Mobilisation,
     Pairing,
     PartyOrganisation,
+    ProblemReport,
     Responder,
     Street,
+    Task,
     Team,
     Unit,
 )
@@ -46,6 +49,9 @@ MODELS: dict[str, Any] = {
     "Mobilisation": Mobilisation,
     "Assignment": Assignment,
     "PartyOrganisation": PartyOrganisation,
+    "Task": Task,
+    "HouseholdRecord": HouseholdRecord,
+    "ProblemReport": ProblemReport,
 }
 
 
