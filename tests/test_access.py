@@ -237,8 +237,7 @@ OPERATIONS = {
     "{ __typename } }",
     "Mutation.setTaskPriority": 'mutation { setTaskPriority(task: "VGFzazo5OTk5", priority: 1) '
     "{ __typename } }",
-    "Mutation.updateTask": 'mutation { updateTask(task: "VGFzazo5OTk5", to: DONE) '
-    "{ __typename } }",
+    "Mutation.updateTask": 'mutation { updateTask(task: "VGFzazo5OTk5", to: DONE) { __typename } }',
     "Mutation.recordHouseholdCheck": 'mutation { recordHouseholdCheck(task: "VGFzazo5OTk5", '
     'household: "SG91c2Vob2xkOjk5OTk=", result: OK) { __typename } }',
     "Mutation.recordDelivery": 'mutation { recordDelivery(task: "VGFzazo5OTk5", '

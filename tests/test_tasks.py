@@ -1,0 +1,425 @@
+"""Tasks and the phone: generation, dispatch, lifecycle, check-in, records, retries, hours."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+import shapely
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from geo import LocalMetric, wgs84_to
+from mobilize.auth.actor import Actor, Binding
+from mobilize.bundle import Bundle
+from mobilize.clock import ManualClock
+from mobilize.db import make_sessionmaker, transaction
+from mobilize.districts.importer import import_district
+from mobilize.errors import DomainError, Forbidden, InvalidInput
+from mobilize.idempotency import ReusedMutationId
+from mobilize.mobilisation import field, phone, service
+from mobilize.mobilisation.area import AreaScope
+from mobilize.models import (
+    Assignment,
+    Community,
+    Grid,
+    GridLevel,
+    Household,
+    HouseholdRecord,
+    HouseholdTag,
+    Notification,
+    Role,
+    ServiceRecord,
+    Street,
+    Task,
+)
+from mobilize.tasks import service as tasks
+from tests.wartime import district_commander, street_commander
+
+
+@pytest.fixture
+def wartime(engine: Engine, small_bundle: Bundle, clock: ManualClock) -> int:
+    with transaction(make_sessionmaker(engine)) as session:
+        import_district(session, bundle=small_bundle, actor="test", clock=clock)
+    with transaction(make_sessionmaker(engine)) as session:
+        out = service.activate(
+            session,
+            actor=district_commander(engine),
+            clock=clock,
+            scope=AreaScope.parse("street:S01"),
+            kind="epidemic",
+            title="演练",
+        )
+    return out.mobilisation.id
+
+
+def write(engine: Engine, fn: object, **kwargs: object) -> object:
+    with transaction(make_sessionmaker(engine)) as session:
+        return fn(session, **kwargs)  # type: ignore[operator]
+
+
+def person(
+    engine: Engine, mobilisation_id: int, clock: ManualClock, *, minimum: bool = True
+) -> tuple[Actor, Assignment]:
+    """A responder holding a grid (in the minimum slot or not), as their phone acts."""
+    with Session(engine) as session:
+        a = session.scalars(
+            select(Assignment)
+            .where(
+                Assignment.mobilisation_id == mobilisation_id,
+                Assignment.role == ("minimum" if minimum else "work"),
+            )
+            .order_by(Assignment.id)
+        ).first()
+        assert a is not None
+    actor = Actor(
+        user_id=500 + a.responder_id,
+        name=f"r{a.responder_id}",
+        address="10.2.0.1",
+        bindings=(Binding(Role.RESPONDER, a.responder_id, 1),),
+    )
+    return actor, a
+
+
+def test_activation_generates_one_check_per_micro_grid_and_deliveries(
+    engine: Engine, wartime: int
+) -> None:
+    with Session(engine) as session:
+        grids = session.scalar(
+            select(func.count())
+            .select_from(Grid)
+            .join(Community)
+            .join(Street)
+            .where(Street.code == "S01", Grid.level == GridLevel.MICRO.value)
+        )
+        checks = session.scalar(
+            select(func.count()).select_from(Task).where(Task.kind == "household_check")
+        )
+        tagged = session.scalar(
+            select(func.count(func.distinct(Household.micro_grid_id)))
+            .join(Grid, Grid.id == Household.micro_grid_id)
+            .join(Community)
+            .join(Street)
+            .where(Street.code == "S01", Household.tags.op("&")(tasks.SUPPLY_TAGS) != 0)
+        )
+        deliveries = session.scalar(
+            select(func.count()).select_from(Task).where(Task.kind == "supply_delivery")
+        )
+        statuses = set(session.scalars(select(Task.status)))
+    assert checks == grids and deliveries == tagged > 0
+    assert statuses <= {"assigned", "pending"}
+
+
+def test_households_come_vulnerable_first(engine: Engine, wartime: int, clock: ManualClock) -> None:
+    actor, _ = person(engine, wartime, clock)
+    with Session(engine) as session:
+        view = phone.my_assignment(session, actor=actor, clock=clock)
+    assert view is not None and view.households
+    rank = [
+        next((i for i, t in enumerate(tasks.PRIORITY_TAGS) if h.tags & t.bit), 4)
+        for h in view.households
+    ]
+    assert rank == sorted(rank)
+    assert view.minutes_left == 180.0 and view.leader is not None
+
+
+def test_lifecycle_and_illegal_transitions(
+    engine: Engine, wartime: int, clock: ManualClock
+) -> None:
+    actor, _ = person(engine, wartime, clock)
+    with Session(engine) as session:
+        [mine] = [t for t in tasks.my_tasks(session, actor) if t.kind == "household_check"]
+    accepted = write(
+        engine, tasks.work_on, actor=actor, clock=clock, task_id=mine.id, to="accepted"
+    )
+    assert accepted.status == "accepted"  # type: ignore[attr-defined]
+    with pytest.raises(InvalidInput, match="reason"):
+        write(engine, tasks.work_on, actor=actor, clock=clock, task_id=mine.id, to="failed")
+    done = write(engine, tasks.work_on, actor=actor, clock=clock, task_id=mine.id, to="done")
+    assert done.status == "done"  # type: ignore[attr-defined]
+    with pytest.raises(tasks.TaskTransitionError, match="the task is done"):
+        write(engine, tasks.work_on, actor=actor, clock=clock, task_id=mine.id, to="accepted")
+    with pytest.raises(tasks.TaskTransitionError, match="done"):
+        write(
+            engine,
+            tasks.cancel_task,
+            actor=district_commander(engine),
+            clock=clock,
+            task_id=mine.id,
+            reason="x",
+        )
+
+
+def test_dispatch_by_area_inside_your_street_only(
+    engine: Engine, wartime: int, clock: ManualClock
+) -> None:
+    mine, theirs = street_commander(engine, "S01"), street_commander(engine, "S02")
+    with Session(engine) as session:
+        s01 = session.scalars(select(Street.id).where(Street.code == "S01")).one()
+        s02 = session.scalars(select(Street.id).where(Street.code == "S02")).one()
+        micro = session.scalar(
+            select(func.count())
+            .select_from(Grid)
+            .join(Community)
+            .where(Community.street_id == s01, Grid.level == "micro")
+        )
+    made = write(
+        engine,
+        tasks.dispatch,
+        actor=mine,
+        clock=clock,
+        mobilisation_id=wartime,
+        kind="publicity",
+        areas=tasks.AreaChoice(micro_grids_of_streets=(s01,)),
+        priority=1,
+        target_tags=HouseholdTag.ELDERLY.bit,
+    )
+    assert len(made) == micro  # type: ignore[arg-type]
+    with pytest.raises(DomainError):  # S02's commander cannot even see this mobilisation
+        write(
+            engine,
+            tasks.dispatch,
+            actor=theirs,
+            clock=clock,
+            mobilisation_id=wartime,
+            kind="publicity",
+            areas=tasks.AreaChoice(micro_grids_of_streets=(s02,)),
+        )
+    with pytest.raises(InvalidInput, match="outside"):
+        write(
+            engine,
+            tasks.dispatch,
+            actor=district_commander(engine),
+            clock=clock,
+            mobilisation_id=wartime,
+            kind="publicity",
+            areas=tasks.AreaChoice(micro_grids_of_streets=(s02,)),
+        )
+    task = made[0]  # type: ignore[index]
+    write(engine, tasks.set_priority, actor=mine, clock=clock, task_id=task.id, priority=5)
+    cancelled = write(
+        engine, tasks.cancel_task, actor=mine, clock=clock, task_id=task.id, reason="重复 duplicate"
+    )
+    assert cancelled.status == "cancelled"  # type: ignore[attr-defined]
+
+
+def _grid_point(engine: Engine, grid_id: int) -> shapely.Point:
+    with Session(engine) as session:
+        grid = session.get(Grid, grid_id)
+        assert grid is not None
+        return grid.centre
+
+
+def test_check_in_radius_in_wgs84_and_gcj02(
+    engine: Engine, wartime: int, clock: ManualClock
+) -> None:
+    actor, a = person(engine, wartime, clock)
+    centre = _grid_point(engine, a.grid_id)  # type: ignore[arg-type]
+    glon, glat = wgs84_to([centre.x], [centre.y], "gcj02")
+    # GCJ-02 coordinates sent as if they were GPS: hundreds of metres off, refused.
+    with pytest.raises(field.OutOfArea) as caught:
+        write(
+            engine,
+            field.check_in,
+            actor=actor,
+            clock=clock,
+            assignment_id=a.id,
+            lon=float(glon[0]),
+            lat=float(glat[0]),
+            crs="wgs84",
+        )
+    assert 150 < caught.value.distance_m < 700
+    assert "m from your micro-grid" in caught.value.message
+    # The same point, labelled correctly, lands inside.
+    out = write(
+        engine,
+        field.check_in,
+        actor=actor,
+        clock=clock,
+        assignment_id=a.id,
+        lon=float(glon[0]),
+        lat=float(glat[0]),
+        crs="gcj02",
+    )
+    assert out.assignment.status == "on_site"  # type: ignore[attr-defined]
+    # 140 m outside the polygon still counts (150 m buffer); 400 m does not.
+    other, b = person(engine, wartime, clock, minimum=False)
+    with Session(engine) as session:
+        grid = session.get(Grid, b.grid_id)
+        assert grid is not None
+        metric = LocalMetric.around(grid.geom)
+        ring = metric.to_degrees(shapely.buffer(metric.to_metres(grid.geom), 140).exterior)
+    near = ring.coords[0]
+    write(
+        engine,
+        field.check_in,
+        actor=other,
+        clock=clock,
+        assignment_id=b.id,
+        lon=near[0],
+        lat=near[1],
+    )
+
+
+def test_retries_and_races_on_one_household(
+    engine: Engine, wartime: int, clock: ManualClock
+) -> None:
+    actor, a = person(engine, wartime, clock)
+    with Session(engine) as session:
+        task = next(t for t in tasks.my_tasks(session, actor) if t.kind == "household_check")
+        households = tasks.ordered_households(session, task)
+    first = households[0]
+
+    def retry(_: int) -> int:
+        record = write(
+            engine,
+            tasks.record_household,
+            actor=actor,
+            clock=clock,
+            task_id=task.id,
+            household_id=first.id,
+            kind="check",
+            result="ok",
+            client_mutation_id="phone-1/1",
+        )
+        return record.id  # type: ignore[attr-defined]
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = set(pool.map(retry, range(8)))
+    assert len(ids) == 1  # every retry answered with the one record
+    with pytest.raises(ReusedMutationId):
+        write(
+            engine,
+            tasks.record_household,
+            actor=actor,
+            clock=clock,
+            task_id=task.id,
+            household_id=first.id,
+            kind="check",
+            result="needs_help",
+            client_mutation_id="phone-1/1",
+        )
+    # A teammate records the same household with their own id: told who was first.
+    with Session(engine) as session:
+        mate = session.scalars(
+            select(Assignment).where(
+                Assignment.mobilisation_id == wartime,
+                Assignment.grid_id == a.grid_id,
+                Assignment.id != a.id,
+            )
+        ).first()
+    if mate is not None:
+        teammate = Actor(
+            user_id=900,
+            name="mate",
+            address="10.2.0.2",
+            bindings=(Binding(Role.RESPONDER, mate.responder_id, 1),),
+        )
+        with pytest.raises(tasks.AlreadyRecorded, match=f"Already recorded by {actor.name}"):
+            write(
+                engine,
+                tasks.record_household,
+                actor=teammate,
+                clock=clock,
+                task_id=task.id,
+                household_id=first.id,
+                kind="check",
+                result="absent",
+                client_mutation_id="phone-2/1",
+            )
+    # Two phones racing on another household without ids: one record, one told.
+    second = households[1]
+
+    def race(who: Actor) -> object:
+        try:
+            return write(
+                engine,
+                tasks.record_household,
+                actor=who,
+                clock=clock,
+                task_id=task.id,
+                household_id=second.id,
+                kind="check",
+                result="ok",
+            )
+        except tasks.AlreadyRecorded as exc:
+            return exc
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(race, [actor, actor]))
+    assert sum(isinstance(o, tasks.AlreadyRecorded) for o in outcomes) == 1
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(HouseholdRecord)) == 2
+        assert session.get(Task, task.id).status == "in_progress"  # type: ignore[union-attr]
+
+
+def test_not_your_task_not_your_household(engine: Engine, wartime: int, clock: ManualClock) -> None:
+    actor, a = person(engine, wartime, clock)
+    with Session(engine) as session:
+        elsewhere = session.scalars(
+            select(Task).where(Task.mobilisation_id == wartime, Task.grid_id != a.grid_id)
+        ).first()
+        assert elsewhere is not None
+        household = session.scalars(
+            select(Household).where(Household.micro_grid_id == elsewhere.grid_id)
+        ).first()
+    with pytest.raises((Forbidden, service.NotFound)):
+        write(
+            engine,
+            tasks.record_household,
+            actor=actor,
+            clock=clock,
+            task_id=elsewhere.id,
+            household_id=household.id,
+            kind="check",
+            result="ok",
+        )  # type: ignore[union-attr]
+
+
+def test_service_hours_and_points(engine: Engine, wartime: int, clock: ManualClock) -> None:
+    actor, a = person(engine, wartime, clock)
+    centre = _grid_point(engine, a.grid_id)  # type: ignore[arg-type]
+    write(
+        engine,
+        field.check_in,
+        actor=actor,
+        clock=clock,
+        assignment_id=a.id,
+        lon=centre.x,
+        lat=centre.y,
+    )
+    clock.advance(timedelta(hours=2, minutes=30))
+    write(
+        engine,
+        service.stand_down,
+        actor=district_commander(engine),
+        clock=clock,
+        mobilisation_id=wartime,
+    )
+    with Session(engine) as session:
+        [record] = session.scalars(select(ServiceRecord)).all()
+        open_tasks = session.scalar(
+            select(func.count())
+            .select_from(Task)
+            .where(Task.status.not_in(["cancelled", "done", "failed"]))
+        )
+    assert record.responder_id == a.responder_id
+    assert record.hours == 2.5 and record.points == 2.5 * 2 + 5  # the seed's Bishan rule
+    assert open_tasks == 0  # stand-down cancelled the rest
+
+
+def test_a_problem_goes_to_the_street(engine: Engine, wartime: int, clock: ManualClock) -> None:
+    actor, a = person(engine, wartime, clock)  # their assignment is where the problem is
+    _, batches = write(
+        engine,
+        field.report_problem,
+        actor=actor,
+        clock=clock,  # type: ignore[misc]
+        assignment_id=a.id,
+        text="3号楼独居老人需要送药",
+    )
+    assert batches
+    with Session(engine) as session:
+        note = session.scalars(select(Notification).where(Notification.kind == "problem")).one()
+    assert note.recipient == "street:S01" and "送药" in note.text
