@@ -433,11 +433,23 @@ class WartimeMutation:
             return wartime_error(exc)  # type: ignore[return-value]
         return Mobilisation.from_model(outcome.mobilisation)
 
-    @strawberry.mutation(description="I am coming: the engine will no longer move me.")
+    @strawberry.mutation(
+        description="I am coming, in about etaMinutes: the engine will no longer move me."
+    )
     async def acknowledge_assignment(
-        self, info: ContextInfo, id: strawberry.ID
+        self,
+        info: ContextInfo,
+        id: strawberry.ID,
+        eta_minutes: int | None = None,
+        client_mutation_id: str | None = None,
     ) -> AssignmentResult:
-        return await _assignment_change(info, service.acknowledge, assignment_id=("Assignment", id))
+        return await _assignment_change(
+            info,
+            service.acknowledge,
+            assignment_id=("Assignment", id),
+            eta_minutes=eta_minutes,
+            client_mutation_id=client_mutation_id,
+        )
 
     @strawberry.mutation(description="I cannot come: my slot goes to someone else.")
     async def decline_assignment(

@@ -26,6 +26,7 @@ from mobilize.models import (
     MobilisationKind,
     Responder,
     Role,
+    ServiceRecord,
 )
 from mobilize.notify import LogNotifier
 from mobilize.outbox import CeleryDispatcher, Dispatcher, InProcessDispatcher
@@ -187,3 +188,43 @@ def assignments(
         return
     for row in rows:
         out.print("  ".join(str(v) for v in row))
+
+
+def hours(
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV on standard output.")] = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Volunteer service (志愿服务时长): responder,name,kind,mobilisation,checked_in_at,
+    released_at,hours,points."""
+    header = [
+        "responder",
+        "name",
+        "kind",
+        "mobilisation",
+        "checked_in_at",
+        "released_at",
+        "hours",
+        "points",
+    ]
+    with edge(database_url) as session:
+        rows = session.execute(
+            select(
+                Responder.code,
+                Responder.name,
+                Responder.kind,
+                ServiceRecord.mobilisation_id,
+                ServiceRecord.checked_in_at,
+                ServiceRecord.released_at,
+                ServiceRecord.hours,
+                ServiceRecord.points,
+            )
+            .join(Responder, Responder.id == ServiceRecord.responder_id)
+            .order_by(Responder.code, ServiceRecord.checked_in_at)
+        ).all()
+    if as_csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows([*r[:4], r[4].isoformat(), r[5].isoformat(), r[6], r[7]] for r in rows)
+        return
+    for r in rows:
+        out.print(f"{r[0]} {r[1]} {r[2]} mobilisation {r[3]}: {r[6]} h, {r[7]} points")

@@ -1,0 +1,177 @@
+"""The phone over HTTP: my assignment, acknowledge, check in, record, retry, my hours."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from geo import wgs84_to
+from mobilize.api.app import create_app
+from mobilize.bundle import Bundle
+from mobilize.clock import ManualClock
+from mobilize.db import make_sessionmaker, transaction
+from mobilize.districts.importer import import_district
+from mobilize.mobilisation import service
+from mobilize.mobilisation.area import AreaScope
+from mobilize.models import Assignment, Grid, Responder, Role
+from mobilize.notify import LogNotifier
+from mobilize.outbox import InProcessDispatcher
+from mobilize.settings import Settings
+from tests.people import make_user
+from tests.wartime import district_commander
+
+MINE = """{ myAssignment { minutesLeft deadline assignment { id status role }
+  grid { code centre } households { household { code tags } checked { result } }
+  teammates { name phone role } leader { name phone } }
+  myTasks { id kind status households { household { id code } } } }"""
+
+
+@pytest.fixture
+def setup(engine: Engine, small_bundle: Bundle, clock: ManualClock) -> Iterator[Any]:
+    with transaction(make_sessionmaker(engine)) as session:
+        import_district(session, bundle=small_bundle, actor="test", clock=clock)
+    with transaction(make_sessionmaker(engine)) as session:
+        m = service.activate(
+            session,
+            actor=district_commander(engine),
+            clock=clock,
+            scope=AreaScope.parse("street:S01"),
+            kind="epidemic",
+            title="演练",
+        ).mobilisation
+    with Session(engine) as session:
+        a = session.scalars(
+            select(Assignment).where(Assignment.role == "minimum").order_by(Assignment.id)
+        ).first()
+        assert a is not None
+        who = session.get(Responder, a.responder_id)
+        grid = session.get(Grid, a.grid_id)
+    token = make_user(engine, clock, Role.RESPONDER, who.code)  # type: ignore[union-attr]
+    app = create_app(
+        Settings(),
+        engine=engine,
+        clock=clock,
+        dispatcher=InProcessDispatcher(engine, LogNotifier(), clock),
+    )
+    with TestClient(app) as client:
+        client.headers["Authorization"] = f"Bearer {token}"
+        yield client, m, grid
+
+
+def run(client: TestClient, query: str, **variables: Any) -> Any:
+    body = client.post("/graphql", json={"query": query, "variables": variables}).json()
+    assert "errors" not in body, body
+    return body["data"]
+
+
+def test_a_day_on_the_phone(setup: Any, engine: Engine, clock: ManualClock) -> None:
+    client, mobilisation, grid = setup
+    view = run(client, MINE)
+    mine = view["myAssignment"]
+    assert mine["grid"]["code"] == grid.code and mine["minutesLeft"] == 180.0
+    assert mine["grid"]["centre"]["type"] == "Point"
+    assert mine["households"] and mine["leader"]["phone"]
+    assignment = mine["assignment"]["id"]
+
+    ack = """mutation($a: ID!, $k: String) { acknowledgeAssignment(id: $a, etaMinutes: 12,
+        clientMutationId: $k) { __typename ... on Assignment { status } } }"""
+    assert (
+        run(client, ack, a=assignment, k="ack-1")["acknowledgeAssignment"]["status"]
+        == "ACKNOWLEDGED"
+    )
+    assert (
+        run(client, ack, a=assignment, k="ack-1")["acknowledgeAssignment"]["status"]
+        == "ACKNOWLEDGED"
+    )  # a retry: the first result, nothing changed
+
+    check_in = """mutation($a: ID!, $lon: Float!, $lat: Float!, $crs: String!, $k: String) {
+        checkIn(assignment: $a, location: {lon: $lon, lat: $lat, crs: $crs},
+                clientMutationId: $k) { __typename ... on Assignment { status }
+                ... on OutOfAreaError { distanceMetres message } } }"""
+    glon, glat = wgs84_to([grid.centre.x], [grid.centre.y], "gcj02")
+    wrong = run(
+        client,
+        check_in,
+        a=assignment,
+        lon=float(glon[0]),
+        lat=float(glat[0]),
+        crs="wgs84",
+        k="in-1",
+    )["checkIn"]
+    assert wrong["__typename"] == "OutOfAreaError" and 150 < wrong["distanceMetres"] < 700
+    right = run(
+        client,
+        check_in,
+        a=assignment,
+        lon=float(glon[0]),
+        lat=float(glat[0]),
+        crs="gcj02",
+        k="in-2",
+    )["checkIn"]
+    assert right == {"__typename": "Assignment", "status": "ON_SITE"}
+
+    [task] = [t for t in view["myTasks"] if t["kind"] == "HOUSEHOLD_CHECK"]
+    household = task["households"][0]["household"]["id"]
+    record = """mutation($t: ID!, $h: ID!, $r: CheckResult!, $k: String) {
+        recordHouseholdCheck(task: $t, household: $h, result: $r, note: "独居",
+                             clientMutationId: $k)
+        { __typename ... on HouseholdRecord { id result recordedBy }
+          ... on ValidationError { field message } } }"""
+    first = run(client, record, t=task["id"], h=household, r="NEEDS_HELP", k="rec-1")
+    again = run(client, record, t=task["id"], h=household, r="NEEDS_HELP", k="rec-1")
+    assert first == again and first["recordHouseholdCheck"]["result"] == "needs_help"
+    reused = run(client, record, t=task["id"], h=household, r="OK", k="rec-1")
+    assert reused["recordHouseholdCheck"]["field"] == "clientMutationId"
+    checked = run(client, MINE)["myAssignment"]["households"]
+    assert {"result": "needs_help"} in [h["checked"] for h in checked]
+
+    problem = run(
+        client,
+        """mutation($a: ID!) { reportProblem(assignment: $a,
+        text: "需要药品 medicine needed") { __typename ... on ProblemReport { status } } }""",
+        a=assignment,
+    )
+    assert problem["reportProblem"] == {"__typename": "ProblemReport", "status": "escalated"}
+
+    clock.advance(timedelta(hours=1))
+    with transaction(make_sessionmaker(engine)) as session:
+        service.stand_down(
+            session, actor=district_commander(engine), clock=clock, mobilisation_id=mobilisation.id
+        )
+    hours = run(
+        client,
+        "{ myService { hours points entries { mobilisationTitle } } myAssignment { minutesLeft } }",
+    )
+    assert hours["myService"]["hours"] == 1.0 and hours["myService"]["points"] == 7.0
+    assert hours["myAssignment"] is None  # peacetime again
+
+
+def test_street_dispatch_over_http(setup: Any, engine: Engine, clock: ManualClock) -> None:
+    client, mobilisation, grid = setup
+    commander = make_user(engine, clock, Role.STREET_COMMANDER, "S01")
+    from mobilize.api.relay import to_global_id
+
+    body = client.post(
+        "/graphql",
+        headers={"Authorization": f"Bearer {commander}"},
+        json={
+            "query": """mutation($m: ID!, $c: ID!) { dispatchTask(mobilisation: $m,
+            kind: ORDER_KEEPING, area: {everyMicroGridOfCommunities: [$c]}, priority: 1,
+            title: "卡口值守") { __typename ... on DispatchedTasks { count tasks { status
+            priority title } } } }""",
+            "variables": {
+                "m": to_global_id("Mobilisation", mobilisation.id),
+                "c": to_global_id("Community", grid.community_id),
+            },
+        },
+    ).json()
+    result = body["data"]["dispatchTask"]
+    assert result["__typename"] == "DispatchedTasks" and result["count"] > 0
+    assert {t["priority"] for t in result["tasks"]} == {1}
+    assert {t["title"] for t in result["tasks"]} == {"卡口值守"}
