@@ -12,6 +12,7 @@ from typing import Any
 from strawberry.extensions import SchemaExtension
 
 from graphql import (
+    ExecutionResult,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -22,8 +23,6 @@ from graphql import (
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
-    ValidationContext,
-    ValidationRule,
     VariableNode,
     get_named_type,
     value_from_ast_untyped,
@@ -110,38 +109,38 @@ def estimate_cost(
 
 
 class CostLimiter(SchemaExtension):
-    """Refuse, before execution, a query whose estimated cost exceeds `max_cost`."""
+    """Refuse, before execution, a query whose estimated cost exceeds `max_cost`.
+
+    It runs after validation rather than as a validation rule, because the cost depends on the
+    variables (`first: $n`) while validation results are cached per query text."""
 
     def __init__(self, max_cost: int) -> None:
         self.max_cost = max_cost
 
-    def on_operation(self) -> Iterator[None]:
-        variables = dict(self.execution_context.variables or {})
-        max_cost = self.max_cost
-
-        class CostRule(ValidationRule):
-            def __init__(self, context: ValidationContext) -> None:
-                super().__init__(context)
-                document = context.document
-                fragments = {
-                    d.name.value: d
-                    for d in document.definitions
-                    if isinstance(d, FragmentDefinitionNode)
-                }
-                for definition in document.definitions:
-                    if isinstance(definition, OperationDefinitionNode):
-                        cost = estimate_cost(context.schema, definition, fragments, variables)
-                        if cost > max_cost:
-                            context.report_error(
-                                GraphQLError(
-                                    f"查询过大 Query too expensive: estimated cost {cost} exceeds "
-                                    f"{max_cost}; ask for fewer items (first) or fewer fields",
-                                    extensions={"code": "QUERY_TOO_EXPENSIVE", "cost": cost},
-                                )
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if document is not None and not context.result:
+            fragments = {
+                d.name.value: d
+                for d in document.definitions
+                if isinstance(d, FragmentDefinitionNode)
+            }
+            variables = dict(context.variables or {})
+            for definition in document.definitions:
+                if not isinstance(definition, OperationDefinitionNode):
+                    continue
+                cost = estimate_cost(context.schema._schema, definition, fragments, variables)
+                if cost > self.max_cost:
+                    context.result = ExecutionResult(
+                        data=None,
+                        errors=[
+                            GraphQLError(
+                                f"查询过大 Query too expensive: estimated cost {cost} exceeds "
+                                f"{self.max_cost}; ask for fewer items (first) or fewer fields",
+                                extensions={"code": "QUERY_TOO_EXPENSIVE", "cost": cost},
                             )
-
-        self.execution_context.validation_rules = (
-            *self.execution_context.validation_rules,
-            CostRule,
-        )
+                        ],
+                    )
+                    break
         yield

@@ -533,6 +533,16 @@ def ordered_households(session: Session, task: Task) -> list[Household]:
     return sorted(rows, key=rank)
 
 
+def _in_task(session: Session, task: Task, household: Household) -> bool:
+    """Whether a household is one of the task's (its area, its tags), without listing them."""
+    if task.target_tags and not household.tags & task.target_tags:
+        return False
+    if task.grid_id is not None:
+        return household.micro_grid_id == task.grid_id
+    community = session.scalar(select(Grid.community_id).where(Grid.id == household.micro_grid_id))
+    return community == task.community_id
+
+
 def record_household(
     session: Session,
     *,
@@ -572,7 +582,7 @@ def record_household(
         raise InvalidInput("task", f"this is a {task.kind} task, not a {expected.value} task")
     responder_id = _doer(session, actor, task)
     household = session.get(Household, household_id)
-    if household is None or household.id not in {h.id for h in ordered_households(session, task)}:
+    if household is None or not _in_task(session, task, household):
         raise InvalidInput("household", "not one of this task's households")
     if TaskStatus(task.status) in (TaskStatus.ASSIGNED, TaskStatus.ACCEPTED):
         _move(session, task, TaskStatus.IN_PROGRESS, clock.now())

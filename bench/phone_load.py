@@ -1,0 +1,302 @@
+"""Simulated phones over real HTTP against a running server on PostGIS; print JSON.
+
+    python bench/phone_load.py --preset xindu --clients 64 --seconds 60 --json
+
+Each phone loops: myAssignment, then household checks on its grid (each with its own client
+mutation id), and every fifth step a retry of an earlier check (same id: the replay path).
+The same household-check work then runs against a bare FastAPI route (bench/bare_app.py) for
+comparison. Goals (issue 5): >= 300 phone mutations a second, p99 <= 100 ms at 64 clients,
+GraphQL throughput at least half of the bare route's."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from mobilize.api.relay import to_global_id
+from mobilize.auth.actor import SYSTEM, Actor, Binding
+from mobilize.auth.users import create_user, issue_token, resolve_place
+from mobilize.clock import ManualClock, SystemClock
+from mobilize.db import make_engine, make_sessionmaker, transaction
+from mobilize.db.migrate import upgrade
+from mobilize.districts.importer import import_district
+from mobilize.generate import PRESETS, generate_district
+from mobilize.mobilisation import service
+from mobilize.mobilisation.area import AreaScope
+from mobilize.models import Assignment, District, Household, Responder, Role, Task
+
+ADMIN_URL = os.environ.get(
+    "MOBILIZE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+MY_ASSIGNMENT = "{ myAssignment { minutesLeft assignment { id status } grid { code } } }"
+RECORD = """mutation($t: ID!, $h: ID!, $k: String!) { recordHouseholdCheck(task: $t,
+  household: $h, result: OK, clientMutationId: $k) { __typename } }"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _prepare(url: str, preset: str, clients: int) -> list[dict[str, Any]]:
+    """Import, activate, and one phone per grid: a token, a task and its households."""
+    engine = make_engine(url)
+    upgrade(engine)
+    factory = make_sessionmaker(engine)
+    clock = SystemClock()
+    with transaction(factory) as session:
+        import_district(
+            session,
+            bundle=generate_district(PRESETS[preset], seed=1),
+            actor="bench",
+            clock=ManualClock(datetime.now(UTC)),
+        )
+        district_id = session.scalars(select(District.id)).one()
+    commander = Actor(
+        user_id=None,
+        name="bench",
+        bindings=(Binding(Role.DISTRICT_COMMANDER, district_id, district_id),),
+    )
+    with transaction(factory) as session:
+        service.activate(
+            session,
+            actor=commander,
+            clock=clock,
+            scope=AreaScope(district=True),
+            kind="epidemic",
+            title="load",
+        )
+    phones = []
+    with Session(engine) as session:
+        rows = session.execute(
+            select(Assignment.responder_id, Assignment.grid_id, Responder.code)
+            .join(Responder, Responder.id == Assignment.responder_id)
+            .where(Assignment.role == "minimum")
+            .order_by(Assignment.grid_id)
+            .limit(clients)
+        ).all()
+    for responder_id, grid_id, code in rows:
+        with transaction(factory) as session:
+            place = resolve_place(session, role=Role.RESPONDER, scope=code)
+            user = create_user(session, actor=SYSTEM, clock=clock, name=code, places=[place])
+            token = issue_token(
+                session, actor=SYSTEM, clock=clock, user_id=user.id, label="bench"
+            ).secret
+            task_id = session.scalars(
+                select(Task.id).where(Task.grid_id == grid_id, Task.kind == "household_check")
+            ).one()
+            households = session.scalars(
+                select(Household.id)
+                .where(Household.micro_grid_id == grid_id)
+                .order_by(Household.id)
+            ).all()
+        phones.append(
+            {
+                "token": token,
+                "task": task_id,
+                "households": list(households),
+                "responder": responder_id,
+            }
+        )
+    engine.dispose()
+    return phones
+
+
+def _serve(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        args, env=env, stdout=subprocess.DEVNULL, stderr=open("/tmp/bench_server.log", "ab")
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return proc
+        except httpx.HTTPError:
+            try:
+                httpx.post(f"http://127.0.0.1:{port}/record", json={}, timeout=1)
+                return proc
+            except httpx.HTTPError:
+                time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+async def _phone(
+    client: httpx.AsyncClient,
+    phone: dict[str, Any],
+    url: str,
+    until: float,
+    bare: bool,
+    stats: dict[str, list[float]],
+) -> None:
+    headers = {"Authorization": f"Bearer {phone['token']}"}
+    done: list[tuple[int, str]] = []
+    step = 0
+    while time.monotonic() < until:
+        step += 1
+        if not bare and step % 4 == 1:
+            started = time.perf_counter()
+            r = await client.post(url, json={"query": MY_ASSIGNMENT}, headers=headers)
+            stats["query"].append(time.perf_counter() - started)
+            r.raise_for_status()
+            continue
+        if done and step % 5 == 0:
+            household, key = done[step % len(done)]  # a retry: same id, the replay path
+        else:
+            household = phone["households"][step % len(phone["households"])]
+            key = f"{uuid.uuid4().hex}"
+            done.append((household, key))
+        started = time.perf_counter()
+        if bare:
+            r = await client.post(
+                url,
+                json={"task": phone["task"], "household": household, "key": key},
+                headers=headers,
+            )
+        else:
+            r = await client.post(
+                url,
+                headers=headers,
+                json={
+                    "query": RECORD,
+                    "variables": {
+                        "t": to_global_id("Task", phone["task"]),
+                        "h": to_global_id("Household", household),
+                        "k": key,
+                    },
+                },
+            )
+        stats["mutation"].append(time.perf_counter() - started)
+        r.raise_for_status()
+
+
+async def _load(
+    url: str, phones: list[dict[str, Any]], seconds: float, bare: bool
+) -> dict[str, Any]:
+    stats: dict[str, list[float]] = {"query": [], "mutation": []}
+    limits = httpx.Limits(max_connections=len(phones), max_keepalive_connections=len(phones))
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        until = time.monotonic() + seconds
+        await asyncio.gather(*(_phone(client, p, url, until, bare, stats) for p in phones))
+    lat = np.asarray(stats["mutation"] + stats["query"]) * 1000
+    return {
+        "mutations_per_s": round(len(stats["mutation"]) / seconds, 1),
+        "requests_per_s": round(len(lat) / seconds, 1),
+        "p50_ms": round(float(np.percentile(lat, 50)), 1) if len(lat) else None,
+        "p99_ms": round(float(np.percentile(lat, 99)), 1) if len(lat) else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--preset", default="xindu")
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    admin = create_engine(
+        make_url(ADMIN_URL).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+    )
+    name = f"mobilize_load_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        phones = _prepare(url, args.preset, args.clients)
+        env = {
+            **os.environ,
+            "MOBILIZE_DATABASE_URL": url,
+            "MOBILIZE_RATE_LIMIT_PER_TOKEN": "1000000/60",
+            "MOBILIZE_RATE_LIMIT_PER_ADDRESS": "1000000/60",
+        }
+        port = _free_port()
+        procs.append(
+            _serve(
+                [
+                    sys.executable,
+                    "-m",
+                    "mobilize.cli",
+                    "serve",
+                    "--port",
+                    str(port),
+                    "--workers",
+                    str(args.workers),
+                ],
+                env,
+                port,
+            )
+        )
+        graphql = asyncio.run(
+            _load(f"http://127.0.0.1:{port}/graphql", phones, args.seconds, bare=False)
+        )
+        server = procs.pop()
+        server.terminate()
+        server.wait(timeout=30)
+        bare_port = _free_port()
+        bench_dir = str(Path(__file__).parent)
+        procs.append(
+            _serve(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "bare_app:app",
+                    "--app-dir",
+                    bench_dir,
+                    "--port",
+                    str(bare_port),
+                    "--workers",
+                    str(args.workers),
+                    "--log-level",
+                    "warning",
+                ],
+                env,
+                bare_port,
+            )
+        )
+        bare = asyncio.run(
+            _load(f"http://127.0.0.1:{bare_port}/record", phones, args.seconds, bare=True)
+        )
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=30)
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    result = {
+        "preset": args.preset,
+        "clients": args.clients,
+        "seconds": args.seconds,
+        "workers": args.workers,
+        "graphql": graphql,
+        "bare_route": bare,
+        "graphql_vs_bare": round(
+            graphql["mutations_per_s"] / max(bare["mutations_per_s"], 1e-9), 2
+        ),
+    }
+    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
