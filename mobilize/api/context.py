@@ -49,9 +49,15 @@ class RequestDb:
             return await anyio.to_thread.run_sync(lambda: fn(self._session_now(), *args, **kwargs))
 
     async def write(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> R:
-        """A mutation's one transaction: fn(session, ...) then commit; roll back if it raises."""
+        """A mutation's one transaction: fn(session, ...) then commit; roll back if it raises.
+
+        The read session gives its connection back first: a request never holds two pooled
+        connections at once, so a full pool cannot deadlock requests waiting on each other."""
 
         def call() -> R:
+            if self._session is not None:
+                session, self._session = self._session, None
+                _close(session)
             with transaction(self._writer) as session:
                 return fn(session, *args, **kwargs)
 
