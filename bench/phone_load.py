@@ -120,9 +120,7 @@ def _prepare(url: str, preset: str, clients: int) -> list[dict[str, Any]]:
 
 
 def _serve(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        args, env=env, stdout=subprocess.DEVNULL, stderr=open("/tmp/bench_server.log", "ab")
-    )
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:

@@ -425,8 +425,9 @@ def test_a_problem_goes_to_the_street(engine: Engine, wartime: int, clock: Manua
     assert note.recipient == "street:S01" and "送药" in note.text
 
 
-def test_hours_export_as_csv(engine: Engine, wartime: int, clock: ManualClock,
-                             migrated_url: str) -> None:
+def test_hours_export_as_csv(
+    engine: Engine, wartime: int, clock: ManualClock, migrated_url: str
+) -> None:
     import csv
     import io
 
@@ -436,11 +437,23 @@ def test_hours_export_as_csv(engine: Engine, wartime: int, clock: ManualClock,
 
     actor, a = person(engine, wartime, clock)
     centre = _grid_point(engine, a.grid_id)  # type: ignore[arg-type]
-    write(engine, field.check_in, actor=actor, clock=clock, assignment_id=a.id, lon=centre.x,
-          lat=centre.y)
+    write(
+        engine,
+        field.check_in,
+        actor=actor,
+        clock=clock,
+        assignment_id=a.id,
+        lon=centre.x,
+        lat=centre.y,
+    )
     clock.advance(timedelta(hours=3))
-    write(engine, service.stand_down, actor=district_commander(engine), clock=clock,
-          mobilisation_id=wartime)
+    write(
+        engine,
+        service.stand_down,
+        actor=district_commander(engine),
+        clock=clock,
+        mobilisation_id=wartime,
+    )
     result = CliRunner().invoke(app, ["hours", "--csv", "--database-url", migrated_url])
     assert result.exit_code == 0, result.output
     [row] = list(csv.DictReader(io.StringIO(result.output)))
