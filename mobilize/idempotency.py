@@ -9,12 +9,12 @@ import hashlib
 import json
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mobilize import validation
 from mobilize.clock import Clock
+from mobilize.db.bulk import insert_if_absent
 from mobilize.errors import DomainError
 from mobilize.models import ClientMutation
 
@@ -68,19 +68,19 @@ def claim(
     found = _find(session, actor, key)
     if found is not None:
         return _answer(found, key, operation, fingerprint)
-    try:
-        with session.begin_nested():
-            session.add(
-                ClientMutation(
-                    actor=actor,
-                    client_mutation_id=key,
-                    operation=operation,
-                    fingerprint=fingerprint,
-                    result={},
-                    created_at=clock.now(),
-                )
-            )
-    except IntegrityError:
+    claimed = insert_if_absent(
+        session,
+        ClientMutation.__table__,
+        {  # type: ignore[arg-type]
+            "actor": actor,
+            "client_mutation_id": key,
+            "operation": operation,
+            "fingerprint": fingerprint,
+            "result": {},
+            "created_at": clock.now(),
+        },
+    )
+    if claimed is None:
         found = _find(session, actor, key)  # the concurrent first request has committed
         assert found is not None
         return _answer(found, key, operation, fingerprint)
@@ -91,7 +91,8 @@ def remember(session: Session, *, actor: str, key: str | None, result: dict[str,
     """Store the result this key will answer with from now on."""
     if key is None:
         return
-    row = _find(session, actor, key.strip())
-    assert row is not None, "claim() first"
-    row.result = result
-    session.flush()
+    session.execute(
+        update(ClientMutation)
+        .where(ClientMutation.actor == actor, ClientMutation.client_mutation_id == key.strip())
+        .values(result=result)
+    )

@@ -13,7 +13,9 @@ from mobilize.api.context import Context, RequestDb
 from mobilize.api.middleware import RequestLimits
 from mobilize.api.schema import build_schema
 from mobilize.auth.actor import ANONYMOUS
+from mobilize.auth.cache import ActorCache
 from mobilize.auth.ratelimit import Limit, RateLimiter, make_rate_limiter
+from mobilize.auth.secrets import digest
 from mobilize.auth.users import TokenRejected, authenticate
 from mobilize.clock import Clock, SystemClock
 from mobilize.db import make_engine, make_sessionmaker
@@ -42,6 +44,7 @@ def create_app(
     clock = clock or SystemClock()
     limiter = limiter or make_rate_limiter(settings.broker_url)
     notifier = notifier or LogNotifier()
+    actors = ActorCache(settings.auth_cache_seconds)
     if dispatcher is None:
         dispatcher = (
             CeleryDispatcher()
@@ -59,12 +62,19 @@ def create_app(
                 scheme, _, secret = header.partition(" ")
                 if scheme.lower() != "bearer" or not secret.strip():
                     raise _unauthorized("expected 'Authorization: Bearer <token>'")
-                try:
-                    actor = await db.run(
-                        authenticate, secret=secret.strip(), clock=clock, address=address
-                    )
-                except TokenRejected as exc:
-                    raise _unauthorized(exc.reason) from None
+                key = digest(secret.strip())
+                cached = actors.get(key, clock.now())
+                if cached is not None:
+                    actor = cached.with_address(address)
+                else:
+                    try:
+                        actor = await db.run(
+                            authenticate, secret=secret.strip(), clock=clock, address=address
+                        )
+                    except TokenRejected as exc:
+                        raise _unauthorized(exc.reason) from None
+                    assert actor.token_expires_at is not None
+                    actors.put(key, actor, actor.token_expires_at)
             yield Context(
                 db=db,
                 clock=clock,
@@ -73,6 +83,7 @@ def create_app(
                 limiter=limiter,
                 notifier=notifier,
                 dispatcher=dispatcher,
+                actors=actors,
             )
         finally:
             await db.close()

@@ -17,6 +17,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
 from mobilize.auth.actor import Actor
+from mobilize.auth.cache import ActorCache
 from mobilize.auth.ratelimit import RateLimiter
 from mobilize.clock import Clock
 from mobilize.db import transaction
@@ -118,6 +119,7 @@ class Context(BaseContext):
         limiter: RateLimiter,
         notifier: Notifier,
         dispatcher: Dispatcher,
+        actors: ActorCache,
     ) -> None:
         super().__init__()
         self.db = db
@@ -127,4 +129,5 @@ class Context(BaseContext):
         self.limiter = limiter
         self.notifier = notifier
         self.dispatcher = dispatcher
+        self.actors = actors
         self.loaders = Loaders(db, actor)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from mobilize.models import Role
 
@@ -25,6 +26,7 @@ class Actor:
     bindings: tuple[Binding, ...] = ()
     token_id: int | None = None
     address: str = ""
+    token_expires_at: datetime | None = None
     roles: frozenset[Role] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -40,7 +42,9 @@ class Actor:
         return f"user:{self.user_id}" if self.user_id is not None else f"anonymous@{self.address}"
 
     def with_address(self, address: str) -> Actor:
-        return Actor(self.user_id, self.name, self.bindings, self.token_id, address)
+        return Actor(
+            self.user_id, self.name, self.bindings, self.token_id, address, self.token_expires_at
+        )
 
 
 ANONYMOUS = Actor(user_id=None, name="anonymous")

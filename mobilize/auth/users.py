@@ -288,6 +288,7 @@ def authenticate(session: Session, *, secret: str, clock: Clock, address: str) -
         bindings=load_bindings(session, user.id),
         token_id=token.id,
         address=address,
+        token_expires_at=token.expires_at,
     )
 
 

@@ -69,3 +69,14 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     with dbapi.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
         for row in rows:
             copy.write_row([_copy_value(row[c], t) for c, t in zip(columns, types, strict=True)])
+
+
+def insert_if_absent(session: Session, table: Table, values: dict[str, Any]) -> int | None:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the new id, or None when a row with the
+    same unique key exists (or a concurrent one just committed). One round trip."""
+    if is_postgres(session.get_bind()):
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(table).values(**values).on_conflict_do_nothing().returning(table.c.id)
+    return session.execute(stmt).scalar()

@@ -10,14 +10,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from mobilize import idempotency, validation
 from mobilize.auth.actor import Actor
 from mobilize.auth.scope import visible
 from mobilize.clock import Clock
-from mobilize.db.bulk import insert_rows
+from mobilize.db.bulk import insert_if_absent, insert_rows
 from mobilize.errors import DomainError, Forbidden, InvalidInput, NotFound
 from mobilize.events import record_event
 from mobilize.models import (
@@ -351,10 +351,16 @@ def _move(
         update(Task)
         .where(Task.id == task.id, Task.status.in_(allowed))
         .values(status=to.value, updated_at=now, reason=reason if reason else Task.reason)
+        .execution_options(synchronize_session=False)
     ).rowcount  # type: ignore[attr-defined]
-    session.refresh(task)
     if changed != 1:
+        session.refresh(task)
         raise TaskTransitionError(task.status if task.status else current.value, to.value)
+    # The row now says what we wrote: mirror it without another round trip.
+    set_committed_value(task, "status", to.value)
+    set_committed_value(task, "updated_at", now)
+    if reason:
+        set_committed_value(task, "reason", reason)
 
 
 def _event(
@@ -588,20 +594,19 @@ def record_household(
         _move(session, task, TaskStatus.IN_PROGRESS, clock.now())
     elif TaskStatus(task.status) is not TaskStatus.IN_PROGRESS:
         raise TaskTransitionError(task.status, "in_progress")
-    record = HouseholdRecord(
-        mobilisation_id=task.mobilisation_id,
-        task_id=task.id,
-        household_id=household.id,
-        responder_id=responder_id,
-        kind=kind,
-        result=result,
-        note=note,
-        recorded_at=clock.now(),
-    )
-    try:
-        with session.begin_nested():
-            session.add(record)
-    except IntegrityError:
+    now = clock.now()
+    values = {
+        "mobilisation_id": task.mobilisation_id,
+        "task_id": task.id,
+        "household_id": household.id,
+        "responder_id": responder_id,
+        "kind": kind,
+        "result": result,
+        "note": note,
+        "recorded_at": now,
+    }
+    record_id = insert_if_absent(session, HouseholdRecord.__table__, values)  # type: ignore[arg-type]
+    if record_id is None:
         first = session.execute(
             select(HouseholdRecord, Responder.name)
             .join(Responder, Responder.id == HouseholdRecord.responder_id)
@@ -611,7 +616,8 @@ def record_household(
                 HouseholdRecord.kind == kind,
             )
         ).one()
-        raise AlreadyRecorded(first[1], first[0].recorded_at, first[0].result) from None
+        raise AlreadyRecorded(first[1], first[0].recorded_at, first[0].result)
+    record = HouseholdRecord(id=record_id, **values)
     record_event(
         session,
         clock=clock,
