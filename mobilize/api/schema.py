@@ -7,6 +7,7 @@ from typing import Any
 
 import strawberry
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -206,8 +207,15 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         ParserCache,
         ValidationCache,
         partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
-        partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
-        partial(MaxAliasesLimiter, max_alias_count=settings.max_aliases),
+        # Rule classes made once, so the validation cache can recognise them request after
+        # request (it is keyed by the rules as well as the document).
+        partial(
+            AddValidationRules,
+            [
+                *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+                *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+            ],
+        ),
         partial(CostLimiter, max_cost=settings.max_query_cost),
     ]
     if settings.env == "production":
