@@ -44,6 +44,7 @@ from mobilize.models import Assignment, District, Household, Responder, Role, Ta
 ADMIN_URL = os.environ.get(
     "MOBILIZE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+LOG = Path(os.environ.get("MOBILIZE_BENCH_LOG", os.devnull))  # the servers' stderr
 MY_ASSIGNMENT = "{ myAssignment { minutesLeft assignment { id status } grid { code } } }"
 RECORD = """mutation($t: ID!, $h: ID!, $k: String!) { recordHouseholdCheck(task: $t,
   household: $h, result: OK, clientMutationId: $k) { __typename } }"""
@@ -120,7 +121,8 @@ def _prepare(url: str, preset: str, clients: int) -> list[dict[str, Any]]:
 
 
 def _serve(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with LOG.open("ab") as log:
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -134,6 +136,20 @@ def _serve(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[
                 time.sleep(0.3)
     proc.kill()
     raise RuntimeError("server did not start")
+
+
+async def _post(
+    client: httpx.AsyncClient, url: str, stats: dict[str, list[float]], kind: str, **kwargs: Any
+) -> None:
+    """One request, timed; a dropped connection counts as an error, not a crash."""
+    started = time.perf_counter()
+    try:
+        r = await client.post(url, **kwargs)
+        r.raise_for_status()
+    except httpx.TransportError:
+        stats["errors"].append(time.perf_counter() - started)
+        return
+    stats[kind].append(time.perf_counter() - started)
 
 
 async def _phone(
@@ -150,10 +166,7 @@ async def _phone(
     while time.monotonic() < until:
         step += 1
         if not bare and step % 4 == 1:
-            started = time.perf_counter()
-            r = await client.post(url, json={"query": MY_ASSIGNMENT}, headers=headers)
-            stats["query"].append(time.perf_counter() - started)
-            r.raise_for_status()
+            await _post(client, url, stats, "query", json={"query": MY_ASSIGNMENT}, headers=headers)
             continue
         if done and step % 5 == 0:
             household, key = done[step % len(done)]  # a retry: same id, the replay path
@@ -161,34 +174,26 @@ async def _phone(
             household = phone["households"][step % len(phone["households"])]
             key = f"{uuid.uuid4().hex}"
             done.append((household, key))
-        started = time.perf_counter()
         if bare:
-            r = await client.post(
-                url,
-                json={"task": phone["task"], "household": household, "key": key},
-                headers=headers,
-            )
+            payload = {"json": {"task": phone["task"], "household": household, "key": key}}
         else:
-            r = await client.post(
-                url,
-                headers=headers,
-                json={
+            payload = {
+                "json": {
                     "query": RECORD,
                     "variables": {
                         "t": to_global_id("Task", phone["task"]),
                         "h": to_global_id("Household", household),
                         "k": key,
                     },
-                },
-            )
-        stats["mutation"].append(time.perf_counter() - started)
-        r.raise_for_status()
+                }
+            }
+        await _post(client, url, stats, "mutation", headers=headers, **payload)
 
 
 async def _load(
     url: str, phones: list[dict[str, Any]], seconds: float, bare: bool
 ) -> dict[str, Any]:
-    stats: dict[str, list[float]] = {"query": [], "mutation": []}
+    stats: dict[str, list[float]] = {"query": [], "mutation": [], "errors": []}
     limits = httpx.Limits(max_connections=len(phones), max_keepalive_connections=len(phones))
     async with httpx.AsyncClient(timeout=30, limits=limits) as client:
         until = time.monotonic() + seconds
@@ -199,6 +204,7 @@ async def _load(
         "requests_per_s": round(len(lat) / seconds, 1),
         "p50_ms": round(float(np.percentile(lat, 50)), 1) if len(lat) else None,
         "p99_ms": round(float(np.percentile(lat, 99)), 1) if len(lat) else None,
+        "dropped_connections": len(stats["errors"]),
     }
 
 
