@@ -16,10 +16,8 @@ from mobilize.events import record_event
 from mobilize.mobilisation.rules import StaffingRule
 from mobilize.mobilisation.service import (
     Outcome,
-    _active,
-    _assignment,
     _assignment_event,
-    _own,
+    own_assignment,
 )
 from mobilize.models import (
     Assignment,
@@ -60,18 +58,16 @@ def check_in(
     validation.point("location", lon, lat)
     if crs not in ("wgs84", "gcj02", "bd09"):
         raise InvalidInput("crs", "one of wgs84, gcj02, bd09")
-    earlier = idempotency.claim(
+    assignment, mobilisation, replayed = own_assignment(
         session,
-        actor=actor.label,
-        key=client_mutation_id,
-        operation="checkIn",
+        actor=actor,
         clock=clock,
-        request={"assignment": assignment_id, "lon": lon, "lat": lat, "crs": crs},
+        assignment_id=assignment_id,
+        operation="checkIn",
+        key=client_mutation_id,
+        request={"lon": lon, "lat": lat, "crs": crs},
     )
-    assignment = _assignment(session, actor, assignment_id)
-    _own(actor, assignment)
-    mobilisation = _active(session, assignment)
-    if earlier is not None:
+    if replayed is not None:
         return Outcome(mobilisation, assignment=assignment, replayed=True)
     rule = StaffingRule.from_dict(mobilisation.rule)
     grid = session.get(Grid, assignment.grid_id)
@@ -133,21 +129,19 @@ def report_problem(
 ) -> tuple[ProblemReport, list[str]]:
     """A problem from the grid, escalated at once to the street command centre."""
     text = validation.text("text", text, max_len=1000)
-    earlier = idempotency.claim(
+    assignment, mobilisation, earlier = own_assignment(
         session,
-        actor=actor.label,
-        key=client_mutation_id,
-        operation="reportProblem",
+        actor=actor,
         clock=clock,
-        request={"assignment": assignment_id, "text": text},
+        assignment_id=assignment_id,
+        operation="reportProblem",
+        key=client_mutation_id,
+        request={"text": text},
     )
     if earlier is not None:
         found = session.get(ProblemReport, earlier["report"])
         assert found is not None
         return found, []
-    assignment = _assignment(session, actor, assignment_id)
-    _own(actor, assignment)
-    mobilisation = _active(session, assignment)
     report = ProblemReport(
         mobilisation_id=mobilisation.id,
         responder_id=assignment.responder_id,

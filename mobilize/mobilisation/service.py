@@ -781,6 +781,31 @@ def _assignment_event(
     )
 
 
+def own_assignment(
+    session: Session,
+    *,
+    actor: Actor,
+    clock: Clock,
+    assignment_id: int,
+    operation: str,
+    key: str | None,
+    request: dict[str, Any],
+) -> tuple[Assignment, Mobilisation, dict[str, Any] | None]:
+    """A phone acting on its own assignment: claim the client mutation id, check the
+    assignment is the caller's and its mobilisation active; the first result on a retry."""
+    earlier = idempotency.claim(
+        session,
+        actor=actor.label,
+        key=key,
+        operation=operation,
+        clock=clock,
+        request={"assignment": assignment_id, **request},
+    )
+    assignment = _assignment(session, actor, assignment_id)
+    _own(actor, assignment)
+    return assignment, _active(session, assignment), earlier
+
+
 def acknowledge(
     session: Session,
     *,
@@ -794,18 +819,16 @@ def acknowledge(
     them."""
     if eta_minutes is not None and not 0 <= eta_minutes <= 24 * 60:
         raise InvalidInput("etaMinutes", "between 0 and 1440")
-    earlier = idempotency.claim(
+    assignment, mobilisation, replayed = own_assignment(
         session,
-        actor=actor.label,
-        key=client_mutation_id,
-        operation="acknowledge",
+        actor=actor,
         clock=clock,
-        request={"assignment": assignment_id, "eta": eta_minutes},
+        assignment_id=assignment_id,
+        operation="acknowledge",
+        key=client_mutation_id,
+        request={"eta": eta_minutes},
     )
-    assignment = _assignment(session, actor, assignment_id)
-    _own(actor, assignment)
-    mobilisation = _active(session, assignment)
-    if earlier is not None:
+    if replayed is not None:
         return Outcome(mobilisation, assignment=assignment, replayed=True)
     now = clock.now()
     _transition(
@@ -826,7 +849,7 @@ def acknowledge(
         actor=actor,
         assignment=assignment,
         kind="assignment.acknowledged",
-        payload={"grid": assignment.grid_id},
+        payload={"grid": assignment.grid_id, "eta_minutes": eta_minutes},
     )
     return Outcome(mobilisation, assignment=assignment)
 
@@ -843,18 +866,16 @@ def decline(
 ) -> Outcome:
     """The person cannot come: free their slot and re-plan their community."""
     reason = validation.text("reason", reason, max_len=500)
-    earlier = idempotency.claim(
+    assignment, mobilisation, replayed = own_assignment(
         session,
-        actor=actor.label,
-        key=client_mutation_id,
-        operation="decline",
+        actor=actor,
         clock=clock,
-        request={"assignment": assignment_id, "reason": reason},
+        assignment_id=assignment_id,
+        operation="decline",
+        key=client_mutation_id,
+        request={"reason": reason},
     )
-    assignment = _assignment(session, actor, assignment_id)
-    _own(actor, assignment)
-    mobilisation = _active(session, assignment)
-    if earlier is not None:
+    if replayed is not None:
         return Outcome(mobilisation, assignment=assignment, replayed=True)
     _transition(
         session,
