@@ -11,6 +11,7 @@ from geo import LocalMetric, to_wgs84
 from mobilize import idempotency, validation
 from mobilize.auth.actor import Actor
 from mobilize.clock import Clock
+from mobilize.coverage import service as coverage
 from mobilize.errors import DomainError, InvalidInput
 from mobilize.events import record_event
 from mobilize.mobilisation.rules import StaffingRule
@@ -112,6 +113,7 @@ def check_in(
             "distance_m": round(distance, 1),
         },
     )
+    coverage.track(session, mobilisation=mobilisation, grid_ids=[assignment.grid_id], clock=clock)
     idempotency.remember(
         session, actor=actor.label, key=client_mutation_id, result={"assignment": assignment.id}
     )

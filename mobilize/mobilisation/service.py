@@ -21,6 +21,7 @@ from mobilize import idempotency, validation
 from mobilize.auth.actor import Actor
 from mobilize.auth.scope import visible
 from mobilize.clock import Clock
+from mobilize.coverage import service as coverage
 from mobilize.db.bulk import insert_rows
 from mobilize.errors import DomainError, Forbidden, InvalidInput, NotFound
 from mobilize.events import record_event, record_events
@@ -207,6 +208,7 @@ def activate(
     mobilisation.figures = _figures(problem, plan, rule)
     _open_party_organisations(session, mobilisation, area.community_ids, actor, clock)
     generate_for_activation(session, mobilisation=mobilisation, actor=actor, clock=clock)
+    coverage.start(session, mobilisation=mobilisation, clock=clock)
     record_event(
         session,
         clock=clock,
@@ -504,6 +506,11 @@ def _apply(
     record_events(
         session, clock=clock, actor=actor.label, events=events, mobilisation_id=mobilisation.id
     )
+    moved_or_released = placed.keys() | set(plan.unplaced)
+    touched = {p.grid_id for p in plan.placements} | {
+        a.grid_id for pid, a in current.items() if pid in moved_or_released
+    }
+    coverage.track(session, mobilisation=mobilisation, grid_ids=touched, clock=clock)
     return enqueue(session, clock=clock, messages=messages, mobilisation_id=mobilisation.id)
 
 
@@ -851,6 +858,7 @@ def acknowledge(
         kind="assignment.acknowledged",
         payload={"grid": assignment.grid_id, "eta_minutes": eta_minutes},
     )
+    coverage.track(session, mobilisation=mobilisation, grid_ids=[assignment.grid_id], clock=clock)
     return Outcome(mobilisation, assignment=assignment)
 
 
@@ -893,6 +901,7 @@ def decline(
         kind="assignment.declined",
         payload={"grid": assignment.grid_id, "reason": reason},
     )
+    coverage.track(session, mobilisation=mobilisation, grid_ids=[assignment.grid_id], clock=clock)
     ids = resolve(
         session,
         mobilisation=mobilisation,
@@ -970,6 +979,7 @@ def reassign(
         mobilisation_id=mobilisation.id,
         messages=[_message(mobilisation, responder, grid, community, placement, display_tz)],
     )
+    coverage.track(session, mobilisation=mobilisation, grid_ids=[before[0], grid.id], clock=clock)
     ids += resolve(
         session,
         mobilisation=mobilisation,
@@ -1069,6 +1079,9 @@ def mark_unavailable(
             assignment=assignment,
             kind="assignment.released",
             payload={"grid": assignment.grid_id, "reason": "unavailable"},
+        )
+        coverage.track(
+            session, mobilisation=mobilisation, grid_ids=[assignment.grid_id], clock=clock
         )
         ids += resolve(
             session,

@@ -10,6 +10,7 @@ from mobilize.models.auth import (
     User,
 )
 from mobilize.models.base import Base
+from mobilize.models.coverage import GridState, GridStatus
 from mobilize.models.district import (
     Community,
     CommunityKind,
@@ -68,6 +69,8 @@ __all__ = [
     "Event",
     "Grid",
     "GridLevel",
+    "GridState",
+    "GridStatus",
     "Household",
     "HouseholdRecord",
     "HouseholdTag",

@@ -17,6 +17,7 @@ from mobilize import idempotency, validation
 from mobilize.auth.actor import Actor
 from mobilize.auth.scope import visible
 from mobilize.clock import Clock
+from mobilize.coverage import service as coverage
 from mobilize.db.bulk import insert_if_absent, insert_rows
 from mobilize.errors import DomainError, Forbidden, InvalidInput, NotFound
 from mobilize.events import record_event
@@ -634,6 +635,12 @@ def record_household(
             "tags": household.tags,
         },
     )
+    if kind == "check":
+        mobilisation = session.get(Mobilisation, task.mobilisation_id)
+        assert mobilisation is not None
+        coverage.track(
+            session, mobilisation=mobilisation, grid_ids=[household.micro_grid_id], clock=clock
+        )
     idempotency.remember(
         session, actor=actor.label, key=client_mutation_id, result={"record": record.id}
     )

@@ -1,0 +1,301 @@
+"""Grid states and coverage.
+
+A change to assignments or household records updates only the grids it touched (`track`);
+coverage for any scope is then one grouped query over those states. `recompute` derives the
+same figures from the assignments and records themselves, to verify the maintained ones."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from mobilize.clock import Clock
+from mobilize.db.bulk import insert_rows
+from mobilize.mobilisation.rules import StaffingRule
+from mobilize.models import (
+    HOLDING,
+    Assignment,
+    AssignmentStatus,
+    Community,
+    Grid,
+    GridLevel,
+    GridState,
+    GridStatus,
+    Household,
+    HouseholdRecord,
+    Mobilisation,
+    MobilisationArea,
+)
+
+_HOLDING = [s.value for s in HOLDING]
+_ANSWERED = [AssignmentStatus.ACKNOWLEDGED.value, AssignmentStatus.EN_ROUTE.value]
+
+
+def status_of(
+    minimum: int, assigned: int, answered: int, on_site: int, households: int, checked: int
+) -> GridStatus:
+    if on_site >= minimum:
+        return GridStatus.CHECKED if checked >= households else GridStatus.MOBILISED
+    if answered or on_site:
+        return GridStatus.ARRIVING
+    return GridStatus.ASSIGNED if assigned else GridStatus.UNSTAFFED
+
+
+@dataclass(frozen=True)
+class _Counts:
+    assigned: int = 0
+    answered: int = 0
+    on_site: int = 0
+    checked: int = 0
+
+
+def _counts(
+    session: Session, mobilisation_id: int, grid_ids: Iterable[int] | None
+) -> dict[int, _Counts]:
+    """People by state and households checked, per grid, from the source rows."""
+    people = (
+        select(
+            Assignment.grid_id,
+            func.count(),
+            func.sum(case((Assignment.status.in_(_ANSWERED), 1), else_=0)),
+            func.sum(case((Assignment.status == AssignmentStatus.ON_SITE.value, 1), else_=0)),
+        )
+        .where(Assignment.mobilisation_id == mobilisation_id, Assignment.status.in_(_HOLDING))
+        .group_by(Assignment.grid_id)
+    )
+    checks = (
+        select(Household.micro_grid_id, func.count())
+        .join(HouseholdRecord, HouseholdRecord.household_id == Household.id)
+        .where(HouseholdRecord.mobilisation_id == mobilisation_id, HouseholdRecord.kind == "check")
+        .group_by(Household.micro_grid_id)
+    )
+    if grid_ids is not None:
+        ids = list(grid_ids)
+        people = people.where(Assignment.grid_id.in_(ids))
+        checks = checks.where(Household.micro_grid_id.in_(ids))
+    found: dict[int, dict[str, int]] = {}
+    for grid_id, assigned, answered, on_site in session.execute(people).all():
+        found.setdefault(grid_id, {}).update(
+            assigned=assigned, answered=int(answered or 0), on_site=int(on_site or 0)
+        )
+    for grid_id, checked in session.execute(checks).all():
+        found.setdefault(grid_id, {})["checked"] = checked
+    return {g: _Counts(**c) for g, c in found.items()}
+
+
+def start(session: Session, *, mobilisation: Mobilisation, clock: Clock) -> None:
+    """Every micro-grid of a new mobilisation, with the state its plan gives it."""
+    rule = StaffingRule.from_dict(mobilisation.rule)
+    now = clock.now()
+    grids = session.execute(
+        select(Grid.id, Grid.community_id, Community.street_id, Grid.household_count)
+        .join(Community, Community.id == Grid.community_id)
+        .join(MobilisationArea, MobilisationArea.community_id == Grid.community_id)
+        .where(
+            MobilisationArea.mobilisation_id == mobilisation.id, Grid.level == GridLevel.MICRO.value
+        )
+    ).all()
+    counts = _counts(session, mobilisation.id, None)
+    rows = []
+    for grid_id, community_id, street_id, households in grids:
+        c = counts.get(grid_id, _Counts())
+        status = status_of(
+            rule.min_on_site, c.assigned, c.answered, c.on_site, households, c.checked
+        )
+        rows.append(
+            {
+                "mobilisation_id": mobilisation.id,
+                "grid_id": grid_id,
+                "community_id": community_id,
+                "street_id": street_id,
+                "status": status.value,
+                "assigned": c.assigned,
+                "answered": c.answered,
+                "on_site": c.on_site,
+                "households": households,
+                "checked": c.checked,
+                "mobilised_at": None,
+                "checked_at": None,
+                "updated_at": now,
+            }
+        )
+    insert_rows(session, GridState.__table__, rows)  # type: ignore[arg-type]
+
+
+def track(
+    session: Session, *, mobilisation: Mobilisation, grid_ids: Iterable[int | None], clock: Clock
+) -> None:
+    """Bring these grids' states up to date after a change that touched them."""
+    ids = sorted({g for g in grid_ids if g is not None})
+    if not ids:
+        return
+    rule = StaffingRule.from_dict(mobilisation.rule)
+    now = clock.now()
+    counts = _counts(session, mobilisation.id, ids)
+    for state in session.scalars(
+        select(GridState).where(
+            GridState.mobilisation_id == mobilisation.id, GridState.grid_id.in_(ids)
+        )
+    ):
+        c = counts.get(state.grid_id, _Counts())
+        status = status_of(
+            rule.min_on_site, c.assigned, c.answered, c.on_site, state.households, c.checked
+        )
+        state.assigned, state.answered, state.on_site, state.checked = (
+            c.assigned,
+            c.answered,
+            c.on_site,
+            c.checked,
+        )
+        if status in (GridStatus.MOBILISED, GridStatus.CHECKED) and state.mobilised_at is None:
+            state.mobilised_at = now
+        if status is GridStatus.CHECKED and state.checked_at is None:
+            state.checked_at = now
+        state.status = status.value
+        state.updated_at = now
+    session.flush()
+
+
+@dataclass
+class Coverage:
+    grids: int
+    by_status: dict[str, int]
+    mobilised_pct: float
+    households: int
+    households_checked: int
+    households_checked_pct: float
+    minutes_left: float
+    curve: list[tuple[int, int]] = field(default_factory=list)  # (minute since T0, mobilised)
+
+    def figures(self) -> dict[str, Any]:
+        """What --verify compares: everything but the clock-dependent time left."""
+        return {
+            "grids": self.grids,
+            "by_status": self.by_status,
+            "households_checked": self.households_checked,
+            "curve": self.curve,
+        }
+
+
+def _scope(stmt: Any, street_id: int | None, community_id: int | None) -> Any:
+    if street_id is not None:
+        stmt = stmt.where(GridState.street_id == street_id)
+    if community_id is not None:
+        stmt = stmt.where(GridState.community_id == community_id)
+    return stmt
+
+
+def _curve(mobilisation: Mobilisation, times: Iterable[datetime | None]) -> list[tuple[int, int]]:
+    minutes = Counter(
+        int((t - mobilisation.t0).total_seconds() // 60) for t in times if t is not None
+    )
+    curve, total = [], 0
+    for minute in sorted(minutes):
+        total += minutes[minute]
+        curve.append((minute, total))
+    return curve
+
+
+def coverage(
+    session: Session,
+    *,
+    mobilisation: Mobilisation,
+    now: datetime,
+    street_id: int | None = None,
+    community_id: int | None = None,
+) -> Coverage:
+    """Coverage of a scope (the mobilisation, a street or a community) from the grid states."""
+    rows = session.execute(
+        _scope(
+            select(
+                GridState.status,
+                func.count(),
+                func.sum(GridState.households),
+                func.sum(GridState.checked),
+            )
+            .where(GridState.mobilisation_id == mobilisation.id)
+            .group_by(GridState.status),
+            street_id,
+            community_id,
+        )
+    ).all()
+    by_status = {s.value: 0 for s in GridStatus}
+    households = checked = 0
+    for status, n, h, c in rows:
+        by_status[status] = n
+        households += int(h or 0)
+        checked += int(c or 0)
+    times = session.scalars(
+        _scope(
+            select(GridState.mobilised_at).where(
+                GridState.mobilisation_id == mobilisation.id, GridState.mobilised_at.is_not(None)
+            ),
+            street_id,
+            community_id,
+        )
+    ).all()
+    return _coverage(mobilisation, now, by_status, households, checked, times)
+
+
+def _coverage(
+    mobilisation: Mobilisation,
+    now: datetime,
+    by_status: dict[str, int],
+    households: int,
+    checked: int,
+    times: Iterable[datetime | None],
+) -> Coverage:
+    grids = sum(by_status.values())
+    mobilised = by_status[GridStatus.MOBILISED.value] + by_status[GridStatus.CHECKED.value]
+    end = mobilisation.stood_down_at or now
+    return Coverage(
+        grids=grids,
+        by_status=by_status,
+        mobilised_pct=round(100.0 * mobilised / grids, 2) if grids else 0.0,
+        households=households,
+        households_checked=checked,
+        households_checked_pct=round(100.0 * checked / households, 2) if households else 0.0,
+        minutes_left=round((mobilisation.deadline - end).total_seconds() / 60.0, 1),
+        curve=_curve(mobilisation, times),
+    )
+
+
+def recompute(
+    session: Session,
+    *,
+    mobilisation: Mobilisation,
+    now: datetime,
+    street_id: int | None = None,
+    community_id: int | None = None,
+) -> Coverage:
+    """The same coverage derived from assignments and records, ignoring the grid states'
+    counters (their first-mobilised times are history, not state, and are reused)."""
+    rule = StaffingRule.from_dict(mobilisation.rule)
+    grids = session.execute(
+        _scope(
+            select(GridState.grid_id, GridState.households, GridState.mobilised_at).where(
+                GridState.mobilisation_id == mobilisation.id
+            ),
+            street_id,
+            community_id,
+        )
+    ).all()
+    counts = _counts(session, mobilisation.id, [g.grid_id for g in grids])
+    by_status = {s.value: 0 for s in GridStatus}
+    households = checked = 0
+    for grid_id, h, _ in grids:
+        c = counts.get(grid_id, _Counts())
+        by_status[
+            status_of(rule.min_on_site, c.assigned, c.answered, c.on_site, h, c.checked).value
+        ] += 1
+        households += h
+        checked += c.checked
+    return _coverage(
+        mobilisation, now, by_status, households, checked, [g.mobilised_at for g in grids]
+    )

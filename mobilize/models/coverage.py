@@ -1,0 +1,45 @@
+"""Where each micro-grid stands against the three-hour promise, kept as events happen."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mobilize.db.types import UTCDateTime
+from mobilize.models.base import Base
+
+
+class GridStatus(enum.StrEnum):
+    UNSTAFFED = "unstaffed"  # nobody holds it
+    ASSIGNED = "assigned"  # people assigned, nobody has answered yet
+    ARRIVING = "arriving"  # someone acknowledged or is on the way; the minimum is not there
+    MOBILISED = "mobilised"  # its minimum is on site
+    CHECKED = "checked"  # and every household has been checked
+
+
+class GridState(Base):
+    """One micro-grid in one mobilisation; updated with every change that touches it."""
+
+    __tablename__ = "grid_state"
+    __table_args__ = (Index("ix_grid_state_mobilisation_status", "mobilisation_id", "status"),)
+
+    mobilisation_id: Mapped[int] = mapped_column(
+        ForeignKey("mobilisation.id", ondelete="CASCADE"), primary_key=True
+    )
+    grid_id: Mapped[int] = mapped_column(
+        ForeignKey("grid.id", ondelete="CASCADE"), primary_key=True
+    )
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete="CASCADE"))
+    street_id: Mapped[int] = mapped_column(ForeignKey("street.id", ondelete="CASCADE"))
+    status: Mapped[GridStatus] = mapped_column(String(16))
+    assigned: Mapped[int] = mapped_column(default=0)
+    answered: Mapped[int] = mapped_column(default=0)  # acknowledged or on the way
+    on_site: Mapped[int] = mapped_column(default=0)
+    households: Mapped[int] = mapped_column(default=0)
+    checked: Mapped[int] = mapped_column(default=0)
+    mobilised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # first reached
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
