@@ -299,3 +299,50 @@ def recompute(
     return _coverage(
         mobilisation, now, by_status, households, checked, [g.mobilised_at for g in grids]
     )
+
+
+def coverage_for(
+    session: Session,
+    *,
+    actor: Any,
+    mobilisation_id: int,
+    now: datetime,
+    street_id: int | None = None,
+    community_id: int | None = None,
+    verify: bool = False,
+) -> Coverage:
+    """Coverage of a scope the actor may see: by default their own place (a street commander
+    their street, a community secretary their community), else the whole mobilisation."""
+    from mobilize.auth.scope import visible
+    from mobilize.errors import NotFound
+    from mobilize.models import Role, Street
+
+    mobilisation = session.scalar(
+        select(Mobilisation).where(Mobilisation.id == mobilisation_id, visible(actor, Mobilisation))
+    )
+    if mobilisation is None:
+        raise NotFound(f"没有这次动员 No mobilisation {mobilisation_id}")
+    district_wide = bool({Role.DISTRICT_COMMANDER, Role.REVIEWER, Role.ADMIN} & actor.roles)
+    if street_id is None and community_id is None and not district_wide:
+        streets = [b.scope_id for b in actor.bindings if b.role is Role.STREET_COMMANDER]
+        communities = [b.scope_id for b in actor.bindings if b.role is Role.COMMUNITY_SECRETARY]
+        street_id = streets[0] if streets else None
+        community_id = None if streets else (communities[0] if communities else None)
+    if (
+        street_id is not None
+        and session.scalar(select(Street.id).where(Street.id == street_id, visible(actor, Street)))
+        is None
+    ):
+        raise NotFound(f"没有这个街道 No street {street_id}")
+    if (
+        community_id is not None
+        and session.scalar(
+            select(Community.id).where(Community.id == community_id, visible(actor, Community))
+        )
+        is None
+    ):
+        raise NotFound(f"没有这个社区 No community {community_id}")
+    compute = recompute if verify else coverage
+    return compute(
+        session, mobilisation=mobilisation, now=now, street_id=street_id, community_id=community_id
+    )

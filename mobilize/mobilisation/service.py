@@ -424,6 +424,7 @@ def _apply(
     }
 
     inserts, events, messages = [], [], []
+    left: set[int | None] = set()  # grids people moved away from
     for pid, p in sorted(placed.items()):
         grid = grids[p.grid_id]
         row = current.get(pid)
@@ -466,6 +467,7 @@ def _apply(
             )
         elif row.grid_id != p.grid_id or row.role != p.role:
             moved_from = row.grid_id
+            left.add(moved_from)
             for key, value in fields.items():
                 setattr(row, key, value)
             events.append(
@@ -506,10 +508,12 @@ def _apply(
     record_events(
         session, clock=clock, actor=actor.label, events=events, mobilisation_id=mobilisation.id
     )
-    moved_or_released = placed.keys() | set(plan.unplaced)
-    touched = {p.grid_id for p in plan.placements} | {
-        a.grid_id for pid, a in current.items() if pid in moved_or_released
-    }
+    released = set(plan.unplaced)
+    touched = (
+        {p.grid_id for p in plan.placements}
+        | left
+        | {a.grid_id for pid, a in current.items() if pid in released}
+    )
     coverage.track(session, mobilisation=mobilisation, grid_ids=touched, clock=clock)
     return enqueue(session, clock=clock, messages=messages, mobilisation_id=mobilisation.id)
 
