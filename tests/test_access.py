@@ -225,6 +225,7 @@ OPERATIONS = {
     ' reason: "x") { __typename } }',
     "Mutation.acknowledgeAssignment": "mutation { acknowledgeAssignment(id: "
     '"QXNzaWdubWVudDo5OTk5") { __typename } }',
+    "Query.coverage": '{ coverage(mobilisation: "TW9iaWxpc2F0aW9uOjk5OTk=") { grids } }',
     "Query.myAssignment": "{ myAssignment { minutesLeft } }",
     "Query.myTasks": "{ myTasks { id } }",
     "Query.myService": "{ myService { hours points } }",

@@ -152,3 +152,23 @@ def test_staffing_rules_are_data(
         "upToMetres": None,
         "speedKmh": 25.0,
     }
+
+
+def test_coverage_over_http_by_scope(
+    world: tuple[TestClient, InProcessDispatcher],
+    engine: Engine,
+    clock: ManualClock,
+    small_bundle: Bundle,
+) -> None:
+    client, _ = world
+    commander = make_user(engine, clock, Role.DISTRICT_COMMANDER, small_bundle.district_code)
+    street = make_user(engine, clock, Role.STREET_COMMANDER, "S01")
+    first = run(client, commander, ACTIVATE, scope={"district": True})
+    query = """query($m: ID!) { coverage(mobilisation: $m) { grids mobilisedPct minutesLeft
+        byStatus { status count } curve { minute mobilised } } }"""
+    whole = run(client, commander, query, m=first["id"])
+    mine = run(client, street, query, m=first["id"])
+    assert whole["grids"] == first["figures"]["grids"] == 240
+    assert 0 < mine["grids"] < whole["grids"]  # the street commander sees their street
+    assert whole["minutesLeft"] == 180.0 and whole["mobilisedPct"] == 0.0
+    assert sum(s["count"] for s in whole["byStatus"]) == whole["grids"]

@@ -50,6 +50,7 @@ from mobilize.api.types import (
 )
 from mobilize.api.wartime import (
     Assignment,
+    CoverageQuery,
     Mobilisation,
     PartyOrganisation,
     WartimeMutation,
@@ -79,7 +80,7 @@ NODE_TYPES: dict[str, Any] = {
 
 
 @strawberry.type
-class Query(WartimeQuery, FieldQuery):
+class Query(WartimeQuery, FieldQuery, CoverageQuery):
     me: Viewer = strawberry.field(resolver=me, description="The signed-in user and their roles.")
 
     @strawberry.field(description="Any object by its global ID; null when there is none.")

@@ -525,3 +525,68 @@ async def _assignment_change(info: ContextInfo, fn: Any, **kwargs: Any) -> Assig
         return wartime_error(exc)  # type: ignore[return-value]
     assert outcome.assignment is not None
     return Assignment.from_model(outcome.assignment)
+
+
+@strawberry.type
+class StatusCount:
+    status: str = strawberry.field(description="unstaffed, assigned, arriving, mobilised, checked")
+    count: int
+
+
+@strawberry.type
+class CurvePoint:
+    minute: int = strawberry.field(description="Minutes since T0.")
+    mobilised: int = strawberry.field(description="Micro-grids mobilised by then.")
+
+
+@strawberry.type(description="How far a scope is from the three-hour promise.")
+class Coverage:
+    grids: int
+    by_status: list[StatusCount]
+    mobilised_pct: float
+    households: int
+    households_checked: int
+    households_checked_pct: float
+    minutes_left: float
+    curve: list[CurvePoint]
+
+
+@strawberry.type
+class CoverageQuery:
+    @strawberry.field(
+        description="Coverage of a mobilisation, or of one street or community "
+        "in it; by default the caller's own place."
+    )
+    async def coverage(
+        self,
+        info: ContextInfo,
+        mobilisation: strawberry.ID,
+        street: strawberry.ID | None = None,
+        community: strawberry.ID | None = None,
+    ) -> Coverage | None:
+        from mobilize.coverage.service import coverage_for
+
+        ctx = info.context
+        try:
+            found = await ctx.db.run(
+                coverage_for,
+                actor=ctx.actor,
+                mobilisation_id=expect_global_id(mobilisation, "Mobilisation", "mobilisation"),
+                now=ctx.clock.now(),
+                street_id=expect_global_id(street, "Street", "street") if street else None,
+                community_id=(
+                    expect_global_id(community, "Community", "community") if community else None
+                ),
+            )
+        except errors.NotFound:
+            return None
+        return Coverage(
+            grids=found.grids,
+            by_status=[StatusCount(status=k, count=v) for k, v in found.by_status.items()],
+            mobilised_pct=found.mobilised_pct,
+            households=found.households,
+            households_checked=found.households_checked,
+            households_checked_pct=found.households_checked_pct,
+            minutes_left=found.minutes_left,
+            curve=[CurvePoint(minute=m_, mobilised=n) for m_, n in found.curve],
+        )

@@ -65,6 +65,7 @@ POLICY: Mapping[str, Mapping[str, Access]] = {
     "Mutation.markUnavailable": _rule(COMMAND_ROLES, Access.SCOPE),
     "Mutation.acknowledgeAssignment": _rule([Role.RESPONDER], Access.SELF),
     "Mutation.declineAssignment": _rule([Role.RESPONDER], Access.SELF),
+    "Query.coverage": _rule(AREA_ROLES, Access.SCOPE),
     # Tasks and the phone.
     "Query.myAssignment": _rule([Role.RESPONDER], Access.SELF),
     "Query.myTasks": _rule([Role.RESPONDER], Access.SELF),
