@@ -23,6 +23,7 @@ from mobilize.api.types import (
     HouseholdTag,
     ResponderKind,
     _one,
+    related,
 )
 from mobilize.api.wartime import (
     Assignment,
@@ -154,13 +155,11 @@ class Task(Node):
 
     @strawberry.field
     async def grid(self, info: ContextInfo) -> Grid | None:
-        row = await _one(info, m.Grid, self.grid_pk)
-        return None if row is None else Grid.from_model(row)
+        return await related(info, Grid, m.Grid, self.grid_pk)  # type: ignore[no-any-return]
 
     @strawberry.field
     async def community(self, info: ContextInfo) -> Community | None:
-        row = await _one(info, m.Community, self.community_pk)
-        return None if row is None else Community.from_model(row)
+        return await related(info, Community, m.Community, self.community_pk)  # type: ignore[no-any-return]
 
     @strawberry.field(description="Households to check or supply, the vulnerable first.")
     async def households(self, info: ContextInfo) -> list[HouseholdEntry]:

@@ -35,6 +35,13 @@ async def _one(info: ContextInfo, model: Any, pk: int | None) -> Any:
     return None if pk is None else await info.context.loaders.one(model).load(pk)
 
 
+async def related(info: ContextInfo, node_type: Any, model: Any, pk: int | None) -> Any:
+    """A nullable relationship: the related row as `node_type`, or None when there is none
+    or the caller may not see it."""
+    row = await _one(info, model, pk)
+    return None if row is None else node_type.from_model(row)
+
+
 @strawberry.type(description="区: the district, outermost polygon.")
 class District(Node):
     pk: Private[int]
@@ -166,8 +173,7 @@ class Grid(Node):
 
     @strawberry.field(description="The general grid of a micro-grid; null for a general grid.")
     async def parent(self, info: ContextInfo) -> Grid | None:
-        row = await _one(info, m.Grid, self.parent_pk)
-        return None if row is None else Grid.from_model(row)
+        return await related(info, Grid, m.Grid, self.parent_pk)  # type: ignore[no-any-return]
 
     @strawberry.field(description="The micro-grids of a general grid; empty for a micro-grid.")
     async def children(self, info: ContextInfo) -> list[Grid]:
@@ -276,8 +282,7 @@ class Team(Node):
 
     @strawberry.field
     async def unit(self, info: ContextInfo) -> Unit | None:
-        row = await _one(info, m.Unit, self.unit_pk)
-        return None if row is None else Unit.from_model(row)
+        return await related(info, Unit, m.Unit, self.unit_pk)  # type: ignore[no-any-return]
 
     @strawberry.field
     async def members(self, info: ContextInfo) -> list[Responder]:
@@ -319,18 +324,15 @@ class Responder(Node):
 
     @strawberry.field
     async def unit(self, info: ContextInfo) -> Unit | None:
-        row = await _one(info, m.Unit, self.unit_pk)
-        return None if row is None else Unit.from_model(row)
+        return await related(info, Unit, m.Unit, self.unit_pk)  # type: ignore[no-any-return]
 
     @strawberry.field
     async def team(self, info: ContextInfo) -> Team | None:
-        row = await _one(info, m.Team, self.team_pk)
-        return None if row is None else Team.from_model(row)
+        return await related(info, Team, m.Team, self.team_pk)  # type: ignore[no-any-return]
 
     @strawberry.field
     async def home_grid(self, info: ContextInfo) -> Grid | None:
-        row = await _one(info, m.Grid, self.home_grid_pk)
-        return None if row is None else Grid.from_model(row)
+        return await related(info, Grid, m.Grid, self.home_grid_pk)  # type: ignore[no-any-return]
 
 
 TYPES: dict[str, Any] = {

@@ -15,7 +15,7 @@ from mobilize import models as m
 from mobilize.api.errors import Error, NotFoundError, ValidationError, to_error
 from mobilize.api.paging import paged
 from mobilize.api.relay import Connection, Node, expect_global_id, to_global_id
-from mobilize.api.types import Community, ContextInfo, Grid, Responder, _one
+from mobilize.api.types import Community, ContextInfo, Grid, Responder, related
 from mobilize.districts import queries
 from mobilize.idempotency import ReusedMutationId
 from mobilize.mobilisation import service
@@ -224,23 +224,19 @@ class Assignment(Node):
 
     @strawberry.field
     async def responder(self, info: ContextInfo) -> Responder | None:
-        row = await _one(info, m.Responder, self.responder_pk)
-        return None if row is None else Responder.from_model(row)
+        return await related(info, Responder, m.Responder, self.responder_pk)  # type: ignore[no-any-return]
 
     @strawberry.field
     async def grid(self, info: ContextInfo) -> Grid | None:
-        row = await _one(info, m.Grid, self.grid_pk)
-        return None if row is None else Grid.from_model(row)
+        return await related(info, Grid, m.Grid, self.grid_pk)  # type: ignore[no-any-return]
 
     @strawberry.field
     async def community(self, info: ContextInfo) -> Community | None:
-        row = await _one(info, m.Community, self.community_pk)
-        return None if row is None else Community.from_model(row)
+        return await related(info, Community, m.Community, self.community_pk)  # type: ignore[no-any-return]
 
     @strawberry.field
     async def mobilisation(self, info: ContextInfo) -> Mobilisation | None:
-        row = await _one(info, m.Mobilisation, self.mobilisation_pk)
-        return None if row is None else Mobilisation.from_model(row)
+        return await related(info, Mobilisation, m.Mobilisation, self.mobilisation_pk)  # type: ignore[no-any-return]
 
 
 @strawberry.type(description="临时党组织: leads the forces of one community in wartime.")
@@ -264,13 +260,11 @@ class PartyOrganisation(Node):
 
     @strawberry.field
     async def community(self, info: ContextInfo) -> Community | None:
-        row = await _one(info, m.Community, self.community_pk)
-        return None if row is None else Community.from_model(row)
+        return await related(info, Community, m.Community, self.community_pk)  # type: ignore[no-any-return]
 
     @strawberry.field
     async def leader(self, info: ContextInfo) -> Responder | None:
-        row = await _one(info, m.Responder, self.leader_pk)
-        return None if row is None else Responder.from_model(row)
+        return await related(info, Responder, m.Responder, self.leader_pk)  # type: ignore[no-any-return]
 
 
 # -- errors of wartime mutations ------------------------------------------------------------
