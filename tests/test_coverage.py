@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from mobilize.auth.actor import Actor, Binding
 from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
 from mobilize.coverage import service as coverage
@@ -18,9 +17,9 @@ from mobilize.districts.importer import import_district
 from mobilize.errors import DomainError
 from mobilize.mobilisation import field, service
 from mobilize.mobilisation.area import AreaScope
-from mobilize.models import Assignment, Grid, GridState, Mobilisation, Role, Task
+from mobilize.models import Assignment, Grid, GridState, Mobilisation, Task
 from mobilize.tasks import service as tasks
-from tests.wartime import district_commander
+from tests.wartime import district_commander, phone, write
 
 
 @pytest.fixture
@@ -36,19 +35,6 @@ def mobilisation(engine: Engine, tiny_bundle: Bundle, clock: ManualClock) -> Mob
             kind="epidemic",
             title="演练",
         ).mobilisation
-
-
-def phone(a: Assignment) -> Actor:
-    return Actor(
-        user_id=1000 + a.responder_id,
-        name=f"r{a.responder_id}",
-        bindings=(Binding(Role.RESPONDER, a.responder_id, 1),),
-    )
-
-
-def write(engine: Engine, fn: object, **kwargs: object) -> object:
-    with transaction(make_sessionmaker(engine)) as session:
-        return fn(session, **kwargs)  # type: ignore[operator]
 
 
 def state(engine: Engine, grid_id: int) -> GridState:

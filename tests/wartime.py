@@ -8,7 +8,8 @@ from sqlalchemy.orm import Session
 from mobilize.auth.actor import Actor, Binding
 from mobilize.auth.users import authenticate
 from mobilize.clock import Clock
-from mobilize.models import District, Role, Street
+from mobilize.db import make_sessionmaker, transaction
+from mobilize.models import Assignment, District, Role, Street
 
 
 def district_commander(engine: Engine) -> Actor:
@@ -36,3 +37,18 @@ def street_commander(engine: Engine, code: str) -> Actor:
 def actor_for_token(engine: Engine, clock: Clock, token: str) -> Actor:
     with Session(engine) as session:
         return authenticate(session, secret=token, clock=clock, address="10.0.0.7")
+
+
+def phone(a: Assignment) -> Actor:
+    """The phone of the person holding assignment `a`."""
+    return Actor(
+        user_id=1000 + a.responder_id,
+        name=f"r{a.responder_id}",
+        bindings=(Binding(Role.RESPONDER, a.responder_id, 1),),
+    )
+
+
+def write(engine: Engine, fn: object, **kwargs: object) -> object:
+    """Call a domain service in its own committed transaction, as the API would."""
+    with transaction(make_sessionmaker(engine)) as session:
+        return fn(session, **kwargs)  # type: ignore[operator]

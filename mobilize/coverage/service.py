@@ -301,18 +301,17 @@ def recompute(
     )
 
 
-def coverage_for(
+def scope_for(
     session: Session,
     *,
     actor: Any,
     mobilisation_id: int,
-    now: datetime,
     street_id: int | None = None,
     community_id: int | None = None,
-    verify: bool = False,
-) -> Coverage:
-    """Coverage of a scope the actor may see: by default their own place (a street commander
-    their street, a community secretary their community), else the whole mobilisation."""
+) -> tuple[Mobilisation, int | None, int | None]:
+    """The mobilisation and the place within it an actor asks about: by default their own
+    (a street commander their street, a community secretary their community), else all of
+    it. Anything they may not see is answered as not found."""
     from mobilize.auth.scope import visible
     from mobilize.errors import NotFound
     from mobilize.models import Role, Street
@@ -342,6 +341,27 @@ def coverage_for(
         is None
     ):
         raise NotFound(f"没有这个社区 No community {community_id}")
+    return mobilisation, street_id, community_id
+
+
+def coverage_for(
+    session: Session,
+    *,
+    actor: Any,
+    mobilisation_id: int,
+    now: datetime,
+    street_id: int | None = None,
+    community_id: int | None = None,
+    verify: bool = False,
+) -> Coverage:
+    """Coverage of a scope the actor may see (see `scope_for`)."""
+    mobilisation, street_id, community_id = scope_for(
+        session,
+        actor=actor,
+        mobilisation_id=mobilisation_id,
+        street_id=street_id,
+        community_id=community_id,
+    )
     compute = recompute if verify else coverage
     return compute(
         session, mobilisation=mobilisation, now=now, street_id=street_id, community_id=community_id

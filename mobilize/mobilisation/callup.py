@@ -98,7 +98,7 @@ class Candidate:
     home: shapely.Point | None
 
 
-def _candidates(
+def candidates(
     session: Session,
     *,
     district_id: int,
@@ -222,7 +222,7 @@ def build_problem(
         Responder.team_id.in_(team_scope),
         Responder.id.in_(movable_ids),
     )
-    roster = _candidates(
+    roster = candidates(
         session, district_id=mobilisation.district_id, who=who, metric=metric, info=info
     )
     by_id = {c.id: c for c in roster}

@@ -4,7 +4,9 @@ Sources for the defaults: "every micro-grid staffed on site within three hours" 
 Xindu); one worker per 25 households is half the ~50 households of a micro-grid, so a typical
 micro-grid needs 2 people: its member and one more. Speeds: walking 4.5 km/h and cycling
 12 km/h are common urban planning figures; 25 km/h is a typical Chengdu urban driving speed at
-peak; straight lines are stretched by a detour factor of 1.3 to approximate streets."""
+peak; straight lines are stretched by a detour factor of 1.3 to approximate streets.
+Escalation at T0 + 120 minutes leaves an hour to act before the deadline (a fire, local and
+quick, escalates after one hour); a call unanswered for 30 minutes is not counted on."""
 
 from __future__ import annotations
 
@@ -34,6 +36,9 @@ class StaffingRule:
     check_in_radius_m: float = 150.0  # a check-in counts within the micro-grid buffered by this
     points_per_hour: float = 2.0  # volunteer service points (Bishan: 2 an hour)
     points_per_activity: float = 5.0  # and 5 per collective activity; 1 point = 1 yuan
+    ack_timeout_minutes: float = 30.0  # unanswered this long after assignment: not counted on
+    late_slip_minutes: float = 10.0  # someone past their promised arrival: assumed this late
+    escalate_after_minutes: float = 120.0  # grids still at risk go to their street then
     modes: tuple[TravelMode, ...] = (
         TravelMode("walk", 1_500.0, 4.5),
         TravelMode("cycle", 5_000.0, 12.0),
@@ -89,6 +94,8 @@ RULES: dict[MobilisationKind, StaffingRule] = {
     MobilisationKind.EPIDEMIC: _DEFAULT,
     MobilisationKind.FLOOD: replace(_DEFAULT, min_on_site=2, households_per_worker=30),
     MobilisationKind.EARTHQUAKE: replace(_DEFAULT, min_on_site=2, households_per_worker=20),
-    MobilisationKind.FIRE: replace(_DEFAULT, households_per_worker=40),
+    MobilisationKind.FIRE: replace(
+        _DEFAULT, households_per_worker=40, ack_timeout_minutes=15.0, escalate_after_minutes=60.0
+    ),
     MobilisationKind.OTHER: _DEFAULT,
 }

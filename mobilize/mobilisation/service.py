@@ -7,6 +7,7 @@ Notifications are outbox rows: the edge dispatches the returned ids after commit
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -937,23 +938,13 @@ def reassign(
     grid_id: int,
     pin: bool = True,
     display_tz: str = "Asia/Shanghai",
+    cause: str = "reassign",
 ) -> Outcome:
     """A commander sends a person to another micro-grid in the same mobilisation; the person
     is pinned there unless told otherwise, and both communities are re-planned."""
     assignment = _commanded_assignment(session, actor, assignment_id)
     mobilisation = _active(session, assignment)
-    grid = session.scalar(
-        select(Grid).where(Grid.id == grid_id, Grid.level == GridLevel.MICRO, visible(actor, Grid))
-    )
-    area = set(
-        session.scalars(
-            select(MobilisationArea.community_id).where(
-                MobilisationArea.mobilisation_id == mobilisation.id
-            )
-        )
-    )
-    if grid is None or grid.community_id not in area:
-        raise InvalidInput("gridId", "not a micro-grid of this mobilisation in your scope")
+    grid = _grid_in(session, actor, mobilisation, grid_id)
     if assignment.status not in _HOLDING:
         raise InvalidTransition(assignment.status, "assigned")
     before, now = (assignment.grid_id, assignment.community_id), clock.now()
@@ -965,6 +956,12 @@ def reassign(
     assignment.travel_minutes, assignment.distance_m, assignment.mode = minutes, distance, mode
     assignment.role = AssignmentRole.WORK.value
     assignment.updated_at = now
+    if assignment.status != AssignmentStatus.ASSIGNED.value:
+        # Committed already: they set off again now, and are expected after the trip.
+        if assignment.status == AssignmentStatus.ON_SITE.value:
+            assignment.status = AssignmentStatus.EN_ROUTE.value
+            assignment.checked_in_at = None
+        assignment.acknowledged_at, assignment.eta_minutes = now, math.ceil(minutes)
     session.flush()
     _assignment_event(
         session,
@@ -972,7 +969,13 @@ def reassign(
         actor=actor,
         assignment=assignment,
         kind="assignment.reassigned",
-        payload={"from": before[0], "grid": grid.id, "pinned": pin, "minutes": minutes},
+        payload={
+            "from": before[0],
+            "grid": grid.id,
+            "pinned": pin,
+            "minutes": minutes,
+            "cause": cause,
+        },
     )
     community = session.get(Community, grid.community_id)
     assert community is not None
@@ -991,9 +994,25 @@ def reassign(
         actor=actor,
         clock=clock,
         display_tz=display_tz,
-        cause="reassign",
+        cause=cause,
     )
     return Outcome(mobilisation, batches=ids, assignment=assignment)
+
+
+def _grid_in(session: Session, actor: Actor, mobilisation: Mobilisation, grid_id: int) -> Grid:
+    """A micro-grid of this mobilisation that the actor may see, or a clear refusal."""
+    grid = session.scalar(
+        select(Grid).where(Grid.id == grid_id, Grid.level == GridLevel.MICRO, visible(actor, Grid))
+    )
+    in_area = grid is not None and session.scalar(
+        select(MobilisationArea.id).where(
+            MobilisationArea.mobilisation_id == mobilisation.id,
+            MobilisationArea.community_id == grid.community_id,
+        )
+    )
+    if grid is None or not in_area:
+        raise InvalidInput("gridId", "not a micro-grid of this mobilisation in your scope")
+    return grid
 
 
 def _travel(
@@ -1098,3 +1117,185 @@ def mark_unavailable(
         )
     session.flush()
     return ids
+
+
+class Conflict(DomainError):
+    """Someone else changed what the request was based on; look again and retry."""
+
+    code = "CONFLICT"
+
+
+def send_to_grid(
+    session: Session,
+    *,
+    actor: Actor,
+    clock: Clock,
+    mobilisation_id: int,
+    grid_id: int,
+    responder_id: int,
+    from_grid_id: int | None,
+    display_tz: str = "Asia/Shanghai",
+    client_mutation_id: str | None = None,
+) -> Outcome:
+    """Accept a suggested fix: send this person to this grid, pinned. `from_grid_id` is where
+    the suggestion saw them (None: free); if they have moved since, the fix is refused rather
+    than silently undoing another commander's change."""
+    earlier = idempotency.claim(
+        session,
+        actor=actor.label,
+        key=client_mutation_id,
+        operation="acceptRiskFix",
+        clock=clock,
+        request={"m": mobilisation_id, "g": grid_id, "r": responder_id, "f": from_grid_id},
+    )
+    mobilisation = _visible_mobilisation(session, actor, mobilisation_id)
+    if earlier is not None:
+        found = session.get(Assignment, earlier["assignment"])
+        return Outcome(mobilisation, assignment=found, replayed=True)
+    if not (_may_command(session, actor, mobilisation) or _commands_grid(session, actor, grid_id)):
+        raise Forbidden("only the command centres over this grid send people to it")
+    if mobilisation.status != MobilisationStatus.ACTIVE.value:
+        raise AlreadyStoodDown(mobilisation)
+    current = session.scalar(
+        select(Assignment)
+        .where(
+            Assignment.mobilisation_id == mobilisation.id, Assignment.responder_id == responder_id
+        )
+        .with_for_update()
+    )
+    if current is not None and current.status in _HOLDING:
+        if current.grid_id != from_grid_id:
+            raise Conflict(
+                f"人员已被调整 Responder {responder_id} is now at grid {current.grid_id}, not "
+                f"{from_grid_id}: refresh the risk list"
+            )
+        outcome = reassign(
+            session,
+            actor=actor,
+            clock=clock,
+            assignment_id=current.id,
+            grid_id=grid_id,
+            pin=True,
+            display_tz=display_tz,
+            cause="risk_fix",
+        )
+    else:
+        if from_grid_id is not None:
+            raise Conflict(
+                f"人员已被调整 Responder {responder_id} no longer holds grid {from_grid_id}: "
+                "refresh the risk list"
+            )
+        outcome = _call_up(
+            session,
+            actor=actor,
+            clock=clock,
+            mobilisation=mobilisation,
+            current=current,
+            responder_id=responder_id,
+            grid_id=grid_id,
+            display_tz=display_tz,
+        )
+    assert outcome.assignment is not None
+    idempotency.remember(
+        session,
+        actor=actor.label,
+        key=client_mutation_id,
+        result={"assignment": outcome.assignment.id},
+    )
+    return outcome
+
+
+def _commands_grid(session: Session, actor: Actor, grid_id: int) -> bool:
+    """A street commander commands the grids of their street."""
+    streets = {b.scope_id for b in actor.bindings if b.role is Role.STREET_COMMANDER}
+    street = session.scalar(
+        select(Community.street_id)
+        .join(Grid, Grid.community_id == Community.id)
+        .where(Grid.id == grid_id)
+    )
+    return street is not None and street in streets
+
+
+def _call_up(
+    session: Session,
+    *,
+    actor: Actor,
+    clock: Clock,
+    mobilisation: Mobilisation,
+    current: Assignment | None,
+    responder_id: int,
+    grid_id: int,
+    display_tz: str,
+) -> Outcome:
+    """Assign a free person (never assigned here, or released) to a grid, pinned."""
+    if current is not None and current.status != AssignmentStatus.RELEASED.value:
+        raise InvalidInput("responderId", f"this person has {current.status} in this mobilisation")
+    responder = session.scalar(
+        select(Responder).where(Responder.id == responder_id, visible(actor, Responder))
+    )
+    if responder is None or responder.district_id != mobilisation.district_id:
+        raise NotFound(f"没有这个人员 No responder {responder_id}")
+    if not responder.available:
+        raise InvalidInput("responderId", "this person is marked unavailable")
+    if responder.id in callup.busy_elsewhere(session, mobilisation.id):
+        raise InvalidInput("responderId", "this person holds a slot in another mobilisation")
+    grid = _grid_in(session, actor, mobilisation, grid_id)
+    minutes, distance, mode = _travel(session, mobilisation, responder, grid)
+    now = clock.now()
+    fields = {
+        "grid_id": grid.id,
+        "community_id": grid.community_id,
+        "role": AssignmentRole.WORK.value,
+        "source": AssignmentSource.MANUAL.value,
+        "pinned": True,
+        "status": AssignmentStatus.ASSIGNED.value,
+        "travel_minutes": minutes,
+        "distance_m": distance,
+        "mode": mode,
+        "updated_at": now,
+        "reason": None,
+        "eta_minutes": None,
+        "acknowledged_at": None,
+        "checked_in_at": None,
+    }
+    if current is None:
+        current = Assignment(mobilisation_id=mobilisation.id, responder_id=responder.id, **fields)
+        try:
+            with session.begin_nested():
+                session.add(current)
+        except IntegrityError:  # another commander sent them somewhere at the same moment
+            raise Conflict(
+                f"人员已被调整 Responder {responder_id} was just sent elsewhere: refresh the "
+                "risk list"
+            ) from None
+    else:
+        for key, value in fields.items():
+            setattr(current, key, value)
+    session.flush()
+    _assignment_event(
+        session,
+        clock=clock,
+        actor=actor,
+        assignment=current,
+        kind="assignment.created",
+        payload={
+            "grid": grid.id,
+            "community": grid.community_id,
+            "role": AssignmentRole.WORK.value,
+            "minutes": minutes,
+            "mode": mode,
+            "source": "manual",
+            "cause": "risk_fix",
+        },
+    )
+    community = session.get(Community, grid.community_id)
+    assert community is not None
+    placement = engine.Placement(responder.id, grid.id, "work", minutes, distance, mode)
+    ids = enqueue(
+        session,
+        clock=clock,
+        mobilisation_id=mobilisation.id,
+        messages=[_message(mobilisation, responder, grid, community, placement, display_tz)],
+    )
+    coverage.track(session, mobilisation=mobilisation, grid_ids=[grid.id], clock=clock)
+    return Outcome(mobilisation, batches=ids, assignment=current)

@@ -10,7 +10,7 @@ from mobilize.models.auth import (
     User,
 )
 from mobilize.models.base import Base
-from mobilize.models.coverage import GridState, GridStatus
+from mobilize.models.coverage import GridState, GridStatus, Milestone, MilestoneKind
 from mobilize.models.district import (
     Community,
     CommunityKind,
@@ -74,6 +74,8 @@ __all__ = [
     "Household",
     "HouseholdRecord",
     "HouseholdTag",
+    "Milestone",
+    "MilestoneKind",
     "Mobilisation",
     "MobilisationArea",
     "MobilisationKind",

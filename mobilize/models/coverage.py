@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mobilize.db.types import UTCDateTime
@@ -42,4 +43,26 @@ class GridState(Base):
     checked: Mapped[int] = mapped_column(default=0)
     mobilised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # first reached
     checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # sent to its street
+    missed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # not mobilised by deadline
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class MilestoneKind(enum.StrEnum):
+    ESCALATION = "escalation"  # T0 + escalate_after_minutes: at-risk grids go to their street
+    DEADLINE = "deadline"  # the promise's end: grids not mobilised are recorded as missed
+
+
+class Milestone(Base):
+    """A scheduled step of a mobilisation, done once: the primary key lets only one of any
+    number of schedulers (beat, in-process, a drill) record it."""
+
+    __tablename__ = "milestone"
+
+    mobilisation_id: Mapped[int] = mapped_column(
+        ForeignKey("mobilisation.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[MilestoneKind] = mapped_column(String(16), primary_key=True)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    done_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    figures: Mapped[dict[str, Any]] = mapped_column(JSON)

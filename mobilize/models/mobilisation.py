@@ -192,3 +192,6 @@ class Notification(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | failed
     attempts: Mapped[int] = mapped_column(default=0)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    delivered: Mapped[list[str] | None] = mapped_column(JSON)  # channels that accepted it
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # retry not before
+    last_error: Mapped[str | None] = mapped_column(String(500))

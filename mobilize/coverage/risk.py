@@ -1,0 +1,360 @@
+"""Which micro-grids will miss the deadline, why, and who could still save them.
+
+Each person holding a slot has a projected arrival: on site already; acknowledged, at the
+time they promised (or their travel time after acknowledging); merely assigned, after the
+setup time and their travel, until they have left the call unanswered too long and are no
+longer counted on. A grid's minimum arrives when its `min_on_site`-th person does. A grid is
+at risk when that is after the deadline, never, or rests on someone already past their
+promised time. The suggested fix is the person who could arrive first: a free responder, or
+one whose own grid keeps its minimum without them; each person is suggested once."""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mobilize.auth.scope import visible
+from mobilize.coverage.service import scope_for
+from mobilize.mobilisation import callup
+from mobilize.mobilisation.rules import StaffingRule
+from mobilize.models import (
+    HOLDING,
+    Assignment,
+    AssignmentStatus,
+    GridState,
+    GridStatus,
+    Mobilisation,
+    MobilisationArea,
+    Responder,
+)
+
+_HOLDING = frozenset(s.value for s in HOLDING)
+_GAVE_UP = frozenset({AssignmentStatus.DECLINED.value, AssignmentStatus.NO_SHOW.value})
+_DONE = frozenset({GridStatus.MOBILISED.value, GridStatus.CHECKED.value})
+
+
+class RiskReason(enum.StrEnum):
+    NOBODY_ASSIGNED = "nobody_assigned"  # fewer people hold it than its minimum
+    DECLINED = "declined"  # and someone sent there declined or did not show
+    NOBODY_ACKNOWLEDGED = "nobody_acknowledged"  # a call left unanswered too long
+    NOT_ARRIVED_BY_ETA = "not_arrived_by_eta"  # someone is past the time they promised
+    TOO_FAR = "too_far"  # the people coming cannot be there in time
+
+
+REASON_NAMES = {
+    RiskReason.NOBODY_ASSIGNED: "无人分配",
+    RiskReason.DECLINED: "有人拒绝",
+    RiskReason.NOBODY_ACKNOWLEDGED: "无人确认",
+    RiskReason.NOT_ARRIVED_BY_ETA: "超时未到",
+    RiskReason.TOO_FAR: "距离太远",
+}
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """Send this person to the grid: they would arrive at `arrives_at`."""
+
+    responder_id: int
+    assignment_id: int | None  # None: a free responder, called up
+    from_grid_id: int | None  # where they hold a slot now
+    travel_minutes: float
+    arrives_at: datetime
+
+
+@dataclass
+class GridRisk:
+    grid_id: int
+    community_id: int
+    street_id: int
+    status: str
+    projected: datetime | None  # when the minimum is projected on site; None: never
+    at_risk: bool
+    reasons: list[RiskReason] = field(default_factory=list)
+    suggestion: Suggestion | None = None
+
+    def minutes_late(self, deadline: datetime) -> float | None:
+        if self.projected is None:
+            return None
+        return round((self.projected - deadline).total_seconds() / 60.0, 1)
+
+
+@dataclass(frozen=True)
+class _Holder:
+    assignment_id: int
+    responder_id: int
+    grid_id: int
+    arrives: datetime | None  # None: not counted on
+    overdue: bool  # acknowledged, past the promised time, not on site
+    unanswered: bool  # assigned, not answered within the timeout
+    on_site: bool
+
+
+def _projection(a: Any, rule: StaffingRule, now: datetime) -> _Holder:
+    """One holder's projected arrival (see the module's docstring)."""
+    travel = timedelta(minutes=a.travel_minutes)
+    arrives: datetime | None
+    overdue = unanswered = False
+    if a.status == AssignmentStatus.ON_SITE.value:
+        arrives = a.checked_in_at or a.updated_at
+    elif a.status in (AssignmentStatus.ACKNOWLEDGED.value, AssignmentStatus.EN_ROUTE.value):
+        since = a.acknowledged_at or a.updated_at
+        promised = since + (
+            timedelta(minutes=a.eta_minutes) if a.eta_minutes is not None else travel
+        )
+        overdue = now > promised
+        arrives = now + timedelta(minutes=rule.late_slip_minutes) if overdue else promised
+    else:
+        if now > a.updated_at + timedelta(minutes=rule.ack_timeout_minutes):
+            arrives, unanswered = None, True
+        else:
+            arrives = max(now, a.updated_at + timedelta(minutes=rule.setup_minutes)) + travel
+    return _Holder(
+        a.id,
+        a.responder_id,
+        a.grid_id,
+        arrives,
+        overdue,
+        unanswered,
+        a.status == AssignmentStatus.ON_SITE.value,
+    )
+
+
+def _grid_risk(
+    state: Any, holders: list[_Holder], gave_up: bool, rule: StaffingRule, deadline: datetime
+) -> GridRisk:
+    counted = sorted(h.arrives for h in holders if h.arrives is not None)
+    k = rule.min_on_site
+    projected = counted[k - 1] if len(counted) >= k else None
+    needed = sorted((h for h in holders if h.arrives is not None), key=lambda h: h.arrives)[:k]  # type: ignore[arg-type, return-value]
+    done = state.status in _DONE
+    reasons: list[RiskReason] = []
+    if not done:
+        if len(holders) < k:
+            reasons.append(RiskReason.DECLINED if gave_up else RiskReason.NOBODY_ASSIGNED)
+        if any(h.unanswered for h in holders) and len(counted) < k:
+            reasons.append(RiskReason.NOBODY_ACKNOWLEDGED)
+        if any(h.overdue for h in needed):
+            reasons.append(RiskReason.NOT_ARRIVED_BY_ETA)
+        if projected is not None and projected > deadline and not reasons:
+            reasons.append(RiskReason.TOO_FAR)
+        if projected is None and not reasons:
+            reasons.append(RiskReason.DECLINED if gave_up else RiskReason.NOBODY_ASSIGNED)
+    at_risk = not done and (projected is None or projected > deadline or bool(reasons))
+    return GridRisk(
+        grid_id=state.grid_id,
+        community_id=state.community_id,
+        street_id=state.street_id,
+        status=state.status,
+        projected=projected,
+        at_risk=at_risk,
+        reasons=reasons if at_risk else [],
+    )
+
+
+def assess(
+    session: Session,
+    *,
+    mobilisation: Mobilisation,
+    now: datetime,
+    street_id: int | None = None,
+    community_id: int | None = None,
+) -> list[GridRisk]:
+    """Every micro-grid of the scope with its projection, at-risk ones first (never staffed,
+    then latest), then by grid id."""
+    rule = StaffingRule.from_dict(mobilisation.rule)
+    stmt = select(
+        GridState.grid_id, GridState.community_id, GridState.street_id, GridState.status
+    ).where(GridState.mobilisation_id == mobilisation.id)
+    if street_id is not None:
+        stmt = stmt.where(GridState.street_id == street_id)
+    if community_id is not None:
+        stmt = stmt.where(GridState.community_id == community_id)
+    states = session.execute(stmt).all()
+    rows = session.execute(
+        select(
+            Assignment.id,
+            Assignment.responder_id,
+            Assignment.grid_id,
+            Assignment.status,
+            Assignment.travel_minutes,
+            Assignment.eta_minutes,
+            Assignment.acknowledged_at,
+            Assignment.checked_in_at,
+            Assignment.updated_at,
+        ).where(Assignment.mobilisation_id == mobilisation.id, Assignment.grid_id.is_not(None))
+    ).all()
+    holders: dict[int, list[_Holder]] = defaultdict(list)
+    gave_up: set[int] = set()
+    for a in rows:
+        if a.status in _HOLDING:
+            holders[a.grid_id].append(_projection(a, rule, now))
+        elif a.status in _GAVE_UP:
+            gave_up.add(a.grid_id)
+    found = [
+        _grid_risk(s, holders.get(s.grid_id, []), s.grid_id in gave_up, rule, mobilisation.deadline)
+        for s in states
+    ]
+    found.sort(
+        key=lambda r: (
+            not r.at_risk,
+            r.projected is not None,
+            -r.projected.timestamp() if r.projected else 0.0,
+            r.grid_id,
+        )
+    )
+    return found
+
+
+def suggest(
+    session: Session,
+    *,
+    actor: Any,
+    mobilisation: Mobilisation,
+    risks: list[GridRisk],
+    now: datetime,
+) -> None:
+    """Fill in `suggestion` on the at-risk grids given, best first, each person once: only
+    people the actor may see, and only when they would arrive before the grid's projection."""
+    wanted = [r for r in risks if r.at_risk]
+    if not wanted:
+        return
+    rule = StaffingRule.from_dict(mobilisation.rule)
+    scope = list(
+        session.scalars(
+            select(MobilisationArea.community_id).where(
+                MobilisationArea.mobilisation_id == mobilisation.id
+            )
+        )
+    )
+    metric = callup.metric_for(session, mobilisation.district_id)
+    info = callup.load_grids(session, scope, metric)
+    mine = {
+        a.responder_id: a
+        for a in session.execute(
+            select(
+                Assignment.id,
+                Assignment.responder_id,
+                Assignment.grid_id,
+                Assignment.status,
+                Assignment.travel_minutes,
+                Assignment.eta_minutes,
+                Assignment.acknowledged_at,
+                Assignment.checked_in_at,
+                Assignment.updated_at,
+            ).where(Assignment.mobilisation_id == mobilisation.id)
+        ).all()
+    }
+    movable = set(
+        session.scalars(
+            select(Assignment.id).where(
+                Assignment.mobilisation_id == mobilisation.id, visible(actor, Assignment)
+            )
+        )
+    )
+    busy = callup.busy_elsewhere(session, mobilisation.id)
+    roster = callup.candidates(
+        session,
+        district_id=mobilisation.district_id,
+        who=visible(actor, Responder),
+        metric=metric,
+        info=info,
+    )
+    # How many each grid holds beyond its minimum: what it can spare.
+    spare: dict[int, int] = defaultdict(int)
+    for a in mine.values():
+        if a.status in _HOLDING and a.grid_id is not None:
+            spare[a.grid_id] += 1
+    for grid_id in list(spare):
+        spare[grid_id] -= rule.min_on_site
+    at_risk_grids = {r.grid_id for r in wanted}
+
+    ids, xs, ys, setup, sources = [], [], [], [], []
+    for c in roster:
+        a = mine.get(c.id)
+        if a is None:
+            if c.id in busy:
+                continue
+            ids.append(c.id), sources.append(None), setup.append(rule.setup_minutes)
+            xs.append(c.x), ys.append(c.y)
+        elif (
+            a.status in _HOLDING
+            and a.id in movable
+            and a.grid_id not in at_risk_grids
+            and a.grid_id in info
+        ):
+            if a.status == AssignmentStatus.ON_SITE.value:  # sets off from where they are
+                g = info[a.grid_id]
+                ids.append(c.id), sources.append(a), setup.append(0.0)
+                xs.append(g.x), ys.append(g.y)
+            else:
+                ids.append(c.id), sources.append(a), setup.append(rule.setup_minutes)
+                xs.append(c.x), ys.append(c.y)
+    if not ids:
+        return
+    px, py, ready = np.asarray(xs), np.asarray(ys), np.asarray(setup)
+    donor = np.asarray([s.grid_id if s is not None else -1 for s in sources])
+    blocked = np.asarray([s is not None and spare[s.grid_id] <= 0 for s in sources])
+    for risk in wanted:
+        target = info.get(risk.grid_id)
+        if target is None:
+            continue
+        distance = np.hypot(px - target.x, py - target.y)
+        minutes = rule.travel_minutes(distance) + ready
+        minutes[blocked] = np.inf
+        best = int(np.argmin(minutes))
+        if not math.isfinite(minutes[best]):
+            continue
+        arrives = now + timedelta(minutes=float(minutes[best]))
+        if risk.projected is not None and arrives >= risk.projected:
+            continue
+        blocked[best] = True
+        source = sources[best]
+        if source is not None:
+            spare[source.grid_id] -= 1
+            if spare[source.grid_id] <= 0:
+                blocked[donor == source.grid_id] = True
+        risk.suggestion = Suggestion(
+            responder_id=ids[best],
+            assignment_id=source.id if source is not None else None,
+            from_grid_id=source.grid_id if source is not None else None,
+            travel_minutes=round(float(minutes[best] - ready[best]), 1),
+            arrives_at=arrives,
+        )
+
+
+def risk_for(
+    session: Session,
+    *,
+    actor: Any,
+    mobilisation_id: int,
+    now: datetime,
+    street_id: int | None = None,
+    community_id: int | None = None,
+    only_at_risk: bool = True,
+    limit: int = 100,
+) -> tuple[Mobilisation, list[GridRisk]]:
+    """The risk list of a scope the actor may see, with suggested fixes on the first `limit`
+    at-risk grids."""
+    mobilisation, street_id, community_id = scope_for(
+        session,
+        actor=actor,
+        mobilisation_id=mobilisation_id,
+        street_id=street_id,
+        community_id=community_id,
+    )
+    risks = assess(
+        session, mobilisation=mobilisation, now=now, street_id=street_id, community_id=community_id
+    )
+    if only_at_risk:
+        risks = [r for r in risks if r.at_risk]
+    risks = risks[:limit]
+    suggest(session, actor=actor, mobilisation=mobilisation, risks=risks, now=now)
+    return mobilisation, risks

@@ -1,0 +1,256 @@
+"""Grids projected to miss the deadline, each with its reason, and the one-step fix."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session
+
+from mobilize.bundle import Bundle
+from mobilize.clock import ManualClock
+from mobilize.coverage import risk
+from mobilize.db import make_sessionmaker, transaction
+from mobilize.districts.importer import import_district
+from mobilize.errors import DomainError
+from mobilize.mobilisation import service
+from mobilize.mobilisation.area import AreaScope
+from mobilize.models import HOLDING, Assignment, GridState, Mobilisation, Responder
+from tests.wartime import district_commander, phone, write
+
+HOLD = [s.value for s in HOLDING]
+
+
+@pytest.fixture
+def mobilisation(engine: Engine, tiny_bundle: Bundle, clock: ManualClock) -> Mobilisation:
+    with transaction(make_sessionmaker(engine)) as session:
+        import_district(session, bundle=tiny_bundle, actor="test", clock=clock)
+    with transaction(make_sessionmaker(engine)) as session:
+        return service.activate(
+            session,
+            actor=district_commander(engine),
+            clock=clock,
+            scope=AreaScope.parse("district"),
+            kind="epidemic",
+            title="演练",
+        ).mobilisation
+
+
+def risks(
+    engine: Engine, clock: ManualClock, mobilisation: Mobilisation
+) -> dict[int, risk.GridRisk]:
+    with Session(engine) as session:
+        _, found = risk.risk_for(
+            session,
+            actor=district_commander(engine),
+            mobilisation_id=mobilisation.id,
+            now=clock.now(),
+            only_at_risk=False,
+            limit=1000,
+        )
+    return {r.grid_id: r for r in found}
+
+
+def holders(engine: Engine, grid_id: int) -> list[Assignment]:
+    with Session(engine) as session:
+        return list(
+            session.scalars(
+                select(Assignment)
+                .where(Assignment.grid_id == grid_id, Assignment.status.in_(HOLD))
+                .order_by(Assignment.id)
+            )
+        )
+
+
+def grids_by_holders(engine: Engine) -> list[int]:
+    with Session(engine) as session:
+        return list(session.scalars(select(GridState.grid_id).order_by(GridState.grid_id)).all())
+
+
+def everyone_answers(engine: Engine, clock: ManualClock, *, but: tuple[int, ...], eta: int) -> None:
+    """Everyone holding a slot outside `but` acknowledges: committed, re-plans leave them."""
+    with Session(engine) as session:
+        rows = session.scalars(
+            select(Assignment).where(
+                Assignment.status == "assigned", Assignment.grid_id.not_in(but)
+            )
+        ).all()
+    for a in rows:
+        write(engine, service.acknowledge, actor=phone(a), clock=clock, assignment_id=a.id,
+              eta_minutes=eta)  # fmt: skip
+
+
+def nobody_else_free(engine: Engine) -> None:
+    """Setup: everyone not holding a slot is away, so a freed slot cannot be refilled."""
+    with transaction(make_sessionmaker(engine)) as session:
+        holding = select(Assignment.responder_id).where(Assignment.status.in_(HOLD))
+        session.execute(
+            update(Responder).where(Responder.id.not_in(holding)).values(available=False)
+        )
+
+
+def test_a_fresh_activation_is_on_track(
+    engine: Engine, mobilisation: Mobilisation, clock: ManualClock
+) -> None:
+    found = risks(engine, clock, mobilisation)
+    assert len(found) == 20
+    assert not [r for r in found.values() if r.at_risk]
+    for r in found.values():  # the engine planned everyone to arrive within reach
+        assert r.projected is not None and r.projected <= mobilisation.deadline
+
+
+def test_each_reason_on_simulated_time(
+    engine: Engine, mobilisation: Mobilisation, clock: ManualClock
+) -> None:
+    grids = grids_by_holders(engine)
+    far, late, declined, gone = grids[0], grids[1], grids[2], grids[3]
+    commander = district_commander(engine)
+    clock.advance(timedelta(minutes=5))
+    everyone_answers(engine, clock, but=(far, late, declined, gone), eta=60)
+    for a in holders(engine, far):  # everyone there promises five hours
+        write(engine, service.acknowledge, actor=phone(a), clock=clock, assignment_id=a.id,
+              eta_minutes=300)  # fmt: skip
+    for a in holders(engine, late):  # promises ten minutes, then is not there
+        write(engine, service.acknowledge, actor=phone(a), clock=clock, assignment_id=a.id,
+              eta_minutes=10)  # fmt: skip
+    nobody_else_free(engine)
+    for a in holders(engine, declined):
+        write(engine, service.decline, actor=phone(a), clock=clock, assignment_id=a.id,
+              reason="家中有病人")  # fmt: skip
+    for a in holders(engine, gone):
+        write(engine, service.mark_unavailable, actor=commander, clock=clock,
+              responder_id=a.responder_id, reason="住院")  # fmt: skip
+
+    clock.advance(timedelta(minutes=15))  # T0 + 20
+    found = risks(engine, clock, mobilisation)
+    assert found[far].reasons == [risk.RiskReason.TOO_FAR]
+    assert found[far].minutes_late(mobilisation.deadline) == 5 + 300 - 180
+    assert found[late].reasons == [risk.RiskReason.NOT_ARRIVED_BY_ETA]
+    assert found[late].projected == clock.now() + timedelta(minutes=10)  # the late slip
+    assert found[declined].reasons == [risk.RiskReason.DECLINED]
+    assert found[declined].projected is None
+    assert found[gone].reasons == [risk.RiskReason.NOBODY_ASSIGNED]
+    others = [g for g in grids if g not in (far, late, declined, gone)]
+    assert not any(found[g].at_risk for g in others)
+    # at-risk grids come first, never-staffed ones before late ones
+    with Session(engine) as session:
+        _, ordered = risk.risk_for(
+            session, actor=commander, mobilisation_id=mobilisation.id, now=clock.now()
+        )
+    assert ordered[0].projected is None and all(r.at_risk for r in ordered)
+    assert {r.grid_id for r in ordered} == {far, late, declined, gone}
+
+
+def test_calls_left_unanswered_stop_counting(
+    engine: Engine, mobilisation: Mobilisation, clock: ManualClock
+) -> None:
+    clock.advance(timedelta(minutes=30))
+    assert not any(r.at_risk for r in risks(engine, clock, mobilisation).values())
+    clock.advance(timedelta(minutes=1))  # T0 + 31: the ack timeout has passed
+    found = risks(engine, clock, mobilisation).values()
+    assert all(r.reasons == [risk.RiskReason.NOBODY_ACKNOWLEDGED] for r in found)
+    assert all(r.projected is None for r in found)
+
+
+def test_accepting_the_suggested_fix_staffs_the_grid(
+    engine: Engine, mobilisation: Mobilisation, clock: ManualClock
+) -> None:
+    grid = grids_by_holders(engine)[2]
+    everyone_answers(engine, clock, but=(grid,), eta=30)
+    nobody_else_free(engine)
+    for a in holders(engine, grid):
+        write(engine, service.decline, actor=phone(a), clock=clock, assignment_id=a.id,
+              reason="不在本地")  # fmt: skip
+    with transaction(make_sessionmaker(engine)) as session:  # one volunteer comes back
+        back = session.scalars(
+            select(Responder.id).where(Responder.available.is_(False)).order_by(Responder.id)
+        ).first()
+        session.execute(update(Responder).where(Responder.id == back).values(available=True))
+    found = risks(engine, clock, mobilisation)[grid]
+    assert found.at_risk and found.suggestion is not None
+    fix = found.suggestion
+    assert fix.arrives_at <= mobilisation.deadline
+
+    commander = district_commander(engine)
+    outcome = write(
+        engine,
+        service.send_to_grid,
+        actor=commander,
+        clock=clock,
+        mobilisation_id=mobilisation.id,
+        grid_id=grid,
+        responder_id=fix.responder_id,
+        from_grid_id=fix.from_grid_id,
+        client_mutation_id="fix-1",
+    )
+    assert outcome.assignment.grid_id == grid and outcome.assignment.pinned  # type: ignore[attr-defined]
+    after = risks(engine, clock, mobilisation)[grid]
+    assert not after.at_risk and after.projected is not None
+    # a retry of the same click changes nothing more
+    again = write(
+        engine,
+        service.send_to_grid,
+        actor=commander,
+        clock=clock,
+        mobilisation_id=mobilisation.id,
+        grid_id=grid,
+        responder_id=fix.responder_id,
+        from_grid_id=fix.from_grid_id,
+        client_mutation_id="fix-1",
+    )
+    assert again.replayed  # type: ignore[attr-defined]
+    assert len(holders(engine, grid)) == 1
+
+
+def test_two_commanders_accepting_the_same_fix_at_once(
+    engine: Engine, mobilisation: Mobilisation, clock: ManualClock
+) -> None:
+    """Both click the fix that sends the same person: one wins, the other is told the person
+    was moved meanwhile, and the person holds exactly one grid."""
+    grid = grids_by_holders(engine)[5]
+    everyone_answers(engine, clock, but=(grid,), eta=30)
+    nobody_else_free(engine)
+    for a in holders(engine, grid):
+        write(engine, service.decline, actor=phone(a), clock=clock, assignment_id=a.id,
+              reason="无法到岗")  # fmt: skip
+    fix = risks(engine, clock, mobilisation)[grid].suggestion
+    assert fix is not None and fix.from_grid_id is not None  # from a grid with people to spare
+    barrier = threading.Barrier(2)
+    results: list[object] = []
+
+    def click(key: str) -> None:
+        barrier.wait()
+        try:
+            results.append(
+                write(
+                    engine,
+                    service.send_to_grid,
+                    actor=district_commander(engine),
+                    clock=clock,
+                    mobilisation_id=mobilisation.id,
+                    grid_id=grid,
+                    responder_id=fix.responder_id,
+                    from_grid_id=fix.from_grid_id,
+                    client_mutation_id=key,
+                )
+            )
+        except DomainError as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=click, args=(key,)) for key in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(results) == 2
+    refused = [r for r in results if isinstance(r, DomainError)]
+    assert len(refused) == 1 and isinstance(refused[0], service.Conflict), results
+    with Session(engine) as session:
+        held = session.scalars(
+            select(Assignment).where(
+                Assignment.responder_id == fix.responder_id, Assignment.status.in_(HOLD)
+            )
+        ).all()
+    assert len(held) == 1 and held[0].grid_id == grid
