@@ -226,6 +226,9 @@ OPERATIONS = {
     "Mutation.acknowledgeAssignment": "mutation { acknowledgeAssignment(id: "
     '"QXNzaWdubWVudDo5OTk5") { __typename } }',
     "Query.coverage": '{ coverage(mobilisation: "TW9iaWxpc2F0aW9uOjk5OTk=") { grids } }',
+    "Query.risk": '{ risk(mobilisation: "TW9iaWxpc2F0aW9uOjk5OTk=") { atRisk } }',
+    "Mutation.acceptRiskFix": 'mutation { acceptRiskFix(mobilisation: "TW9iaWxpc2F0aW9uOjk5OTk=",'
+    ' grid: "R3JpZDox", responder: "UmVzcG9uZGVyOjk5OTk5") { __typename } }',
     "Query.myAssignment": "{ myAssignment { minutesLeft } }",
     "Query.myTasks": "{ myTasks { id } }",
     "Query.myService": "{ myService { hours points } }",

@@ -11,15 +11,18 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from mobilize.api.app import create_app
+from mobilize.api.relay import to_global_id
 from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
 from mobilize.db import make_sessionmaker, transaction
 from mobilize.districts.importer import import_district
-from mobilize.models import Notification, Responder, Role
+from mobilize.mobilisation import service
+from mobilize.models import Assignment, Community, Notification, Responder, Role, Street
 from mobilize.notify import LogNotifier
 from mobilize.outbox import InProcessDispatcher
 from mobilize.settings import Settings
 from tests.people import make_user
+from tests.wartime import phone, write
 
 ACTIVATE = """mutation($scope: ScopeInput!, $key: String) {
   activateMobilisation(scope: $scope, kind: EPIDEMIC, title: "演练 drill",
@@ -172,3 +175,74 @@ def test_coverage_over_http_by_scope(
     assert 0 < mine["grids"] < whole["grids"]  # the street commander sees their street
     assert whole["minutesLeft"] == 180.0 and whole["mobilisedPct"] == 0.0
     assert sum(s["count"] for s in whole["byStatus"]) == whole["grids"]
+
+
+RISK = """query($m: ID!, $all: Boolean) { risk(mobilisation: $m, all: $all, first: 500) {
+  atRisk reasons reasonLabels minutesLate projectedArrival status
+  grid { id code community { street { code } } }
+  suggestion { responder { id } fromGrid { id } travelMinutes arrivesAt } } }"""
+
+
+def test_risk_is_scoped_and_its_fix_is_one_mutation(
+    world: tuple[TestClient, InProcessDispatcher],
+    engine: Engine,
+    clock: ManualClock,
+    small_bundle: Bundle,
+) -> None:
+    from datetime import timedelta
+
+    client, _ = world
+    commander = make_user(engine, clock, Role.DISTRICT_COMMANDER, small_bundle.district_code)
+    street = make_user(engine, clock, Role.STREET_COMMANDER, "S02")
+    mobilisation = run(client, commander, ACTIVATE, scope={"district": True})["id"]
+    everything = run(client, commander, RISK, m=mobilisation, all=True)
+    assert len(everything) == 240  # every micro-grid, with its projection
+    assert {g["grid"]["community"]["street"]["code"] for g in everything} == {"S01", "S02"}
+    mine = run(client, street, RISK, m=mobilisation, all=True)
+    assert mine and {g["grid"]["community"]["street"]["code"] for g in mine} == {"S02"}
+
+    silent = mine[-1]["grid"]
+    with Session(engine) as session:  # everyone in S02 answers, but those sent to `silent`
+        answering = session.scalars(
+            select(Assignment)
+            .join(Community, Community.id == Assignment.community_id)
+            .join(Street, Street.id == Community.street_id)
+            .where(Street.code == "S02", Assignment.status == "assigned")
+        ).all()
+    for a in answering:
+        if to_global_id("Grid", a.grid_id) != silent["id"]:
+            write(engine, service.acknowledge, actor=phone(a), clock=clock, assignment_id=a.id,
+                  eta_minutes=40)  # fmt: skip
+    clock.advance(timedelta(minutes=31))
+    late = run(client, street, RISK, m=mobilisation)
+    fixable = next(g for g in late if g["grid"]["id"] == silent["id"])
+    assert fixable["reasons"] == ["NOBODY_ACKNOWLEDGED"] and fixable["projectedArrival"] is None
+    assert fixable["reasonLabels"] == ["无人确认"]
+    fix = fixable["suggestion"]
+    accepted = run(
+        client,
+        street,
+        """mutation($m: ID!, $g: ID!, $r: ID!, $f: ID) {
+          acceptRiskFix(mobilisation: $m, grid: $g, responder: $r, fromGrid: $f) {
+            __typename ... on Assignment { pinned grid { id } } ... on ConflictError { message }
+          } }""",
+        m=mobilisation,
+        g=fixable["grid"]["id"],
+        r=fix["responder"]["id"],
+        f=fix["fromGrid"]["id"] if fix["fromGrid"] else None,
+    )
+    assert accepted == {"__typename": "Assignment", "pinned": True, "grid": {"id": silent["id"]}}
+    after = {g["grid"]["id"]: g for g in run(client, street, RISK, m=mobilisation, all=True)}
+    assert not after[fixable["grid"]["id"]]["atRisk"]  # just called: counted on again
+    # the other street's grids are not this commander's to staff
+    other = next(g for g in everything if g["grid"]["community"]["street"]["code"] == "S01")
+    refused = run(
+        client,
+        street,
+        """mutation($m: ID!, $g: ID!, $r: ID!) {
+          acceptRiskFix(mobilisation: $m, grid: $g, responder: $r) { __typename } }""",
+        m=mobilisation,
+        g=other["grid"]["id"],
+        r=fix["responder"]["id"],
+    )
+    assert refused["__typename"] in ("ForbiddenError", "ValidationError")

@@ -30,6 +30,7 @@ from mobilize.api.guard import ErrorMasking, PolicyGuard
 from mobilize.api.limits import CostLimiter
 from mobilize.api.paging import paged
 from mobilize.api.relay import Connection, Node, expect_global_id, from_global_id
+from mobilize.api.risk_api import RiskMutation, RiskQuery
 from mobilize.api.scalars import SCALARS
 from mobilize.api.types import (
     TYPES,
@@ -80,7 +81,7 @@ NODE_TYPES: dict[str, Any] = {
 
 
 @strawberry.type
-class Query(WartimeQuery, FieldQuery, CoverageQuery):
+class Query(WartimeQuery, FieldQuery, CoverageQuery, RiskQuery):
     me: Viewer = strawberry.field(resolver=me, description="The signed-in user and their roles.")
 
     @strawberry.field(description="Any object by its global ID; null when there is none.")
@@ -194,7 +195,7 @@ class Query(WartimeQuery, FieldQuery, CoverageQuery):
 
 
 @strawberry.type
-class Mutation(AuthMutation, WartimeMutation, FieldMutation):
+class Mutation(AuthMutation, WartimeMutation, FieldMutation, RiskMutation):
     pass
 
 

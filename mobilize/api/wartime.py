@@ -291,6 +291,11 @@ class ForbiddenError(Error):
     pass
 
 
+@strawberry.type(description="Someone changed what this was based on meanwhile: look again.")
+class ConflictError(Error):
+    pass
+
+
 def wartime_error(exc: errors.DomainError) -> Error:
     if isinstance(exc, service.AlreadyActive):
         return AlreadyActiveError(
@@ -306,6 +311,8 @@ def wartime_error(exc: errors.DomainError) -> Error:
         return InvalidTransitionError(message=exc.message, current_status=exc.current)
     if isinstance(exc, errors.Forbidden):
         return ForbiddenError(message=exc.message)
+    if isinstance(exc, service.Conflict):
+        return ConflictError(message=exc.message)
     if isinstance(exc, ReusedMutationId):
         return ValidationError(message=exc.message, field="clientMutationId")
     return to_error(exc)
