@@ -1,7 +1,7 @@
 """The notification outbox: messages are rows written in the transaction that decides on
 them, and delivered only after it commits: in-process in the embedded default, by a Celery
 worker when a broker is configured. Delivery is at least once; a row is marked sent after
-its channel accepted it."""
+every channel for it accepted it, and a failing channel is retried with backoff."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import logging
 import threading
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Protocol
 
-from sqlalchemy import Engine, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, and_, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from mobilize.clock import Clock
 from mobilize.db import make_sessionmaker, transaction
@@ -56,31 +57,87 @@ def enqueue(
     return [batch]
 
 
-def deliver(session: Session, *, batches: Sequence[str], notifier: Notifier, clock: Clock) -> int:
-    """Send the pending notifications of these batches; return how many went out."""
-    sent = 0
-    rows = session.scalars(
-        select(Notification)
-        .where(Notification.batch.in_(list(batches)), Notification.status == "pending")
-        .order_by(Notification.id)
-    ).all()
-    for row in rows:
-        try:
-            notifier.send(Message(to=row.recipient, kind=row.kind, text=row.text))
-        except Exception:
-            logger.exception("notification %s failed", row.id)
-            session.execute(
-                update(Notification)
-                .where(Notification.id == row.id)
-                .values(attempts=Notification.attempts + 1)
-            )
-            continue
+LEASE = timedelta(minutes=2)  # a claimed row is left alone this long by other deliverers
+BACKOFF_S = (30, 60, 120, 300, 600, 1200, 1800)  # after the 1st, 2nd, ... failed attempt
+
+
+def backoff(attempts: int) -> timedelta:
+    """How long to wait before the next try, after `attempts` failed ones."""
+    return timedelta(seconds=BACKOFF_S[min(attempts, len(BACKOFF_S)) - 1])
+
+
+def deliver(
+    factory: sessionmaker[Session],
+    *,
+    notifier: Notifier,
+    clock: Clock,
+    batches: Sequence[str] | None = None,
+    max_attempts: int = 8,
+    limit: int = 500,
+) -> int:
+    """Send pending notifications that are due (of these batches, or any); return how many
+    went out. Rows are claimed with a lease in one short transaction, sent with no
+    transaction open (a slow channel never holds a lock a mutation waits for), and their
+    outcome written in another: channels that took a message are not asked again."""
+    now = clock.now()
+    due = and_(
+        Notification.status == "pending",
+        or_(Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now),
+    )
+    with transaction(factory) as session:
+        query = select(Notification.id).where(due).order_by(Notification.id).limit(limit)
+        if batches is not None:
+            query = query.where(Notification.batch.in_(list(batches)))
+        ids = list(session.scalars(query))
+        if not ids:
+            return 0
+        lease = now + LEASE
         session.execute(
             update(Notification)
-            .where(Notification.id == row.id)
-            .values(status="sent", sent_at=clock.now(), attempts=Notification.attempts + 1)
+            .where(Notification.id.in_(ids), due)
+            .values(next_attempt_at=lease)
+            .execution_options(synchronize_session=False)
         )
-        sent += 1
+        rows = session.execute(
+            select(
+                Notification.id,
+                Notification.recipient,
+                Notification.kind,
+                Notification.text,
+                Notification.attempts,
+                Notification.delivered,
+            ).where(Notification.id.in_(ids), Notification.next_attempt_at == lease)
+        ).all()
+    outcomes = []
+    for row in rows:
+        message = Message(to=row.recipient, kind=row.kind, text=row.text)
+        done, errors = set(row.delivered or []), []
+        for channel in notifier.channels:
+            if channel.name in done or not channel.accepts(message):
+                continue
+            try:
+                channel.send(message, key=f"mobilize-notification-{row.id}")
+                done.add(channel.name)
+            except Exception as exc:
+                logger.warning("notification %s via %s failed: %s", row.id, channel.name, exc)
+                errors.append(f"{channel.name}: {exc}")
+        outcomes.append((row, sorted(done), errors))
+    sent = 0
+    with transaction(factory) as session:
+        after = clock.now()
+        for row, done, errors in outcomes:
+            attempts = row.attempts + 1
+            values: dict[str, object] = {"attempts": attempts, "delivered": done}
+            if not errors:
+                values.update(status="sent", sent_at=after, next_attempt_at=None, last_error=None)
+                sent += 1
+            else:
+                values["last_error"] = "; ".join(errors)[:500]
+                if attempts >= max_attempts:
+                    values.update(status="failed", next_attempt_at=None)
+                else:
+                    values["next_attempt_at"] = after + backoff(attempts)
+            session.execute(update(Notification).where(Notification.id == row.id).values(**values))
     return sent
 
 
@@ -89,29 +146,46 @@ class Dispatcher(Protocol):
         """Have these outbox batches delivered; called after their transaction committed."""
         ...
 
+    def retry(self) -> None:
+        """Have every notification whose retry is due delivered (the scheduler's tick)."""
+        ...
+
 
 class InProcessDispatcher:
     """The embedded default: a background thread delivers, the request does not wait."""
 
-    def __init__(self, engine: Engine, notifier: Notifier, clock: Clock) -> None:
+    def __init__(
+        self, engine: Engine, notifier: Notifier, clock: Clock, *, max_attempts: int = 8
+    ) -> None:
         self._factory = make_sessionmaker(engine)
         self._notifier = notifier
         self._clock = clock
+        self._max_attempts = max_attempts
         self._threads: list[threading.Thread] = []
 
     def dispatch(self, batches: Sequence[str]) -> None:
-        if not batches:
-            return
+        if batches:
+            self._start(list(batches))
+
+    def retry(self) -> None:
+        self._start(None)
+
+    def _start(self, batches: list[str] | None) -> None:
         thread = threading.Thread(
-            target=self._run, args=(list(batches),), daemon=True, name="mobilize-outbox"
+            target=self._run, args=(batches,), daemon=True, name="mobilize-outbox"
         )
         self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
 
-    def _run(self, batches: list[str]) -> None:
+    def _run(self, batches: list[str] | None) -> None:
         try:
-            with transaction(self._factory) as session:
-                deliver(session, batches=batches, notifier=self._notifier, clock=self._clock)
+            deliver(
+                self._factory,
+                batches=batches,
+                notifier=self._notifier,
+                clock=self._clock,
+                max_attempts=self._max_attempts,
+            )
         except Exception:
             logger.exception("outbox delivery failed")
 
@@ -130,3 +204,8 @@ class CeleryDispatcher:
         from mobilize.worker.tasks import deliver_notifications
 
         deliver_notifications.delay(list(batches))
+
+    def retry(self) -> None:
+        from mobilize.worker.tasks import deliver_notifications
+
+        deliver_notifications.delay(None)

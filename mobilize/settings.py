@@ -45,6 +45,19 @@ class Settings(BaseSettings):
     sign_in_tries_per_phone: str = "10/900"
     sign_in_tries_per_address: str = "50/900"
 
+    # Notification channels besides the log (see mobilize/notify.py).
+    notify_wecom_url: str | None = None
+    """A WeCom group robot webhook; escalations and deadline reports go to that group."""
+    notify_wecom_style: Literal["text", "markdown"] = "markdown"
+    notify_webhook_url: str | None = None
+    """Every message is POSTed here as JSON (an SMS gateway, the district's own systems)."""
+    notify_webhook_secret: SecretStr | None = None
+    """Signs webhook bodies: header X-Mobilize-Signature: sha256=<HMAC>."""
+    notify_max_attempts: int = 8
+    """A message still failing after this many attempts is marked failed."""
+    scheduler_interval_seconds: float = 15.0
+    """How often the embedded scheduler checks for escalations, deadlines and retries."""
+
     def signing_secret(self) -> str:
         """The configured secret key; without one, a random key for this process only."""
         if self.secret_key is not None:

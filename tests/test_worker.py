@@ -10,6 +10,7 @@ from celery.contrib.testing.worker import start_worker
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
 from mobilize.db import make_sessionmaker, transaction
 from mobilize.models import Notification
@@ -65,3 +66,48 @@ def test_outbox_rows_are_delivered_by_a_celery_worker(engine: Engine, worker: ob
     assert statuses == {"sent"}
     # Delivering the same batch again sends nothing twice.
     assert tasks.deliver_notifications.run(batches) == 0
+
+
+def test_the_beat_tick_escalates_through_a_worker(
+    engine: Engine, worker: object, tiny_bundle: Bundle
+) -> None:
+    """What Celery beat sends every few seconds, run by a real worker: a mobilisation that
+    started more than two hours ago, with nobody answering, escalates once."""
+    from datetime import timedelta
+
+    from mobilize.districts.importer import import_district
+    from mobilize.mobilisation import service
+    from mobilize.mobilisation.area import AreaScope
+    from mobilize.models import Event, Milestone
+    from tests.wartime import district_commander
+
+    started = ManualClock(datetime.now(UTC) - timedelta(minutes=150))
+    with transaction(make_sessionmaker(engine)) as session:
+        import_district(session, bundle=tiny_bundle, actor="test", clock=started)
+    with transaction(make_sessionmaker(engine)) as session:
+        mobilisation = service.activate(
+            session,
+            actor=district_commander(engine),
+            clock=started,
+            scope=AreaScope.parse("district"),
+            kind="epidemic",
+            title="演练",
+        ).mobilisation
+    assert "mobilize-tick" in app.conf.beat_schedule
+    tasks.tick.delay()
+    tasks.tick.delay()  # an overlapping tick changes nothing
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with Session(engine) as session:
+            done = session.get(Milestone, (mobilisation.id, "escalation"))
+            escalations = session.scalars(
+                select(Event).where(Event.kind == "mobilisation.escalated")
+            ).all()
+            sent = session.scalars(
+                select(Notification.status).where(Notification.kind == "escalation")
+            ).all()
+        if done is not None and sent == ["sent"]:
+            break
+        time.sleep(0.2)
+    assert done is not None and done.figures["grids"] == 20
+    assert len(escalations) == 1 and sent == ["sent"]

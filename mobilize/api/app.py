@@ -19,8 +19,9 @@ from mobilize.auth.secrets import digest
 from mobilize.auth.users import TokenRejected, authenticate
 from mobilize.clock import Clock, SystemClock
 from mobilize.db import make_engine, make_sessionmaker
-from mobilize.notify import LogNotifier, Notifier
+from mobilize.notify import Notifier, notifier_from_settings
 from mobilize.outbox import CeleryDispatcher, Dispatcher, InProcessDispatcher
+from mobilize.scheduler import Scheduler
 from mobilize.settings import Settings, get_settings
 
 
@@ -32,8 +33,13 @@ def create_app(
     limiter: RateLimiter | None = None,
     notifier: Notifier | None = None,
     dispatcher: Dispatcher | None = None,
+    scheduler: bool | None = None,
 ) -> FastAPI:
-    """The service for `settings` (or the environment); tests pass their own parts."""
+    """The service for `settings` (or the environment); tests pass their own parts.
+
+    `scheduler`: run the in-process beat (escalations, deadlines, retries). By default it
+    runs in the embedded setup (no broker) when the app owns its engine; with a broker,
+    Celery beat does it; tests that pass an engine drive it themselves."""
     settings = settings or get_settings()
     if settings.env == "production" and settings.secret_key is None:
         raise RuntimeError("MOBILIZE_SECRET_KEY must be set when MOBILIZE_ENV=production")
@@ -43,14 +49,29 @@ def create_app(
     writer = make_sessionmaker(engine)
     clock = clock or SystemClock()
     limiter = limiter or make_rate_limiter(settings.broker_url)
-    notifier = notifier or LogNotifier()
+    notifier = notifier or notifier_from_settings(settings)
     actors = ActorCache(settings.auth_cache_seconds)
     if dispatcher is None:
         dispatcher = (
             CeleryDispatcher()
             if settings.broker_url
-            else InProcessDispatcher(engine, notifier, clock)
+            else InProcessDispatcher(
+                engine, notifier, clock, max_attempts=settings.notify_max_attempts
+            )
         )
+    if scheduler is None:
+        scheduler = owns_engine and not settings.broker_url
+    beat = (
+        Scheduler(
+            engine,
+            clock,
+            dispatcher,
+            interval_s=settings.scheduler_interval_seconds,
+            display_tz=settings.display_timezone,
+        )
+        if scheduler
+        else None
+    )
 
     async def context(request: Request) -> AsyncIterator[Context]:
         db = RequestDb(reader, writer)
@@ -90,7 +111,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if beat is not None:
+            beat.start()
         yield
+        if beat is not None:
+            beat.stop()
         if owns_engine:
             engine.dispose()
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Annotated
 
+import anyio.to_thread
 import strawberry
 from sqlalchemy.orm import Session
 
@@ -22,6 +24,9 @@ from mobilize.auth import signin, users
 from mobilize.auth.actor import Actor
 from mobilize.errors import DomainError, InvalidCode
 from mobilize.models import ApiToken, RoleBinding
+from mobilize.notify import DeliveryFailed
+
+logger = logging.getLogger("mobilize.api")
 
 
 @strawberry.type(description="A role over a place, as bound to the signed-in user.")
@@ -113,8 +118,11 @@ class AuthMutation:
             )
         except DomainError as exc:
             return to_error(exc)  # type: ignore[return-value]
-        for message in messages:  # only after the code is committed
-            ctx.notifier.send(message)
+        for message in messages:  # only after the code is committed; never stored to retry
+            try:
+                await anyio.to_thread.run_sync(ctx.notifier.send, message)
+            except DeliveryFailed as exc:  # the same answer: the person asks again
+                logger.warning("sign-in code not delivered: %s", exc)
         return SignInCodeSent(message=_SENT)
 
     @strawberry.mutation(description="Exchange a one-time code for a bearer token.")

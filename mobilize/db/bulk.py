@@ -72,11 +72,13 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
 
 
 def insert_if_absent(session: Session, table: Table, values: dict[str, Any]) -> int | None:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the new id, or None when a row with the
-    same unique key exists (or a concurrent one just committed). One round trip."""
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING its key: the new row's first primary-key
+    column, or None when a row with the same unique key exists (or a concurrent one just
+    committed). One round trip."""
     if is_postgres(session.get_bind()):
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table).values(**values).on_conflict_do_nothing().returning(table.c.id)
+    key = next(iter(table.primary_key.columns))
+    stmt = insert(table).values(**values).on_conflict_do_nothing().returning(key)
     return session.execute(stmt).scalar()

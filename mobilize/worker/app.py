@@ -13,21 +13,28 @@ from mobilize.settings import get_settings
 app = Celery("mobilize")
 
 
-@app.on_configure.connect  # type: ignore[untyped-decorator]
-def _configure(sender: Celery, **_kwargs: object) -> None:
+def _config() -> dict[str, object]:
     settings = get_settings()
-    sender.conf.update(
-        # An explicit broker (set before first use, e.g. by tests) wins over the environment.
-        broker_url=sender.conf.get("broker_url") or settings.broker_url,
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
-        broker_transport_options={"visibility_timeout": 3600},
-        task_ignore_result=True,
-        task_serializer="json",
-        accept_content=["json"],
-        timezone="UTC",
-    )
+    return {
+        "broker_url": settings.broker_url,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "broker_transport_options": {"visibility_timeout": 3600},
+        "task_ignore_result": True,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "timezone": "UTC",
+        "beat_schedule": {
+            "mobilize-tick": {
+                "task": "mobilize.tick",
+                "schedule": settings.scheduler_interval_seconds,
+                "options": {"expires": settings.scheduler_interval_seconds * 2},
+            }
+        },
+    }
 
 
+# Set at import (a worker's settings come from its environment); tests override after.
+app.conf.update(_config())
 app.autodiscover_tasks(["mobilize.worker"], related_name="tasks", force=True)

@@ -7,8 +7,9 @@ from functools import lru_cache
 from sqlalchemy import Engine
 
 from mobilize.clock import SystemClock
+from mobilize.coverage.milestones import run_due
 from mobilize.db import make_engine, make_sessionmaker, transaction
-from mobilize.notify import LogNotifier
+from mobilize.notify import notifier_from_settings
 from mobilize.outbox import deliver
 from mobilize.settings import get_settings
 from mobilize.worker.app import app
@@ -20,8 +21,26 @@ def _engine() -> Engine:
 
 
 @app.task(name="mobilize.deliver_notifications")  # type: ignore[untyped-decorator]
-def deliver_notifications(batches: list[str]) -> int:
-    """Send these outbox batches; rows already sent are skipped, so a rerun sends nothing
-    twice."""
+def deliver_notifications(batches: list[str] | None) -> int:
+    """Send these outbox batches (None: every retry that is due); rows already sent are
+    skipped, so a rerun sends nothing twice."""
+    settings = get_settings()
+    return deliver(
+        make_sessionmaker(_engine()),
+        batches=batches,
+        notifier=notifier_from_settings(settings),
+        clock=SystemClock(),
+        max_attempts=settings.notify_max_attempts,
+    )
+
+
+@app.task(name="mobilize.tick")  # type: ignore[untyped-decorator]
+def tick() -> list[str]:
+    """Celery beat's tick: escalations and deadlines due now, then their notifications and
+    the retries that are due. Each milestone is claimed once, so overlapping ticks are safe."""
+    settings = get_settings()
     with transaction(make_sessionmaker(_engine())) as session:
-        return deliver(session, batches=batches, notifier=LogNotifier(), clock=SystemClock())
+        batches = run_due(session, clock=SystemClock(), display_tz=settings.display_timezone)
+    deliver_notifications(batches)
+    deliver_notifications(None)
+    return batches

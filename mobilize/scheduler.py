@@ -1,0 +1,60 @@
+"""The embedded default's beat: a thread that, every few seconds of wall time, does what is
+due by the injected clock (escalations, deadlines, notification retries). In production
+Celery beat calls the same `tick` through a task instead (`mobilize.worker.tasks.tick`)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from sqlalchemy import Engine
+
+from mobilize.clock import Clock
+from mobilize.coverage.milestones import run_due
+from mobilize.db import make_sessionmaker, transaction
+from mobilize.outbox import Dispatcher
+
+logger = logging.getLogger(__name__)
+
+
+class Scheduler:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        dispatcher: Dispatcher,
+        *,
+        interval_s: float = 15.0,
+        display_tz: str = "Asia/Shanghai",
+    ) -> None:
+        self._writer = make_sessionmaker(engine)
+        self._clock = clock
+        self._dispatcher = dispatcher
+        self._interval = interval_s
+        self._display_tz = display_tz
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def tick(self) -> list[str]:
+        """Do what is due now; hand the notifications it queued to the dispatcher."""
+        with transaction(self._writer) as session:
+            batches = run_due(session, clock=self._clock, display_tz=self._display_tz)
+        self._dispatcher.dispatch(batches)
+        self._dispatcher.retry()
+        return batches
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.tick()
+            except Exception:  # a bad tick must not end the beat; the next one retries
+                logger.exception("scheduled tick failed")
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, daemon=True, name="mobilize-beat")
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(30)
