@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mobilize.auth.actor import Actor
 from mobilize.clock import Clock
 from mobilize.db.bulk import insert_rows
+from mobilize.live import touched
 from mobilize.models import Event
 
 
@@ -34,6 +37,7 @@ def record_event(
     )
     session.add(event)
     session.flush()
+    touched(session, mobilisation_id)
     return event
 
 
@@ -65,3 +69,52 @@ def record_events(
             for kind, subject_type, subject_id, payload in events
         ],
     )
+    touched(session, mobilisation_id)
+
+
+def visible_events(
+    session: Session, *, actor: Actor, mobilisation_id: int, after: int, limit: int = 500
+) -> tuple[list[Event], int]:
+    """A mobilisation's events after sequence `after` that the actor may see, and the last
+    sequence read (to continue from, even when every event read was out of their sight).
+
+    District-wide roles see them all; area roles the events about their grids and
+    communities and about the mobilisation itself."""
+    from mobilize.auth.scope import visible
+    from mobilize.errors import NotFound
+    from mobilize.models import Community, Grid, Mobilisation, Role
+
+    if (
+        session.scalar(
+            select(Mobilisation.id).where(
+                Mobilisation.id == mobilisation_id, visible(actor, Mobilisation)
+            )
+        )
+        is None
+    ):
+        raise NotFound(f"没有这次动员 No mobilisation {mobilisation_id}")
+    rows = list(
+        session.scalars(
+            select(Event)
+            .where(Event.mobilisation_id == mobilisation_id, Event.seq > after)
+            .order_by(Event.seq)
+            .limit(limit)
+        )
+    )
+    last = rows[-1].seq if rows else after
+    if {Role.DISTRICT_COMMANDER, Role.REVIEWER, Role.ADMIN} & actor.roles:
+        return rows, last
+    grids = set(session.scalars(select(Grid.id).where(visible(actor, Grid))))
+    communities = set(session.scalars(select(Community.id).where(visible(actor, Community))))
+
+    def mine(e: Event) -> bool:
+        p = e.payload or {}
+        return (
+            e.subject_type == "mobilisation"
+            or (e.subject_type == "grid" and e.subject_id.isdigit() and int(e.subject_id) in grids)
+            or p.get("grid") in grids
+            or p.get("from") in grids
+            or p.get("community") in communities
+        )
+
+    return [e for e in rows if mine(e)], last

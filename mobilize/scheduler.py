@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from mobilize.clock import Clock
 from mobilize.coverage.milestones import run_due
 from mobilize.db import make_sessionmaker, transaction
+from mobilize.live import Broker, attach
 from mobilize.outbox import Dispatcher
 
 logger = logging.getLogger(__name__)
@@ -26,8 +27,11 @@ class Scheduler:
         *,
         interval_s: float = 15.0,
         display_tz: str = "Asia/Shanghai",
+        broker: Broker | None = None,
     ) -> None:
         self._writer = make_sessionmaker(engine)
+        if broker is not None:
+            attach(self._writer, broker)
         self._clock = clock
         self._dispatcher = dispatcher
         self._interval = interval_s

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     """Signs webhook bodies: header X-Mobilize-Signature: sha256=<HMAC>."""
     notify_max_attempts: int = 8
     """A message still failing after this many attempts is marked failed."""
+    live_poll_seconds: float = 5.0
+    """Subscriptions also re-read this often, in case a live update was lost."""
     scheduler_interval_seconds: float = 15.0
     """How often the embedded scheduler checks for escalations, deadlines and retries."""
 

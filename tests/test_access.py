@@ -229,6 +229,9 @@ OPERATIONS = {
     "Query.risk": '{ risk(mobilisation: "TW9iaWxpc2F0aW9uOjk5OTk=") { atRisk } }',
     "Mutation.acceptRiskFix": 'mutation { acceptRiskFix(mobilisation: "TW9iaWxpc2F0aW9uOjk5OTk=",'
     ' grid: "R3JpZDox", responder: "UmVzcG9uZGVyOjk5OTk5") { __typename } }',
+    # Subscriptions: run over graphql-transport-ws in test_live, refusals included.
+    "Subscription.coverageChanged": None,
+    "Subscription.mobilisationEvents": None,
     "Query.myAssignment": "{ myAssignment { minutesLeft } }",
     "Query.myTasks": "{ myTasks { id } }",
     "Query.myService": "{ myService { hours points } }",

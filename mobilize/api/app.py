@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException
 from sqlalchemy import Engine
+from starlette.requests import HTTPConnection
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from mobilize.api.context import Context, RequestDb
 from mobilize.api.middleware import RequestLimits
 from mobilize.api.schema import build_schema
-from mobilize.auth.actor import ANONYMOUS
+from mobilize.auth.actor import ANONYMOUS, Actor
 from mobilize.auth.cache import ActorCache
 from mobilize.auth.ratelimit import Limit, RateLimiter, make_rate_limiter
 from mobilize.auth.secrets import digest
 from mobilize.auth.users import TokenRejected, authenticate
 from mobilize.clock import Clock, SystemClock
 from mobilize.db import make_engine, make_sessionmaker
+from mobilize.live import Broker, attach, make_broker
 from mobilize.notify import Notifier, notifier_from_settings
 from mobilize.outbox import CeleryDispatcher, Dispatcher, InProcessDispatcher
 from mobilize.scheduler import Scheduler
@@ -34,6 +41,7 @@ def create_app(
     notifier: Notifier | None = None,
     dispatcher: Dispatcher | None = None,
     scheduler: bool | None = None,
+    broker: Broker | None = None,
 ) -> FastAPI:
     """The service for `settings` (or the environment); tests pass their own parts.
 
@@ -59,6 +67,8 @@ def create_app(
                 engine, notifier, clock, max_attempts=settings.notify_max_attempts
             )
         )
+    broker = broker or make_broker(settings.broker_url)
+    attach(writer, broker)  # committed events wake subscriptions, here and elsewhere
     if scheduler is None:
         scheduler = owns_engine and not settings.broker_url
     beat = (
@@ -68,34 +78,37 @@ def create_app(
             dispatcher,
             interval_s=settings.scheduler_interval_seconds,
             display_tz=settings.display_timezone,
+            broker=broker,
         )
         if scheduler
         else None
     )
 
-    async def context(request: Request) -> AsyncIterator[Context]:
+    async def authenticated(db: RequestDb, header: str | None, address: str) -> Actor:
+        """The actor for an `Authorization` value (a header, or a WebSocket's connection
+        parameters); anonymous without one, refused when it is bad."""
+        if header is None:
+            return ANONYMOUS.with_address(address)
+        scheme, _, secret = header.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise TokenRejected("expected 'Authorization: Bearer <token>'")
+        key = digest(secret.strip())
+        cached = actors.get(key, clock.now())
+        if cached is not None:
+            return cached.with_address(address)
+        actor = await db.run(authenticate, secret=secret.strip(), clock=clock, address=address)
+        assert actor.token_expires_at is not None
+        actors.put(key, actor, actor.token_expires_at)
+        return actor
+
+    async def context(request: HTTPConnection) -> AsyncIterator[Context]:
         db = RequestDb(reader, writer)
         address = request.client.host if request.client else "unknown"
-        actor = ANONYMOUS.with_address(address)
         try:
-            header = request.headers.get("authorization")
-            if header is not None:
-                scheme, _, secret = header.partition(" ")
-                if scheme.lower() != "bearer" or not secret.strip():
-                    raise _unauthorized("expected 'Authorization: Bearer <token>'")
-                key = digest(secret.strip())
-                cached = actors.get(key, clock.now())
-                if cached is not None:
-                    actor = cached.with_address(address)
-                else:
-                    try:
-                        actor = await db.run(
-                            authenticate, secret=secret.strip(), clock=clock, address=address
-                        )
-                    except TokenRejected as exc:
-                        raise _unauthorized(exc.reason) from None
-                    assert actor.token_expires_at is not None
-                    actors.put(key, actor, actor.token_expires_at)
+            try:
+                actor = await authenticated(db, request.headers.get("authorization"), address)
+            except TokenRejected as exc:
+                raise _unauthorized(exc.reason) from None
             yield Context(
                 db=db,
                 clock=clock,
@@ -105,24 +118,31 @@ def create_app(
                 notifier=notifier,
                 dispatcher=dispatcher,
                 actors=actors,
+                hub=broker.hub,
+                authenticate=authenticated,
             )
         finally:
             await db.close()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        broker.hub.bind(asyncio.get_running_loop())
+        listening = asyncio.create_task(broker.listen())
         if beat is not None:
             beat.start()
         yield
         if beat is not None:
             beat.stop()
+        listening.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listening
         if owns_engine:
             engine.dispose()
 
     app = FastAPI(
         title="mobilize", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
-    router: GraphQLRouter[Context, None] = GraphQLRouter(
+    router: GraphQLRouter[Context, None] = Router(
         build_schema(settings),
         context_getter=_depends(context),
         graphql_ide=None if settings.env == "production" else "graphiql",
@@ -141,6 +161,28 @@ def create_app(
         per_token=Limit.parse(settings.rate_limit_per_token),
     )
     return app
+
+
+class Router(GraphQLRouter[Context, None]):
+    """Subscriptions over graphql-transport-ws only (the legacy protocol is off). A browser
+    cannot set headers on a WebSocket, so the token may come in the connection_init
+    payload as `{"Authorization": "Bearer ..."}`; a bad one closes the socket (4403)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,), **kwargs)
+
+    async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
+        params = context.connection_params or {}
+        header = params.get("Authorization") or params.get("authorization")
+        if isinstance(header, str):
+            address = context.actor.address or "unknown"
+            try:
+                context.use(await context.authenticate(context.db, header, address))
+            except TokenRejected:
+                raise ConnectionRejectionError from None
+            finally:
+                await context.db.close()
+        return None
 
 
 def _unauthorized(reason: str) -> HTTPException:

@@ -7,7 +7,7 @@ by two threads at once."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, TypeVar
 
@@ -22,6 +22,7 @@ from mobilize.auth.ratelimit import RateLimiter
 from mobilize.clock import Clock
 from mobilize.db import transaction
 from mobilize.districts import queries
+from mobilize.live import Hub
 from mobilize.notify import Notifier
 from mobilize.outbox import Dispatcher
 from mobilize.settings import Settings
@@ -120,6 +121,8 @@ class Context(BaseContext):
         notifier: Notifier,
         dispatcher: Dispatcher,
         actors: ActorCache,
+        hub: Hub,
+        authenticate: Callable[[RequestDb, str | None, str], Awaitable[Actor]],
     ) -> None:
         super().__init__()
         self.db = db
@@ -130,4 +133,12 @@ class Context(BaseContext):
         self.notifier = notifier
         self.dispatcher = dispatcher
         self.actors = actors
+        self.hub = hub
+        self.authenticate = authenticate
+        self.connection_params: dict[str, object] | None = None  # a WebSocket's init payload
         self.loaders = Loaders(db, actor)
+
+    def use(self, actor: Actor) -> None:
+        """Act as `actor` from now on (a WebSocket that signed in with connection_init)."""
+        self.actor = actor
+        self.loaders = Loaders(self.db, actor)

@@ -28,6 +28,7 @@ from mobilize.api.field_api import (
 )
 from mobilize.api.guard import ErrorMasking, PolicyGuard
 from mobilize.api.limits import CostLimiter
+from mobilize.api.live_api import Subscription
 from mobilize.api.paging import paged
 from mobilize.api.relay import Connection, Node, expect_global_id, from_global_id
 from mobilize.api.risk_api import RiskMutation, RiskQuery
@@ -225,6 +226,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=list(NODE_TYPES.values()),
         extensions=extensions,
         config=StrawberryConfig(scalar_map=SCALARS, disable_field_suggestions=True),

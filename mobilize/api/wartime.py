@@ -551,6 +551,19 @@ class Coverage:
     minutes_left: float
     curve: list[CurvePoint]
 
+    @classmethod
+    def from_figures(cls, found: Any) -> Coverage:
+        return cls(
+            grids=found.grids,
+            by_status=[StatusCount(status=k, count=v) for k, v in found.by_status.items()],
+            mobilised_pct=found.mobilised_pct,
+            households=found.households,
+            households_checked=found.households_checked,
+            households_checked_pct=found.households_checked_pct,
+            minutes_left=found.minutes_left,
+            curve=[CurvePoint(minute=m_, mobilised=n) for m_, n in found.curve],
+        )
+
 
 @strawberry.type
 class CoverageQuery:
@@ -581,13 +594,4 @@ class CoverageQuery:
             )
         except errors.NotFound:
             return None
-        return Coverage(
-            grids=found.grids,
-            by_status=[StatusCount(status=k, count=v) for k, v in found.by_status.items()],
-            mobilised_pct=found.mobilised_pct,
-            households=found.households,
-            households_checked=found.households_checked,
-            households_checked_pct=found.households_checked_pct,
-            minutes_left=found.minutes_left,
-            curve=[CurvePoint(minute=m_, mobilised=n) for m_, n in found.curve],
-        )
+        return Coverage.from_figures(found)

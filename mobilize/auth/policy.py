@@ -68,6 +68,8 @@ POLICY: Mapping[str, Mapping[str, Access]] = {
     "Query.coverage": _rule(AREA_ROLES, Access.SCOPE),
     "Query.risk": _rule(AREA_ROLES, Access.SCOPE),
     "Mutation.acceptRiskFix": _rule(COMMAND_ROLES, Access.SCOPE),
+    "Subscription.coverageChanged": _rule(AREA_ROLES, Access.SCOPE),
+    "Subscription.mobilisationEvents": _rule(AREA_ROLES, Access.SCOPE),
     # Tasks and the phone.
     "Query.myAssignment": _rule([Role.RESPONDER], Access.SELF),
     "Query.myTasks": _rule([Role.RESPONDER], Access.SELF),

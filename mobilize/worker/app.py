@@ -1,4 +1,4 @@
-"""The Celery application, configured from MOBILIZE_* settings when first used.
+"""The Celery application, configured from MOBILIZE_* settings at import.
 
 Tasks acknowledge late and are rejected back to the queue when their worker dies, one at a
 time per worker process, so a killed worker's task runs again elsewhere; every task is

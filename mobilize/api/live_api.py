@@ -1,0 +1,109 @@
+"""Subscriptions: coverage as it changes, and a mobilisation's events as they happen.
+
+Each subscription reads from the database after every wake-up (see mobilize/live.py) and
+gives its read session back before waiting, so a thousand open sockets hold no connections."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from sqlalchemy.orm import Session
+from strawberry.scalars import JSON
+
+from mobilize.api.relay import expect_global_id
+from mobilize.api.types import ContextInfo
+from mobilize.api.wartime import Coverage
+from mobilize.coverage.service import coverage_for
+from mobilize.events import visible_events
+from mobilize.live import changes
+
+
+@strawberry.type(description="One entry of the event log.")
+class MobilisationEvent:
+    seq: int = strawberry.field(description="Resume after this with mobilisationEvents(after:).")
+    kind: str
+    occurred_at: datetime
+    actor: str
+    subject_type: str
+    subject_id: str
+    payload: JSON
+
+
+def _events(session: Session, **kwargs: Any) -> tuple[list[MobilisationEvent], int]:
+    """Read and copy out before the session closes (its rows expire then)."""
+    rows, last = visible_events(session, **kwargs)
+    return [
+        MobilisationEvent(
+            seq=e.seq,
+            kind=e.kind,
+            occurred_at=e.occurred_at,
+            actor=e.actor,
+            subject_type=e.subject_type,
+            subject_id=e.subject_id,
+            payload=e.payload,
+        )
+        for e in rows
+    ], last
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="Coverage of a mobilisation (or a street or community in it; by default "
+        "your own place): now, then each time it changes."
+    )
+    async def coverage_changed(
+        self,
+        info: ContextInfo,
+        mobilisation: strawberry.ID,
+        street: strawberry.ID | None = None,
+        community: strawberry.ID | None = None,
+    ) -> AsyncGenerator[Coverage, None]:
+        ctx = info.context
+        pk = expect_global_id(mobilisation, "Mobilisation", "mobilisation")
+        street_id = expect_global_id(street, "Street", "street") if street else None
+        community_id = expect_global_id(community, "Community", "community") if community else None
+        last = None
+        async for _ in changes(ctx.hub, pk, ctx.settings.live_poll_seconds):
+            try:
+                found = await ctx.db.run(
+                    coverage_for,
+                    actor=ctx.actor,
+                    mobilisation_id=pk,
+                    now=ctx.clock.now(),
+                    street_id=street_id,
+                    community_id=community_id,
+                )
+            finally:
+                await ctx.db.close()
+            figures = found.figures()
+            if figures != last:
+                last = figures
+                yield Coverage.from_figures(found)
+
+    @strawberry.subscription(
+        description="A mobilisation's events that you may see, from just after sequence "
+        "`after` (0: from the start), then as they happen."
+    )
+    async def mobilisation_events(
+        self, info: ContextInfo, mobilisation: strawberry.ID, after: int = 0
+    ) -> AsyncGenerator[MobilisationEvent, None]:
+        ctx = info.context
+        pk = expect_global_id(mobilisation, "Mobilisation", "mobilisation")
+        seq = after
+        async for _ in changes(ctx.hub, pk, ctx.settings.live_poll_seconds):
+            while True:
+                try:
+                    rows, last = await ctx.db.run(
+                        _events, actor=ctx.actor, mobilisation_id=pk, after=seq
+                    )
+                finally:
+                    await ctx.db.close()
+                for row in rows:
+                    yield row
+                if last == seq:
+                    break
+                seq = last

@@ -1,0 +1,156 @@
+"""Live updates: after a transaction that recorded events commits, every API process hears
+which mobilisations changed and wakes the subscriptions waiting on them.
+
+The database stays the only source of truth: the message says only "mobilisation N
+changed", and a woken subscription reads what it needs. So a lost message costs at most one
+poll interval (subscriptions also poll), and a duplicate costs one cheap query. In the
+embedded default the news travels in-process; with a broker URL it goes through Redis
+pub/sub, so a check-in on one API process reaches a subscriber on another."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Protocol
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session, sessionmaker
+
+logger = logging.getLogger(__name__)
+
+CHANGED = "mobilize.changed_mobilisations"  # session.info key, filled by record_event(s)
+CHANNEL = "mobilize:changes"
+
+
+def touched(session: Session, mobilisation_id: int | None) -> None:
+    """Note that this transaction changed a mobilisation (called where events are recorded)."""
+    if mobilisation_id is not None:
+        session.info.setdefault(CHANGED, set()).add(mobilisation_id)
+
+
+class Hub:
+    """This process's subscriptions, by mobilisation; woken from any thread."""
+
+    def __init__(self) -> None:
+        self._waiters: dict[int, set[asyncio.Event]] = defaultdict(set)
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def wake(self, mobilisation_ids: Iterable[int]) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        for mobilisation_id in mobilisation_ids:
+            loop.call_soon_threadsafe(self._set, mobilisation_id)
+
+    def _set(self, mobilisation_id: int) -> None:
+        for waiter in list(self._waiters.get(mobilisation_id, ())):
+            waiter.set()
+
+    @contextlib.contextmanager
+    def waiter(self, mobilisation_id: int) -> Iterator[asyncio.Event]:
+        """An event set when the mobilisation changes; register it before reading, so a
+        change between the read and the wait is not missed."""
+        waiter = asyncio.Event()
+        self._waiters[mobilisation_id].add(waiter)
+        try:
+            yield waiter
+        finally:
+            self._waiters[mobilisation_id].discard(waiter)
+            if not self._waiters[mobilisation_id]:
+                del self._waiters[mobilisation_id]
+
+
+class Broker(Protocol):
+    hub: Hub
+
+    def publish(self, mobilisation_ids: Iterable[int]) -> None: ...
+
+    async def listen(self) -> None: ...
+
+
+class LocalBroker:
+    """The embedded default: one process, so news goes straight to its hub."""
+
+    def __init__(self, hub: Hub | None = None) -> None:
+        self.hub = hub or Hub()
+
+    def publish(self, mobilisation_ids: Iterable[int]) -> None:
+        self.hub.wake(mobilisation_ids)
+
+    async def listen(self) -> None:
+        await asyncio.Event().wait()  # nothing arrives from elsewhere
+
+
+class RedisBroker:
+    """Several processes: publish through Redis, and listen for everyone's news. Local
+    subscribers are woken directly too, so they do not wait on Redis being up."""
+
+    def __init__(self, url: str, hub: Hub | None = None) -> None:
+        import redis
+
+        self.hub = hub or Hub()
+        self._url = url
+        self._client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+    def publish(self, mobilisation_ids: Iterable[int]) -> None:
+        ids = sorted(set(mobilisation_ids))
+        self.hub.wake(ids)
+        try:
+            self._client.publish(CHANNEL, json.dumps(ids))
+        except Exception as exc:  # subscribers elsewhere catch up at their next poll
+            logger.warning("live update not published: %s", exc)
+
+    async def listen(self) -> None:
+        import redis.asyncio
+
+        pause = 0.5
+        while True:
+            try:
+                client = redis.asyncio.Redis.from_url(self._url)
+                async with client.pubsub() as pubsub:
+                    await pubsub.subscribe(CHANNEL)
+                    pause = 0.5
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            self.hub.wake(json.loads(message["data"]))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("live updates: Redis unreachable (%s); retrying", exc)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 10.0)
+
+
+def make_broker(broker_url: str | None) -> Broker:
+    return RedisBroker(broker_url) if broker_url else LocalBroker()
+
+
+def attach(factory: sessionmaker[Session], broker: Broker) -> None:
+    """Publish, after each commit of sessions from `factory`, the mobilisations it changed."""
+
+    @event.listens_for(factory, "after_commit")
+    def _published(session: Session) -> None:
+        changed = session.info.pop(CHANGED, None)
+        if changed:
+            broker.publish(changed)
+
+    @event.listens_for(factory, "after_rollback")
+    def _dropped(session: Session) -> None:
+        session.info.pop(CHANGED, None)
+
+
+async def changes(hub: Hub, mobilisation_id: int, poll_s: float) -> AsyncIterator[None]:
+    """Yield now, then whenever the mobilisation changes (or `poll_s` passes). The caller
+    reads state after each yield; the waiter is registered before that read."""
+    while True:
+        with hub.waiter(mobilisation_id) as waiter:
+            yield None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter.wait(), timeout=poll_s)
