@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from gql import Client, gql
+from gql import Client, GraphQLRequest, gql
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 from sqlalchemy import Engine, func, select
@@ -175,7 +175,7 @@ def test_a_check_in_on_one_process_reaches_subscribers_on_the_other(
 
             async def follow_events() -> None:
                 async for item in ws.subscribe(
-                    EVENTS, variable_values={"m": w["id"], "after": w["last_seq"]}
+                    GraphQLRequest(EVENTS, variable_values={"m": w["id"], "after": w["last_seq"]})
                 ):
                     events.append(item["mobilisationEvents"])
                     if item["mobilisationEvents"]["kind"] == "assignment.checked_in":
@@ -183,7 +183,9 @@ def test_a_check_in_on_one_process_reaches_subscribers_on_the_other(
 
             async def follow_coverage() -> None:
                 async with client(watched, w["commander"]) as ws2:
-                    async for item in ws2.subscribe(COVERAGE, variable_values={"m": w["id"]}):
+                    async for item in ws2.subscribe(
+                        GraphQLRequest(COVERAGE, variable_values={"m": w["id"]})
+                    ):
                         coverage.append(item["coverageChanged"])
                         if item["coverageChanged"]["mobilisedPct"] > 0:
                             return
@@ -260,7 +262,9 @@ def test_mobilisation_events_resume_after_a_sequence(
     async def scenario() -> list[int]:
         got: list[int] = []
         async with client(port, w["commander"]) as ws:
-            async for item in ws.subscribe(EVENTS, variable_values={"m": w["id"], "after": middle}):
+            async for item in ws.subscribe(
+                GraphQLRequest(EVENTS, variable_values={"m": w["id"], "after": middle})
+            ):
                 got.append(item["mobilisationEvents"]["seq"])
                 if got[-1] == seqs[-1]:
                     break
