@@ -222,7 +222,7 @@ def test_subscriptions_follow_the_access_rules(
 
     async def first(token: str, document: Any, variables: dict[str, Any]) -> Any:
         async with client(port, token) as ws:
-            async for item in ws.subscribe(document, variable_values=variables):
+            async for item in ws.subscribe(GraphQLRequest(document, variable_values=variables)):
                 return item
         return None
 
