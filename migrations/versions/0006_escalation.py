@@ -1,4 +1,5 @@
-"""Escalation and missed grids, milestones done once, notification retries per channel.
+"""Escalation and missed grids, the minute each grid was first mobilised, milestones done
+once, notification retries per channel.
 
 Revision ID: 0006
 Revises: 0005
@@ -22,6 +23,7 @@ def upgrade() -> None:
     with op.batch_alter_table("grid_state") as batch:
         batch.add_column(sa.Column("escalated_at", UTCDateTime(), nullable=True))
         batch.add_column(sa.Column("missed_at", UTCDateTime(), nullable=True))
+        batch.add_column(sa.Column("mobilised_minute", sa.Integer(), nullable=True))
     with op.batch_alter_table("notification") as batch:
         batch.add_column(sa.Column("delivered", sa.JSON(), nullable=True))
         batch.add_column(sa.Column("next_attempt_at", UTCDateTime(), nullable=True))
@@ -53,5 +55,6 @@ def downgrade() -> None:
         batch.drop_column("next_attempt_at")
         batch.drop_column("delivered")
     with op.batch_alter_table("grid_state") as batch:
+        batch.drop_column("mobilised_minute")
         batch.drop_column("missed_at")
         batch.drop_column("escalated_at")

@@ -155,6 +155,7 @@ def track(
         )
         if status in (GridStatus.MOBILISED, GridStatus.CHECKED) and state.mobilised_at is None:
             state.mobilised_at = now
+            state.mobilised_minute = _minute(mobilisation, now)
         if status is GridStatus.CHECKED and state.checked_at is None:
             state.checked_at = now
         state.status = status.value
@@ -191,10 +192,15 @@ def _scope(stmt: Any, street_id: int | None, community_id: int | None) -> Any:
     return stmt
 
 
+def _minute(mobilisation: Mobilisation, t: datetime) -> int:
+    return int((t - mobilisation.t0).total_seconds() // 60)
+
+
 def _curve(mobilisation: Mobilisation, times: Iterable[datetime | None]) -> list[tuple[int, int]]:
-    minutes = Counter(
-        int((t - mobilisation.t0).total_seconds() // 60) for t in times if t is not None
-    )
+    return _cumulative(Counter(_minute(mobilisation, t) for t in times if t is not None))
+
+
+def _cumulative(minutes: dict[int, int]) -> list[tuple[int, int]]:
     curve, total = [], 0
     for minute in sorted(minutes):
         total += minutes[minute]
@@ -231,16 +237,19 @@ def coverage(
         by_status[status] = n
         households += int(h or 0)
         checked += int(c or 0)
-    times = session.scalars(
+    minutes = session.execute(
         _scope(
-            select(GridState.mobilised_at).where(
-                GridState.mobilisation_id == mobilisation.id, GridState.mobilised_at.is_not(None)
-            ),
+            select(GridState.mobilised_minute, func.count())
+            .where(
+                GridState.mobilisation_id == mobilisation.id,
+                GridState.mobilised_minute.is_not(None),
+            )
+            .group_by(GridState.mobilised_minute),
             street_id,
             community_id,
         )
     ).all()
-    return _coverage(mobilisation, now, by_status, households, checked, times)
+    return _coverage(mobilisation, now, by_status, households, checked, _cumulative(dict(minutes)))
 
 
 def _coverage(
@@ -249,7 +258,7 @@ def _coverage(
     by_status: dict[str, int],
     households: int,
     checked: int,
-    times: Iterable[datetime | None],
+    curve: list[tuple[int, int]],
 ) -> Coverage:
     grids = sum(by_status.values())
     mobilised = by_status[GridStatus.MOBILISED.value] + by_status[GridStatus.CHECKED.value]
@@ -262,7 +271,7 @@ def _coverage(
         households_checked=checked,
         households_checked_pct=round(100.0 * checked / households, 2) if households else 0.0,
         minutes_left=round((mobilisation.deadline - end).total_seconds() / 60.0, 1),
-        curve=_curve(mobilisation, times),
+        curve=curve,
     )
 
 
@@ -297,7 +306,12 @@ def recompute(
         households += h
         checked += c.checked
     return _coverage(
-        mobilisation, now, by_status, households, checked, [g.mobilised_at for g in grids]
+        mobilisation,
+        now,
+        by_status,
+        households,
+        checked,
+        _curve(mobilisation, [g.mobilised_at for g in grids]),
     )
 
 

@@ -42,6 +42,7 @@ class GridState(Base):
     households: Mapped[int] = mapped_column(default=0)
     checked: Mapped[int] = mapped_column(default=0)
     mobilised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # first reached
+    mobilised_minute: Mapped[int | None]  # minutes since T0 then: the curve, by one GROUP BY
     checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # sent to its street
     missed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # not mobilised by deadline
