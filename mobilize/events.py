@@ -80,19 +80,10 @@ def visible_events(
 
     District-wide roles see them all; area roles the events about their grids and
     communities and about the mobilisation itself."""
-    from mobilize.auth.scope import visible
-    from mobilize.errors import NotFound
-    from mobilize.models import Community, Grid, Mobilisation, Role
+    from mobilize.auth.scope import district_wide, visible, visible_mobilisation
+    from mobilize.models import Community, Grid
 
-    if (
-        session.scalar(
-            select(Mobilisation.id).where(
-                Mobilisation.id == mobilisation_id, visible(actor, Mobilisation)
-            )
-        )
-        is None
-    ):
-        raise NotFound(f"没有这次动员 No mobilisation {mobilisation_id}")
+    visible_mobilisation(session, actor, mobilisation_id)
     rows = list(
         session.scalars(
             select(Event)
@@ -102,7 +93,7 @@ def visible_events(
         )
     )
     last = rows[-1].seq if rows else after
-    if {Role.DISTRICT_COMMANDER, Role.REVIEWER, Role.ADMIN} & actor.roles:
+    if district_wide(actor):
         return rows, last
     grids = set(session.scalars(select(Grid.id).where(visible(actor, Grid))))
     communities = set(session.scalars(select(Community.id).where(visible(actor, Community))))

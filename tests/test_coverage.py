@@ -13,28 +13,16 @@ from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
 from mobilize.coverage import service as coverage
 from mobilize.db import make_sessionmaker, transaction
-from mobilize.districts.importer import import_district
 from mobilize.errors import DomainError
 from mobilize.mobilisation import field, service
-from mobilize.mobilisation.area import AreaScope
 from mobilize.models import Assignment, Grid, GridState, Mobilisation, Task
 from mobilize.tasks import service as tasks
-from tests.wartime import district_commander, phone, write
+from tests.wartime import activated, phone, write
 
 
 @pytest.fixture
 def mobilisation(engine: Engine, tiny_bundle: Bundle, clock: ManualClock) -> Mobilisation:
-    with transaction(make_sessionmaker(engine)) as session:
-        import_district(session, bundle=tiny_bundle, actor="test", clock=clock)
-    with transaction(make_sessionmaker(engine)) as session:
-        return service.activate(
-            session,
-            actor=district_commander(engine),
-            clock=clock,
-            scope=AreaScope.parse("district"),
-            kind="epidemic",
-            title="演练",
-        ).mobilisation
+    return activated(engine, tiny_bundle, clock)
 
 
 def state(engine: Engine, grid_id: int) -> GridState:

@@ -14,36 +14,19 @@ from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
 from mobilize.coverage.milestones import run_due
 from mobilize.db import make_sessionmaker, transaction
-from mobilize.districts.importer import import_district
 from mobilize.mobilisation import field, service
-from mobilize.mobilisation.area import AreaScope
 from mobilize.models import (
     Assignment,
     Event,
     Grid,
     GridState,
     Milestone,
-    Mobilisation,
     Notification,
 )
 from mobilize.notify import LogNotifier
 from mobilize.outbox import InProcessDispatcher
 from mobilize.scheduler import Scheduler
-from tests.wartime import district_commander, phone, write
-
-
-def activate(engine: Engine, bundle: Bundle, clock: ManualClock, kind: str) -> Mobilisation:
-    with transaction(make_sessionmaker(engine)) as session:
-        import_district(session, bundle=bundle, actor="test", clock=clock)
-    with transaction(make_sessionmaker(engine)) as session:
-        return service.activate(
-            session,
-            actor=district_commander(engine),
-            clock=clock,
-            scope=AreaScope.parse("district"),
-            kind=kind,
-            title="演练",
-        ).mobilisation
+from tests.wartime import activated, phone, write
 
 
 def kinds(engine: Engine) -> list[str]:
@@ -78,7 +61,7 @@ def mobilise(engine: Engine, clock: ManualClock, grid_id: int) -> None:
 def test_the_scheduler_escalates_at_minute_120_and_records_misses_at_the_deadline(
     engine: Engine, tiny_bundle: Bundle, clock: ManualClock
 ) -> None:
-    mobilisation = activate(engine, tiny_bundle, clock, "epidemic")
+    mobilisation = activated(engine, tiny_bundle, clock, "epidemic")
     with Session(engine) as session:
         grids = list(session.scalars(select(GridState.grid_id).order_by(GridState.grid_id)))
     clock.advance(timedelta(minutes=10))
@@ -128,7 +111,7 @@ def test_the_scheduler_escalates_at_minute_120_and_records_misses_at_the_deadlin
 def test_the_escalation_minute_is_set_per_kind(
     engine: Engine, tiny_bundle: Bundle, clock: ManualClock
 ) -> None:
-    mobilisation = activate(engine, tiny_bundle, clock, "fire")  # a fire: after one hour
+    mobilisation = activated(engine, tiny_bundle, clock, "fire")  # a fire: after one hour
     factory = make_sessionmaker(engine)
     clock.set(mobilisation.t0 + timedelta(minutes=59))
     with transaction(factory) as session:
@@ -144,7 +127,7 @@ def test_the_escalation_minute_is_set_per_kind(
 def test_racing_schedulers_escalate_once(
     engine: Engine, tiny_bundle: Bundle, clock: ManualClock, runners: int
 ) -> None:
-    mobilisation = activate(engine, tiny_bundle, clock, "epidemic")
+    mobilisation = activated(engine, tiny_bundle, clock, "epidemic")
     clock.set(mobilisation.t0 + timedelta(minutes=121))
     barrier = threading.Barrier(runners)
     failures: list[BaseException] = []

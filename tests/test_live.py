@@ -25,13 +25,9 @@ from sqlalchemy.orm import Session
 from mobilize.api.relay import to_global_id
 from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
-from mobilize.db import make_sessionmaker, transaction
-from mobilize.districts.importer import import_district
-from mobilize.mobilisation import service
-from mobilize.mobilisation.area import AreaScope
 from mobilize.models import Assignment, Community, Event, Grid, Mobilisation, Responder, Role
 from tests.people import make_user
-from tests.wartime import district_commander
+from tests.wartime import activated
 
 BROKER = "redis://127.0.0.1:6379/14"
 
@@ -94,17 +90,7 @@ def wartime(engine: Engine, tiny_bundle: Bundle) -> dict[str, Any]:
     """A tiny district in wartime since just now (real time: the servers use the real
     clock), a commander's token and a phone whose holder will check in."""
     clock = ManualClock(datetime.now(UTC))
-    with transaction(make_sessionmaker(engine)) as session:
-        import_district(session, bundle=tiny_bundle, actor="test", clock=clock)
-    with transaction(make_sessionmaker(engine)) as session:
-        mobilisation = service.activate(
-            session,
-            actor=district_commander(engine),
-            clock=clock,
-            scope=AreaScope.parse("district"),
-            kind="epidemic",
-            title="演练",
-        ).mobilisation
+    mobilisation = activated(engine, tiny_bundle, clock)
     with Session(engine) as session:
         a = session.scalars(
             select(Assignment).where(Assignment.role == "minimum").order_by(Assignment.id)

@@ -13,29 +13,17 @@ from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
 from mobilize.coverage import risk
 from mobilize.db import make_sessionmaker, transaction
-from mobilize.districts.importer import import_district
 from mobilize.errors import DomainError
 from mobilize.mobilisation import service
-from mobilize.mobilisation.area import AreaScope
 from mobilize.models import HOLDING, Assignment, GridState, Mobilisation, Responder
-from tests.wartime import district_commander, phone, write
+from tests.wartime import activated, district_commander, phone, write
 
 HOLD = [s.value for s in HOLDING]
 
 
 @pytest.fixture
 def mobilisation(engine: Engine, tiny_bundle: Bundle, clock: ManualClock) -> Mobilisation:
-    with transaction(make_sessionmaker(engine)) as session:
-        import_district(session, bundle=tiny_bundle, actor="test", clock=clock)
-    with transaction(make_sessionmaker(engine)) as session:
-        return service.activate(
-            session,
-            actor=district_commander(engine),
-            clock=clock,
-            scope=AreaScope.parse("district"),
-            kind="epidemic",
-            title="演练",
-        ).mobilisation
+    return activated(engine, tiny_bundle, clock)
 
 
 def risks(

@@ -75,24 +75,11 @@ def test_the_beat_tick_escalates_through_a_worker(
     started more than two hours ago, with nobody answering, escalates once."""
     from datetime import timedelta
 
-    from mobilize.districts.importer import import_district
-    from mobilize.mobilisation import service
-    from mobilize.mobilisation.area import AreaScope
     from mobilize.models import Event, Milestone
-    from tests.wartime import district_commander
+    from tests.wartime import activated
 
     started = ManualClock(datetime.now(UTC) - timedelta(minutes=150))
-    with transaction(make_sessionmaker(engine)) as session:
-        import_district(session, bundle=tiny_bundle, actor="test", clock=started)
-    with transaction(make_sessionmaker(engine)) as session:
-        mobilisation = service.activate(
-            session,
-            actor=district_commander(engine),
-            clock=started,
-            scope=AreaScope.parse("district"),
-            kind="epidemic",
-            title="演练",
-        ).mobilisation
+    mobilisation = activated(engine, tiny_bundle, started)
     assert "mobilize-tick" in app.conf.beat_schedule
     tasks.tick.delay()
     tasks.tick.delay()  # an overlapping tick changes nothing

@@ -7,9 +7,10 @@ from sqlalchemy.orm import Session
 
 from mobilize.auth.actor import Actor, Binding
 from mobilize.auth.users import authenticate
+from mobilize.bundle import Bundle
 from mobilize.clock import Clock
 from mobilize.db import make_sessionmaker, transaction
-from mobilize.models import Assignment, District, Role, Street
+from mobilize.models import Assignment, District, Mobilisation, Role, Street
 
 
 def district_commander(engine: Engine) -> Actor:
@@ -52,3 +53,22 @@ def write(engine: Engine, fn: object, **kwargs: object) -> object:
     """Call a domain service in its own committed transaction, as the API would."""
     with transaction(make_sessionmaker(engine)) as session:
         return fn(session, **kwargs)  # type: ignore[operator]
+
+
+def activated(engine: Engine, bundle: Bundle, clock: Clock, kind: str = "epidemic") -> Mobilisation:
+    """Import `bundle` and switch the whole district to wartime, as its commander."""
+    from mobilize.districts.importer import import_district
+    from mobilize.mobilisation import service
+    from mobilize.mobilisation.area import AreaScope
+
+    with transaction(make_sessionmaker(engine)) as session:
+        import_district(session, bundle=bundle, actor="test", clock=clock)
+    with transaction(make_sessionmaker(engine)) as session:
+        return service.activate(
+            session,
+            actor=district_commander(engine),
+            clock=clock,
+            scope=AreaScope.parse("district"),
+            kind=kind,
+            title="演练",
+        ).mobilisation

@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, false, or_, select, true
+from sqlalchemy.orm import Session
 
 from mobilize.auth.actor import Actor, Binding
+from mobilize.errors import NotFound
 from mobilize.models import (
     HOLDING,
     Assignment,
@@ -34,6 +36,21 @@ from mobilize.models import (
     Team,
     Unit,
 )
+
+
+def district_wide(actor: Actor) -> bool:
+    """Whether the actor sees whole districts (no street or community of their own)."""
+    return bool({Role.DISTRICT_COMMANDER, Role.REVIEWER, Role.ADMIN} & actor.roles)
+
+
+def visible_mobilisation(session: Session, actor: Actor, mobilisation_id: int) -> Mobilisation:
+    """The mobilisation if the actor may see it; otherwise, as if it did not exist."""
+    found = session.scalar(
+        select(Mobilisation).where(Mobilisation.id == mobilisation_id, visible(actor, Mobilisation))
+    )
+    if found is None:
+        raise NotFound(f"没有这次动员 No mobilisation {mobilisation_id}")
+    return found
 
 
 def visible(actor: Actor, model: Any) -> ColumnElement[bool]:

@@ -10,7 +10,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mobilize.clock import Clock
@@ -100,6 +100,79 @@ def _listing(risks: list[risk.GridRisk], codes: dict[int, str]) -> str:
     return shown + (f" 等{len(risks)}个 and {more} more" if more > 0 else "")
 
 
+def _mark(
+    session: Session,
+    mobilisation: Mobilisation,
+    risks: list[risk.GridRisk],
+    *,
+    kind: str,
+    column: str,
+    value: datetime,
+    due: datetime,
+    clock: Clock,
+) -> None:
+    """Set `column` on these grids' states and record one `kind` event per grid, with why."""
+    if risks:
+        session.execute(
+            update(GridState)
+            .where(
+                GridState.mobilisation_id == mobilisation.id,
+                GridState.grid_id.in_([r.grid_id for r in risks]),
+            )
+            .values({column: value})
+        )
+    record_events(
+        session,
+        clock=clock,
+        actor=SYSTEM,
+        mobilisation_id=mobilisation.id,
+        events=[
+            (
+                kind,
+                "grid",
+                str(r.grid_id),
+                {
+                    "street": r.street_id,
+                    "community": r.community_id,
+                    "status": r.status,
+                    "reasons": [x.value for x in r.reasons],
+                    "projected": r.projected.isoformat() if r.projected else None,
+                    "due_at": due.isoformat(),
+                },
+            )
+            for r in risks
+        ],
+    )
+
+
+def _finish(
+    session: Session,
+    mobilisation: Mobilisation,
+    milestone: MilestoneKind,
+    *,
+    kind: str,
+    figures: dict[str, object],
+    due: datetime,
+    clock: Clock,
+) -> None:
+    """Keep the milestone's figures and record the mobilisation's event for it."""
+    session.execute(
+        update(Milestone)
+        .where(Milestone.mobilisation_id == mobilisation.id, Milestone.kind == milestone.value)
+        .values(figures=figures)
+    )
+    record_event(
+        session,
+        clock=clock,
+        actor=SYSTEM,
+        kind=kind,
+        subject_type="mobilisation",
+        subject_id=str(mobilisation.id),
+        mobilisation_id=mobilisation.id,
+        payload={**figures, "due_at": due.isoformat()},
+    )
+
+
 def _escalate(
     session: Session,
     mobilisation: Mobilisation,
@@ -110,40 +183,20 @@ def _escalate(
     """Grids still at risk go to their street command centre: marked, recorded, notified."""
     now = clock.now()
     at_risk = [r for r in risk.assess(session, mobilisation=mobilisation, now=now) if r.at_risk]
-    codes = _names(session, [r.grid_id for r in at_risk])
+    _mark(
+        session,
+        mobilisation,
+        at_risk,
+        kind="grid.escalated",
+        column="escalated_at",
+        value=now,
+        due=due,
+        clock=clock,
+    )
     by_street: dict[int, list[risk.GridRisk]] = defaultdict(list)
     for r in at_risk:
         by_street[r.street_id].append(r)
-    if at_risk:
-        session.execute(
-            update(GridState)
-            .where(
-                GridState.mobilisation_id == mobilisation.id,
-                GridState.grid_id.in_([r.grid_id for r in at_risk]),
-            )
-            .values(escalated_at=now)
-        )
-    record_events(
-        session,
-        clock=clock,
-        actor=SYSTEM,
-        mobilisation_id=mobilisation.id,
-        events=[
-            (
-                "grid.escalated",
-                "grid",
-                str(r.grid_id),
-                {
-                    "street": r.street_id,
-                    "community": r.community_id,
-                    "reasons": [x.value for x in r.reasons],
-                    "projected": r.projected.isoformat() if r.projected else None,
-                    "due_at": due.isoformat(),
-                },
-            )
-            for r in at_risk
-        ],
-    )
+    codes = _names(session, [r.grid_id for r in at_risk])
     streets = _street_codes(session, set(by_street))
     deadline = mobilisation.deadline.astimezone(ZoneInfo(display_tz)).strftime("%H:%M")
     messages = [
@@ -163,16 +216,14 @@ def _escalate(
         "grids": len(at_risk),
         "streets": {streets[s]: len(v) for s, v in sorted(by_street.items())},
     }
-    _done(session, mobilisation, MilestoneKind.ESCALATION, figures)
-    record_event(
+    _finish(
         session,
-        clock=clock,
-        actor=SYSTEM,
+        mobilisation,
+        MilestoneKind.ESCALATION,
         kind="mobilisation.escalated",
-        subject_type="mobilisation",
-        subject_id=str(mobilisation.id),
-        mobilisation_id=mobilisation.id,
-        payload={**figures, "due_at": due.isoformat()},
+        figures=figures,
+        due=due,
+        clock=clock,
     )
     return enqueue(session, clock=clock, messages=messages, mobilisation_id=mobilisation.id)
 
@@ -185,60 +236,30 @@ def _close(
     display_tz: str,
 ) -> list[str]:
     """The deadline: every grid not mobilised is recorded as missed, with why."""
-    now = clock.now()
+    every = risk.assess(session, mobilisation=mobilisation, now=clock.now())
     missed = [
-        r
-        for r in risk.assess(session, mobilisation=mobilisation, now=now)
-        if r.status not in (GridStatus.MOBILISED.value, GridStatus.CHECKED.value)
+        r for r in every if r.status not in (GridStatus.MOBILISED.value, GridStatus.CHECKED.value)
     ]
-    if missed:
-        session.execute(
-            update(GridState)
-            .where(
-                GridState.mobilisation_id == mobilisation.id,
-                GridState.grid_id.in_([r.grid_id for r in missed]),
-            )
-            .values(missed_at=due)
-        )
-    record_events(
+    _mark(
         session,
+        mobilisation,
+        missed,
+        kind="grid.missed",
+        column="missed_at",
+        value=due,
+        due=due,
         clock=clock,
-        actor=SYSTEM,
-        mobilisation_id=mobilisation.id,
-        events=[
-            (
-                "grid.missed",
-                "grid",
-                str(r.grid_id),
-                {
-                    "street": r.street_id,
-                    "community": r.community_id,
-                    "status": r.status,
-                    "reasons": [x.value for x in r.reasons],
-                    "projected": r.projected.isoformat() if r.projected else None,
-                    "due_at": due.isoformat(),
-                },
-            )
-            for r in missed
-        ],
     )
-    grids = session.scalar(
-        select(func.count())
-        .select_from(GridState)
-        .where(GridState.mobilisation_id == mobilisation.id)
-    )
-    grids = int(grids or 0)
+    grids = len(every)
     figures = {"grids": grids, "missed": len(missed), "mobilised": grids - len(missed)}
-    _done(session, mobilisation, MilestoneKind.DEADLINE, figures)
-    record_event(
+    _finish(
         session,
-        clock=clock,
-        actor=SYSTEM,
+        mobilisation,
+        MilestoneKind.DEADLINE,
         kind="mobilisation.deadline_passed",
-        subject_type="mobilisation",
-        subject_id=str(mobilisation.id),
-        mobilisation_id=mobilisation.id,
-        payload={**figures, "due_at": due.isoformat()},
+        figures=figures,
+        due=due,
+        clock=clock,
     )
     district = session.get(District, mobilisation.district_id)
     assert district is not None
@@ -255,14 +276,4 @@ def _close(
         clock=clock,
         messages=[Message(to=f"district:{district.code}", kind="deadline", text=text)],
         mobilisation_id=mobilisation.id,
-    )
-
-
-def _done(
-    session: Session, mobilisation: Mobilisation, kind: MilestoneKind, figures: dict[str, object]
-) -> None:
-    session.execute(
-        update(Milestone)
-        .where(Milestone.mobilisation_id == mobilisation.id, Milestone.kind == kind.value)
-        .values(figures=figures)
     )

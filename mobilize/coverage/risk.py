@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -159,26 +160,9 @@ def _grid_risk(
     )
 
 
-def assess(
-    session: Session,
-    *,
-    mobilisation: Mobilisation,
-    now: datetime,
-    street_id: int | None = None,
-    community_id: int | None = None,
-) -> list[GridRisk]:
-    """Every micro-grid of the scope with its projection, at-risk ones first (never staffed,
-    then latest), then by grid id."""
-    rule = StaffingRule.from_dict(mobilisation.rule)
-    stmt = select(
-        GridState.grid_id, GridState.community_id, GridState.street_id, GridState.status
-    ).where(GridState.mobilisation_id == mobilisation.id)
-    if street_id is not None:
-        stmt = stmt.where(GridState.street_id == street_id)
-    if community_id is not None:
-        stmt = stmt.where(GridState.community_id == community_id)
-    states = session.execute(stmt).all()
-    rows = session.execute(
+def _assignments(session: Session, mobilisation: Mobilisation) -> Sequence[Any]:
+    """Every assignment of the mobilisation, with what projections need (no geometry)."""
+    return session.execute(
         select(
             Assignment.id,
             Assignment.responder_id,
@@ -189,11 +173,35 @@ def assess(
             Assignment.acknowledged_at,
             Assignment.checked_in_at,
             Assignment.updated_at,
-        ).where(Assignment.mobilisation_id == mobilisation.id, Assignment.grid_id.is_not(None))
+        ).where(Assignment.mobilisation_id == mobilisation.id)
     ).all()
+
+
+def assess(
+    session: Session,
+    *,
+    mobilisation: Mobilisation,
+    now: datetime,
+    street_id: int | None = None,
+    community_id: int | None = None,
+    assignments: Sequence[Any] | None = None,
+) -> list[GridRisk]:
+    """Every micro-grid of the scope with its projection, at-risk ones first (never staffed,
+    then latest), then by grid id. `assignments`: the rows of `_assignments`, if read."""
+    rule = StaffingRule.from_dict(mobilisation.rule)
+    stmt = select(
+        GridState.grid_id, GridState.community_id, GridState.street_id, GridState.status
+    ).where(GridState.mobilisation_id == mobilisation.id)
+    if street_id is not None:
+        stmt = stmt.where(GridState.street_id == street_id)
+    if community_id is not None:
+        stmt = stmt.where(GridState.community_id == community_id)
+    states = session.execute(stmt).all()
     holders: dict[int, list[_Holder]] = defaultdict(list)
     gave_up: set[int] = set()
-    for a in rows:
+    for a in assignments if assignments is not None else _assignments(session, mobilisation):
+        if a.grid_id is None:
+            continue
         if a.status in _HOLDING:
             holders[a.grid_id].append(_projection(a, rule, now))
         elif a.status in _GAVE_UP:
@@ -219,6 +227,7 @@ def suggest(
     actor: Any,
     mobilisation: Mobilisation,
     risks: list[GridRisk],
+    assignments: Sequence[Any],
     now: datetime,
 ) -> None:
     """Fill in `suggestion` on the at-risk grids given, best first, each person once: only
@@ -236,22 +245,7 @@ def suggest(
     )
     metric = callup.metric_for(session, mobilisation.district_id)
     info = callup.load_grids(session, scope, metric)
-    mine = {
-        a.responder_id: a
-        for a in session.execute(
-            select(
-                Assignment.id,
-                Assignment.responder_id,
-                Assignment.grid_id,
-                Assignment.status,
-                Assignment.travel_minutes,
-                Assignment.eta_minutes,
-                Assignment.acknowledged_at,
-                Assignment.checked_in_at,
-                Assignment.updated_at,
-            ).where(Assignment.mobilisation_id == mobilisation.id)
-        ).all()
-    }
+    mine = {a.responder_id: a for a in assignments}
     movable = set(
         session.scalars(
             select(Assignment.id).where(
@@ -350,11 +344,24 @@ def risk_for(
         street_id=street_id,
         community_id=community_id,
     )
+    assignments = _assignments(session, mobilisation)
     risks = assess(
-        session, mobilisation=mobilisation, now=now, street_id=street_id, community_id=community_id
+        session,
+        mobilisation=mobilisation,
+        now=now,
+        street_id=street_id,
+        community_id=community_id,
+        assignments=assignments,
     )
     if only_at_risk:
         risks = [r for r in risks if r.at_risk]
     risks = risks[:limit]
-    suggest(session, actor=actor, mobilisation=mobilisation, risks=risks, now=now)
+    suggest(
+        session,
+        actor=actor,
+        mobilisation=mobilisation,
+        risks=risks,
+        assignments=assignments,
+        now=now,
+    )
     return mobilisation, risks

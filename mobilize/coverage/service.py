@@ -326,17 +326,12 @@ def scope_for(
     """The mobilisation and the place within it an actor asks about: by default their own
     (a street commander their street, a community secretary their community), else all of
     it. Anything they may not see is answered as not found."""
-    from mobilize.auth.scope import visible
+    from mobilize.auth.scope import district_wide, visible, visible_mobilisation
     from mobilize.errors import NotFound
     from mobilize.models import Role, Street
 
-    mobilisation = session.scalar(
-        select(Mobilisation).where(Mobilisation.id == mobilisation_id, visible(actor, Mobilisation))
-    )
-    if mobilisation is None:
-        raise NotFound(f"没有这次动员 No mobilisation {mobilisation_id}")
-    district_wide = bool({Role.DISTRICT_COMMANDER, Role.REVIEWER, Role.ADMIN} & actor.roles)
-    if street_id is None and community_id is None and not district_wide:
+    mobilisation = visible_mobilisation(session, actor, mobilisation_id)
+    if street_id is None and community_id is None and not district_wide(actor):
         streets = [b.scope_id for b in actor.bindings if b.role is Role.STREET_COMMANDER]
         communities = [b.scope_id for b in actor.bindings if b.role is Role.COMMUNITY_SECRETARY]
         street_id = streets[0] if streets else None

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from mobilize import idempotency, validation
 from mobilize.auth.actor import Actor
-from mobilize.auth.scope import visible
+from mobilize.auth.scope import visible, visible_mobilisation
 from mobilize.clock import Clock
 from mobilize.coverage import service as coverage
 from mobilize.db.bulk import insert_rows
@@ -593,15 +593,6 @@ def _may_command(session: Session, actor: Actor, mobilisation: Mobilisation) -> 
     return outside is None
 
 
-def _visible_mobilisation(session: Session, actor: Actor, mobilisation_id: int) -> Mobilisation:
-    found = session.scalar(
-        select(Mobilisation).where(Mobilisation.id == mobilisation_id, visible(actor, Mobilisation))
-    )
-    if found is None:
-        raise NotFound(f"没有这次动员 No mobilisation {mobilisation_id}")
-    return found
-
-
 def stand_down(
     session: Session,
     *,
@@ -621,7 +612,7 @@ def stand_down(
     )
     if earlier is not None:
         return Outcome(_get(session, earlier["mobilisation_id"]), replayed=True)
-    mobilisation = _visible_mobilisation(session, actor, mobilisation_id)
+    mobilisation = visible_mobilisation(session, actor, mobilisation_id)
     if not _may_command(session, actor, mobilisation):
         raise Forbidden("standDown")
     now = clock.now()
@@ -977,14 +968,8 @@ def reassign(
             "cause": cause,
         },
     )
-    community = session.get(Community, grid.community_id)
-    assert community is not None
-    placement = engine.Placement(responder.id, grid.id, "work", minutes, distance, mode)
-    ids = enqueue(
-        session,
-        clock=clock,
-        mobilisation_id=mobilisation.id,
-        messages=[_message(mobilisation, responder, grid, community, placement, display_tz)],
+    ids = _tell_sent(
+        session, mobilisation, responder, grid, (minutes, distance, mode), clock, display_tz
     )
     coverage.track(session, mobilisation=mobilisation, grid_ids=[before[0], grid.id], clock=clock)
     ids += resolve(
@@ -997,6 +982,28 @@ def reassign(
         cause=cause,
     )
     return Outcome(mobilisation, batches=ids, assignment=assignment)
+
+
+def _tell_sent(
+    session: Session,
+    mobilisation: Mobilisation,
+    responder: Responder,
+    grid: Grid,
+    trip: tuple[float, float, str],
+    clock: Clock,
+    display_tz: str,
+) -> list[str]:
+    """Queue the message telling a person a commander sent them to `grid` (minutes,
+    metres, mode)."""
+    community = session.get(Community, grid.community_id)
+    assert community is not None
+    placement = engine.Placement(responder.id, grid.id, "work", *trip)
+    return enqueue(
+        session,
+        clock=clock,
+        mobilisation_id=mobilisation.id,
+        messages=[_message(mobilisation, responder, grid, community, placement, display_tz)],
+    )
 
 
 def _grid_in(session: Session, actor: Actor, mobilisation: Mobilisation, grid_id: int) -> Grid:
@@ -1148,7 +1155,7 @@ def send_to_grid(
         clock=clock,
         request={"m": mobilisation_id, "g": grid_id, "r": responder_id, "f": from_grid_id},
     )
-    mobilisation = _visible_mobilisation(session, actor, mobilisation_id)
+    mobilisation = visible_mobilisation(session, actor, mobilisation_id)
     if earlier is not None:
         found = session.get(Assignment, earlier["assignment"])
         return Outcome(mobilisation, assignment=found, replayed=True)
@@ -1288,14 +1295,8 @@ def _call_up(
             "cause": "risk_fix",
         },
     )
-    community = session.get(Community, grid.community_id)
-    assert community is not None
-    placement = engine.Placement(responder.id, grid.id, "work", minutes, distance, mode)
-    ids = enqueue(
-        session,
-        clock=clock,
-        mobilisation_id=mobilisation.id,
-        messages=[_message(mobilisation, responder, grid, community, placement, display_tz)],
+    ids = _tell_sent(
+        session, mobilisation, responder, grid, (minutes, distance, mode), clock, display_tz
     )
     coverage.track(session, mobilisation=mobilisation, grid_ids=[grid.id], clock=clock)
     return Outcome(mobilisation, batches=ids, assignment=current)

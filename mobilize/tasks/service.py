@@ -15,7 +15,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from mobilize import idempotency, validation
 from mobilize.auth.actor import Actor
-from mobilize.auth.scope import visible
+from mobilize.auth.scope import visible, visible_mobilisation
 from mobilize.clock import Clock
 from mobilize.coverage import service as coverage
 from mobilize.db.bulk import insert_if_absent, insert_rows
@@ -192,11 +192,7 @@ def _commanding(actor: Actor) -> bool:
 
 
 def _active_mobilisation(session: Session, actor: Actor, mobilisation_id: int) -> Mobilisation:
-    found = session.scalar(
-        select(Mobilisation).where(Mobilisation.id == mobilisation_id, visible(actor, Mobilisation))
-    )
-    if found is None:
-        raise NotFound(f"没有这次动员 No mobilisation {mobilisation_id}")
+    found = visible_mobilisation(session, actor, mobilisation_id)
     if found.status != MobilisationStatus.ACTIVE.value:
         raise InvalidInput("mobilisation", "the mobilisation has stood down")
     return found
