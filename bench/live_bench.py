@@ -159,7 +159,7 @@ def main() -> None:
                     select(Street.id, Street.code).order_by(Street.code)
                 )
             ]
-            after = int(session.scalar(select(func.max(Event.seq))) or 0)
+            after = int(session.scalar(select(func.max(Event.mseq))) or 0)
             for p in phones:
                 a = session.scalars(
                     select(Assignment).where(

@@ -1,17 +1,57 @@
-"""Appending to the event log, in the caller's transaction: no event, no change."""
+"""Appending to the event log, in the caller's transaction: no event, no change.
+
+A mobilisation's events are numbered at commit (`mseq`). They wait in the session until then;
+the `before_commit` hook flushes everything else first, then locks the counters of the
+mobilisations it touched (in id order), numbers the events and inserts them. The counter is
+thus the last lock a transaction takes and is held only until it commits, so transactions
+commit in `mseq` order: a reader following `mseq > n` cannot miss an event that was numbered
+lower and committed later. Locking the counter when the event is recorded instead would
+deadlock (a decline holds its assignment, then updates others a concurrent acknowledge holds).
+
+Times follow the sequence too: an event's time is raised, if need be, to its predecessor's,
+so "the events up to time t" is always a prefix of the sequence (what replay folds)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event as orm_event
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mobilize.auth.actor import Actor
 from mobilize.clock import Clock
-from mobilize.db.bulk import insert_rows
+from mobilize.db.bulk import insert_if_absent, insert_rows
 from mobilize.live import touched
-from mobilize.models import Event
+from mobilize.models import Event, EventCounter
+
+PENDING = "mobilize.pending_events"  # session.info key: mobilisation id -> rows to number
+
+
+def _row(
+    at: datetime,
+    actor: str,
+    kind: str,
+    subject_type: str,
+    subject_id: str,
+    payload: dict[str, Any] | None,
+    mobilisation_id: int | None,
+) -> dict[str, Any]:
+    return {
+        "occurred_at": at,
+        "actor": actor,
+        "kind": kind,
+        "subject_type": subject_type,
+        "subject_id": subject_id,
+        "payload": payload or {},
+        "mobilisation_id": mobilisation_id,
+    }
+
+
+def _pend(session: Session, mobilisation_id: int, rows: list[dict[str, Any]]) -> None:
+    session.info.setdefault(PENDING, {}).setdefault(mobilisation_id, []).extend(rows)
+    touched(session, mobilisation_id)
 
 
 def record_event(
@@ -24,20 +64,16 @@ def record_event(
     subject_id: str,
     payload: dict[str, Any] | None = None,
     mobilisation_id: int | None = None,
-) -> Event:
-    """Append one event; flushed so its sequence number is known, committed by the edge."""
-    event = Event(
-        occurred_at=clock.now(),
-        actor=actor,
-        kind=kind,
-        subject_type=subject_type,
-        subject_id=subject_id,
-        payload=payload or {},
-        mobilisation_id=mobilisation_id,
-    )
+) -> Event | None:
+    """Append one event. A mobilisation's event is written at commit (None is returned);
+    any other is flushed now and returned, its `seq` known."""
+    row = _row(clock.now(), actor, kind, subject_type, subject_id, payload, mobilisation_id)
+    if mobilisation_id is not None:
+        _pend(session, mobilisation_id, [row])
+        return None
+    event = Event(**row)
     session.add(event)
     session.flush()
-    touched(session, mobilisation_id)
     return event
 
 
@@ -49,34 +85,76 @@ def record_events(
     events: list[tuple[str, str, str, dict[str, Any]]],
     mobilisation_id: int | None = None,
 ) -> None:
-    """Append many events at once (kind, subject type, subject id, payload): one statement."""
+    """Append many events at once (kind, subject type, subject id, payload)."""
     if not events:
         return
     now = clock.now()
-    insert_rows(
-        session,
-        Event.__table__,  # type: ignore[arg-type]
-        [
+    rows = [_row(now, actor, k, t, i, p, mobilisation_id) for k, t, i, p in events]
+    if mobilisation_id is not None:
+        _pend(session, mobilisation_id, rows)
+    else:
+        insert_rows(session, Event.__table__, rows)  # type: ignore[arg-type]
+
+
+def write_pending(session: Session) -> None:
+    """Number and insert the session's pending events (the before_commit hook)."""
+    waiting: dict[int, list[dict[str, Any]]] = session.info.pop(PENDING, None) or {}
+    if not waiting:
+        return
+    session.flush()  # every other row lock first: the counter must be the last one taken
+    rows: list[dict[str, Any]] = []
+    for mobilisation_id in sorted(waiting):
+        batch = waiting[mobilisation_id]
+        insert_if_absent(
+            session,
+            EventCounter.__table__,  # type: ignore[arg-type]
             {
-                "occurred_at": now,
-                "actor": actor,
-                "kind": kind,
-                "subject_type": subject_type,
-                "subject_id": subject_id,
-                "payload": payload,
                 "mobilisation_id": mobilisation_id,
-            }
-            for kind, subject_type, subject_id, payload in events
-        ],
-    )
-    touched(session, mobilisation_id)
+                "last_mseq": 0,
+                "last_at": batch[0]["occurred_at"],
+            },
+        )
+        last_mseq, last_at = session.execute(
+            update(EventCounter)
+            .where(EventCounter.mobilisation_id == mobilisation_id)
+            .values(last_mseq=EventCounter.last_mseq + len(batch))
+            .returning(EventCounter.last_mseq, EventCounter.last_at)
+        ).one()
+        mseq = last_mseq - len(batch)
+        for row in batch:
+            mseq += 1
+            last_at = max(last_at, row["occurred_at"])
+            rows.append({**row, "occurred_at": last_at, "mseq": mseq})
+        session.execute(
+            update(EventCounter)
+            .where(EventCounter.mobilisation_id == mobilisation_id)
+            .values(last_at=last_at)
+        )
+    insert_rows(session, Event.__table__, rows)  # type: ignore[arg-type]
+
+
+@orm_event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    write_pending(session)
+
+
+@orm_event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(PENDING, None)
 
 
 def visible_events(
-    session: Session, *, actor: Actor, mobilisation_id: int, after: int, limit: int = 500
-) -> tuple[list[Event], int]:
-    """A mobilisation's events after sequence `after` that the actor may see, and the last
-    sequence read (to continue from, even when every event read was out of their sight).
+    session: Session,
+    *,
+    actor: Actor,
+    mobilisation_id: int,
+    after: int,
+    limit: int = 500,
+    kinds: list[str] | None = None,
+) -> tuple[list[Event], int, bool]:
+    """A mobilisation's events after `mseq` `after` (of these kinds, if given) that the actor
+    may see; the last `mseq` read, to continue from even when every event read was out of
+    their sight; and whether more follow.
 
     District-wide roles see them all; area roles the events about their grids and
     communities and about the mobilisation itself."""
@@ -84,17 +162,16 @@ def visible_events(
     from mobilize.models import Community, Grid
 
     visible_mobilisation(session, actor, mobilisation_id)
-    rows = list(
-        session.scalars(
-            select(Event)
-            .where(Event.mobilisation_id == mobilisation_id, Event.seq > after)
-            .order_by(Event.seq)
-            .limit(limit)
-        )
-    )
-    last = rows[-1].seq if rows else after
+    stmt = select(Event).where(Event.mobilisation_id == mobilisation_id, Event.mseq > after)
+    if kinds:
+        stmt = stmt.where(Event.kind.in_(kinds))
+    rows = list(session.scalars(stmt.order_by(Event.mseq).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = rows[-1].mseq if rows else after
+    assert last is not None
     if district_wide(actor):
-        return rows, last
+        return rows, last, more
     grids = set(session.scalars(select(Grid.id).where(visible(actor, Grid))))
     communities = set(session.scalars(select(Community.id).where(visible(actor, Community))))
 
@@ -108,4 +185,4 @@ def visible_events(
             or p.get("community") in communities
         )
 
-    return [e for e in rows if mine(e)], last
+    return [e for e in rows if mine(e)], last, more

@@ -232,6 +232,13 @@ OPERATIONS = {
     # Subscriptions: run over graphql-transport-ws in test_live, refusals included.
     "Subscription.coverageChanged": None,
     "Subscription.mobilisationEvents": None,
+    "Subscription.playback": None,
+    "Query.events": '{ events(mobilisation: "TW9iaWxpc2F0aW9uOjk5OTk=") { lastSeq } }',
+    "Query.gridStates": '{ gridStates(mobilisation: "TW9iaWxpc2F0aW9uOjk5OTk=") { status } }',
+    "Query.stateAt": '{ stateAt(mobilisation: "TW9iaWxpc2F0aW9uOjk5OTk=",'
+    ' at: "2026-07-01T08:00:00+00:00") { seq } }',
+    "Query.afterActionReport": '{ afterActionReport(mobilisation: "TW9iaWxpc2F0aW9uOjk5OTk=")'
+    " { grids } }",
     "Query.myAssignment": "{ myAssignment { minutesLeft } }",
     "Query.myTasks": "{ myTasks { id } }",
     "Query.myService": "{ myService { hours points } }",

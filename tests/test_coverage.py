@@ -13,10 +13,10 @@ from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
 from mobilize.coverage import service as coverage
 from mobilize.db import make_sessionmaker, transaction
-from mobilize.errors import DomainError
 from mobilize.mobilisation import field, service
 from mobilize.models import Assignment, Grid, GridState, Mobilisation, Task
 from mobilize.tasks import service as tasks
+from tests.simulate import simulate
 from tests.wartime import activated, phone, write
 
 
@@ -87,58 +87,13 @@ def test_a_grid_goes_assigned_arriving_mobilised_checked(
 def test_recompute_agrees_after_random_events(
     engine: Engine, mobilisation: Mobilisation, clock: ManualClock
 ) -> None:
-    rng = random.Random(42)
-    with Session(engine) as session:
-        assignments = session.scalars(select(Assignment).order_by(Assignment.id)).all()
-        grids = {g.id: g for g in session.scalars(select(Grid))}
-    for _ in range(60):
-        a = rng.choice(assignments)
-        clock.advance(timedelta(minutes=rng.randint(0, 4)))
-        action = rng.choice(["ack", "check_in", "decline", "record"])
-        try:
-            if action == "ack":
-                write(engine, service.acknowledge, actor=phone(a), clock=clock, assignment_id=a.id)
-            elif action == "check_in":
-                g = grids[a.grid_id]  # type: ignore[index]
-                write(
-                    engine,
-                    field.check_in,
-                    actor=phone(a),
-                    clock=clock,
-                    assignment_id=a.id,
-                    lon=g.centre.x,
-                    lat=g.centre.y,
-                )
-            elif action == "decline":
-                write(
-                    engine,
-                    service.decline,
-                    actor=phone(a),
-                    clock=clock,
-                    assignment_id=a.id,
-                    reason="不能到场",
-                )
-            else:
-                with Session(engine) as session:
-                    task = session.scalars(
-                        select(Task).where(
-                            Task.grid_id == a.grid_id, Task.kind == "household_check"
-                        )
-                    ).first()
-                    households = tasks.ordered_households(session, task) if task else []
-                if task and households:
-                    write(
-                        engine,
-                        tasks.record_household,
-                        actor=phone(a),
-                        clock=clock,
-                        task_id=task.id,
-                        household_id=rng.choice(households).id,
-                        kind="check",
-                        result="ok",
-                    )
-        except DomainError:
-            pass  # illegal moves (declined people acknowledging...) are refused, as they should
+    simulate(
+        engine,
+        clock,
+        random.Random(42),
+        steps=60,
+        actions=("ack", "check_in", "decline", "record"),
+    )
     with Session(engine) as session:
         kept = coverage.coverage(session, mobilisation=mobilisation, now=clock.now())
         fresh = coverage.recompute(session, mobilisation=mobilisation, now=clock.now())

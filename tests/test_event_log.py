@@ -27,7 +27,7 @@ def test_postgis_refuses_to_update_or_delete_events(postgis_url: str) -> None:
             subject_type="test",
             subject_id="1",
             payload={"n": 1},
-        ).seq
+        ).seq  # type: ignore[union-attr]
     for change in (
         update(Event).where(Event.seq == seq).values(payload={"n": 2}),
         delete(Event).where(Event.seq == seq),

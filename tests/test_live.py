@@ -98,7 +98,7 @@ def wartime(engine: Engine, tiny_bundle: Bundle) -> dict[str, Any]:
         assert a is not None
         grid = session.get(Grid, a.grid_id)
         code = session.get(Responder, a.responder_id).code  # type: ignore[union-attr]
-        last_seq = session.scalar(select(func.max(Event.seq)))
+        last_seq = session.scalar(select(func.max(Event.mseq)))
     assert grid is not None
     return {
         "mobilisation": mobilisation,
@@ -238,9 +238,9 @@ def test_mobilisation_events_resume_after_a_sequence(
     with Session(engine) as session:
         seqs = list(
             session.scalars(
-                select(Event.seq)
+                select(Event.mseq)
                 .where(Event.mobilisation_id == w["mobilisation"].id)
-                .order_by(Event.seq)
+                .order_by(Event.mseq)
             )
         )
     middle = seqs[len(seqs) // 2]

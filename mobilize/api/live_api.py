@@ -23,7 +23,10 @@ from mobilize.live import changes
 
 @strawberry.type(description="One entry of the event log.")
 class MobilisationEvent:
-    seq: int = strawberry.field(description="Resume after this with mobilisationEvents(after:).")
+    seq: int = strawberry.field(
+        description="Its place in the mobilisation's own sequence (1, 2, 3...): resume after "
+        "it with `after`."
+    )
     kind: str
     occurred_at: datetime
     actor: str
@@ -32,25 +35,29 @@ class MobilisationEvent:
     payload: JSON
 
 
-def _events(session: Session, **kwargs: Any) -> tuple[list[MobilisationEvent], int]:
-    """Read and copy out before the session closes (its rows expire then)."""
-    rows, last = visible_events(session, **kwargs)
-    return [
-        MobilisationEvent(
-            seq=e.seq,
-            kind=e.kind,
-            occurred_at=e.occurred_at,
-            actor=e.actor,
-            subject_type=e.subject_type,
-            subject_id=e.subject_id,
-            payload=e.payload,
-        )
-        for e in rows
-    ], last
+def read_events(session: Session, **kwargs: Any) -> tuple[list[MobilisationEvent], int, bool]:
+    """`visible_events`, copied out before the session closes (its rows expire then)."""
+    rows, last, more = visible_events(session, **kwargs)
+    return (
+        [
+            MobilisationEvent(
+                seq=e.mseq or 0,
+                kind=e.kind,
+                occurred_at=e.occurred_at,
+                actor=e.actor,
+                subject_type=e.subject_type,
+                subject_id=e.subject_id,
+                payload=e.payload,
+            )
+            for e in rows
+        ],
+        last,
+        more,
+    )
 
 
 @strawberry.type
-class Subscription:
+class LiveSubscription:
     @strawberry.subscription(
         description="Coverage of a mobilisation (or a street or community in it; by default "
         "your own place): now, then each time it changes."
@@ -97,13 +104,12 @@ class Subscription:
         async for _ in changes(ctx.hub, pk, ctx.settings.live_poll_seconds):
             while True:
                 try:
-                    rows, last = await ctx.db.run(
-                        _events, actor=ctx.actor, mobilisation_id=pk, after=seq
+                    rows, seq, more = await ctx.db.run(
+                        read_events, actor=ctx.actor, mobilisation_id=pk, after=seq
                     )
                 finally:
                     await ctx.db.close()
                 for row in rows:
                     yield row
-                if last == seq:
+                if not more:
                     break
-                seq = last

@@ -28,9 +28,10 @@ from mobilize.api.field_api import (
 )
 from mobilize.api.guard import ErrorMasking, PolicyGuard
 from mobilize.api.limits import CostLimiter
-from mobilize.api.live_api import Subscription
+from mobilize.api.live_api import LiveSubscription
 from mobilize.api.paging import paged
 from mobilize.api.relay import Connection, Node, expect_global_id, from_global_id
+from mobilize.api.replay_api import ReplayQuery, ReplaySubscription
 from mobilize.api.risk_api import RiskMutation, RiskQuery
 from mobilize.api.scalars import SCALARS
 from mobilize.api.types import (
@@ -82,7 +83,7 @@ NODE_TYPES: dict[str, Any] = {
 
 
 @strawberry.type
-class Query(WartimeQuery, FieldQuery, CoverageQuery, RiskQuery):
+class Query(WartimeQuery, FieldQuery, CoverageQuery, RiskQuery, ReplayQuery):
     me: Viewer = strawberry.field(resolver=me, description="The signed-in user and their roles.")
 
     @strawberry.field(description="Any object by its global ID; null when there is none.")
@@ -197,6 +198,11 @@ class Query(WartimeQuery, FieldQuery, CoverageQuery, RiskQuery):
 
 @strawberry.type
 class Mutation(AuthMutation, WartimeMutation, FieldMutation, RiskMutation):
+    pass
+
+
+@strawberry.type
+class Subscription(LiveSubscription, ReplaySubscription):
     pass
 
 

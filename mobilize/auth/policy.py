@@ -70,6 +70,12 @@ POLICY: Mapping[str, Mapping[str, Access]] = {
     "Mutation.acceptRiskFix": _rule(COMMAND_ROLES, Access.SCOPE),
     "Subscription.coverageChanged": _rule(AREA_ROLES, Access.SCOPE),
     "Subscription.mobilisationEvents": _rule(AREA_ROLES, Access.SCOPE),
+    # Review: the record, replay and the after-action report.
+    "Query.events": _rule(AREA_ROLES, Access.SCOPE),
+    "Query.gridStates": _rule(AREA_ROLES, Access.SCOPE),
+    "Query.stateAt": _rule(AREA_ROLES, Access.SCOPE),
+    "Query.afterActionReport": _rule(AREA_ROLES, Access.SCOPE),
+    "Subscription.playback": _rule(AREA_ROLES, Access.SCOPE),
     # Tasks and the phone.
     "Query.myAssignment": _rule([Role.RESPONDER], Access.SELF),
     "Query.myTasks": _rule([Role.RESPONDER], Access.SELF),

@@ -17,6 +17,7 @@ from mobilize.clock import Clock
 from mobilize.coverage import risk
 from mobilize.db.bulk import insert_if_absent
 from mobilize.events import record_event, record_events
+from mobilize.mobilisation.locks import lock_every_community
 from mobilize.mobilisation.rules import StaffingRule
 from mobilize.models import (
     District,
@@ -56,6 +57,7 @@ def run_due(session: Session, *, clock: Clock, display_tz: str = "Asia/Shanghai"
         for kind, due in sorted(due_times(mobilisation).items(), key=lambda kv: kv[1]):
             if now < due or not _claim(session, mobilisation, kind, due, now):
                 continue
+            lock_every_community(session, mobilisation.id)
             step = _escalate if kind is MilestoneKind.ESCALATION else _close
             batches += step(session, mobilisation, due, clock, display_tz)
     return batches

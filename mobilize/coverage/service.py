@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from mobilize.clock import Clock
 from mobilize.db.bulk import insert_rows
+from mobilize.events import record_events
 from mobilize.mobilisation.rules import StaffingRule
 from mobilize.models import (
     HOLDING,
@@ -35,6 +36,10 @@ from mobilize.models import (
 
 _HOLDING = [s.value for s in HOLDING]
 _ANSWERED = [AssignmentStatus.ACKNOWLEDGED.value, AssignmentStatus.EN_ROUTE.value]
+
+GRID_STATUS = "grid.status"  # the event of a grid's state changing: what replay folds
+STATE_FIELDS = ("status", "assigned", "answered", "on_site", "households", "checked")
+ACTOR = "system:coverage"  # grid states follow from other events: the system records them
 
 
 def status_of(
@@ -126,6 +131,37 @@ def start(session: Session, *, mobilisation: Mobilisation, clock: Clock) -> None
             }
         )
     insert_rows(session, GridState.__table__, rows)  # type: ignore[arg-type]
+    _record(session, mobilisation, clock, rows)
+
+
+def _record(
+    session: Session, mobilisation: Mobilisation, clock: Clock, states: Iterable[Any]
+) -> None:
+    """One `grid.status` event per grid state given (rows or GridState objects)."""
+
+    def get(state: Any, key: str) -> Any:
+        return state[key] if isinstance(state, dict) else getattr(state, key)
+
+    record_events(
+        session,
+        clock=clock,
+        actor=ACTOR,
+        mobilisation_id=mobilisation.id,
+        events=[
+            (
+                GRID_STATUS,
+                "grid",
+                str(get(st, "grid_id")),
+                {
+                    "grid": get(st, "grid_id"),
+                    "community": get(st, "community_id"),
+                    "street": get(st, "street_id"),
+                    **{key: get(st, key) for key in STATE_FIELDS},
+                },
+            )
+            for st in states
+        ],
+    )
 
 
 def track(
@@ -138,6 +174,7 @@ def track(
     rule = StaffingRule.from_dict(mobilisation.rule)
     now = clock.now()
     counts = _counts(session, mobilisation.id, ids)
+    changed = []
     for state in session.scalars(
         select(GridState).where(
             GridState.mobilisation_id == mobilisation.id, GridState.grid_id.in_(ids)
@@ -147,6 +184,15 @@ def track(
         status = status_of(
             rule.min_on_site, c.assigned, c.answered, c.on_site, state.households, c.checked
         )
+        if (state.status, state.assigned, state.answered, state.on_site, state.checked) == (
+            status.value,
+            c.assigned,
+            c.answered,
+            c.on_site,
+            c.checked,
+        ):
+            continue
+        changed.append(state)
         state.assigned, state.answered, state.on_site, state.checked = (
             c.assigned,
             c.answered,
@@ -155,12 +201,13 @@ def track(
         )
         if status in (GridStatus.MOBILISED, GridStatus.CHECKED) and state.mobilised_at is None:
             state.mobilised_at = now
-            state.mobilised_minute = _minute(mobilisation, now)
+            state.mobilised_minute = minute_of(mobilisation, now)
         if status is GridStatus.CHECKED and state.checked_at is None:
             state.checked_at = now
         state.status = status.value
         state.updated_at = now
     session.flush()
+    _record(session, mobilisation, clock, changed)
 
 
 @dataclass
@@ -192,15 +239,15 @@ def _scope(stmt: Any, street_id: int | None, community_id: int | None) -> Any:
     return stmt
 
 
-def _minute(mobilisation: Mobilisation, t: datetime) -> int:
+def minute_of(mobilisation: Mobilisation, t: datetime) -> int:
     return int((t - mobilisation.t0).total_seconds() // 60)
 
 
-def _curve(mobilisation: Mobilisation, times: Iterable[datetime | None]) -> list[tuple[int, int]]:
-    return _cumulative(Counter(_minute(mobilisation, t) for t in times if t is not None))
+def curve_of(mobilisation: Mobilisation, times: Iterable[datetime | None]) -> list[tuple[int, int]]:
+    return cumulative(Counter(minute_of(mobilisation, t) for t in times if t is not None))
 
 
-def _cumulative(minutes: dict[int, int]) -> list[tuple[int, int]]:
+def cumulative(minutes: dict[int, int]) -> list[tuple[int, int]]:
     curve, total = [], 0
     for minute in sorted(minutes):
         total += minutes[minute]
@@ -249,20 +296,22 @@ def coverage(
             community_id,
         )
     ).all()
-    return _coverage(mobilisation, now, by_status, households, checked, _cumulative(dict(minutes)))
+    end = mobilisation.stood_down_at or now
+    curve = cumulative(dict(minutes))
+    return figures_to_coverage(mobilisation, end, by_status, households, checked, curve)
 
 
-def _coverage(
+def figures_to_coverage(
     mobilisation: Mobilisation,
-    now: datetime,
+    end: datetime,
     by_status: dict[str, int],
     households: int,
     checked: int,
     curve: list[tuple[int, int]],
 ) -> Coverage:
     grids = sum(by_status.values())
+    """`end`: the instant time left is counted from (now, or when it stood down)."""
     mobilised = by_status[GridStatus.MOBILISED.value] + by_status[GridStatus.CHECKED.value]
-    end = mobilisation.stood_down_at or now
     return Coverage(
         grids=grids,
         by_status=by_status,
@@ -305,13 +354,13 @@ def recompute(
         ] += 1
         households += h
         checked += c.checked
-    return _coverage(
+    return figures_to_coverage(
         mobilisation,
-        now,
+        mobilisation.stood_down_at or now,
         by_status,
         households,
         checked,
-        _curve(mobilisation, [g.mobilised_at for g in grids]),
+        curve_of(mobilisation, [g.mobilised_at for g in grids]),
     )
 
 
@@ -375,3 +424,23 @@ def coverage_for(
     return compute(
         session, mobilisation=mobilisation, now=now, street_id=street_id, community_id=community_id
     )
+
+
+def grid_states_for(
+    session: Session,
+    *,
+    actor: Any,
+    mobilisation_id: int,
+    street_id: int | None = None,
+    community_id: int | None = None,
+) -> list[GridState]:
+    """Every micro-grid's state in a scope the actor may see (see `scope_for`), by grid."""
+    mobilisation, street_id, community_id = scope_for(
+        session,
+        actor=actor,
+        mobilisation_id=mobilisation_id,
+        street_id=street_id,
+        community_id=community_id,
+    )
+    stmt = select(GridState).where(GridState.mobilisation_id == mobilisation.id)
+    return list(session.scalars(_scope(stmt, street_id, community_id).order_by(GridState.grid_id)))

@@ -247,12 +247,13 @@ def import_district(
             "warnings": len(bundle.warnings),
         },
     )
+    assert event is not None
     return ImportResult(
         district_id=did,
         district_code=bundle.district_code,
         replaced=replaced,
         counts=counts,
-        event_seq=event.seq,
+        event_seq=event.seq,  # a district's event (no mobilisation): written at once
     )
 
 

@@ -29,6 +29,7 @@ from mobilize.events import record_event, record_events
 from mobilize.mobilisation import callup, engine
 from mobilize.mobilisation.area import AreaScope, resolve_area
 from mobilize.mobilisation.hours import record_service
+from mobilize.mobilisation.locks import lock_communities, lock_every_community
 from mobilize.mobilisation.rules import RULES, StaffingRule
 from mobilize.models import (
     FINAL_TASK_STATUSES,
@@ -463,6 +464,7 @@ def _apply(
                         "mode": p.mode,
                         "source": "engine",
                         "cause": cause,
+                        "status": AssignmentStatus.ASSIGNED.value,
                     },
                 )
             )
@@ -482,6 +484,7 @@ def _apply(
                         "role": p.role,
                         "minutes": p.minutes,
                         "cause": cause,
+                        "status": row.status,
                     },
                 )
             )
@@ -501,7 +504,12 @@ def _apply(
                     "assignment.released",
                     "responder",
                     str(pid),
-                    {"grid": row.grid_id, "reason": "replanned", "cause": cause},
+                    {
+                        "grid": row.grid_id,
+                        "reason": "replanned",
+                        "cause": cause,
+                        "status": AssignmentStatus.RELEASED.value,
+                    },
                 )
             )
     insert_rows(session, Assignment.__table__, inserts)  # type: ignore[arg-type]
@@ -615,6 +623,7 @@ def stand_down(
     mobilisation = visible_mobilisation(session, actor, mobilisation_id)
     if not _may_command(session, actor, mobilisation):
         raise Forbidden("standDown")
+    lock_every_community(session, mobilisation.id)
     now = clock.now()
     changed = session.execute(
         update(Mobilisation)
@@ -639,6 +648,7 @@ def stand_down(
         "stood_down_at": now.isoformat(),
     }
     holding = [a for a in rows if a.status in _HOLDING]
+    was = {a.id: a.status for a in holding}  # the bulk update below rewrites these objects
     phones = dict(
         session.execute(
             select(Responder.id, Responder.phone).where(
@@ -679,7 +689,12 @@ def stand_down(
                 "assignment.released",
                 "responder",
                 str(a.responder_id),
-                {"grid": a.grid_id, "reason": "stood_down", "was": a.status},
+                {
+                    "grid": a.grid_id,
+                    "reason": "stood_down",
+                    "was": was[a.id],
+                    "status": AssignmentStatus.RELEASED.value,
+                },
             )
             for a in holding
         ],
@@ -727,6 +742,16 @@ def _assignment(session: Session, actor: Actor, assignment_id: int) -> Assignmen
     return found
 
 
+def _locked(session: Session, assignment: Assignment, *others: int) -> None:
+    """Lock the assignment's community (and `others`), then re-read it: a commander may have
+    moved it to another community meanwhile, whose lock is then taken too."""
+    held: set[int] = set()
+    while assignment.community_id not in held:
+        lock_communities(session, assignment.mobilisation_id, {assignment.community_id, *others})
+        held |= {assignment.community_id, *others}
+        session.refresh(assignment)
+
+
 def _active(session: Session, assignment: Assignment) -> Mobilisation:
     mobilisation = _get(session, assignment.mobilisation_id)
     if mobilisation.status != MobilisationStatus.ACTIVE.value:
@@ -771,7 +796,8 @@ def _assignment_event(
     kind: str,
     payload: dict[str, Any],
 ) -> None:
-    """The event of a change to one person's assignment."""
+    """The event of a change to one person's assignment, with where it now stands (what
+    replay folds)."""
     record_event(
         session,
         clock=clock,
@@ -780,7 +806,7 @@ def _assignment_event(
         subject_type="responder",
         subject_id=str(assignment.responder_id),
         mobilisation_id=assignment.mobilisation_id,
-        payload=payload,
+        payload={**payload, "status": assignment.status},
     )
 
 
@@ -806,6 +832,8 @@ def own_assignment(
     )
     assignment = _assignment(session, actor, assignment_id)
     _own(actor, assignment)
+    if earlier is None:
+        _locked(session, assignment)
     return assignment, _active(session, assignment), earlier
 
 
@@ -936,6 +964,7 @@ def reassign(
     assignment = _commanded_assignment(session, actor, assignment_id)
     mobilisation = _active(session, assignment)
     grid = _grid_in(session, actor, mobilisation, grid_id)
+    _locked(session, assignment, grid.community_id)
     if assignment.status not in _HOLDING:
         raise InvalidTransition(assignment.status, "assigned")
     before, now = (assignment.grid_id, assignment.community_id), clock.now()
@@ -1095,6 +1124,9 @@ def mark_unavailable(
         )
     ).all():
         mobilisation = _get(session, assignment.mobilisation_id)
+        _locked(session, assignment)
+        if assignment.status not in _HOLDING:
+            continue  # they answered for themselves meanwhile
         assignment.status = AssignmentStatus.RELEASED.value
         assignment.reason = f"unavailable: {reason}"
         assignment.updated_at = clock.now()
@@ -1163,6 +1195,12 @@ def send_to_grid(
         raise Forbidden("only the command centres over this grid send people to it")
     if mobilisation.status != MobilisationStatus.ACTIVE.value:
         raise AlreadyStoodDown(mobilisation)
+    grids = [g for g in (grid_id, from_grid_id) if g is not None]
+    lock_communities(
+        session,
+        mobilisation.id,
+        session.scalars(select(Grid.community_id).where(Grid.id.in_(grids))),
+    )
     current = session.scalar(
         select(Assignment)
         .where(

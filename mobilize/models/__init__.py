@@ -21,7 +21,7 @@ from mobilize.models.district import (
     HouseholdTag,
     Street,
 )
-from mobilize.models.events import Event
+from mobilize.models.events import Event, EventCounter, EventSnapshot
 from mobilize.models.forces import Pairing, Responder, ResponderKind, Team, TeamKind, Unit
 from mobilize.models.mobilisation import (
     COMMITTED,
@@ -67,6 +67,8 @@ __all__ = [
     "CommunityKind",
     "District",
     "Event",
+    "EventCounter",
+    "EventSnapshot",
     "Grid",
     "GridLevel",
     "GridState",

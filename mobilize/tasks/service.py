@@ -21,6 +21,7 @@ from mobilize.coverage import service as coverage
 from mobilize.db.bulk import insert_if_absent, insert_rows
 from mobilize.errors import DomainError, Forbidden, InvalidInput, NotFound
 from mobilize.events import record_event
+from mobilize.mobilisation.locks import lock_communities
 from mobilize.models import (
     HOLDING,
     Assignment,
@@ -580,6 +581,7 @@ def record_household(
         assert found is not None
         return found
     task = get_task(session, actor, task_id)
+    lock_communities(session, task.mobilisation_id, [task.community_id])
     expected = TaskKind.HOUSEHOLD_CHECK if kind == "check" else TaskKind.SUPPLY_DELIVERY
     if task.kind != expected.value:
         raise InvalidInput("task", f"this is a {task.kind} task, not a {expected.value} task")

@@ -1,0 +1,265 @@
+"""Review in the API: the event log by page, the grids as they stand now and as they stood at
+any instant, and a playback of the events at a chosen speed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from datetime import datetime
+
+import strawberry
+from strawberry import Private
+
+from mobilize import errors
+from mobilize import models as m
+from mobilize.api.live_api import MobilisationEvent, read_events
+from mobilize.api.relay import expect_global_id
+from mobilize.api.types import ContextInfo, Grid, Responder, related
+from mobilize.api.wartime import AssignmentStatus, Coverage
+from mobilize.coverage.service import grid_states_for
+from mobilize.review.replay import GridAt, PersonAt, state_for
+
+GridStatus = strawberry.enum(m.GridStatus, description="Where a micro-grid stands.")
+
+
+@strawberry.type(description="One micro-grid in a mobilisation: now, or at an instant.")
+class GridState:
+    grid_pk: Private[int]
+    status: GridStatus
+    assigned: int = strawberry.field(description="People holding a slot there.")
+    answered: int = strawberry.field(description="Of them, acknowledged or on the way.")
+    on_site: int
+    households: int
+    checked: int = strawberry.field(description="Households checked.")
+    mobilised_at: datetime | None = strawberry.field(
+        description="When its minimum was first on site."
+    )
+    escalated: bool = strawberry.field(description="Sent to its street command centre.")
+    missed: bool = strawberry.field(description="Not mobilised by the deadline.")
+
+    @strawberry.field
+    async def grid(self, info: ContextInfo) -> Grid | None:
+        return await related(info, Grid, m.Grid, self.grid_pk)  # type: ignore[no-any-return]
+
+    @classmethod
+    def from_row(cls, row: m.GridState | GridAt) -> GridState:
+        if isinstance(row, GridAt):
+            escalated, missed = row.escalated, row.missed
+        else:
+            escalated, missed = row.escalated_at is not None, row.missed_at is not None
+        return cls(
+            grid_pk=row.grid_id,
+            status=m.GridStatus(row.status),
+            assigned=row.assigned,
+            answered=row.answered,
+            on_site=row.on_site,
+            households=row.households,
+            checked=row.checked,
+            mobilised_at=row.mobilised_at,
+            escalated=escalated,
+            missed=missed,
+        )
+
+
+@strawberry.type(description="One person's assignment as it stood.")
+class PersonState:
+    responder_pk: Private[int]
+    grid_pk: Private[int | None]
+    status: AssignmentStatus
+
+    @strawberry.field
+    async def responder(self, info: ContextInfo) -> Responder | None:
+        return await related(info, Responder, m.Responder, self.responder_pk)  # type: ignore[no-any-return]
+
+    @strawberry.field
+    async def grid(self, info: ContextInfo) -> Grid | None:
+        return await related(info, Grid, m.Grid, self.grid_pk)  # type: ignore[no-any-return]
+
+    @classmethod
+    def from_person(cls, p: PersonAt) -> PersonState:
+        return cls(
+            responder_pk=p.responder_id,
+            grid_pk=p.grid_id,
+            status=m.AssignmentStatus(p.status),
+        )
+
+
+@strawberry.type(description="A mobilisation (or the part you may see) as it stood at `at`.")
+class MobilisationState:
+    at: datetime
+    seq: int = strawberry.field(description="The last event folded in (mobilisation sequence).")
+    stood_down_at: datetime | None
+    coverage: Coverage
+    grids: list[GridState]
+    people: list[PersonState]
+
+
+@strawberry.type(description="A page of the event log.")
+class EventPage:
+    events: list[MobilisationEvent]
+    last_seq: int = strawberry.field(
+        description="The last sequence read: pass it as `after` for the next page (it moves on "
+        "even past events you may not see)."
+    )
+    has_more: bool
+
+
+def _pk(value: strawberry.ID | None, type_name: str, argument: str) -> int | None:
+    return expect_global_id(value, type_name, argument) if value else None
+
+
+async def _state(
+    info: ContextInfo,
+    mobilisation: strawberry.ID,
+    at: datetime,
+    street: strawberry.ID | None,
+    community: strawberry.ID | None,
+) -> MobilisationState | None:
+    ctx = info.context
+    if at.tzinfo is None:
+        raise errors.InvalidInput("at", "a time with its UTC offset, e.g. 2026-07-01T08:00:00Z")
+    try:
+        state, coverage, grids, people = await ctx.db.run(
+            state_for,
+            actor=ctx.actor,
+            mobilisation_id=expect_global_id(mobilisation, "Mobilisation", "mobilisation"),
+            at=at,
+            street_id=_pk(street, "Street", "street"),
+            community_id=_pk(community, "Community", "community"),
+        )
+    except errors.NotFound:
+        return None
+    return MobilisationState(
+        at=at,
+        seq=state.mseq,
+        stood_down_at=state.stood_down_at,
+        coverage=Coverage.from_figures(coverage),
+        grids=[GridState.from_row(g) for g in grids],
+        people=[PersonState.from_person(p) for p in people],
+    )
+
+
+@strawberry.type
+class ReplayQuery:
+    @strawberry.field(
+        description="A mobilisation's event log that you may see, in its own sequence: after "
+        "`after`, optionally only some kinds (e.g. assignment.declined), `first` at a time."
+    )
+    async def events(
+        self,
+        info: ContextInfo,
+        mobilisation: strawberry.ID,
+        after: int = 0,
+        kinds: list[str] | None = None,
+        first: int = 100,
+    ) -> EventPage | None:
+        ctx = info.context
+        if not 1 <= first <= 1000:
+            raise errors.InvalidInput("first", "between 1 and 1000")
+        if after < 0:
+            raise errors.InvalidInput("after", "0 or more")
+        try:
+            rows, last, more = await ctx.db.run(
+                read_events,
+                actor=ctx.actor,
+                mobilisation_id=expect_global_id(mobilisation, "Mobilisation", "mobilisation"),
+                after=after,
+                limit=first,
+                kinds=kinds,
+            )
+        except errors.NotFound:
+            return None
+        return EventPage(events=rows, last_seq=last, has_more=more)
+
+    @strawberry.field(
+        description="Every micro-grid's state now, in a mobilisation or a street or community "
+        "of it; by default the caller's own place."
+    )
+    async def grid_states(
+        self,
+        info: ContextInfo,
+        mobilisation: strawberry.ID,
+        street: strawberry.ID | None = None,
+        community: strawberry.ID | None = None,
+    ) -> list[GridState] | None:
+        ctx = info.context
+        try:
+            rows = await ctx.db.run(
+                grid_states_for,
+                actor=ctx.actor,
+                mobilisation_id=expect_global_id(mobilisation, "Mobilisation", "mobilisation"),
+                street_id=_pk(street, "Street", "street"),
+                community_id=_pk(community, "Community", "community"),
+            )
+        except errors.NotFound:
+            return None
+        return [GridState.from_row(r) for r in rows]
+
+    @strawberry.field(
+        description="Every grid's status, every person's status and the coverage as they "
+        "stood at `at`, replayed from the event log; by default the caller's own place."
+    )
+    async def state_at(
+        self,
+        info: ContextInfo,
+        mobilisation: strawberry.ID,
+        at: datetime,
+        street: strawberry.ID | None = None,
+        community: strawberry.ID | None = None,
+    ) -> MobilisationState | None:
+        return await _state(info, mobilisation, at, street, community)
+
+
+@strawberry.type(description="One step of a playback: the state at the start, then each event.")
+class PlaybackFrame:
+    at: datetime
+    state: MobilisationState | None = strawberry.field(
+        description="In the first frame only: where things stood at the start."
+    )
+    event: MobilisationEvent | None
+
+
+MAX_SPEED = 3600.0
+
+
+@strawberry.type
+class ReplaySubscription:
+    @strawberry.subscription(
+        description="Replay a mobilisation from `start`: first the state then, then each event "
+        "you may see, spaced as they happened divided by `speed` (60: an hour in a minute), "
+        "until `end` or the last event."
+    )
+    async def playback(
+        self,
+        info: ContextInfo,
+        mobilisation: strawberry.ID,
+        start: datetime,
+        speed: float = 60.0,
+        end: datetime | None = None,
+    ) -> AsyncGenerator[PlaybackFrame, None]:
+        ctx = info.context
+        if not 0 < speed <= MAX_SPEED:
+            raise errors.InvalidInput("speed", f"more than 0 and at most {MAX_SPEED:g}")
+        pk = expect_global_id(mobilisation, "Mobilisation", "mobilisation")
+        first = await _state(info, mobilisation, start, None, None)
+        await ctx.db.close()
+        if first is None:
+            raise errors.NotFound(f"没有这个动员 No mobilisation {mobilisation}")
+        yield PlaybackFrame(at=start, state=first, event=None)
+        clock = asyncio.get_running_loop().time
+        began, seq = clock(), first.seq
+        while True:
+            try:
+                rows, seq, more = await ctx.db.run(
+                    read_events, actor=ctx.actor, mobilisation_id=pk, after=seq, limit=500
+                )
+            finally:
+                await ctx.db.close()
+            for row in rows:
+                if end is not None and row.occurred_at > end:
+                    return
+                due = began + (row.occurred_at - start).total_seconds() / speed
+                await asyncio.sleep(max(0.0, due - clock()))
+                yield PlaybackFrame(at=row.occurred_at, state=None, event=row)
+            if not more:
+                return

@@ -1,0 +1,41 @@
+"""The one lock order of wartime writes: communities first."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mobilize.models import MobilisationArea
+
+
+def lock_communities(session: Session, mobilisation_id: int, community_ids: Iterable[int]) -> None:
+    """Take the write locks of these communities in a mobilisation, in id order, before any
+    other lock: a decline re-plans its community (updating others' assignments and grid
+    states) while acknowledgements and check-ins there update the same rows in another
+    order, so writers of one community go one at a time. (SQLite has one writer anyway.)"""
+    ids = sorted(set(community_ids))
+    if ids:
+        session.execute(
+            select(MobilisationArea.id)
+            .where(
+                MobilisationArea.mobilisation_id == mobilisation_id,
+                MobilisationArea.community_id.in_(ids),
+            )
+            .order_by(MobilisationArea.community_id)
+            .with_for_update()
+        ).all()
+
+
+def lock_every_community(session: Session, mobilisation_id: int) -> None:
+    """For changes across a whole mobilisation (stand-down, escalation, the deadline)."""
+    lock_communities(
+        session,
+        mobilisation_id,
+        session.scalars(
+            select(MobilisationArea.community_id).where(
+                MobilisationArea.mobilisation_id == mobilisation_id
+            )
+        ),
+    )

@@ -1,0 +1,1 @@
+"""After the emergency: replay any instant, review what happened and why."""
