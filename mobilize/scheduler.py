@@ -1,6 +1,6 @@
 """The embedded default's beat: a thread that, every few seconds of wall time, does what is
-due by the injected clock (escalations, deadlines, notification retries). In production
-Celery beat calls the same `tick` through a task instead (`mobilize.worker.tasks.tick`)."""
+due by the injected clock (escalations, deadlines, notification retries, replay snapshots).
+In production Celery beat calls the same `tick` through a task (`mobilize.worker.tasks.tick`)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from mobilize.coverage.milestones import run_due
 from mobilize.db import make_sessionmaker, transaction
 from mobilize.live import Broker, attach
 from mobilize.outbox import Dispatcher
+from mobilize.review.replay import snapshot_due
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ class Scheduler:
         interval_s: float = 15.0,
         display_tz: str = "Asia/Shanghai",
         broker: Broker | None = None,
+        snapshot_every: int = 5000,
     ) -> None:
         self._writer = make_sessionmaker(engine)
         if broker is not None:
@@ -36,6 +38,7 @@ class Scheduler:
         self._dispatcher = dispatcher
         self._interval = interval_s
         self._display_tz = display_tz
+        self._snapshot_every = snapshot_every
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -45,6 +48,8 @@ class Scheduler:
             batches = run_due(session, clock=self._clock, display_tz=self._display_tz)
         self._dispatcher.dispatch(batches)
         self._dispatcher.retry()
+        with transaction(self._writer) as session:
+            snapshot_due(session, self._snapshot_every)
         return batches
 
     def _run(self) -> None:

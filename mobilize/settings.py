@@ -6,7 +6,7 @@ import secrets
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     """Subscriptions also re-read this often, in case a live update was lost."""
     scheduler_interval_seconds: float = 15.0
     """How often the embedded scheduler checks for escalations, deadlines and retries."""
+    replay_snapshot_every: int = Field(default=5000, ge=100)
+    """Replay snapshots a mobilisation's state after every this many events."""
 
     def signing_secret(self) -> str:
         """The configured secret key; without one, a random key for this process only."""

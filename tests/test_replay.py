@@ -8,7 +8,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,13 +20,14 @@ from mobilize.api.app import create_app
 from mobilize.api.relay import to_global_id
 from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
+from mobilize.coverage.service import GRID_STATUS
 from mobilize.db import make_sessionmaker, transaction
 from mobilize.events import record_event
 from mobilize.mobilisation import service
-from mobilize.models import Event, EventSnapshot, Role
+from mobilize.models import Event, EventSnapshot, GridState, Role, Street
 from mobilize.notify import LogNotifier
 from mobilize.outbox import InProcessDispatcher
-from mobilize.review import replay
+from mobilize.scheduler import Scheduler
 from mobilize.settings import Settings
 from tests.people import make_user
 from tests.simulate import simulate
@@ -89,7 +90,7 @@ def replayed(client: TestClient, token: str, mobilisation: str, at: datetime) ->
     }
 
 
-@pytest.mark.parametrize("snapshot_every", [0, 97])
+@pytest.mark.parametrize("snapshot_every", [0, 100])
 def test_state_at_equals_what_the_live_api_returned(
     engine: Engine,
     tiny_bundle: Bundle,
@@ -98,6 +99,7 @@ def test_state_at_equals_what_the_live_api_returned(
     snapshot_every: int,
 ) -> None:
     mobilisation = activated(engine, tiny_bundle, clock)
+    dispatcher = InProcessDispatcher(engine, LogNotifier(), clock)
     mid = to_global_id("Mobilisation", mobilisation.id)
     token = make_user(engine, clock, Role.DISTRICT_COMMANDER, tiny_bundle.district_code)
     rng = random.Random(2026)
@@ -109,8 +111,8 @@ def test_state_at_equals_what_the_live_api_returned(
         if targets and step >= targets[0]:
             targets.pop(0)
             seen[clock.now()] = live(api, token, mid)
-            if snapshot_every:  # snapshots taken as the scheduler would, mid-way
-                write(engine, replay.take_snapshots, mobilisation_id=mobilisation.id, every=97)
+            if snapshot_every:  # the scheduler's tick takes snapshots as the log grows
+                Scheduler(engine, clock, dispatcher, snapshot_every=snapshot_every).tick()
 
     simulate(engine, clock, rng, steps=steps, before_time_moves=capture)
     write(
@@ -241,3 +243,115 @@ def test_racing_phones_and_commanders_number_every_event_once(
     assert [r.mseq for r in rows] == list(range(1, len(rows) + 1))
     assert all(a.occurred_at <= b.occurred_at for a, b in itertools.pairwise(rows))
     assert "assignment.declined" in kinds and "assignment.checked_in" in kinds
+
+
+PLAYBACK = """subscription($m: ID!, $start: DateTime!, $speed: Float!, $end: DateTime) {
+  playback(mobilisation: $m, start: $start, speed: $speed, end: $end) {
+    at state { seq coverage { mobilisedPct } } event { seq kind occurredAt }
+  }
+}"""
+
+
+def subscribe(client: TestClient, token: str, query: str, **variables: Any) -> list[Any]:
+    """Every `next` payload of one subscription over graphql-transport-ws, until complete."""
+    frames: list[Any] = []
+    with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        ws.send_json({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+        assert ws.receive_json()["type"] == "connection_ack"
+        ws.send_json(
+            {"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}}
+        )
+        while True:
+            message = ws.receive_json()
+            if message["type"] == "complete":
+                return frames
+            assert message["type"] == "next", message
+            assert "errors" not in message["payload"], message["payload"]
+            frames.append((time.monotonic(), message["payload"]["data"]))
+
+
+def test_playback_replays_the_events_from_a_chosen_time_at_a_chosen_speed(
+    engine: Engine, tiny_bundle: Bundle, clock: ManualClock, api: TestClient
+) -> None:
+    mobilisation = activated(engine, tiny_bundle, clock)
+    mid = to_global_id("Mobilisation", mobilisation.id)
+    token = make_user(engine, clock, Role.DISTRICT_COMMANDER, tiny_bundle.district_code)
+    simulate(engine, clock, random.Random(5), steps=40, max_gap_minutes=3)
+    start = mobilisation.t0 + timedelta(minutes=20)
+    with Session(engine) as session:
+        expected = session.execute(
+            select(Event.mseq, Event.occurred_at)
+            .where(Event.mobilisation_id == mobilisation.id, Event.occurred_at > start)
+            .order_by(Event.mseq)
+        ).all()
+    span = (expected[-1].occurred_at - start).total_seconds()
+    speed = span / 1.5  # the whole rest of the morning in 1.5 s
+    began = time.monotonic()
+    frames = subscribe(api, token, PLAYBACK, m=mid, start=start.isoformat(), speed=speed)
+    first = frames[0][1]["playback"]
+    assert first["event"] is None and first["at"] == start.isoformat()
+    assert first["state"]["seq"] == expected[0].mseq - 1
+    events = [f[1]["playback"]["event"] for f in frames[1:]]
+    assert [e["seq"] for e in events] == [r.mseq for r in expected]
+    # Paced: each event no earlier than its time since `start`, divided by the speed.
+    for (arrived, data), row in zip(frames[1:], expected, strict=True):
+        due = (row.occurred_at - start).total_seconds() / speed
+        assert arrived - began >= due - 0.05, data
+    assert frames[-1][0] - began >= 1.4
+    # An end time stops the playback there.
+    end = start + timedelta(minutes=15)
+    stopped = subscribe(
+        api, token, PLAYBACK, m=mid, start=start.isoformat(), speed=3600.0, end=end.isoformat()
+    )
+    assert [f[1]["playback"]["event"]["seq"] for f in stopped[1:]] == [
+        r.mseq for r in expected if r.occurred_at <= end
+    ]
+
+
+EVENTS = """query($m: ID!, $after: Int!, $kinds: [String!], $first: Int!) {
+  events(mobilisation: $m, after: $after, kinds: $kinds, first: $first) {
+    lastSeq hasMore events { seq kind actor occurredAt subjectType subjectId payload }
+  }
+}"""
+
+
+def test_events_page_through_the_log_by_kind_and_within_a_street_commanders_sight(
+    engine: Engine, small_bundle: Bundle, clock: ManualClock, api: TestClient
+) -> None:
+    mobilisation = activated(engine, small_bundle, clock)
+    mid = to_global_id("Mobilisation", mobilisation.id)
+    district = make_user(engine, clock, Role.DISTRICT_COMMANDER, small_bundle.district_code)
+    simulate(engine, clock, random.Random(11), steps=30, actions=("ack", "check_in", "decline"))
+    with Session(engine) as session:
+        total = session.scalar(select(func.count()).where(Event.mobilisation_id == mobilisation.id))
+        s01 = session.scalars(select(Street.id).where(Street.code == "S01")).one()
+        s01_grids = set(
+            session.scalars(select(GridState.grid_id).where(GridState.street_id == s01))
+        )
+
+    def read(token: str, kinds: list[str] | None, first: int) -> list[dict[str, Any]]:
+        pages, after, more = [], 0, True
+        while more:
+            page = ask(api, token, EVENTS, m=mid, after=after, kinds=kinds, first=first)["events"]
+            pages.append(page["events"])
+            after, more = page["lastSeq"], page["hasMore"]
+        return [e for p in pages for e in p]
+
+    every = read(district, None, 250)
+    assert [e["seq"] for e in every] == list(range(1, total + 1)) and total > 250
+    assert all(e["actor"] and e["occurredAt"] for e in every)
+    declines = read(district, ["assignment.declined"], 500)
+    assert declines and {e["kind"] for e in declines} == {"assignment.declined"}
+    assert len(declines) == sum(e["kind"] == "assignment.declined" for e in every)
+    street = make_user(engine, clock, Role.STREET_COMMANDER, "S01")
+    theirs = read(street, [GRID_STATUS], 500)
+    assert theirs and all(e["payload"]["grid"] in s01_grids for e in theirs)
+    assert len(theirs) == sum(
+        e["kind"] == GRID_STATUS and e["payload"]["grid"] in s01_grids for e in every
+    )
+    body = api.post(
+        "/graphql",
+        json={"query": EVENTS, "variables": {"m": mid, "after": 0, "kinds": None, "first": 0}},
+        headers={"Authorization": f"Bearer {district}"},
+    ).json()
+    assert "first" in body["errors"][0]["message"]

@@ -79,6 +79,7 @@ def create_app(
             interval_s=settings.scheduler_interval_seconds,
             display_tz=settings.display_timezone,
             broker=broker,
+            snapshot_every=settings.replay_snapshot_every,
         )
         if scheduler
         else None

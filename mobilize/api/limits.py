@@ -31,6 +31,8 @@ from mobilize.districts.queries import MAX_PAGE
 
 LIST_ESTIMATE = 20
 DEFAULT_FIRST = 50
+# The items of a page, already counted `first` times by the field that asked for the page.
+PAGE_ITEMS = frozenset({"edges", "events"})
 
 
 def _is_list(type_: Any) -> bool:
@@ -82,7 +84,7 @@ def estimate_cost(
                 first = _page_size(selection, variables)
                 if first is not None:
                     child_factor = factor * max(first, 1)
-                elif _is_list(definition.type) and name != "edges":
+                elif _is_list(definition.type) and name not in PAGE_ITEMS:
                     child_factor = factor * LIST_ESTIMATE
                 else:
                     child_factor = factor

@@ -154,8 +154,8 @@ class ReplayQuery:
         first: int = 100,
     ) -> EventPage | None:
         ctx = info.context
-        if not 1 <= first <= 1000:
-            raise errors.InvalidInput("first", "between 1 and 1000")
+        if not 1 <= first <= 500:
+            raise errors.InvalidInput("first", "between 1 and 500")
         if after < 0:
             raise errors.InvalidInput("after", "0 or more")
         try:

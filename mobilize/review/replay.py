@@ -300,3 +300,25 @@ def state_for(
         key=lambda p: p.responder_id,
     )
     return state, state.coverage(mobilisation, street_id, community_id), grids, people
+
+
+def snapshot_due(session: Session, every: int) -> int:
+    """Take the snapshots due on any mobilisation (the scheduler's tick); how many."""
+    newest = (
+        select(Event.mobilisation_id, func.max(Event.mseq).label("newest"))
+        .where(Event.mobilisation_id.is_not(None))
+        .group_by(Event.mobilisation_id)
+        .subquery()
+    )
+    taken = (
+        select(EventSnapshot.mobilisation_id, func.max(EventSnapshot.mseq).label("last"))
+        .group_by(EventSnapshot.mobilisation_id)
+        .subquery()
+    )
+    due = session.scalars(
+        select(newest.c.mobilisation_id)
+        .outerjoin(taken, taken.c.mobilisation_id == newest.c.mobilisation_id)
+        .where(newest.c.newest - func.coalesce(taken.c.last, 0) >= every)
+        .order_by(newest.c.mobilisation_id)
+    ).all()
+    return sum(take_snapshots(session, mobilisation_id, every) for mobilisation_id in due)

@@ -11,6 +11,7 @@ from mobilize.coverage.milestones import run_due
 from mobilize.db import make_engine, make_sessionmaker, transaction
 from mobilize.notify import notifier_from_settings
 from mobilize.outbox import deliver
+from mobilize.review.replay import snapshot_due
 from mobilize.settings import get_settings
 from mobilize.worker.app import app
 
@@ -37,10 +38,13 @@ def deliver_notifications(batches: list[str] | None) -> int:
 @app.task(name="mobilize.tick")  # type: ignore[untyped-decorator]
 def tick() -> list[str]:
     """Celery beat's tick: escalations and deadlines due now, then their notifications and
-    the retries that are due. Each milestone is claimed once, so overlapping ticks are safe."""
+    the retries that are due, then replay snapshots. Each milestone is claimed once and each
+    snapshot keyed, so overlapping ticks are safe."""
     settings = get_settings()
     with transaction(make_sessionmaker(_engine())) as session:
         batches = run_due(session, clock=SystemClock(), display_tz=settings.display_timezone)
     deliver_notifications(batches)
     deliver_notifications(None)
+    with transaction(make_sessionmaker(_engine())) as session:
+        snapshot_due(session, settings.replay_snapshot_every)
     return batches
