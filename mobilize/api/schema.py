@@ -32,6 +32,7 @@ from mobilize.api.live_api import LiveSubscription
 from mobilize.api.paging import paged
 from mobilize.api.relay import Connection, Node, expect_global_id, from_global_id
 from mobilize.api.replay_api import ReplayQuery, ReplaySubscription
+from mobilize.api.report_api import ReportQuery
 from mobilize.api.risk_api import RiskMutation, RiskQuery
 from mobilize.api.scalars import SCALARS
 from mobilize.api.types import (
@@ -83,7 +84,7 @@ NODE_TYPES: dict[str, Any] = {
 
 
 @strawberry.type
-class Query(WartimeQuery, FieldQuery, CoverageQuery, RiskQuery, ReplayQuery):
+class Query(WartimeQuery, FieldQuery, CoverageQuery, RiskQuery, ReplayQuery, ReportQuery):
     me: Viewer = strawberry.field(resolver=me, description="The signed-in user and their roles.")
 
     @strawberry.field(description="Any object by its global ID; null when there is none.")

@@ -26,7 +26,14 @@ from mobilize.cli.common import (
 )
 from mobilize.cli.progress import RichProgress
 from mobilize.cli.users import user_app
-from mobilize.cli.wartime import activate, assignments, coverage_command, hours, stand_down
+from mobilize.cli.wartime import (
+    activate,
+    assignments,
+    coverage_command,
+    hours,
+    report_command,
+    stand_down,
+)
 from mobilize.clock import SystemClock
 from mobilize.db import make_engine, make_sessionmaker, migrate, transaction
 from mobilize.errors import DomainError
@@ -45,6 +52,7 @@ app.command("stand-down")(stand_down)
 app.command("assignments")(assignments)
 app.command("hours")(hours)
 app.command("coverage")(coverage_command)
+app.command("report")(report_command)
 
 
 class PresetName(StrEnum):

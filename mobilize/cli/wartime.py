@@ -6,10 +6,12 @@ import csv
 import getpass
 import json
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from mobilize.auth.actor import Actor, Binding
 from mobilize.cli.common import DatabaseOption, configure_logging, edge, err, out, settings_for
@@ -230,6 +232,76 @@ def hours(
         out.print(f"{r[0]} {r[1]} {r[2]} mobilisation {r[3]}: {r[6]} h, {r[7]} points")
 
 
+def _place(
+    session: Session, mobilisation_id: int, street: str | None, community: str | None
+) -> tuple[Actor, int | None, int | None]:
+    """The console's actor for a mobilisation's district, and the street and community ids
+    of these codes (None where not given); exits 2 on an unknown mobilisation or code."""
+    from mobilize.models import Community as CommunityRow
+    from mobilize.models import Street as StreetRow
+
+    found = session.get(Mobilisation, mobilisation_id)
+    if found is None:
+        err.print(f"[red]没有这次动员 No mobilisation {mobilisation_id}[/]")
+        raise typer.Exit(2)
+    district = session.get(District, found.district_id)
+    assert district is not None
+    ids: list[int | None] = []
+    for model, code, label in (
+        (StreetRow, street, "street"),
+        (CommunityRow, community, "community"),
+    ):
+        if code is None:
+            ids.append(None)
+            continue
+        pk = session.scalar(
+            select(model.id).where(model.district_id == district.id, model.code == code)
+        )
+        if pk is None:
+            err.print(f"[red]No {label} {code!r} in district {district.code}[/]")
+            raise typer.Exit(2)
+        ids.append(pk)
+    return _console(session, district.code), ids[0], ids[1]
+
+
+def report_command(
+    mobilisation_id: int,
+    out_dir: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Directory for report.md, report.xlsx, the pictures "
+            "and events.jsonl (created if missing).",
+        ),
+    ],
+    street: Annotated[str | None, typer.Option(help="Only this street (code).")] = None,
+    community: Annotated[str | None, typer.Option(help="Only this community (code).")] = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """After-action report: times to acknowledge and mobilise, the curve, missed grids and
+    why, forces planned against forces that came, the timeline of commands."""
+    from mobilize.review.export import write_report
+    from mobilize.review.report import report_for
+
+    settings = settings_for(database_url)
+    with edge(database_url) as session:
+        actor, street_id, community_id = _place(session, mobilisation_id, street, community)
+        report = report_for(
+            session,
+            actor=actor,
+            mobilisation_id=mobilisation_id,
+            street_id=street_id,
+            community_id=community_id,
+        )
+        paths = write_report(session, report, out_dir, settings.display_timezone)
+    out.print(
+        f"动员 {mobilisation_id}: {report.mobilised_by_deadline}/{report.grids} micro-grids "
+        f"mobilised by the deadline, {len(report.missed)} missed; {report.events} events"
+    )
+    for path in paths:
+        out.print(f"  {path}")
+
+
 def coverage_command(
     mobilisation_id: int,
     street: Annotated[str | None, typer.Option(help="Only this street (code).")] = None,
@@ -242,36 +314,10 @@ def coverage_command(
 ) -> None:
     """The three-hour promise: grids by status, % mobilised, households checked, time left."""
     from mobilize.coverage.service import coverage_for
-    from mobilize.models import Community as CommunityRow
-    from mobilize.models import Street as StreetRow
 
     now = SystemClock().now()
     with edge(database_url) as session:
-        found = session.get(Mobilisation, mobilisation_id)
-        if found is None:
-            err.print(f"[red]No mobilisation {mobilisation_id}[/]")
-            raise typer.Exit(2)
-        district = session.get(District, found.district_id)
-        assert district is not None
-        actor = _console(session, district.code)
-        street_id = (
-            session.scalar(
-                select(StreetRow.id).where(
-                    StreetRow.district_id == district.id, StreetRow.code == street
-                )
-            )
-            if street
-            else None
-        )
-        community_id = (
-            session.scalar(
-                select(CommunityRow.id).where(
-                    CommunityRow.district_id == district.id, CommunityRow.code == community
-                )
-            )
-            if community
-            else None
-        )
+        actor, street_id, community_id = _place(session, mobilisation_id, street, community)
         kept = coverage_for(
             session,
             actor=actor,
