@@ -13,11 +13,12 @@ so "the events up to time t" is always a prefix of the sequence (what replay fol
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Row, select, update
 from sqlalchemy import event as orm_event
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mobilize.auth.actor import Actor
@@ -141,6 +142,28 @@ def _before_commit(session: Session) -> None:
 @orm_event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
     session.info.pop(PENDING, None)
+
+
+def read_log(session: Session, mobilisation_id: int, *where: Any) -> Iterator[Row[Any]]:
+    """A mobilisation's events matching `where`, in sequence, streamed: rows of (mseq,
+    occurred_at, actor, kind, subject_type, subject_id, payload), what replay, the report and
+    the export read."""
+    return iter(
+        session.execute(
+            select(
+                Event.mseq,
+                Event.occurred_at,
+                Event.actor,
+                Event.kind,
+                Event.subject_type,
+                Event.subject_id,
+                Event.payload,
+            )
+            .where(Event.mobilisation_id == mobilisation_id, *where)
+            .order_by(Event.mseq)
+            .execution_options(yield_per=5000)
+        )
+    )
 
 
 def visible_events(

@@ -355,3 +355,36 @@ def test_events_page_through_the_log_by_kind_and_within_a_street_commanders_sigh
         headers={"Authorization": f"Bearer {district}"},
     ).json()
     assert "first" in body["errors"][0]["message"]
+
+
+def test_a_street_commander_replays_only_their_street(
+    engine: Engine, small_bundle: Bundle, clock: ManualClock, api: TestClient
+) -> None:
+    mobilisation = activated(engine, small_bundle, clock)
+    mid = to_global_id("Mobilisation", mobilisation.id)
+    simulate(engine, clock, random.Random(3), steps=20, actions=("ack", "check_in"))
+    street = make_user(engine, clock, Role.STREET_COMMANDER, "S01")
+    district = make_user(engine, clock, Role.DISTRICT_COMMANDER, small_bundle.district_code)
+    with Session(engine) as session:
+        s01 = session.scalars(select(Street.id).where(Street.code == "S01")).one()
+        theirs = {
+            to_global_id("Grid", g)
+            for g in session.scalars(select(GridState.grid_id).where(GridState.street_id == s01))
+        }
+    at = clock.now().isoformat()
+    mine = ask(api, street, STATE_AT, m=mid, at=at)["stateAt"]
+    whole = ask(api, district, STATE_AT, m=mid, at=at)["stateAt"]
+    assert {g["grid"]["id"] for g in mine["grids"]} == theirs
+    assert len(whole["grids"]) == 240 > len(mine["grids"])
+    assert mine["people"] and all(p["grid"]["id"] in theirs for p in mine["people"])
+    assert mine["coverage"]["grids"] == len(theirs)
+    other = ask(
+        api,
+        street,
+        "query($m: ID!, $at: DateTime!, $s: ID!) { stateAt(mobilisation: $m, at: $at,"
+        " street: $s) { seq } }",
+        m=mid,
+        at=at,
+        s=to_global_id("Street", s01 + 1),
+    )
+    assert other["stateAt"] is None  # the other street is out of their sight

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 
 import strawberry
+from strawberry import Private
 from strawberry.scalars import JSON
 
 from mobilize import errors
@@ -44,6 +46,7 @@ class Bucket:
 
 @strawberry.type(description="One street or community of the report.")
 class AreaFigures:
+    id: Private[int]
     code: str
     name: str
     grids: int
@@ -54,19 +57,16 @@ class AreaFigures:
 
     @classmethod
     def of(cls, a: r.AreaFigures) -> AreaFigures:
-        return cls(
-            code=a.code,
-            name=a.name,
-            grids=a.grids,
-            mobilised_by_deadline=a.mobilised_by_deadline,
-            missed=a.missed,
-            time_to_mobilise=Distribution.of(a.time_to_mobilise),
-            time_to_acknowledge=Distribution.of(a.time_to_acknowledge),
-        )
+        figures = asdict(a) | {
+            "time_to_mobilise": Distribution.of(a.time_to_mobilise),
+            "time_to_acknowledge": Distribution.of(a.time_to_acknowledge),
+        }
+        return cls(**figures)
 
 
 @strawberry.type(description="A micro-grid not mobilised by the deadline, and why.")
 class MissedGrid:
+    grid_id: Private[int]
     code: str
     name: str
     community: str
@@ -86,6 +86,7 @@ class MissedGrid:
 
 @strawberry.type(description="A unit's forces: its pairings' quotas against who came.")
 class UnitForces:
+    unit_id: Private[int]
     code: str
     name: str
     quota: int
@@ -168,46 +169,9 @@ class AfterActionReport:
             curve=[ReportCurvePoint(minute=a, mobilised=b, pct=c) for a, b, c in rep.curve],
             streets=[AreaFigures.of(a) for a in rep.streets],
             communities=[AreaFigures.of(a) for a in rep.communities],
-            missed=[
-                MissedGrid(
-                    code=m.code,
-                    name=m.name,
-                    community=m.community,
-                    street=m.street,
-                    cause=m.cause,
-                    cause_label=m.cause_label,
-                    mobilised_minute=m.mobilised_minute,
-                    assigned=m.assigned,
-                    declined=m.declined,
-                    acknowledged=m.acknowledged,
-                    arrived_late=m.arrived_late,
-                )
-                for m in rep.missed
-            ],
-            units=[
-                UnitForces(
-                    code=u.code,
-                    name=u.name,
-                    quota=u.quota,
-                    called=u.called,
-                    acknowledged=u.acknowledged,
-                    arrived_by_deadline=u.arrived_by_deadline,
-                    arrived=u.arrived,
-                    quota_met=u.quota_met,
-                )
-                for u in rep.units
-            ],
-            kinds=[
-                KindForces(
-                    kind=k.kind,
-                    called=k.called,
-                    acknowledged=k.acknowledged,
-                    declined=k.declined,
-                    arrived_by_deadline=k.arrived_by_deadline,
-                    arrived=k.arrived,
-                )
-                for k in rep.kinds
-            ],
+            missed=[MissedGrid(**asdict(m)) for m in rep.missed],
+            units=[UnitForces(**asdict(u)) for u in rep.units],
+            kinds=[KindForces(**asdict(k)) for k in rep.kinds],
             timeline=[
                 Command(
                     seq=c.mseq,

@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mobilize.models import Event, Grid
+from mobilize.events import read_log
+from mobilize.models import Grid
 from mobilize.review.report import CAUSES, Distribution, Report
 
 FILES = ("report.md", "report.xlsx", "coverage.png", "map.png", "events.jsonl")
@@ -52,20 +53,7 @@ def write_report(
 
 def event_lines(session: Session, mobilisation_id: int) -> Iterator[str]:
     """The mobilisation's log, one JSON object per event, in its sequence."""
-    rows = session.execute(
-        select(
-            Event.mseq,
-            Event.occurred_at,
-            Event.actor,
-            Event.kind,
-            Event.subject_type,
-            Event.subject_id,
-            Event.payload,
-        )
-        .where(Event.mobilisation_id == mobilisation_id)
-        .order_by(Event.mseq)
-        .execution_options(yield_per=5000)
-    )
+    rows = read_log(session, mobilisation_id)
     for mseq, at, actor, kind, subject_type, subject_id, payload in rows:
         yield json.dumps(
             {

@@ -26,10 +26,10 @@ from mobilize.coverage.service import (
     figures_to_coverage,
 )
 from mobilize.db.bulk import insert_if_absent
+from mobilize.events import read_log
 from mobilize.models import Event, EventSnapshot, GridStatus, Mobilisation
 
 _MOBILISED = (GridStatus.MOBILISED.value, GridStatus.CHECKED.value)
-_COLUMNS = (Event.mseq, Event.occurred_at, Event.kind, Event.subject_type, Event.subject_id)
 
 
 @dataclass(slots=True)
@@ -189,7 +189,7 @@ class State:
 
 
 def _fold(state: State, rows: Iterable[Any]) -> State:
-    for mseq, at, kind, subject_type, subject_id, payload in rows:
+    for mseq, at, _, kind, subject_type, subject_id, payload in rows:
         state.apply(mseq, at, kind, subject_type, subject_id, payload or {})
     return state
 
@@ -204,11 +204,7 @@ def state_at(session: Session, mobilisation: Mobilisation, at: datetime) -> Stat
         .limit(1)
     ).first()
     state = State(mobilisation.id) if snapshot is None else State.load(mobilisation.id, snapshot[1])
-    events = select(*_COLUMNS, Event.payload).where(
-        Event.mobilisation_id == mobilisation.id,
-        Event.mseq > state.mseq,
-        Event.occurred_at <= at,
-    )
+    where = [Event.mseq > state.mseq, Event.occurred_at <= at]
     # Times rise with the sequence, so the next snapshot (taken after `at`) bounds the scan.
     bound = session.scalar(
         select(func.min(EventSnapshot.mseq)).where(
@@ -216,8 +212,8 @@ def state_at(session: Session, mobilisation: Mobilisation, at: datetime) -> Stat
         )
     )
     if bound is not None:
-        events = events.where(Event.mseq <= bound)
-    state = _fold(state, session.execute(events.order_by(Event.mseq)))
+        where.append(Event.mseq <= bound)
+    state = _fold(state, read_log(session, mobilisation.id, *where))
     if state.at is None or state.at < at:
         state.at = at  # nothing else happened until then
     return state
@@ -246,16 +242,12 @@ def take_snapshots(session: Session, mobilisation_id: int, every: int) -> int:
         state = State.load(mobilisation_id, data)
     taken = 0
     while newest - state.mseq >= every:
-        rows = session.execute(
-            select(*_COLUMNS, Event.payload)
-            .where(
-                Event.mobilisation_id == mobilisation_id,
-                Event.mseq > state.mseq,
-                Event.mseq <= state.mseq + every,
-            )
-            .order_by(Event.mseq)
+        _fold(
+            state,
+            read_log(
+                session, mobilisation_id, Event.mseq > state.mseq, Event.mseq <= state.mseq + every
+            ),
         )
-        _fold(state, rows)
         assert state.at is not None
         insert_if_absent(
             session,

@@ -18,9 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mobilize.coverage.service import GRID_STATUS, scope_for
+from mobilize.events import read_log
 from mobilize.models import (
     Community,
-    Event,
     Grid,
     GridState,
     GridStatus,
@@ -223,20 +223,7 @@ def _read(
     grids: dict[int, _GridLog] = defaultdict(_GridLog)
     commands: list[Command] = []
     deadline, count = mobilisation.deadline, 0
-    rows = session.execute(
-        select(
-            Event.mseq,
-            Event.occurred_at,
-            Event.actor,
-            Event.kind,
-            Event.subject_type,
-            Event.subject_id,
-            Event.payload,
-        )
-        .where(Event.mobilisation_id == mobilisation.id)
-        .order_by(Event.mseq)
-        .execution_options(yield_per=5000)
-    )
+    rows = read_log(session, mobilisation.id)
     for mseq, at, actor, kind, subject_type, subject_id, payload in rows:
         count += 1
         payload = payload or {}
