@@ -363,6 +363,35 @@ def schema(
     out.print(f"wrote {out_path}")
 
 
+@app.command()
+def topology(
+    apis: Annotated[int, typer.Option(help="API processes.")] = 2,
+    logs: Annotated[Path, typer.Option(help="Where each process logs.")] = Path("topology-logs"),
+    database_url: DatabaseOption = None,
+) -> None:
+    """Run the production topology from local processes (no Docker): migrations, API
+    processes, a Celery worker and beat, on MOBILIZE_DATABASE_URL (PostGIS) and
+    MOBILIZE_BROKER_URL (Redis). Stops them all on Ctrl-C."""
+    import time
+
+    from mobilize.topology import Topology
+
+    settings = settings_for(database_url)
+    if not settings.database_url.startswith("postgresql") or not settings.broker_url:
+        err.print("[red]Needs MOBILIZE_DATABASE_URL=postgresql://... and MOBILIZE_BROKER_URL[/]")
+        raise typer.Exit(2)
+    running = Topology(settings.database_url, settings.broker_url, logs, apis=apis).start()
+    try:
+        for i in range(apis):
+            out.print(f"api-{i}: {running.url(i)}/graphql")
+        out.print(f"worker, beat: logs in {logs}/; Ctrl-C stops everything")
+        while all(p.poll() is None for p in running.procs.values()):
+            time.sleep(1)
+        err.print("[red]a process exited; stopping the rest[/]")
+    finally:
+        running.stop()
+
+
 def run() -> None:
     """Console-script entry point."""
     try:

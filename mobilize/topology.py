@@ -1,0 +1,140 @@
+"""The production topology from local processes, for machines without Docker: migrations
+once, several API processes, a Celery worker and Celery beat, against a PostgreSQL + PostGIS
+database and a Redis the caller provides (`scripts/services-up` starts both on a test
+machine). The same processes as docker-compose.yml, so fault tests and benchmarks can kill,
+stop and restart them one at a time."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Topology:
+    database_url: str
+    broker_url: str
+    logs: Path
+    apis: int = 2
+    env: dict[str, str] = field(default_factory=dict)  # more MOBILIZE_* settings
+    ports: list[int] = field(default_factory=list)
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def _env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "MOBILIZE_DATABASE_URL": self.database_url,
+            "MOBILIZE_BROKER_URL": self.broker_url,
+            **self.env,
+        }
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        with (self.logs / f"{name}.log").open("ab") as out:
+            proc = subprocess.Popen(
+                args, env=self._env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.procs[name] = proc
+        return proc
+
+    def _command(self, name: str) -> list[str]:
+        if name.startswith("api-"):
+            port = self.ports[int(name.removeprefix("api-"))]
+            return [sys.executable, "-m", "mobilize.cli", "serve", "--port", str(port)]
+        if name == "worker":
+            return [
+                sys.executable, "-m", "celery", "-A", "mobilize.worker.app", "worker",
+                "--loglevel", "INFO", "--concurrency", "2",
+                "--hostname", f"worker-{os.getpid()}@%h",
+            ]  # fmt: skip
+        if name == "beat":
+            return [
+                sys.executable, "-m", "celery", "-A", "mobilize.worker.app", "beat",
+                "--loglevel", "INFO", "--schedule", str(self.logs / "celerybeat-schedule"),
+            ]  # fmt: skip
+        raise KeyError(name)
+
+    @property
+    def api_names(self) -> list[str]:
+        return [f"api-{i}" for i in range(self.apis)]
+
+    def url(self, i: int = 0) -> str:
+        return f"http://127.0.0.1:{self.ports[i]}"
+
+    def start(self, timeout_s: float = 60.0) -> Topology:
+        """Migrate, then start every process; return once every API answers /healthz."""
+        migrate = subprocess.run(
+            [sys.executable, "-m", "mobilize.cli", "db", "upgrade"],
+            env=self._env(),
+            capture_output=True,
+            timeout=timeout_s,
+        )
+        if migrate.returncode != 0:
+            raise RuntimeError(f"migration failed: {migrate.stderr.decode()[-2000:]}")
+        self.ports = [free_port() for _ in range(self.apis)]
+        for name in [*self.api_names, "worker", "beat"]:
+            self._spawn(name, self._command(name))
+        for i in range(self.apis):
+            self.wait_healthy(i, timeout_s)
+        return self
+
+    def wait_healthy(self, i: int, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url(i)}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            proc = self.procs[f"api-{i}"]
+            if proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        raise RuntimeError(f"api-{i} did not come up: {self.log(f'api-{i}')[-2000:]}")
+
+    def log(self, name: str) -> str:
+        path = self.logs / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def kill(self, name: str) -> None:
+        """kill -9 a process (and its children): a crash, not a shutdown."""
+        proc = self.procs[name]
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+
+    def restart(self, name: str, timeout_s: float = 60.0) -> None:
+        self.kill(name)
+        self._spawn(name, self._command(name))
+        if name.startswith("api-"):
+            self.wait_healthy(int(name.removeprefix("api-")), timeout_s)
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for name, proc in self.procs.items():
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill(name)
+
+    def __enter__(self) -> Topology:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
