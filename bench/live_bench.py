@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 from gql import Client, GraphQLRequest
 from gql.transport.websockets import WebsocketsTransport
-from phone_load import ADMIN_URL, _free_port, _prepare, _serve
+from phone_load import ADMIN_URL, _prepare, _serve
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -34,6 +34,7 @@ from mobilize.auth.users import create_user, issue_token, resolve_place
 from mobilize.clock import SystemClock
 from mobilize.db import make_engine, make_sessionmaker, transaction
 from mobilize.models import Assignment, District, Event, Grid, Mobilisation, Role, Street
+from mobilize.topology import free_port
 
 BROKER = os.environ.get("MOBILIZE_BENCH_BROKER", "redis://127.0.0.1:6379/12")
 COVERAGE = """query($m: ID!, $s: ID) { coverage(mobilisation: $m, street: $s) {
@@ -183,7 +184,7 @@ def main() -> None:
             "MOBILIZE_RATE_LIMIT_PER_TOKEN": "1000000/60",
             "MOBILIZE_RATE_LIMIT_PER_ADDRESS": "1000000/60",
         }
-        ports = (_free_port(), _free_port())
+        ports = (free_port(), free_port())
         cli = [sys.executable, "-m", "mobilize.cli", "serve", "--port"]
         procs = [_serve([*cli, str(port)], env, port) for port in ports]
         gid = to_global_id("Mobilisation", mobilisation)

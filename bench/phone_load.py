@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -40,6 +39,7 @@ from mobilize.generate import PRESETS, generate_district
 from mobilize.mobilisation import service
 from mobilize.mobilisation.area import AreaScope
 from mobilize.models import Assignment, District, Household, Responder, Role, Task
+from mobilize.topology import free_port
 
 ADMIN_URL = os.environ.get(
     "MOBILIZE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -48,12 +48,6 @@ LOG = Path(os.environ.get("MOBILIZE_BENCH_LOG", os.devnull))  # the servers' std
 MY_ASSIGNMENT = "{ myAssignment { minutesLeft assignment { id status } grid { code } } }"
 RECORD = """mutation($t: ID!, $h: ID!, $k: String!) { recordHouseholdCheck(task: $t,
   household: $h, result: OK, clientMutationId: $k) { __typename } }"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _prepare(url: str, preset: str, clients: int) -> list[dict[str, Any]]:
@@ -233,7 +227,7 @@ def main() -> None:
             "MOBILIZE_RATE_LIMIT_PER_TOKEN": "1000000/60",
             "MOBILIZE_RATE_LIMIT_PER_ADDRESS": "1000000/60",
         }
-        port = _free_port()
+        port = free_port()
         procs.append(
             _serve(
                 [
@@ -256,7 +250,7 @@ def main() -> None:
         server = procs.pop()
         server.terminate()
         server.wait(timeout=30)
-        bare_port = _free_port()
+        bare_port = free_port()
         bench_dir = str(Path(__file__).parent)
         procs.append(
             _serve(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from mobilize.api.relay import to_global_id
 from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
 from mobilize.models import Assignment, Community, Event, Grid, Mobilisation, Responder, Role
+from mobilize.topology import free_port
 from tests.people import make_user
 from tests.wartime import activated
 
@@ -39,12 +39,6 @@ COVERAGE = gql(
     """subscription($m: ID!) { coverageChanged(mobilisation: $m) {
       grids mobilisedPct byStatus { status count } } }"""
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def serve(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:

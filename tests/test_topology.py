@@ -11,8 +11,14 @@ import httpx
 import pytest
 import yaml
 from celery import Celery
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 
-from mobilize.topology import Topology
+from mobilize.api.app import create_app
+from mobilize.clock import ManualClock
+from mobilize.db import make_engine
+from mobilize.settings import Settings
+from mobilize.topology import Topology, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BROKER = "redis://127.0.0.1:6379/13"
@@ -68,3 +74,26 @@ def test_the_local_topology_runs_every_process(topology: Topology) -> None:
     assert topology.procs["beat"].poll() is None, topology.log("beat")[-2000:]
     topology.restart("api-1")
     assert httpx.get(f"{topology.url(1)}/healthz", timeout=5).status_code == 200
+
+
+def test_readyz_names_what_is_down(engine: Engine, clock: ManualClock) -> None:
+    def ready(settings: Settings, db: Engine) -> tuple[int, dict[str, Any]]:
+        app = create_app(settings, engine=db, clock=clock, scheduler=False)
+        with TestClient(app) as client:
+            answer = client.get("/readyz")
+            assert client.get("/healthz").status_code == 200  # alive all the same
+        return answer.status_code, answer.json()
+
+    assert ready(Settings(), engine) == (
+        200,
+        {"status": "ready", "database": "ok", "broker": "none"},
+    )
+    code, body = ready(Settings(broker_url=BROKER), engine)
+    assert code == 200 and body["broker"] == "ok"
+    dead_port = f"redis://127.0.0.1:{free_port()}/0"
+    code, body = ready(Settings(broker_url=dead_port), engine)
+    assert code == 503 and body["broker"].startswith("down") and body["database"] == "ok"
+    nowhere = make_engine(f"postgresql://postgres@127.0.0.1:{free_port()}/postgres")
+    code, body = ready(Settings(), nowhere)
+    assert code == 503 and body["database"].startswith("down")
+    nowhere.dispose()

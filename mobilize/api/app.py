@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException
-from sqlalchemy import Engine
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine, text
 from starlette.requests import HTTPConnection
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
@@ -152,7 +153,19 @@ def create_app(
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
+        """The process answers (liveness: restart it when this fails)."""
         return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> JSONResponse:
+        """The process can serve (readiness: send it traffic only when this passes): the
+        database answers and, in production, the broker too. 503 names what is down."""
+        checks = {"database": _check_database(engine), "broker": _check_broker(settings)}
+        ready = all(v in ("ok", "none") for v in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", **checks},
+            status_code=200 if ready else 503,
+        )
 
     app.add_middleware(
         RequestLimits,  # type: ignore[arg-type]
@@ -162,6 +175,31 @@ def create_app(
         per_token=Limit.parse(settings.rate_limit_per_token),
     )
     return app
+
+
+def _check_database(engine: Engine) -> str:
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return "ok"
+    except Exception as exc:  # any failure means not ready; say which
+        return f"down: {type(exc).__name__}"
+
+
+def _check_broker(settings: Settings) -> str:
+    if not settings.broker_url:
+        return "none"
+    import redis
+
+    try:
+        client = redis.Redis.from_url(
+            settings.broker_url, socket_timeout=2, socket_connect_timeout=2
+        )
+        client.ping()
+        client.close()
+        return "ok"
+    except Exception as exc:
+        return f"down: {type(exc).__name__}"
 
 
 class Router(GraphQLRouter[Context, None]):
