@@ -49,6 +49,16 @@ class Hub:
         for mobilisation_id in mobilisation_ids:
             loop.call_soon_threadsafe(self._set, mobilisation_id)
 
+    def wake_all(self) -> None:
+        """Wake every subscription: after an outage, when news may have been missed."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._set_all)
+
+    def _set_all(self) -> None:
+        for mobilisation_id in list(self._waiters):
+            self._set(mobilisation_id)
+
     def _set(self, mobilisation_id: int) -> None:
         for waiter in list(self._waiters.get(mobilisation_id, ())):
             waiter.set()
@@ -116,6 +126,9 @@ class RedisBroker:
                 client = redis.asyncio.Redis.from_url(self._url)
                 async with client.pubsub() as pubsub:
                     await pubsub.subscribe(CHANNEL)
+                    if pause > 0.5:  # back after an outage: whatever was published is lost
+                        logger.warning("live updates: Redis reachable again")
+                        self.hub.wake_all()
                     pause = 0.5
                     async for message in pubsub.listen():
                         if message.get("type") == "message":

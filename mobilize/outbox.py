@@ -196,14 +196,19 @@ class InProcessDispatcher:
 
 
 class CeleryDispatcher:
-    """Production: a Celery task per batch; it takes ids, never rows."""
+    """Production: a Celery task per batch; it takes ids, never rows. The mutation that
+    queued the batch has committed already, so a broker that is down must not fail it: the
+    rows wait in the outbox and beat's next tick, once the broker is back, sends them."""
 
     def dispatch(self, batches: Sequence[str]) -> None:
         if not batches:
             return
         from mobilize.worker.tasks import deliver_notifications
 
-        deliver_notifications.delay(list(batches))
+        try:
+            deliver_notifications.delay(list(batches))
+        except Exception as exc:  # the broker: kombu raises its own and OS errors
+            logger.warning("notifications wait in the outbox: broker unreachable (%s)", exc)
 
     def retry(self) -> None:
         from mobilize.worker.tasks import deliver_notifications

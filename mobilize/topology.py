@@ -24,6 +24,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# Gossip, mingle and heartbeats between workers add nothing here and their shutdown broke the
+# worker's reconnection after a Redis outage; docker-compose.yml runs the worker the same way.
+WORKER_FLAGS = ("--without-gossip", "--without-mingle", "--without-heartbeat")
+
+
 @dataclass
 class Topology:
     database_url: str
@@ -59,7 +64,7 @@ class Topology:
             return [
                 sys.executable, "-m", "celery", "-A", "mobilize.worker.app", "worker",
                 "--loglevel", "INFO", "--concurrency", "2",
-                "--hostname", f"worker-{os.getpid()}@%h",
+                "--hostname", f"worker-{os.getpid()}@%h", *WORKER_FLAGS,
             ]  # fmt: skip
         if name == "beat":
             return [
