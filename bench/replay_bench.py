@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from mobilize.auth.actor import Actor, Binding
 from mobilize.clock import ManualClock
-from mobilize.coverage.service import ACTOR, GRID_STATUS, status_of
+from mobilize.coverage.service import ACTOR, GRID_STATUS, in_scope, status_of
 from mobilize.db import make_engine, make_sessionmaker, transaction
 from mobilize.db.bulk import insert_rows
 from mobilize.db.migrate import upgrade
@@ -35,7 +35,7 @@ from mobilize.generate import PRESETS, generate_district
 from mobilize.mobilisation import service
 from mobilize.mobilisation.area import AreaScope
 from mobilize.models import District, Event, EventCounter, GridState, Mobilisation, Role
-from mobilize.review.replay import snapshot_due, state_at, state_for
+from mobilize.review.replay import snapshot_due, state_at, state_in
 
 ADMIN_URL = os.environ.get(
     "MOBILIZE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -195,8 +195,8 @@ def _measure(url: str, bundle: Any, args: argparse.Namespace) -> dict[str, Any]:
         timings, folded = [], []
         for at in instants:
             t = time.perf_counter()
-            state, coverage, grids, people = state_for(
-                session, actor=commander, mobilisation_id=mid, at=at
+            state, coverage, grids, people = in_scope(
+                session, state_in, actor=commander, mobilisation_id=mid, at=at
             )
             timings.append(time.perf_counter() - t)
             folded.append(state.mseq)

@@ -106,21 +106,7 @@ def write_pending(session: Session) -> None:
     rows: list[dict[str, Any]] = []
     for mobilisation_id in sorted(waiting):
         batch = waiting[mobilisation_id]
-        insert_if_absent(
-            session,
-            EventCounter.__table__,  # type: ignore[arg-type]
-            {
-                "mobilisation_id": mobilisation_id,
-                "last_mseq": 0,
-                "last_at": batch[0]["occurred_at"],
-            },
-        )
-        last_mseq, last_at = session.execute(
-            update(EventCounter)
-            .where(EventCounter.mobilisation_id == mobilisation_id)
-            .values(last_mseq=EventCounter.last_mseq + len(batch))
-            .returning(EventCounter.last_mseq, EventCounter.last_at)
-        ).one()
+        last_mseq, last_at = _advance(session, mobilisation_id, batch)
         mseq = last_mseq - len(batch)
         for row in batch:
             mseq += 1
@@ -132,6 +118,32 @@ def write_pending(session: Session) -> None:
             .values(last_at=last_at)
         )
     insert_rows(session, Event.__table__, rows)  # type: ignore[arg-type]
+
+
+def _advance(
+    session: Session, mobilisation_id: int, batch: list[dict[str, Any]]
+) -> tuple[int, datetime]:
+    """Move the counter on by the batch (locking its row); its new last mseq and its last
+    time before the batch. The row is made by the mobilisation's first commit."""
+    advance = (
+        update(EventCounter)
+        .where(EventCounter.mobilisation_id == mobilisation_id)
+        .values(last_mseq=EventCounter.last_mseq + len(batch))
+        .returning(EventCounter.last_mseq, EventCounter.last_at)
+    )
+    found = session.execute(advance).one_or_none()
+    if found is None:
+        insert_if_absent(
+            session,
+            EventCounter.__table__,  # type: ignore[arg-type]
+            {
+                "mobilisation_id": mobilisation_id,
+                "last_mseq": 0,
+                "last_at": batch[0]["occurred_at"],
+            },
+        )
+        found = session.execute(advance).one()
+    return found[0], found[1]
 
 
 @orm_event.listens_for(Session, "before_commit")

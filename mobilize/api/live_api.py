@@ -13,10 +13,10 @@ import strawberry
 from sqlalchemy.orm import Session
 from strawberry.scalars import JSON
 
-from mobilize.api.relay import expect_global_id
+from mobilize.api.relay import expect_global_id, place_ids
 from mobilize.api.types import ContextInfo
 from mobilize.api.wartime import Coverage
-from mobilize.coverage.service import coverage_for
+from mobilize.coverage.service import coverage, in_scope
 from mobilize.events import visible_events
 from mobilize.live import changes
 
@@ -71,18 +71,17 @@ class LiveSubscription:
     ) -> AsyncGenerator[Coverage, None]:
         ctx = info.context
         pk = expect_global_id(mobilisation, "Mobilisation", "mobilisation")
-        street_id = expect_global_id(street, "Street", "street") if street else None
-        community_id = expect_global_id(community, "Community", "community") if community else None
+        place = place_ids(street, community)
         last = None
         async for _ in changes(ctx.hub, pk, ctx.settings.live_poll_seconds):
             try:
                 found = await ctx.db.run(
-                    coverage_for,
+                    in_scope,
+                    coverage,
                     actor=ctx.actor,
                     mobilisation_id=pk,
                     now=ctx.clock.now(),
-                    street_id=street_id,
-                    community_id=community_id,
+                    **place,
                 )
             finally:
                 await ctx.db.close()

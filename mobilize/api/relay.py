@@ -33,6 +33,16 @@ def expect_global_id(value: str, type_name: str, argument: str) -> int:
     return pk
 
 
+def place_ids(street: str | None, community: str | None) -> dict[str, int | None]:
+    """A per-place query's `street` and `community` arguments, as `in_scope` keywords."""
+    return {
+        "street_id": expect_global_id(street, "Street", "street") if street else None,
+        "community_id": (
+            expect_global_id(community, "Community", "community") if community else None
+        ),
+    }
+
+
 def to_cursor(pk: int) -> str:
     return base64.urlsafe_b64encode(f"cursor:{pk}".encode()).decode()
 

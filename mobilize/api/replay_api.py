@@ -13,11 +13,11 @@ from strawberry import Private
 from mobilize import errors
 from mobilize import models as m
 from mobilize.api.live_api import MobilisationEvent, read_events
-from mobilize.api.relay import expect_global_id
+from mobilize.api.relay import expect_global_id, place_ids
 from mobilize.api.types import ContextInfo, Grid, Responder, related
 from mobilize.api.wartime import AssignmentStatus, Coverage
-from mobilize.coverage.service import grid_states_for
-from mobilize.review.replay import GridAt, PersonAt, state_for
+from mobilize.coverage.service import grid_states, in_scope
+from mobilize.review.replay import GridAt, PersonAt, state_in
 
 GridStatus = strawberry.enum(m.GridStatus, description="Where a micro-grid stands.")
 
@@ -104,10 +104,6 @@ class EventPage:
     has_more: bool
 
 
-def _pk(value: strawberry.ID | None, type_name: str, argument: str) -> int | None:
-    return expect_global_id(value, type_name, argument) if value else None
-
-
 async def _state(
     info: ContextInfo,
     mobilisation: strawberry.ID,
@@ -120,12 +116,12 @@ async def _state(
         raise errors.InvalidInput("at", "a time with its UTC offset, e.g. 2026-07-01T08:00:00Z")
     try:
         state, coverage, grids, people = await ctx.db.run(
-            state_for,
+            in_scope,
+            state_in,
             actor=ctx.actor,
             mobilisation_id=expect_global_id(mobilisation, "Mobilisation", "mobilisation"),
             at=at,
-            street_id=_pk(street, "Street", "street"),
-            community_id=_pk(community, "Community", "community"),
+            **place_ids(street, community),
         )
     except errors.NotFound:
         return None
@@ -185,11 +181,11 @@ class ReplayQuery:
         ctx = info.context
         try:
             rows = await ctx.db.run(
-                grid_states_for,
+                in_scope,
+                grid_states,
                 actor=ctx.actor,
                 mobilisation_id=expect_global_id(mobilisation, "Mobilisation", "mobilisation"),
-                street_id=_pk(street, "Street", "street"),
-                community_id=_pk(community, "Community", "community"),
+                **place_ids(street, community),
             )
         except errors.NotFound:
             return None

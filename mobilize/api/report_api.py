@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import datetime
 
 import strawberry
@@ -10,8 +10,9 @@ from strawberry import Private
 from strawberry.scalars import JSON
 
 from mobilize import errors
-from mobilize.api.relay import expect_global_id
+from mobilize.api.relay import expect_global_id, place_ids
 from mobilize.api.types import ContextInfo
+from mobilize.coverage.service import in_scope
 from mobilize.review import report as r
 
 
@@ -151,28 +152,19 @@ class AfterActionReport:
 
     @classmethod
     def of(cls, rep: r.Report) -> AfterActionReport:
-        return cls(
-            title=rep.title,
-            t0=rep.t0,
-            deadline=rep.deadline,
-            target_minutes=rep.target_minutes,
-            stood_down_at=rep.stood_down_at,
-            events=rep.events,
-            grids=rep.grids,
-            mobilised=rep.mobilised,
-            mobilised_by_deadline=rep.mobilised_by_deadline,
-            mobilised_pct_at_deadline=rep.mobilised_pct_at_deadline,
-            people_called=rep.people_called,
-            time_to_acknowledge=Distribution.of(rep.time_to_acknowledge),
-            time_to_arrive=Distribution.of(rep.time_to_arrive),
-            time_to_mobilise=Distribution.of(rep.time_to_mobilise),
-            curve=[ReportCurvePoint(minute=a, mobilised=b, pct=c) for a, b, c in rep.curve],
-            streets=[AreaFigures.of(a) for a in rep.streets],
-            communities=[AreaFigures.of(a) for a in rep.communities],
-            missed=[MissedGrid(**asdict(m)) for m in rep.missed],
-            units=[UnitForces(**asdict(u)) for u in rep.units],
-            kinds=[KindForces(**asdict(k)) for k in rep.kinds],
-            timeline=[
+        shown = {f.name for f in fields(cls)}
+        plain = {f.name: getattr(rep, f.name) for f in fields(rep) if f.name in shown}
+        nested = {
+            "time_to_acknowledge": Distribution.of(rep.time_to_acknowledge),
+            "time_to_arrive": Distribution.of(rep.time_to_arrive),
+            "time_to_mobilise": Distribution.of(rep.time_to_mobilise),
+            "curve": [ReportCurvePoint(minute=a, mobilised=b, pct=c) for a, b, c in rep.curve],
+            "streets": [AreaFigures.of(a) for a in rep.streets],
+            "communities": [AreaFigures.of(a) for a in rep.communities],
+            "missed": [MissedGrid(**asdict(m)) for m in rep.missed],
+            "units": [UnitForces(**asdict(u)) for u in rep.units],
+            "kinds": [KindForces(**asdict(k)) for k in rep.kinds],
+            "timeline": [
                 Command(
                     seq=c.mseq,
                     at=c.at,
@@ -184,7 +176,8 @@ class AfterActionReport:
                 )
                 for c in rep.timeline
             ],
-        )
+        }
+        return cls(**(plain | nested))
 
 
 @strawberry.type
@@ -203,13 +196,11 @@ class ReportQuery:
         ctx = info.context
         try:
             rep = await ctx.db.run(
-                r.report_for,
+                in_scope,
+                r.build,
                 actor=ctx.actor,
                 mobilisation_id=expect_global_id(mobilisation, "Mobilisation", "mobilisation"),
-                street_id=expect_global_id(street, "Street", "street") if street else None,
-                community_id=(
-                    expect_global_id(community, "Community", "community") if community else None
-                ),
+                **place_ids(street, community),
             )
         except errors.NotFound:
             return None

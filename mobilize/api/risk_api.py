@@ -11,7 +11,7 @@ from strawberry import Private
 from mobilize import errors
 from mobilize import models as m
 from mobilize.api.errors import NotFoundError, ValidationError
-from mobilize.api.relay import expect_global_id
+from mobilize.api.relay import expect_global_id, place_ids
 from mobilize.api.types import ContextInfo, Grid, Responder, related
 from mobilize.api.wartime import (
     AlreadyStoodDownError,
@@ -119,10 +119,7 @@ class RiskQuery:
                 actor=ctx.actor,
                 mobilisation_id=expect_global_id(mobilisation, "Mobilisation", "mobilisation"),
                 now=ctx.clock.now(),
-                street_id=expect_global_id(street, "Street", "street") if street else None,
-                community_id=(
-                    expect_global_id(community, "Community", "community") if community else None
-                ),
+                **place_ids(street, community),
                 only_at_risk=not all,
                 limit=first,
             )

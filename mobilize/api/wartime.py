@@ -14,7 +14,7 @@ from mobilize import errors
 from mobilize import models as m
 from mobilize.api.errors import Error, NotFoundError, ValidationError, to_error
 from mobilize.api.paging import paged
-from mobilize.api.relay import Connection, Node, expect_global_id, to_global_id
+from mobilize.api.relay import Connection, Node, expect_global_id, place_ids, to_global_id
 from mobilize.api.types import Community, ContextInfo, Grid, Responder, related
 from mobilize.districts import queries
 from mobilize.idempotency import ReusedMutationId
@@ -578,19 +578,17 @@ class CoverageQuery:
         street: strawberry.ID | None = None,
         community: strawberry.ID | None = None,
     ) -> Coverage | None:
-        from mobilize.coverage.service import coverage_for
+        from mobilize.coverage.service import coverage, in_scope
 
         ctx = info.context
         try:
             found = await ctx.db.run(
-                coverage_for,
+                in_scope,
+                coverage,
                 actor=ctx.actor,
                 mobilisation_id=expect_global_id(mobilisation, "Mobilisation", "mobilisation"),
                 now=ctx.clock.now(),
-                street_id=expect_global_id(street, "Street", "street") if street else None,
-                community_id=(
-                    expect_global_id(community, "Community", "community") if community else None
-                ),
+                **place_ids(street, community),
             )
         except errors.NotFound:
             return None

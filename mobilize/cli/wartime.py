@@ -7,7 +7,7 @@ import getpass
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy import select
@@ -234,9 +234,10 @@ def hours(
 
 def _place(
     session: Session, mobilisation_id: int, street: str | None, community: str | None
-) -> tuple[Actor, int | None, int | None]:
-    """The console's actor for a mobilisation's district, and the street and community ids
-    of these codes (None where not given); exits 2 on an unknown mobilisation or code."""
+) -> dict[str, Any]:
+    """What `in_scope` needs: the console's actor for the mobilisation's district, and the
+    street and community ids of these codes (None where not given); exits 2 on an unknown
+    mobilisation or code."""
     from mobilize.models import Community as CommunityRow
     from mobilize.models import Street as StreetRow
 
@@ -261,7 +262,12 @@ def _place(
             err.print(f"[red]No {label} {code!r} in district {district.code}[/]")
             raise typer.Exit(2)
         ids.append(pk)
-    return _console(session, district.code), ids[0], ids[1]
+    return {
+        "actor": _console(session, district.code),
+        "mobilisation_id": mobilisation_id,
+        "street_id": ids[0],
+        "community_id": ids[1],
+    }
 
 
 def report_command(
@@ -280,19 +286,14 @@ def report_command(
 ) -> None:
     """After-action report: times to acknowledge and mobilise, the curve, missed grids and
     why, forces planned against forces that came, the timeline of commands."""
+    from mobilize.coverage.service import in_scope
     from mobilize.review.export import write_report
-    from mobilize.review.report import report_for
+    from mobilize.review.report import build
 
     settings = settings_for(database_url)
     with edge(database_url) as session:
-        actor, street_id, community_id = _place(session, mobilisation_id, street, community)
-        report = report_for(
-            session,
-            actor=actor,
-            mobilisation_id=mobilisation_id,
-            street_id=street_id,
-            community_id=community_id,
-        )
+        place = _place(session, mobilisation_id, street, community)
+        report = in_scope(session, build, **place)
         paths = write_report(session, report, out_dir, settings.display_timezone)
     out.print(
         f"动员 {mobilisation_id}: {report.mobilised_by_deadline}/{report.grids} micro-grids "
@@ -313,32 +314,13 @@ def coverage_command(
     database_url: DatabaseOption = None,
 ) -> None:
     """The three-hour promise: grids by status, % mobilised, households checked, time left."""
-    from mobilize.coverage.service import coverage_for
+    from mobilize.coverage.service import coverage, in_scope, recompute
 
     now = SystemClock().now()
     with edge(database_url) as session:
-        actor, street_id, community_id = _place(session, mobilisation_id, street, community)
-        kept = coverage_for(
-            session,
-            actor=actor,
-            mobilisation_id=mobilisation_id,
-            now=now,
-            street_id=street_id,
-            community_id=community_id,
-        )
-        fresh = (
-            coverage_for(
-                session,
-                actor=actor,
-                mobilisation_id=mobilisation_id,
-                now=now,
-                street_id=street_id,
-                community_id=community_id,
-                verify=True,
-            )
-            if verify
-            else None
-        )
+        place = _place(session, mobilisation_id, street, community)
+        kept = in_scope(session, coverage, now=now, **place)
+        fresh = in_scope(session, recompute, now=now, **place) if verify else None
     summary = {
         "mobilisation": mobilisation_id,
         "grids": kept.grids,

@@ -7,10 +7,10 @@ same figures from the assignments and records themselves, to verify the maintain
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -35,6 +35,7 @@ from mobilize.models import (
 )
 
 _HOLDING = [s.value for s in HOLDING]
+R = TypeVar("R")
 _ANSWERED = [AssignmentStatus.ACKNOWLEDGED.value, AssignmentStatus.EN_ROUTE.value]
 
 GRID_STATUS = "grid.status"  # the event of a grid's state changing: what replay folds
@@ -402,17 +403,19 @@ def scope_for(
     return mobilisation, street_id, community_id
 
 
-def coverage_for(
+def in_scope(
     session: Session,
+    fn: Callable[..., R],
+    /,
     *,
     actor: Any,
     mobilisation_id: int,
-    now: datetime,
     street_id: int | None = None,
     community_id: int | None = None,
-    verify: bool = False,
-) -> Coverage:
-    """Coverage of a scope the actor may see (see `scope_for`)."""
+    **kwargs: Any,
+) -> R:
+    """`fn(session, mobilisation=, street_id=, community_id=, **kwargs)` for the place the
+    actor asks about and may see (see `scope_for`): how every per-place read is served."""
     mobilisation, street_id, community_id = scope_for(
         session,
         actor=actor,
@@ -420,27 +423,22 @@ def coverage_for(
         street_id=street_id,
         community_id=community_id,
     )
-    compute = recompute if verify else coverage
-    return compute(
-        session, mobilisation=mobilisation, now=now, street_id=street_id, community_id=community_id
+    return fn(
+        session,
+        mobilisation=mobilisation,
+        street_id=street_id,
+        community_id=community_id,
+        **kwargs,
     )
 
 
-def grid_states_for(
+def grid_states(
     session: Session,
     *,
-    actor: Any,
-    mobilisation_id: int,
+    mobilisation: Mobilisation,
     street_id: int | None = None,
     community_id: int | None = None,
 ) -> list[GridState]:
-    """Every micro-grid's state in a scope the actor may see (see `scope_for`), by grid."""
-    mobilisation, street_id, community_id = scope_for(
-        session,
-        actor=actor,
-        mobilisation_id=mobilisation_id,
-        street_id=street_id,
-        community_id=community_id,
-    )
+    """Every micro-grid's state in a mobilisation, or a street or community of it, by grid."""
     stmt = select(GridState).where(GridState.mobilisation_id == mobilisation.id)
     return list(session.scalars(_scope(stmt, street_id, community_id).order_by(GridState.grid_id)))

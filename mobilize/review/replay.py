@@ -27,7 +27,7 @@ from mobilize.coverage.service import (
 )
 from mobilize.db.bulk import insert_if_absent
 from mobilize.events import read_log
-from mobilize.models import Event, EventSnapshot, GridStatus, Mobilisation
+from mobilize.models import Event, EventCounter, EventSnapshot, GridStatus, Mobilisation
 
 _MOBILISED = (GridStatus.MOBILISED.value, GridStatus.CHECKED.value)
 
@@ -226,7 +226,7 @@ def take_snapshots(session: Session, mobilisation_id: int, every: int) -> int:
         select(func.max(EventSnapshot.mseq)).where(EventSnapshot.mobilisation_id == mobilisation_id)
     )
     newest = session.scalar(
-        select(func.max(Event.mseq)).where(Event.mobilisation_id == mobilisation_id)
+        select(EventCounter.last_mseq).where(EventCounter.mobilisation_id == mobilisation_id)
     )
     if not newest or newest - (last or 0) < every:
         return 0
@@ -263,26 +263,16 @@ def take_snapshots(session: Session, mobilisation_id: int, every: int) -> int:
     return taken
 
 
-def state_for(
+def state_in(
     session: Session,
     *,
-    actor: Any,
-    mobilisation_id: int,
+    mobilisation: Mobilisation,
     at: datetime,
     street_id: int | None = None,
     community_id: int | None = None,
 ) -> tuple[State, Coverage, list[GridAt], list[PersonAt]]:
-    """The state at `at` of a scope the actor may see (by default their own place, as for
-    live coverage): the whole state, the scope's coverage, its grids and the people there."""
-    from mobilize.coverage.service import scope_for
-
-    mobilisation, street_id, community_id = scope_for(
-        session,
-        actor=actor,
-        mobilisation_id=mobilisation_id,
-        street_id=street_id,
-        community_id=community_id,
-    )
+    """The state at `at` of a mobilisation or a street or community of it (served through
+    `in_scope`): the whole state, the place's coverage, its grids and the people there."""
     state = state_at(session, mobilisation, at)
     grids = sorted(state.in_scope(street_id, community_id), key=lambda g: g.grid_id)
     mine = {g.grid_id for g in grids}
@@ -295,22 +285,17 @@ def state_for(
 
 
 def snapshot_due(session: Session, every: int) -> int:
-    """Take the snapshots due on any mobilisation (the scheduler's tick); how many."""
-    newest = (
-        select(Event.mobilisation_id, func.max(Event.mseq).label("newest"))
-        .where(Event.mobilisation_id.is_not(None))
-        .group_by(Event.mobilisation_id)
-        .subquery()
-    )
+    """Take the snapshots due on any mobilisation (the scheduler's tick); how many. The
+    counters say how far each log has gone, so a tick costs no scan of the log."""
     taken = (
         select(EventSnapshot.mobilisation_id, func.max(EventSnapshot.mseq).label("last"))
         .group_by(EventSnapshot.mobilisation_id)
         .subquery()
     )
     due = session.scalars(
-        select(newest.c.mobilisation_id)
-        .outerjoin(taken, taken.c.mobilisation_id == newest.c.mobilisation_id)
-        .where(newest.c.newest - func.coalesce(taken.c.last, 0) >= every)
-        .order_by(newest.c.mobilisation_id)
+        select(EventCounter.mobilisation_id)
+        .outerjoin(taken, taken.c.mobilisation_id == EventCounter.mobilisation_id)
+        .where(EventCounter.last_mseq - func.coalesce(taken.c.last, 0) >= every)
+        .order_by(EventCounter.mobilisation_id)
     ).all()
     return sum(take_snapshots(session, mobilisation_id, every) for mobilisation_id in due)

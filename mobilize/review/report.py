@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mobilize.coverage.service import GRID_STATUS, scope_for
+from mobilize.coverage.service import GRID_STATUS
 from mobilize.events import read_log
 from mobilize.models import (
     Community,
@@ -282,11 +282,13 @@ def _cause(log: _GridLog) -> str:
 
 def build(
     session: Session,
+    *,
     mobilisation: Mobilisation,
     street_id: int | None = None,
     community_id: int | None = None,
 ) -> Report:
-    """The report for the whole mobilisation, or one street or community of it."""
+    """The report for the whole mobilisation, or one street or community of it (served
+    through `in_scope`)."""
     people, logs, commands, count = _read(session, mobilisation)
     t0, deadline = mobilisation.t0, mobilisation.deadline
     target = _minutes(t0, deadline)
@@ -511,22 +513,3 @@ def _forces(
         for k, ps in sorted(per_kind.items())
     ]
     return units, kinds
-
-
-def report_for(
-    session: Session,
-    *,
-    actor: Any,
-    mobilisation_id: int,
-    street_id: int | None = None,
-    community_id: int | None = None,
-) -> Report:
-    """The report of a scope the actor may see (by default their own place)."""
-    mobilisation, street_id, community_id = scope_for(
-        session,
-        actor=actor,
-        mobilisation_id=mobilisation_id,
-        street_id=street_id,
-        community_id=community_id,
-    )
-    return build(session, mobilisation, street_id, community_id)
