@@ -110,15 +110,16 @@ def _activate(url: str, bundle: Any) -> tuple[dict[str, Any], float, callup.Prob
             with_teams=True,
         )
     started = time.perf_counter()
-    with transaction(factory) as session:
-        outcome = service.activate(
-            session,
-            actor=actor,
-            clock=CLOCK,
-            scope=AreaScope(district=True),
-            kind="epidemic",
-            title="bench",
-        )
+    outcome = service.activate_in_process(
+        factory,
+        clock=CLOCK,
+        display_tz="Asia/Shanghai",
+        worker="bench",
+        actor=actor,
+        scope=AreaScope(district=True),
+        kind="epidemic",
+        title="bench",
+    )
     seconds = time.perf_counter() - started
     eng.dispose()
     return outcome.mobilisation.figures, seconds, problem

@@ -69,15 +69,16 @@ def _prepare(url: str, preset: str, clients: int) -> list[dict[str, Any]]:
         name="bench",
         bindings=(Binding(Role.DISTRICT_COMMANDER, district_id, district_id),),
     )
-    with transaction(factory) as session:
-        service.activate(
-            session,
-            actor=commander,
-            clock=clock,
-            scope=AreaScope(district=True),
-            kind="epidemic",
-            title="load",
-        )
+    service.activate_in_process(
+        factory,
+        clock=clock,
+        display_tz="Asia/Shanghai",
+        worker="bench",
+        actor=commander,
+        scope=AreaScope(district=True),
+        kind="epidemic",
+        title="load",
+    )
     phones = []
     with Session(engine) as session:
         rows = session.execute(

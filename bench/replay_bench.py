@@ -55,15 +55,16 @@ def _activate(url: str, bundle: Any) -> tuple[Any, int]:
     commander = Actor(
         user_id=None, name="bench", bindings=(Binding(Role.DISTRICT_COMMANDER, did, did),)
     )
-    with transaction(make_sessionmaker(engine)) as session:
-        mid = service.activate(
-            session,
-            actor=commander,
-            clock=clock,
-            scope=AreaScope.parse("district"),
-            kind="epidemic",
-            title="bench",
-        ).mobilisation.id
+    mid = service.activate_in_process(
+        make_sessionmaker(engine),
+        clock=clock,
+        display_tz="Asia/Shanghai",
+        worker="bench",
+        actor=commander,
+        scope=AreaScope.parse("district"),
+        kind="epidemic",
+        title="bench",
+    ).mobilisation.id
     return engine, mid
 
 

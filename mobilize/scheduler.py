@@ -1,14 +1,17 @@
 """The embedded default's beat: a thread that, every few seconds of wall time, does what is
-due by the injected clock (escalations, deadlines, notification retries, replay snapshots).
+due by the injected clock (escalations, deadlines, notification retries, replay snapshots,
+job runs that were lost).
 In production Celery beat calls the same `tick` through a task (`mobilize.worker.tasks.tick`)."""
 
 from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 
 from sqlalchemy import Engine
 
+from mobilize import jobs
 from mobilize.clock import Clock
 from mobilize.coverage.milestones import run_due
 from mobilize.db import make_sessionmaker, transaction
@@ -30,6 +33,7 @@ class Scheduler:
         display_tz: str = "Asia/Shanghai",
         broker: Broker | None = None,
         snapshot_every: int = 5000,
+        job_lease_seconds: int = 3600,
     ) -> None:
         self._writer = make_sessionmaker(engine)
         if broker is not None:
@@ -39,6 +43,7 @@ class Scheduler:
         self._interval = interval_s
         self._display_tz = display_tz
         self._snapshot_every = snapshot_every
+        self._lease = timedelta(seconds=job_lease_seconds)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -50,6 +55,8 @@ class Scheduler:
         self._dispatcher.retry()
         with transaction(self._writer) as session:
             snapshot_due(session, self._snapshot_every)
+            again = jobs.stalled(session, now=self._clock.now(), lease=self._lease)
+        self._dispatcher.run_jobs(again)
         return batches
 
     def _run(self) -> None:

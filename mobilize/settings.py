@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     """Subscriptions also re-read this often, in case a live update was lost."""
     scheduler_interval_seconds: float = 15.0
     """How often the embedded scheduler checks for escalations, deadlines and retries."""
+    activation_wait_seconds: float = 30.0
+    """How long `activateMobilisation` waits for its solve before answering `activating`
+    (the solve goes on; ask again, or follow the mobilisation's live updates)."""
+    job_lease_seconds: int = Field(default=3600, ge=60)
+    """A job running longer than this is taken to have lost its worker and is run again;
+    also the broker's visibility timeout. Longer than the longest solve."""
     replay_snapshot_every: int = Field(default=5000, ge=100)
     """Replay snapshots a mobilisation's state after every this many events."""
 

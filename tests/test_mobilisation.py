@@ -36,7 +36,7 @@ from mobilize.models import (
 )
 from mobilize.notify import LogNotifier
 from mobilize.outbox import InProcessDispatcher
-from tests.wartime import district_commander, street_commander
+from tests.wartime import activate_now, district_commander, street_commander
 
 
 @pytest.fixture
@@ -56,16 +56,15 @@ def small(engine: Engine, small_bundle: Bundle, clock: ManualClock) -> Engine:
 def activate(
     engine: Engine, actor: Actor, clock: ManualClock, scope: str = "district", **kwargs: object
 ) -> service.Outcome:
-    with transaction(make_sessionmaker(engine)) as session:
-        return service.activate(
-            session,
-            actor=actor,
-            clock=clock,
-            scope=AreaScope.parse(scope),
-            kind=str(kwargs.pop("kind", "epidemic")),
-            title=str(kwargs.pop("title", "演练 drill")),
-            **kwargs,
-        )  # type: ignore[arg-type]
+    return activate_now(
+        engine,
+        actor=actor,
+        clock=clock,
+        scope=AreaScope.parse(scope),
+        kind=str(kwargs.pop("kind", "epidemic")),
+        title=str(kwargs.pop("title", "演练 drill")),
+        **kwargs,
+    )
 
 
 def plan_of(engine: Engine, mobilisation_id: int) -> dict[str, tuple[str | None, str, str]]:

@@ -24,7 +24,7 @@ from mobilize.notify import LogNotifier
 from mobilize.outbox import InProcessDispatcher
 from mobilize.settings import Settings
 from tests.people import make_user
-from tests.wartime import district_commander
+from tests.wartime import activate_now, district_commander
 
 MINE = """{ myAssignment { minutesLeft deadline assignment { id status role }
   grid { code centre } households { household { code tags } checked { result } }
@@ -36,15 +36,14 @@ MINE = """{ myAssignment { minutesLeft deadline assignment { id status role }
 def setup(engine: Engine, small_bundle: Bundle, clock: ManualClock) -> Iterator[Any]:
     with transaction(make_sessionmaker(engine)) as session:
         import_district(session, bundle=small_bundle, actor="test", clock=clock)
-    with transaction(make_sessionmaker(engine)) as session:
-        m = service.activate(
-            session,
-            actor=district_commander(engine),
-            clock=clock,
-            scope=AreaScope.parse("street:S01"),
-            kind="epidemic",
-            title="演练",
-        ).mobilisation
+    m = activate_now(
+        engine,
+        actor=district_commander(engine),
+        clock=clock,
+        scope=AreaScope.parse("street:S01"),
+        kind="epidemic",
+        title="演练",
+    ).mobilisation
     with Session(engine) as session:
         a = session.scalars(
             select(Assignment).where(Assignment.role == "minimum").order_by(Assignment.id)

@@ -35,22 +35,21 @@ from mobilize.models import (
     Task,
 )
 from mobilize.tasks import service as tasks
-from tests.wartime import district_commander, street_commander
+from tests.wartime import activate_now, district_commander, street_commander
 
 
 @pytest.fixture
 def wartime(engine: Engine, small_bundle: Bundle, clock: ManualClock) -> int:
     with transaction(make_sessionmaker(engine)) as session:
         import_district(session, bundle=small_bundle, actor="test", clock=clock)
-    with transaction(make_sessionmaker(engine)) as session:
-        out = service.activate(
-            session,
-            actor=district_commander(engine),
-            clock=clock,
-            scope=AreaScope.parse("street:S01"),
-            kind="epidemic",
-            title="演练",
-        )
+    out = activate_now(
+        engine,
+        actor=district_commander(engine),
+        clock=clock,
+        scope=AreaScope.parse("street:S01"),
+        kind="epidemic",
+        title="演练",
+    )
     return out.mobilisation.id
 
 

@@ -29,6 +29,7 @@ def worker(engine: Engine, migrated_url: str, monkeypatch: pytest.MonkeyPatch) -
         tasks, "get_settings", lambda: Settings(database_url=migrated_url, broker_url=BROKER)
     )
     tasks._engine.cache_clear()
+    tasks._factory.cache_clear()
     app.conf.update(
         broker_url=BROKER,
         result_backend=None,
@@ -41,6 +42,7 @@ def worker(engine: Engine, migrated_url: str, monkeypatch: pytest.MonkeyPatch) -
     ) as w:
         yield w
     tasks._engine.cache_clear()
+    tasks._factory.cache_clear()
 
 
 def test_outbox_rows_are_delivered_by_a_celery_worker(engine: Engine, worker: object) -> None:
@@ -80,9 +82,9 @@ def test_the_beat_tick_escalates_through_a_worker(
 
     started = ManualClock(datetime.now(UTC) - timedelta(minutes=150))
     mobilisation = activated(engine, tiny_bundle, started)
-    assert "mobilize-tick" in app.conf.beat_schedule
-    tasks.tick.delay()
-    tasks.tick.delay()  # an overlapping tick changes nothing
+    assert {"escalate", "snapshot", "republish_jobs"} <= set(app.conf.beat_schedule)
+    tasks.escalate.delay()
+    tasks.escalate.delay()  # an overlapping tick changes nothing
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         with Session(engine) as session:
@@ -98,3 +100,55 @@ def test_the_beat_tick_escalates_through_a_worker(
         time.sleep(0.2)
     assert done is not None and done.figures["grids"] == 20
     assert len(escalations) == 1 and sent == ["sent"]
+
+
+def test_an_activation_is_solved_by_a_worker_once_however_often_it_is_delivered(
+    engine: Engine, worker: object, tiny_bundle: Bundle
+) -> None:
+    """The API claims the area and queues the solve; a worker runs it. The same run
+    delivered three times (a retried publish, beat's republish) solves once."""
+    from mobilize import jobs
+    from mobilize.districts.importer import import_district
+    from mobilize.mobilisation import service
+    from mobilize.mobilisation.area import AreaScope
+    from mobilize.models import Assignment, Event, JobRun, Mobilisation
+    from tests.wartime import district_commander
+
+    clock = ManualClock(datetime.now(UTC))
+    factory = make_sessionmaker(engine)
+    with transaction(factory) as session:
+        import_district(session, bundle=tiny_bundle, actor="test", clock=clock)
+    with transaction(factory) as session:
+        out = service.activate(
+            session,
+            actor=district_commander(engine),
+            clock=clock,
+            scope=AreaScope.parse("district"),
+            kind="epidemic",
+            title="演练",
+        )
+        assert out.mobilisation.status == "activating" and len(out.jobs) == 1
+    for _ in range(3):
+        CeleryDispatcher().run_jobs(out.jobs)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with Session(engine) as session:
+            if jobs.status_of(session, out.jobs[0]) == "done":
+                break
+        time.sleep(0.2)
+    time.sleep(1)  # the other deliveries, had they solved again, would have by now
+    with Session(engine) as session:
+        run = session.get(JobRun, out.jobs[0])
+        mobilisation = session.get(Mobilisation, out.mobilisation.id)
+        activated = session.scalars(
+            select(Event).where(Event.kind == "mobilisation.activated")
+        ).all()
+        created = session.scalars(select(Event).where(Event.kind == "assignment.created")).all()
+        assignments = session.scalars(select(Assignment)).all()
+        sent = session.scalars(select(Notification.status)).all()
+    assert run is not None and run.status == "done" and run.attempts == 1
+    assert mobilisation is not None and mobilisation.status == "active"
+    assert run.result == {"figures": mobilisation.figures}
+    assert len(activated) == 1
+    assert len(assignments) == mobilisation.figures["people_assigned"] == len(created) > 0
+    assert sent and set(sent) <= {"pending", "sent"}

@@ -10,6 +10,7 @@ from mobilize.auth.users import authenticate
 from mobilize.bundle import Bundle
 from mobilize.clock import Clock
 from mobilize.db import make_sessionmaker, transaction
+from mobilize.mobilisation.service import Outcome
 from mobilize.models import Assignment, District, Mobilisation, Role, Street
 
 
@@ -55,20 +56,27 @@ def write(engine: Engine, fn: object, **kwargs: object) -> object:
         return fn(session, **kwargs)  # type: ignore[operator]
 
 
+def activate_now(engine: Engine, *, clock: Clock, **kwargs: object) -> Outcome:
+    """Activate and solve here, as the API and a worker would between them."""
+    from mobilize.mobilisation import service
+
+    return service.activate_in_process(
+        make_sessionmaker(engine), clock=clock, display_tz="Asia/Shanghai", worker="test", **kwargs
+    )
+
+
 def activated(engine: Engine, bundle: Bundle, clock: Clock, kind: str = "epidemic") -> Mobilisation:
     """Import `bundle` and switch the whole district to wartime, as its commander."""
     from mobilize.districts.importer import import_district
-    from mobilize.mobilisation import service
     from mobilize.mobilisation.area import AreaScope
 
     with transaction(make_sessionmaker(engine)) as session:
         import_district(session, bundle=bundle, actor="test", clock=clock)
-    with transaction(make_sessionmaker(engine)) as session:
-        return service.activate(
-            session,
-            actor=district_commander(engine),
-            clock=clock,
-            scope=AreaScope.parse("district"),
-            kind=kind,
-            title="演练",
-        ).mobilisation
+    return activate_now(
+        engine,
+        actor=district_commander(engine),
+        clock=clock,
+        scope=AreaScope.parse("district"),
+        kind=kind,
+        title="演练",
+    ).mobilisation

@@ -65,11 +65,17 @@ def create_app(
             CeleryDispatcher()
             if settings.broker_url
             else InProcessDispatcher(
-                engine, notifier, clock, max_attempts=settings.notify_max_attempts
+                engine,
+                notifier,
+                clock,
+                max_attempts=settings.notify_max_attempts,
+                display_tz=settings.display_timezone,
             )
         )
     broker = broker or make_broker(settings.broker_url)
     attach(writer, broker)  # committed events wake subscriptions, here and elsewhere
+    if isinstance(dispatcher, InProcessDispatcher):
+        dispatcher.publish_to(broker)
     if scheduler is None:
         scheduler = owns_engine and not settings.broker_url
     beat = (
@@ -81,6 +87,7 @@ def create_app(
             display_tz=settings.display_timezone,
             broker=broker,
             snapshot_every=settings.replay_snapshot_every,
+            job_lease_seconds=settings.job_lease_seconds,
         )
         if scheduler
         else None

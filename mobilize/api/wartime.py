@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from datetime import datetime
 from typing import Annotated, Any
@@ -10,7 +11,7 @@ import strawberry
 from strawberry import Private
 
 from graphql import GraphQLError
-from mobilize import errors
+from mobilize import errors, jobs
 from mobilize import models as m
 from mobilize.api.errors import Error, NotFoundError, ValidationError, to_error
 from mobilize.api.paging import paged
@@ -120,6 +121,32 @@ class MobilisationScope:
     communities: list[str]
 
 
+JobStatus = strawberry.enum(m.JobStatus)
+
+
+@strawberry.type(description="后台求解 A background job: an activation's solve.")
+class JobRun:
+    status: JobStatus
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    worker: str | None
+    error: str | None
+
+    @classmethod
+    def from_model(cls, row: m.JobRun) -> JobRun:
+        return cls(
+            status=m.JobStatus(row.status),
+            attempts=row.attempts,
+            created_at=row.created_at,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            worker=row.worker,
+            error=row.error,
+        )
+
+
 @strawberry.type(description="A mobilisation: an area in wartime mode from T0 to stand-down.")
 class Mobilisation(Node):
     pk: Private[int]
@@ -154,6 +181,13 @@ class Mobilisation(Node):
             activated_by=row.activated_by,
             stood_down_at=row.stood_down_at,
         )
+
+    @strawberry.field(
+        description="The activation's solve: queued, running (attempts so far), done or failed."
+    )
+    async def activation(self, info: ContextInfo) -> JobRun | None:
+        row = await info.context.db.run(jobs.run_of, "activation", str(self.pk))
+        return None if row is None else JobRun.from_model(row)
 
     @strawberry.field(description="Communities in this mobilisation that you may see.")
     async def communities(self, info: ContextInfo) -> list[Community]:
@@ -361,7 +395,26 @@ async def _run(info: ContextInfo, fn: Any, **kwargs: Any) -> Any:
     outcome = await ctx.db.write(fn, actor=ctx.actor, clock=ctx.clock, **kwargs)
     batches = outcome if isinstance(outcome, list) else outcome.batches
     ctx.dispatcher.dispatch(batches)
+    ctx.dispatcher.run_jobs(getattr(outcome, "jobs", []))
     return outcome
+
+
+async def _settled(info: ContextInfo, run_ids: list[str], mobilisation_id: int) -> m.Mobilisation:
+    """The mobilisation once its jobs are done, or as it is after `activation_wait_seconds`.
+    Each poll reads in a fresh transaction: a SQLite reader keeps its first snapshot."""
+    ctx = info.context
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + ctx.settings.activation_wait_seconds
+    for run_id in run_ids:
+        while loop.time() < give_up:
+            status = await ctx.db.run(jobs.status_of, run_id)
+            await ctx.db.close()
+            if status not in (m.JobStatus.QUEUED, m.JobStatus.RUNNING):
+                break
+            await asyncio.sleep(0.05)
+    row = await ctx.db.run(lambda s: s.get(m.Mobilisation, mobilisation_id, populate_existing=True))
+    assert row is not None
+    return row
 
 
 @strawberry.type
@@ -410,11 +463,11 @@ class WartimeMutation:
                 title=title,
                 target_minutes=target_minutes,
                 client_mutation_id=client_mutation_id,
-                display_tz=info.context.settings.display_timezone,
             )
         except errors.DomainError as exc:
             return wartime_error(exc)  # type: ignore[return-value]
-        return Mobilisation.from_model(outcome.mobilisation)
+        row = await _settled(info, outcome.jobs, outcome.mobilisation.id)
+        return Mobilisation.from_model(row)
 
     @strawberry.mutation(description="Back to peacetime: release everyone, keep the record.")
     async def stand_down(

@@ -46,13 +46,20 @@ def edge(database_url: str | None) -> Iterator[Session]:
     engine = make_engine(settings_for(database_url).database_url)
     try:
         require_migrated(engine)
-        with transaction(make_sessionmaker(engine)) as session:
+        with refusals(), transaction(make_sessionmaker(engine)) as session:
             yield session
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def refusals() -> Iterator[None]:
+    """A domain refusal prints its reason and exits 2."""
+    try:
+        yield
     except DomainError as exc:
         err.print(f"[red]{exc.message}[/]")
         raise typer.Exit(2) from None
-    finally:
-        engine.dispose()
 
 
 def configure_logging() -> None:

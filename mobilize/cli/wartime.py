@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import getpass
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,9 +15,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mobilize.auth.actor import Actor, Binding
-from mobilize.cli.common import DatabaseOption, configure_logging, edge, err, out, settings_for
+from mobilize.cli.common import (
+    DatabaseOption,
+    configure_logging,
+    edge,
+    err,
+    out,
+    refusals,
+    settings_for,
+)
 from mobilize.clock import SystemClock
-from mobilize.db import make_engine
+from mobilize.db import make_engine, make_sessionmaker
 from mobilize.mobilisation import service
 from mobilize.mobilisation.area import AreaScope
 from mobilize.models import (
@@ -24,6 +33,8 @@ from mobilize.models import (
     Community,
     District,
     Grid,
+    JobRun,
+    JobStatus,
     Mobilisation,
     MobilisationKind,
     Responder,
@@ -82,30 +93,48 @@ def activate(
     database_url: DatabaseOption = None,
 ) -> None:
     """平战转换: switch an area to wartime and assign everyone."""
+    settings = settings_for(database_url)
     with edge(database_url) as session:
         actor = _console(session, district)
-        outcome = service.activate(
-            session,
-            actor=actor,
+    engine = make_engine(settings.database_url)
+    factory = make_sessionmaker(engine)
+    # The console runs the solve itself, like a worker would (a rerun finds it done).
+    with refusals():
+        outcome = service.activate_in_process(
+            factory,
             clock=SystemClock(),
+            display_tz=settings.display_timezone,
+            worker=f"cli:{os.getpid()}",
+            actor=actor,
             scope=AreaScope.parse(scope),
             kind=kind,
             title=title,
             target_minutes=target_minutes,
             client_mutation_id=client_mutation_id,
-            display_tz=settings_for(database_url).display_timezone,
         )
-        mobilisation = outcome.mobilisation
+    batches = outcome.batches
+    mobilisation = outcome.mobilisation
+    with factory() as session:
         summary = {
             "id": mobilisation.id,
             "kind": mobilisation.kind,
             "title": mobilisation.title,
+            "status": mobilisation.status,
             "t0": mobilisation.t0.isoformat(),
             "deadline": mobilisation.deadline.isoformat(),
             "replayed": outcome.replayed,
             **mobilisation.figures,
         }
-    _dispatch(database_url, outcome.batches)
+        failed = [
+            r.error
+            for r in session.scalars(select(JobRun).where(JobRun.id.in_(outcome.jobs)))
+            if r.status == JobStatus.FAILED
+        ]
+    engine.dispose()
+    if failed:
+        err.print(f"[red]求解失败 The solve failed: {failed[0]}[/]")
+        raise typer.Exit(1)
+    _dispatch(database_url, batches)
     if as_json:
         print(json.dumps(summary, ensure_ascii=False))
         return

@@ -20,13 +20,13 @@ from mobilize.db.engine import is_postgres
 from mobilize.errors import DomainError
 from mobilize.events import record_event
 from mobilize.models import (
+    LIVE,
     Community,
     District,
     Grid,
     GridLevel,
     Household,
     Mobilisation,
-    MobilisationStatus,
     Pairing,
     Responder,
     Street,
@@ -84,7 +84,7 @@ def import_district(
             select(Mobilisation)
             .where(
                 Mobilisation.district_id == existing.id,
-                Mobilisation.status == MobilisationStatus.ACTIVE.value,
+                Mobilisation.status.in_(LIVE),
             )
             .order_by(Mobilisation.id)
         )

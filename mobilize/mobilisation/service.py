@@ -16,13 +16,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from mobilize import idempotency, validation
+from mobilize import idempotency, jobs, validation
 from mobilize.auth.actor import Actor
 from mobilize.auth.scope import visible, visible_mobilisation
 from mobilize.clock import Clock
 from mobilize.coverage import service as coverage
+from mobilize.db import transaction
 from mobilize.db.bulk import insert_rows
 from mobilize.errors import DomainError, Forbidden, InvalidInput, NotFound
 from mobilize.events import record_event, record_events
@@ -34,6 +35,7 @@ from mobilize.mobilisation.rules import RULES, StaffingRule
 from mobilize.models import (
     FINAL_TASK_STATUSES,
     HOLDING,
+    LIVE,
     Assignment,
     AssignmentRole,
     AssignmentSource,
@@ -107,6 +109,7 @@ class Outcome:
     batches: list[str] = field(default_factory=list)
     replayed: bool = False
     assignment: Assignment | None = None
+    jobs: list[str] = field(default_factory=list)  # job runs to start after commit
 
 
 def rule_for(mobilisation: Mobilisation) -> StaffingRule:
@@ -131,10 +134,9 @@ def activate(
     title: str,
     target_minutes: int = 180,
     client_mutation_id: str | None = None,
-    display_tz: str = "Asia/Shanghai",
 ) -> Outcome:
-    """Switch the scope to wartime: call everyone, assign them, open temporary party
-    organisations, notify. Overlapping an active mobilisation is refused, naming it."""
+    """Switch the scope to wartime: claim the area now (overlapping a live mobilisation is
+    refused, naming it) and queue the solve (`solve_activation`) that calls everyone."""
     earlier = idempotency.claim(
         session,
         actor=actor.label,
@@ -149,7 +151,9 @@ def activate(
         },
     )
     if earlier is not None:
-        return Outcome(_get(session, earlier["mobilisation_id"]), replayed=True)
+        again = _get(session, earlier["mobilisation_id"])
+        run = jobs.run_of(session, "activation", str(again.id))
+        return Outcome(again, replayed=True, jobs=[] if run is None else [run.id])
     try:
         chosen_kind = MobilisationKind(kind)
     except ValueError:
@@ -167,7 +171,7 @@ def activate(
         kind=chosen_kind.value,
         title=title,
         scope=scope.as_dict(),
-        status=MobilisationStatus.ACTIVE.value,
+        status=MobilisationStatus.ACTIVATING.value,
         t0=t0,
         deadline=t0 + timedelta(minutes=target_minutes),
         rule=rule.as_dict(),
@@ -184,59 +188,98 @@ def activate(
             )
     except IntegrityError:
         raise AlreadyActive(_active_over(session, area.community_ids)) from None
-
-    metric = callup.metric_for(session, area.district.id)
-    problem = callup.build_problem(
-        session,
-        mobilisation=mobilisation,
-        rule=rule,
-        region=area.community_ids,
-        scope=area.community_ids,
-        metric=metric,
-        with_teams=True,
-    )
-    plan = engine.solve(
-        problem.grids, problem.people, rule, _reach(mobilisation, rule), problem.teams
-    )
-    ids = _apply(
-        session,
-        mobilisation=mobilisation,
-        plan=plan,
-        actor=actor,
-        clock=clock,
-        display_tz=display_tz,
-        cause="activation",
-    )
-    mobilisation.figures = _figures(problem, plan, rule)
-    _open_party_organisations(session, mobilisation, area.community_ids, actor, clock)
-    generate_for_activation(session, mobilisation=mobilisation, actor=actor, clock=clock)
-    coverage.start(session, mobilisation=mobilisation, clock=clock)
-    record_event(
-        session,
-        clock=clock,
-        actor=actor.label,
-        kind="mobilisation.activated",
-        subject_type="mobilisation",
-        subject_id=str(mobilisation.id),
-        mobilisation_id=mobilisation.id,
-        payload={
-            "kind": chosen_kind.value,
-            "title": title,
-            "scope": scope.as_dict(),
-            "communities": list(area.community_ids),
-            "t0": t0.isoformat(),
-            "deadline": mobilisation.deadline.isoformat(),
-            "rule": mobilisation.rule,
-            "figures": mobilisation.figures,
-        },
-    )
+    run_id = jobs.queue(session, kind="activation", subject=str(mobilisation.id), clock=clock)
     idempotency.remember(
         session,
         actor=actor.label,
         key=client_mutation_id,
         result={"mobilisation_id": mobilisation.id},
     )
-    return Outcome(mobilisation, batches=ids)
+    return Outcome(mobilisation, jobs=[run_id])
+
+
+def activate_in_process(
+    factory: sessionmaker[Session], *, clock: Clock, display_tz: str, worker: str, **kwargs: Any
+) -> Outcome:
+    """`activate` committed, then its solve run right here as a worker would run it (the
+    console, tests, benchmarks); the outcome holds the mobilisation as the solve left it and
+    the notification batches to dispatch. A rerun of a finished activation solves nothing."""
+    with transaction(factory) as session:
+        claimed = activate(session, clock=clock, **kwargs)
+    batches: list[str] = []
+    for run_id in claimed.jobs:
+        batches += jobs.run(factory, run_id, clock=clock, display_tz=display_tz, worker=worker)
+    with factory() as session:
+        mobilisation = _get(session, claimed.mobilisation.id)
+        session.expunge(mobilisation)
+    return Outcome(mobilisation, batches=batches, replayed=claimed.replayed, jobs=claimed.jobs)
+
+
+def solve_activation(session: Session, *, subject: str, clock: Clock, display_tz: str) -> jobs.Done:
+    """The activation's job: call everyone in the claimed area, assign them, open temporary
+    party organisations, generate tasks, start coverage, then the mobilisation is active. A
+    mobilisation stood down before its solve ran is left as it is."""
+    mobilisation_id = int(subject)
+    lock_every_community(session, mobilisation_id)
+    mobilisation = session.get(Mobilisation, mobilisation_id, with_for_update=True)
+    if mobilisation is None or mobilisation.status != MobilisationStatus.ACTIVATING.value:
+        return jobs.Done(result={"skipped": None if mobilisation is None else mobilisation.status})
+    communities = tuple(
+        session.scalars(
+            select(MobilisationArea.community_id)
+            .where(MobilisationArea.mobilisation_id == mobilisation_id)
+            .order_by(MobilisationArea.community_id)
+        )
+    )
+    rule = rule_for(mobilisation)
+    by = mobilisation.activated_by
+    metric = callup.metric_for(session, mobilisation.district_id)
+    problem = callup.build_problem(
+        session,
+        mobilisation=mobilisation,
+        rule=rule,
+        region=communities,
+        scope=communities,
+        metric=metric,
+        with_teams=True,
+    )
+    plan = engine.solve(
+        problem.grids, problem.people, rule, _reach(mobilisation, rule), problem.teams
+    )
+    batches = _apply(
+        session,
+        mobilisation=mobilisation,
+        plan=plan,
+        by=by,
+        clock=clock,
+        display_tz=display_tz,
+        cause="activation",
+    )
+    mobilisation.figures = _figures(problem, plan, rule)
+    mobilisation.status = MobilisationStatus.ACTIVE.value
+    _open_party_organisations(session, mobilisation, communities, by, clock)
+    generate_for_activation(session, mobilisation=mobilisation, by=by, clock=clock)
+    coverage.start(session, mobilisation=mobilisation, clock=clock)
+    record_event(
+        session,
+        clock=clock,
+        actor=by,
+        kind="mobilisation.activated",
+        subject_type="mobilisation",
+        subject_id=str(mobilisation.id),
+        mobilisation_id=mobilisation.id,
+        payload={
+            "kind": mobilisation.kind,
+            "title": mobilisation.title,
+            "scope": mobilisation.scope,
+            "communities": list(communities),
+            "t0": mobilisation.t0.isoformat(),
+            "deadline": mobilisation.deadline.isoformat(),
+            "rule": mobilisation.rule,
+            "figures": mobilisation.figures,
+        },
+    )
+    return jobs.Done(result={"figures": mobilisation.figures}, batches=batches)
 
 
 def _active_over(session: Session, communities: tuple[int, ...]) -> Mobilisation:
@@ -296,7 +339,7 @@ def _open_party_organisations(
     session: Session,
     mobilisation: Mobilisation,
     communities: tuple[int, ...],
-    actor: Actor,
+    by: str,
     clock: Clock,
 ) -> None:
     """临时党组织 per community, led by its secretary, else its most senior sunk cadre."""
@@ -351,9 +394,7 @@ def _open_party_organisations(
             )
         )
     session.flush()
-    record_events(
-        session, clock=clock, actor=actor.label, events=events, mobilisation_id=mobilisation.id
-    )
+    record_events(session, clock=clock, actor=by, events=events, mobilisation_id=mobilisation.id)
 
 
 # -- applying a plan ------------------------------------------------------------------------
@@ -385,7 +426,7 @@ def _apply(
     *,
     mobilisation: Mobilisation,
     plan: engine.Plan,
-    actor: Actor,
+    by: str,
     clock: Clock,
     display_tz: str,
     cause: str,
@@ -514,9 +555,7 @@ def _apply(
             )
     insert_rows(session, Assignment.__table__, inserts)  # type: ignore[arg-type]
     session.flush()
-    record_events(
-        session, clock=clock, actor=actor.label, events=events, mobilisation_id=mobilisation.id
-    )
+    record_events(session, clock=clock, actor=by, events=events, mobilisation_id=mobilisation.id)
     released = set(plan.unplaced)
     touched = (
         {p.grid_id for p in plan.placements}
@@ -572,7 +611,7 @@ def resolve(
         session,
         mobilisation=mobilisation,
         plan=plan,
-        actor=actor,
+        by=actor.label,
         clock=clock,
         display_tz=display_tz,
         cause=cause,
@@ -629,7 +668,7 @@ def stand_down(
         update(Mobilisation)
         .where(
             Mobilisation.id == mobilisation.id,
-            Mobilisation.status == MobilisationStatus.ACTIVE.value,
+            Mobilisation.status.in_(LIVE),
         )
         .values(
             status=MobilisationStatus.STOOD_DOWN.value, stood_down_at=now, stood_down_by=actor.label

@@ -23,9 +23,11 @@ from mobilize.models.district import (
 )
 from mobilize.models.events import Event, EventCounter, EventSnapshot
 from mobilize.models.forces import Pairing, Responder, ResponderKind, Team, TeamKind, Unit
+from mobilize.models.jobs import JobRun, JobStatus
 from mobilize.models.mobilisation import (
     COMMITTED,
     HOLDING,
+    LIVE,
     Assignment,
     AssignmentRole,
     AssignmentSource,
@@ -54,6 +56,7 @@ __all__ = [
     "COMMITTED",
     "FINAL_TASK_STATUSES",
     "HOLDING",
+    "LIVE",
     "ROLE_SCOPE",
     "ApiToken",
     "Assignment",
@@ -76,6 +79,8 @@ __all__ = [
     "Household",
     "HouseholdRecord",
     "HouseholdTag",
+    "JobRun",
+    "JobStatus",
     "Milestone",
     "MilestoneKind",
     "Mobilisation",

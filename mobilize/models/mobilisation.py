@@ -32,6 +32,7 @@ class MobilisationKind(enum.StrEnum):
 
 
 class MobilisationStatus(enum.StrEnum):
+    ACTIVATING = "activating"  # the area is claimed; its solve is queued or running
     ACTIVE = "active"
     STOOD_DOWN = "stood_down"
 
@@ -58,6 +59,8 @@ class AssignmentStatus(enum.StrEnum):
     RELEASED = "released"
 
 
+# Mobilisations that hold their area: no other may overlap them, no re-import under them.
+LIVE = (MobilisationStatus.ACTIVATING, MobilisationStatus.ACTIVE)
 # Statuses in which a person is committed and the engine may not move them.
 COMMITTED = (AssignmentStatus.ACKNOWLEDGED, AssignmentStatus.EN_ROUTE, AssignmentStatus.ON_SITE)
 # Statuses in which the assignment still holds a slot.
@@ -67,7 +70,7 @@ HOLDING = (AssignmentStatus.ASSIGNED, *COMMITTED)
 class Mobilisation(Base):
     __tablename__ = "mobilisation"
     __table_args__ = (
-        CheckConstraint("status IN ('active', 'stood_down')", name="status"),
+        CheckConstraint("status IN ('activating', 'active', 'stood_down')", name="status"),
         CheckConstraint(
             "kind IN ('epidemic', 'flood', 'earthquake', 'fire', 'other')", name="kind"
         ),

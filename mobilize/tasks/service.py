@@ -114,7 +114,7 @@ class AlreadyRecorded(DomainError):
 
 
 def generate_for_activation(
-    session: Session, *, mobilisation: Mobilisation, actor: Actor, clock: Clock
+    session: Session, *, mobilisation: Mobilisation, by: str, clock: Clock
 ) -> dict[str, int]:
     """One household check per micro-grid in scope, and supply deliveries to tagged households
     where the kind needs them; in bulk."""
@@ -159,7 +159,7 @@ def generate_for_activation(
             "due_at": mobilisation.deadline,
             "status": (TaskStatus.ASSIGNED if grid.id in staffed else TaskStatus.PENDING).value,
             "reason": None,
-            "created_by": actor.label,
+            "created_by": by,
             "created_at": now,
             "updated_at": now,
         }
@@ -176,7 +176,7 @@ def generate_for_activation(
     record_event(
         session,
         clock=clock,
-        actor=actor.label,
+        actor=by,
         kind="tasks.generated",
         subject_type="mobilisation",
         subject_id=str(mobilisation.id),

@@ -1,8 +1,8 @@
 """The Celery application, configured from MOBILIZE_* settings at import.
 
-Tasks acknowledge late and are rejected back to the queue when their worker dies, one at a
-time per worker process, so a killed worker's task runs again elsewhere; every task is
-idempotent."""
+Tasks acknowledge late and are rejected back to the queue when their worker process dies,
+one at a time per worker process, so a killed worker's task runs again elsewhere; every task
+is idempotent. Results live in the database (`job_run`), never in the broker."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ def _config() -> dict[str, object]:
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
         "broker_transport_options": {
-            "visibility_timeout": 3600,
+            # Unacknowledged messages of a worker that died are delivered again after this:
+            # longer than the longest task (a district's solve), or a live one runs twice.
+            "visibility_timeout": settings.job_lease_seconds,
             "socket_connect_timeout": 2,
             "socket_timeout": 5,
         },
@@ -41,11 +43,12 @@ def _config() -> dict[str, object]:
         "accept_content": ["json"],
         "timezone": "UTC",
         "beat_schedule": {
-            "mobilize-tick": {
-                "task": "mobilize.tick",
+            name: {
+                "task": f"mobilize.{name}",
                 "schedule": settings.scheduler_interval_seconds,
                 "options": {"expires": settings.scheduler_interval_seconds * 2},
             }
+            for name in ("escalate", "snapshot", "republish_jobs")
         },
     }
 

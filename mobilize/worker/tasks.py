@@ -1,16 +1,23 @@
-"""Celery tasks: each takes ids, opens its own session, and may run twice safely."""
+"""Celery tasks: each takes ids, opens its own sessions, and may run twice safely: job runs
+are locked and marked done in the transaction that does their work (`mobilize.jobs`),
+notifications are marked sent row by row, milestones are claimed once and snapshots keyed."""
 
 from __future__ import annotations
 
+import socket
+from datetime import timedelta
 from functools import lru_cache
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
+from mobilize import jobs
 from mobilize.clock import SystemClock
 from mobilize.coverage.milestones import run_due
 from mobilize.db import make_engine, make_sessionmaker, transaction
+from mobilize.live import attach, make_broker
 from mobilize.notify import notifier_from_settings
-from mobilize.outbox import deliver
+from mobilize.outbox import CeleryDispatcher, deliver
 from mobilize.review.replay import snapshot_due
 from mobilize.settings import get_settings
 from mobilize.worker.app import app
@@ -21,13 +28,21 @@ def _engine() -> Engine:
     return make_engine(get_settings().database_url)
 
 
+@lru_cache(maxsize=1)
+def _factory() -> sessionmaker[Session]:
+    """Sessions whose commits wake the API processes' live subscriptions."""
+    factory = make_sessionmaker(_engine())
+    attach(factory, make_broker(get_settings().broker_url))
+    return factory
+
+
 @app.task(name="mobilize.deliver_notifications")  # type: ignore[untyped-decorator]
 def deliver_notifications(batches: list[str] | None) -> int:
     """Send these outbox batches (None: every retry that is due); rows already sent are
     skipped, so a rerun sends nothing twice."""
     settings = get_settings()
     return deliver(
-        make_sessionmaker(_engine()),
+        _factory(),
         batches=batches,
         notifier=notifier_from_settings(settings),
         clock=SystemClock(),
@@ -35,16 +50,55 @@ def deliver_notifications(batches: list[str] | None) -> int:
     )
 
 
-@app.task(name="mobilize.tick")  # type: ignore[untyped-decorator]
-def tick() -> list[str]:
-    """Celery beat's tick: escalations and deadlines due now, then their notifications and
-    the retries that are due, then replay snapshots. Each milestone is claimed once and each
-    snapshot keyed, so overlapping ticks are safe."""
+@app.task(  # type: ignore[untyped-decorator]
+    name="mobilize.run_job",
+    bind=True,
+    max_retries=jobs.MAX_ATTEMPTS,
+    default_retry_delay=5,
+)
+def run_job(self: object, run_id: str) -> None:
+    """One delivery of a job run (an activation's solve). A worker killed mid-solve leaves
+    its transaction uncommitted and the message unacknowledged: the broker delivers it again
+    and this runs from the start. Errors other than a domain refusal are retried."""
     settings = get_settings()
-    with transaction(make_sessionmaker(_engine())) as session:
+    try:
+        batches = jobs.run(
+            _factory(),
+            run_id,
+            clock=SystemClock(),
+            display_tz=settings.display_timezone,
+            worker=f"{socket.gethostname()}:{self.request.hostname}",  # type: ignore[attr-defined]
+        )
+    except Exception as exc:
+        raise self.retry(exc=exc) from exc  # type: ignore[attr-defined]
+    CeleryDispatcher().dispatch(batches)
+
+
+@app.task(name="mobilize.escalate")  # type: ignore[untyped-decorator]
+def escalate() -> list[str]:
+    """Escalations and deadlines due now, then their notifications and the retries that are
+    due. Each milestone is claimed once, so overlapping ticks are safe."""
+    settings = get_settings()
+    with transaction(_factory()) as session:
         batches = run_due(session, clock=SystemClock(), display_tz=settings.display_timezone)
-    deliver_notifications(batches)
-    deliver_notifications(None)
-    with transaction(make_sessionmaker(_engine())) as session:
-        snapshot_due(session, settings.replay_snapshot_every)
+    dispatcher = CeleryDispatcher()
+    dispatcher.dispatch(batches)
+    dispatcher.retry()
     return batches
+
+
+@app.task(name="mobilize.snapshot")  # type: ignore[untyped-decorator]
+def snapshot() -> int:
+    """Replay snapshots for mobilisations whose log grew enough (keyed: racing is harmless)."""
+    with transaction(_factory()) as session:
+        return snapshot_due(session, get_settings().replay_snapshot_every)
+
+
+@app.task(name="mobilize.republish_jobs")  # type: ignore[untyped-decorator]
+def republish_jobs() -> list[str]:
+    """Publish again the job runs whose publish was lost or whose worker is long gone."""
+    lease = timedelta(seconds=get_settings().job_lease_seconds)
+    with transaction(_factory()) as session:
+        again = jobs.stalled(session, now=SystemClock().now(), lease=lease)
+    CeleryDispatcher().run_jobs(again)
+    return again

@@ -1,0 +1,156 @@
+"""Background jobs: work too long for a request (an activation's solve) is a `job_run` row
+with a run id, written in the transaction that asks for it, and run after commit by a Celery
+worker in production or a thread in the embedded default.
+
+A run may be delivered twice (a retried publish, a redelivery after its worker was killed):
+the run's row is locked in the transaction that does the work and marked done in that same
+transaction, so the work commits exactly once; a later delivery finds it done and stops."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from mobilize.clock import Clock
+from mobilize.db import transaction
+from mobilize.errors import DomainError
+from mobilize.models import JobRun, JobStatus
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5  # deliveries of one run before it is marked failed
+QUEUED_GRACE = timedelta(seconds=30)  # queued this long without a start: publish it again
+
+
+@dataclass
+class Done:
+    """What a job's work returns: its result to keep, and the notification batches it queued
+    (delivered after its transaction commits)."""
+
+    result: dict[str, Any]
+    batches: list[str] = field(default_factory=list)
+
+
+class Work(Protocol):
+    def __call__(self, session: Session, *, subject: str, clock: Clock, display_tz: str) -> Done:
+        """Do the job for `subject` inside the caller's transaction."""
+        ...
+
+
+def _work(kind: str) -> Work:
+    """The function a kind of job runs (imported here: the domain modules queue jobs)."""
+    if kind == "activation":
+        from mobilize.mobilisation.service import solve_activation
+
+        return solve_activation
+    raise ValueError(f"unknown job kind {kind!r}")
+
+
+def queue(session: Session, *, kind: str, subject: str, clock: Clock) -> str:
+    """A new run of `kind` for `subject`, in the caller's transaction; its run id."""
+    run_id = uuid.uuid4().hex
+    session.add(
+        JobRun(
+            id=run_id,
+            kind=kind,
+            subject=subject,
+            status=JobStatus.QUEUED.value,
+            attempts=0,
+            created_at=clock.now(),
+        )
+    )
+    session.flush()
+    return run_id
+
+
+def run_of(session: Session, kind: str, subject: str) -> JobRun | None:
+    return session.scalar(select(JobRun).where(JobRun.kind == kind, JobRun.subject == subject))
+
+
+def status_of(session: Session, run_id: str) -> str | None:
+    """The run's status as committed now (no identity map: callers poll with it)."""
+    return session.execute(select(JobRun.status).where(JobRun.id == run_id)).scalar()
+
+
+def run(
+    factory: sessionmaker[Session],
+    run_id: str,
+    *,
+    clock: Clock,
+    display_tz: str,
+    worker: str,
+) -> list[str]:
+    """Do one delivery of a run; the notification batches to dispatch (none when the run was
+    already done, failed, or unknown). A domain refusal fails the run for good; any other
+    error is raised for the caller to retry, and fails the run after MAX_ATTEMPTS."""
+    with transaction(factory) as session:
+        attempt = session.execute(
+            update(JobRun)
+            .where(JobRun.id == run_id, JobRun.status.in_(_OPEN))
+            .values(
+                status=JobStatus.RUNNING.value,
+                attempts=JobRun.attempts + 1,
+                started_at=clock.now(),
+                worker=worker,
+            )
+            .returning(JobRun.attempts, JobRun.kind)
+        ).one_or_none()
+    if attempt is None:
+        return []
+    attempts, kind = attempt
+    try:
+        with transaction(factory) as session:
+            job = session.scalars(select(JobRun).where(JobRun.id == run_id).with_for_update()).one()
+            if job.status != JobStatus.RUNNING.value:
+                return []  # another delivery finished it while this one waited for the lock
+            done = _work(kind)(session, subject=job.subject, clock=clock, display_tz=display_tz)
+            job.status = JobStatus.DONE.value
+            job.result = done.result
+            job.error = None
+            job.finished_at = clock.now()
+            return done.batches
+    except DomainError as exc:
+        _fail(factory, run_id, clock, str(exc))
+        return []
+    except Exception as exc:
+        if attempts >= MAX_ATTEMPTS:
+            _fail(factory, run_id, clock, f"{type(exc).__name__}: {exc}")
+        raise
+
+
+_OPEN = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+
+
+def _fail(factory: sessionmaker[Session], run_id: str, clock: Clock, error: str) -> None:
+    logger.error("job %s failed: %s", run_id, error)
+    with transaction(factory) as session:
+        session.execute(
+            update(JobRun)
+            .where(JobRun.id == run_id)
+            .values(status=JobStatus.FAILED.value, error=error[:2000], finished_at=clock.now())
+        )
+
+
+def stalled(session: Session, *, now: datetime, lease: timedelta) -> list[str]:
+    """Runs to publish again: queued and never started (their publish was lost, the broker was
+    down), or running for longer than `lease` (their worker is gone, the broker's redelivery
+    has not happened). A second delivery of a live run is harmless."""
+    return list(
+        session.scalars(
+            select(JobRun.id)
+            .where(
+                or_(
+                    (JobRun.status == JobStatus.QUEUED.value)
+                    & (JobRun.created_at < now - QUEUED_GRACE),
+                    (JobRun.status == JobStatus.RUNNING.value) & (JobRun.started_at < now - lease),
+                )
+            )
+            .order_by(JobRun.created_at)
+        )
+    )
