@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     activation_wait_seconds: float = 30.0
     """How long `activateMobilisation` waits for its solve before answering `activating`
     (the solve goes on; ask again, or follow the mobilisation's live updates)."""
-    job_lease_seconds: int = Field(default=3600, ge=60)
+    job_lease_seconds: int = Field(default=3600, ge=5)
     """A job running longer than this is taken to have lost its worker and is run again;
     also the broker's visibility timeout. Longer than the longest solve."""
     replay_snapshot_every: int = Field(default=5000, ge=100)

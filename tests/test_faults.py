@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import subprocess
 import threading
 import time
@@ -22,11 +24,22 @@ from gql.transport.websockets import WebsocketsTransport
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
-from mobilize.api.relay import to_global_id
+from mobilize import jobs
+from mobilize.api.relay import from_global_id, to_global_id
 from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
-from mobilize.db import make_engine
-from mobilize.models import Assignment, Event, Grid, Notification, Responder, Role
+from mobilize.db import make_engine, make_sessionmaker, transaction
+from mobilize.districts.importer import import_district
+from mobilize.models import (
+    Assignment,
+    Event,
+    Grid,
+    JobRun,
+    Mobilisation,
+    Notification,
+    Responder,
+    Role,
+)
 from mobilize.topology import Topology, free_port
 from tests.conftest import wipe
 from tests.people import make_user
@@ -300,3 +313,107 @@ def test_a_redis_outage_fails_no_mutation_and_live_updates_resume(
             ), topology.log("api-1")[-3000:]
     finally:
         server.kill()
+
+
+ACTIVATE = """mutation($scope: ScopeInput!, $k: String) {
+  activateMobilisation(scope: $scope, kind: EPIDEMIC, title: "演练 drill", clientMutationId: $k) {
+    __typename ... on Mobilisation { id status } } }"""
+
+
+@contextlib.contextmanager
+def solves_held_at_commit(engine: Engine) -> Iterator[None]:
+    """Hold every transaction that commits mobilisation events (they advance `event_counter`
+    last) until the block ends: a solve is then surely in flight, uncommitted."""
+    with engine.connect() as conn:
+        conn.execute(text("LOCK TABLE event_counter IN SHARE ROW EXCLUSIVE MODE"))
+        yield
+        conn.rollback()
+
+
+def waiting_solve(engine: Engine, run: str, timeout_s: float = 60) -> str:
+    """Once the run's solve waits on that lock: which worker process took it."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with Session(engine) as session:
+            job = session.get(JobRun, run)
+            blocked = session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query ILIKE '%event_counter%'"
+                )
+            )
+        if job is not None and job.status == "running" and blocked:
+            assert job.worker is not None
+            return job.worker
+        time.sleep(0.2)
+    raise AssertionError(f"the solve of {run} never reached its commit")
+
+
+def solved(engine: Engine, run: str, timeout_s: float) -> JobRun:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with Session(engine) as session:
+            job = session.get(JobRun, run)
+            if job is not None and job.status in ("done", "failed"):
+                return job
+        time.sleep(0.5)
+    raise AssertionError(f"run {run} not finished after {timeout_s} s")
+
+
+def test_an_activation_completes_exactly_once_when_its_worker_is_killed(
+    postgis_url: str, engine: Engine, small_bundle: Bundle, tmp_path: Path
+) -> None:
+    """kill -9 during the solve, twice: first the worker process running it (the worker's
+    parent gives the task back at once), then the whole worker, restarted (the broker delivers
+    the unacknowledged task again after the visibility timeout). Each activation completes,
+    once: one activation event, one assignment, one event and one message per person."""
+    env = {"MOBILIZE_ACTIVATION_WAIT_SECONDS": "1", "MOBILIZE_JOB_LEASE_SECONDS": "15"}
+    clock = ManualClock(datetime.now(UTC))
+    with transaction(make_sessionmaker(engine)) as session:
+        import_district(session, bundle=small_bundle, actor="test", clock=clock)
+    commander = make_user(engine, clock, Role.DISTRICT_COMMANDER, small_bundle.district_code)
+    with Topology(postgis_url, BROKER, tmp_path / "logs", apis=1, env=env) as topology:
+        for street, whole_worker in (("S01", False), ("S02", True)):
+            with solves_held_at_commit(engine):
+                answer, _ = ask(
+                    topology, 0, commander, ACTIVATE, scope={"streets": [street]}, k=street
+                )
+                assert answer["status"] == "ACTIVATING"
+                mid = int(from_global_id(answer["id"])[1])
+                with Session(engine) as session:
+                    run = jobs.run_of(session, "activation", str(mid))
+                    assert run is not None
+                    run_id = run.id
+                taken_by = waiting_solve(engine, run_id)
+                if whole_worker:
+                    topology.kill("worker")
+                else:
+                    os.kill(int(taken_by.rsplit("/", 1)[1]), signal.SIGKILL)
+            if whole_worker:
+                topology.restart("worker")
+            job = solved(engine, run_id, timeout_s=120)
+            assert job.status == "done" and job.attempts == 2, topology.log("worker")[-3000:]
+            with Session(engine) as session:
+                m = session.get(Mobilisation, mid)
+                assert m is not None and m.status == "active"
+                kinds = dict(
+                    session.execute(
+                        select(Event.kind, func.count())
+                        .where(Event.mobilisation_id == mid)
+                        .group_by(Event.kind)
+                    ).all()
+                )
+                people = session.scalar(
+                    select(func.count()).where(Assignment.mobilisation_id == mid)
+                )
+                messages = session.scalar(
+                    select(func.count()).where(
+                        Notification.mobilisation_id == mid, Notification.kind == "assignment"
+                    )
+                )
+            assert kinds["mobilisation.activated"] == 1
+            assert people == kinds["assignment.created"] == m.figures["people_assigned"] > 0
+            assert messages == people
+            # The answer a commander gets when asking again with the same id: the same one.
+            again, _ = ask(topology, 0, commander, ACTIVATE, scope={"streets": [street]}, k=street)
+            assert again == {"__typename": "Mobilisation", "id": answer["id"], "status": "ACTIVE"}

@@ -4,7 +4,7 @@ notifications are marked sent row by row, milestones are claimed once and snapsh
 
 from __future__ import annotations
 
-import socket
+import os
 from datetime import timedelta
 from functools import lru_cache
 
@@ -67,7 +67,7 @@ def run_job(self: object, run_id: str) -> None:
             run_id,
             clock=SystemClock(),
             display_tz=settings.display_timezone,
-            worker=f"{socket.gethostname()}:{self.request.hostname}",  # type: ignore[attr-defined]
+            worker=f"{self.request.hostname}/{os.getpid()}",  # type: ignore[attr-defined]
         )
     except Exception as exc:
         raise self.retry(exc=exc) from exc  # type: ignore[attr-defined]
