@@ -9,6 +9,7 @@ transaction, so the work commits exactly once; a later delivery finds it done an
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mobilize.clock import Clock
 from mobilize.db import transaction
 from mobilize.errors import DomainError
+from mobilize.metrics import JOB_SECONDS
 from mobilize.models import JobRun, JobStatus
 
 logger = logging.getLogger(__name__)
@@ -104,24 +106,41 @@ def run(
     if attempt is None:
         return []
     attempts, kind = attempt
+    started = time.perf_counter()
+    outcome = "error"
     try:
         with transaction(factory) as session:
             job = session.scalars(select(JobRun).where(JobRun.id == run_id).with_for_update()).one()
             if job.status != JobStatus.RUNNING.value:
+                outcome = "skipped"
                 return []  # another delivery finished it while this one waited for the lock
             done = _work(kind)(session, subject=job.subject, clock=clock, display_tz=display_tz)
             job.status = JobStatus.DONE.value
             job.result = done.result
             job.error = None
             job.finished_at = clock.now()
+            outcome = "done"
             return done.batches
     except DomainError as exc:
+        outcome = "refused"
         _fail(factory, run_id, clock, str(exc))
         return []
     except Exception as exc:
         if attempts >= MAX_ATTEMPTS:
             _fail(factory, run_id, clock, f"{type(exc).__name__}: {exc}")
         raise
+    finally:
+        took = time.perf_counter() - started
+        JOB_SECONDS.labels(kind, outcome).observe(took)
+        logger.info(
+            "job %s %s: %s after %.1f s (attempt %d)",
+            kind,
+            run_id,
+            outcome,
+            took,
+            attempts,
+            extra={"job": run_id, "kind": kind, "outcome": outcome, "attempt": attempts},
+        )
 
 
 _OPEN = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)

@@ -5,6 +5,7 @@ every channel for it accepted it, and a failing channel is retried with backoff.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import threading
@@ -197,7 +198,11 @@ class InProcessDispatcher:
             self._start(self._job, run_id)
 
     def _start(self, target: Callable[[Any], None], arg: Any) -> None:
-        thread = threading.Thread(target=target, args=(arg,), daemon=True, name="mobilize-bg")
+        # The request's context (its request id) goes with the work.
+        context = contextvars.copy_context()
+        thread = threading.Thread(
+            target=context.run, args=(target, arg), daemon=True, name="mobilize-bg"
+        )
         with self._lock:
             self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()

@@ -30,6 +30,13 @@ class Settings(BaseSettings):
     env: Literal["development", "production"] = "development"
     """`production` turns off introspection and GraphiQL and requires a secret key."""
 
+    log_format: Literal["text", "json"] = "text"
+    """`json`: one JSON object per log line, with the request id (production)."""
+    metrics_token: SecretStr | None = None
+    """When set, `/metrics` wants `Authorization: Bearer <token>` (Prometheus' bearer_token)."""
+    worker_metrics_port: int | None = None
+    """A Celery worker serves its Prometheus metrics on this port (task durations)."""
+
     # Limits on what one request may ask (GraphQL) and how often (rate limits "count/seconds").
     max_body_bytes: int = 1_000_000
     max_query_depth: int = 12

@@ -1,5 +1,5 @@
 """The production topology from local processes, for machines without Docker: migrations
-once, several API processes, a Celery worker and Celery beat, against a PostgreSQL + PostGIS
+once, several API processes, a Celery worker, Celery beat and Flower, against a PostgreSQL + PostGIS
 database and a Redis the caller provides (`scripts/services-up` starts both on a test
 machine). The same processes as docker-compose.yml, so fault tests and benchmarks can kill,
 stop and restart them one at a time."""
@@ -7,6 +7,8 @@ stop and restart them one at a time."""
 from __future__ import annotations
 
 import os
+import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -37,21 +39,36 @@ class Topology:
     apis: int = 2
     env: dict[str, str] = field(default_factory=dict)  # more MOBILIZE_* settings
     ports: list[int] = field(default_factory=list)
+    worker_metrics_port: int = 0
+    flower_port: int = 0
+    flower_auth: str = field(default_factory=lambda: f"ops:{secrets.token_urlsafe(12)}")
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
-    def _env(self) -> dict[str, str]:
-        return {
+    def _env(self, name: str | None = None) -> dict[str, str]:
+        env = {
             **os.environ,
             "MOBILIZE_DATABASE_URL": self.database_url,
             "MOBILIZE_BROKER_URL": self.broker_url,
+            "MOBILIZE_LOG_FORMAT": "json",
             **self.env,
         }
+        if name == "worker":  # its pool processes add up their metrics here
+            metrics = self.logs / "metrics-worker"
+            shutil.rmtree(metrics, ignore_errors=True)
+            metrics.mkdir(parents=True)
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
+            env["MOBILIZE_WORKER_METRICS_PORT"] = str(self.worker_metrics_port)
+        return env
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
         self.logs.mkdir(parents=True, exist_ok=True)
         with (self.logs / f"{name}.log").open("ab") as out:
             proc = subprocess.Popen(
-                args, env=self._env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                args,
+                env=self._env(name),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         self.procs[name] = proc
         return proc
@@ -65,6 +82,12 @@ class Topology:
                 sys.executable, "-m", "celery", "-A", "mobilize.worker.app", "worker",
                 "--loglevel", "INFO", "--concurrency", "2",
                 "--hostname", f"worker-{os.getpid()}@%h", *WORKER_FLAGS,
+            ]  # fmt: skip
+        if name == "flower":
+            return [
+                sys.executable, "-m", "celery", "-A", "mobilize.worker.app", "flower",
+                "--address=127.0.0.1", f"--port={self.flower_port}",
+                f"--basic-auth={self.flower_auth}",
             ]  # fmt: skip
         if name == "beat":
             return [
@@ -91,7 +114,9 @@ class Topology:
         if migrate.returncode != 0:
             raise RuntimeError(f"migration failed: {migrate.stderr.decode()[-2000:]}")
         self.ports = [free_port() for _ in range(self.apis)]
-        for name in [*self.api_names, "worker", "beat"]:
+        self.worker_metrics_port = free_port()
+        self.flower_port = free_port()
+        for name in [*self.api_names, "worker", "beat", "flower"]:
             self._spawn(name, self._command(name))
         for i in range(self.apis):
             self.wait_healthy(i, timeout_s)

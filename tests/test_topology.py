@@ -3,7 +3,11 @@ locally (two API processes, a Celery worker, beat) against PostGIS and Redis."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,16 +16,26 @@ import pytest
 import yaml
 from celery import Celery
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
 from mobilize.api.app import create_app
+from mobilize.api.relay import from_global_id
+from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
-from mobilize.db import make_engine
+from mobilize.db import make_engine, make_sessionmaker, transaction
+from mobilize.districts.importer import import_district
+from mobilize.models import GridState, Role
 from mobilize.settings import Settings
 from mobilize.topology import Topology, free_port
+from tests.conftest import wipe
+from tests.people import make_user
 
 ROOT = Path(__file__).resolve().parents[1]
 BROKER = "redis://127.0.0.1:6379/13"
+ACTIVATE = """mutation { activateMobilisation(scope: {district: true}, kind: EPIDEMIC,
+  title: "演练 drill") { __typename ... on Mobilisation { id status } } }"""
 
 
 def compose() -> dict[str, Any]:
@@ -97,3 +111,84 @@ def test_readyz_names_what_is_down(engine: Engine, clock: ManualClock) -> None:
     code, body = ready(Settings(), nowhere)
     assert code == 503 and body["database"].startswith("down")
     nowhere.dispose()
+
+
+@pytest.fixture
+def topology_db(postgis_url: str) -> Iterator[Engine]:
+    """The topology's database, wiped after the test."""
+    eng = make_engine(postgis_url)
+    yield eng
+    wipe(eng)
+    eng.dispose()
+
+
+def test_a_request_id_runs_from_the_api_into_the_worker_and_metrics_are_served(
+    topology: Topology, topology_db: Engine, tiny_bundle: Bundle
+) -> None:
+    """An activation sent with X-Request-ID: the API answers with it, its JSON access line and
+    the worker's JSON lines about the solve carry it; the worker's metrics count the task,
+    the API's count the operation and show the mobilisation's grids; Flower shows the queue."""
+    clock = ManualClock(datetime.now(UTC))
+    with transaction(make_sessionmaker(topology_db)) as session:
+        import_district(session, bundle=tiny_bundle, actor="test", clock=clock)
+    commander = make_user(topology_db, clock, Role.DISTRICT_COMMANDER, tiny_bundle.district_code)
+    answer = httpx.post(
+        f"{topology.url(0)}/graphql",
+        json={"query": ACTIVATE},
+        headers={"Authorization": f"Bearer {commander}", "X-Request-ID": "drill-42"},
+        timeout=60,
+    )
+    assert answer.headers["x-request-id"] == "drill-42"
+    mobilisation = answer.json()["data"]["activateMobilisation"]
+    assert mobilisation["status"] == "ACTIVE", mobilisation
+    mid = from_global_id(mobilisation["id"])[1]
+
+    def lines(name: str) -> list[dict[str, Any]]:
+        return [json.loads(x) for x in topology.log(name).splitlines() if x.startswith("{")]
+
+    access = [x for x in lines("api-0") if x["logger"] == "mobilize.access"]
+    assert any(x["request_id"] == "drill-42" and x["path"] == "/graphql" for x in access)
+    solved = [x for x in lines("worker") if x.get("job") and x["request_id"] == "drill-42"]
+    assert [x["outcome"] for x in solved] == ["done"], topology.log("worker")[-3000:]
+
+    def metric(url: str, name: str, **labels: str) -> float:
+        """The sum of the samples with these labels (and any others)."""
+        text = httpx.get(url, timeout=10).text
+        found = [
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == name and labels.items() <= sample.labels.items()
+        ]
+        assert found, f"{name}{labels} not in {url}"
+        return float(sum(found))
+
+    worker = f"http://127.0.0.1:{topology.worker_metrics_port}/metrics"
+    deadline = time.monotonic() + 20  # the task's postrun lands just after its commit
+    while time.monotonic() < deadline:
+        with contextlib.suppress(AssertionError):
+            if metric(worker, "mobilize_task_seconds_count", task="mobilize.run_job") >= 1:
+                break
+        time.sleep(0.5)
+    assert metric(worker, "mobilize_task_seconds_count", task="mobilize.run_job") >= 1
+    assert metric(worker, "mobilize_job_seconds_count", kind="activation", outcome="done") == 1
+    api = f"{topology.url(0)}/metrics"
+    assert metric(api, "mobilize_graphql_seconds_count", operation="activateMobilisation") == 1
+    with Session(topology_db) as session:
+        grids = session.scalar(select(func.count()).where(GridState.mobilisation_id == mid))
+    assert metric(api, "mobilize_grids", mobilisation=str(mid)) == grids == 20
+    assert metric(api, "mobilize_grids_mobilised_ratio", mobilisation=str(mid)) == 0.0
+    user, password = topology.flower_auth.split(":")
+    deadline = time.monotonic() + 30
+    queues: dict[str, Any] = {}
+    while time.monotonic() < deadline and not queues.get("active_queues"):
+        with contextlib.suppress(httpx.HTTPError, ValueError):
+            queues = httpx.get(
+                f"http://127.0.0.1:{topology.flower_port}/api/queues/length",
+                auth=(user, password),
+                timeout=5,
+            ).json()
+        time.sleep(0.5)
+    assert {q["name"] for q in queues["active_queues"]} >= {"celery"}, queues
+    denied = httpx.get(f"http://127.0.0.1:{topology.flower_port}/api/queues/length", timeout=5)
+    assert denied.status_code == 401

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI, HTTPException
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine, text
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, Request
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from mobilize.api.context import Context, RequestDb
 from mobilize.api.middleware import RequestLimits
+from mobilize.api.observe import RequestIds
 from mobilize.api.schema import build_schema
 from mobilize.auth.actor import ANONYMOUS, Actor
 from mobilize.auth.cache import ActorCache
@@ -27,6 +30,8 @@ from mobilize.auth.users import TokenRejected, authenticate
 from mobilize.clock import Clock, SystemClock
 from mobilize.db import make_engine, make_sessionmaker
 from mobilize.live import Broker, attach, make_broker
+from mobilize.logs import configure_logging
+from mobilize.metrics import CONTENT_TYPE, exposition
 from mobilize.notify import Notifier, notifier_from_settings
 from mobilize.outbox import CeleryDispatcher, Dispatcher, InProcessDispatcher
 from mobilize.scheduler import Scheduler
@@ -49,7 +54,9 @@ def create_app(
     `scheduler`: run the in-process beat (escalations, deadlines, retries). By default it
     runs in the embedded setup (no broker) when the app owns its engine; with a broker,
     Celery beat does it; tests that pass an engine drive it themselves."""
-    settings = settings or get_settings()
+    if settings is None:  # the process's own server (`mobilize serve`, each uvicorn worker)
+        settings = get_settings()
+        configure_logging(settings.log_format)
     if settings.env == "production" and settings.secret_key is None:
         raise RuntimeError("MOBILIZE_SECRET_KEY must be set when MOBILIZE_ENV=production")
     owns_engine = engine is None
@@ -174,6 +181,18 @@ def create_app(
             status_code=200 if ready else 503,
         )
 
+    @app.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        """Prometheus: this process's (or, under PROMETHEUS_MULTIPROC_DIR, every worker
+        process's) latencies, and the database's gauges read now."""
+        wanted = settings.metrics_token
+        if wanted is not None and not hmac.compare_digest(
+            request.headers.get("authorization", ""), f"Bearer {wanted.get_secret_value()}"
+        ):
+            return JSONResponse({"errors": [{"message": "metrics need the metrics token"}]}, 401)
+        body = await anyio.to_thread.run_sync(exposition, engine)
+        return Response(body, media_type=CONTENT_TYPE)
+
     app.add_middleware(
         RequestLimits,  # type: ignore[arg-type]
         max_body_bytes=settings.max_body_bytes,
@@ -181,6 +200,7 @@ def create_app(
         per_address=Limit.parse(settings.rate_limit_per_address),
         per_token=Limit.parse(settings.rate_limit_per_token),
     )
+    app.add_middleware(RequestIds)  # type: ignore[arg-type]  # outermost: limits log too
     return app
 
 

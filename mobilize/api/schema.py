@@ -29,6 +29,7 @@ from mobilize.api.field_api import (
 from mobilize.api.guard import ErrorMasking, PolicyGuard
 from mobilize.api.limits import CostLimiter
 from mobilize.api.live_api import LiveSubscription
+from mobilize.api.observe import OperationTiming
 from mobilize.api.paging import paged
 from mobilize.api.relay import Connection, Node, expect_global_id, from_global_id
 from mobilize.api.replay_api import ReplayQuery, ReplaySubscription
@@ -212,6 +213,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
     # Factories, so each request gets fresh extension instances.
     extensions: list[Any] = [
+        OperationTiming,
         PolicyGuard,
         ErrorMasking,
         ParserCache,

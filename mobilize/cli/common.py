@@ -63,8 +63,9 @@ def refusals() -> Iterator[None]:
 
 
 def configure_logging() -> None:
-    """Log lines on stderr: in the embedded default, sign-in codes and assignment messages
-    are delivered here."""
-    import logging
+    """Log lines on stderr, text or JSON as configured (MOBILIZE_LOG_FORMAT): in the embedded
+    default, sign-in codes and assignment messages are delivered here."""
+    from mobilize import logs
+    from mobilize.settings import get_settings
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure_logging(get_settings().log_format)

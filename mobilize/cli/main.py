@@ -223,8 +223,17 @@ def serve(
     engine.dispose()
     if database_url:
         os.environ["MOBILIZE_DATABASE_URL"] = database_url
-    configure_logging()
-    uvicorn.run("mobilize.api.app:create_app", factory=True, host=host, port=port, workers=workers)
+    # Each process configures its own logging in create_app (text or JSON, request ids) and
+    # logs one access line per request itself.
+    uvicorn.run(
+        "mobilize.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+    )
 
 
 @app.command()
@@ -370,7 +379,7 @@ def topology(
     database_url: DatabaseOption = None,
 ) -> None:
     """Run the production topology from local processes (no Docker): migrations, API
-    processes, a Celery worker and beat, on MOBILIZE_DATABASE_URL (PostGIS) and
+    processes, a Celery worker, beat and Flower, on MOBILIZE_DATABASE_URL (PostGIS) and
     MOBILIZE_BROKER_URL (Redis). Stops them all on Ctrl-C."""
     import time
 
@@ -383,8 +392,13 @@ def topology(
     running = Topology(settings.database_url, settings.broker_url, logs, apis=apis).start()
     try:
         for i in range(apis):
-            out.print(f"api-{i}: {running.url(i)}/graphql")
-        out.print(f"worker, beat: logs in {logs}/; Ctrl-C stops everything")
+            out.print(f"api-{i}: {running.url(i)}/graphql  metrics: {running.url(i)}/metrics")
+        out.print(f"worker metrics: http://127.0.0.1:{running.worker_metrics_port}/metrics")
+        out.print(
+            f"flower (queues, workers): http://127.0.0.1:{running.flower_port}/  "
+            f"user:password {running.flower_auth}"
+        )
+        out.print(f"logs (JSON) in {logs}/; Ctrl-C stops everything")
         while all(p.poll() is None for p in running.procs.values()):
             time.sleep(1)
         err.print("[red]a process exited; stopping the rest[/]")

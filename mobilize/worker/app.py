@@ -6,8 +6,14 @@ is idempotent. Results live in the database (`job_run`), never in the broker."""
 
 from __future__ import annotations
 
-from celery import Celery
+import time
+from typing import Any
 
+from celery import Celery, Task, signals
+from prometheus_client import start_http_server
+
+from mobilize import logs
+from mobilize.metrics import TASK_SECONDS, process_registry
 from mobilize.settings import get_settings
 
 app = Celery("mobilize")
@@ -56,3 +62,39 @@ def _config() -> dict[str, object]:
 # Set at import (a worker's settings come from its environment); tests override after.
 app.conf.update(_config())
 app.autodiscover_tasks(["mobilize.worker"], related_name="tasks", force=True)
+
+_started: dict[str, float] = {}
+
+
+@signals.setup_logging.connect
+def _logging(**_: Any) -> None:
+    """Our handler (text or JSON, with request ids) instead of Celery's."""
+    logs.configure_logging(get_settings().log_format)
+
+
+@signals.before_task_publish.connect
+def _carry_request_id(headers: dict[str, Any], **_: Any) -> None:
+    """The request that queued a task is named in everything the task logs."""
+    headers.setdefault("request_id", logs.REQUEST_ID.get())
+
+
+@signals.task_prerun.connect
+def _begin(task_id: str, task: Task, **_: Any) -> None:
+    logs.REQUEST_ID.set(getattr(task.request, "request_id", None))
+    _started[task_id] = time.perf_counter()
+
+
+@signals.task_postrun.connect
+def _end(task_id: str, task: Task, state: str | None = None, **_: Any) -> None:
+    began = _started.pop(task_id, None)
+    if began is not None:
+        outcome = (state or "unknown").lower()
+        TASK_SECONDS.labels(task.name, outcome).observe(time.perf_counter() - began)
+
+
+@signals.worker_init.connect
+def _serve_metrics(**_: Any) -> None:
+    """Task durations for Prometheus, from every pool process (PROMETHEUS_MULTIPROC_DIR)."""
+    port = get_settings().worker_metrics_port
+    if port is not None:
+        start_http_server(port, registry=process_registry())
