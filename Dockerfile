@@ -8,6 +8,6 @@ COPY mobilize ./mobilize
 COPY geo ./geo
 COPY migrations ./migrations
 COPY graphql ./graphql
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir ".[ops]"
 EXPOSE 8000
 CMD ["mobilize", "serve", "--host", "0.0.0.0", "--port", "8000"]

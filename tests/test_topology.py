@@ -44,7 +44,7 @@ def compose() -> dict[str, Any]:
 
 def test_compose_has_the_production_topology() -> None:
     services = compose()["services"]
-    assert {"db", "redis", "migrate", "api", "worker", "beat"} <= set(services)
+    assert {"db", "redis", "migrate", "api", "worker", "beat", "flower"} <= set(services)
     assert services["db"]["image"].startswith("postgis/postgis:15")
     for name in ("db", "redis", "api"):
         assert services[name]["healthcheck"]["test"], f"{name} has no health check"
@@ -64,9 +64,17 @@ def test_compose_has_the_production_topology() -> None:
     assert "beat" in services["beat"]["command"] and "replicas" not in services["beat"].get(
         "deploy", {}
     )
-    assert "healthz" in " ".join(services["api"]["healthcheck"]["test"])
+    assert "readyz" in " ".join(services["api"]["healthcheck"]["test"])
+    assert "inspect ping" in " ".join(services["worker"]["healthcheck"]["test"])
+    for name in ("api", "worker"):  # several processes per container: metrics added up
+        assert services[name]["environment"]["PROMETHEUS_MULTIPROC_DIR"] in services[name]["tmpfs"]
+        assert services[name]["environment"]["MOBILIZE_LOG_FORMAT"] == "json"
+    assert services["worker"]["environment"]["MOBILIZE_WORKER_METRICS_PORT"]
+    assert "flower" in services["flower"]["command"]
+    assert any(a.startswith("--basic-auth=") for a in services["flower"]["command"])
     docker = (ROOT / "Dockerfile").read_text()
-    assert "pip install" in docker and 'CMD ["mobilize", "serve"' in docker
+    assert "pip install" in docker and ".[ops]" in docker
+    assert 'CMD ["mobilize", "serve"' in docker
 
 
 @pytest.fixture

@@ -186,8 +186,12 @@ def create_app(
         """Prometheus: this process's (or, under PROMETHEUS_MULTIPROC_DIR, every worker
         process's) latencies, and the database's gauges read now."""
         wanted = settings.metrics_token
-        if wanted is not None and not hmac.compare_digest(
-            request.headers.get("authorization", ""), f"Bearer {wanted.get_secret_value()}"
+        if (
+            wanted is not None
+            and wanted.get_secret_value()
+            and not hmac.compare_digest(
+                request.headers.get("authorization", ""), f"Bearer {wanted.get_secret_value()}"
+            )
         ):
             return JSONResponse({"errors": [{"message": "metrics need the metrics token"}]}, 401)
         body = await anyio.to_thread.run_sync(exposition, engine)

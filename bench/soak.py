@@ -1,0 +1,472 @@
+"""Soak: the local production topology (PostGIS, Redis, two API processes, a Celery worker,
+beat, Flower) under a xindu drill's load for a while; print JSON.
+
+    python bench/soak.py --minutes 10 --json
+
+A district is imported into a scratch database and activated through the API (the worker
+solves it). Then, open loop at a fixed rate, phones acknowledge, check in at their grid and
+record household checks (their own client mutation ids), reading their assignment now and
+then; each street's commander reads coverage every few seconds and follows the
+mobilisation's events over a subscription, half on each API process.
+
+The default rate is the drill's own: every person assigned acknowledges and checks in, and
+every household is checked, within the target three hours:
+(2 x people assigned + households) / 10,800 s. For xindu that is about 55 mutations a second.
+
+Reported: errors (any HTTP error, GraphQL error or refusal; the goal is zero), latencies by
+kind, achieved rates, subscription events heard, and the resident memory of every process of
+the topology sampled each 30 s: after a one-minute warm-up ("start") and at the end."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from gql import Client, GraphQLRequest, gql
+from gql.transport.websockets import WebsocketsTransport
+from scratch import scratch_postgis
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mobilize.api.relay import to_global_id
+from mobilize.auth.actor import SYSTEM
+from mobilize.auth.users import create_user, issue_token, resolve_place
+from mobilize.clock import SystemClock
+from mobilize.db import make_engine, make_sessionmaker, transaction
+from mobilize.db.migrate import upgrade
+from mobilize.districts.importer import import_district
+from mobilize.generate import PRESETS, generate_district
+from mobilize.models import (
+    Assignment,
+    Grid,
+    Household,
+    JobRun,
+    Mobilisation,
+    Responder,
+    Role,
+    Street,
+    Task,
+)
+from mobilize.topology import Topology
+
+BROKER = os.environ.get("MOBILIZE_SOAK_BROKER", "redis://127.0.0.1:6379/11")
+ACTIVATE = """mutation { activateMobilisation(scope: {district: true}, kind: EPIDEMIC,
+  title: "新都区演练 soak") { __typename ... on Mobilisation { id status } } }"""
+ACK = """mutation($a: ID!, $k: String!) { acknowledgeAssignment(id: $a, etaMinutes: 20,
+  clientMutationId: $k) { __typename } }"""
+CHECK_IN = """mutation($a: ID!, $lon: Float!, $lat: Float!, $k: String!) { checkIn(
+  assignment: $a, location: {lon: $lon, lat: $lat}, clientMutationId: $k) { __typename } }"""
+RECORD = """mutation($t: ID!, $h: ID!, $k: String!) { recordHouseholdCheck(task: $t,
+  household: $h, result: OK, clientMutationId: $k) { __typename } }"""
+MY_ASSIGNMENT = "{ myAssignment { minutesLeft assignment { id status } } }"
+COVERAGE = "query($m: ID!) { coverage(mobilisation: $m) { grids mobilisedPct } }"
+EVENTS = """subscription($m: ID!, $after: Int!) { mobilisationEvents(mobilisation: $m,
+  after: $after) { seq kind } }"""
+WARM_UP_S = 60.0
+SAMPLE_EVERY_S = 30.0
+
+
+def _token(session: Session, role: Role, scope: str) -> str:
+    clock = SystemClock()
+    place = resolve_place(session, role=role, scope=scope)
+    user = create_user(session, actor=SYSTEM, clock=clock, name=scope, places=[place])
+    return issue_token(session, actor=SYSTEM, clock=clock, user_id=user.id, label="soak").secret
+
+
+def _import(url: str, preset: str, seed: int) -> tuple[str, float]:
+    started = time.perf_counter()
+    engine = make_engine(url)
+    upgrade(engine)
+    bundle = generate_district(PRESETS[preset], seed=seed)
+    with transaction(make_sessionmaker(engine)) as session:
+        import_district(session, bundle=bundle, actor="soak", clock=SystemClock())
+        commander = _token(session, Role.DISTRICT_COMMANDER, bundle.district_code)
+    engine.dispose()
+    return commander, time.perf_counter() - started
+
+
+def _activate(topology: Topology, url: str, commander: str) -> tuple[int, float]:
+    """Through the API, as a command centre would; the worker solves."""
+    started = time.perf_counter()
+    answer = httpx.post(
+        f"{topology.url(0)}/graphql",
+        json={"query": ACTIVATE},
+        headers={"Authorization": f"Bearer {commander}"},
+        timeout=900,
+    ).json()["data"]["activateMobilisation"]
+    engine = make_engine(url)
+    mid = None
+    while time.perf_counter() - started < 1800:
+        with Session(engine) as session:
+            m = session.scalars(select(Mobilisation)).one()
+            job = session.scalars(select(JobRun)).one()
+            mid = m.id
+            if job.status in ("done", "failed"):
+                break
+        time.sleep(1)
+    engine.dispose()
+    if job.status != "done":
+        raise RuntimeError(f"activation did not complete: {answer} {job.status} {job.error}")
+    assert mid is not None
+    return mid, time.perf_counter() - started
+
+
+def _drill_rate(url: str, mid: int) -> float:
+    """Mutations a second when everyone assigned acknowledges and checks in, and every
+    household is checked, within three hours."""
+    engine = make_engine(url)
+    with Session(engine) as session:
+        people = session.scalar(select(func.count()).where(Assignment.mobilisation_id == mid))
+        households = session.scalar(select(func.count()).select_from(Household))
+    engine.dispose()
+    assert people and households
+    return (2 * people + households) / (3 * 3600)
+
+
+def _phones(url: str, mid: int, wanted: int) -> tuple[list[dict[str, Any]], list[str]]:
+    """Up to `wanted` phones, one per grid (a minimum-role holder with its household task),
+    and a commander token per street."""
+    engine = make_engine(url)
+    factory = make_sessionmaker(engine)
+    with Session(engine) as session:
+        rows = session.execute(
+            select(Assignment.id, Assignment.grid_id, Responder.code, Grid.centre)
+            .join(Responder, Responder.id == Assignment.responder_id)
+            .join(Grid, Grid.id == Assignment.grid_id)
+            .where(Assignment.mobilisation_id == mid, Assignment.role == "minimum")
+            .order_by(Assignment.grid_id, Assignment.id)
+        ).all()
+        streets = session.scalars(select(Street.code).order_by(Street.code)).all()
+    chosen, seen = [], set()
+    for row in rows:
+        if row.grid_id not in seen:
+            seen.add(row.grid_id)
+            chosen.append(row)
+    step = max(1, len(chosen) // wanted)
+    chosen = chosen[::step][:wanted]
+    phones = []
+    with transaction(factory) as session:
+        tasks = dict(
+            session.execute(
+                select(Task.grid_id, Task.id).where(
+                    Task.mobilisation_id == mid,
+                    Task.kind == "household_check",
+                    Task.grid_id.in_([r.grid_id for r in chosen]),
+                )
+            ).all()
+        )
+        homes: dict[int, list[int]] = defaultdict(list)
+        for hid, gid in session.execute(
+            select(Household.id, Household.micro_grid_id)
+            .where(Household.micro_grid_id.in_([r.grid_id for r in chosen]))
+            .order_by(Household.id)
+        ):
+            homes[gid].append(hid)
+        for r in chosen:
+            centre = session.scalar(select(func.ST_AsText(Grid.centre)).where(Grid.id == r.grid_id))
+            lon, lat = (float(v) for v in centre.removeprefix("POINT(").rstrip(")").split())
+            phones.append(
+                {
+                    "token": _token(session, Role.RESPONDER, r.code),
+                    "assignment": to_global_id("Assignment", r.id),
+                    "lon": lon,
+                    "lat": lat,
+                    "task": to_global_id("Task", tasks[r.grid_id]),
+                    "households": [to_global_id("Household", h) for h in homes[r.grid_id]],
+                }
+            )
+        commanders = [_token(session, Role.STREET_COMMANDER, code) for code in streets]
+    engine.dispose()
+    return phones, commanders
+
+
+def _plan(phone: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """A phone's morning: acknowledge, check in, then its households, the app opened now and
+    then (a read of its assignment every fifth step)."""
+    steps: list[tuple[str, str, dict[str, Any]]] = [
+        ("acknowledge", ACK, {"a": phone["assignment"]}),
+        (
+            "check_in",
+            CHECK_IN,
+            {"a": phone["assignment"], "lon": phone["lon"], "lat": phone["lat"]},
+        ),
+    ]
+    for n, household in enumerate(phone["households"]):
+        if n % 5 == 4:
+            steps.append(("my_assignment", MY_ASSIGNMENT, {}))
+        steps.append(("record", RECORD, {"t": phone["task"], "h": household}))
+    return steps
+
+
+class Tally:
+    def __init__(self) -> None:
+        self.latency: dict[str, list[float]] = defaultdict(list)
+        self.errors: list[str] = []
+        self.heard = 0
+
+    def error(self, what: str) -> None:
+        self.errors.append(what[:300])
+
+
+async def _call(
+    client: httpx.AsyncClient,
+    url: str,
+    token: str,
+    kind: str,
+    query: str,
+    variables: dict[str, Any],
+    tally: Tally,
+) -> None:
+    if "k" not in variables and "clientMutationId" in query:
+        variables = {**variables, "k": uuid.uuid4().hex}
+    started = time.perf_counter()
+    try:
+        r = await client.post(
+            url,
+            json={"query": query, "variables": variables},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        body = r.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        tally.error(f"{kind}: {type(exc).__name__} {exc}")
+        return
+    took = time.perf_counter() - started
+    if r.status_code != 200 or "errors" in body:
+        tally.error(f"{kind}: HTTP {r.status_code} {body}")
+        return
+    answer = next(iter(body["data"].values()))
+    if isinstance(answer, dict) and answer.get("__typename", "").endswith("Error"):
+        tally.error(f"{kind}: {answer}")
+        return
+    tally.latency[kind].append(took)
+
+
+async def _commander(
+    client: httpx.AsyncClient, url: str, token: str, mid: str, until: float, tally: Tally
+) -> None:
+    while time.monotonic() < until:
+        await _call(client, url, token, "coverage", COVERAGE, {"m": mid}, tally)
+        await asyncio.sleep(5)
+
+
+async def _subscriber(ws_url: str, token: str, mid: str, until: float, tally: Tally) -> None:
+    transport = WebsocketsTransport(
+        url=ws_url,
+        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+        init_payload={"Authorization": f"Bearer {token}"},
+    )
+    request = GraphQLRequest(gql(EVENTS), variable_values={"m": mid, "after": 0})
+
+    async def follow() -> None:
+        async with Client(transport=transport) as session:
+            async for _ in session.subscribe(request):
+                tally.heard += 1
+
+    try:
+        await asyncio.wait_for(follow(), timeout=max(1.0, until - time.monotonic()))
+    except TimeoutError:
+        pass  # the soak is over
+    except Exception as exc:
+        tally.error(f"subscription: {type(exc).__name__} {exc}")
+
+
+def _rss_mb(topology: Topology) -> dict[str, float]:
+    """Resident memory of each process group (a worker with its pool processes)."""
+    groups: dict[int, str] = {p.pid: name for name, p in topology.procs.items()}
+    out: dict[str, float] = defaultdict(float)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            pgid = os.getpgid(int(entry.name))
+            status = (entry / "status").read_text()
+        except (OSError, ProcessLookupError):
+            continue
+        if pgid in groups:
+            for line in status.splitlines():
+                if line.startswith("VmRSS:"):
+                    out[groups[pgid]] += int(line.split()[1]) / 1024
+    return {k: round(v, 1) for k, v in sorted(out.items())}
+
+
+async def _sample(topology: Topology, until: float, samples: list[dict[str, Any]]) -> None:
+    began = time.monotonic()
+    while time.monotonic() < until:
+        samples.append({"t_s": round(time.monotonic() - began), "rss_mb": _rss_mb(topology)})
+        await asyncio.sleep(min(SAMPLE_EVERY_S, max(0.0, until - time.monotonic())))
+    samples.append({"t_s": round(time.monotonic() - began), "rss_mb": _rss_mb(topology)})
+
+
+async def _soak(
+    topology: Topology,
+    mid: int,
+    phones: list[dict[str, Any]],
+    commanders: list[str],
+    rate: float,
+    seconds: float,
+) -> tuple[Tally, list[dict[str, Any]], float, int]:
+    tally = Tally()
+    samples: list[dict[str, Any]] = []
+    gid = to_global_id("Mobilisation", mid)
+    until = time.monotonic() + seconds
+    plans = [(p["token"], i % topology.apis, _plan(p)) for i, p in enumerate(phones)]
+    cursor = [0] * len(plans)
+    busy = [False] * len(plans)
+    limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        background = [
+            asyncio.create_task(_sample(topology, until, samples)),
+            *(
+                asyncio.create_task(
+                    _commander(
+                        client, f"{topology.url(i % topology.apis)}/graphql", t, gid, until, tally
+                    )
+                )
+                for i, t in enumerate(commanders)
+            ),
+            *(
+                asyncio.create_task(
+                    _subscriber(
+                        f"ws://127.0.0.1:{topology.ports[(i + 1) % topology.apis]}/graphql",
+                        t,
+                        gid,
+                        until,
+                        tally,
+                    )
+                )
+                for i, t in enumerate(commanders)
+            ),
+        ]
+
+        async def step(n: int) -> None:
+            token, api, plan = plans[n]
+            kind, query, variables = plan[cursor[n]]
+            try:
+                await _call(
+                    client, f"{topology.url(api)}/graphql", token, kind, query, variables, tally
+                )
+            finally:
+                cursor[n] += 1
+                busy[n] = False
+
+        sent = lagged = 0
+        started = time.monotonic()
+        inflight: set[asyncio.Task[None]] = set()
+        nxt = 0
+        while time.monotonic() < until:
+            due = started + sent / rate
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            for _ in range(len(plans)):  # the next phone that is idle and has work left
+                nxt = (nxt + 1) % len(plans)
+                if not busy[nxt] and cursor[nxt] < len(plans[nxt][2]):
+                    break
+            else:
+                lagged += 1  # every phone busy or done: the system is behind the rate
+                sent += 1
+                continue
+            busy[nxt] = True
+            task = asyncio.create_task(step(nxt))
+            inflight.add(task)
+            task.add_done_callback(inflight.discard)
+            sent += 1
+        await asyncio.gather(*inflight)
+        await asyncio.gather(*background)
+    return tally, samples, time.monotonic() - started, lagged
+
+
+def _memory(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    warm = [s for s in samples if s["t_s"] >= WARM_UP_S] or samples
+    start, end = warm[0]["rss_mb"], samples[-1]["rss_mb"]
+    report = {}
+    for name in sorted(end):
+        first, last = start.get(name, 0.0), end[name]
+        peak = max(s["rss_mb"].get(name, 0.0) for s in warm)
+        growth = (last - first) / first * 100 if first else 0.0
+        report[name] = {
+            "start_mb": first,
+            "end_mb": last,
+            "max_mb": peak,
+            "growth_pct": round(growth, 1),
+            # Flat: within 10 % (or 25 MB: allocator noise on a small process) of the start.
+            "flat": last - first <= max(25.0, 0.10 * first),
+        }
+    return report
+
+
+def _stats(values: list[float]) -> dict[str, Any]:
+    ms = np.asarray(values) * 1000
+    return {
+        "count": len(values),
+        "p50_ms": round(float(np.percentile(ms, 50)), 1),
+        "p95_ms": round(float(np.percentile(ms, 95)), 1),
+        "p99_ms": round(float(np.percentile(ms, 99)), 1),
+        "max_ms": round(float(ms.max()), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--preset", default="xindu", choices=sorted(PRESETS))
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--rate", type=float, default=None, help="mutations a second (default: the drill's)"
+    )
+    parser.add_argument("--phones", type=int, default=0, help="default: enough for the soak")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    seconds = args.minutes * 60
+    result: dict[str, Any] = {"preset": args.preset, "minutes": args.minutes, "seed": args.seed}
+    with tempfile.TemporaryDirectory(prefix="mobilize-soak-") as tmp, scratch_postgis() as url:
+        commander, result["import_s"] = _import(url, args.preset, args.seed)
+        env = {
+            "MOBILIZE_RATE_LIMIT_PER_ADDRESS": "100000000/60",  # one load generator
+            "MOBILIZE_RATE_LIMIT_PER_TOKEN": "100000/60",
+            "MOBILIZE_ACTIVATION_WAIT_SECONDS": "5",
+        }
+        with Topology(url, BROKER, Path(tmp) / "logs", apis=2, env=env) as topology:
+            mid, result["activation_s"] = _activate(topology, url, commander)
+            drill_rate = _drill_rate(url, mid)
+            rate = args.rate or drill_rate
+            wanted = args.phones or math.ceil(rate * seconds / 50 * 1.5)
+            phones, commanders = _phones(url, mid, wanted)
+            result.update(
+                drill_rate_per_s=round(drill_rate, 1), target_rate_per_s=round(rate, 1),
+                phones=len(phones), commanders=len(commanders),
+            )  # fmt: skip
+            tally, samples, took, lagged = asyncio.run(
+                _soak(topology, mid, phones, commanders, rate, seconds)
+            )
+            crashed = [n for n, p in topology.procs.items() if p.poll() is not None]
+        mutations = sum(len(tally.latency[k]) for k in ("acknowledge", "check_in", "record"))
+        result.update(
+            wall_s=round(took, 1),
+            mutations_per_s=round(mutations / took, 1),
+            requests_per_s=round(sum(len(v) for v in tally.latency.values()) / took, 1),
+            behind_rate=lagged,
+            errors=len(tally.errors),
+            error_samples=tally.errors[:5],
+            subscription_events_heard=tally.heard,
+            processes_exited=crashed,
+            latency={k: _stats(v) for k, v in sorted(tally.latency.items()) if v},
+            memory=_memory(samples),
+        )
+        result["memory_flat"] = all(m["flat"] for m in result["memory"].values())
+    print(json.dumps(result, ensure_ascii=False, indent=None if args.json else 2))
+    sys.exit(0 if not tally.errors and not crashed else 1)
+
+
+if __name__ == "__main__":
+    main()
