@@ -50,6 +50,7 @@ from mobilize.districts.importer import import_district
 from mobilize.generate import PRESETS, generate_district
 from mobilize.models import (
     Assignment,
+    Event,
     Grid,
     Household,
     JobRun,
@@ -192,6 +193,15 @@ def _phones(url: str, mid: int, wanted: int) -> tuple[list[dict[str, Any]], list
     return phones, commanders
 
 
+def _last_seq(url: str, mid: int) -> int:
+    """Where a command centre's event feed starts: now (its screen loaded the state)."""
+    engine = make_engine(url)
+    with Session(engine) as session:
+        last = session.scalar(select(func.max(Event.mseq)).where(Event.mobilisation_id == mid))
+    engine.dispose()
+    return last or 0
+
+
 def _plan(phone: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     """A phone's morning: acknowledge, check in, then its households, the app opened now and
     then (a read of its assignment every fifth step)."""
@@ -261,13 +271,15 @@ async def _commander(
         await asyncio.sleep(5)
 
 
-async def _subscriber(ws_url: str, token: str, mid: str, until: float, tally: Tally) -> None:
+async def _subscriber(
+    ws_url: str, token: str, mid: str, after: int, until: float, tally: Tally
+) -> None:
     transport = WebsocketsTransport(
         url=ws_url,
         subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
         init_payload={"Authorization": f"Bearer {token}"},
     )
-    request = GraphQLRequest(gql(EVENTS), variable_values={"m": mid, "after": 0})
+    request = GraphQLRequest(gql(EVENTS), variable_values={"m": mid, "after": after})
 
     async def follow() -> None:
         async with Client(transport=transport) as session:
@@ -316,6 +328,7 @@ async def _soak(
     commanders: list[str],
     rate: float,
     seconds: float,
+    after: int,
 ) -> tuple[Tally, list[dict[str, Any]], float, int]:
     tally = Tally()
     samples: list[dict[str, Any]] = []
@@ -342,6 +355,7 @@ async def _soak(
                         f"ws://127.0.0.1:{topology.ports[(i + 1) % topology.apis]}/graphql",
                         t,
                         gid,
+                        after,
                         until,
                         tally,
                     )
@@ -447,7 +461,7 @@ def main() -> None:
                 phones=len(phones), commanders=len(commanders),
             )  # fmt: skip
             tally, samples, took, lagged = asyncio.run(
-                _soak(topology, mid, phones, commanders, rate, seconds)
+                _soak(topology, mid, phones, commanders, rate, seconds, _last_seq(url, mid))
             )
             crashed = [n for n, p in topology.procs.items() if p.poll() is not None]
         mutations = sum(len(tally.latency[k]) for k in ("acknowledge", "check_in", "record"))
