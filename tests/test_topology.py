@@ -154,10 +154,23 @@ def test_a_request_id_runs_from_the_api_into_the_worker_and_metrics_are_served(
     def lines(name: str) -> list[dict[str, Any]]:
         return [json.loads(x) for x in topology.log(name).splitlines() if x.startswith("{")]
 
-    access = [x for x in lines("api-0") if x["logger"] == "mobilize.access"]
-    assert any(x["request_id"] == "drill-42" and x["path"] == "/graphql" for x in access)
-    solved = [x for x in lines("worker") if x.get("job") and x["request_id"] == "drill-42"]
-    assert [x["outcome"] for x in solved] == ["done"], topology.log("worker")[-3000:]
+    def logged(name: str, wanted: Any) -> list[dict[str, Any]]:
+        """The process's JSON lines that `wanted` picks, once there are some (the access line
+        is written just after the answer is sent)."""
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            found = [x for x in lines(name) if wanted(x)]
+            if found:
+                return found
+            time.sleep(0.2)
+        raise AssertionError(topology.log(name)[-3000:])
+
+    access = logged(
+        "api-0", lambda x: x["logger"] == "mobilize.access" and x["request_id"] == "drill-42"
+    )
+    assert [x["path"] for x in access] == ["/graphql"]
+    solved = logged("worker", lambda x: x.get("job") and x["request_id"] == "drill-42")
+    assert [x["outcome"] for x in solved] == ["done"]
 
     def metric(url: str, name: str, **labels: str) -> float:
         """The sum of the samples with these labels (and any others)."""
