@@ -9,6 +9,7 @@ import contextvars
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -237,13 +238,14 @@ class InProcessDispatcher:
     def wait(self, timeout: float = 60.0) -> None:
         """Until every dispatch so far is done (tests, and the CLI before it exits); work a
         finished job queued is waited for too."""
-        while True:
+        give_up = time.monotonic() + timeout
+        while time.monotonic() < give_up:
             with self._lock:
                 alive = [t for t in self._threads if t.is_alive()]
             if not alive:
                 return
             for thread in alive:
-                thread.join(timeout)
+                thread.join(max(0.0, give_up - time.monotonic()))
 
 
 class CeleryDispatcher:
