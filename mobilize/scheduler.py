@@ -1,7 +1,8 @@
 """The embedded default's beat: a thread that, every few seconds of wall time, does what is
 due by the injected clock (escalations, deadlines, notification retries, replay snapshots,
 job runs that were lost).
-In production Celery beat calls the same `tick` through a task (`mobilize.worker.tasks.tick`)."""
+In production Celery beat sends the same steps as tasks (`mobilize.worker.tasks`: escalate,
+snapshot, republish_jobs)."""
 
 from __future__ import annotations
 
