@@ -233,6 +233,9 @@ def serve(
         workers=workers,
         log_config=None,
         access_log=False,
+        # Longer than clients keep idle connections (httpx: 5 s), so the server never closes
+        # one just as a client reuses it (the request would fail with a reset).
+        timeout_keep_alive=75,
     )
 
 
