@@ -208,9 +208,10 @@ def test_a_tailing_reader_misses_no_event_that_commits_out_of_order(
 def test_racing_phones_and_commanders_number_every_event_once(
     engine: Engine, tiny_bundle: Bundle, clock: ManualClock
 ) -> None:
-    """Declines re-plan a community (touching others' assignments) while acknowledgements
-    and check-ins land on the same people: no deadlock, and the sequence is 1..n without
-    gaps, its times never going back."""
+    """Declines re-plan a community (touching others' assignments) while acknowledgements,
+    check-ins and household records (which share the community's lock among themselves) land
+    on the same people and grids: no deadlock, and the sequence is 1..n without gaps, its
+    times never going back."""
     mobilisation = activated(engine, tiny_bundle, clock)
     errors: list[BaseException] = []
 
@@ -220,9 +221,9 @@ def test_racing_phones_and_commanders_number_every_event_once(
                 engine,
                 clock,
                 random.Random(seed),
-                steps=12,
+                steps=16,
                 max_gap_minutes=0,
-                actions=("ack", "decline", "check_in"),
+                actions=("ack", "decline", "check_in", "record", "record"),
             )
         except BaseException as exc:
             errors.append(exc)
@@ -243,6 +244,7 @@ def test_racing_phones_and_commanders_number_every_event_once(
     assert [r.mseq for r in rows] == list(range(1, len(rows) + 1))
     assert all(a.occurred_at <= b.occurred_at for a, b in itertools.pairwise(rows))
     assert "assignment.declined" in kinds and "assignment.checked_in" in kinds
+    assert "household.checked" in kinds
 
 
 PLAYBACK = """subscription($m: ID!, $start: DateTime!, $speed: Float!, $end: DateTime) {

@@ -10,11 +10,15 @@ from sqlalchemy.orm import Session
 from mobilize.models import MobilisationArea
 
 
-def lock_communities(session: Session, mobilisation_id: int, community_ids: Iterable[int]) -> None:
-    """Take the write locks of these communities in a mobilisation, in id order, before any
-    other lock: a decline re-plans its community (updating others' assignments and grid
-    states) while acknowledgements and check-ins there update the same rows in another
-    order, so writers of one community go one at a time. (SQLite has one writer anyway.)"""
+def lock_communities(
+    session: Session, mobilisation_id: int, community_ids: Iterable[int], *, shared: bool = False
+) -> None:
+    """Take the locks of these communities in a mobilisation, in id order, before any other
+    lock: a decline re-plans its community (updating others' assignments and grid states)
+    while acknowledgements and check-ins there update the same rows in another order, so
+    writers of one community go one at a time. `shared`: for writes that touch only their
+    own grid's rows (a household record): they run side by side, but never beside a writer
+    holding the community alone. (SQLite has one writer anyway.)"""
     ids = sorted(set(community_ids))
     if ids:
         session.execute(
@@ -24,7 +28,7 @@ def lock_communities(session: Session, mobilisation_id: int, community_ids: Iter
                 MobilisationArea.community_id.in_(ids),
             )
             .order_by(MobilisationArea.community_id)
-            .with_for_update()
+            .with_for_update(read=shared)
         ).all()
 
 

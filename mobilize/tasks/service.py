@@ -581,7 +581,9 @@ def record_household(
         assert found is not None
         return found
     task = get_task(session, actor, task_id)
-    lock_communities(session, task.mobilisation_id, [task.community_id])
+    # Shared: households are most of a drill's writes, and a record touches only its task and
+    # its grid's state (in that order), so records in one community need not queue.
+    lock_communities(session, task.mobilisation_id, [task.community_id], shared=True)
     expected = TaskKind.HOUSEHOLD_CHECK if kind == "check" else TaskKind.SUPPLY_DELIVERY
     if task.kind != expected.value:
         raise InvalidInput("task", f"this is a {task.kind} task, not a {expected.value} task")
