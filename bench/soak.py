@@ -439,6 +439,9 @@ def main() -> None:
         "--rate", type=float, default=None, help="mutations a second (default: the drill's)"
     )
     parser.add_argument("--phones", type=int, default=0, help="default: enough for the soak")
+    parser.add_argument(
+        "--commanders", type=int, default=None, help="street command centres (default: each)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     seconds = args.minutes * 60
@@ -456,6 +459,7 @@ def main() -> None:
             rate = args.rate or drill_rate
             wanted = args.phones or math.ceil(rate * seconds / 50 * 1.5)
             phones, commanders = _phones(url, mid, wanted)
+            commanders = commanders[: args.commanders]
             result.update(
                 drill_rate_per_s=round(drill_rate, 1), target_rate_per_s=round(rate, 1),
                 phones=len(phones), commanders=len(commanders),

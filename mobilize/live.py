@@ -159,11 +159,20 @@ def attach(factory: sessionmaker[Session], broker: Broker) -> None:
         session.info.pop(CHANGED, None)
 
 
-async def changes(hub: Hub, mobilisation_id: int, poll_s: float) -> AsyncIterator[None]:
-    """Yield now, then whenever the mobilisation changes (or `poll_s` passes). The caller
-    reads state after each yield; the waiter is registered before that read."""
+async def changes(
+    hub: Hub, mobilisation_id: int, poll_s: float, batch_s: float = 0.0
+) -> AsyncIterator[None]:
+    """Yield now, then whenever the mobilisation changes (or `poll_s` passes), at most once
+    per `batch_s`: during a drill dozens of commits a second would otherwise make every
+    subscriber re-read dozens of times a second. The caller reads state after each yield;
+    the waiter is registered before that read, so no change is missed, only batched."""
+    loop = asyncio.get_running_loop()
     while True:
+        began = loop.time()
         with hub.waiter(mobilisation_id) as waiter:
             yield None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(waiter.wait(), timeout=poll_s)
+        rest = batch_s - (loop.time() - began)
+        if rest > 0:
+            await asyncio.sleep(rest)

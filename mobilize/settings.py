@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     """A message still failing after this many attempts is marked failed."""
     live_poll_seconds: float = 5.0
     """Subscriptions also re-read this often, in case a live update was lost."""
+    live_batch_seconds: float = 0.5
+    """A subscription re-reads at most this often: changes in between arrive together."""
     scheduler_interval_seconds: float = 15.0
     """How often the embedded scheduler checks for escalations, deadlines and retries."""
     activation_wait_seconds: float = 30.0

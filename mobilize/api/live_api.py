@@ -73,7 +73,9 @@ class LiveSubscription:
         pk = expect_global_id(mobilisation, "Mobilisation", "mobilisation")
         place = place_ids(street, community)
         last = None
-        async for _ in changes(ctx.hub, pk, ctx.settings.live_poll_seconds):
+        async for _ in changes(
+            ctx.hub, pk, ctx.settings.live_poll_seconds, ctx.settings.live_batch_seconds
+        ):
             try:
                 found = await ctx.db.run(
                     in_scope,
@@ -100,7 +102,9 @@ class LiveSubscription:
         ctx = info.context
         pk = expect_global_id(mobilisation, "Mobilisation", "mobilisation")
         seq = after
-        async for _ in changes(ctx.hub, pk, ctx.settings.live_poll_seconds):
+        async for _ in changes(
+            ctx.hub, pk, ctx.settings.live_poll_seconds, ctx.settings.live_batch_seconds
+        ):
             while True:
                 try:
                     rows, seq, more = await ctx.db.run(
