@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from scratch import scratch_postgis
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mobilize.auth.actor import Actor, Binding
@@ -34,9 +32,6 @@ from mobilize.mobilisation.area import AreaScope
 from mobilize.mobilisation.rules import RULES
 from mobilize.models import Community, District, Mobilisation, Role
 
-ADMIN_URL = os.environ.get(
-    "MOBILIZE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 CLOCK = ManualClock(datetime(2026, 7, 1, 8, tzinfo=UTC))
 
 
@@ -148,19 +143,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="mobilize-bench-") as tmp:
         figures, sqlite_s, problem = _activate(f"sqlite:///{Path(tmp) / 'b.db'}", bundle)
-    admin = create_engine(
-        make_url(ADMIN_URL).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
-    )
-    name = f"mobilize_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        pg_url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    with scratch_postgis() as pg_url:
         pg_figures, postgis_s, _ = _activate(pg_url, bundle)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
     reach = 180 - RULES["epidemic"].setup_minutes
     greedy = _greedy(problem, reach)

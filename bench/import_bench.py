@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from scratch import scratch_postgis
 
 from geo import place_points
 from mobilize.bundle import read_bundle, write_bundle
@@ -28,10 +25,6 @@ from mobilize.db import make_engine, make_sessionmaker, transaction
 from mobilize.db.migrate import upgrade
 from mobilize.districts.importer import import_district
 from mobilize.generate import PRESETS, generate_district
-
-ADMIN_URL = os.environ.get(
-    "MOBILIZE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 
 
 def _timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
@@ -78,19 +71,8 @@ def main() -> None:
 
         sqlite = _import(f"sqlite:///{Path(tmp) / 'bench.db'}", bundle_dir)
 
-        admin = create_engine(
-            make_url(ADMIN_URL).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
-        )
-        name = f"mobilize_bench_{uuid.uuid4().hex[:8]}"
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            pg_url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        with scratch_postgis() as pg_url:
             postgis = _import(pg_url, bundle_dir)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
 
     result = {
         "preset": args.preset,

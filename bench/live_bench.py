@@ -16,16 +16,15 @@ import os
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 from gql import Client, GraphQLRequest
 from gql.transport.websockets import WebsocketsTransport
-from phone_load import ADMIN_URL, _prepare, _serve
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from phone_load import _prepare, _serve
+from scratch import scratch_postgis
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from mobilize.api.relay import to_global_id
@@ -138,89 +137,81 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    admin = create_engine(
-        make_url(ADMIN_URL).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
-    )
-    name = f"mobilize_live_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     procs = []
-    try:
-        started = time.perf_counter()
-        phones = _prepare(url, args.preset, args.checkins)
-        prepare_s = time.perf_counter() - started
-        token = _commander(url)
-        engine = make_engine(url)
-        with Session(engine) as session:
-            mobilisation = session.scalars(select(Mobilisation.id)).one()
-            streets = [
-                (code, to_global_id("Street", pk))
-                for pk, code in session.execute(
-                    select(Street.id, Street.code).order_by(Street.code)
-                )
-            ]
-            after = int(session.scalar(select(func.max(Event.mseq))) or 0)
-            for p in phones:
-                a = session.scalars(
-                    select(Assignment).where(
-                        Assignment.responder_id == p["responder"],
-                        Assignment.mobilisation_id == mobilisation,
+    with scratch_postgis("mobilize_live") as url:
+        try:
+            started = time.perf_counter()
+            phones = _prepare(url, args.preset, args.checkins)
+            prepare_s = time.perf_counter() - started
+            token = _commander(url)
+            engine = make_engine(url)
+            with Session(engine) as session:
+                mobilisation = session.scalars(select(Mobilisation.id)).one()
+                streets = [
+                    (code, to_global_id("Street", pk))
+                    for pk, code in session.execute(
+                        select(Street.id, Street.code).order_by(Street.code)
                     )
-                ).one()
-                grid = session.get(Grid, a.grid_id)
-                assert grid is not None
-                p.update(
-                    assignment=to_global_id("Assignment", a.id),
-                    lon=grid.centre.x,
-                    lat=grid.centre.y,
+                ]
+                after = int(session.scalar(select(func.max(Event.mseq))) or 0)
+                for p in phones:
+                    a = session.scalars(
+                        select(Assignment).where(
+                            Assignment.responder_id == p["responder"],
+                            Assignment.mobilisation_id == mobilisation,
+                        )
+                    ).one()
+                    grid = session.get(Grid, a.grid_id)
+                    assert grid is not None
+                    p.update(
+                        assignment=to_global_id("Assignment", a.id),
+                        lon=grid.centre.x,
+                        lat=grid.centre.y,
+                    )
+            engine.dispose()
+            env = {
+                **os.environ,
+                "MOBILIZE_DATABASE_URL": url,
+                "MOBILIZE_BROKER_URL": BROKER,
+                "MOBILIZE_LIVE_POLL_SECONDS": "60",
+                "MOBILIZE_RATE_LIMIT_PER_TOKEN": "1000000/60",
+                "MOBILIZE_RATE_LIMIT_PER_ADDRESS": "1000000/60",
+            }
+            ports = (free_port(), free_port())
+            cli = [sys.executable, "-m", "mobilize.cli", "serve", "--port"]
+            procs = [_serve([*cli, str(port)], env, port) for port in ports]
+            gid = to_global_id("Mobilisation", mobilisation)
+            coverage = _coverage_times(ports[0], token, gid, streets, args.repeat)
+            latencies = asyncio.run(_latencies(ports, token, gid, after, phones))
+            # Late in the day every grid has a first-mobilised minute: the curve is longest then.
+            # (Scenario setup written straight to the states; the figures do not depend on how.)
+            engine = make_engine(url)
+            with transaction(make_sessionmaker(engine)) as session:
+                session.execute(
+                    text(
+                        "UPDATE grid_state SET status = 'mobilised', mobilised_at = "
+                        "(SELECT t0 FROM mobilisation WHERE id = :m) "
+                        "+ (grid_id % 170) * interval '1 minute', mobilised_minute = grid_id % 170 "
+                        "WHERE mobilisation_id = :m"
+                    ),
+                    {"m": mobilisation},
                 )
-        engine.dispose()
-        env = {
-            **os.environ,
-            "MOBILIZE_DATABASE_URL": url,
-            "MOBILIZE_BROKER_URL": BROKER,
-            "MOBILIZE_LIVE_POLL_SECONDS": "60",
-            "MOBILIZE_RATE_LIMIT_PER_TOKEN": "1000000/60",
-            "MOBILIZE_RATE_LIMIT_PER_ADDRESS": "1000000/60",
-        }
-        ports = (free_port(), free_port())
-        cli = [sys.executable, "-m", "mobilize.cli", "serve", "--port"]
-        procs = [_serve([*cli, str(port)], env, port) for port in ports]
-        gid = to_global_id("Mobilisation", mobilisation)
-        coverage = _coverage_times(ports[0], token, gid, streets, args.repeat)
-        latencies = asyncio.run(_latencies(ports, token, gid, after, phones))
-        # Late in the day every grid has a first-mobilised minute: the curve is longest then.
-        # (Scenario setup written straight to the states; the figures do not depend on how.)
-        engine = make_engine(url)
-        with transaction(make_sessionmaker(engine)) as session:
-            session.execute(
-                text(
-                    "UPDATE grid_state SET status = 'mobilised', mobilised_at = "
-                    "(SELECT t0 FROM mobilisation WHERE id = :m) "
-                    "+ (grid_id % 170) * interval '1 minute', mobilised_minute = grid_id % 170 "
-                    "WHERE mobilisation_id = :m"
-                ),
-                {"m": mobilisation},
-            )
-        engine.dispose()
-        late = _coverage_times(ports[0], token, gid, streets, args.repeat)
-        report = {
-            "preset": args.preset,
-            "prepare_s": round(prepare_s, 1),
-            "coverage_query": coverage,
-            "coverage_worst_p50_ms": max(v["p50_ms"] for v in coverage.values()),
-            "coverage_query_all_mobilised": late,
-            "coverage_all_mobilised_worst_p50_ms": max(v["p50_ms"] for v in late.values()),
-            "check_in_to_subscriber": {**_ms(latencies), "n": len(latencies)},
-        }
-        print(json.dumps(report, indent=None if args.json else 2))
-    finally:
-        for proc in procs:
-            proc.terminate()
-            proc.wait(30)
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            engine.dispose()
+            late = _coverage_times(ports[0], token, gid, streets, args.repeat)
+            report = {
+                "preset": args.preset,
+                "prepare_s": round(prepare_s, 1),
+                "coverage_query": coverage,
+                "coverage_worst_p50_ms": max(v["p50_ms"] for v in coverage.values()),
+                "coverage_query_all_mobilised": late,
+                "coverage_all_mobilised_worst_p50_ms": max(v["p50_ms"] for v in late.values()),
+                "check_in_to_subscriber": {**_ms(latencies), "n": len(latencies)},
+            }
+            print(json.dumps(report, indent=None if args.json else 2))
+        finally:
+            for proc in procs:
+                proc.terminate()
+                proc.wait(30)
 
 
 if __name__ == "__main__":

@@ -24,8 +24,8 @@ from typing import Any
 
 import httpx
 import numpy as np
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from scratch import scratch_postgis
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mobilize.api.relay import to_global_id
@@ -41,9 +41,6 @@ from mobilize.mobilisation.area import AreaScope
 from mobilize.models import Assignment, District, Household, Responder, Role, Task
 from mobilize.topology import free_port
 
-ADMIN_URL = os.environ.get(
-    "MOBILIZE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 LOG = Path(os.environ.get("MOBILIZE_BENCH_LOG", os.devnull))  # the servers' stderr
 MY_ASSIGNMENT = "{ myAssignment { minutesLeft assignment { id status } grid { code } } }"
 RECORD = """mutation($t: ID!, $h: ID!, $k: String!) { recordHouseholdCheck(task: $t,
@@ -212,77 +209,68 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    admin = create_engine(
-        make_url(ADMIN_URL).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
-    )
-    name = f"mobilize_load_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     procs: list[subprocess.Popen[bytes]] = []
-    try:
-        phones = _prepare(url, args.preset, args.clients)
-        env = {
-            **os.environ,
-            "MOBILIZE_DATABASE_URL": url,
-            "MOBILIZE_RATE_LIMIT_PER_TOKEN": "1000000/60",
-            "MOBILIZE_RATE_LIMIT_PER_ADDRESS": "1000000/60",
-        }
-        port = free_port()
-        procs.append(
-            _serve(
-                [
-                    sys.executable,
-                    "-m",
-                    "mobilize.cli",
-                    "serve",
-                    "--port",
-                    str(port),
-                    "--workers",
-                    str(args.workers),
-                ],
-                env,
-                port,
+    with scratch_postgis("mobilize_load") as url:
+        try:
+            phones = _prepare(url, args.preset, args.clients)
+            env = {
+                **os.environ,
+                "MOBILIZE_DATABASE_URL": url,
+                "MOBILIZE_RATE_LIMIT_PER_TOKEN": "1000000/60",
+                "MOBILIZE_RATE_LIMIT_PER_ADDRESS": "1000000/60",
+            }
+            port = free_port()
+            procs.append(
+                _serve(
+                    [
+                        sys.executable,
+                        "-m",
+                        "mobilize.cli",
+                        "serve",
+                        "--port",
+                        str(port),
+                        "--workers",
+                        str(args.workers),
+                    ],
+                    env,
+                    port,
+                )
             )
-        )
-        graphql = asyncio.run(
-            _load(f"http://127.0.0.1:{port}/graphql", phones, args.seconds, bare=False)
-        )
-        server = procs.pop()
-        server.terminate()
-        server.wait(timeout=30)
-        bare_port = free_port()
-        bench_dir = str(Path(__file__).parent)
-        procs.append(
-            _serve(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "bare_app:app",
-                    "--app-dir",
-                    bench_dir,
-                    "--port",
-                    str(bare_port),
-                    "--workers",
-                    str(args.workers),
-                    "--log-level",
-                    "warning",
-                ],
-                env,
-                bare_port,
+            graphql = asyncio.run(
+                _load(f"http://127.0.0.1:{port}/graphql", phones, args.seconds, bare=False)
             )
-        )
-        bare = asyncio.run(
-            _load(f"http://127.0.0.1:{bare_port}/record", phones, args.seconds, bare=True)
-        )
-    finally:
-        for proc in procs:
-            proc.terminate()
-            proc.wait(timeout=30)
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+            server = procs.pop()
+            server.terminate()
+            server.wait(timeout=30)
+            bare_port = free_port()
+            bench_dir = str(Path(__file__).parent)
+            procs.append(
+                _serve(
+                    [
+                        sys.executable,
+                        "-m",
+                        "uvicorn",
+                        "bare_app:app",
+                        "--app-dir",
+                        bench_dir,
+                        "--port",
+                        str(bare_port),
+                        "--workers",
+                        str(args.workers),
+                        "--log-level",
+                        "warning",
+                    ],
+                    env,
+                    bare_port,
+                )
+            )
+            bare = asyncio.run(
+                _load(f"http://127.0.0.1:{bare_port}/record", phones, args.seconds, bare=True)
+            )
+        finally:
+            for proc in procs:
+                proc.terminate()
+                proc.wait(timeout=30)
     result = {
         "preset": args.preset,
         "clients": args.clients,

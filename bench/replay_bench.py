@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, func, select, text, update
-from sqlalchemy.engine import make_url
+from scratch import scratch_postgis
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from mobilize.auth.actor import Actor, Binding
@@ -37,9 +35,6 @@ from mobilize.mobilisation.area import AreaScope
 from mobilize.models import District, Event, EventCounter, GridState, Mobilisation, Role
 from mobilize.review.replay import snapshot_due, state_at, state_in
 
-ADMIN_URL = os.environ.get(
-    "MOBILIZE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 T0 = datetime(2026, 7, 1, 8, tzinfo=UTC)
 CHUNK = 50_000
 
@@ -237,19 +232,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="mobilize-bench-") as tmp:
             result["sqlite"] = _measure(f"sqlite:///{Path(tmp) / 'b.db'}", bundle, args)
     if args.backend in ("postgis", "both"):
-        admin = create_engine(
-            make_url(ADMIN_URL).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
-        )
-        name = f"mobilize_bench_{uuid.uuid4().hex[:8]}"
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        with scratch_postgis() as url:
             result["postgis"] = _measure(url, bundle, args)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
     print(json.dumps(result, ensure_ascii=False, indent=None if args.json else 2))
 
 
