@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -28,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5  # deliveries of one run before it is marked failed
 QUEUED_GRACE = timedelta(seconds=30)  # queued this long without a start: publish it again
+_OPEN = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)  # a delivery may still take these
 
 
 @dataclass
@@ -72,7 +74,18 @@ def queue(session: Session, *, kind: str, subject: str, clock: Clock) -> str:
 
 
 def run_of(session: Session, kind: str, subject: str) -> JobRun | None:
-    return session.scalar(select(JobRun).where(JobRun.kind == kind, JobRun.subject == subject))
+    return runs_of(session, kind, [subject])[0]
+
+
+def runs_of(session: Session, kind: str, subjects: Sequence[str]) -> list[JobRun | None]:
+    """The run of `kind` for each subject, in their order (None where there is none)."""
+    found = {
+        r.subject: r
+        for r in session.scalars(
+            select(JobRun).where(JobRun.kind == kind, JobRun.subject.in_(set(subjects)))
+        )
+    }
+    return [found.get(s) for s in subjects]
 
 
 def status_of(session: Session, run_id: str) -> str | None:
@@ -141,9 +154,6 @@ def run(
             attempts,
             extra={"job": run_id, "kind": kind, "outcome": outcome, "attempt": attempts},
         )
-
-
-_OPEN = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 
 
 def _fail(factory: sessionmaker[Session], run_id: str, clock: Clock, error: str) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
+from mobilize import jobs
 from mobilize.auth.actor import Actor
 from mobilize.auth.cache import ActorCache
 from mobilize.auth.ratelimit import RateLimiter
@@ -104,6 +105,18 @@ class Loaders:
 
             async def load(keys: list[Any]) -> list[list[Any]]:
                 return await self._db.run(queries.by_column, column, keys, actor=self._actor)
+
+            self._loaders[key] = DataLoader(load_fn=load)
+        return self._loaders[key]
+
+    def activations(self) -> DataLoader[int, Any]:
+        """Each mobilisation's activation run, by mobilisation id (the caller has the
+        mobilisation in sight already, so its run is too)."""
+        key = ("activation",)
+        if key not in self._loaders:
+
+            async def load(ids: list[int]) -> list[Any]:
+                return await self._db.run(jobs.runs_of, "activation", [str(i) for i in ids])
 
             self._loaders[key] = DataLoader(load_fn=load)
         return self._loaders[key]

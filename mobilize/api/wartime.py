@@ -186,7 +186,7 @@ class Mobilisation(Node):
         description="The activation's solve: queued, running (attempts so far), done or failed."
     )
     async def activation(self, info: ContextInfo) -> JobRun | None:
-        row = await info.context.db.run(jobs.run_of, "activation", str(self.pk))
+        row = await info.context.loaders.activations().load(self.pk)
         return None if row is None else JobRun.from_model(row)
 
     @strawberry.field(description="Communities in this mobilisation that you may see.")
