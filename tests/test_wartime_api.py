@@ -246,3 +246,29 @@ def test_risk_is_scoped_and_its_fix_is_one_mutation(
         r=fix["responder"]["id"],
     )
     assert refused["__typename"] in ("ForbiddenError", "ValidationError")
+
+
+def test_each_mobilisation_shows_its_activation_run(
+    world: tuple[TestClient, InProcessDispatcher],
+    engine: Engine,
+    clock: ManualClock,
+    small_bundle: Bundle,
+) -> None:
+    """Two streets activated: the list shows each one's solve, done on its first attempt, and
+    a street commander sees only their own."""
+    client, dispatcher = world
+    commander = make_user(engine, clock, Role.DISTRICT_COMMANDER, small_bundle.district_code)
+    for street in ("S01", "S02"):
+        done = run(client, commander, ACTIVATE, scope={"streets": [street]}, key=street)
+        assert done["status"] == "ACTIVE"
+    dispatcher.wait()
+    listing = """{ mobilisations { edges { node { status
+      activation { status attempts startedAt finishedAt error } } } } }"""
+    nodes = [e["node"] for e in run(client, commander, listing)["edges"]]
+    assert len(nodes) == 2
+    for node in nodes:
+        job = node["activation"]
+        assert (job["status"], job["attempts"], job["error"]) == ("DONE", 1, None)
+        assert job["startedAt"] <= job["finishedAt"]
+    rival = make_user(engine, clock, Role.STREET_COMMANDER, "S02")
+    assert len(run(client, rival, listing)["edges"]) == 1
