@@ -75,3 +75,17 @@ def test_geometry_conversion_moves_every_vertex() -> None:
     assert moved.is_valid
     assert not moved.equals(square)
     assert shapely.get_num_coordinates(moved) == shapely.get_num_coordinates(square)
+
+
+def test_a_shared_nearby_plane_measures_like_the_grid_s_own() -> None:
+    """Check-ins measure on a cached plane near the grid (building one per call is slow): the
+    distances must agree with the grid's own plane to well under a centimetre."""
+    rng = np.random.default_rng(5)
+    for _ in range(50):
+        lon, lat = rng.uniform(103.9, 104.4), rng.uniform(30.5, 31.0)
+        grid = shapely.box(lon, lat, lon + 0.003, lat + 0.002)
+        here = shapely.Point(lon + rng.uniform(-0.02, 0.02), lat + rng.uniform(-0.02, 0.02))
+        exact = LocalMetric.around(grid).distance_m(here, grid)
+        assert LocalMetric.near(grid).distance_m(here, grid) == pytest.approx(exact, abs=0.005)
+    grid = shapely.box(104.1001, 30.8001, 104.1002, 30.8002)
+    assert LocalMetric.near(grid) is LocalMetric.near(grid.buffer(0.001))

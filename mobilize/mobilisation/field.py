@@ -75,7 +75,7 @@ def check_in(
     assert grid is not None
     x, y = to_wgs84([lon], [lat], crs)
     here = shapely.Point(float(x[0]), float(y[0]))
-    metric = LocalMetric.around(grid.geom)
+    metric = LocalMetric.near(grid.geom)
     distance = metric.distance_m(here, grid.geom)
     if distance > rule.check_in_radius_m:
         raise OutOfArea(distance, rule.check_in_radius_m)
