@@ -13,7 +13,9 @@ The default rate is the drill's own: every person assigned acknowledges and chec
 every household is checked, within the target three hours:
 (2 x people assigned + households) / 10,800 s. For xindu that is about 55 mutations a second.
 
-Reported: errors (any HTTP error, GraphQL error or refusal; the goal is zero), latencies by
+Reported: errors (any HTTP error, GraphQL error or refusal; the goal is zero; a 503 "busy"
+or 429 answer is retried after Retry-After with the same client id, as phones do, and
+counted as `retried_after_busy`, an error only after two minutes), latencies by
 kind, achieved rates, subscription events heard, and the resident memory of every process of
 the topology sampled each 30 s: after a one-minute warm-up ("start") and at the end."""
 
@@ -76,6 +78,7 @@ COVERAGE = "query($m: ID!) { coverage(mobilisation: $m) { grids mobilisedPct } }
 EVENTS = """subscription($m: ID!, $after: Int!) { mobilisationEvents(mobilisation: $m,
   after: $after) { seq kind } }"""
 WARM_UP_S = 60.0
+GIVE_UP_S = 120.0  # a phone keeps retrying a refused action this long
 SAMPLE_EVERY_S = 30.0
 
 
@@ -225,6 +228,7 @@ class Tally:
         self.latency: dict[str, list[float]] = defaultdict(list)
         self.errors: list[str] = []
         self.heard = 0
+        self.retried = 0
 
     def error(self, what: str) -> None:
         self.errors.append(what[:300])
@@ -239,19 +243,27 @@ async def _call(
     variables: dict[str, Any],
     tally: Tally,
 ) -> None:
+    """One phone or screen action; told to come back (503/429), it waits Retry-After and
+    sends the same request again (same client mutation id), as the phone app does."""
     if "k" not in variables and "clientMutationId" in query:
         variables = {**variables, "k": uuid.uuid4().hex}
     started = time.perf_counter()
-    try:
-        r = await client.post(
-            url,
-            json={"query": query, "variables": variables},
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        body = r.json()
-    except (httpx.HTTPError, ValueError) as exc:
-        tally.error(f"{kind}: {type(exc).__name__} {exc}")
-        return
+    while True:
+        try:
+            r = await client.post(
+                url,
+                json={"query": query, "variables": variables},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            body = r.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            tally.error(f"{kind}: {type(exc).__name__} {exc}")
+            return
+        if r.status_code in (429, 503) and time.perf_counter() - started < GIVE_UP_S:
+            tally.retried += 1
+            await asyncio.sleep(float(r.headers.get("retry-after", "1")))
+            continue
+        break
     took = time.perf_counter() - started
     if r.status_code != 200 or "errors" in body:
         tally.error(f"{kind}: HTTP {r.status_code} {body}")
@@ -476,6 +488,7 @@ def main() -> None:
             behind_rate=lagged,
             errors=len(tally.errors),
             error_samples=tally.errors[:5],
+            retried_after_busy=tally.retried,
             subscription_events_heard=tally.heard,
             processes_exited=crashed,
             latency={k: _stats(v) for k, v in sorted(tally.latency.items()) if v},

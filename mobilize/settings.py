@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     """A Celery worker serves its Prometheus metrics on this port (task durations)."""
 
     # Limits on what one request may ask (GraphQL) and how often (rate limits "count/seconds").
+    max_concurrent_requests: int = Field(12, ge=1, le=32)
+    """GraphQL requests one API process serves at once (each holds a database connection);
+    more wait up to `admission_wait_seconds`, then get 503 with Retry-After."""
+    admission_wait_seconds: float = Field(5.0, ge=0)
     max_body_bytes: int = 1_000_000
     max_query_depth: int = 12
     max_query_tokens: int = 4_000

@@ -18,8 +18,9 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from mobilize.api.admission import Admission
 from mobilize.api.context import Context, RequestDb
-from mobilize.api.middleware import RequestLimits
+from mobilize.api.middleware import AdmissionLimit, RequestLimits
 from mobilize.api.observe import RequestIds
 from mobilize.api.schema import build_schema
 from mobilize.auth.actor import ANONYMOUS, Actor
@@ -28,7 +29,7 @@ from mobilize.auth.ratelimit import Limit, RateLimiter, make_rate_limiter
 from mobilize.auth.secrets import digest
 from mobilize.auth.users import TokenRejected, authenticate
 from mobilize.clock import Clock, SystemClock
-from mobilize.db import make_engine, make_sessionmaker
+from mobilize.db import make_engine, make_sessionmaker, normalize_url
 from mobilize.live import Broker, attach, make_broker
 from mobilize.logs import configure_logging
 from mobilize.metrics import CONTENT_TYPE, exposition
@@ -60,7 +61,8 @@ def create_app(
     if settings.env == "production" and settings.secret_key is None:
         raise RuntimeError("MOBILIZE_SECRET_KEY must be set when MOBILIZE_ENV=production")
     owns_engine = engine is None
-    engine = engine or make_engine(settings.database_url)
+    engine = engine or make_engine(settings.database_url, **pool_for(settings))
+    admission = Admission(settings.max_concurrent_requests, settings.admission_wait_seconds)
     reader = make_sessionmaker(engine, write=False)
     writer = make_sessionmaker(engine)
     clock = clock or SystemClock()
@@ -118,13 +120,16 @@ def create_app(
         return actor
 
     async def context(request: HTTPConnection) -> AsyncIterator[Context]:
-        db = RequestDb(reader, writer)
+        streamed = request.scope["type"] == "websocket"
+        db = RequestDb(reader, writer, admission if streamed else None)
         address = request.client.host if request.client else "unknown"
         try:
             try:
                 actor = await authenticated(db, request.headers.get("authorization"), address)
             except TokenRejected as exc:
                 raise _unauthorized(exc.reason) from None
+            if streamed:
+                await db.close()  # a socket may stay open for hours: hold no connection
             yield Context(
                 db=db,
                 clock=clock,
@@ -197,6 +202,7 @@ def create_app(
         body = await anyio.to_thread.run_sync(exposition, engine)
         return Response(body, media_type=CONTENT_TYPE)
 
+    app.add_middleware(AdmissionLimit, admission=admission)  # type: ignore[arg-type]
     app.add_middleware(
         RequestLimits,  # type: ignore[arg-type]
         max_body_bytes=settings.max_body_bytes,
@@ -270,3 +276,15 @@ def _depends(dependency: object) -> object:
         return ctx
 
     return context_getter
+
+
+def pool_for(settings: Settings) -> dict[str, int]:
+    """Connections for every admitted request plus the rest of the process (subscriptions'
+    first reads, health checks, metrics, the embedded scheduler and jobs), so an admitted
+    request never waits for one."""
+    if normalize_url(settings.database_url).get_backend_name() != "postgresql":
+        return {}
+    return {"pool_size": settings.max_concurrent_requests + POOL_HEADROOM, "max_overflow": 0}
+
+
+POOL_HEADROOM = 6

@@ -17,6 +17,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
 from mobilize import jobs
+from mobilize.api.admission import Admission
 from mobilize.auth.actor import Actor
 from mobilize.auth.cache import ActorCache
 from mobilize.auth.ratelimit import RateLimiter
@@ -33,13 +34,34 @@ R = TypeVar("R")
 
 class RequestDb:
     """A read session per request, and one short write transaction per mutation, all driven
-    from async code through worker threads."""
+    from async code through worker threads.
 
-    def __init__(self, factory: sessionmaker[Session], writer: sessionmaker[Session]) -> None:
+    With `admission` (a WebSocket's, which lives for hours), it holds an admission slot
+    whenever it holds a connection, as an HTTP request does for its whole life."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        writer: sessionmaker[Session],
+        admission: Admission | None = None,
+    ) -> None:
         self._factory = factory
         self._writer = writer
         self._session: Session | None = None
         self._lock = asyncio.Lock()
+        self._admission = admission
+        self._holding = False
+
+    async def _enter(self) -> None:
+        if self._admission is not None and not self._holding:
+            await self._admission.acquire(None)
+            self._holding = True
+
+    def _leave(self) -> None:
+        if self._holding and self._session is None:
+            self._holding = False
+            assert self._admission is not None
+            self._admission.release()
 
     def _session_now(self) -> Session:
         if self._session is None:
@@ -49,7 +71,13 @@ class RequestDb:
     async def run(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> R:
         """Read: call fn(session, ...) in a worker thread."""
         async with self._lock:
-            return await anyio.to_thread.run_sync(lambda: fn(self._session_now(), *args, **kwargs))
+            await self._enter()
+            try:
+                return await anyio.to_thread.run_sync(
+                    lambda: fn(self._session_now(), *args, **kwargs)
+                )
+            finally:
+                self._leave()  # only if no session was opened
 
     async def write(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> R:
         """A mutation's one transaction: fn(session, ...) then commit; roll back if it raises.
@@ -65,13 +93,19 @@ class RequestDb:
                 return fn(session, *args, **kwargs)
 
         async with self._lock:
-            return await anyio.to_thread.run_sync(call)
+            await self._enter()
+            try:
+                return await anyio.to_thread.run_sync(call)
+            finally:
+                self._leave()
 
     async def close(self) -> None:
         """The read session ends by rolling back; mutations committed in `write`."""
-        if self._session is not None:
-            session, self._session = self._session, None
-            await anyio.to_thread.run_sync(partial(_close, session))
+        async with self._lock:
+            if self._session is not None:
+                session, self._session = self._session, None
+                await anyio.to_thread.run_sync(partial(_close, session))
+            self._leave()
 
 
 def _close(session: Session) -> None:

@@ -1,7 +1,8 @@
-"""Limits applied before a request reaches GraphQL: body size and request rates.
+"""Limits applied before a request reaches GraphQL: how many at once, body size and rates.
 
-Too large: 413. Too many requests from one address or with one token: 429 with Retry-After.
-Counting is shared through Redis when a broker is configured."""
+Too many at once in this process: 503 with Retry-After (see `admission`). Too large: 413. Too
+many requests from one address or with one token: 429 with Retry-After. Rate counting is
+shared through Redis when a broker is configured."""
 
 from __future__ import annotations
 
@@ -10,13 +11,19 @@ import json
 import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mobilize.api.admission import BUSY_MESSAGE, Admission, Busy
 from mobilize.auth.ratelimit import Limit, RateLimiter
 from mobilize.auth.secrets import digest
 from mobilize.errors import RateLimited
 
 
-async def _reply(send: Send, status: int, message: str, headers: dict[str, str]) -> None:
-    body = json.dumps({"errors": [{"message": message}]}, ensure_ascii=False).encode()
+async def _reply(
+    send: Send, status: int, message: str, headers: dict[str, str], code: str | None = None
+) -> None:
+    error: dict[str, object] = {"message": message}
+    if code is not None:
+        error["extensions"] = {"code": code}
+    body = json.dumps({"errors": [error]}, ensure_ascii=False).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw += [(k.encode(), v.encode()) for k, v in headers.items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
@@ -82,3 +89,27 @@ class RequestLimits:
 
     def _too_large(self) -> str:
         return f"请求过大 Request body larger than {self.max_body_bytes} bytes"
+
+
+class AdmissionLimit:
+    """Each HTTP request to GraphQL holds an admission slot for its whole life."""
+
+    def __init__(self, app: ASGIApp, *, admission: Admission, prefix: str = "/graphql") -> None:
+        self.app = app
+        self.admission = admission
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope.get("path", "").startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        try:
+            await self.admission.acquire(self.admission.wait_s)
+        except Busy:
+            s = self.admission.retry_after_s
+            await _reply(send, 503, BUSY_MESSAGE.format(s=s), {"retry-after": str(s)}, "BUSY")
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.admission.release()
