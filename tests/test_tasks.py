@@ -23,8 +23,10 @@ from mobilize.mobilisation.area import AreaScope
 from mobilize.models import (
     Assignment,
     Community,
+    Event,
     Grid,
     GridLevel,
+    GridState,
     Household,
     HouseholdRecord,
     HouseholdTag,
@@ -351,6 +353,62 @@ def test_retries_and_races_on_one_household(
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(HouseholdRecord)) == 2
         assert session.get(Task, task.id).status == "in_progress"  # type: ignore[union-attr]
+
+
+def test_a_phone_syncs_its_checks_in_one_batch(
+    engine: Engine, wartime: int, clock: ManualClock
+) -> None:
+    """A phone back online sends its checks together: all land with one event each and the
+    grid's count, or, when one is wrong, none (named by index); one another phone recorded
+    first is reported, not recorded again; a retry answers the same records."""
+    actor, a = person(engine, wartime, clock)
+    with Session(engine) as session:
+        task = next(t for t in tasks.my_tasks(session, actor) if t.kind == "household_check")
+        households = tasks.ordered_households(session, task)
+        elsewhere = session.scalars(
+            select(Household).where(Household.micro_grid_id != a.grid_id)
+        ).first()
+    assert len(households) >= 4 and elsewhere is not None
+    entries = [tasks.HouseholdEntry(h.id, "ok") for h in households[:3]]
+    bad = [*entries, tasks.HouseholdEntry(elsewhere.id, "ok")]
+    with pytest.raises(InvalidInput, match=r"entries\[3\]\.household"):
+        write(engine, tasks.record_households, actor=actor, clock=clock, task_id=task.id,
+              kind="check", entries=bad)  # fmt: skip
+    with pytest.raises(InvalidInput, match=r"entries\[1\]\.result"):
+        wrong = [entries[0], tasks.HouseholdEntry(households[1].id, "fine")]
+        write(engine, tasks.record_households, actor=actor, clock=clock, task_id=task.id,
+              kind="check", entries=wrong)  # fmt: skip
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(HouseholdRecord)) == 0
+    write(engine, tasks.record_household, actor=actor, clock=clock, task_id=task.id,
+          household_id=households[1].id, kind="check", result="absent")  # fmt: skip
+    clock.advance(timedelta(minutes=10))
+
+    def sync() -> tasks.RecordedBatch:
+        batch = write(engine, tasks.record_households, actor=actor, clock=clock,
+                      task_id=task.id, kind="check", entries=entries, client_mutation_id="s1")  # fmt: skip
+        assert isinstance(batch, tasks.RecordedBatch)
+        return batch
+
+    first = sync()
+    assert [r.household_id for r in first.records] == [households[0].id, households[2].id]
+    assert set(first.taken) == {households[1].id}
+    assert first.taken[households[1].id].result == "absent"
+    again = sync()
+    assert [r.id for r in again.records] == [r.id for r in first.records]
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(HouseholdRecord)) == 3
+        checked = session.scalar(
+            select(func.count()).where(
+                Event.kind == "household.checked", Event.mobilisation_id == wartime
+            )
+        )
+        state = session.scalars(
+            select(GridState).where(
+                GridState.mobilisation_id == wartime, GridState.grid_id == a.grid_id
+            )
+        ).one()
+    assert checked == 3 and state.checked == 3
 
 
 def test_not_your_task_not_your_household(engine: Engine, wartime: int, clock: ManualClock) -> None:

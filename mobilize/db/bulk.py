@@ -82,3 +82,23 @@ def insert_if_absent(session: Session, table: Table, values: dict[str, Any]) -> 
     key = next(iter(table.primary_key.columns))
     stmt = insert(table).values(**values).on_conflict_do_nothing().returning(key)
     return session.execute(stmt).scalar()
+
+
+def insert_many_if_absent(
+    session: Session, table: Table, rows: Sequence[dict[str, Any]], returning: Sequence[str]
+) -> list[tuple[Any, ...]]:
+    """Many rows, skipping those whose unique key exists; `returning` columns of those
+    inserted. One statement."""
+    if not rows:
+        return []
+    if is_postgres(session.get_bind()):
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = (
+        insert(table)
+        .values(list(rows))
+        .on_conflict_do_nothing()
+        .returning(*(table.c[c] for c in returning))
+    )
+    return [tuple(r) for r in session.execute(stmt).all()]

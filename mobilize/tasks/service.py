@@ -18,7 +18,7 @@ from mobilize.auth.actor import Actor
 from mobilize.auth.scope import visible, visible_mobilisation
 from mobilize.clock import Clock
 from mobilize.coverage import service as coverage
-from mobilize.db.bulk import insert_if_absent, insert_rows
+from mobilize.db.bulk import insert_many_if_absent, insert_rows
 from mobilize.errors import DomainError, Forbidden, InvalidInput, NotFound
 from mobilize.events import record_event
 from mobilize.mobilisation.locks import lock_communities
@@ -547,6 +547,21 @@ def _in_task(session: Session, task: Task, household: Household) -> bool:
     return community == task.community_id
 
 
+@dataclass(frozen=True)
+class HouseholdEntry:
+    """One household's result in a batch a phone sends (its checks since it last synced)."""
+
+    household_id: int
+    result: str
+    note: str | None = None
+
+
+@dataclass
+class RecordedBatch:
+    records: list[HouseholdRecord]  # recorded now (or earlier under the same client id)
+    taken: dict[int, AlreadyRecorded]  # household -> who recorded it first, not recorded again
+
+
 def record_household(
     session: Session,
     *,
@@ -562,24 +577,94 @@ def record_household(
     """One household checked (ok, needs_help, absent, refused) or supplied (delivered,
     absent, refused). Two phones racing on one household: one record, the other is told who
     was first."""
+    batch = _record(
+        session,
+        actor=actor,
+        clock=clock,
+        task_id=task_id,
+        kind=kind,
+        entries=[HouseholdEntry(household_id, result, note)],
+        key=client_mutation_id,
+        operation=f"household.{kind}",
+        request={"task": task_id, "household": household_id, "result": result, "note": note},
+        field=lambda _i, name: name,
+    )
+    if household_id in batch.taken:
+        raise batch.taken[household_id]
+    return batch.records[0]
+
+
+def record_households(
+    session: Session,
+    *,
+    actor: Actor,
+    clock: Clock,
+    task_id: int,
+    kind: str,
+    entries: list[HouseholdEntry],
+    client_mutation_id: str | None = None,
+) -> RecordedBatch:
+    """A phone's checks or deliveries since it last synced, in one transaction: all land or,
+    when one is invalid (named by its index), none. Households another phone recorded first
+    are left as they are and reported in `taken`."""
+    if not 1 <= len(entries) <= MAX_BATCH:
+        raise InvalidInput("entries", f"between 1 and {MAX_BATCH} households")
+    return _record(
+        session,
+        actor=actor,
+        clock=clock,
+        task_id=task_id,
+        kind=kind,
+        entries=entries,
+        key=client_mutation_id,
+        operation=f"households.{kind}",
+        request={
+            "task": task_id,
+            "entries": [[e.household_id, e.result, e.note] for e in entries],
+        },
+        field=lambda i, name: f"entries[{i}].{name}",
+    )
+
+
+MAX_BATCH = 500
+
+
+def _record(
+    session: Session,
+    *,
+    actor: Actor,
+    clock: Clock,
+    task_id: int,
+    kind: str,
+    entries: list[HouseholdEntry],
+    key: str | None,
+    operation: str,
+    request: dict[str, Any],
+    field: Any,
+) -> RecordedBatch:
     allowed = (
         {r.value for r in CheckResult} if kind == "check" else {"delivered", "absent", "refused"}
     )
-    if result not in allowed:
-        raise InvalidInput("result", f"{result!r} is not one of {', '.join(sorted(allowed))}")
-    note = validation.text("note", note, max_len=1000) if note else None
+    notes: list[str | None] = []
+    seen: set[int] = set()
+    for i, entry in enumerate(entries):
+        if entry.result not in allowed:
+            raise InvalidInput(
+                field(i, "result"), f"{entry.result!r} is not one of {', '.join(sorted(allowed))}"
+            )
+        if entry.household_id in seen:
+            raise InvalidInput(field(i, "household"), "the same household twice in one batch")
+        seen.add(entry.household_id)
+        notes.append(
+            validation.text(field(i, "note"), entry.note, max_len=1000) if entry.note else None
+        )
     earlier = idempotency.claim(
-        session,
-        actor=actor.label,
-        key=client_mutation_id,
-        operation=f"household.{kind}",
-        clock=clock,
-        request={"task": task_id, "household": household_id, "result": result, "note": note},
+        session, actor=actor.label, key=key, operation=operation, clock=clock, request=request
     )
     if earlier is not None:
-        found = session.get(HouseholdRecord, earlier["record"])
-        assert found is not None
-        return found
+        ids = earlier.get("records", [earlier.get("record")])
+        found = session.scalars(select(HouseholdRecord).where(HouseholdRecord.id.in_(ids))).all()
+        return RecordedBatch(sorted(found, key=lambda r: ids.index(r.id)), {})
     task = get_task(session, actor, task_id)
     # Shared: households are most of a drill's writes, and a record touches only its task and
     # its grid's state (in that order), so records in one community need not queue.
@@ -588,63 +673,89 @@ def record_household(
     if task.kind != expected.value:
         raise InvalidInput("task", f"this is a {task.kind} task, not a {expected.value} task")
     responder_id = _doer(session, actor, task)
-    household = session.get(Household, household_id)
-    if household is None or not _in_task(session, task, household):
-        raise InvalidInput("household", "not one of this task's households")
+    households = {h.id: h for h in session.scalars(select(Household).where(Household.id.in_(seen)))}
+    for i, entry in enumerate(entries):
+        household = households.get(entry.household_id)
+        if household is None or not _in_task(session, task, household):
+            raise InvalidInput(field(i, "household"), "not one of this task's households")
     if TaskStatus(task.status) in (TaskStatus.ASSIGNED, TaskStatus.ACCEPTED):
         _move(session, task, TaskStatus.IN_PROGRESS, clock.now())
     elif TaskStatus(task.status) is not TaskStatus.IN_PROGRESS:
         raise TaskTransitionError(task.status, "in_progress")
     now = clock.now()
-    values = {
-        "mobilisation_id": task.mobilisation_id,
-        "task_id": task.id,
-        "household_id": household.id,
-        "responder_id": responder_id,
-        "kind": kind,
-        "result": result,
-        "note": note,
-        "recorded_at": now,
-    }
-    record_id = insert_if_absent(session, HouseholdRecord.__table__, values)  # type: ignore[arg-type]
-    if record_id is None:
-        first = session.execute(
+    rows = [
+        {
+            "mobilisation_id": task.mobilisation_id,
+            "task_id": task.id,
+            "household_id": entry.household_id,
+            "responder_id": responder_id,
+            "kind": kind,
+            "result": entry.result,
+            "note": note,
+            "recorded_at": now,
+        }
+        for entry, note in zip(entries, notes, strict=True)
+    ]
+    inserted = dict(
+        (household_id, record_id)
+        for record_id, household_id in insert_many_if_absent(
+            session,
+            HouseholdRecord.__table__,  # type: ignore[arg-type]
+            rows,
+            ("id", "household_id"),
+        )
+    )
+    records = []
+    for row in rows:
+        record_id = inserted.get(row["household_id"])
+        if record_id is None:
+            continue
+        records.append(HouseholdRecord(id=record_id, **row))
+        household = households[row["household_id"]]
+        record_event(
+            session,
+            clock=clock,
+            actor=actor.label,
+            kind="household.checked" if kind == "check" else "household.supplied",
+            subject_type="household",
+            subject_id=household.code,
+            mobilisation_id=task.mobilisation_id,
+            payload={
+                "task": task.id,
+                "grid": household.micro_grid_id,
+                "result": row["result"],
+                "responder": responder_id,
+                "tags": household.tags,
+            },
+        )
+    taken = {}
+    missing = [h for h in seen if h not in inserted]
+    if missing:
+        for first, name in session.execute(
             select(HouseholdRecord, Responder.name)
             .join(Responder, Responder.id == HouseholdRecord.responder_id)
             .where(
                 HouseholdRecord.mobilisation_id == task.mobilisation_id,
-                HouseholdRecord.household_id == household.id,
+                HouseholdRecord.household_id.in_(missing),
                 HouseholdRecord.kind == kind,
             )
-        ).one()
-        raise AlreadyRecorded(first[1], first[0].recorded_at, first[0].result)
-    record = HouseholdRecord(id=record_id, **values)
-    record_event(
-        session,
-        clock=clock,
-        actor=actor.label,
-        kind="household.checked" if kind == "check" else "household.supplied",
-        subject_type="household",
-        subject_id=household.code,
-        mobilisation_id=task.mobilisation_id,
-        payload={
-            "task": task.id,
-            "grid": household.micro_grid_id,
-            "result": result,
-            "responder": responder_id,
-            "tags": household.tags,
-        },
-    )
-    if kind == "check":
+        ):
+            taken[first.household_id] = AlreadyRecorded(name, first.recorded_at, first.result)
+    if kind == "check" and records:
         mobilisation = session.get(Mobilisation, task.mobilisation_id)
         assert mobilisation is not None
         coverage.track(
-            session, mobilisation=mobilisation, grid_ids=[household.micro_grid_id], clock=clock
+            session,
+            mobilisation=mobilisation,
+            grid_ids={households[r.household_id].micro_grid_id for r in records},
+            clock=clock,
         )
-    idempotency.remember(
-        session, actor=actor.label, key=client_mutation_id, result={"record": record.id}
-    )
-    return record
+    if len(entries) == 1 and records:
+        result: dict[str, Any] = {"record": records[0].id}
+    else:
+        result = {"records": [r.id for r in records]}
+    idempotency.remember(session, actor=actor.label, key=key, result=result)
+    return RecordedBatch(records, taken)
 
 
 def my_tasks(session: Session, actor: Actor) -> list[Task]:
