@@ -385,8 +385,16 @@ def test_a_phone_syncs_its_checks_in_one_batch(
     clock.advance(timedelta(minutes=10))
 
     def sync() -> tasks.RecordedBatch:
-        batch = write(engine, tasks.record_households, actor=actor, clock=clock,
-                      task_id=task.id, kind="check", entries=entries, client_mutation_id="s1")  # fmt: skip
+        batch = write(
+            engine,
+            tasks.record_households,
+            actor=actor,
+            clock=clock,
+            task_id=task.id,
+            kind="check",
+            entries=entries,
+            client_mutation_id="s1",
+        )
         assert isinstance(batch, tasks.RecordedBatch)
         return batch
 
