@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from mobilize.models import Role
@@ -27,6 +27,7 @@ class Actor:
     token_id: int | None = None
     address: str = ""
     token_expires_at: datetime | None = None
+    tag: str | None = None  # how the log names an actor that is no user (a drill's phones)
     roles: frozenset[Role] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -39,12 +40,12 @@ class Actor:
     @property
     def label(self) -> str:
         """How events and audit lines name the actor."""
+        if self.tag is not None:
+            return self.tag
         return f"user:{self.user_id}" if self.user_id is not None else f"anonymous@{self.address}"
 
     def with_address(self, address: str) -> Actor:
-        return Actor(
-            self.user_id, self.name, self.bindings, self.token_id, address, self.token_expires_at
-        )
+        return replace(self, address=address)
 
 
 ANONYMOUS = Actor(user_id=None, name="anonymous")

@@ -21,6 +21,7 @@ from mobilize.cli.common import (
     configure_logging,
     err,
     out,
+    refusals,
     require_migrated,
     settings_for,
 )
@@ -37,7 +38,7 @@ from mobilize.cli.wartime import (
 from mobilize.clock import SystemClock
 from mobilize.db import make_engine, make_sessionmaker, migrate, transaction
 from mobilize.errors import DomainError
-from mobilize.settings import Settings
+from mobilize.settings import Settings, get_settings
 
 app = typer.Typer(
     help="mobilize: every micro-grid staffed within three hours (平战转换, 网格化动员).",
@@ -353,6 +354,74 @@ def _demo_tokens(settings: Settings, district_code: str) -> list[tuple[str, str,
 
 _EXAMPLE_QUERY = """  { district { name streets { name communities { name
       grids { code householdCount children { code householdCount } } } } } }"""
+
+
+@app.command()
+def drill(
+    preset: Annotated[
+        PresetName | None, typer.Option(help="Generate this district (default: xindu).")
+    ] = None,
+    bundle_dir: Annotated[
+        Path | None, typer.Option("--bundle", help="Drill this district bundle instead.")
+    ] = None,
+    seed: int = 1,
+    out_dir: Annotated[Path, typer.Option("--out", help="drill.json, coverage.png, drill.db")] = (
+        Path("drill")
+    ),
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="Run on this database (default: OUT/drill.db, reused next time).",
+            show_default=False,
+        ),
+    ] = None,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a parameter: name=value (see drill/defaults.toml)."),
+    ] = None,
+    baseline: Annotated[
+        bool, typer.Option(help="Also run the manual practice (pairings, home grids).")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON only.")] = False,
+) -> None:
+    """Rehearse: switch a whole district to wartime on simulated time and play the morning
+    through the real services; then the same with pairings alone, for comparison."""
+    from mobilize.drill.params import DrillParams
+    from mobilize.drill.run import drill as run_drill
+    from mobilize.generate import PRESETS, generate_district
+
+    if preset is not None and bundle_dir is not None:
+        err.print("[red]Give --preset or --bundle, not both[/]")
+        raise typer.Exit(2)
+    with refusals():
+        params = DrillParams.defaults().with_overrides(overrides or [])
+    try:
+        if bundle_dir is not None:
+            bundle = read_bundle(bundle_dir)
+        else:
+            chosen = PRESETS[(preset or PresetName.xindu).value]
+            bundle = generate_district(chosen, seed=seed)
+    except BundleInvalid as exc:
+        _print_problems(exc)
+        raise typer.Exit(2) from None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    url = database_url or f"sqlite:///{out_dir / 'drill.db'}"
+    with refusals():
+        result = run_drill(
+            database_url=url,
+            bundle=bundle,
+            seed=seed,
+            params=params,
+            out=out_dir,
+            display_tz=get_settings().display_timezone,
+            baseline=baseline,
+        )
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False))
+        return
+    out.print(json.dumps(result, ensure_ascii=False, indent=2))
+    out.print(f"写入 Wrote {out_dir / 'drill.json'} and {out_dir / 'coverage.png'}")
 
 
 @app.command()

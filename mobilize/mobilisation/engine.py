@@ -344,3 +344,72 @@ def _place_teams(
                     mode,
                 )
             )
+
+
+def solve_by_pairing(
+    grids: list[GridNeed],
+    people: list[Person],
+    rule: StaffingRule,
+    reach_minutes: float,
+    teams: list[Team] = (),  # type: ignore[assignment]
+    candidates: int | None = None,
+) -> Plan:
+    """The manual practice, kept to measure what `solve` buys: nobody weighs distances.
+    Whoever has grids of their own (a member's home grid, a grid worker's general grid, a
+    sunk cadre's paired community) takes the first of them in the list (by grid id) with a
+    minimum slot open, else a work slot, else goes to the first as an extra hand; a volunteer
+    free to go anywhere goes to the nearest grid. Teams go as in `solve`."""
+    del candidates  # the list decides, not the neighbourhood
+    started = time.perf_counter()
+    plan = Plan()
+    index = {g.grid_id: i for i, g in enumerate(grids)}
+    gx = np.fromiter((g.x for g in grids), dtype=np.float64, count=len(grids))
+    gy = np.fromiter((g.y for g in grids), dtype=np.float64, count=len(grids))
+    left_min = np.fromiter((g.open_minimum for g in grids), dtype=np.int64, count=len(grids))
+    left_work = np.fromiter((g.open_work for g in grids), dtype=np.int64, count=len(grids))
+    reached = np.zeros(len(grids), dtype=bool)
+    for person in sorted(people, key=lambda p: p.person_id):
+        if person.grids is None:
+            if not len(grids):
+                plan.unplaced.append(person.person_id)
+                continue
+            own = [int(np.argmin(np.hypot(gx - person.x, gy - person.y)))]
+        else:
+            own = sorted(index[g] for g in person.grids if g in index)
+        if person.current is not None and person.current in index:
+            own = [index[person.current]]  # a re-plan keeps people where they are
+        target = next((g for g in own if left_min[g] > 0), None)
+        role = "minimum"
+        if target is None:
+            target, role = next((g for g in own if left_work[g] > 0), None), "work"
+        if target is None:
+            if not own:
+                plan.unplaced.append(person.person_id)
+                continue
+            target, role = own[0], "extra"
+        if role == "minimum":
+            left_min[target] -= 1
+        elif role == "work":
+            left_work[target] -= 1
+        distance = float(np.hypot(gx[target] - person.x, gy[target] - person.y))
+        minutes, mode = rule.travel(distance)
+        reached[target] = True
+        plan.placements.append(
+            Placement(
+                person.person_id, grids[target].grid_id, role, round(minutes, 2),
+                round(distance, 1), mode,
+            )
+        )  # fmt: skip
+    _place_teams(plan, teams, grids, gx, gy, left_min, left_work, reached, rule, reach_minutes)
+    ids = [g.grid_id for g in grids]
+    for g in np.flatnonzero(left_min > 0):
+        plan.open_minimum[ids[g]] = NOT_ENOUGH_PEOPLE if reached[g] else NOBODY_IN_REACH
+    for g in np.flatnonzero(left_work > 0):
+        reason = NOT_ENOUGH_PEOPLE if reached[g] else NOBODY_IN_REACH
+        plan.open_work[ids[g]] = (int(left_work[g]), reason)
+    plan.placements.sort(key=lambda p: p.person_id)
+    plan.solve_s = time.perf_counter() - started
+    return plan
+
+
+PLANNERS = {"optimal": solve, "pairing": solve_by_pairing}

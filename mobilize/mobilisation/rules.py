@@ -39,6 +39,7 @@ class StaffingRule:
     ack_timeout_minutes: float = 30.0  # unanswered this long after assignment: not counted on
     late_slip_minutes: float = 10.0  # someone past their promised arrival: assumed this late
     escalate_after_minutes: float = 120.0  # grids still at risk go to their street then
+    planner: str = "optimal"  # optimal (engine.solve) | pairing (the manual practice: drills)
     modes: tuple[TravelMode, ...] = (
         TravelMode("walk", 1_500.0, 4.5),
         TravelMode("cycle", 5_000.0, 12.0),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -134,9 +134,11 @@ def activate(
     title: str,
     target_minutes: int = 180,
     client_mutation_id: str | None = None,
+    planner: str = "optimal",
 ) -> Outcome:
     """Switch the scope to wartime: claim the area now (overlapping a live mobilisation is
-    refused, naming it) and queue the solve (`solve_activation`) that calls everyone."""
+    refused, naming it) and queue the solve (`solve_activation`) that calls everyone.
+    `planner` "pairing" plans as the manual practice would (drills measure the difference)."""
     earlier = idempotency.claim(
         session,
         actor=actor.label,
@@ -164,7 +166,9 @@ def activate(
     if not 10 <= target_minutes <= 24 * 60:
         raise InvalidInput("targetMinutes", "must be between 10 and 1440")
     area = resolve_area(session, actor=actor, scope=scope)
-    rule = RULES[chosen_kind]
+    if planner not in engine.PLANNERS:
+        raise InvalidInput("planner", f"one of {', '.join(engine.PLANNERS)}")
+    rule = replace(RULES[chosen_kind], planner=planner)
     t0 = clock.now()
     mobilisation = Mobilisation(
         district_id=area.district.id,
@@ -243,7 +247,7 @@ def solve_activation(session: Session, *, subject: str, clock: Clock, display_tz
         metric=metric,
         with_teams=True,
     )
-    plan = engine.solve(
+    plan = engine.PLANNERS[rule.planner](
         problem.grids, problem.people, rule, _reach(mobilisation, rule), problem.teams
     )
     batches = _apply(
@@ -598,7 +602,7 @@ def resolve(
         metric=metric,
         with_teams=False,
     )
-    plan = engine.solve(
+    plan = engine.PLANNERS[rule.planner](
         problem.grids,
         problem.people,
         rule,

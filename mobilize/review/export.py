@@ -353,31 +353,48 @@ def _label(cjk: bool, zh: str, en: str) -> str:
 
 
 def _coverage_png(report: Report, path: Path) -> None:
+    curve = [(0.0, 0.0)] + [(minute, pct) for minute, _, pct in report.curve]
+    coverage_curves_png(
+        [(("已到岗微网格", "micro-grids mobilised"), curve)],
+        target_minutes=report.target_minutes,
+        title=(f"覆盖曲线：{report.title}", "Coverage against the target"),
+        path=path,
+    )
+
+
+CURVE_COLOURS = ("#c0392b", "#2980b9", "#8e44ad", "#d35400")
+
+
+def coverage_curves_png(
+    curves: list[tuple[tuple[str, str], list[tuple[float, float]]]],
+    *,
+    target_minutes: float,
+    title: tuple[str, str],
+    path: Path,
+) -> None:
+    """% of micro-grids mobilised against minutes since T0, one step line per curve
+    (labels and title given as (Chinese, English)), with the deadline and the target."""
     plt, cjk = _labels()
     fig, ax = plt.subplots(figsize=(9, 5), dpi=120)
-    xs = [0.0] + [p[0] for p in report.curve]
-    ys = [0.0] + [p[2] for p in report.curve]
-    end = max([report.target_minutes * 1.1, *xs])
-    ax.step(
-        [*xs, end],
-        [*ys, ys[-1]],
-        where="post",
-        color="#c0392b",
-        linewidth=2,
-        label=_label(cjk, "已到岗微网格", "micro-grids mobilised"),
-    )
+    end = max([target_minutes * 1.1, *(p[0] for _, c in curves for p in c)])
+    for (label, curve), colour in zip(curves, CURVE_COLOURS, strict=False):
+        xs, ys = [p[0] for p in curve], [p[1] for p in curve]
+        ax.step(
+            [*xs, end], [*ys, ys[-1]], where="post", color=colour, linewidth=2,
+            label=_label(cjk, *label),
+        )  # fmt: skip
     ax.axvline(
-        report.target_minutes,
+        target_minutes,
         color="#2c3e50",
         linestyle="--",
-        label=_label(cjk, "时限", f"deadline (T0+{report.target_minutes:g} min)"),
+        label=_label(cjk, "时限", f"deadline (T0+{target_minutes:g} min)"),
     )
     ax.axhline(100, color="#27ae60", linestyle=":", label=_label(cjk, "目标", "target: 100%"))
     ax.set_xlim(0, end)
     ax.set_ylim(0, 105)
     ax.set_xlabel(_label(cjk, "启动后分钟", "minutes since T0"))
     ax.set_ylabel(_label(cjk, "到岗率 %", "% of micro-grids mobilised"))
-    ax.set_title(_label(cjk, f"覆盖曲线：{report.title}", "Coverage against the target"))
+    ax.set_title(_label(cjk, *title))
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     fig.tight_layout()

@@ -87,14 +87,14 @@ class Distribution:
         return cls(
             count=len(values),
             mean=round(sum(values) / len(values), 1),
-            p50=round(_percentile(values, 50), 1),
-            p90=round(_percentile(values, 90), 1),
+            p50=round(percentile(values, 50), 1),
+            p90=round(percentile(values, 90), 1),
             max=round(values[-1], 1),
             buckets=list(zip(labels, counts, strict=True)),
         )
 
 
-def _percentile(values: list[float], p: float) -> float:
+def percentile(values: list[float], p: float) -> float:
     """Nearest-rank percentile of sorted values."""
     rank = max(1, math.ceil(p / 100 * len(values)))
     return values[rank - 1]

@@ -527,14 +527,15 @@ def ordered_households(session: Session, task: Task) -> list[Household]:
     if task.target_tags:
         stmt = stmt.where(Household.tags.op("&")(task.target_tags) != 0)
     rows = session.scalars(stmt).all()
+    return sorted(rows, key=lambda h: visiting_rank(h.tags, h.code))
 
-    def rank(h: Household) -> tuple[int, str]:
-        for i, tag in enumerate(PRIORITY_TAGS):
-            if h.tags & tag.bit:
-                return i, h.code
-        return len(PRIORITY_TAGS), h.code
 
-    return sorted(rows, key=rank)
+def visiting_rank(tags: int, code: str) -> tuple[int, str]:
+    """Where a household comes in the visiting order: by its most urgent tag, then code."""
+    for i, tag in enumerate(PRIORITY_TAGS):
+        if tags & tag.bit:
+            return i, code
+    return len(PRIORITY_TAGS), code
 
 
 def _in_task(session: Session, task: Task, household: Household) -> bool:

@@ -1,0 +1,243 @@
+"""`mobilize drill`: import (or reuse) a district, switch it to wartime on simulated time,
+play the morning (`sim`), stand down, and report what happened, read back from the log.
+
+Twice: once as the system plans (the optimiser), once as the manual practice plans (pairings
+and home grids decide who goes where: `engine.solve_by_pairing`), so what the optimiser buys
+is measured on the same people, the same seed and the same behaviour."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from mobilize.auth.actor import Actor, Binding
+from mobilize.bundle import Bundle
+from mobilize.clock import ManualClock
+from mobilize.db import make_engine, make_sessionmaker, transaction
+from mobilize.db.migrate import upgrade
+from mobilize.districts.importer import import_district
+from mobilize.drill.params import DrillParams
+from mobilize.drill.sim import Simulation
+from mobilize.errors import DomainError
+from mobilize.mobilisation import service
+from mobilize.mobilisation.area import AreaScope
+from mobilize.models import LIVE, District, Event, Mobilisation, Role
+from mobilize.review import report
+from mobilize.review.export import coverage_curves_png
+
+# Simulated time starts here (a drill's figures are minutes since the switch; the date only
+# names the day in the log).
+DRILL_START = datetime(2026, 7, 1, 0, 0, tzinfo=UTC)
+PLANNERS = {
+    "optimal": ("系统优化调度", "optimiser"),
+    "pairing": ("仅按结对与属地", "pairings and home grids only"),
+}
+
+
+class DrillRefused(DomainError):
+    code = "DRILL_REFUSED"
+
+
+@dataclass
+class RunFigures:
+    planner: str
+    mobilisation_id: int
+    figures: dict[str, Any]
+    curve: list[tuple[float, float]]  # (minute since the switch, % of grids mobilised)
+
+
+def ensure_district(factory: sessionmaker[Session], bundle: Bundle) -> int:
+    """The district's id: imported now, or already in this database (reused)."""
+    with factory() as session:
+        found = session.scalar(select(District.id).where(District.code == bundle.district_code))
+    if found is not None:
+        return found
+    with transaction(factory) as session:
+        import_district(session, bundle=bundle, actor="drill", clock=ManualClock(DRILL_START))
+        district_id = session.scalar(
+            select(District.id).where(District.code == bundle.district_code)
+        )
+    assert district_id is not None
+    return district_id
+
+
+def refuse_if_live(session: Session, district_id: int) -> None:
+    """A drill switches the whole district: never while it is mobilised for real."""
+    live = session.scalars(
+        select(Mobilisation)
+        .where(
+            Mobilisation.district_id == district_id,
+            Mobilisation.status.in_([s.value for s in LIVE]),
+        )
+        .order_by(Mobilisation.id)
+    ).first()
+    if live is not None:
+        raise DrillRefused(
+            f"该区正在动员（{live.title}，编号 {live.id}），不能演练 The district is mobilised "
+            f"now ({live.title!r}, id {live.id}, {live.status}); stand it down before a drill"
+        )
+
+
+def run_once(
+    factory: sessionmaker[Session],
+    *,
+    district_id: int,
+    planner: str,
+    params: DrillParams,
+    seed: int,
+    display_tz: str,
+) -> RunFigures:
+    clock = ManualClock(DRILL_START)
+    commander = Actor(
+        user_id=None,
+        name="区指挥中心（演练）",
+        tag="drill:district",
+        bindings=(Binding(Role.DISTRICT_COMMANDER, district_id, district_id),),
+    )
+    with factory() as session:
+        refuse_if_live(session, district_id)
+    outcome = service.activate_in_process(
+        factory,
+        clock=clock,
+        display_tz=display_tz,
+        worker="drill",
+        actor=commander,
+        scope=AreaScope(district=True),
+        kind="epidemic",
+        title=f"演练 Drill: {' '.join(PLANNERS[planner])}",
+        planner=planner,
+    )
+    sim = Simulation(
+        factory,
+        clock=clock,
+        mobilisation_id=outcome.mobilisation.id,
+        params=params,
+        seed=seed,
+        display_tz=display_tz,
+    )
+    sim.run()
+    with factory() as session:
+        mobilisation = session.get(Mobilisation, outcome.mobilisation.id)
+        assert mobilisation is not None
+        return _figures(session, mobilisation, sim, planner)
+
+
+def _figures(
+    session: Session, mobilisation: Mobilisation, sim: Simulation, planner: str
+) -> RunFigures:
+    """The headline figures: acknowledgement times and reassignments from the log, what the
+    command centre saw at the deadline from the simulation (the replay must agree)."""
+    built = report.build(session, mobilisation=mobilisation)
+    called: dict[str, datetime] = {}
+    answered: dict[str, datetime] = {}
+    reassignments = 0
+    for kind, subject, at, payload in session.execute(
+        select(Event.kind, Event.subject_id, Event.occurred_at, Event.payload)
+        .where(
+            Event.mobilisation_id == mobilisation.id,
+            Event.kind.in_(
+                [
+                    "assignment.created",
+                    "assignment.acknowledged",
+                    "assignment.moved",
+                    "assignment.reassigned",
+                ]
+            ),
+        )
+        .order_by(Event.mseq)
+    ):
+        if kind == "assignment.created":
+            called.setdefault(subject, at)
+            reassignments += payload.get("cause") != "activation"
+        elif kind == "assignment.acknowledged":
+            answered.setdefault(subject, at)
+        else:
+            reassignments += 1
+    ack = sorted((answered[r] - called[r]).total_seconds() / 60 for r in answered if r in called)
+    events = session.scalar(select(func.count()).where(Event.mobilisation_id == mobilisation.id))
+    live = sim.live
+    everyone = built.mobilised == built.grids and built.grids > 0
+    figures = {
+        "planner": planner,
+        "grids": live.grids,
+        "people_called": built.people_called,
+        "t_ack_p50_min": round(report.percentile(ack, 50), 1) if ack else None,
+        "t_ack_p95_min": round(report.percentile(ack, 95), 1) if ack else None,
+        "t_mobilised_100pct_min": built.curve[-1][0] if everyone and built.curve else None,
+        "coverage_at_deadline": live.mobilised_pct,
+        "households_checked_at_deadline": live.households_checked,
+        "households": live.households,
+        "grids_missed": live.grids - live.mobilised,
+        "reassignments": reassignments,
+        "events": events,
+        "service_calls": sim.calls,
+        "refused_calls": dict(sorted(sim.refusals.items())),
+        "messages": sim.channel.sent,
+    }
+    curve = [(0.0, 0.0)] + [(minute, pct) for minute, _, pct in built.curve]
+    return RunFigures(planner, mobilisation.id, figures, curve)
+
+
+def drill(
+    *,
+    database_url: str,
+    bundle: Bundle,
+    seed: int,
+    params: DrillParams,
+    out: Path | None,
+    display_tz: str = "Asia/Shanghai",
+    baseline: bool = True,
+) -> dict[str, Any]:
+    """Both runs on one database, one after the other; the JSON (also `out/drill.json`) and
+    the coverage curves (`out/coverage.png`)."""
+    started = time.perf_counter()
+    engine = make_engine(database_url)
+    try:
+        upgrade(engine)
+        factory = make_sessionmaker(engine)
+        with factory() as session:
+            known = session.scalar(select(District.id).where(District.code == bundle.district_code))
+            if known is not None:
+                refuse_if_live(session, known)
+        district_id = ensure_district(factory, bundle)
+        runs = [
+            run_once(
+                factory,
+                district_id=district_id,
+                planner=planner,
+                params=params,
+                seed=seed,
+                display_tz=display_tz,
+            )
+            for planner in (("optimal", "pairing") if baseline else ("optimal",))
+        ]
+    finally:
+        engine.dispose()
+    result: dict[str, Any] = {
+        "district": bundle.district_code,
+        "seed": seed,
+        **runs[0].figures,
+    }
+    if baseline:
+        result["baseline"] = runs[1].figures
+    result["params"] = params.as_dict()
+    result["wall_s"] = round(time.perf_counter() - started, 1)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        coverage_curves_png(
+            [(PLANNERS[r.planner], r.curve) for r in runs],
+            target_minutes=180.0,
+            title=(f"演练 {bundle.district_code}", f"Drill {bundle.district_code}, seed {seed}"),
+            path=out / "coverage.png",
+        )
+        (out / "drill.json").write_text(
+            json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+        )
+    return result

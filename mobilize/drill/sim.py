@@ -1,0 +1,507 @@
+"""The drill's people and command centres, acting on simulated time through the same domain
+services phones and command centres call, in time order.
+
+The simulation follows the mobilisation's event log to learn who was called, moved or
+released, as phones learn it from their messages; everything it does is a service call at a
+simulated instant, so its events land in the log like a real day's. Every random draw comes
+from a generator seeded by (seed, person) or (seed, household): the same seed gives the same
+drill whatever order things happen in."""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from mobilize import outbox
+from mobilize.auth.actor import Actor, Binding
+from mobilize.clock import ManualClock
+from mobilize.coverage import milestones
+from mobilize.coverage import service as coverage
+from mobilize.coverage.risk import risk_for
+from mobilize.db import transaction
+from mobilize.drill.params import DrillParams
+from mobilize.errors import DomainError
+from mobilize.mobilisation import field as on_site
+from mobilize.mobilisation import service
+from mobilize.models import (
+    HOLDING,
+    Assignment,
+    Event,
+    Grid,
+    GridState,
+    Household,
+    Mobilisation,
+    Role,
+    Street,
+    Task,
+)
+from mobilize.notify import Message, Notifier
+from mobilize.tasks import service as tasks
+
+DECLINE_REASON = "家中有事，无法到岗 Cannot come: family matters"
+_HOLDING = {s.value for s in HOLDING}
+# Same instant: people first, then the beat, then the command centres, then what is read.
+PEOPLE, BEAT, COMMAND, DEADLINE, STAND_DOWN = range(5)
+
+
+class DrillChannel:
+    """Messages reach the simulated phones (counted), never a real one."""
+
+    name = "drill"
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    def accepts(self, message: Message) -> bool:
+        return True
+
+    def send(self, message: Message, *, key: str) -> None:
+        self.sent += 1
+
+
+@dataclass
+class Person:
+    responder_id: int
+    assignment_id: int
+    fate: str  # answers | declines | never | no_show
+    ack_delay_min: float
+    prepare_min: float
+    travel_factor: float
+    grid_id: int | None = None
+    status: str = "assigned"
+    version: int = 0  # bumped to cancel what was scheduled for them
+    waiting: bool = False  # an answer to their call is scheduled
+    visiting: int | None = None  # household being visited now
+    checks: list[int] = field(default_factory=list)  # done, not yet synced
+    deliveries: list[int] = field(default_factory=list)
+    syncing: bool = False
+    distance_m: float = 0.0  # of the trip to their grid, as planned
+    mode: str = "walk"
+
+
+@dataclass
+class LiveFigures:
+    """What the command centre saw at the deadline (the replay must agree)."""
+
+    mobilised_pct: float = 0.0
+    mobilised: int = 0
+    grids: int = 0
+    households_checked: int = 0
+    households: int = 0
+
+
+class Simulation:
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        *,
+        clock: ManualClock,
+        mobilisation_id: int,
+        params: DrillParams,
+        seed: int,
+        display_tz: str,
+    ) -> None:
+        self.factory = factory
+        self.clock = clock
+        self.mid = mobilisation_id
+        self.params = params
+        self.seed = seed
+        self.display_tz = display_tz
+        self.channel = DrillChannel()
+        self.notifier = Notifier([self.channel])
+        self.people: dict[int, Person] = {}
+        self.seq = 0  # the last event of the log the simulation has read
+        self.queue: list[tuple[float, int, int, str, int, int, int]] = []
+        self.counter = 0
+        self.live = LiveFigures()
+        self.calls = 0
+        self.refusals: dict[str, int] = {}
+        with factory() as session:
+            mobilisation = session.get(Mobilisation, mobilisation_id)
+            assert mobilisation is not None
+            self.t0 = mobilisation.t0
+            self.deadline_min = (mobilisation.deadline - mobilisation.t0).total_seconds() / 60
+            self.district_id = mobilisation.district_id
+            self._load_area(session)
+        self.commander = Actor(
+            user_id=None,
+            name="区指挥中心（演练）",
+            tag="drill:district",
+            bindings=(Binding(Role.DISTRICT_COMMANDER, self.district_id, self.district_id),),
+        )
+
+    # -- the area, read once ------------------------------------------------------------
+
+    def _load_area(self, session: Session) -> None:
+        states = session.execute(
+            select(Grid.id, Grid.centre, GridState.street_id)
+            .join(GridState, GridState.grid_id == Grid.id)
+            .where(GridState.mobilisation_id == self.mid)
+        ).all()
+        self.centres = {g: (c.x, c.y) for g, c, _ in states}
+        self.check_task: dict[int, int] = {}
+        self.supply_task: dict[int, tuple[int, int]] = {}
+        for task_id, grid_id, kind, tags in session.execute(
+            select(Task.id, Task.grid_id, Task.kind, Task.target_tags).where(
+                Task.mobilisation_id == self.mid
+            )
+        ):
+            if kind == "household_check":
+                self.check_task[grid_id] = task_id
+            elif kind == "supply_delivery":
+                self.supply_task[grid_id] = (task_id, tags)
+        self.households: dict[int, deque[tuple[int, int]]] = {g: deque() for g in self.centres}
+        rows = session.execute(
+            select(Household.id, Household.micro_grid_id, Household.tags, Household.code).where(
+                Household.micro_grid_id.in_(list(self.centres))
+            )
+        ).all()
+        self.tags: dict[int, int] = {}
+        self.grid_of: dict[int, int] = {}
+        for hid, gid, tags, _code in sorted(
+            rows, key=lambda r: (r.micro_grid_id, tasks.visiting_rank(r.tags, r.code))
+        ):
+            self.households[gid].append((hid, tags))
+            self.tags[hid] = tags
+            self.grid_of[hid] = gid
+        self.streets = [
+            Actor(
+                user_id=None,
+                name=f"{name}指挥部（演练）",
+                tag=f"drill:street:{code}",
+                bindings=(Binding(Role.STREET_COMMANDER, sid, self.district_id),),
+            )
+            for sid, code, name in session.execute(
+                select(Street.id, Street.code, Street.name)
+                .where(Street.id.in_({s for _, _, s in states}))
+                .order_by(Street.code)
+            )
+        ]
+
+    # -- time ---------------------------------------------------------------------------
+
+    def _at(self, minute: float, order: int, kind: str, rid: int = 0, arg: int = 0) -> None:
+        self.counter += 1
+        version = self.people[rid].version if rid in self.people else 0
+        heapq.heappush(self.queue, (minute, order, self.counter, kind, rid, version, arg))
+
+    def _minute(self) -> float:
+        return (self.clock.now() - self.t0).total_seconds() / 60
+
+    def run(self) -> None:
+        """From the activation to the stand-down."""
+        p = self.params
+        self._deliver(None)
+        self._follow()
+        minute = p.tick_min
+        while minute <= p.stand_down_min:
+            self._at(minute, BEAT, "tick")
+            minute += p.tick_min
+        minute = p.commander_every_min
+        while minute < p.stand_down_min:
+            self._at(minute, COMMAND, "command")
+            minute += p.commander_every_min
+        self._at(self.deadline_min, DEADLINE, "deadline")
+        self._at(p.stand_down_min, STAND_DOWN, "stand_down")
+        while self.queue:
+            minute, _, _, kind, rid, version, arg = heapq.heappop(self.queue)
+            person = self.people.get(rid)
+            if person is not None and version != person.version:
+                continue  # cancelled: moved or released since
+            self.clock.set(self.t0 + timedelta(minutes=minute))
+            getattr(self, f"_on_{kind}")(person, arg)
+            if kind == "stand_down":
+                break
+
+    # -- the log: who was called, moved, released -----------------------------------------
+
+    def _follow(self) -> None:
+        with self.factory() as session:
+            rows = session.execute(
+                select(Event.mseq, Event.subject_id)
+                .where(
+                    Event.mobilisation_id == self.mid,
+                    Event.mseq > self.seq,
+                    Event.kind.like("assignment.%"),
+                )
+                .order_by(Event.mseq)
+            ).all()
+            if not rows:
+                return
+            self.seq = rows[-1][0]
+            touched = sorted({int(r[1]) for r in rows})
+            found = []
+            for start in range(0, len(touched), 5000):
+                found += session.execute(
+                    select(
+                        Assignment.id,
+                        Assignment.responder_id,
+                        Assignment.grid_id,
+                        Assignment.status,
+                        Assignment.distance_m,
+                        Assignment.mode,
+                    ).where(
+                        Assignment.mobilisation_id == self.mid,
+                        Assignment.responder_id.in_(touched[start : start + 5000]),
+                    )
+                ).all()
+        for row in sorted(found, key=lambda r: r.responder_id):
+            self._reconcile(row)
+
+    def _draw(self, rid: int, assignment_id: int) -> Person:
+        p = self.params
+        rng = np.random.default_rng([self.seed, 1, rid])
+        u = rng.random()
+        if u < p.never_answer_share:
+            fate = "never"
+        elif u < p.never_answer_share + p.decline_share:
+            fate = "declines"
+        elif u < p.never_answer_share + p.decline_share + p.no_show_share:
+            fate = "no_show"
+        else:
+            fate = "answers"
+        return Person(
+            responder_id=rid,
+            assignment_id=assignment_id,
+            fate=fate,
+            ack_delay_min=float(p.ack_median_min * math.exp(p.ack_sigma * rng.standard_normal())),
+            prepare_min=float(
+                p.prepare_median_min * math.exp(p.prepare_sigma * rng.standard_normal())
+            ),
+            travel_factor=float(math.exp(p.travel_sigma * rng.standard_normal())),
+        )
+
+    def _reconcile(self, row: Any) -> None:
+        person = self.people.get(row.responder_id)
+        if person is None:
+            person = self.people[row.responder_id] = self._draw(row.responder_id, row.id)
+            person.status = ""
+        moved = person.grid_id != row.grid_id
+        was = person.status
+        person.grid_id, person.status = row.grid_id, row.status
+        person.distance_m, person.mode = row.distance_m or 0.0, row.mode or "walk"
+        if row.status not in _HOLDING:
+            self._stop(person)
+            person.waiting = False
+            return
+        if row.status == "assigned":
+            if not person.waiting and person.fate != "never":
+                person.waiting = True
+                self._at(
+                    self._minute() + person.ack_delay_min, PEOPLE, "answer", person.responder_id
+                )
+            return
+        if moved and was in ("acknowledged", "en_route", "on_site"):
+            self._stop(person)  # on their way elsewhere now
+            self._at(self._minute() + self._travel(person), PEOPLE, "arrive", person.responder_id)
+
+    def _stop(self, person: Person) -> None:
+        """Cancel what was scheduled; a visit under way and unsynced work go back to the
+        grid's list for whoever is there."""
+        person.version += 1
+        person.syncing = False
+        if person.visiting is not None or person.checks:
+            left = [h for h in [*person.checks, person.visiting] if h is not None]
+            for hid in reversed(left):
+                tags = self.tags.get(hid, 0)
+                self.households[self.grid_of[hid]].appendleft((hid, tags))
+        person.visiting, person.checks, person.deliveries = None, [], []
+
+    def _travel(self, person: Person) -> float:
+        p = self.params
+        km = person.distance_m * p.detour_factor / 1000
+        return km / p.speed_kmh(person.mode) * 60 * person.travel_factor
+
+    # -- phones ---------------------------------------------------------------------------
+
+    def _phone(self, person: Person) -> Actor:
+        return Actor(
+            user_id=None,
+            name=f"演练人员 {person.responder_id}",
+            tag=f"drill:responder:{person.responder_id}",
+            bindings=(Binding(Role.RESPONDER, person.responder_id, self.district_id),),
+        )
+
+    def _call(self, fn: Any, **kwargs: Any) -> Any:
+        """One service call in its own transaction, as the API makes it; a refusal (someone
+        was faster, the person moved) is counted and the drill goes on."""
+        self.calls += 1
+        try:
+            with transaction(self.factory) as session:
+                return fn(session, clock=self.clock, **kwargs)
+        except DomainError as exc:
+            self.refusals[type(exc).__name__] = self.refusals.get(type(exc).__name__, 0) + 1
+            return None
+
+    def _on_answer(self, person: Person, _: int) -> None:
+        person.waiting = False
+        if person.status != "assigned":
+            return
+        if person.fate == "declines":
+            outcome = self._call(
+                service.decline,
+                actor=self._phone(person),
+                assignment_id=person.assignment_id,
+                reason=DECLINE_REASON,
+                display_tz=self.display_tz,
+            )
+            if outcome is not None:
+                self._deliver(outcome.batches)
+            self._follow()
+            return
+        travel = self._travel(person)
+        outcome = self._call(
+            service.acknowledge,
+            actor=self._phone(person),
+            assignment_id=person.assignment_id,
+            eta_minutes=math.ceil(person.prepare_min + travel),
+        )
+        if outcome is None:
+            self._follow()
+            return
+        person.status = "acknowledged"
+        if person.fate != "no_show":
+            self._at(
+                self._minute() + person.prepare_min + travel, PEOPLE, "arrive", person.responder_id
+            )
+
+    def _on_arrive(self, person: Person, _: int) -> None:
+        assert person.grid_id is not None
+        lon, lat = self.centres[person.grid_id]
+        outcome = self._call(
+            on_site.check_in,
+            actor=self._phone(person),
+            assignment_id=person.assignment_id,
+            lon=lon,
+            lat=lat,
+        )
+        if outcome is None:
+            self._follow()
+            return
+        person.status = "on_site"
+        self._visit_next(person)
+
+    def _visit_next(self, person: Person) -> None:
+        assert person.grid_id is not None
+        waiting = self.households.get(person.grid_id)
+        if not waiting:
+            return
+        hid, tags = waiting.popleft()
+        p = self.params
+        rng = np.random.default_rng([self.seed, 2, hid])
+        minutes = p.check_tagged_min if tags & tasks.SUPPLY_TAGS else p.check_min
+        supply = self.supply_task.get(person.grid_id)
+        if supply is not None and tags & supply[1]:
+            minutes += p.deliver_min
+        minutes *= math.exp(p.work_sigma * rng.standard_normal())
+        person.visiting = hid
+        self._at(self._minute() + minutes, PEOPLE, "visited", person.responder_id, hid)
+
+    def _on_visited(self, person: Person, hid: int) -> None:
+        assert person.grid_id is not None
+        person.visiting = None
+        person.checks.append(hid)
+        supply = self.supply_task.get(person.grid_id)
+        if supply is not None and self.tags.get(hid, 0) & supply[1]:
+            person.deliveries.append(hid)
+        if not person.syncing:
+            person.syncing = True
+            self._at(
+                self._minute() + self.params.sync_every_min, PEOPLE, "sync", person.responder_id
+            )
+        self._visit_next(person)
+
+    def _on_sync(self, person: Person, _: int) -> None:
+        person.syncing = False
+        self._sync(person)
+        if person.visiting is not None:
+            person.syncing = True
+            self._at(
+                self._minute() + self.params.sync_every_min, PEOPLE, "sync", person.responder_id
+            )
+
+    def _sync(self, person: Person) -> None:
+        if not person.checks or person.grid_id is None:
+            return
+        phone = self._phone(person)
+        self._call(
+            tasks.record_households,
+            actor=phone,
+            task_id=self.check_task[person.grid_id],
+            kind="check",
+            entries=[tasks.HouseholdEntry(h, "ok") for h in person.checks],
+        )
+        if person.deliveries:
+            self._call(
+                tasks.record_households,
+                actor=phone,
+                task_id=self.supply_task[person.grid_id][0],
+                kind="delivery",
+                entries=[tasks.HouseholdEntry(h, "delivered") for h in person.deliveries],
+            )
+        person.checks, person.deliveries = [], []
+
+    # -- the command side -----------------------------------------------------------------
+
+    def _deliver(self, batches: list[str] | None) -> None:
+        if batches == []:
+            return
+        while outbox.deliver(
+            self.factory, notifier=self.notifier, clock=self.clock, batches=batches
+        ):
+            pass
+
+    def _on_tick(self, _: Person | None, __: int) -> None:
+        with transaction(self.factory) as session:
+            batches = milestones.run_due(session, clock=self.clock, display_tz=self.display_tz)
+        self._deliver(batches)
+
+    def _on_command(self, _: Person | None, __: int) -> None:
+        """Each street command centre accepts the suggested fixes for its at-risk grids."""
+        for street in self.streets:
+            with self.factory() as session:
+                _, risks = risk_for(
+                    session, actor=street, mobilisation_id=self.mid, now=self.clock.now()
+                )
+            fixes = [(r.grid_id, r.suggestion) for r in risks if r.suggestion is not None]
+            for grid_id, fix in fixes:
+                outcome = self._call(
+                    service.send_to_grid,
+                    actor=street,
+                    mobilisation_id=self.mid,
+                    grid_id=grid_id,
+                    responder_id=fix.responder_id,
+                    from_grid_id=fix.from_grid_id,
+                    display_tz=self.display_tz,
+                )
+                if outcome is not None:
+                    self._deliver(outcome.batches)
+            if fixes:
+                self._follow()
+
+    def _on_deadline(self, _: Person | None, __: int) -> None:
+        with self.factory() as session:
+            mobilisation = session.get(Mobilisation, self.mid)
+            assert mobilisation is not None
+            now = coverage.coverage(session, mobilisation=mobilisation, now=self.clock.now())
+        self.live = LiveFigures(
+            mobilised_pct=now.mobilised_pct,
+            mobilised=now.by_status.get("mobilised", 0) + now.by_status.get("checked", 0),
+            grids=now.grids,
+            households_checked=now.households_checked,
+            households=now.households,
+        )
+
+    def _on_stand_down(self, _: Person | None, __: int) -> None:
+        for person in sorted(self.people.values(), key=lambda p: p.responder_id):
+            if person.status in _HOLDING:
+                self._sync(person)
+        self._call(service.stand_down, actor=self.commander, mobilisation_id=self.mid)
