@@ -15,7 +15,8 @@ every household is checked, within the target three hours:
 
 Reported: errors (any HTTP error, GraphQL error or refusal; the goal is zero; a 503 "busy"
 or 429 answer is retried after Retry-After with the same client id, as phones do, and
-counted as `retried_after_busy`, an error only after two minutes), latencies by
+counted as `retried_after_busy`; a dropped connection likewise, `retried_after_network_error`;
+either is an error only after two minutes), latencies by
 kind, achieved rates, subscription events heard, and the resident memory of every process of
 the topology sampled each 30 s: after a one-minute warm-up ("start") and at the end."""
 
@@ -229,6 +230,7 @@ class Tally:
         self.errors: list[str] = []
         self.heard = 0
         self.retried = 0
+        self.retried_network = 0
 
     def error(self, what: str) -> None:
         self.errors.append(what[:300])
@@ -256,7 +258,11 @@ async def _call(
                 headers={"Authorization": f"Bearer {token}"},
             )
             body = r.json()
-        except (httpx.HTTPError, ValueError) as exc:
+        except (httpx.TransportError, ValueError) as exc:
+            if time.perf_counter() - started < GIVE_UP_S:  # a dropped connection: again
+                tally.retried_network += 1
+                await asyncio.sleep(1.0)
+                continue
             tally.error(f"{kind}: {type(exc).__name__} {exc}")
             return
         if r.status_code in (429, 503) and time.perf_counter() - started < GIVE_UP_S:
@@ -489,6 +495,7 @@ def main() -> None:
             errors=len(tally.errors),
             error_samples=tally.errors[:5],
             retried_after_busy=tally.retried,
+            retried_after_network_error=tally.retried_network,
             subscription_events_heard=tally.heard,
             processes_exited=crashed,
             latency={k: _stats(v) for k, v in sorted(tally.latency.items()) if v},

@@ -7,6 +7,7 @@ from mobilize.mobilisation.engine import (
     Person,
     Team,
     solve,
+    solve_by_pairing,
 )
 from mobilize.mobilisation.rules import StaffingRule
 
@@ -92,3 +93,19 @@ def test_the_same_problem_gives_the_same_plan() -> None:
     first = solve(grids, people, RULE, REACH)
     second = solve(grids, people, RULE, REACH)
     assert first.placements == second.placements
+
+
+def test_the_pairing_baseline_follows_the_list_not_the_map() -> None:
+    """The manual practice: a paired cadre takes the first grid of their community's list
+    with an open slot, however far; a member goes home; a free volunteer to the nearest grid.
+    The optimiser, on the same problem, sends each to the near grid."""
+    grids = [grid(1, 9_000.0), grid(2, 0.0), grid(3, 100.0)]
+    people = [
+        Person(1, 50.0, 0.0, grids=(3, 2, 1)),  # a cadre of a unit paired with all three
+        Person(2, 0.0, 0.0, grids=(3,), always=True),  # grid 3's member
+        Person(3, 9_100.0, 0.0),  # a volunteer who lives by grid 1
+    ]
+    plan = solve_by_pairing(grids, people, RULE, REACH)
+    assert where(plan) == {1: (1, "minimum"), 2: (3, "minimum"), 3: (1, "extra")}
+    assert plan.open_minimum == {2: NOBODY_IN_REACH}  # the grid next to the cadre: empty
+    assert where(solve(grids, people, RULE, REACH))[1] == (2, "minimum")

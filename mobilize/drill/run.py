@@ -122,7 +122,7 @@ def run_once(
         seed=seed,
         display_tz=display_tz,
     )
-    sim.run()
+    sim.run(outcome.batches)
     with factory() as session:
         mobilisation = session.get(Mobilisation, outcome.mobilisation.id)
         assert mobilisation is not None

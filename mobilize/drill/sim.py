@@ -196,10 +196,10 @@ class Simulation:
     def _minute(self) -> float:
         return (self.clock.now() - self.t0).total_seconds() / 60
 
-    def run(self) -> None:
-        """From the activation to the stand-down."""
+    def run(self, batches: list[str]) -> None:
+        """From the activation (its messages in `batches`) to the stand-down."""
         p = self.params
-        self._deliver(None)
+        self._deliver(batches)
         self._follow()
         minute = p.tick_min
         while minute <= p.stand_down_min:
@@ -451,8 +451,8 @@ class Simulation:
 
     # -- the command side -----------------------------------------------------------------
 
-    def _deliver(self, batches: list[str] | None) -> None:
-        if batches == []:
+    def _deliver(self, batches: list[str]) -> None:
+        if not batches:
             return
         while outbox.deliver(
             self.factory, notifier=self.notifier, clock=self.clock, batches=batches
@@ -504,4 +504,6 @@ class Simulation:
         for person in sorted(self.people.values(), key=lambda p: p.responder_id):
             if person.status in _HOLDING:
                 self._sync(person)
-        self._call(service.stand_down, actor=self.commander, mobilisation_id=self.mid)
+        outcome = self._call(service.stand_down, actor=self.commander, mobilisation_id=self.mid)
+        if outcome is not None:
+            self._deliver(outcome.batches)

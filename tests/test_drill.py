@@ -1,0 +1,131 @@
+"""The drill: deterministic, read back from the log like a real day, never over a real one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from mobilize.bundle import Bundle
+from mobilize.cli.main import app
+from mobilize.clock import ManualClock
+from mobilize.drill.params import DrillParams
+from mobilize.drill.run import DrillRefused, drill
+from mobilize.errors import InvalidInput
+from mobilize.mobilisation.rules import StaffingRule
+from mobilize.models import Event, HouseholdRecord, Mobilisation
+from mobilize.review.replay import state_at
+from tests.wartime import activated
+
+# Fewer rounds of the beat and the command centres: the same drill, quicker to run.
+QUICK = ["tick_min=5", "commander_every_min=20", "stand_down_min=200"]
+
+
+def _url(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+def test_a_tiny_drill_gives_the_same_json_twice(tmp_path: Path, tiny_bundle: Bundle) -> None:
+    """Twice from a fresh database, then once more reusing the district: the same figures,
+    and a different seed gives different ones."""
+    params = DrillParams.defaults().with_overrides(QUICK)
+
+    def once(db: str, seed: int = 3) -> dict[str, object]:
+        url = f"sqlite:///{tmp_path / db}"
+        result = drill(database_url=url, bundle=tiny_bundle, seed=seed, params=params, out=None)
+        assert isinstance(result.pop("wall_s"), float)
+        return result
+
+    first = once("a.db")
+    assert once("b.db") == first
+    assert once("a.db") == first  # the district reused, its first drill stood down
+    assert once("c.db", seed=4) != first
+    for run in (first, first["baseline"]):
+        assert isinstance(run, dict)
+        assert run["grids"] == 20 and run["events"] > 0
+        assert 0 < run["t_ack_p50_min"] <= run["t_ack_p95_min"]
+        assert run["coverage_at_deadline"] == 100.0 and run["grids_missed"] == 0
+        assert 0 < run["households_checked_at_deadline"] <= run["households"]
+    assert first["planner"] == "optimal" and first["baseline"]["planner"] == "pairing"
+
+
+def test_a_drills_replay_agrees_with_its_live_figures(engine: Engine, tiny_bundle: Bundle) -> None:
+    """What the command centre saw at the deadline is what `stateAt` folds from the log at
+    that instant; the drill's writes all went through the services (the records match the
+    events, one each)."""
+    params = DrillParams.defaults().with_overrides([*QUICK, "ack_median_min=150"])
+    result = drill(
+        database_url=_url(engine), bundle=tiny_bundle, seed=5, params=params, out=None,
+        baseline=False,
+    )  # fmt: skip
+    with Session(engine) as session:
+        mobilisation = session.scalars(select(Mobilisation)).one()
+        assert mobilisation.status == "stood_down"
+        assert StaffingRule.from_dict(mobilisation.rule).planner == "optimal"
+        state = state_at(session, mobilisation, mobilisation.deadline)
+        then = state.coverage(mobilisation)
+        events = session.scalar(
+            select(func.count()).where(Event.mobilisation_id == mobilisation.id)
+        )
+        checked = session.scalar(select(func.count()).where(Event.kind == "household.checked"))
+        records = session.scalar(
+            select(func.count()).select_from(HouseholdRecord).where(HouseholdRecord.kind == "check")
+        )
+    assert then.mobilised_pct == result["coverage_at_deadline"]
+    assert then.households_checked == result["households_checked_at_deadline"]
+    assert (
+        then.grids - then.by_status["mobilised"] - then.by_status["checked"]
+        == result["grids_missed"]
+    )
+    assert result["grids_missed"] > 0  # slow answers: grids missed, something to replay
+    assert events == result["events"]
+    assert checked == records > result["households_checked_at_deadline"]
+
+
+def test_the_drill_refuses_a_district_mobilised_for_real(
+    engine: Engine, tiny_bundle: Bundle, clock: ManualClock
+) -> None:
+    activated(engine, tiny_bundle, clock)
+    with Session(engine) as session:
+        before = session.scalar(select(func.count()).select_from(Event))
+    with pytest.raises(DrillRefused, match="stand it down before a drill"):
+        drill(
+            database_url=_url(engine), bundle=tiny_bundle, seed=1,
+            params=DrillParams.defaults(), out=None,
+        )  # fmt: skip
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Mobilisation)) == 1
+        assert session.scalar(select(func.count()).select_from(Event)) == before
+
+
+def test_drill_command_writes_its_json_and_curve_and_names_a_bad_parameter(
+    tmp_path: Path,
+) -> None:
+    runner = CliRunner()
+    out = tmp_path / "out"
+    args = ["drill", "--preset", "tiny", "--out", str(out), "--json", "--no-baseline"]
+    answer = runner.invoke(app, [*args, *(a for s in QUICK for a in ("--set", s))])
+    assert answer.exit_code == 0, answer.output
+    printed = json.loads(answer.output)
+    assert json.loads((out / "drill.json").read_text(encoding="utf-8")) == printed
+    assert (out / "coverage.png").stat().st_size > 10_000
+    assert "baseline" not in printed and printed["params"]["tick_min"] == 5
+    bad = runner.invoke(app, [*args, "--set", "ack_median_min=soon"])
+    assert bad.exit_code == 2 and "ack_median_min" in bad.output and "soon" in bad.output
+    unknown = runner.invoke(app, [*args, "--set", "speed=3"])
+    assert unknown.exit_code == 2 and "expected name=value" in unknown.output
+
+
+def test_parameters_are_checked_and_documented() -> None:
+    params = DrillParams.defaults()
+    text = (Path(__file__).parents[1] / "mobilize/drill/defaults.toml").read_text("utf-8")
+    for name in params.as_dict():
+        assert f"\n{name} = " in text  # each default sits in the one documented file
+    with pytest.raises(InvalidInput, match="decline_share"):
+        params.with_overrides(["decline_share=1.5"])
+    with pytest.raises(InvalidInput, match="exceed 1"):
+        params.with_overrides(["decline_share=0.6", "never_answer_share=0.5"])
