@@ -8,9 +8,12 @@ is measured on the same people, the same seed and the same behaviour."""
 from __future__ import annotations
 
 import json
+import shutil
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mobilize.auth.actor import Actor, Binding
 from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
-from mobilize.db import make_engine, make_sessionmaker, transaction
+from mobilize.db import make_engine, make_sessionmaker, normalize_url, transaction
 from mobilize.db.migrate import upgrade
 from mobilize.districts.importer import import_district
 from mobilize.drill.params import DrillParams
@@ -185,6 +188,40 @@ def _figures(
     return RunFigures(planner, mobilisation.id, figures, curve)
 
 
+def _databases(url: str, n: int) -> list[str]:
+    """The database for each run: with SQLite, the district's file and a copy of it per
+    further run (SQLite has one writer); otherwise the one database, runs one after another."""
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or n == 1:
+        return [url] * n
+    main = Path(parsed.database)
+    urls = [url]
+    for i in range(1, n):
+        copy = main.with_name(f"{main.stem}-run{i}{main.suffix}")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{copy}{suffix}").unlink(missing_ok=True)
+        shutil.copyfile(main, copy)
+        urls.append(parsed.set(database=str(copy)).render_as_string(hide_password=False))
+    return urls
+
+
+def _run_on(
+    url: str, district_id: int, planner: str, params: DrillParams, seed: int, display_tz: str
+) -> RunFigures:
+    engine = make_engine(url)
+    try:
+        return run_once(
+            make_sessionmaker(engine),
+            district_id=district_id,
+            planner=planner,
+            params=params,
+            seed=seed,
+            display_tz=display_tz,
+        )
+    finally:
+        engine.dispose()
+
+
 def drill(
     *,
     database_url: str,
@@ -195,8 +232,8 @@ def drill(
     display_tz: str = "Asia/Shanghai",
     baseline: bool = True,
 ) -> dict[str, Any]:
-    """Both runs on one database, one after the other; the JSON (also `out/drill.json`) and
-    the coverage curves (`out/coverage.png`)."""
+    """Both runs (side by side on copies of a SQLite database, one after the other on
+    PostgreSQL); the JSON (also `out/drill.json`) and the coverage curves (`out/coverage.png`)."""
     started = time.perf_counter()
     engine = make_engine(database_url)
     try:
@@ -207,19 +244,19 @@ def drill(
             if known is not None:
                 refuse_if_live(session, known)
         district_id = ensure_district(factory, bundle)
-        runs = [
-            run_once(
-                factory,
-                district_id=district_id,
-                planner=planner,
-                params=params,
-                seed=seed,
-                display_tz=display_tz,
-            )
-            for planner in (("optimal", "pairing") if baseline else ("optimal",))
-        ]
     finally:
         engine.dispose()
+    planners = ("optimal", "pairing") if baseline else ("optimal",)
+    urls = _databases(database_url, len(planners))
+    jobs = [
+        (url, district_id, planner, params, seed, display_tz)
+        for url, planner in zip(urls, planners, strict=True)
+    ]
+    if len(set(urls)) > 1:  # a copy each: the two runs go side by side, one per core
+        with ProcessPoolExecutor(len(urls), mp_context=get_context("spawn")) as pool:
+            runs = list(pool.map(_run_on, *zip(*jobs, strict=True)))
+    else:
+        runs = [_run_on(*job) for job in jobs]
     result: dict[str, Any] = {
         "district": bundle.district_code,
         "seed": seed,
