@@ -94,6 +94,18 @@ def phones(engine: Engine, bundle: Bundle) -> list[dict[str, Any]]:
     return out
 
 
+def check_ins_per_subject(engine: Engine) -> dict[str, int]:
+    """How many check-in events each person has in the log."""
+    with Session(engine) as session:
+        return dict(
+            session.execute(
+                select(Event.subject_id, func.count())
+                .where(Event.kind == "assignment.checked_in")
+                .group_by(Event.subject_id)
+            ).all()
+        )
+
+
 def test_every_check_in_lands_once_across_an_api_restart(
     topology: Topology, engine: Engine, tiny_bundle: Bundle
 ) -> None:
@@ -144,14 +156,8 @@ def test_every_check_in_lands_once_across_an_api_restart(
     assert retried, "the restart should have made phones retry"
     assert not failures, topology.log("api-0")[-3000:]
     assert set(answered.values()) == {"Assignment"} and len(answered) == len(people)
+    per = check_ins_per_subject(engine)
     with Session(engine) as session:
-        per = dict(
-            session.execute(
-                select(Event.subject_id, func.count())
-                .where(Event.kind == "assignment.checked_in")
-                .group_by(Event.subject_id)
-            ).all()
-        )
         on_site = session.scalar(
             select(func.count()).where(
                 Assignment.id.in_([p["id"] for p in people]), Assignment.status == "on_site"
@@ -256,14 +262,7 @@ def test_a_burst_bigger_than_the_pool_is_served_or_told_to_retry_at_once(
     assert max(took) < 25, f"a request waited {max(took):.1f} s"
     assert set(landed.values()) == {"Assignment"}
     ids = {p["id"] for p in people}
-    with Session(engine) as session:
-        per = dict(
-            session.execute(
-                select(Event.subject_id, func.count())
-                .where(Event.kind == "assignment.checked_in")
-                .group_by(Event.subject_id)
-            ).all()
-        )
+    per = check_ins_per_subject(engine)
     assert set(per) == {str(i) for i in ids} and set(per.values()) == {1}
 
 

@@ -260,6 +260,18 @@ def solve(
     left_min = open_min - filled_min
     left_work = open_work - filled_work
     _place_teams(plan, teams, grids, gx, gy, left_min, left_work, reached, rule, reach_minutes)
+    return _finish(plan, ids, left_min, left_work, reached, started)
+
+
+def _finish(
+    plan: Plan,
+    ids: np.ndarray,
+    left_min: np.ndarray,
+    left_work: np.ndarray,
+    reached: np.ndarray,
+    started: float,
+) -> Plan:
+    """Say why each slot left open is open; placements in person order."""
     for g in np.flatnonzero(left_min > 0):
         plan.open_minimum[int(ids[g])] = NOT_ENOUGH_PEOPLE if reached[g] else NOBODY_IN_REACH
     for g in np.flatnonzero(left_work > 0):
@@ -401,15 +413,8 @@ def solve_by_pairing(
             )
         )  # fmt: skip
     _place_teams(plan, teams, grids, gx, gy, left_min, left_work, reached, rule, reach_minutes)
-    ids = [g.grid_id for g in grids]
-    for g in np.flatnonzero(left_min > 0):
-        plan.open_minimum[ids[g]] = NOT_ENOUGH_PEOPLE if reached[g] else NOBODY_IN_REACH
-    for g in np.flatnonzero(left_work > 0):
-        reason = NOT_ENOUGH_PEOPLE if reached[g] else NOBODY_IN_REACH
-        plan.open_work[ids[g]] = (int(left_work[g]), reason)
-    plan.placements.sort(key=lambda p: p.person_id)
-    plan.solve_s = time.perf_counter() - started
-    return plan
+    ids = np.fromiter((g.grid_id for g in grids), dtype=np.int64, count=len(grids))
+    return _finish(plan, ids, left_min, left_work, reached, started)
 
 
 PLANNERS = {"optimal": solve, "pairing": solve_by_pairing}
