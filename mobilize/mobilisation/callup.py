@@ -164,10 +164,18 @@ def build_problem(
 ) -> Problem:
     """The engine's problem for the `region` communities of a mobilisation over `scope`."""
     info = load_grids(session, region, metric)
+    # Everyone already called anywhere in the mobilisation is not called again; only the
+    # region's own assignments are loaded whole (a re-plan of one community stays cheap).
+    seen = set(
+        session.scalars(
+            select(Assignment.responder_id).where(Assignment.mobilisation_id == mobilisation.id)
+        )
+    )
     existing = session.scalars(
-        select(Assignment).where(Assignment.mobilisation_id == mobilisation.id)
+        select(Assignment).where(
+            Assignment.mobilisation_id == mobilisation.id, Assignment.community_id.in_(region)
+        )
     ).all()
-    seen = {a.responder_id for a in existing}
     holding_fixed: dict[int, int] = defaultdict(int)
     movable: list[Assignment] = []
     for a in existing:

@@ -425,6 +425,9 @@ def _message(
     return Message(to=responder.phone, kind="assignment", text=text)
 
 
+CHUNK = 5000  # ids per IN list
+
+
 def _apply(
     session: Session,
     *,
@@ -438,13 +441,18 @@ def _apply(
     """Write a plan: new assignments, moves of people not yet committed, releases of people
     the plan no longer needs; one event each, and a message to everyone whose place changed."""
     now = clock.now()
-    current = {
-        a.responder_id: a
-        for a in session.scalars(
-            select(Assignment).where(Assignment.mobilisation_id == mobilisation.id)
-        )
-    }
     placed = {p.person_id: p for p in plan.placements}
+    # Only the plan's people: a re-plan of one community must not load a district's rows.
+    concerned = sorted(set(placed) | set(plan.unplaced))
+    current: dict[int, Assignment] = {}
+    for start in range(0, len(concerned), CHUNK):
+        for a in session.scalars(
+            select(Assignment).where(
+                Assignment.mobilisation_id == mobilisation.id,
+                Assignment.responder_id.in_(concerned[start : start + CHUNK]),
+            )
+        ):
+            current[a.responder_id] = a
     grid_ids = {p.grid_id for p in plan.placements}
     # Names and phones only: loading whole rows (geometry included) costs seconds at scale.
     grids = {
