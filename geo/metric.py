@@ -39,7 +39,7 @@ class LocalMetric:
     def around(cls, geom: shapely.Geometry) -> LocalMetric:
         """The plane centred on a geometry's bounding box."""
         minx, miny, maxx, maxy = shapely.bounds(geom)
-        return cls(lon0=(minx + maxx) / 2.0, lat0=(miny + maxy) / 2.0)
+        return _centred((minx + maxx) / 2.0, (miny + maxy) / 2.0)
 
     @classmethod
     def near(cls, geom: shapely.Geometry) -> LocalMetric:
@@ -79,3 +79,10 @@ SNAP_DEG = 0.05
 @lru_cache(maxsize=256)
 def _snapped(i: int, j: int) -> LocalMetric:
     return LocalMetric(lon0=i * SNAP_DEG, lat0=j * SNAP_DEG)
+
+
+@lru_cache(maxsize=64)
+def _centred(lon0: float, lat0: float) -> LocalMetric:
+    """Planes are immutable: the same centre (a district's, asked at every re-plan) is built
+    once."""
+    return LocalMetric(lon0=lon0, lat0=lat0)
