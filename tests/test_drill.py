@@ -57,7 +57,7 @@ def test_a_drills_replay_agrees_with_its_live_figures(engine: Engine, tiny_bundl
     """What the command centre saw at the deadline is what `stateAt` folds from the log at
     that instant; the drill's writes all went through the services (the records match the
     events, one each)."""
-    params = DrillParams.defaults().with_overrides([*QUICK, "ack_median_min=150"])
+    params = DrillParams.defaults().with_overrides([*QUICK, "ack_median_min=400"])
     result = drill(
         database_url=_url(engine), bundle=tiny_bundle, seed=5, params=params, out=None,
         baseline=False,
