@@ -16,15 +16,13 @@ from mobilize.api.app import create_app
 from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
 from mobilize.db import make_sessionmaker, transaction
-from mobilize.districts.importer import import_district
 from mobilize.mobilisation import service
-from mobilize.mobilisation.area import AreaScope
 from mobilize.models import Assignment, Grid, Responder, Role
 from mobilize.notify import LogNotifier
 from mobilize.outbox import InProcessDispatcher
 from mobilize.settings import Settings
 from tests.people import make_user
-from tests.wartime import activate_now, district_commander
+from tests.wartime import activated, district_commander
 
 MINE = """{ myAssignment { minutesLeft deadline assignment { id status role }
   grid { code centre } households { household { code tags } checked { result } }
@@ -34,16 +32,7 @@ MINE = """{ myAssignment { minutesLeft deadline assignment { id status role }
 
 @pytest.fixture
 def setup(engine: Engine, small_bundle: Bundle, clock: ManualClock) -> Iterator[Any]:
-    with transaction(make_sessionmaker(engine)) as session:
-        import_district(session, bundle=small_bundle, actor="test", clock=clock)
-    m = activate_now(
-        engine,
-        actor=district_commander(engine),
-        clock=clock,
-        scope=AreaScope.parse("street:S01"),
-        kind="epidemic",
-        title="演练",
-    ).mobilisation
+    m = activated(engine, small_bundle, clock, scope="street:S01")
     with Session(engine) as session:
         a = session.scalars(
             select(Assignment).where(Assignment.role == "minimum").order_by(Assignment.id)

@@ -14,12 +14,9 @@ from geo import LocalMetric, wgs84_to
 from mobilize.auth.actor import Actor, Binding
 from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
-from mobilize.db import make_sessionmaker, transaction
-from mobilize.districts.importer import import_district
 from mobilize.errors import DomainError, Forbidden, InvalidInput
 from mobilize.idempotency import ReusedMutationId
 from mobilize.mobilisation import field, phone, service
-from mobilize.mobilisation.area import AreaScope
 from mobilize.models import (
     Assignment,
     Community,
@@ -37,27 +34,12 @@ from mobilize.models import (
     Task,
 )
 from mobilize.tasks import service as tasks
-from tests.wartime import activate_now, district_commander, street_commander
+from tests.wartime import activated, district_commander, street_commander, write
 
 
 @pytest.fixture
 def wartime(engine: Engine, small_bundle: Bundle, clock: ManualClock) -> int:
-    with transaction(make_sessionmaker(engine)) as session:
-        import_district(session, bundle=small_bundle, actor="test", clock=clock)
-    out = activate_now(
-        engine,
-        actor=district_commander(engine),
-        clock=clock,
-        scope=AreaScope.parse("street:S01"),
-        kind="epidemic",
-        title="演练",
-    )
-    return out.mobilisation.id
-
-
-def write(engine: Engine, fn: object, **kwargs: object) -> object:
-    with transaction(make_sessionmaker(engine)) as session:
-        return fn(session, **kwargs)  # type: ignore[operator]
+    return activated(engine, small_bundle, clock, scope="street:S01").id
 
 
 def person(

@@ -65,8 +65,11 @@ def activate_now(engine: Engine, *, clock: Clock, **kwargs: object) -> Outcome:
     )
 
 
-def activated(engine: Engine, bundle: Bundle, clock: Clock, kind: str = "epidemic") -> Mobilisation:
-    """Import `bundle` and switch the whole district to wartime, as its commander."""
+def activated(
+    engine: Engine, bundle: Bundle, clock: Clock, kind: str = "epidemic", scope: str = "district"
+) -> Mobilisation:
+    """Import `bundle` and switch `scope` (the whole district by default) to wartime, as the
+    district's commander."""
     from mobilize.districts.importer import import_district
     from mobilize.mobilisation.area import AreaScope
 
@@ -76,7 +79,7 @@ def activated(engine: Engine, bundle: Bundle, clock: Clock, kind: str = "epidemi
         engine,
         actor=district_commander(engine),
         clock=clock,
-        scope=AreaScope.parse("district"),
+        scope=AreaScope.parse(scope),
         kind=kind,
         title="演练",
     ).mobilisation

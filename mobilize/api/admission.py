@@ -11,8 +11,6 @@ same client mutation id."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 
 BUSY_MESSAGE = "服务繁忙，请稍后重试 The server is busy; retry in {s} s"
 
@@ -30,10 +28,6 @@ class Admission:
         self.retry_after_s = retry_after_s
         self._free = asyncio.Semaphore(slots)
 
-    @property
-    def in_use(self) -> int:
-        return self.slots - self._free._value
-
     async def acquire(self, wait_s: float | None) -> None:
         """A slot; Busy after `wait_s` (None: wait as long as it takes)."""
         if wait_s is None:
@@ -47,11 +41,3 @@ class Admission:
 
     def release(self) -> None:
         self._free.release()
-
-    @contextlib.asynccontextmanager
-    async def slot(self, wait_s: float | None) -> AsyncIterator[None]:
-        await self.acquire(wait_s)
-        try:
-            yield
-        finally:
-            self.release()

@@ -20,18 +20,17 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mobilize.auth.actor import Actor, Binding
 from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
 from mobilize.db import make_engine, make_sessionmaker, normalize_url, transaction
 from mobilize.db.migrate import upgrade
 from mobilize.districts.importer import import_district
 from mobilize.drill.params import DrillParams
-from mobilize.drill.sim import Simulation
+from mobilize.drill.sim import Simulation, district_commander
 from mobilize.errors import DomainError
 from mobilize.mobilisation import service
 from mobilize.mobilisation.area import AreaScope
-from mobilize.models import LIVE, District, Event, Mobilisation, Role
+from mobilize.models import LIVE, District, Event, Mobilisation
 from mobilize.review import report
 from mobilize.review.export import coverage_curves_png
 
@@ -57,11 +56,13 @@ class RunFigures:
 
 
 def ensure_district(factory: sessionmaker[Session], bundle: Bundle) -> int:
-    """The district's id: imported now, or already in this database (reused)."""
+    """The district's id: already in this database (reused, refused if mobilised for real),
+    or imported now."""
     with factory() as session:
         found = session.scalar(select(District.id).where(District.code == bundle.district_code))
-    if found is not None:
-        return found
+        if found is not None:
+            refuse_if_live(session, found)
+            return found
     with transaction(factory) as session:
         import_district(session, bundle=bundle, actor="drill", clock=ManualClock(DRILL_START))
         district_id = session.scalar(
@@ -98,20 +99,12 @@ def run_once(
     display_tz: str,
 ) -> RunFigures:
     clock = ManualClock(DRILL_START)
-    commander = Actor(
-        user_id=None,
-        name="区指挥中心（演练）",
-        tag="drill:district",
-        bindings=(Binding(Role.DISTRICT_COMMANDER, district_id, district_id),),
-    )
-    with factory() as session:
-        refuse_if_live(session, district_id)
     outcome = service.activate_in_process(
         factory,
         clock=clock,
         display_tz=display_tz,
         worker="drill",
-        actor=commander,
+        actor=district_commander(district_id),
         scope=AreaScope(district=True),
         kind="epidemic",
         title=f"演练 Drill: {' '.join(PLANNERS[planner])}",
@@ -238,12 +231,7 @@ def drill(
     engine = make_engine(database_url)
     try:
         upgrade(engine)
-        factory = make_sessionmaker(engine)
-        with factory() as session:
-            known = session.scalar(select(District.id).where(District.code == bundle.district_code))
-            if known is not None:
-                refuse_if_live(session, known)
-        district_id = ensure_district(factory, bundle)
+        district_id = ensure_district(make_sessionmaker(engine), bundle)
     finally:
         engine.dispose()
     planners = ("optimal", "pairing") if baseline else ("optimal",)

@@ -52,6 +52,16 @@ _HOLDING = {s.value for s in HOLDING}
 PEOPLE, BEAT, COMMAND, DEADLINE, STAND_DOWN = range(5)
 
 
+def district_commander(district_id: int) -> Actor:
+    """The drill's district command centre: it switches, and stands down."""
+    return Actor(
+        user_id=None,
+        name="区指挥中心（演练）",
+        tag="drill:district",
+        bindings=(Binding(Role.DISTRICT_COMMANDER, district_id, district_id),),
+    )
+
+
 class DrillChannel:
     """Messages reach the simulated phones (counted), never a real one."""
 
@@ -131,12 +141,7 @@ class Simulation:
             self.deadline_min = (mobilisation.deadline - mobilisation.t0).total_seconds() / 60
             self.district_id = mobilisation.district_id
             self._load_area(session)
-        self.commander = Actor(
-            user_id=None,
-            name="区指挥中心（演练）",
-            tag="drill:district",
-            bindings=(Binding(Role.DISTRICT_COMMANDER, self.district_id, self.district_id),),
-        )
+        self.commander = district_commander(self.district_id)
 
     # -- the area, read once ------------------------------------------------------------
 
