@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mobilize.clock import Clock
 from mobilize.db import transaction
+from mobilize.db.bulk import refresh_statistics
 from mobilize.errors import DomainError
 from mobilize.metrics import JOB_SECONDS
 from mobilize.models import JobRun, JobStatus
@@ -39,6 +40,7 @@ class Done:
 
     result: dict[str, Any]
     batches: list[str] = field(default_factory=list)
+    bulk_tables: tuple[str, ...] = ()  # written in bulk: their planner statistics are refreshed
 
 
 class Work(Protocol):
@@ -133,7 +135,9 @@ def run(
             job.error = None
             job.finished_at = clock.now()
             outcome = "done"
-            return done.batches
+        if done.bulk_tables:
+            _refresh_statistics(factory, done.bulk_tables)
+        return done.batches
     except DomainError as exc:
         outcome = "refused"
         _fail(factory, run_id, clock, str(exc))
@@ -154,6 +158,16 @@ def run(
             attempts,
             extra={"job": run_id, "kind": kind, "outcome": outcome, "attempt": attempts},
         )
+
+
+def _refresh_statistics(factory: sessionmaker[Session], tables: tuple[str, ...]) -> None:
+    """After the work committed: a failure here costs speed, not correctness, so it is logged
+    and the run stays done."""
+    try:
+        with transaction(factory) as session:
+            refresh_statistics(session, tables)
+    except Exception:
+        logger.warning("could not refresh planner statistics of %s", tables, exc_info=True)
 
 
 def _fail(factory: sessionmaker[Session], run_id: str, clock: Clock, error: str) -> None:

@@ -100,6 +100,7 @@ def test_demo_creates_then_reuses_its_database(empty_database_url: str) -> None:
     assert first.returncode == 0, first.stderr
     assert "Imported demo district TINY" in first.stdout
     assert "http://127.0.0.1:8000/graphql" in first.stdout
+    assert "http://127.0.0.1:8000/ui/command" in first.stdout
     lines = first.stdout.splitlines()
     tokens = {
         lines[i].split()[0]: lines[i + 1].strip()

@@ -13,11 +13,11 @@ from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
 from mobilize.coverage import service as coverage
 from mobilize.db import make_sessionmaker, transaction
-from mobilize.mobilisation import field, service
+from mobilize.mobilisation import service
 from mobilize.models import Assignment, Grid, GridState, Mobilisation, Task
 from mobilize.tasks import service as tasks
 from tests.simulate import simulate
-from tests.wartime import activated, phone, write
+from tests.wartime import activated, check_in_at_centre, phone, write
 
 
 @pytest.fixture
@@ -47,15 +47,7 @@ def test_a_grid_goes_assigned_arriving_mobilised_checked(
     )
     assert state(engine, grid.id).status == "arriving"
     clock.advance(timedelta(minutes=21))
-    write(
-        engine,
-        field.check_in,
-        actor=phone(a),
-        clock=clock,
-        assignment_id=a.id,
-        lon=grid.centre.x,
-        lat=grid.centre.y,
-    )
+    check_in_at_centre(engine, a, clock)
     mobilised = state(engine, grid.id)
     assert mobilised.status == "mobilised" and mobilised.on_site == 1
     assert mobilised.mobilised_at == mobilisation.t0 + timedelta(minutes=28)

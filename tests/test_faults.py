@@ -256,10 +256,11 @@ def test_a_burst_bigger_than_the_pool_is_served_or_told_to_retry_at_once(
         ]
     assert busy and set(busy) == {"1"}, "the burst should have been told to come back"
     assert len(served) == len(took) and {r["status"] for r in served} == {200, 503}
-    # Inside the server nobody waited for the pool: seconds at most, not its 30 s timeout (on
-    # two shared cores the client's own queue makes its wall times longer).
+    # Inside the server nobody waited for the pool: seconds at most, not its 30 s timeout
+    # (which would also have answered 500). The phones' own wall times are not asserted: on
+    # two shared cores they are mostly the queue before the server reads the request, and
+    # they grow with how slow the machine is, not with this property.
     assert max(r["ms"] for r in served) < 5000
-    assert max(took) < 25, f"a request waited {max(took):.1f} s"
     assert set(landed.values()) == {"Assignment"}
     ids = {p["id"] for p in people}
     per = check_ins_per_subject(engine)

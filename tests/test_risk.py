@@ -15,8 +15,9 @@ from mobilize.coverage import risk
 from mobilize.db import make_sessionmaker, transaction
 from mobilize.errors import DomainError
 from mobilize.mobilisation import service
+from mobilize.mobilisation.rules import StaffingRule
 from mobilize.models import HOLDING, Assignment, GridState, Mobilisation, Responder
-from tests.wartime import activated, district_commander, phone, write
+from tests.wartime import activated, check_in_at_centre, district_commander, phone, write
 
 HOLD = [s.value for s in HOLDING]
 
@@ -79,6 +80,28 @@ def nobody_else_free(engine: Engine) -> None:
         )
 
 
+def accept(
+    engine: Engine,
+    clock: ManualClock,
+    mobilisation: Mobilisation,
+    grid: int,
+    fix: risk.Suggestion,
+    key: str | None = None,
+) -> object:
+    """The district commander accepts a suggested fix for `grid`, as the wall's button does."""
+    return write(
+        engine,
+        service.send_to_grid,
+        actor=district_commander(engine),
+        clock=clock,
+        mobilisation_id=mobilisation.id,
+        grid_id=grid,
+        responder_id=fix.responder_id,
+        from_grid_id=fix.from_grid_id,
+        client_mutation_id=key,
+    )
+
+
 def test_a_fresh_activation_is_on_track(
     engine: Engine, mobilisation: Mobilisation, clock: ManualClock
 ) -> None:
@@ -129,6 +152,12 @@ def test_each_reason_on_simulated_time(
         )
     assert ordered[0].projected is None and all(r.at_risk for r in ordered)
     assert {r.grid_id for r in ordered} == {far, late, declined, gone}
+    # Late by as long as an unanswered call is waited for, they are no longer counted on: a
+    # fix need not beat an arrival that keeps slipping (the drill's no-shows blocked every fix).
+    rule = StaffingRule.from_dict(mobilisation.rule)
+    clock.advance(timedelta(minutes=rule.ack_timeout_minutes))
+    later = risks(engine, clock, mobilisation)[late]
+    assert later.reasons == [risk.RiskReason.NOT_ARRIVED_BY_ETA] and later.projected is None
 
 
 def test_calls_left_unanswered_stop_counting(
@@ -161,33 +190,12 @@ def test_accepting_the_suggested_fix_staffs_the_grid(
     fix = found.suggestion
     assert fix.arrives_at <= mobilisation.deadline
 
-    commander = district_commander(engine)
-    outcome = write(
-        engine,
-        service.send_to_grid,
-        actor=commander,
-        clock=clock,
-        mobilisation_id=mobilisation.id,
-        grid_id=grid,
-        responder_id=fix.responder_id,
-        from_grid_id=fix.from_grid_id,
-        client_mutation_id="fix-1",
-    )
+    outcome = accept(engine, clock, mobilisation, grid, fix, key="fix-1")
     assert outcome.assignment.grid_id == grid and outcome.assignment.pinned  # type: ignore[attr-defined]
     after = risks(engine, clock, mobilisation)[grid]
     assert not after.at_risk and after.projected is not None
     # a retry of the same click changes nothing more
-    again = write(
-        engine,
-        service.send_to_grid,
-        actor=commander,
-        clock=clock,
-        mobilisation_id=mobilisation.id,
-        grid_id=grid,
-        responder_id=fix.responder_id,
-        from_grid_id=fix.from_grid_id,
-        client_mutation_id="fix-1",
-    )
+    again = accept(engine, clock, mobilisation, grid, fix, key="fix-1")
     assert again.replayed  # type: ignore[attr-defined]
     assert len(holders(engine, grid)) == 1
 
@@ -211,19 +219,7 @@ def test_two_commanders_accepting_the_same_fix_at_once(
     def click(key: str) -> None:
         barrier.wait()
         try:
-            results.append(
-                write(
-                    engine,
-                    service.send_to_grid,
-                    actor=district_commander(engine),
-                    clock=clock,
-                    mobilisation_id=mobilisation.id,
-                    grid_id=grid,
-                    responder_id=fix.responder_id,
-                    from_grid_id=fix.from_grid_id,
-                    client_mutation_id=key,
-                )
-            )
+            results.append(accept(engine, clock, mobilisation, grid, fix, key=key))
         except DomainError as exc:
             results.append(exc)
 
@@ -242,3 +238,40 @@ def test_two_commanders_accepting_the_same_fix_at_once(
             )
         ).all()
     assert len(held) == 1 and held[0].grid_id == grid
+
+
+def test_a_fix_never_takes_a_staffed_grid_below_its_minimum_on_site(
+    engine: Engine, mobilisation: Mobilisation, clock: ManualClock
+) -> None:
+    """A grid with one person on site and one on the way can spare the one on the way, never
+    the one on site: the drill found fixes that turned staffed grids back into waiting ones."""
+    grid = grids_by_holders(engine)[2]
+    everyone_answers(engine, clock, but=(grid,), eta=30)
+    nobody_else_free(engine)
+    for g in grids_by_holders(engine):
+        people = holders(engine, g)
+        if g != grid and len(people) >= 2:
+            check_in_at_centre(engine, people[0], clock)  # staffed, with one more coming
+    for a in holders(engine, grid):
+        write(engine, service.decline, actor=phone(a), clock=clock, assignment_id=a.id,
+              reason="无法到岗")  # fmt: skip
+    staffed = mobilised_grids(engine)
+    assert staffed  # the setup made some grids staffed with someone to spare
+    fix = risks(engine, clock, mobilisation)[grid].suggestion
+    assert fix is not None and fix.from_grid_id in staffed
+    with Session(engine) as session:
+        sent = session.scalars(
+            select(Assignment.status).where(Assignment.responder_id == fix.responder_id)
+        ).one()
+    assert sent != "on_site"  # the one on the way goes; the one on site stays
+    accept(engine, clock, mobilisation, grid, fix)
+    assert staffed <= mobilised_grids(engine)
+
+
+def mobilised_grids(engine: Engine) -> set[int]:
+    with Session(engine) as session:
+        return set(
+            session.scalars(
+                select(GridState.grid_id).where(GridState.status.in_(["mobilised", "checked"]))
+            )
+        )

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import re
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import shapely
+import sqlalchemy
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -335,6 +341,96 @@ def test_retries_and_races_on_one_household(
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(HouseholdRecord)) == 2
         assert session.get(Task, task.id).status == "in_progress"  # type: ignore[union-attr]
+
+
+@contextmanager
+def in_step(engine: Engine, pattern: str, *, once_per_thread: bool = False) -> Iterator[None]:
+    """Two threads writing at once: on PostgreSQL each waits, after a statement matching
+    `pattern` (only its first, with `once_per_thread`), until the other has run one too, so
+    the two always overlap there. SQLite has one writer at a time: there they queue."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    both = threading.Barrier(2, timeout=20)
+    done: set[int] = set()
+
+    def after(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        me = threading.get_ident()
+        if once_per_thread and me in done:
+            return
+        if re.search(pattern, statement, re.DOTALL):
+            done.add(me)
+            both.wait()
+
+    sqlalchemy.event.listen(engine, "after_cursor_execute", after)
+    try:
+        yield
+    finally:
+        sqlalchemy.event.remove(engine, "after_cursor_execute", after)
+
+
+def test_two_first_records_at_once_both_land(
+    engine: Engine, wartime: int, clock: ManualClock
+) -> None:
+    """Two phones of one grid send their first checks at the same moment: both saw the task
+    not yet started, one starts it, and the other's checks land too (no refusal to retry).
+    On PostgreSQL each waits, once it has read the task, for the other to have read it."""
+    actor, _ = person(engine, wartime, clock)
+    with Session(engine) as session:
+        task = next(t for t in tasks.my_tasks(session, actor) if t.kind == "household_check")
+        households = tasks.ordered_households(session, task)
+
+    def sync(household: Household) -> object:
+        entries = [tasks.HouseholdEntry(household.id, "ok")]
+        return write(engine, tasks.record_households, actor=actor, clock=clock,
+                     task_id=task.id, kind="check", entries=entries)  # fmt: skip
+
+    task_read = r"FROM task\b.*WHERE task\.id ="
+    with in_step(engine, task_read, once_per_thread=True), ThreadPoolExecutor(2) as pool:
+        list(pool.map(sync, households[:2]))
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(HouseholdRecord)) == 2
+        assert session.get(Task, task.id).status == "in_progress"  # type: ignore[union-attr]
+
+
+def test_phones_recording_one_grid_at_once_are_all_counted(
+    engine: Engine, wartime: int, clock: ManualClock
+) -> None:
+    """Phones sync side by side (a household record takes its community's lock shared): each
+    recounts the grid, so the grid's count must be read after the others' have committed, or
+    the last to write leaves the count of its own view and checks go missing from coverage.
+    On PostgreSQL every record waits, once inserted, for another phone's to be inserted too,
+    so the two always overlap (SQLite has one writer at a time, so there they queue)."""
+    actor, a = person(engine, wartime, clock)
+    with Session(engine) as session:
+        task = next(t for t in tasks.my_tasks(session, actor) if t.kind == "household_check")
+        households = tasks.ordered_households(session, task)
+    assert len(households) >= 26
+
+    def sync(start: int) -> None:
+        entries = [tasks.HouseholdEntry(h.id, "ok") for h in households[start : start + 2]]
+        write(engine, tasks.record_households, actor=actor, clock=clock, task_id=task.id,
+              kind="check", entries=entries)  # fmt: skip
+
+    sync(0)  # the first starts the task (a lock of its own the others would queue on)
+    inserted = r"^\s*INSERT INTO household_record"
+    with in_step(engine, inserted), ThreadPoolExecutor(2) as pool:
+        list(pool.map(sync, range(2, 26, 2)))
+    with Session(engine) as session:
+        state = session.scalars(
+            select(GridState).where(
+                GridState.mobilisation_id == wartime, GridState.grid_id == a.grid_id
+            )
+        ).one()
+        records = session.scalar(select(func.count()).select_from(HouseholdRecord))
+        last = session.scalars(
+            select(Event)
+            .where(Event.kind == "grid.status", Event.subject_id == str(a.grid_id))
+            .order_by(Event.mseq.desc())
+        ).first()
+    assert records == 26
+    assert state.checked == 26
+    assert last is not None and last.payload["checked"] == 26  # replay folds the same
 
 
 def test_a_phone_syncs_its_checks_in_one_batch(

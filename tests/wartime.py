@@ -83,3 +83,23 @@ def activated(
         kind=kind,
         title="演练",
     ).mobilisation
+
+
+def check_in_at_centre(engine: Engine, a: Assignment, clock: Clock) -> None:
+    """The person checks in standing at their grid's centre, as their phone would."""
+    from mobilize.mobilisation import field
+    from mobilize.models import Grid
+
+    with Session(engine) as session:
+        grid = session.get(Grid, a.grid_id)
+        assert grid is not None
+        centre = grid.centre
+    write(
+        engine,
+        field.check_in,
+        actor=phone(a),
+        clock=clock,
+        assignment_id=a.id,
+        lon=centre.x,
+        lat=centre.y,
+    )

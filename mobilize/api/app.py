@@ -20,6 +20,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from mobilize.api.admission import Admission
 from mobilize.api.context import Context, RequestDb
+from mobilize.api.downloads import report_file
 from mobilize.api.middleware import AdmissionLimit, RequestLimits
 from mobilize.api.observe import RequestIds
 from mobilize.api.schema import build_schema
@@ -30,6 +31,7 @@ from mobilize.auth.secrets import digest
 from mobilize.auth.users import TokenRejected, authenticate
 from mobilize.clock import Clock, SystemClock
 from mobilize.db import make_engine, make_sessionmaker, normalize_url
+from mobilize.errors import DomainError
 from mobilize.live import Broker, attach, make_broker
 from mobilize.logs import configure_logging
 from mobilize.metrics import CONTENT_TYPE, exposition
@@ -37,6 +39,7 @@ from mobilize.notify import Notifier, notifier_from_settings
 from mobilize.outbox import CeleryDispatcher, Dispatcher, InProcessDispatcher
 from mobilize.scheduler import Scheduler
 from mobilize.settings import Settings, get_settings
+from mobilize.web import add_pages
 
 
 def create_app(
@@ -202,6 +205,36 @@ def create_app(
         body = await anyio.to_thread.run_sync(exposition, engine)
         return Response(body, media_type=CONTENT_TYPE)
 
+    @app.get("/reports/{mobilisation}/report.{fmt}")
+    async def report_download(mobilisation: str, fmt: str, request: Request) -> Response:
+        """The after-action report as a file, for whoever may read it (bearer token)."""
+        db = RequestDb(reader, writer)
+        address = request.client.host if request.client else "unknown"
+        try:
+            actor = await authenticated(db, request.headers.get("authorization"), address)
+            body, media, name = await db.run(
+                report_file,
+                actor=actor,
+                mobilisation=mobilisation,
+                fmt=fmt,
+                display_tz=settings.display_timezone,
+            )
+        except TokenRejected as exc:
+            raise _unauthorized(exc.reason) from None
+        except DomainError as exc:
+            return JSONResponse(
+                {"errors": [{"message": exc.message, "code": exc.code}]},
+                status_code=DOWNLOAD_STATUS.get(exc.code, 400),
+            )
+        finally:
+            await db.close()
+        return Response(
+            body,
+            media_type=media,
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+
+    add_pages(app)
     app.add_middleware(AdmissionLimit, admission=admission)  # type: ignore[arg-type]
     app.add_middleware(
         RequestLimits,  # type: ignore[arg-type]
@@ -288,3 +321,4 @@ def pool_for(settings: Settings) -> dict[str, int]:
 
 
 POOL_HEADROOM = 6
+DOWNLOAD_STATUS = {"UNAUTHENTICATED": 401, "FORBIDDEN": 403, "NOT_FOUND": 404}

@@ -159,6 +159,16 @@ def _self(model: Any, binding: Binding) -> ColumnElement[bool]:
     """A responder: themself, their team, their home grid, and in wartime their assignment,
     its grid and households, and the people sent to the same grid (teammates)."""
     me = binding.scope_id
+    if model is Assignment:  # first: every phone action reads its own assignment
+        return Assignment.responder_id == me
+    if model in (HouseholdRecord, ProblemReport, ServiceRecord):
+        return model.responder_id == me
+    if model is Team:
+        return Team.id == binding.team_id if binding.team_id else false()
+    if model is Mobilisation:
+        return Mobilisation.id.in_(
+            select(Assignment.mobilisation_id).where(Assignment.responder_id == me)
+        )
     my_grids = select(Assignment.grid_id).where(
         Assignment.responder_id == me, Assignment.status.in_(_HOLDING)
     )
@@ -170,8 +180,6 @@ def _self(model: Any, binding: Binding) -> ColumnElement[bool]:
         if binding.team_id:
             clauses.append(Responder.team_id == binding.team_id)
         return or_(*clauses)
-    if model is Team:
-        return Team.id == binding.team_id if binding.team_id else false()
     if model is Grid:
         return or_(Grid.id == binding.home_grid_id, Grid.id.in_(my_grids))
     if model is Household:
@@ -179,17 +187,9 @@ def _self(model: Any, binding: Binding) -> ColumnElement[bool]:
             Household.micro_grid_id == binding.home_grid_id,
             Household.micro_grid_id.in_(my_grids),
         )
-    if model is Assignment:
-        return Assignment.responder_id == me
-    if model is Mobilisation:
-        return Mobilisation.id.in_(
-            select(Assignment.mobilisation_id).where(Assignment.responder_id == me)
-        )
     if model is Task:
         return or_(
             Task.id.in_(select(TaskAssignee.task_id).where(TaskAssignee.responder_id == me)),
             Task.grid_id.in_(my_grids),
         )
-    if model in (HouseholdRecord, ProblemReport, ServiceRecord):
-        return model.responder_id == me
     return false()

@@ -272,8 +272,12 @@ def demo(
             summary = import_path(Path(tmp), settings)
         out.print(f"Imported demo district {code}: {json.dumps(summary, ensure_ascii=False)}")
     tokens = _demo_tokens(settings, code)
-    url = f"http://{host}:{port}/graphql"
-    out.print(f"\n[bold]打开 Open {url}[/]  (GraphiQL)")
+    url = f"http://{host}:{port}"
+    out.print(f"\n[bold]打开 Open {url}/ui/[/]")
+    out.print(f"  指挥中心 Command centre  {url}/ui/command   (paste a commander's token)")
+    out.print(f"  手机端 Phone             {url}/ui/phone     (a responder's phone number)")
+    out.print(f"  复盘 Review              {url}/ui/review    (the reviewer's token)")
+    out.print(f"  GraphiQL                {url}/graphql")
     print("\n演示账号 Demo users: send the header  Authorization: Bearer <token>")
     for role, place, token in tokens:
         print(f"  {role:<20} {place}\n      {token}")

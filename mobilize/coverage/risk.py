@@ -1,12 +1,15 @@
 """Which micro-grids will miss the deadline, why, and who could still save them.
 
 Each person holding a slot has a projected arrival: on site already; acknowledged, at the
-time they promised (or their travel time after acknowledging); merely assigned, after the
-setup time and their travel, until they have left the call unanswered too long and are no
-longer counted on. A grid's minimum arrives when its `min_on_site`-th person does. A grid is
-at risk when that is after the deadline, never, or rests on someone already past their
-promised time. The suggested fix is the person who could arrive first: a free responder, or
-one whose own grid keeps its minimum without them; each person is suggested once."""
+time they promised (or their travel time after acknowledging), and once past it a few minutes
+from now, until they are late by as long as an unanswered call is waited for and are no
+longer counted on (else a no-show's ever-slipping projection would block every fix); merely
+assigned, after the setup time and their travel, until they have left the call unanswered
+too long and are no longer counted on. A grid's minimum arrives when its `min_on_site`-th
+person does. A grid is at risk when that is after the deadline, never, or rests on someone
+already past their promised time. The suggested fix is the person who could arrive first: a
+free responder, or one whose own grid keeps its minimum without them; each person is
+suggested once."""
 
 from __future__ import annotations
 
@@ -111,7 +114,10 @@ def _projection(a: Any, rule: StaffingRule, now: datetime) -> _Holder:
             timedelta(minutes=a.eta_minutes) if a.eta_minutes is not None else travel
         )
         overdue = now > promised
-        arrives = now + timedelta(minutes=rule.late_slip_minutes) if overdue else promised
+        if now > promised + timedelta(minutes=rule.ack_timeout_minutes):
+            arrives = None  # this late, no longer counted on: a fix need not beat them
+        else:
+            arrives = now + timedelta(minutes=rule.late_slip_minutes) if overdue else promised
     else:
         if now > a.updated_at + timedelta(minutes=rule.ack_timeout_minutes):
             arrives, unanswered = None, True
@@ -142,7 +148,7 @@ def _grid_risk(
             reasons.append(RiskReason.DECLINED if gave_up else RiskReason.NOBODY_ASSIGNED)
         if any(h.unanswered for h in holders) and len(counted) < k:
             reasons.append(RiskReason.NOBODY_ACKNOWLEDGED)
-        if any(h.overdue for h in needed):
+        if any(h.overdue for h in needed) or (len(counted) < k and any(h.overdue for h in holders)):
             reasons.append(RiskReason.NOT_ARRIVED_BY_ETA)
         if projected is not None and projected > deadline and not reasons:
             reasons.append(RiskReason.TOO_FAR)
@@ -261,13 +267,22 @@ def suggest(
         metric=metric,
         info=info,
     )
-    # How many each grid holds beyond its minimum: what it can spare.
-    spare: dict[int, int] = defaultdict(int)
+    # What each grid holds: it can spare a person only while it keeps its minimum coming, and
+    # a person on site only while it keeps its minimum on site (a fix must not turn a staffed
+    # grid back into one waiting for someone).
+    holding: dict[int, int] = defaultdict(int)
+    on_site: dict[int, int] = defaultdict(int)
     for a in mine.values():
         if a.status in _HOLDING and a.grid_id is not None:
-            spare[a.grid_id] += 1
-    for grid_id in list(spare):
-        spare[grid_id] -= rule.min_on_site
+            holding[a.grid_id] += 1
+            on_site[a.grid_id] += a.status == AssignmentStatus.ON_SITE.value
+
+    def spares(source: Any) -> bool:
+        g = source.grid_id
+        if holding[g] - 1 < rule.min_on_site:
+            return False
+        return source.status != AssignmentStatus.ON_SITE.value or on_site[g] - 1 >= rule.min_on_site
+
     at_risk_grids = {r.grid_id for r in wanted}
 
     ids, xs, ys, setup, sources = [], [], [], [], []
@@ -295,7 +310,7 @@ def suggest(
         return
     px, py, ready = np.asarray(xs), np.asarray(ys), np.asarray(setup)
     donor = np.asarray([s.grid_id if s is not None else -1 for s in sources])
-    blocked = np.asarray([s is not None and spare[s.grid_id] <= 0 for s in sources])
+    blocked = np.asarray([s is not None and not spares(s) for s in sources])
     for risk in wanted:
         target = info.get(risk.grid_id)
         if target is None:
@@ -312,9 +327,10 @@ def suggest(
         blocked[best] = True
         source = sources[best]
         if source is not None:
-            spare[source.grid_id] -= 1
-            if spare[source.grid_id] <= 0:
-                blocked[donor == source.grid_id] = True
+            holding[source.grid_id] -= 1
+            on_site[source.grid_id] -= source.status == AssignmentStatus.ON_SITE.value
+            for i in np.flatnonzero(donor == source.grid_id):
+                blocked[i] = blocked[i] or not spares(sources[i])
         risk.suggestion = Suggestion(
             responder_id=ids[best],
             assignment_id=source.id if source is not None else None,

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from mobilize.clock import Clock
 from mobilize.db.bulk import insert_rows
@@ -62,37 +63,85 @@ class _Counts:
 
 
 def _counts(
-    session: Session, mobilisation_id: int, grid_ids: Iterable[int] | None
+    session: Session,
+    mobilisation_id: int,
+    grid_ids: Iterable[int] | None,
+    people_now: Iterable[GridState] = (),
 ) -> dict[int, _Counts]:
-    """People by state and households checked, per grid, from the source rows."""
-    people = (
-        select(
-            Assignment.grid_id,
-            func.count(),
-            func.sum(case((Assignment.status.in_(_ANSWERED), 1), else_=0)),
-            func.sum(case((Assignment.status == AssignmentStatus.ON_SITE.value, 1), else_=0)),
-        )
-        .where(Assignment.mobilisation_id == mobilisation_id, Assignment.status.in_(_HOLDING))
-        .group_by(Assignment.grid_id)
-    )
-    checks = (
-        select(Household.micro_grid_id, func.count())
-        .join(HouseholdRecord, HouseholdRecord.household_id == Household.id)
-        .where(HouseholdRecord.mobilisation_id == mobilisation_id, HouseholdRecord.kind == "check")
-        .group_by(Household.micro_grid_id)
-    )
-    if grid_ids is not None:
-        ids = list(grid_ids)
-        people = people.where(Assignment.grid_id.in_(ids))
-        checks = checks.where(Household.micro_grid_id.in_(ids))
-    found: dict[int, dict[str, int]] = {}
-    for grid_id, assigned, answered, on_site in session.execute(people).all():
-        found.setdefault(grid_id, {}).update(
-            assigned=assigned, answered=int(answered or 0), on_site=int(on_site or 0)
-        )
-    for grid_id, checked in session.execute(checks).all():
+    """People by state and households checked, per grid, from the source rows; the people
+    of `people_now`'s grids are taken from those states instead (when they cannot have
+    changed)."""
+    if grid_ids is None:
+        people, checks, params = _PEOPLE, _CHECKS, {"m": mobilisation_id}
+    else:
+        people, checks = _PEOPLE_IN, _CHECKS_IN
+        params = {"m": mobilisation_id, "ids": list(grid_ids)}
+    found: dict[int, dict[str, int]] = {
+        st.grid_id: {"assigned": st.assigned, "answered": st.answered, "on_site": st.on_site}
+        for st in people_now
+    }
+    if not found:
+        for grid_id, assigned, answered, on_site in session.execute(people, params).all():
+            found.setdefault(grid_id, {}).update(
+                assigned=assigned, answered=int(answered or 0), on_site=int(on_site or 0)
+            )
+    for grid_id, checked in session.execute(checks, params).all():
         found.setdefault(grid_id, {})["checked"] = checked
     return {g: _Counts(**c) for g, c in found.items()}
+
+
+# Built once (every phone's write recounts its grid; building them cost more than running).
+_PEOPLE = (
+    select(
+        Assignment.grid_id,
+        func.count(),
+        func.sum(case((Assignment.status.in_(_ANSWERED), 1), else_=0)),
+        func.sum(case((Assignment.status == AssignmentStatus.ON_SITE.value, 1), else_=0)),
+    )
+    .where(Assignment.mobilisation_id == bindparam("m"), Assignment.status.in_(_HOLDING))
+    .group_by(Assignment.grid_id)
+)
+_PEOPLE_IN = _PEOPLE.where(Assignment.grid_id.in_(bindparam("ids", expanding=True)))
+_CHECKS = (
+    select(Household.micro_grid_id, func.count())
+    .join(HouseholdRecord, HouseholdRecord.household_id == Household.id)
+    .where(HouseholdRecord.mobilisation_id == bindparam("m"), HouseholdRecord.kind == "check")
+    .group_by(Household.micro_grid_id)
+)
+_STATES_IN = (
+    select(GridState)
+    .where(
+        GridState.mobilisation_id == bindparam("m"),
+        GridState.grid_id.in_(bindparam("ids", expanding=True)),
+    )
+    .order_by(GridState.grid_id)
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_WRITE_STATE = (
+    update(GridState.__table__)
+    .where(
+        GridState.__table__.c.mobilisation_id == bindparam("m"),
+        GridState.__table__.c.grid_id == bindparam("g"),
+    )
+    .values(
+        {
+            name: bindparam(f"v_{name}")
+            for name in (
+                "status",
+                "assigned",
+                "answered",
+                "on_site",
+                "checked",
+                "mobilised_at",
+                "mobilised_minute",
+                "checked_at",
+                "updated_at",
+            )
+        }
+    )
+)
+_CHECKS_IN = _CHECKS.where(Household.micro_grid_id.in_(bindparam("ids", expanding=True)))
 
 
 def start(session: Session, *, mobilisation: Mobilisation, clock: Clock) -> None:
@@ -166,21 +215,28 @@ def _record(
 
 
 def track(
-    session: Session, *, mobilisation: Mobilisation, grid_ids: Iterable[int | None], clock: Clock
+    session: Session,
+    *,
+    mobilisation: Mobilisation,
+    grid_ids: Iterable[int | None],
+    clock: Clock,
+    checks_only: bool = False,
 ) -> None:
-    """Bring these grids' states up to date after a change that touched them."""
+    """Bring these grids' states up to date after a change that touched them. `checks_only`:
+    the change was household records, which move no one (their writers take the community's
+    lock shared, and anyone moving people takes it alone), so people are not recounted."""
     ids = sorted({g for g in grid_ids if g is not None})
     if not ids:
         return
     rule = StaffingRule.from_dict(mobilisation.rule)
     now = clock.now()
-    counts = _counts(session, mobilisation.id, ids)
-    changed = []
-    for state in session.scalars(
-        select(GridState).where(
-            GridState.mobilisation_id == mobilisation.id, GridState.grid_id.in_(ids)
-        )
-    ):
+    # The states first, locked: phones recording in one grid run side by side, and each
+    # count must see the records of those who updated the state before it (on PostgreSQL a
+    # statement after the lock sees what they committed; SQLite has one writer anyway).
+    states = session.scalars(_STATES_IN, {"m": mobilisation.id, "ids": ids}).all()
+    counts = _counts(session, mobilisation.id, ids, states if checks_only else ())
+    changed, writes = [], []
+    for state in states:
         c = counts.get(state.grid_id, _Counts())
         status = status_of(
             rule.min_on_site, c.assigned, c.answered, c.on_site, state.households, c.checked
@@ -193,21 +249,31 @@ def track(
             c.checked,
         ):
             continue
-        changed.append(state)
-        state.assigned, state.answered, state.on_site, state.checked = (
-            c.assigned,
-            c.answered,
-            c.on_site,
-            c.checked,
-        )
+        new = {
+            "status": status.value,
+            "assigned": c.assigned,
+            "answered": c.answered,
+            "on_site": c.on_site,
+            "checked": c.checked,
+            "mobilised_at": state.mobilised_at,
+            "mobilised_minute": state.mobilised_minute,
+            "checked_at": state.checked_at,
+            "updated_at": now,
+        }
         if status in (GridStatus.MOBILISED, GridStatus.CHECKED) and state.mobilised_at is None:
-            state.mobilised_at = now
-            state.mobilised_minute = minute_of(mobilisation, now)
+            new["mobilised_at"], new["mobilised_minute"] = now, minute_of(mobilisation, now)
         if status is GridStatus.CHECKED and state.checked_at is None:
-            state.checked_at = now
-        state.status = status.value
-        state.updated_at = now
-    session.flush()
+            new["checked_at"] = now
+        # Written here, not by the unit of work (whose flush cost more than the statement);
+        # the objects then hold what the rows hold.
+        writes.append(
+            {"m": mobilisation.id, "g": state.grid_id, **{f"v_{k}": v for k, v in new.items()}}
+        )
+        for key, value in new.items():
+            set_committed_value(state, key, value)
+        changed.append(state)
+    if writes:
+        session.execute(_WRITE_STATE, writes)
     _record(session, mobilisation, clock, changed)
 
 
@@ -310,8 +376,8 @@ def figures_to_coverage(
     checked: int,
     curve: list[tuple[int, int]],
 ) -> Coverage:
-    grids = sum(by_status.values())
     """`end`: the instant time left is counted from (now, or when it stood down)."""
+    grids = sum(by_status.values())
     mobilised = by_status[GridStatus.MOBILISED.value] + by_status[GridStatus.CHECKED.value]
     return Coverage(
         grids=grids,

@@ -11,7 +11,7 @@ from datetime import UTC
 from typing import Any
 
 import shapely
-from sqlalchemy import JSON, Table
+from sqlalchemy import JSON, Table, text
 from sqlalchemy.orm import Session
 
 from mobilize.db.engine import is_postgres
@@ -95,10 +95,16 @@ def insert_many_if_absent(
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    stmt = (
-        insert(table)
-        .values(list(rows))
-        .on_conflict_do_nothing()
-        .returning(*(table.c[c] for c in returning))
-    )
-    return [tuple(r) for r in session.execute(stmt).all()]
+    # One statement whatever the number of rows ("insertmanyvalues"), compiled once and cached:
+    # a multi-VALUES clause built per call cost more than the insert itself.
+    stmt = insert(table).on_conflict_do_nothing().returning(*(table.c[c] for c in returning))
+    return [tuple(r) for r in session.execute(stmt, list(rows)).all()]
+
+
+def refresh_statistics(session: Session, tables: Sequence[str]) -> None:
+    """Tell the query planner how these tables look after a bulk write (an activation's tens of
+    thousands of assignments). Without fresh statistics SQLite answers "who holds this grid"
+    by walking the whole mobilisation's assignments in responder order (4 ms instead of
+    0.01 ms on xindu, on every phone request); PostgreSQL's autovacuum gets there, later."""
+    for table in tables:
+        session.execute(text(f'ANALYZE "{table}"'))

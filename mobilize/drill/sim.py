@@ -62,6 +62,25 @@ def district_commander(district_id: int) -> Actor:
     )
 
 
+def _record_batches(
+    session: Session,
+    *,
+    actor: Actor,
+    clock: ManualClock,
+    batches: list[tuple[int, str, list[int], str]],
+) -> None:
+    """One phone's sync: a batch of records per task (task, kind, households, result)."""
+    for task_id, kind, households, result in batches:
+        tasks.record_households(
+            session,
+            actor=actor,
+            clock=clock,
+            task_id=task_id,
+            kind=kind,
+            entries=[tasks.HouseholdEntry(h, result) for h in households],
+        )
+
+
 class DrillChannel:
     """Messages reach the simulated phones (counted), never a real one."""
 
@@ -434,24 +453,15 @@ class Simulation:
             )
 
     def _sync(self, person: Person) -> None:
+        """The phone sends its checks and deliveries since the last sync: one request, so one
+        transaction, as the phone page's queue sends them when it gets through."""
         if not person.checks or person.grid_id is None:
             return
-        phone = self._phone(person)
-        self._call(
-            tasks.record_households,
-            actor=phone,
-            task_id=self.check_task[person.grid_id],
-            kind="check",
-            entries=[tasks.HouseholdEntry(h, "ok") for h in person.checks],
-        )
+        batches = [(self.check_task[person.grid_id], "check", person.checks, "ok")]
         if person.deliveries:
-            self._call(
-                tasks.record_households,
-                actor=phone,
-                task_id=self.supply_task[person.grid_id][0],
-                kind="delivery",
-                entries=[tasks.HouseholdEntry(h, "delivered") for h in person.deliveries],
-            )
+            task_id = self.supply_task[person.grid_id][0]
+            batches.append((task_id, "delivery", person.deliveries, "delivered"))
+        self._call(_record_batches, actor=self._phone(person), batches=batches)
         person.checks, person.deliveries = [], []
 
     # -- the command side -----------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shapely
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from geo import LocalMetric, to_wgs84
 from mobilize import idempotency, validation
@@ -93,12 +94,20 @@ def check_in(
             ),
         )
         .values(status=AssignmentStatus.ON_SITE.value, checked_in_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
     ).rowcount  # type: ignore[attr-defined]
-    session.refresh(assignment)
     if changed != 1:
         from mobilize.mobilisation.service import InvalidTransition
 
+        session.refresh(assignment)
         raise InvalidTransition(assignment.status, AssignmentStatus.ON_SITE.value)
+    # The row now says what we wrote (it was current under the lock): mirror it, no re-read.
+    for key, value in (
+        ("status", AssignmentStatus.ON_SITE.value),
+        ("checked_in_at", now),
+        ("updated_at", now),
+    ):
+        set_committed_value(assignment, key, value)
     _assignment_event(
         session,
         clock=clock,

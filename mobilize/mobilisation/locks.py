@@ -7,29 +7,34 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mobilize.db.engine import is_postgres
 from mobilize.models import MobilisationArea
 
 
 def lock_communities(
     session: Session, mobilisation_id: int, community_ids: Iterable[int], *, shared: bool = False
-) -> None:
+) -> bool:
     """Take the locks of these communities in a mobilisation, in id order, before any other
     lock: a decline re-plans its community (updating others' assignments and grid states)
     while acknowledgements and check-ins there update the same rows in another order, so
     writers of one community go one at a time. `shared`: for writes that touch only their
     own grid's rows (a household record): they run side by side, but never beside a writer
-    holding the community alone. (SQLite has one writer anyway.)"""
+    holding the community alone. SQLite has one writer anyway (its write transactions begin
+    IMMEDIATE): nothing to take there. Whether locks were taken (rows read before may have
+    changed while waiting for them)."""
     ids = sorted(set(community_ids))
-    if ids:
-        session.execute(
-            select(MobilisationArea.id)
-            .where(
-                MobilisationArea.mobilisation_id == mobilisation_id,
-                MobilisationArea.community_id.in_(ids),
-            )
-            .order_by(MobilisationArea.community_id)
-            .with_for_update(read=shared)
-        ).all()
+    if not ids or not is_postgres(session.get_bind()):
+        return False
+    session.execute(
+        select(MobilisationArea.id)
+        .where(
+            MobilisationArea.mobilisation_id == mobilisation_id,
+            MobilisationArea.community_id.in_(ids),
+        )
+        .order_by(MobilisationArea.community_id)
+        .with_for_update(read=shared)
+    ).all()
+    return True
 
 
 def lock_every_community(session: Session, mobilisation_id: int) -> None:

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from mobilize import idempotency, jobs, validation
 from mobilize.auth.actor import Actor
@@ -283,7 +284,11 @@ def solve_activation(session: Session, *, subject: str, clock: Clock, display_tz
             "figures": mobilisation.figures,
         },
     )
-    return jobs.Done(result={"figures": mobilisation.figures}, batches=batches)
+    return jobs.Done(
+        result={"figures": mobilisation.figures},
+        batches=batches,
+        bulk_tables=("assignment", "grid_state", "task", "task_assignee"),
+    )
 
 
 def _active_over(session: Session, communities: tuple[int, ...]) -> Mobilisation:
@@ -798,7 +803,10 @@ def _locked(session: Session, assignment: Assignment, *others: int) -> None:
     moved it to another community meanwhile, whose lock is then taken too."""
     held: set[int] = set()
     while assignment.community_id not in held:
-        lock_communities(session, assignment.mobilisation_id, {assignment.community_id, *others})
+        if not lock_communities(
+            session, assignment.mobilisation_id, {assignment.community_id, *others}
+        ):
+            return  # nothing to wait for (SQLite): the row read in this transaction stands
         held |= {assignment.community_id, *others}
         session.refresh(assignment)
 
@@ -832,10 +840,14 @@ def _transition(
             Assignment.id == assignment.id, Assignment.status.in_([s.value for s in allowed_from])
         )
         .values(status=to.value, updated_at=now, reason=reason)
+        .execution_options(synchronize_session=False)
     ).rowcount  # type: ignore[attr-defined]
-    session.refresh(assignment)
     if changed != 1:
+        session.refresh(assignment)
         raise InvalidTransition(assignment.status, to.value)
+    # The row now says what we wrote (it was current under the lock): mirror it, no re-read.
+    for key, value in (("status", to.value), ("updated_at", now), ("reason", reason)):
+        set_committed_value(assignment, key, value)
 
 
 def _assignment_event(

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -42,7 +42,7 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     tz = ZoneInfo(display_tz)
     (out / "report.md").write_text(markdown(report, tz), encoding="utf-8")
-    _workbook(report, tz, out / "report.xlsx")
+    workbook(report, tz, out / "report.xlsx")
     _coverage_png(report, out / "coverage.png")
     _map_png(session, report, out / "map.png")
     with (out / "events.jsonl").open("w", encoding="utf-8") as f:
@@ -295,7 +295,8 @@ def markdown(report: Report, tz: ZoneInfo) -> str:
 # -- workbook ----------------------------------------------------------------------------------
 
 
-def _workbook(report: Report, tz: ZoneInfo, path: Path) -> None:
+def workbook(report: Report, tz: ZoneInfo, target: Path | BinaryIO) -> None:
+    """The report as an Excel workbook, to a file or a stream (a download)."""
     from openpyxl import Workbook
 
     book = Workbook(write_only=True)
@@ -327,7 +328,7 @@ def _workbook(report: Report, tz: ZoneInfo, path: Path) -> None:
         ["T0+分钟 Minute", "已到岗网格 Grids mobilised", "占比% Percent"],
         [list(p) for p in report.curve],
     )
-    book.save(path)
+    book.save(target)
 
 
 # -- pictures ----------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, literal, or_, select, union_all, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -378,38 +378,48 @@ def _event(
 
 def people_of(session: Session, task: Task) -> list[int]:
     """Who does this task: its explicit assignees, else whoever holds the area."""
-    explicit = session.scalars(
-        select(TaskAssignee.responder_id)
-        .where(TaskAssignee.task_id == task.id)
-        .order_by(TaskAssignee.responder_id)
+    # Both in one statement (every phone's record asks): the explicit ones are marked.
+    if task.grid_id is not None:
+        statement, area = _PEOPLE_OF_GRID, task.grid_id
+    else:
+        statement, area = _PEOPLE_OF_COMMUNITY, task.community_id
+    rows = session.execute(
+        statement, {"task": task.id, "m": task.mobilisation_id, "area": area}
     ).all()
-    if explicit:
-        return list(explicit)
-    area = (
-        Assignment.grid_id == task.grid_id
-        if task.grid_id is not None
-        else Assignment.community_id == task.community_id
-    )
-    return list(
-        session.scalars(
-            select(Assignment.responder_id)
-            .where(
-                Assignment.mobilisation_id == task.mobilisation_id,
-                area,
-                Assignment.status.in_(_HOLDING),
-            )
-            .order_by(Assignment.responder_id)
-        )
-    )
+    explicit = [r for is_explicit, r in rows if is_explicit]
+    # Sorted here, not by the database: an ORDER BY responder_id tempts a planner without
+    # statistics to walk the whole mobilisation in responder order instead of the grid's rows.
+    return sorted(explicit or [r for _, r in rows])
+
+
+# Built once: every phone's record asks these.
+_ASSIGNEES = select(literal(1).label("explicit"), TaskAssignee.responder_id).where(
+    TaskAssignee.task_id == bindparam("task")
+)
+_HOLDERS = select(literal(0).label("explicit"), Assignment.responder_id).where(
+    Assignment.mobilisation_id == bindparam("m"), Assignment.status.in_(_HOLDING)
+)
+_PEOPLE_OF_GRID = union_all(_ASSIGNEES, _HOLDERS.where(Assignment.grid_id == bindparam("area")))
+_PEOPLE_OF_COMMUNITY = union_all(
+    _ASSIGNEES, _HOLDERS.where(Assignment.community_id == bindparam("area"))
+)
 
 
 def _doer(session: Session, actor: Actor, task: Task) -> int:
+    found = _doer_or_none(session, actor, task)
+    if found is None:
+        raise Forbidden("this task is not yours")
+    return found
+
+
+def _doer_or_none(session: Session, actor: Actor, task: Task) -> int | None:
+    """Which of the caller's people does this task, if any."""
     mine = [b.scope_id for b in actor.bindings if b.role is Role.RESPONDER]
     people = set(people_of(session, task))
     for responder_id in mine:
         if responder_id in people:
             return int(responder_id)  # type: ignore[arg-type]
-    raise Forbidden("this task is not yours")
+    return None
 
 
 def reassign_task(
@@ -538,7 +548,7 @@ def visiting_rank(tags: int, code: str) -> tuple[int, str]:
     return len(PRIORITY_TAGS), code
 
 
-def _in_task(session: Session, task: Task, household: Household) -> bool:
+def _in_task(session: Session, task: Task, household: Any) -> bool:
     """Whether a household is one of the task's (its area, its tags), without listing them."""
     if task.target_tags and not household.tags & task.target_tags:
         return False
@@ -630,6 +640,13 @@ def record_households(
 MAX_BATCH = 500
 
 
+_TASK_AND_MOBILISATION = (
+    select(Task, Mobilisation)
+    .join(Mobilisation, Mobilisation.id == Task.mobilisation_id)
+    .where(Task.id == bindparam("task"))
+)
+
+
 def _record(
     session: Session,
     *,
@@ -666,21 +683,43 @@ def _record(
         ids = earlier.get("records", [earlier.get("record")])
         found = session.scalars(select(HouseholdRecord).where(HouseholdRecord.id.in_(ids))).all()
         return RecordedBatch(sorted(found, key=lambda r: ids.index(r.id)), {})
-    task = get_task(session, actor, task_id)
+    # By primary key, then "is it theirs" from the task's own people (after the lock, which
+    # keeps who holds the grid still): a task that is not theirs answers as if it did not
+    # exist, as `get_task` would, without its scope query, most of a phone's sync otherwise.
+    # With its mobilisation (what the grid's recount needs) in the same statement.
+    found = session.execute(_TASK_AND_MOBILISATION, {"task": task_id}).one_or_none()
+    if found is None:
+        raise NotFound(f"没有这个任务 No task {task_id}")
+    task, mobilisation = found
     # Shared: households are most of a drill's writes, and a record touches only its task and
     # its grid's state (in that order), so records in one community need not queue.
     lock_communities(session, task.mobilisation_id, [task.community_id], shared=True)
+    responder_id = _doer_or_none(session, actor, task)
+    if responder_id is None:
+        raise NotFound(f"没有这个任务 No task {task_id}")
     expected = TaskKind.HOUSEHOLD_CHECK if kind == "check" else TaskKind.SUPPLY_DELIVERY
     if task.kind != expected.value:
         raise InvalidInput("task", f"this is a {task.kind} task, not a {expected.value} task")
-    responder_id = _doer(session, actor, task)
-    households = {h.id: h for h in session.scalars(select(Household).where(Household.id.in_(seen)))}
+    # Only what a record needs: not the geometry, whose parsing took a quarter of a sync.
+    households = {
+        h.id: h
+        for h in session.execute(
+            select(Household.id, Household.micro_grid_id, Household.tags, Household.code).where(
+                Household.id.in_(seen)
+            )
+        )
+    }
     for i, entry in enumerate(entries):
         household = households.get(entry.household_id)
         if household is None or not _in_task(session, task, household):
             raise InvalidInput(field(i, "household"), "not one of this task's households")
     if TaskStatus(task.status) in (TaskStatus.ASSIGNED, TaskStatus.ACCEPTED):
-        _move(session, task, TaskStatus.IN_PROGRESS, clock.now())
+        try:
+            _move(session, task, TaskStatus.IN_PROGRESS, clock.now())
+        except TaskTransitionError:
+            # Another phone's first record started it meanwhile: work on.
+            if task.status != TaskStatus.IN_PROGRESS.value:
+                raise
     elif TaskStatus(task.status) is not TaskStatus.IN_PROGRESS:
         raise TaskTransitionError(task.status, "in_progress")
     now = clock.now()
@@ -743,13 +782,12 @@ def _record(
         ):
             taken[first.household_id] = AlreadyRecorded(name, first.recorded_at, first.result)
     if kind == "check" and records:
-        mobilisation = session.get(Mobilisation, task.mobilisation_id)
-        assert mobilisation is not None
         coverage.track(
             session,
             mobilisation=mobilisation,
             grid_ids={households[r.household_id].micro_grid_id for r in records},
             clock=clock,
+            checks_only=True,
         )
     if len(entries) == 1 and records:
         result: dict[str, Any] = {"record": records[0].id}

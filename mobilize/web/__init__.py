@@ -1,0 +1,66 @@
+"""The pages people use, served by the API process itself: the command centre's wall map, the
+cadre's phone (an installable PWA that works offline) and the reviewer's replay.
+
+They are static files that talk to `/graphql` with the user's token, like any other client;
+what each user may see is decided there, not here. The map library comes from the npm
+registry (`web/package.json`) and ships inside the package: nothing loads from a CDN."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+STATIC = Path(__file__).parent / "static"
+PAGES = {"command": "command.html", "phone": "phone.html", "review": "review.html"}
+
+# Pages run only our own scripts; the GraphQL endpoint and its WebSocket are same-origin.
+CSP = (
+    "default-src 'self'; script-src 'self'; connect-src 'self' ws: wss:; "
+    "img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",  # revalidate: a new release reaches phones at once
+}
+
+
+def add_pages(app: FastAPI) -> None:
+    """`/ui/` (an index), `/ui/command`, `/ui/phone`, `/ui/review`, their files under
+    `/ui/static/`, and the phone's service worker at `/ui/sw.js` (its scope is `/ui/`)."""
+    router = APIRouter()
+
+    def page(name: str) -> FileResponse:
+        return FileResponse(STATIC / name, media_type="text/html", headers=HEADERS)
+
+    @router.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/ui/")
+
+    @router.get("/ui", include_in_schema=False)
+    @router.get("/ui/", include_in_schema=False)
+    def index() -> FileResponse:
+        return page("index.html")
+
+    for path, file in PAGES.items():
+        router.add_api_route(f"/ui/{path}", lambda file=file: page(file), include_in_schema=False)
+
+    @router.get("/ui/sw.js", include_in_schema=False)
+    def service_worker() -> FileResponse:
+        return FileResponse(
+            STATIC / "sw.js",
+            media_type="text/javascript",
+            headers={**HEADERS, "Service-Worker-Allowed": "/ui/"},
+        )
+
+    @router.get("/ui/manifest.webmanifest", include_in_schema=False)
+    def manifest() -> FileResponse:
+        return FileResponse(STATIC / "manifest.webmanifest", media_type="application/manifest+json")
+
+    app.include_router(router)
+    app.mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static")

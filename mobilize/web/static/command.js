@@ -1,0 +1,378 @@
+// The command centre's wall: grids coloured by status, the countdown, coverage, the grids at
+// risk with their suggested fix, activation, stand-down and dispatch. A street commander's
+// queries are answered for their street only (the server decides; this page just asks).
+
+import {
+  STATUS_COLOURS,
+  applyLanguage,
+  confirmDialog,
+  countdown,
+  curveSvg,
+  serverSkew,
+  el,
+  expectOk,
+  gridMap,
+  newId,
+  notice,
+  show,
+  statusLabel,
+  subscribe,
+  t,
+  tokenSignIn,
+} from "./app.js";
+
+const KINDS = {
+  EPIDEMIC: ["疫情", "Epidemic"],
+  FLOOD: ["防汛", "Flood"],
+  EARTHQUAKE: ["地震", "Earthquake"],
+  FIRE: ["火灾", "Fire"],
+  OTHER: ["其他", "Other"],
+};
+const TASK_KINDS = {
+  HOUSEHOLD_CHECK: ["入户排查", "Household check"],
+  SUPPLY_DELIVERY: ["物资配送", "Supply delivery"],
+  TESTING_SUPPORT: ["核酸检测保障", "Testing support"],
+  ORDER_KEEPING: ["秩序维护", "Order keeping"],
+  PUBLICITY: ["宣传引导", "Publicity"],
+  CODE_CHECK: ["查码", "Code check"],
+  OTHER: ["其他", "Other"],
+};
+
+const state = {
+  me: null,
+  mobilisations: [],
+  current: null, // the mobilisation shown
+  status: new Map(), // grid id -> status
+  chosen: new Set(), // grids chosen for a dispatch
+  stop: null, // the subscription's stop function
+  refreshTimer: null,
+  skew: 0, // the server's clock minus this screen's
+};
+const $ = (id) => document.getElementById(id);
+const map = gridMap($("map"), { onClick: choose });
+
+const ME = "{ me { name roles { role scopeCode } } }";
+const LIST = `{ mobilisations(first: 50) { edges { node {
+  id title kind status t0 deadline scope { district streets communities } } } } }`;
+const GRIDS = `query($m: ID!) { gridStates(mobilisation: $m) {
+  status grid { id code name geometry } } }`;
+const STATES = "query($m: ID!) { gridStates(mobilisation: $m) { status grid { id } } }";
+const COVERAGE = `query($m: ID!) { coverage(mobilisation: $m) {
+  grids mobilisedPct minutesLeft byStatus { status count } curve { minute mobilised } } }`;
+const RISK = `query($m: ID!) { risk(mobilisation: $m, first: 30) {
+  status minutesLate reasonLabels grid { id code name }
+  suggestion { travelMinutes responder { id name } fromGrid { id code } } } }`;
+const WATCH = `subscription($m: ID!) { coverageChanged(mobilisation: $m) {
+  grids mobilisedPct minutesLeft byStatus { status count } curve { minute mobilised } } }`;
+const START = `query { streets(first: 200) { edges { node { code name } } }
+  staffingRules { kind } }`;
+
+const { token, api, begin } = tokenSignIn("command", {
+  meQuery: ME,
+  signedIn,
+  stop: () => {
+    if (state.stop) state.stop();
+  },
+});
+
+async function signedIn(me) {
+  state.me = me;
+  const roles = me.roles.map((r) => r.role);
+  if (!roles.some((r) => r === "district_commander" || r === "street_commander")) {
+    notice(t("此页面供区、街道指挥中心使用。", "This page is for district and street command centres."), "error");
+  }
+  map.map.invalidateSize();
+  await fillForms();
+  await loadMobilisations();
+}
+
+async function fillForms() {
+  const data = await api(START);
+  const scope = $("act-scope");
+  scope.replaceChildren();
+  if (state.me.roles.some((r) => r.role === "district_commander")) {
+    scope.append(el("option", { value: "district" }, t("全区", "Whole district")));
+  }
+  for (const { node } of data.streets.edges) {
+    scope.append(el("option", { value: `street:${node.code}` }, `${node.name} ${node.code}`));
+  }
+  const kind = $("act-kind");
+  kind.replaceChildren(
+    ...data.staffingRules.map((r) => el("option", { value: r.kind }, t(...(KINDS[r.kind] || [r.kind, r.kind]))))
+  );
+  $("task-kind").replaceChildren(
+    ...Object.entries(TASK_KINDS).map(([k, [zh, en]]) => el("option", { value: k }, t(zh, en)))
+  );
+}
+
+// -- the mobilisation shown -------------------------------------------------------------------
+
+async function loadMobilisations(selectId = null) {
+  const data = await api(LIST);
+  state.mobilisations = data.mobilisations.edges.map((e) => e.node);
+  const live = state.mobilisations.filter((m) => m.status !== "STOOD_DOWN");
+  const select = $("mobilisation");
+  select.replaceChildren(
+    el("option", { value: "" }, t("（无进行中的动员）", "(no mobilisation under way)")),
+    ...live.map((m) => el("option", { value: m.id }, `${m.title} · ${m.status === "ACTIVE" ? t("战时", "wartime") : t("启动中", "activating")}`))
+  );
+  const wanted = selectId || state.current?.id || live[0]?.id || "";
+  select.value = live.some((m) => m.id === wanted) ? wanted : "";
+  await showMobilisation(select.value);
+}
+
+$("mobilisation").addEventListener("change", (event) => showMobilisation(event.target.value));
+
+async function showMobilisation(id) {
+  if (state.stop) state.stop();
+  state.stop = null;
+  state.current = state.mobilisations.find((m) => m.id === id) || null;
+  state.chosen.clear();
+  show($("live"), Boolean(state.current));
+  tick();
+  $("activate").open = !state.current;
+  if (!state.current) {
+    map.setGrids([]);
+    return;
+  }
+  if (state.current.status === "ACTIVATING") {
+    notice(t("正在计算派员方案……", "Planning who goes where..."));
+    setTimeout(() => loadMobilisations(id), 3000);
+    return;
+  }
+  const data = await api(GRIDS, { m: id });
+  map.setGrids(data.gridStates.map((s) => s.grid));
+  setStates(data.gridStates);
+  await Promise.all([refreshCoverage(), refreshRisk()]);
+  state.stop = subscribe(
+    token.get(),
+    WATCH,
+    { m: id },
+    (payload) => {
+      drawCoverage(payload.coverageChanged);
+      scheduleRefresh();
+    },
+    { onReconnect: scheduleRefresh }
+  );
+}
+
+function setStates(gridStates) {
+  state.status = new Map(gridStates.map((s) => [s.grid.id, s.status]));
+  paint();
+}
+
+function paint() {
+  map.paint((id) => state.status.get(id), state.chosen);
+}
+
+/** Live changes arrive often on a big day: re-read the grid states and risks at most every 3 s. */
+function scheduleRefresh() {
+  if (state.refreshTimer) return;
+  state.refreshTimer = setTimeout(async () => {
+    state.refreshTimer = null;
+    if (!state.current) return;
+    try {
+      const data = await api(STATES, { m: state.current.id });
+      setStates(data.gridStates);
+      await refreshRisk();
+    } catch (error) {
+      notice(error.message, "error"); // the next change tries again
+    }
+  }, 3000);
+}
+
+async function refreshCoverage() {
+  const data = await api(COVERAGE, { m: state.current.id });
+  drawCoverage(data.coverage);
+}
+
+function drawCoverage(coverage) {
+  if (!coverage || !state.current) return;
+  state.skew = serverSkew(state.current.deadline, coverage.minutesLeft);
+  tick();
+  const pct = coverage.mobilisedPct;
+  $("gauge-bar").style.width = `${Math.min(100, pct)}%`;
+  $("gauge-text").textContent = `${t("已到岗", "Mobilised")} ${pct.toFixed(1)}% (${coverage.grids} ${t("个微网格", "micro-grids")})`;
+  $("by-status").replaceChildren(
+    ...coverage.byStatus.map((s) =>
+      el(
+        "li",
+        {},
+        el("i", { style: `background:${STATUS_COLOURS[s.status.toUpperCase()] || "#999"}` }),
+        `${statusLabel(s.status)} ${s.count}`
+      )
+    )
+  );
+  const target = (new Date(state.current.deadline) - new Date(state.current.t0)) / 60000;
+  const points = coverage.curve.map((p) => ({
+    minute: p.minute,
+    pct: coverage.grids ? (100 * p.mobilised) / coverage.grids : 0,
+  }));
+  $("curve").replaceChildren(curveSvg(points, target));
+}
+
+async function refreshRisk() {
+  const data = await api(RISK, { m: state.current.id });
+  const list = $("risks");
+  list.replaceChildren(
+    ...(data.risk || []).map((r) => {
+      const fix = r.suggestion;
+      const button = fix?.responder
+        ? el(
+            "button",
+            { type: "button", class: "accept", onclick: () => acceptFix(r, button) },
+            t(`采纳：派 ${fix.responder.name}（${Math.round(fix.travelMinutes)} 分钟）`, `Accept: send ${fix.responder.name} (${Math.round(fix.travelMinutes)} min)`)
+          )
+        : null;
+      return el(
+        "li",
+        { "data-grid": r.grid?.code },
+        el("strong", {}, `${r.grid?.code} ${r.grid?.name}`),
+        " ",
+        r.minutesLate ? t(`预计迟到 ${Math.round(r.minutesLate)} 分钟`, `${Math.round(r.minutesLate)} min late`) : "",
+        el("div", { class: "reasons" }, r.reasonLabels.join("；")),
+        button
+      );
+    })
+  );
+  if (!list.children.length) list.append(el("li", { class: "ok" }, t("暂无风险网格", "No grid at risk")));
+}
+
+async function acceptFix(risk, button) {
+  button.disabled = true;
+  try {
+    const data = await api(
+      `mutation($m: ID!, $g: ID!, $r: ID!, $f: ID, $c: String) {
+        acceptRiskFix(mobilisation: $m, grid: $g, responder: $r, fromGrid: $f, clientMutationId: $c) {
+          __typename ... on Assignment { id status } ... on Error { message } } }`,
+      {
+        m: state.current.id,
+        g: risk.grid.id,
+        r: risk.suggestion.responder.id,
+        f: risk.suggestion.fromGrid?.id || null,
+        c: newId(),
+      }
+    );
+    expectOk(data.acceptRiskFix);
+    notice(t(`已派 ${risk.suggestion.responder.name} 前往 ${risk.grid.code}`, `${risk.suggestion.responder.name} sent to ${risk.grid.code}`));
+    await refreshRisk();
+  } catch (error) {
+    notice(error.message, "error");
+    button.disabled = false;
+  }
+}
+
+// -- choosing grids and dispatching -----------------------------------------------------------
+
+function choose(gridId) {
+  if (!$("dispatch").open) return;
+  if (state.chosen.has(gridId)) state.chosen.delete(gridId);
+  else state.chosen.add(gridId);
+  $("chosen").textContent = String(state.chosen.size);
+  paint();
+}
+
+$("clear-chosen").addEventListener("click", () => {
+  state.chosen.clear();
+  $("chosen").textContent = "0";
+  paint();
+});
+
+$("dispatch-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!state.chosen.size) {
+    notice(t("请先在地图上点选网格", "Click grids on the map first"), "error");
+    return;
+  }
+  try {
+    const data = await api(
+      `mutation($m: ID!, $k: TaskKind!, $a: AreaInput!, $title: String) {
+        dispatchTask(mobilisation: $m, kind: $k, area: $a, title: $title) {
+          __typename ... on DispatchedTasks { count } ... on Error { message } } }`,
+      {
+        m: state.current.id,
+        k: $("task-kind").value,
+        a: { grids: [...state.chosen] },
+        title: $("task-title").value.trim() || null,
+      }
+    );
+    const done = expectOk(data.dispatchTask);
+    notice(t(`已派发 ${done.count} 项任务`, `${done.count} tasks dispatched`));
+    state.chosen.clear();
+    $("chosen").textContent = "0";
+    paint();
+  } catch (error) {
+    notice(error.message, "error");
+  }
+});
+
+// -- activation and stand-down ----------------------------------------------------------------
+
+$("activate-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const scopeValue = $("act-scope").value;
+  const scopeText = $("act-scope").selectedOptions[0]?.textContent || scopeValue;
+  const title = $("act-title").value.trim();
+  const yes = await confirmDialog(
+    t(`确认对「${scopeText}」启动战时状态：「${title}」？将立即通知所有被派人员。`, `Switch ${scopeText} to wartime ("${title}")? Everyone assigned is notified at once.`)
+  );
+  if (!yes) return;
+  const scope = scopeValue === "district" ? { district: true } : { streets: [scopeValue.split(":")[1]] };
+  try {
+    notice(t("正在启动，正在计算派员方案……", "Activating: planning who goes where..."));
+    const data = await api(
+      `mutation($s: ScopeInput!, $k: MobilisationKind!, $t: String!, $min: Int!, $c: String) {
+        activateMobilisation(scope: $s, kind: $k, title: $t, targetMinutes: $min, clientMutationId: $c) {
+          __typename ... on Mobilisation { id status } ... on Error { message } } }`,
+      {
+        s: scope,
+        k: $("act-kind").value,
+        t: title,
+        min: Number($("act-minutes").value),
+        c: newId(),
+      }
+    );
+    const m = expectOk(data.activateMobilisation);
+    notice(t("已启动战时状态", "Wartime mode is on"));
+    $("act-title").value = "";
+    await loadMobilisations(m.id);
+  } catch (error) {
+    notice(error.message, "error");
+  }
+});
+
+$("stand-down").addEventListener("click", async () => {
+  const m = state.current;
+  if (!m) return;
+  const yes = await confirmDialog(t(`确认解除「${m.title}」的战时状态？所有人员将被释放。`, `Stand down "${m.title}"? Everyone is released.`));
+  if (!yes) return;
+  try {
+    const data = await api(
+      `mutation($id: ID!, $c: String) { standDown(id: $id, clientMutationId: $c) {
+        __typename ... on Mobilisation { id status } ... on Error { message } } }`,
+      { id: m.id, c: newId() }
+    );
+    expectOk(data.standDown);
+    notice(t("已解除战时状态", "Stood down"));
+    await loadMobilisations();
+  } catch (error) {
+    notice(error.message, "error");
+  }
+});
+
+function tick() {
+  if (state.current) {
+    const left = countdown(state.current.deadline, Date.now() + (state.skew || 0));
+    $("countdown").textContent = left;
+    $("countdown").classList.toggle("late", left.startsWith("-"));
+  }
+}
+setInterval(tick, 1000);
+
+applyLanguage(() => {
+  if (state.me) {
+    fillForms();
+    loadMobilisations();
+  }
+});
+begin();

@@ -1,0 +1,3 @@
+import { applyLanguage } from "./app.js";
+
+applyLanguage();

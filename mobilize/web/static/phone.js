@@ -1,0 +1,480 @@
+// The cadre's phone: sign in with a one-time code, see my assignment, answer, check in with
+// the phone's location, work through the household list, see my tasks and hours.
+//
+// Every action goes through a queue kept on the phone (localStorage) with its client
+// mutation id, so an action taken without network is sent when it returns, and an action
+// sent twice (a retry after a lost answer) lands once: the server answers the retry with
+// the first result. The page says how many actions are still waiting.
+
+import {
+  GraphQLRequestError,
+  NetworkError,
+  applyLanguage,
+  confirmDialog,
+  countdown,
+  el,
+  gql,
+  newId,
+  serverSkew,
+  notice,
+  show,
+  t,
+  tokenStore,
+} from "./app.js";
+
+/* global L */
+
+const token = tokenStore("phone");
+const QUEUE_KEY = "mobilize.phone.queue";
+const CACHE_KEY = "mobilize.phone.last";
+const $ = (id) => document.getElementById(id);
+let data = null; // what the server last said (also kept for an offline start)
+let phoneNumber = "";
+let smallMap = null;
+let flushing = false;
+let skew = 0; // the server's clock minus the phone's (phones' clocks are often wrong)
+
+const ASSIGNMENT_STATUS = {
+  ASSIGNED: ["待确认", "Waiting for your answer"],
+  ACKNOWLEDGED: ["已确认，在途", "Coming"],
+  EN_ROUTE: ["在途", "On the way"],
+  ON_SITE: ["已到岗", "On site"],
+  DECLINED: ["已拒绝", "Declined"],
+  NO_SHOW: ["未到岗", "Did not arrive"],
+  RELEASED: ["已释放", "Released"],
+};
+const RESULTS = {
+  OK: ["正常", "OK"],
+  NEEDS_HELP: ["需帮扶", "Needs help"],
+  ABSENT: ["不在家", "Absent"],
+  REFUSED: ["拒绝", "Refused"],
+};
+const TASK_STATUS = {
+  PENDING: ["待派发", "Pending"],
+  ASSIGNED: ["待接受", "To accept"],
+  ACCEPTED: ["已接受", "Accepted"],
+  IN_PROGRESS: ["进行中", "In progress"],
+  DONE: ["已完成", "Done"],
+  FAILED: ["未完成", "Failed"],
+  CANCELLED: ["已取消", "Cancelled"],
+};
+const TAGS = {
+  ELDERLY: "老",
+  EMPTY_NEST: "空巢",
+  HARDSHIP: "困难",
+  DISABILITY: "残",
+  PARTY_MEMBER: "党员",
+  RENTED: "租户",
+  VACANT: "空置",
+};
+
+const MINE = `{ myAssignment { minutesLeft deadline
+    mobilisation { id title }
+    assignment { id status role travelMinutes distanceMetres mode }
+    grid { id code name geometry centre }
+    teammates { name phone role status } leader { name phone } }
+  myTasks { id kind title status dueAt
+    households { household { id code tags } checked { result } supplied { result } } }
+  myService { hours points entries { mobilisationTitle hours } } }`;
+
+// -- the queue --------------------------------------------------------------------------------
+
+function queue() {
+  return JSON.parse(localStorage.getItem(QUEUE_KEY) || "[]");
+}
+
+function saveQueue(items) {
+  localStorage.setItem(QUEUE_KEY, JSON.stringify(items));
+  renderWaiting();
+}
+
+/** Keep the action on the phone first, then try to send everything waiting. */
+function enqueue(action) {
+  saveQueue([...queue(), { ...action, variables: { ...action.variables, c: newId() }, at: Date.now() }]);
+  render();
+  flush();
+}
+
+function renderWaiting() {
+  const items = queue();
+  const box = $("waiting");
+  show(box, items.length > 0);
+  box.replaceChildren(
+    el("strong", {}, t(`待发送 ${items.length} 项`, `${items.length} waiting to send`)),
+    el("ul", {}, ...items.map((i) => el("li", {}, t(i.label[0], i.label[1]))))
+  );
+  show($("offline"), !navigator.onLine);
+}
+
+/** Send what waits, in order; stop at the first network failure (and try again later). */
+async function flush() {
+  if (flushing || !token.get()) return;
+  flushing = true;
+  let sent = 0;
+  try {
+    for (;;) {
+      const [next] = queue();
+      if (!next) break;
+      let result;
+      try {
+        const answer = await gql(token.get(), next.query, next.variables);
+        result = answer[next.field];
+      } catch (error) {
+        if (error instanceof NetworkError) break; // still offline: keep it
+        if (error instanceof GraphQLRequestError && error.status === 401) {
+          notice(t("登录已过期，请重新登录；待发送的操作会保留。", "Signed out: sign in again; waiting actions are kept."), "error");
+          showSignIn();
+          break;
+        }
+        if (error instanceof GraphQLRequestError && error.status >= 500) break;
+        result = { __typename: "Error", message: error.message };
+      }
+      saveQueue(queue().filter((item) => item.variables.c !== next.variables.c));
+      sent += 1;
+      if (result && result.__typename && result.__typename.endsWith("Error")) {
+        const kind = result.__typename === "AlreadyRecordedError" ? "info" : "error";
+        notice(`${t(next.label[0], next.label[1])}: ${result.message}`, kind);
+      }
+    }
+  } finally {
+    flushing = false;
+  }
+  renderWaiting();
+  if (sent) await load();
+}
+
+window.addEventListener("online", () => {
+  renderWaiting();
+  flush();
+});
+window.addEventListener("offline", renderWaiting);
+setInterval(flush, 10000);
+
+// -- signing in -------------------------------------------------------------------------------
+
+function showSignIn() {
+  show($("sign-in"), true);
+  show($("home"), false);
+  show($("sign-out"), false);
+}
+
+$("phone-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  phoneNumber = $("phone-number").value.trim();
+  try {
+    const answer = await gql(
+      null,
+      `mutation($p: String!) { requestSignInCode(phone: $p) {
+        __typename ... on SignInCodeSent { message } ... on Error { message } } }`,
+      { p: phoneNumber }
+    );
+    const result = answer.requestSignInCode;
+    if (result.__typename !== "SignInCodeSent") throw new Error(result.message);
+    notice(result.message);
+    show($("code-form"), true);
+    $("code").focus();
+  } catch (error) {
+    notice(error.message, "error");
+  }
+});
+
+$("code-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  try {
+    const answer = await gql(
+      null,
+      `mutation($p: String!, $c: String!) { signInWithCode(phone: $p, code: $c) {
+        __typename ... on SignInSuccess { token } ... on Error { message } } }`,
+      { p: phoneNumber, c: $("code").value.trim() }
+    );
+    const result = answer.signInWithCode;
+    if (result.__typename !== "SignInSuccess") throw new Error(result.message);
+    token.set(result.token);
+    $("code").value = "";
+    show($("code-form"), false);
+    notice("");
+    await start();
+  } catch (error) {
+    notice(error.message, "error");
+  }
+});
+
+$("sign-out").addEventListener("click", async () => {
+  const ok = await confirmDialog(t("退出登录？", "Sign out?"));
+  if (!ok) return;
+  try {
+    await gql(token.get(), "mutation { signOut { __typename } }");
+  } catch (error) {
+    // signing out offline still forgets the token here
+  }
+  token.clear();
+  localStorage.removeItem(CACHE_KEY);
+  showSignIn();
+});
+
+// -- my assignment ----------------------------------------------------------------------------
+
+async function load() {
+  try {
+    data = await gql(token.get(), MINE);
+    if (data.myAssignment) skew = serverSkew(data.myAssignment.deadline, data.myAssignment.minutesLeft);
+    localStorage.setItem(CACHE_KEY, JSON.stringify(data));
+  } catch (error) {
+    if (error instanceof GraphQLRequestError && error.status === 401) {
+      showSignIn();
+      return;
+    }
+    if (!(error instanceof NetworkError)) notice(error.message, "error");
+  }
+  render();
+}
+
+let waitingNow = []; // the queue as of this render (read once, asked per household)
+
+/** What waits in the queue changes what the page shows until the server has it. */
+function pending(kind, key) {
+  return waitingNow.some((item) => item.kind === kind && item.key === key);
+}
+
+function render() {
+  waitingNow = queue();
+  renderWaiting();
+  if (!data) return;
+  const mine = data.myAssignment;
+  show($("no-assignment"), !mine);
+  show($("mine"), Boolean(mine));
+  if (mine) renderAssignment(mine);
+  renderTasks(data.myTasks || []);
+  const service = data.myService;
+  $("hours").textContent = service
+    ? t(`累计 ${service.hours.toFixed(1)} 小时，积分 ${service.points.toFixed(1)}`, `${service.hours.toFixed(1)} hours, ${service.points.toFixed(1)} points`)
+    : "";
+}
+
+function renderAssignment(mine) {
+  const a = mine.assignment;
+  $("grid-name").textContent = `${mine.mobilisation.title} · ${mine.grid.code} ${mine.grid.name}`;
+  let status = ASSIGNMENT_STATUS[a.status] || [a.status, a.status];
+  if (pending("acknowledge", a.id)) status = ["已确认（待发送）", "Coming (waiting to send)"];
+  if (pending("check-in", a.id)) status = ["已签到（待发送）", "Checked in (waiting to send)"];
+  $("my-status").textContent = t(status[0], status[1]);
+  $("travel").textContent = t(
+    `距离 ${(a.distanceMetres / 1000).toFixed(1)} 公里，约 ${Math.round(a.travelMinutes)} 分钟`,
+    `${(a.distanceMetres / 1000).toFixed(1)} km, about ${Math.round(a.travelMinutes)} min`
+  );
+  const answered = a.status !== "ASSIGNED" || pending("acknowledge", a.id);
+  const onSite = a.status === "ON_SITE" || pending("check-in", a.id);
+  show($("acknowledge"), !answered);
+  show($("eta-label"), !answered);
+  show($("decline"), !answered);
+  show($("check-in"), answered && !onSite && a.status !== "DECLINED");
+  $("teammates").replaceChildren(
+    ...(mine.leader ? [el("li", {}, t("组长 ", "Leader "), el("a", { href: `tel:${mine.leader.phone}` }, `${mine.leader.name} ${mine.leader.phone}`))] : []),
+    ...mine.teammates.map((p) =>
+      el("li", {}, el("a", { href: `tel:${p.phone}` }, `${p.name} ${p.phone}`), ` · ${t(...(ASSIGNMENT_STATUS[p.status] || ["", ""]))}`)
+    )
+  );
+  drawMyMap(mine.grid);
+}
+
+function drawMyMap(grid) {
+  if (typeof L === "undefined") return;
+  if (!smallMap) {
+    smallMap = L.map($("my-map"), { attributionControl: false });
+    smallMap.layer = L.layerGroup().addTo(smallMap);
+  }
+  smallMap.layer.clearLayers();
+  const shape = L.geoJSON(grid.geometry, { style: { color: "#b71c1c", weight: 2, fillOpacity: 0.15 } });
+  shape.addTo(smallMap.layer);
+  const [lon, lat] = grid.centre.coordinates;
+  L.circleMarker([lat, lon], { radius: 6, color: "#b71c1c" }).addTo(smallMap.layer);
+  smallMap.fitBounds(shape.getBounds(), { padding: [8, 8] });
+}
+
+$("acknowledge").addEventListener("click", () => {
+  const a = data.myAssignment.assignment;
+  enqueue({
+    kind: "acknowledge",
+    key: a.id,
+    label: ["确认到岗", "Acknowledge"],
+    field: "acknowledgeAssignment",
+    query: `mutation($id: ID!, $eta: Int, $c: String) {
+      acknowledgeAssignment(id: $id, etaMinutes: $eta, clientMutationId: $c) {
+        __typename ... on Assignment { status } ... on Error { message } } }`,
+    variables: { id: a.id, eta: Number($("eta").value) || null },
+  });
+});
+
+$("decline").addEventListener("click", async () => {
+  const reason = window.prompt(t("请说明无法前往的原因", "Why can you not come?"));
+  if (!reason) return;
+  const a = data.myAssignment.assignment;
+  enqueue({
+    kind: "decline",
+    key: a.id,
+    label: ["无法前往", "Decline"],
+    field: "declineAssignment",
+    query: `mutation($id: ID!, $r: String!, $c: String) {
+      declineAssignment(id: $id, reason: $r, clientMutationId: $c) {
+        __typename ... on Assignment { status } ... on Error { message } } }`,
+    variables: { id: a.id, r: reason },
+  });
+});
+
+$("check-in").addEventListener("click", () => {
+  const a = data.myAssignment.assignment;
+  if (!navigator.geolocation) {
+    notice(t("此手机无法定位", "This phone cannot tell its location"), "error");
+    return;
+  }
+  notice(t("正在定位……", "Finding your location..."));
+  navigator.geolocation.getCurrentPosition(
+    (position) => {
+      notice("");
+      enqueue({
+        kind: "check-in",
+        key: a.id,
+        label: ["到岗签到", "Check in"],
+        field: "checkIn",
+        query: `mutation($id: ID!, $loc: LocationInput!, $c: String) {
+          checkIn(assignment: $id, location: $loc, clientMutationId: $c) {
+            __typename ... on Assignment { status } ... on Error { message } } }`,
+        // The browser gives WGS-84 (GPS), whatever map app the phone has.
+        variables: {
+          id: a.id,
+          loc: { lon: position.coords.longitude, lat: position.coords.latitude, crs: "wgs84" },
+        },
+      });
+    },
+    (error) => notice(t(`无法定位：${error.message}`, `No location: ${error.message}`), "error"),
+    { enableHighAccuracy: true, timeout: 20000, maximumAge: 60000 }
+  );
+});
+
+// -- tasks and households ---------------------------------------------------------------------
+
+function renderTasks(tasks) {
+  const box = $("tasks");
+  if (!tasks.length) {
+    box.replaceChildren(el("p", {}, t("暂无任务", "No task")));
+    return;
+  }
+  box.replaceChildren(...tasks.map(renderTask));
+}
+
+function renderTask(task) {
+  const head = el("h4", {}, `${task.title}`);
+  if (task.kind === "HOUSEHOLD_CHECK" || task.kind === "SUPPLY_DELIVERY") {
+    const delivery = task.kind === "SUPPLY_DELIVERY";
+    const done = task.households.filter((h) => (delivery ? h.supplied : h.checked)).length;
+    return el(
+      "div",
+      { class: "task", "data-task": task.id, "data-kind": task.kind },
+      head,
+      el("p", {}, t(`已完成 ${done} / ${task.households.length} 户`, `${done} of ${task.households.length} households done`)),
+      el("ul", { class: "households" }, ...task.households.map((h) => renderHousehold(task, h, delivery)))
+    );
+  }
+  const buttons = [];
+  if (task.status === "ASSIGNED" || task.status === "PENDING") {
+    buttons.push(el("button", { type: "button", onclick: () => moveTask(task, "ACCEPTED", ["接受任务", "Accept task"]) }, t("接受", "Accept")));
+  }
+  if (task.status === "ACCEPTED" || task.status === "IN_PROGRESS") {
+    buttons.push(el("button", { type: "button", onclick: () => moveTask(task, "DONE", ["完成任务", "Task done"]) }, t("完成", "Done")));
+  }
+  const status = TASK_STATUS[task.status] || [task.status, task.status];
+  return el(
+    "div",
+    { class: "task", "data-task": task.id, "data-kind": task.kind },
+    head,
+    el("p", {}, t(...status)),
+    ...buttons
+  );
+}
+
+function renderHousehold(task, entry, delivery) {
+  const h = entry.household;
+  const landed = delivery ? entry.supplied : entry.checked;
+  const key = `${task.id}:${h.id}`;
+  const tags = h.tags.map((tag) => TAGS[tag] || tag).join(" ");
+  const label = el("span", { class: "code" }, h.code, tags ? el("small", {}, ` ${tags}`) : null);
+  if (landed) {
+    const result = landed.result.toUpperCase();
+    const shown = delivery ? t("已送达", "Delivered") : t(...(RESULTS[result] || [result, result]));
+    return el("li", { class: "done", "data-household": h.code }, label, el("em", {}, ` ✓ ${shown}`));
+  }
+  if (pending("record", key)) {
+    return el("li", { class: "pending", "data-household": h.code }, label, el("em", {}, t(" 待发送", " waiting to send")));
+  }
+  const buttons = delivery
+    ? [el("button", { type: "button", onclick: () => record(task, h, "delivered", true) }, t("已送达", "Delivered"))]
+    : Object.entries(RESULTS).map(([value, [zh, en]]) =>
+        el("button", { type: "button", "data-result": value, onclick: () => record(task, h, value, false) }, t(zh, en))
+      );
+  return el("li", { "data-household": h.code }, label, el("span", { class: "buttons" }, ...buttons));
+}
+
+function record(task, household, result, delivery) {
+  enqueue({
+    kind: "record",
+    key: `${task.id}:${household.id}`,
+    label: delivery ? [`送达 ${household.code}`, `Delivered ${household.code}`] : [`排查 ${household.code}`, `Checked ${household.code}`],
+    field: delivery ? "recordDelivery" : "recordHouseholdCheck",
+    query: delivery
+      ? `mutation($task: ID!, $h: ID!, $r: String!, $c: String) {
+          recordDelivery(task: $task, household: $h, result: $r, clientMutationId: $c) {
+            __typename ... on HouseholdRecord { id } ... on Error { message } } }`
+      : `mutation($task: ID!, $h: ID!, $r: CheckResult!, $c: String) {
+          recordHouseholdCheck(task: $task, household: $h, result: $r, clientMutationId: $c) {
+            __typename ... on HouseholdRecord { id } ... on Error { message } } }`,
+    variables: { task: task.id, h: household.id, r: result },
+  });
+}
+
+function moveTask(task, to, label) {
+  enqueue({
+    kind: "task",
+    key: task.id,
+    label,
+    field: "updateTask",
+    query: `mutation($task: ID!, $to: TaskStatus!, $c: String) {
+      updateTask(task: $task, to: $to, clientMutationId: $c) {
+        __typename ... on Task { status } ... on Error { message } } }`,
+    variables: { task: task.id, to },
+  });
+}
+
+// -- start ------------------------------------------------------------------------------------
+
+async function start() {
+  if (!token.get()) {
+    showSignIn();
+    return;
+  }
+  show($("sign-in"), false);
+  show($("home"), true);
+  show($("sign-out"), true);
+  const cached = localStorage.getItem(CACHE_KEY);
+  if (cached && !data) {
+    data = JSON.parse(cached);
+    render();
+  }
+  await flush();
+  await load();
+}
+
+// A new or changed assignment reaches the phone by message; the page also looks every minute.
+setInterval(() => {
+  if (token.get() && navigator.onLine && !queue().length) load();
+}, 60000);
+
+setInterval(() => {
+  const mine = data?.myAssignment;
+  if (mine) $("my-countdown").textContent = countdown(mine.deadline, Date.now() + skew);
+}, 1000);
+
+if ("serviceWorker" in navigator) {
+  navigator.serviceWorker.register("/ui/sw.js", { scope: "/ui/" }).catch(() => {});
+}
+applyLanguage(render);
+start();

@@ -1,0 +1,643 @@
+"""The pages in a real browser: Debian's Chromium, driven by Playwright (no browser download).
+
+The service runs in a thread on a real port, on each test backend; the browser signs in,
+activates, checks in with a faked location, goes offline and back, and moves the replay
+slider, and the database says what landed. Screenshots go to out/screenshots/ (CI keeps them)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from mobilize.api.app import create_app
+from mobilize.auth.ratelimit import MemoryCounter, RateLimiter
+from mobilize.bundle import Bundle
+from mobilize.clock import ManualClock
+from mobilize.mobilisation import service
+from mobilize.models import (
+    Assignment,
+    Event,
+    Grid,
+    GridState,
+    HouseholdRecord,
+    Mobilisation,
+    Responder,
+    Role,
+    Street,
+)
+from mobilize.notify import Message, Notifier
+from mobilize.outbox import InProcessDispatcher
+from mobilize.settings import Settings
+from tests.people import make_user
+from tests.wartime import activated, check_in_at_centre, district_commander, phone, write
+
+playwright = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
+
+CHROMIUM = os.environ.get("MOBILIZE_TEST_CHROMIUM", shutil.which("chromium") or "")
+SHOTS = Path(__file__).resolve().parent.parent / "out" / "screenshots"
+WAIT_MS = 15_000
+
+
+class Outbox:
+    """The phones' channel: messages (sign-in codes among them) stay here for the test."""
+
+    name = "test"
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    def accepts(self, message: Message) -> bool:
+        return True
+
+    def send(self, message: Message, *, key: str = "") -> None:
+        self.messages.append(message)
+
+    def code_for(self, phone_number: str) -> str:
+        for message in reversed(self.messages):
+            if message.to == phone_number and message.kind == "sign_in_code":
+                found = re.search(r"\b(\d{6})\b", message.text)
+                assert found
+                return found.group(1)
+        raise AssertionError(f"no code sent to {phone_number}")
+
+
+@dataclass
+class Site:
+    url: str
+    outbox: Outbox
+    clock: ManualClock
+
+
+@pytest.fixture
+def now() -> ManualClock:
+    """Server and browser agree on the time, so countdowns read sensibly."""
+    return ManualClock(datetime.now(UTC).replace(microsecond=0))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Cable:
+    """The phone's network between it and the server, which the test can pull out.
+
+    Chromium's offline emulation does not hold for a page its service worker controls (a
+    reload comes through the worker, and the page's requests then reach the server), so the
+    test cuts the connection itself: while cut, new connections are refused and open ones
+    are dropped, as when a phone loses its signal.
+    """
+
+    def __init__(self, upstream: str) -> None:
+        host, port = upstream.removeprefix("http://").split(":")
+        self._upstream = (host, int(port))
+        self._port = _free_port()
+        self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+        self._listener: socket.socket | None = None
+        self.plug_in()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._port}"
+
+    def plug_in(self) -> None:
+        listener = socket.create_server(("127.0.0.1", self._port))
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def pull_out(self) -> None:
+        assert self._listener is not None
+        _drop(self._listener)  # shutdown wakes the thread blocked in accept()
+        self._listener = None
+        with self._lock:
+            for conn in self._open:
+                _drop(conn)
+            self._open.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                near, _ = listener.accept()
+                far = socket.create_connection(self._upstream)
+            except OSError:
+                return
+            with self._lock:
+                self._open |= {near, far}
+            for a, b in ((near, far), (far, near)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for conn in (source, sink):
+            _drop(conn)
+        with self._lock:
+            self._open -= {source, sink}
+
+
+def _drop(conn: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        conn.shutdown(socket.SHUT_RDWR)
+    conn.close()
+
+
+@pytest.fixture
+def site(engine: Engine, now: ManualClock) -> Iterator[Site]:
+    outbox = Outbox()
+    notifier = Notifier([outbox])
+    app = create_app(
+        Settings(),
+        engine=engine,
+        clock=now,
+        notifier=notifier,
+        dispatcher=InProcessDispatcher(engine, notifier, now),
+        limiter=RateLimiter(MemoryCounter(), now=lambda: 1_000_000.0),
+    )
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    yield Site(f"http://127.0.0.1:{port}", outbox, now)
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    assert CHROMIUM, "Chromium is missing: scripts/browser-up installs Debian's package"
+    with playwright.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+def new_context(browser: Any, errors: list[str], **options: Any) -> Any:
+    """A browser context whose pages' uncaught script errors are collected in `errors`."""
+    ctx = browser.new_context(locale="zh-CN", **options)
+    ctx.set_default_timeout(WAIT_MS)
+    ctx.on("page", lambda page: page.on("pageerror", lambda e: errors.append(str(e))))
+    return ctx
+
+
+@pytest.fixture
+def script_errors() -> Iterator[list[str]]:
+    errors: list[str] = []
+    yield errors
+    assert errors == [], "the pages threw"
+
+
+@pytest.fixture
+def context(browser: Any, script_errors: list[str]) -> Iterator[Any]:
+    ctx = new_context(browser, script_errors, viewport={"width": 1280, "height": 800})
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def handset(browser: Any, script_errors: list[str], called: Any) -> Iterator[Any]:
+    """A phone-sized context standing at the called person's grid centre."""
+    _, centre, _ = called
+    ctx = new_context(
+        browser,
+        script_errors,
+        viewport={"width": 390, "height": 844},
+        geolocation={"longitude": centre.x, "latitude": centre.y, "accuracy": 10},
+        permissions=["geolocation"],
+    )
+    yield ctx
+    ctx.close()
+
+
+def shot(page: Any, request: pytest.FixtureRequest, step: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{request.node.name}-{step}")
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def sign_in_with_token(page: Any, url: str, token: str) -> None:
+    page.goto(url)
+    page.fill("#token", token)
+    page.click("#token-form button[type=submit]")
+    page.wait_for_selector("#board:not([hidden])")
+
+
+def click_on_map(page: Any, lon: float, lat: float) -> None:
+    """A real click on the map's canvas, where that point is drawn."""
+    x, y = page.evaluate(
+        "([lat, lon]) => { const p = document.querySelector('#map').leafletMap"
+        ".latLngToContainerPoint([lat, lon]); return [p.x, p.y]; }",
+        [lat, lon],
+    )
+    box = page.locator("#map").bounding_box()
+    page.mouse.click(box["x"] + x, box["y"] + y)
+
+
+def confirm(page: Any) -> None:
+    page.wait_for_selector("dialog#confirm[open]")
+    page.click("dialog#confirm button[value=yes]")
+
+
+# -- the command centre -------------------------------------------------------------------------
+
+
+def test_a_district_commander_activates_watches_and_stands_down(
+    site: Site,
+    context: Any,
+    engine: Engine,
+    small_bundle: Bundle,
+    now: ManualClock,
+    request: pytest.FixtureRequest,
+) -> None:
+    from mobilize.db import make_sessionmaker, transaction
+    from mobilize.districts.importer import import_district
+
+    with transaction(make_sessionmaker(engine)) as session:
+        import_district(session, bundle=small_bundle, actor="test", clock=now)
+    token = make_user(engine, now, Role.DISTRICT_COMMANDER, small_bundle.district_code)
+    page = context.new_page()
+    sign_in_with_token(page, f"{site.url}/ui/command", token)
+    page.wait_for_selector("#mobilisation option", state="attached")
+    assert page.locator("#mobilisation option").all_inner_texts() == ["（无进行中的动员）"]
+    page.fill("#act-title", "暴雨防汛战时动员")
+    page.select_option("#act-kind", "FLOOD")
+    page.select_option("#act-scope", "district")
+    page.click("#activate-form button[type=submit]")
+    # Nothing happens before the confirmation...
+    page.wait_for_selector("dialog#confirm[open]")
+    assert "暴雨防汛战时动员" in page.inner_text("dialog#confirm .text")
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Mobilisation)) == 0
+    page.click("dialog#confirm button[value=yes]")
+    page.wait_for_selector("#live:not([hidden])")
+    page.wait_for_selector("#map[data-grids='240']", state="attached")
+    with Session(engine) as session:
+        m = session.scalars(select(Mobilisation)).one()
+        assert (m.status, m.title, m.kind) == ("active", "暴雨防汛战时动员", "flood")
+        states = dict(
+            session.execute(
+                select(GridState.status, func.count())
+                .where(GridState.mobilisation_id == m.id)
+                .group_by(GridState.status)
+            ).all()
+        )
+    before = page.get_attribute("#map", "data-statuses") or ""
+    painted = dict(p.split(":") for p in before.split())
+    assert {k.lower(): int(v) for k, v in painted.items()} == states
+    countdown = page.inner_text("#countdown")
+    assert re.fullmatch(r"0[23]:\d\d:\d\d", countdown), countdown  # about three hours left
+    page.wait_for_selector("#gauge-text:has-text('已到岗 0.0%')")
+    shot(page, request, "activated")
+
+    # A person checks in on their phone: the wall follows through the subscription.
+    with Session(engine) as session:
+        a = session.scalars(
+            select(Assignment)
+            .where(Assignment.mobilisation_id == m.id, Assignment.role == "minimum")
+            .order_by(Assignment.id)
+        ).first()
+        assert a is not None
+    write(engine, service.acknowledge, actor=phone(a), clock=now, assignment_id=a.id)
+    check_in_at_centre(engine, a, now)
+    expected = " ".join(
+        f"{k.upper()}:{v}"
+        for k, v in sorted(_grid_status_counts(engine, m.id).items(), key=lambda kv: kv[0].upper())
+    )
+    assert expected != before  # the check-in changed the grid's status...
+    page.wait_for_selector(f"#map[data-statuses='{expected}']", state="attached")  # ...live
+
+    # Dispatch a task to two grids chosen on the map.
+    page.click("#dispatch summary")
+    with Session(engine) as session:
+        two = session.scalars(
+            select(Grid.centre).where(Grid.level == "micro").order_by(Grid.id).limit(2)
+        ).all()
+    for c in two:
+        click_on_map(page, c.x, c.y)
+    assert page.inner_text("#chosen") == "2"
+    assert page.get_attribute("#map", "data-outlined") == "2"
+    page.select_option("#task-kind", "ORDER_KEEPING")
+    page.fill("#task-title", "卡口值守")
+    page.click("#dispatch-form button[type=submit]")
+    page.wait_for_selector("#notice:has-text('已派发 2 项任务')")
+    with Session(engine) as session:
+        from mobilize.models import Task
+
+        titles = session.scalars(
+            select(Task.title).where(Task.mobilisation_id == m.id, Task.kind == "order_keeping")
+        ).all()
+    assert titles == ["卡口值守", "卡口值守"]
+
+    page.click("#stand-down")
+    confirm(page)
+    page.wait_for_selector("#notice:has-text('已解除战时状态')")
+    with Session(engine) as session:
+        assert session.get(Mobilisation, m.id).status == "stood_down"  # type: ignore[union-attr]
+    shot(page, request, "stood-down")
+
+
+def _grid_status_counts(engine: Engine, mobilisation_id: int) -> dict[str, int]:
+    with Session(engine) as session:
+        return dict(
+            session.execute(  # type: ignore[arg-type]
+                select(GridState.status, func.count())
+                .where(GridState.mobilisation_id == mobilisation_id)
+                .group_by(GridState.status)
+            ).all()
+        )
+
+
+def test_a_street_commander_sees_their_street_only_and_accepts_a_fix(
+    site: Site,
+    context: Any,
+    engine: Engine,
+    small_bundle: Bundle,
+    now: ManualClock,
+    request: pytest.FixtureRequest,
+) -> None:
+    m = activated(engine, small_bundle, now)
+    street = small_bundle.streets[0].code
+    with Session(engine) as session:
+        street_id = session.scalar(select(Street.id).where(Street.code == street))
+        mine = session.scalar(
+            select(func.count())
+            .select_from(GridState)
+            .where(GridState.mobilisation_id == m.id, GridState.street_id == street_id)
+        )
+        total = session.scalar(
+            select(func.count()).select_from(GridState).where(GridState.mobilisation_id == m.id)
+        )
+    assert 0 < mine < total
+    token = make_user(engine, now, Role.STREET_COMMANDER, street)
+    page = context.new_page()
+    sign_in_with_token(page, f"{site.url}/ui/command", token)
+    page.wait_for_selector(f"#map[data-grids='{mine}']", state="attached")
+    assert page.locator("#act-scope option").all_text_contents() == [
+        f"{s.name} {s.code}" for s in small_bundle.streets if s.code == street
+    ]
+    # Two and a half hours on, nobody has answered: grids are at risk, with suggested fixes.
+    now.advance(timedelta(minutes=150))
+    page.reload()
+    page.wait_for_selector("#risks button.accept")
+    # The countdown follows the server's clock, not the screen's.
+    page.wait_for_selector("#countdown:text-matches('^00:(29|30):[0-9]{2}$')")
+    first = page.locator("#risks li").first
+    grid_code = first.get_attribute("data-grid")
+    first.locator("button.accept").click()
+    page.wait_for_selector("#notice:has-text('已派')")
+    with Session(engine) as session:
+        pinned = session.scalars(
+            select(Assignment)
+            .join(Grid, Grid.id == Assignment.grid_id)
+            .where(Assignment.mobilisation_id == m.id, Grid.code == grid_code, Assignment.pinned)
+        ).all()
+    assert len(pinned) == 1
+    shot(page, request, "street")
+
+
+# -- the phone ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def called(engine: Engine, small_bundle: Bundle, now: ManualClock) -> tuple[Assignment, Any, Any]:
+    """A person called to a micro-grid, the grid's centre (where they will stand) and phone."""
+    m = activated(engine, small_bundle, now, scope="street:S01")
+    with Session(engine) as session:
+        a = session.scalars(
+            select(Assignment)
+            .where(Assignment.mobilisation_id == m.id, Assignment.role == "minimum")
+            .order_by(Assignment.id)
+        ).first()
+        assert a is not None
+        who = session.get(Responder, a.responder_id)
+        centre = session.get(Grid, a.grid_id).centre  # type: ignore[union-attr]
+        session.expunge_all()
+    return a, centre, who
+
+
+def sign_in_on_phone(handset: Any, site: Site, phone_number: str, *, via: str = "") -> Any:
+    """A new page on the handset, signed in with the code the phone was sent."""
+    page = handset.new_page()
+    page.goto(f"{via or site.url}/ui/phone")
+    page.fill("#phone-number", phone_number)
+    page.click("#phone-form button[type=submit]")
+    page.wait_for_selector("#code-form:not([hidden])")
+    page.fill("#code", site.outbox.code_for(phone_number))
+    page.click("#code-form button[type=submit]")
+    page.wait_for_selector("#home:not([hidden])")
+    return page
+
+
+def wait_for_service_worker(page: Any) -> None:
+    """Until the service worker controls the page (so it has cached the page's files)."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while not page.evaluate("() => navigator.serviceWorker.controller !== null"):
+        assert time.monotonic() < deadline, "the service worker never took the page"
+        time.sleep(0.05)
+
+
+def _checked_in(engine: Engine, assignment_id: int) -> tuple[str, int]:
+    with Session(engine) as session:
+        a = session.get(Assignment, assignment_id)
+        assert a is not None
+        events = session.scalar(
+            select(func.count())
+            .select_from(Event)
+            .where(Event.kind == "assignment.checked_in", Event.subject_id == str(a.responder_id))
+        )
+        status = a.status
+    return status, int(events or 0)
+
+
+def test_a_cadre_signs_in_answers_and_checks_in_where_the_phone_says(
+    site: Site,
+    handset: Any,
+    engine: Engine,
+    called: tuple[Assignment, Any, Any],
+    request: pytest.FixtureRequest,
+) -> None:
+    a, _, who = called
+    page = sign_in_on_phone(handset, site, who.phone)
+    page.wait_for_selector("#mine:not([hidden])")
+    assert page.inner_text("#my-status") == "待确认"
+    assert page.locator("#teammates a[href^='tel:']").count() >= 1  # a tap calls them
+    page.click("#acknowledge")
+    page.wait_for_selector("#my-status:text('已确认，在途')")
+    page.click("#check-in")
+    page.wait_for_selector("#my-status:text('已到岗')")
+    assert _checked_in(engine, a.id) == ("on_site", 1)
+    # Households of the grid are listed; one is checked from the phone.
+    shot(page, request, "on-site")
+    first = page.locator(".task[data-kind=HOUSEHOLD_CHECK] .households li").first
+    code = first.get_attribute("data-household")
+    first.locator("button[data-result=OK]").click()
+    page.wait_for_selector(f".task[data-kind=HOUSEHOLD_CHECK] li.done[data-household='{code}']")
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(HouseholdRecord)) == 1
+    page.click("#lang")
+    assert page.inner_text("#my-status") == "On site"
+    # Installable: a manifest with the icons an install needs, and a service worker for /ui/.
+    scope = page.evaluate("() => navigator.serviceWorker.ready.then(r => r.scope)")
+    assert scope == f"{site.url}/ui/"
+    manifest = page.evaluate("() => fetch('/ui/manifest.webmanifest').then(r => r.json())")
+    assert (manifest["start_url"], manifest["display"]) == ("/ui/phone", "standalone")
+    assert {i["sizes"] for i in manifest["icons"]} >= {"192x192", "512x512"}
+    shot(page, request, "phone")
+
+
+def test_a_check_in_made_offline_is_sent_once_when_the_network_returns(
+    site: Site,
+    handset: Any,
+    engine: Engine,
+    called: tuple[Assignment, Any, Any],
+    request: pytest.FixtureRequest,
+) -> None:
+    a, _, who = called
+    cable = Cable(site.url)
+    page = sign_in_on_phone(handset, site, who.phone, via=cable.url)
+    page.click("#acknowledge")
+    page.wait_for_selector("#my-status:text('已确认，在途')")
+    # An installed PWA: the service worker holds the page's files before the signal goes.
+    wait_for_service_worker(page)
+    cable.pull_out()
+    handset.set_offline(True)  # what the page's offline banner and `online` event read
+    page.click("#check-in")
+    page.wait_for_selector("#waiting:not([hidden])")
+    assert "待发送 1 项" in page.inner_text("#waiting")
+    assert "到岗签到" in page.inner_text("#waiting")
+    assert page.inner_text("#my-status") == "已签到（待发送）"
+    first = page.locator(".task[data-kind=HOUSEHOLD_CHECK] .households li").first
+    code = first.get_attribute("data-household")
+    first.locator("button[data-result=ABSENT]").click()
+    assert "待发送 2 项" in page.inner_text("#waiting")
+    # Opened again without network, the page comes from the service worker's cache (an
+    # installed PWA) and the queue is still there.
+    page.reload()
+    page.wait_for_selector("#waiting:not([hidden])")
+    assert "待发送 2 项" in page.inner_text("#waiting")
+    shot(page, request, "offline")
+    assert _checked_in(engine, a.id) == ("acknowledged", 0)
+    cable.plug_in()
+    handset.set_offline(False)
+    # The `online` event sends the queue at once; the 10 s retry is the fallback.
+    page.wait_for_selector("#waiting", state="hidden", timeout=2 * WAIT_MS)
+    page.wait_for_selector("#my-status:text('已到岗')")
+    page.wait_for_selector(f".task[data-kind=HOUSEHOLD_CHECK] li.done[data-household='{code}']")
+    assert _checked_in(engine, a.id) == ("on_site", 1)
+    with Session(engine) as session:
+        results = session.scalars(select(HouseholdRecord.result)).all()
+    assert results == ["absent"]
+    shot(page, request, "synced")
+
+
+# -- the reviewer -------------------------------------------------------------------------------
+
+
+def test_the_replay_slider_shows_the_map_as_it_stood(
+    site: Site,
+    context: Any,
+    engine: Engine,
+    tiny_bundle: Bundle,
+    now: ManualClock,
+    request: pytest.FixtureRequest,
+) -> None:
+    m = activated(engine, tiny_bundle, now)
+    t0 = now.now()
+    with Session(engine) as session:
+        people = session.scalars(
+            select(Assignment)
+            .where(Assignment.mobilisation_id == m.id, Assignment.role == "minimum")
+            .order_by(Assignment.id)
+        ).all()
+        session.expunge_all()
+    # Everyone answers at T0+10 and arrives at T0+40; the district stands down at T0+60.
+    now.set(t0 + timedelta(minutes=10))
+    for a in people:
+        write(engine, service.acknowledge, actor=phone(a), clock=now, assignment_id=a.id)
+    now.set(t0 + timedelta(minutes=40))
+    for a in people:
+        check_in_at_centre(engine, a, now)
+    now.set(t0 + timedelta(minutes=60))
+    write(
+        engine,
+        service.stand_down,
+        actor=district_commander(engine),
+        clock=now,
+        mobilisation_id=m.id,
+    )
+    token = make_user(engine, now, Role.REVIEWER, tiny_bundle.district_code)
+    page = context.new_page()
+    sign_in_with_token(page, f"{site.url}/ui/review", token)
+    page.wait_for_selector("#map[data-grids='20']", state="attached")
+    assert page.get_attribute("#minute", "max") == "60"
+
+    def slide(minute: int) -> str:
+        page.eval_on_selector(
+            "#minute",
+            "(s, v) => { s.value = String(v); s.dispatchEvent(new Event('input')); }",
+            minute,
+        )
+        page.wait_for_selector(f"#at:has-text('T0+{minute} ')")
+        return page.get_attribute("#map", "data-statuses") or ""
+
+    assert "MOBILISED" not in slide(5)
+    assert "已到岗 0.0%" in page.inner_text("#gauge-text")
+    assert slide(45) == "MOBILISED:20"
+    assert "已到岗 100.0%" in page.inner_text("#gauge-text")
+    shot(page, request, "replay")
+    with page.expect_download() as download:
+        page.click("#download-xlsx")
+    assert download.value.suggested_filename.endswith(".xlsx")
+    from openpyxl import load_workbook
+
+    with open(download.value.path(), "rb") as f:
+        book = load_workbook(f, read_only=True)
+    assert "概要 Summary" in book.sheetnames
+
+
+def test_a_cadre_who_cannot_come_says_why(
+    site: Site,
+    handset: Any,
+    engine: Engine,
+    called: tuple[Assignment, Any, Any],
+) -> None:
+    a, _, who = called
+    page = sign_in_on_phone(handset, site, who.phone)
+    page.wait_for_selector("#mine:not([hidden])")
+    assert page.inner_text("#hours") == "累计 0.0 小时，积分 0.0"
+    page.once("dialog", lambda dialog: dialog.accept("孩子发烧，需要照顾"))
+    page.click("#decline")
+    page.wait_for_selector("#waiting", state="hidden")
+    with Session(engine) as session:
+        mine = session.get(Assignment, a.id)
+        assert mine is not None and (mine.status, mine.reason) == ("declined", "孩子发烧，需要照顾")
+        declined = session.scalars(
+            select(Event.payload).where(Event.kind == "assignment.declined")
+        ).all()
+    assert len(declined) == 1  # sent once, with the reason the cadre typed
+    page.wait_for_selector("#no-assignment:not([hidden])")  # nothing to go to any more
