@@ -134,7 +134,19 @@ class Topology:
             if proc.poll() is not None:
                 break
             time.sleep(0.2)
-        raise RuntimeError(f"api-{i} did not come up: {self.log(f'api-{i}')[-2000:]}")
+        raise RuntimeError(f"api-{i} did not come up: {self.diagnose(f'api-{i}')}")
+
+    def diagnose(self, name: str) -> str:
+        """Why a process is not answering: its exit code, or (alive) its threads' stacks, which
+        `mobilize` writes to its log on SIGUSR1; then the end of its log."""
+        proc = self.procs[name]
+        if proc.poll() is not None:
+            state = f"exited with code {proc.returncode}"
+        else:
+            state = f"still running (pid {proc.pid}); its stacks are in the log below"
+            os.kill(proc.pid, signal.SIGUSR1)
+            time.sleep(1.0)
+        return f"{state}\n{self.log(name)[-6000:]}"
 
     def log(self, name: str) -> str:
         path = self.logs / f"{name}.log"

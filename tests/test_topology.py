@@ -96,6 +96,10 @@ def test_the_local_topology_runs_every_process(topology: Topology) -> None:
     assert topology.procs["beat"].poll() is None, topology.log("beat")[-2000:]
     topology.restart("api-1")
     assert httpx.get(f"{topology.url(1)}/healthz", timeout=5).status_code == 200
+    # An API that does not come up is diagnosed from its stacks, and the signal stops nothing.
+    report = topology.diagnose("api-1")
+    assert "still running" in report and "Thread 0x" in report and "uvicorn" in report, report
+    assert httpx.get(f"{topology.url(1)}/healthz", timeout=5).status_code == 200
 
 
 def test_readyz_names_what_is_down(engine: Engine, clock: ManualClock) -> None:

@@ -4,7 +4,9 @@ Each command is an edge: it owns its transaction and commits once."""
 
 from __future__ import annotations
 
+import faulthandler
 import json
+import signal
 import sys
 import tempfile
 from enum import StrEnum
@@ -483,7 +485,10 @@ def topology(
 
 
 def run() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. `kill -USR1` makes a running command (a server that seems
+    hung) write every thread's stack to its stderr, without stopping it."""
+    if hasattr(signal, "SIGUSR1"):
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         app()
     except KeyboardInterrupt:
