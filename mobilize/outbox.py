@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, and_, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mobilize import jobs
@@ -128,22 +128,38 @@ def deliver(
                 errors.append(f"{channel.name}: {exc}")
         outcomes.append((row, sorted(done), errors))
     sent = 0
-    with transaction(factory) as session:
-        after = clock.now()
-        for row, done, errors in outcomes:
-            attempts = row.attempts + 1
-            values: dict[str, object] = {"attempts": attempts, "delivered": done}
-            if not errors:
-                values.update(status="sent", sent_at=after, next_attempt_at=None, last_error=None)
-                sent += 1
+    # One executemany per shape of outcome (an activation's thousands of messages are one
+    # statement, not one ORM update each).
+    groups: dict[tuple[str, ...], list[dict[str, object]]] = {}
+    after = clock.now()
+    for row, done, errors in outcomes:
+        attempts = row.attempts + 1
+        values: dict[str, object] = {"attempts": attempts, "delivered": done}
+        if not errors:
+            values.update(status="sent", sent_at=after, next_attempt_at=None, last_error=None)
+            sent += 1
+        else:
+            values["last_error"] = "; ".join(errors)[:500]
+            if attempts >= max_attempts:
+                values.update(status="failed", next_attempt_at=None)
             else:
-                values["last_error"] = "; ".join(errors)[:500]
-                if attempts >= max_attempts:
-                    values.update(status="failed", next_attempt_at=None)
-                else:
-                    values["next_attempt_at"] = after + backoff(attempts)
-            session.execute(update(Notification).where(Notification.id == row.id).values(**values))
+                values["next_attempt_at"] = after + backoff(attempts)
+        groups.setdefault(tuple(sorted(values)), []).append(
+            {"row": row.id, **{f"v_{k}": v for k, v in values.items()}}
+        )
+    with transaction(factory) as session:
+        for names, params in groups.items():
+            session.execute(_outcome_update(names), params)
     return sent
+
+
+def _outcome_update(names: tuple[str, ...]) -> Any:
+    table = Notification.__table__
+    return (
+        update(table)
+        .where(table.c.id == bindparam("row"))
+        .values({name: bindparam(f"v_{name}") for name in names})
+    )
 
 
 class Dispatcher(Protocol):
