@@ -7,7 +7,7 @@ same figures from the assignments and records themselves, to verify the maintain
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -66,25 +66,18 @@ def _counts(
     session: Session,
     mobilisation_id: int,
     grid_ids: Iterable[int] | None,
-    people_now: Iterable[GridState] = (),
 ) -> dict[int, _Counts]:
-    """People by state and households checked, per grid, from the source rows; the people
-    of `people_now`'s grids are taken from those states instead (when they cannot have
-    changed)."""
+    """People by state and households checked, per grid, from the source rows."""
     if grid_ids is None:
         people, checks, params = _PEOPLE, _CHECKS, {"m": mobilisation_id}
     else:
         people, checks = _PEOPLE_IN, _CHECKS_IN
         params = {"m": mobilisation_id, "ids": list(grid_ids)}
-    found: dict[int, dict[str, int]] = {
-        st.grid_id: {"assigned": st.assigned, "answered": st.answered, "on_site": st.on_site}
-        for st in people_now
-    }
-    if not found:
-        for grid_id, assigned, answered, on_site in session.execute(people, params).all():
-            found.setdefault(grid_id, {}).update(
-                assigned=assigned, answered=int(answered or 0), on_site=int(on_site or 0)
-            )
+    found: dict[int, dict[str, int]] = {}
+    for grid_id, assigned, answered, on_site in session.execute(people, params).all():
+        found.setdefault(grid_id, {}).update(
+            assigned=assigned, answered=int(answered or 0), on_site=int(on_site or 0)
+        )
     for grid_id, checked in session.execute(checks, params).all():
         found.setdefault(grid_id, {})["checked"] = checked
     return {g: _Counts(**c) for g, c in found.items()}
@@ -220,21 +213,32 @@ def track(
     mobilisation: Mobilisation,
     grid_ids: Iterable[int | None],
     clock: Clock,
-    checks_only: bool = False,
+    checks_added: Mapping[int, int] | None = None,
 ) -> None:
-    """Bring these grids' states up to date after a change that touched them. `checks_only`:
-    the change was household records, which move no one (their writers take the community's
-    lock shared, and anyone moving people takes it alone), so people are not recounted."""
+    """Bring these grids' states up to date after a change that touched them. `checks_added`:
+    the change was only these new household checks per grid, which move no one (their
+    writers take the community's lock shared, and anyone moving people takes it alone), so
+    nothing is recounted: each state's count goes up by its grid's new checks."""
     ids = sorted({g for g in grid_ids if g is not None})
     if not ids:
         return
     rule = StaffingRule.from_dict(mobilisation.rule)
     now = clock.now()
     # The states first, locked: phones recording in one grid run side by side, and each
-    # count must see the records of those who updated the state before it (on PostgreSQL a
-    # statement after the lock sees what they committed; SQLite has one writer anyway).
+    # count (or increment) must start from what those who updated the state before it
+    # wrote (on PostgreSQL the locked read returns their committed row; SQLite has one
+    # writer anyway). A check is new only once (the records' unique key), so adding the
+    # new ones to the locked count is exact.
     states = session.scalars(_STATES_IN, {"m": mobilisation.id, "ids": ids}).all()
-    counts = _counts(session, mobilisation.id, ids, states if checks_only else ())
+    if checks_added is None:
+        counts = _counts(session, mobilisation.id, ids)
+    else:
+        counts = {
+            st.grid_id: _Counts(
+                st.assigned, st.answered, st.on_site, st.checked + checks_added.get(st.grid_id, 0)
+            )
+            for st in states
+        }
     changed, writes = [], []
     for state in states:
         c = counts.get(state.grid_id, _Counts())

@@ -5,6 +5,7 @@ the engine moves people the work follows them without rewriting tasks."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -782,12 +783,9 @@ def _record(
         ):
             taken[first.household_id] = AlreadyRecorded(name, first.recorded_at, first.result)
     if kind == "check" and records:
+        added = Counter(households[r.household_id].micro_grid_id for r in records)
         coverage.track(
-            session,
-            mobilisation=mobilisation,
-            grid_ids={households[r.household_id].micro_grid_id for r in records},
-            clock=clock,
-            checks_only=True,
+            session, mobilisation=mobilisation, grid_ids=added, clock=clock, checks_added=added
         )
     if len(entries) == 1 and records:
         result: dict[str, Any] = {"record": records[0].id}
