@@ -110,8 +110,13 @@ def test_drill_command_writes_its_json_and_curve_and_names_a_bad_parameter(
     args = ["drill", "--preset", "tiny", "--out", str(out), "--json", "--no-baseline"]
     answer = runner.invoke(app, [*args, *(a for s in QUICK for a in ("--set", s))])
     assert answer.exit_code == 0, answer.output
-    printed = json.loads(answer.output)
+    printed = json.loads(answer.stdout)
     assert json.loads((out / "drill.json").read_text(encoding="utf-8")) == printed
+    # Where it is, on stderr (a district's drill runs for minutes): activated, then stood down.
+    said = answer.stderr.splitlines()
+    end = f"of {printed['params']['stand_down_min']:.0f}"
+    assert said[0].startswith("演练（系统优化调度）模拟第 0 分钟") and f"minute 0 {end}" in said[0]
+    assert f"{printed['service_calls']:,} service calls" in said[-1], said
     assert (out / "coverage.png").stat().st_size > 10_000
     assert "baseline" not in printed and printed["params"]["tick_min"] == 5
     bad = runner.invoke(app, [*args, "--set", "ack_median_min=soon"])

@@ -422,6 +422,7 @@ def drill(
             out=out_dir,
             display_tz=get_settings().display_timezone,
             baseline=baseline,
+            progress=True,
         )
     if as_json:
         print(json.dumps(result, ensure_ascii=False))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -97,7 +98,23 @@ def run_once(
     params: DrillParams,
     seed: int,
     display_tz: str,
+    progress: bool = False,
 ) -> RunFigures:
+    started = time.perf_counter()
+    chinese, english = PLANNERS[planner]
+
+    def say(minute: float, calls: int) -> None:
+        if progress:
+            wall = time.perf_counter() - started
+            print(
+                f"演练（{chinese}）模拟第 {minute:.0f} 分钟，"
+                f"服务调用 {calls:,} 次，用时 {wall:.0f} 秒 · "
+                f"Drill ({english}): minute {minute:.0f} of {params.stand_down_min:.0f},"
+                f" {calls:,} service calls, {wall:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+
     clock = ManualClock(DRILL_START)
     outcome = service.activate_in_process(
         factory,
@@ -117,8 +134,11 @@ def run_once(
         params=params,
         seed=seed,
         display_tz=display_tz,
+        progress=say,
     )
+    say(0, 0)  # activated: the plan is made and the calls are out
     sim.run(outcome.batches)
+    say(params.stand_down_min, sim.calls)
     with factory() as session:
         mobilisation = session.get(Mobilisation, outcome.mobilisation.id)
         assert mobilisation is not None
@@ -199,7 +219,13 @@ def _databases(url: str, n: int) -> list[str]:
 
 
 def _run_on(
-    url: str, district_id: int, planner: str, params: DrillParams, seed: int, display_tz: str
+    url: str,
+    district_id: int,
+    planner: str,
+    params: DrillParams,
+    seed: int,
+    display_tz: str,
+    progress: bool,
 ) -> RunFigures:
     engine = make_engine(url)
     try:
@@ -210,6 +236,7 @@ def _run_on(
             params=params,
             seed=seed,
             display_tz=display_tz,
+            progress=progress,
         )
     finally:
         engine.dispose()
@@ -224,9 +251,11 @@ def drill(
     out: Path | None,
     display_tz: str = "Asia/Shanghai",
     baseline: bool = True,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Both runs (side by side on copies of a SQLite database, one after the other on
-    PostgreSQL); the JSON (also `out/drill.json`) and the coverage curves (`out/coverage.png`)."""
+    PostgreSQL); the JSON (also `out/drill.json`) and the coverage curves (`out/coverage.png`).
+    `progress`: each run says on stderr where it is, every half minute."""
     started = time.perf_counter()
     engine = make_engine(database_url)
     try:
@@ -237,7 +266,7 @@ def drill(
     planners = ("optimal", "pairing") if baseline else ("optimal",)
     urls = _databases(database_url, len(planners))
     jobs = [
-        (url, district_id, planner, params, seed, display_tz)
+        (url, district_id, planner, params, seed, display_tz, progress)
         for url, planner in zip(urls, planners, strict=True)
     ]
     if len(set(urls)) > 1:  # a copy each: the two runs go side by side, one per core

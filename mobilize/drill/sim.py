@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import heapq
 import math
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -48,6 +50,7 @@ from mobilize.tasks import service as tasks
 
 DECLINE_REASON = "家中有事，无法到岗 Cannot come: family matters"
 _HOLDING = {s.value for s in HOLDING}
+PROGRESS_S = 30.0  # how often a long drill says where it is (wall seconds)
 # Same instant: people first, then the beat, then the command centres, then what is read.
 PEOPLE, BEAT, COMMAND, DEADLINE, STAND_DOWN = range(5)
 
@@ -137,8 +140,10 @@ class Simulation:
         params: DrillParams,
         seed: int,
         display_tz: str,
+        progress: Callable[[float, int], None] | None = None,
     ) -> None:
         self.factory = factory
+        self.progress = progress  # told (simulated minute, service calls) every PROGRESS_S
         self.clock = clock
         self.mid = mobilisation_id
         self.params = params
@@ -235,8 +240,12 @@ class Simulation:
             minute += p.commander_every_min
         self._at(self.deadline_min, DEADLINE, "deadline")
         self._at(p.stand_down_min, STAND_DOWN, "stand_down")
+        next_report = time.monotonic() + PROGRESS_S
         while self.queue:
             minute, _, _, kind, rid, version, arg = heapq.heappop(self.queue)
+            if self.progress is not None and time.monotonic() >= next_report:
+                self.progress(minute, self.calls)
+                next_report = time.monotonic() + PROGRESS_S
             person = self.people.get(rid)
             if person is not None and version != person.version:
                 continue  # cancelled: moved or released since
