@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC
+from functools import lru_cache
 from typing import Any
 
 import shapely
@@ -91,14 +92,20 @@ def insert_many_if_absent(
     inserted. One statement."""
     if not rows:
         return []
-    if is_postgres(session.get_bind()):
+    # One statement whatever the number of rows ("insertmanyvalues"), compiled once and cached:
+    # a multi-VALUES clause built per call cost more than the insert itself.
+    stmt = _insert_if_absent(is_postgres(session.get_bind()), table, tuple(returning))
+    return [tuple(r) for r in session.execute(stmt, list(rows)).all()]
+
+
+@lru_cache(maxsize=64)
+def _insert_if_absent(postgres: bool, table: Table, returning: tuple[str, ...]) -> Any:
+    """Built once per table (every phone's sync inserts its records with it)."""
+    if postgres:
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    # One statement whatever the number of rows ("insertmanyvalues"), compiled once and cached:
-    # a multi-VALUES clause built per call cost more than the insert itself.
-    stmt = insert(table).on_conflict_do_nothing().returning(*(table.c[c] for c in returning))
-    return [tuple(r) for r in session.execute(stmt, list(rows)).all()]
+    return insert(table).on_conflict_do_nothing().returning(*(table.c[c] for c in returning))
 
 
 def refresh_statistics(session: Session, tables: Sequence[str]) -> None:

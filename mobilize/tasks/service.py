@@ -641,6 +641,9 @@ def record_households(
 MAX_BATCH = 500
 
 
+_HOUSEHOLDS = select(Household.id, Household.micro_grid_id, Household.tags, Household.code).where(
+    Household.id.in_(bindparam("ids", expanding=True))
+)
 _TASK_AND_MOBILISATION = (
     select(Task, Mobilisation)
     .join(Mobilisation, Mobilisation.id == Task.mobilisation_id)
@@ -702,14 +705,7 @@ def _record(
     if task.kind != expected.value:
         raise InvalidInput("task", f"this is a {task.kind} task, not a {expected.value} task")
     # Only what a record needs: not the geometry, whose parsing took a quarter of a sync.
-    households = {
-        h.id: h
-        for h in session.execute(
-            select(Household.id, Household.micro_grid_id, Household.tags, Household.code).where(
-                Household.id.in_(seen)
-            )
-        )
-    }
+    households = {h.id: h for h in session.execute(_HOUSEHOLDS, {"ids": list(seen)})}
     for i, entry in enumerate(entries):
         household = households.get(entry.household_id)
         if household is None or not _in_task(session, task, household):
