@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from mobilize.auth.scope import visible
@@ -262,8 +262,7 @@ def suggest(
     busy = callup.busy_elsewhere(session, mobilisation.id)
     roster = callup.candidates(
         session,
-        district_id=mobilisation.district_id,
-        who=visible(actor, Responder),
+        who=and_(Responder.district_id == mobilisation.district_id, visible(actor, Responder)),
         metric=metric,
         info=info,
     )

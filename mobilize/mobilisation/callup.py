@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import shapely
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select, union_all
 from sqlalchemy.orm import Session
 
 from geo import LocalMetric
@@ -101,13 +101,13 @@ class Candidate:
 def candidates(
     session: Session,
     *,
-    district_id: int,
     who: Any,
     metric: LocalMetric,
     info: dict[int, GridInfo],
 ) -> list[Candidate]:
-    """Available responders matching `who`, placed where they set off from: their own point,
-    else their unit's, else their home grid's. One query, one projection."""
+    """Available responders matching `who` (which names their district), placed where they
+    set off from: their own point, else their unit's, else their home grid's. One query, one
+    projection."""
     rows = session.execute(
         select(
             Responder.id,
@@ -119,7 +119,7 @@ def candidates(
             Unit.geom.label("unit_geom"),
         )
         .outerjoin(Unit, Unit.id == Responder.unit_id)
-        .where(Responder.district_id == district_id, Responder.available.is_(True), who)
+        .where(Responder.available.is_(True), who)
         .order_by(Responder.id)
     ).all()
     starts = [r.geom if r.geom is not None else r.unit_geom for r in rows]
@@ -139,17 +139,43 @@ def candidates(
 
 def busy_elsewhere(session: Session, mobilisation_id: int) -> set[int]:
     """People holding a slot in another active mobilisation: not free to be called here."""
-    return set(
+    # The other mobilisations first: usually there are none, and every re-plan asks.
+    others = list(
         session.scalars(
-            select(Assignment.responder_id)
-            .join(Mobilisation, Mobilisation.id == Assignment.mobilisation_id)
-            .where(
+            select(Mobilisation.id).where(
                 Mobilisation.status == MobilisationStatus.ACTIVE.value,
                 Mobilisation.id != mobilisation_id,
+            )
+        )
+    )
+    if not others:
+        return set()
+    return set(
+        session.scalars(
+            select(Assignment.responder_id).where(
+                Assignment.mobilisation_id.in_(others),
                 Assignment.status.in_([s.value for s in HOLDING]),
             )
         )
     )
+
+
+def called_among(session: Session, mobilisation_id: int, responder_ids: list[int]) -> set[int]:
+    """Which of these people hold or held an assignment in the mobilisation."""
+    seen: set[int] = set()
+    for start in range(0, len(responder_ids), _IN_CHUNK):
+        seen.update(
+            session.scalars(
+                select(Assignment.responder_id).where(
+                    Assignment.mobilisation_id == mobilisation_id,
+                    Assignment.responder_id.in_(responder_ids[start : start + _IN_CHUNK]),
+                )
+            )
+        )
+    return seen
+
+
+_IN_CHUNK = 5000  # ids per IN list (SQLite's limit on parameters is 32,766)
 
 
 def build_problem(
@@ -164,13 +190,8 @@ def build_problem(
 ) -> Problem:
     """The engine's problem for the `region` communities of a mobilisation over `scope`."""
     info = load_grids(session, region, metric)
-    # Everyone already called anywhere in the mobilisation is not called again; only the
-    # region's own assignments are loaded whole (a re-plan of one community stays cheap).
-    seen = set(
-        session.scalars(
-            select(Assignment.responder_id).where(Assignment.mobilisation_id == mobilisation.id)
-        )
-    )
+    # Only the region's own assignments are loaded whole (a re-plan of one community stays
+    # cheap); who else was called is asked of the roster alone, below.
     existing = session.scalars(
         select(Assignment).where(
             Assignment.mobilisation_id == mobilisation.id, Assignment.community_id.in_(region)
@@ -209,31 +230,34 @@ def build_problem(
     ).all()
     movable_ids = [a.responder_id for a in movable]
     team_scope = _teams_in_scope(session, mobilisation, scope) if with_teams else set()
-    who = or_(
-        and_(
+    # Who may be called, as ids found each by its own index (one condition with OR read
+    # every responder of the district, 17 ms of every re-plan on xindu).
+    ids = union_all(
+        select(Responder.id).where(
             Responder.kind == ResponderKind.MICRO_GRID_MEMBER.value,
             Responder.home_grid_id.in_(list(info)),
         ),
-        and_(
+        select(Responder.id).where(
             Responder.kind == ResponderKind.GRID_WORKER.value,
             Responder.home_grid_id.in_(list(children)),
         ),
-        and_(
+        select(Responder.id).where(
             Responder.kind == ResponderKind.SUNK_CADRE.value,
             Responder.unit_id.in_({p.unit_id for p in pairings}),
         ),
-        and_(
+        select(Responder.id).where(
+            Responder.district_id == mobilisation.district_id,
             Responder.kind == ResponderKind.VOLUNTEER.value,
             Responder.team_id.is_(None),
             Responder.geom.is_not(None),
         ),
-        Responder.team_id.in_(team_scope),
-        Responder.id.in_(movable_ids),
+        select(Responder.id).where(Responder.team_id.in_(team_scope)),
+        select(Responder.id).where(Responder.id.in_(movable_ids)),
     )
-    roster = candidates(
-        session, district_id=mobilisation.district_id, who=who, metric=metric, info=info
-    )
+    roster = candidates(session, who=Responder.id.in_(ids), metric=metric, info=info)
     by_id = {c.id: c for c in roster}
+    # Everyone already called anywhere in the mobilisation is not called again.
+    seen = called_among(session, mobilisation.id, list(by_id))
     fresh = [c for c in roster if c.id not in seen and c.id not in busy]
 
     people: list[Person] = []

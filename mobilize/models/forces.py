@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 
 import shapely
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mobilize.db.types import Geometry
@@ -83,6 +83,8 @@ class Responder(Base):
             name="kind",
         ),
         spatial_index("responder"),
+        # Every re-plan looks for the district's free volunteers.
+        Index("ix_responder_district_kind", "district_id", "kind", "team_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
