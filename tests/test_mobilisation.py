@@ -19,14 +19,16 @@ from mobilize.clock import ManualClock
 from mobilize.db import make_sessionmaker, transaction
 from mobilize.districts.importer import DistrictInWartime, import_district
 from mobilize.errors import DomainError, Forbidden, InvalidInput, NotFound
-from mobilize.mobilisation import service
+from mobilize.mobilisation import callup, service
 from mobilize.mobilisation.area import AreaScope
 from mobilize.models import (
+    HOLDING,
     Assignment,
     Community,
     Event,
     Grid,
     Mobilisation,
+    MobilisationArea,
     Notification,
     Pairing,
     PartyOrganisation,
@@ -36,7 +38,7 @@ from mobilize.models import (
 )
 from mobilize.notify import LogNotifier
 from mobilize.outbox import InProcessDispatcher
-from tests.wartime import activate_now, district_commander, street_commander
+from tests.wartime import activate_now, district_commander, phone, street_commander, write
 
 
 @pytest.fixture
@@ -314,6 +316,92 @@ def test_a_decline_is_refilled_and_acknowledged_people_stay(
         transaction(make_sessionmaker(small)) as session,
     ):
         service.acknowledge(session, actor=me, clock=clock, assignment_id=cadre.id)
+
+
+def test_a_replan_offers_no_one_called_before_nor_anyone_busy_in_another_mobilisation(
+    small: Engine, clock: ManualClock
+) -> None:
+    """Two streets in wartime at once. A re-plan of a community of the second may move its
+    own people still on their way, and may call people never called there; never someone
+    who declined or was called before, and never someone holding a slot in the first, even
+    one who now lives inside the community."""
+    actor = district_commander(small)
+    first = activate(small, actor, clock, scope="street:S01").mobilisation
+    second = activate(small, actor, clock, scope="street:S02").mobilisation
+    holding = {h.value for h in HOLDING}
+    with transaction(make_sessionmaker(small)) as session:
+        mine = session.scalars(
+            select(Assignment).where(Assignment.mobilisation_id == second.id)
+        ).all()
+        target = next(a for a in mine if a.role == "minimum")
+        community = session.get(Community, target.community_id)
+        assert community is not None
+        inside = community.geom.representative_point()
+        # Someone holding a slot in the first street who has just moved into this community.
+        busy = session.scalars(
+            select(Responder)
+            .join(Assignment, Assignment.responder_id == Responder.id)
+            .where(
+                Assignment.mobilisation_id == first.id,
+                Assignment.status.in_(holding),
+                Responder.kind == "volunteer",
+                Responder.team_id.is_(None),
+            )
+        ).first()
+        assert busy is not None
+        busy.geom = inside
+        # A volunteer nobody has called yet, living there too.
+        newcomer = Responder(
+            district_id=second.district_id,
+            code="V-NEW",
+            name="新志愿者",
+            phone="13900000000",
+            kind="volunteer",
+            geom=inside,
+        )
+        session.add(newcomer)
+        session.flush()
+        newcomer_id, busy_id = newcomer.id, busy.id
+    write(
+        small,
+        service.decline,
+        actor=phone(target),
+        clock=clock,
+        assignment_id=target.id,
+        reason="家中有事 family emergency",
+    )
+    with Session(small) as session:
+        m = session.get(Mobilisation, second.id)
+        assert m is not None
+        scope = tuple(
+            session.scalars(
+                select(MobilisationArea.community_id).where(
+                    MobilisationArea.mobilisation_id == m.id
+                )
+            )
+        )
+        problem = callup.build_problem(
+            session,
+            mobilisation=m,
+            rule=service.rule_for(m),
+            region=(target.community_id,),
+            scope=scope,
+            metric=callup.metric_for(session, m.district_id),
+            with_teams=False,
+        )
+        called = {
+            a.responder_id: a
+            for a in session.scalars(
+                select(Assignment).where(Assignment.mobilisation_id == second.id)
+            )
+        }
+    offered = {p.person_id for p in problem.people}
+    assert newcomer_id in offered, "a free volunteer living in the community is offered"
+    assert busy_id not in offered, "someone holding a slot in the other mobilisation is offered"
+    assert target.responder_id not in offered, "the person who declined is offered again"
+    for person in offered - {newcomer_id}:
+        a = called.get(person)
+        assert a is not None and a.status == "assigned" and a.community_id == target.community_id
 
 
 def test_street_commanders_act_only_in_their_street(small: Engine, clock: ManualClock) -> None:
