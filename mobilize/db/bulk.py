@@ -6,7 +6,7 @@ geometry as shapely); each backend gets them in its own form."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC
 from functools import lru_cache
 from typing import Any
@@ -42,6 +42,15 @@ def _sqlite_value(value: Any, column_type: Any) -> Any:
     if isinstance(value, bool):
         return int(value)
     return value
+
+
+IN_CHUNK = 5000  # ids per IN list (SQLite's limit on parameters is 32,766)
+
+
+def in_chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
+    """`ids` in slices short enough for one IN list each."""
+    for start in range(0, len(ids), IN_CHUNK):
+        yield ids[start : start + IN_CHUNK]
 
 
 def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:

@@ -29,6 +29,7 @@ from mobilize.coverage import milestones
 from mobilize.coverage import service as coverage
 from mobilize.coverage.risk import risk_for
 from mobilize.db import transaction
+from mobilize.db.bulk import in_chunks
 from mobilize.drill.params import DrillParams
 from mobilize.errors import DomainError
 from mobilize.mobilisation import field as on_site
@@ -272,7 +273,7 @@ class Simulation:
             self.seq = rows[-1][0]
             touched = sorted({int(r[1]) for r in rows})
             found = []
-            for start in range(0, len(touched), 5000):
+            for chunk in in_chunks(touched):
                 found += session.execute(
                     select(
                         Assignment.id,
@@ -283,7 +284,7 @@ class Simulation:
                         Assignment.mode,
                     ).where(
                         Assignment.mobilisation_id == self.mid,
-                        Assignment.responder_id.in_(touched[start : start + 5000]),
+                        Assignment.responder_id.in_(chunk),
                     )
                 ).all()
         for row in sorted(found, key=lambda r: r.responder_id):

@@ -18,6 +18,7 @@ from sqlalchemy import select, union_all
 from sqlalchemy.orm import Session
 
 from geo import LocalMetric
+from mobilize.db.bulk import in_chunks
 from mobilize.mobilisation.engine import GridNeed, Person, Team
 from mobilize.mobilisation.rules import StaffingRule
 from mobilize.models import (
@@ -163,19 +164,16 @@ def busy_elsewhere(session: Session, mobilisation_id: int) -> set[int]:
 def called_among(session: Session, mobilisation_id: int, responder_ids: list[int]) -> set[int]:
     """Which of these people hold or held an assignment in the mobilisation."""
     seen: set[int] = set()
-    for start in range(0, len(responder_ids), _IN_CHUNK):
+    for chunk in in_chunks(responder_ids):
         seen.update(
             session.scalars(
                 select(Assignment.responder_id).where(
                     Assignment.mobilisation_id == mobilisation_id,
-                    Assignment.responder_id.in_(responder_ids[start : start + _IN_CHUNK]),
+                    Assignment.responder_id.in_(chunk),
                 )
             )
         )
     return seen
-
-
-_IN_CHUNK = 5000  # ids per IN list (SQLite's limit on parameters is 32,766)
 
 
 def build_problem(

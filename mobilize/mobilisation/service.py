@@ -25,7 +25,7 @@ from mobilize.auth.scope import visible, visible_mobilisation
 from mobilize.clock import Clock
 from mobilize.coverage import service as coverage
 from mobilize.db import transaction
-from mobilize.db.bulk import insert_rows
+from mobilize.db.bulk import in_chunks, insert_rows
 from mobilize.errors import DomainError, Forbidden, InvalidInput, NotFound
 from mobilize.events import record_event, record_events
 from mobilize.mobilisation import callup, engine
@@ -430,9 +430,6 @@ def _message(
     return Message(to=responder.phone, kind="assignment", text=text)
 
 
-CHUNK = 5000  # ids per IN list
-
-
 def _apply(
     session: Session,
     *,
@@ -450,11 +447,11 @@ def _apply(
     # Only the plan's people: a re-plan of one community must not load a district's rows.
     concerned = sorted(set(placed) | set(plan.unplaced))
     current: dict[int, Assignment] = {}
-    for start in range(0, len(concerned), CHUNK):
+    for chunk in in_chunks(concerned):
         for a in session.scalars(
             select(Assignment).where(
                 Assignment.mobilisation_id == mobilisation.id,
-                Assignment.responder_id.in_(concerned[start : start + CHUNK]),
+                Assignment.responder_id.in_(chunk),
             )
         ):
             current[a.responder_id] = a
