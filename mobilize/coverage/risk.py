@@ -26,7 +26,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from mobilize.auth.scope import visible
-from mobilize.coverage.service import scope_for
+from mobilize.coverage.service import scope_for, scope_states
 from mobilize.mobilisation import callup
 from mobilize.mobilisation.rules import StaffingRule
 from mobilize.models import (
@@ -166,20 +166,44 @@ def _grid_risk(
     )
 
 
-def _assignments(session: Session, mobilisation: Mobilisation) -> Sequence[Any]:
-    """Every assignment of the mobilisation, with what projections need (no geometry)."""
+def _projected(
+    session: Session, mobilisation: Mobilisation, street_id: int | None, community_id: int | None
+) -> Sequence[Any]:
+    """The assignments to the scope's grids, with what projections need (no geometry): a
+    street's risk list reads its street's, not the whole district's."""
+    stmt = select(
+        Assignment.id,
+        Assignment.responder_id,
+        Assignment.grid_id,
+        Assignment.status,
+        Assignment.travel_minutes,
+        Assignment.eta_minutes,
+        Assignment.acknowledged_at,
+        Assignment.checked_in_at,
+        Assignment.updated_at,
+    ).where(Assignment.mobilisation_id == mobilisation.id)
+    if street_id is not None or community_id is not None:
+        stmt = scope_states(
+            stmt.join(
+                GridState,
+                and_(
+                    GridState.mobilisation_id == Assignment.mobilisation_id,
+                    GridState.grid_id == Assignment.grid_id,
+                ),
+            ),
+            street_id,
+            community_id,
+        )
+    return session.execute(stmt).all()
+
+
+def _holdings(session: Session, mobilisation: Mobilisation) -> Sequence[Any]:
+    """Every assignment of the mobilisation, only who holds which grid: what a fix must not
+    break anywhere (a donor grid keeps its minimum; nobody is called twice)."""
     return session.execute(
-        select(
-            Assignment.id,
-            Assignment.responder_id,
-            Assignment.grid_id,
-            Assignment.status,
-            Assignment.travel_minutes,
-            Assignment.eta_minutes,
-            Assignment.acknowledged_at,
-            Assignment.checked_in_at,
-            Assignment.updated_at,
-        ).where(Assignment.mobilisation_id == mobilisation.id)
+        select(Assignment.id, Assignment.responder_id, Assignment.grid_id, Assignment.status).where(
+            Assignment.mobilisation_id == mobilisation.id
+        )
     ).all()
 
 
@@ -190,22 +214,17 @@ def assess(
     now: datetime,
     street_id: int | None = None,
     community_id: int | None = None,
-    assignments: Sequence[Any] | None = None,
 ) -> list[GridRisk]:
     """Every micro-grid of the scope with its projection, at-risk ones first (never staffed,
-    then latest), then by grid id. `assignments`: the rows of `_assignments`, if read."""
+    then latest), then by grid id."""
     rule = StaffingRule.from_dict(mobilisation.rule)
     stmt = select(
         GridState.grid_id, GridState.community_id, GridState.street_id, GridState.status
     ).where(GridState.mobilisation_id == mobilisation.id)
-    if street_id is not None:
-        stmt = stmt.where(GridState.street_id == street_id)
-    if community_id is not None:
-        stmt = stmt.where(GridState.community_id == community_id)
-    states = session.execute(stmt).all()
+    states = session.execute(scope_states(stmt, street_id, community_id)).all()
     holders: dict[int, list[_Holder]] = defaultdict(list)
     gave_up: set[int] = set()
-    for a in assignments if assignments is not None else _assignments(session, mobilisation):
+    for a in _projected(session, mobilisation, street_id, community_id):
         if a.grid_id is None:
             continue
         if a.status in _HOLDING:
@@ -233,7 +252,6 @@ def suggest(
     actor: Any,
     mobilisation: Mobilisation,
     risks: list[GridRisk],
-    assignments: Sequence[Any],
     now: datetime,
 ) -> None:
     """Fill in `suggestion` on the at-risk grids given, best first, each person once: only
@@ -251,7 +269,7 @@ def suggest(
     )
     metric = callup.metric_for(session, mobilisation.district_id)
     info = callup.load_grids(session, scope, metric)
-    mine = {a.responder_id: a for a in assignments}
+    mine = {a.responder_id: a for a in _holdings(session, mobilisation)}
     movable = set(
         session.scalars(
             select(Assignment.id).where(
@@ -359,14 +377,8 @@ def risk_for(
         street_id=street_id,
         community_id=community_id,
     )
-    assignments = _assignments(session, mobilisation)
     risks = assess(
-        session,
-        mobilisation=mobilisation,
-        now=now,
-        street_id=street_id,
-        community_id=community_id,
-        assignments=assignments,
+        session, mobilisation=mobilisation, now=now, street_id=street_id, community_id=community_id
     )
     if only_at_risk:
         risks = [r for r in risks if r.at_risk]
@@ -376,7 +388,6 @@ def risk_for(
         actor=actor,
         mobilisation=mobilisation,
         risks=risks,
-        assignments=assignments,
         now=now,
     )
     return mobilisation, risks

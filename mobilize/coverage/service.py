@@ -15,9 +15,11 @@ from typing import Any, TypeVar
 from sqlalchemy import bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from mobilize.clock import Clock
 from mobilize.db.bulk import insert_rows
+from mobilize.db.session import core_rows
 from mobilize.events import record_events
 from mobilize.mobilisation.rules import StaffingRule
 from mobilize.models import (
@@ -101,15 +103,17 @@ _CHECKS = (
     .where(HouseholdRecord.mobilisation_id == bindparam("m"), HouseholdRecord.kind == "check")
     .group_by(Household.micro_grid_id)
 )
+# Rows, not objects (loading objects cost most of a phone's recount); objects of these states
+# already in the session are brought up to date by hand (`_mirror`).
+_STATE = GridState.__table__.c
 _STATES_IN = (
-    select(GridState)
+    select(_STATE)
     .where(
-        GridState.mobilisation_id == bindparam("m"),
-        GridState.grid_id.in_(bindparam("ids", expanding=True)),
+        _STATE.mobilisation_id == bindparam("m"),
+        _STATE.grid_id.in_(bindparam("ids", expanding=True)),
     )
-    .order_by(GridState.grid_id)
+    .order_by(_STATE.grid_id)
     .with_for_update()
-    .execution_options(populate_existing=True)
 )
 _WRITE_STATE = (
     update(GridState.__table__)
@@ -178,13 +182,9 @@ def start(session: Session, *, mobilisation: Mobilisation, clock: Clock) -> None
 
 
 def _record(
-    session: Session, mobilisation: Mobilisation, clock: Clock, states: Iterable[Any]
+    session: Session, mobilisation: Mobilisation, clock: Clock, states: Iterable[Mapping[str, Any]]
 ) -> None:
-    """One `grid.status` event per grid state given (rows or GridState objects)."""
-
-    def get(state: Any, key: str) -> Any:
-        return state[key] if isinstance(state, dict) else getattr(state, key)
-
+    """One `grid.status` event per grid state given (as its row says now)."""
     record_events(
         session,
         clock=clock,
@@ -194,12 +194,12 @@ def _record(
             (
                 GRID_STATUS,
                 "grid",
-                str(get(st, "grid_id")),
+                str(st["grid_id"]),
                 {
-                    "grid": get(st, "grid_id"),
-                    "community": get(st, "community_id"),
-                    "street": get(st, "street_id"),
-                    **{key: get(st, key) for key in STATE_FIELDS},
+                    "grid": st["grid_id"],
+                    "community": st["community_id"],
+                    "street": st["street_id"],
+                    **{key: st[key] for key in STATE_FIELDS},
                 },
             )
             for st in states
@@ -229,7 +229,7 @@ def track(
     # wrote (on PostgreSQL the locked read returns their committed row; SQLite has one
     # writer anyway). A check is new only once (the records' unique key), so adding the
     # new ones to the locked count is exact.
-    states = session.scalars(_STATES_IN, {"m": mobilisation.id, "ids": ids}).all()
+    states = core_rows(session, _STATES_IN, {"m": mobilisation.id, "ids": ids})
     if checks_added is None:
         counts = _counts(session, mobilisation.id, ids)
     else:
@@ -252,6 +252,7 @@ def track(
             c.on_site,
             c.checked,
         ):
+            _mirror(session, state._mapping)
             continue
         new = {
             "status": status.value,
@@ -268,17 +269,25 @@ def track(
             new["mobilised_at"], new["mobilised_minute"] = now, minute_of(mobilisation, now)
         if status is GridStatus.CHECKED and state.checked_at is None:
             new["checked_at"] = now
-        # Written here, not by the unit of work (whose flush cost more than the statement);
-        # the objects then hold what the rows hold.
         writes.append(
             {"m": mobilisation.id, "g": state.grid_id, **{f"v_{k}": v for k, v in new.items()}}
         )
-        for key, value in new.items():
-            set_committed_value(state, key, value)
-        changed.append(state)
+        now_is = {**state._mapping, **new}
+        _mirror(session, now_is)
+        changed.append(now_is)
     if writes:
         session.execute(_WRITE_STATE, writes)
     _record(session, mobilisation, clock, changed)
+
+
+def _mirror(session: Session, row: Mapping[str, Any]) -> None:
+    """Whatever the session holds of this grid state now says what its row says."""
+    kept = session.identity_map.get(
+        identity_key(GridState, (row["mobilisation_id"], row["grid_id"]))
+    )
+    if kept is not None:
+        for key, value in row.items():
+            set_committed_value(kept, key, value)
 
 
 @dataclass
@@ -302,7 +311,8 @@ class Coverage:
         }
 
 
-def _scope(stmt: Any, street_id: int | None, community_id: int | None) -> Any:
+def scope_states(stmt: Any, street_id: int | None, community_id: int | None) -> Any:
+    """`stmt` (which reads `GridState`) narrowed to a street or a community."""
     if street_id is not None:
         stmt = stmt.where(GridState.street_id == street_id)
     if community_id is not None:
@@ -336,7 +346,7 @@ def coverage(
 ) -> Coverage:
     """Coverage of a scope (the mobilisation, a street or a community) from the grid states."""
     rows = session.execute(
-        _scope(
+        scope_states(
             select(
                 GridState.status,
                 func.count(),
@@ -356,7 +366,7 @@ def coverage(
         households += int(h or 0)
         checked += int(c or 0)
     minutes = session.execute(
-        _scope(
+        scope_states(
             select(GridState.mobilised_minute, func.count())
             .where(
                 GridState.mobilisation_id == mobilisation.id,
@@ -407,7 +417,7 @@ def recompute(
     counters (their first-mobilised times are history, not state, and are reused)."""
     rule = StaffingRule.from_dict(mobilisation.rule)
     grids = session.execute(
-        _scope(
+        scope_states(
             select(GridState.grid_id, GridState.households, GridState.mobilised_at).where(
                 GridState.mobilisation_id == mobilisation.id
             ),
@@ -511,4 +521,6 @@ def grid_states(
 ) -> list[GridState]:
     """Every micro-grid's state in a mobilisation, or a street or community of it, by grid."""
     stmt = select(GridState).where(GridState.mobilisation_id == mobilisation.id)
-    return list(session.scalars(_scope(stmt, street_id, community_id).order_by(GridState.grid_id)))
+    return list(
+        session.scalars(scope_states(stmt, street_id, community_id).order_by(GridState.grid_id))
+    )

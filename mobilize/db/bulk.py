@@ -6,16 +6,17 @@ geometry as shapely); each backend gets them in its own form."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC
 from functools import lru_cache
 from typing import Any
 
 import shapely
-from sqlalchemy import JSON, Table, text
+from sqlalchemy import JSON, Boolean, Table, text
 from sqlalchemy.orm import Session
 
 from mobilize.db.engine import is_postgres
+from mobilize.db.session import core_rows
 from mobilize.db.types import SRID, Geometry, UTCDateTime
 
 
@@ -29,19 +30,18 @@ def _copy_value(value: Any, column_type: Any) -> Any:
     return value
 
 
-def _sqlite_value(value: Any, column_type: Any) -> Any:
-    """What SQLAlchemy itself would store on SQLite (so the ORM reads it back the same)."""
-    if value is None:
-        return None
+def _sqlite_converter(column_type: Any) -> Callable[[Any], Any] | None:
+    """What SQLAlchemy itself would store on SQLite for a column of this type (so the ORM
+    reads it back the same), chosen once per column: None when the value goes as it is."""
     if isinstance(column_type, JSON):
-        return json.dumps(value, ensure_ascii=False)
+        return lambda value: json.dumps(value, ensure_ascii=False)
     if isinstance(column_type, Geometry):
-        return shapely.to_wkb(value)
+        return shapely.to_wkb
     if isinstance(column_type, UTCDateTime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    if isinstance(value, bool):
-        return int(value)
-    return value
+        return lambda value: value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(column_type, Boolean):
+        return int
+    return None
 
 
 IN_CHUNK = 5000  # ids per IN list (SQLite's limit on parameters is 32,766)
@@ -64,15 +64,17 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     names = ", ".join(f'"{c}"' for c in columns)
     if not is_postgres(session.get_bind()):
         marks = ", ".join("?" for _ in columns)
+        pairs = [(c, _sqlite_converter(t)) for c, t in zip(columns, types, strict=True)]
+        values = [
+            [
+                row[c] if convert is None or row[c] is None else convert(row[c])
+                for c, convert in pairs
+            ]
+            for row in rows
+        ]
         cursor = dbapi.cursor()
         try:
-            cursor.executemany(
-                f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})',
-                [
-                    [_sqlite_value(row[c], t) for c, t in zip(columns, types, strict=True)]
-                    for row in rows
-                ],
-            )
+            cursor.executemany(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', values)
         finally:
             cursor.close()
         return
@@ -104,7 +106,7 @@ def insert_many_if_absent(
     # One statement whatever the number of rows ("insertmanyvalues"), compiled once and cached:
     # a multi-VALUES clause built per call cost more than the insert itself.
     stmt = _insert_if_absent(is_postgres(session.get_bind()), table, tuple(returning))
-    return [tuple(r) for r in session.execute(stmt, list(rows)).all()]
+    return [tuple(r) for r in core_rows(session, stmt, list(rows))]
 
 
 @lru_cache(maxsize=64)

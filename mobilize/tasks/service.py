@@ -20,6 +20,7 @@ from mobilize.auth.scope import visible, visible_mobilisation
 from mobilize.clock import Clock
 from mobilize.coverage import service as coverage
 from mobilize.db.bulk import insert_many_if_absent, insert_rows
+from mobilize.db.session import core_rows
 from mobilize.errors import DomainError, Forbidden, InvalidInput, NotFound
 from mobilize.events import record_event
 from mobilize.mobilisation.locks import lock_communities
@@ -384,9 +385,7 @@ def people_of(session: Session, task: Task) -> list[int]:
         statement, area = _PEOPLE_OF_GRID, task.grid_id
     else:
         statement, area = _PEOPLE_OF_COMMUNITY, task.community_id
-    rows = session.execute(
-        statement, {"task": task.id, "m": task.mobilisation_id, "area": area}
-    ).all()
+    rows = core_rows(session, statement, {"task": task.id, "m": task.mobilisation_id, "area": area})
     explicit = [r for is_explicit, r in rows if is_explicit]
     # Sorted here, not by the database: an ORDER BY responder_id tempts a planner without
     # statistics to walk the whole mobilisation in responder order instead of the grid's rows.
@@ -641,8 +640,10 @@ def record_households(
 MAX_BATCH = 500
 
 
-_HOUSEHOLDS = select(Household.id, Household.micro_grid_id, Household.tags, Household.code).where(
-    Household.id.in_(bindparam("ids", expanding=True))
+# Core rows on the session's connection: the ORM's result handling cost more than the query.
+_H = Household.__table__.c
+_HOUSEHOLDS = select(_H.id, _H.micro_grid_id, _H.tags, _H.code).where(
+    _H.id.in_(bindparam("ids", expanding=True))
 )
 _TASK_AND_MOBILISATION = (
     select(Task, Mobilisation)
@@ -705,7 +706,7 @@ def _record(
     if task.kind != expected.value:
         raise InvalidInput("task", f"this is a {task.kind} task, not a {expected.value} task")
     # Only what a record needs: not the geometry, whose parsing took a quarter of a sync.
-    households = {h.id: h for h in session.execute(_HOUSEHOLDS, {"ids": list(seen)})}
+    households = {h.id: h for h in core_rows(session, _HOUSEHOLDS, {"ids": list(seen)})}
     for i, entry in enumerate(entries):
         household = households.get(entry.household_id)
         if household is None or not _in_task(session, task, household):
