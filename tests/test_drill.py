@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -134,3 +139,61 @@ def test_parameters_are_checked_and_documented() -> None:
         params.with_overrides(["decline_share=1.5"])
     with pytest.raises(InvalidInput, match="exceed 1"):
         params.with_overrides(["decline_share=0.6", "never_answer_share=0.5"])
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # ended meanwhile
+        if int(fields[1]) == parent:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has ended; only its parent (now init) has to reap it
+
+
+def test_killing_a_drill_ends_its_run_processes(tmp_path: Path) -> None:
+    """`kill` signals only the drill's own process: its two run processes must not work on
+    unseen (they would load the machine for as long as a district's drill lasts)."""
+    drill_command = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from mobilize.cli.main import run; run()",
+            *("drill", "--preset", "tiny", "--out", str(tmp_path), "--json"),
+            *("--set", "stand_down_min=100000"),  # hours of work for each run
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    runs: list[int] = []
+    try:
+        assert drill_command.stderr is not None
+        started = 0
+        while started < 2:  # both runs activated and simulating
+            line = drill_command.stderr.readline()
+            assert line, "the drill ended before its runs started"
+            started += "模拟第 0 分钟" in line
+        runs += _children(drill_command.pid)
+        assert len([pid for pid in runs if _running(pid)]) >= 2, runs
+        drill_command.send_signal(signal.SIGTERM)
+        drill_command.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while any(_running(pid) for pid in runs) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [pid for pid in runs if _running(pid)], "run processes outlived the drill"
+    finally:
+        drill_command.kill()
+        for pid in runs:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)

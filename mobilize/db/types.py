@@ -5,13 +5,15 @@ bytes on SQLite (spatial predicates then run in geo/). Datetimes are always UTC-
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import geoalchemy2
+import numpy as np
 import shapely
 from geoalchemy2.shape import from_shape, to_shape
-from sqlalchemy import DateTime, Dialect, LargeBinary
+from sqlalchemy import DateTime, Dialect, LargeBinary, type_coerce
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 SRID = 4326
@@ -52,6 +54,18 @@ class Geometry(TypeDecorator[shapely.Geometry]):
         if dialect.name == "postgresql":
             return to_shape(value)
         return shapely.from_wkb(value)
+
+
+def unparsed(column: Any) -> Any:
+    """A geometry column's stored value (WKB from SQLite, hex EWKB from PostGIS), left as it
+    is, for `parse_all`: thousands of rows' geometries parse in one call at a fraction of the
+    cost of one call per row."""
+    return type_coerce(column, LargeBinary()).label(column.key)
+
+
+def parse_all(values: Sequence[Any]) -> np.ndarray[Any, Any]:
+    """The shapely geometries of `unparsed` values (None stays None)."""
+    return shapely.from_wkb(np.asarray(values, dtype=object))
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -8,8 +8,10 @@ is measured on the same people, the same seed and the same behaviour."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -242,6 +244,18 @@ def _run_on(
         engine.dispose()
 
 
+def _end_with(parent: int) -> None:
+    """A run process's initializer: it ends when the drill that started it does, even when
+    that one is killed (`kill` signals only it), instead of working on unseen."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="drill-parent-watch", daemon=True).start()
+
+
 def drill(
     *,
     database_url: str,
@@ -270,7 +284,12 @@ def drill(
         for url, planner in zip(urls, planners, strict=True)
     ]
     if len(set(urls)) > 1:  # a copy each: the two runs go side by side, one per core
-        with ProcessPoolExecutor(len(urls), mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(
+            len(urls),
+            mp_context=get_context("spawn"),
+            initializer=_end_with,
+            initargs=(os.getpid(),),
+        ) as pool:
             runs = list(pool.map(_run_on, *zip(*jobs, strict=True)))
     else:
         runs = [_run_on(*job) for job in jobs]

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from geo import LocalMetric
 from mobilize.db.bulk import in_chunks
+from mobilize.db.types import parse_all, unparsed
 from mobilize.mobilisation.engine import GridNeed, Person, Team
 from mobilize.mobilisation.rules import StaffingRule
 from mobilize.models import (
@@ -69,13 +70,15 @@ def load_grids(
     session: Session, community_ids: tuple[int, ...] | list[int], metric: LocalMetric
 ) -> dict[int, GridInfo]:
     rows = session.execute(
-        select(Grid.id, Grid.community_id, Grid.parent_id, Grid.household_count, Grid.centre)
+        select(
+            Grid.id, Grid.community_id, Grid.parent_id, Grid.household_count, unparsed(Grid.centre)
+        )
         .where(Grid.community_id.in_(community_ids), Grid.level == GridLevel.MICRO.value)
         .order_by(Grid.id)
     ).all()
     if not rows:
         return {}
-    coords = shapely.get_coordinates(np.asarray([r.centre for r in rows], dtype=object))
+    coords = shapely.get_coordinates(parse_all([r.centre for r in rows]))
     x, y = metric.xy(coords[:, 0], coords[:, 1])
     return {
         r.id: GridInfo(
@@ -116,16 +119,16 @@ def candidates(
             Responder.unit_id,
             Responder.team_id,
             Responder.home_grid_id,
-            Responder.geom,
-            Unit.geom.label("unit_geom"),
+            unparsed(Responder.geom),
+            unparsed(Unit.geom).label("unit_geom"),
         )
         .outerjoin(Unit, Unit.id == Responder.unit_id)
         .where(Responder.available.is_(True), who)
         .order_by(Responder.id)
     ).all()
-    starts = [r.geom if r.geom is not None else r.unit_geom for r in rows]
-    lon = np.asarray([p.x if p is not None else np.nan for p in starts])
-    lat = np.asarray([p.y if p is not None else np.nan for p in starts])
+    own = parse_all([r.geom for r in rows])
+    starts = np.where(own == None, parse_all([r.unit_geom for r in rows]), own)  # noqa: E711
+    lon, lat = shapely.get_x(starts), shapely.get_y(starts)  # NaN where there is none
     x, y = metric.xy(lon, lat) if len(rows) else (lon, lat)
     found = []
     for i, r in enumerate(rows):
@@ -134,7 +137,7 @@ def candidates(
             if r.home_grid_id not in info:
                 continue  # nowhere to set off from: cannot be planned
             px, py = info[r.home_grid_id].x, info[r.home_grid_id].y
-        found.append(Candidate(r.id, r.kind, r.unit_id, r.team_id, r.home_grid_id, px, py, r.geom))
+        found.append(Candidate(r.id, r.kind, r.unit_id, r.team_id, r.home_grid_id, px, py, own[i]))
     return found
 
 
