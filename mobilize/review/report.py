@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from mobilize.coverage.service import GRID_STATUS
 from mobilize.events import read_log
 from mobilize.models import (
     Community,
+    Event,
     Grid,
     GridState,
     GridStatus,
@@ -218,14 +219,23 @@ def _minutes(a: datetime, b: datetime) -> float:
 def _read(
     session: Session, mobilisation: Mobilisation
 ) -> tuple[dict[int, _Person], dict[int, _GridLog], list[Command], int]:
-    """One pass over the log."""
+    """One pass over the log's events about people, grids and commands (not the households',
+    most of a day's log), and how many events it holds in all."""
     people: dict[int, _Person] = defaultdict(_Person)
     grids: dict[int, _GridLog] = defaultdict(_GridLog)
     commands: list[Command] = []
-    deadline, count = mobilisation.deadline, 0
-    rows = read_log(session, mobilisation.id)
+    deadline = mobilisation.deadline
+    count = session.scalar(select(func.count()).where(Event.mobilisation_id == mobilisation.id))
+    rows = read_log(
+        session,
+        mobilisation.id,
+        or_(
+            Event.kind == GRID_STATUS,
+            Event.subject_type == "responder",
+            Event.kind.in_(list(COMMANDS)),
+        ),
+    )
     for mseq, at, actor, kind, subject_type, subject_id, payload in rows:
-        count += 1
         payload = payload or {}
         if kind == GRID_STATUS:
             log = grids[payload["grid"]]
@@ -265,7 +275,7 @@ def _read(
                     payload=payload,
                 )
             )
-    return people, grids, commands, count
+    return people, grids, commands, count or 0
 
 
 def _cause(log: _GridLog) -> str:
