@@ -103,6 +103,7 @@ _CHECKS = (
     .where(HouseholdRecord.mobilisation_id == bindparam("m"), HouseholdRecord.kind == "check")
     .group_by(Household.micro_grid_id)
 )
+_CHECKS_IN = _CHECKS.where(Household.micro_grid_id.in_(bindparam("ids", expanding=True)))
 # Rows, not objects (loading objects cost most of a phone's recount); objects of these states
 # already in the session are brought up to date by hand (`_mirror`).
 _STATE = GridState.__table__.c
@@ -117,10 +118,7 @@ _STATES_IN = (
 )
 _WRITE_STATE = (
     update(GridState.__table__)
-    .where(
-        GridState.__table__.c.mobilisation_id == bindparam("m"),
-        GridState.__table__.c.grid_id == bindparam("g"),
-    )
+    .where(_STATE.mobilisation_id == bindparam("m"), _STATE.grid_id == bindparam("g"))
     .values(
         {
             name: bindparam(f"v_{name}")
@@ -138,7 +136,6 @@ _WRITE_STATE = (
         }
     )
 )
-_CHECKS_IN = _CHECKS.where(Household.micro_grid_id.in_(bindparam("ids", expanding=True)))
 
 
 def start(session: Session, *, mobilisation: Mobilisation, clock: Clock) -> None:

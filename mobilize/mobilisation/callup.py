@@ -127,7 +127,7 @@ def candidates(
         .order_by(Responder.id)
     ).all()
     own = parse_all([r.geom for r in rows])
-    starts = np.where(own == None, parse_all([r.unit_geom for r in rows]), own)  # noqa: E711
+    starts = np.where(shapely.is_missing(own), parse_all([r.unit_geom for r in rows]), own)
     lon, lat = shapely.get_x(starts), shapely.get_y(starts)  # NaN where there is none
     x, y = metric.xy(lon, lat) if len(rows) else (lon, lat)
     found = []
