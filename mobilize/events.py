@@ -24,9 +24,11 @@ from sqlalchemy.orm import Session
 from mobilize.auth.actor import Actor
 from mobilize.clock import Clock
 from mobilize.db.bulk import insert_if_absent, insert_rows
+from mobilize.db.session import core_rows
 from mobilize.live import touched
 from mobilize.models import Event, EventCounter
 
+_EVENTS = Event.__table__
 PENDING = "mobilize.pending_events"  # session.info key: mobilisation id -> rows to number
 
 
@@ -221,7 +223,7 @@ def visible_events(
     after: int,
     limit: int = 500,
     kinds: list[str] | None = None,
-) -> tuple[list[Event], int, bool]:
+) -> tuple[list[Row[Any]], int, bool]:
     """A mobilisation's events after `mseq` `after` (of these kinds, if given) that the actor
     may see; the last `mseq` read, to continue from even when every event read was out of
     their sight; and whether more follow.
@@ -232,10 +234,15 @@ def visible_events(
     from mobilize.models import Community, Grid
 
     visible_mobilisation(session, actor, mobilisation_id)
-    stmt = select(Event).where(Event.mobilisation_id == mobilisation_id, Event.mseq > after)
+    # Rows, not objects: every live feed re-reads the new events each time the log grows.
+    t = _EVENTS
+    stmt = select(
+        t.c.mseq, t.c.kind, t.c.occurred_at, t.c.actor, t.c.subject_type, t.c.subject_id,
+        t.c.payload,
+    ).where(t.c.mobilisation_id == mobilisation_id, t.c.mseq > after)  # fmt: skip
     if kinds:
-        stmt = stmt.where(Event.kind.in_(kinds))
-    rows = list(session.scalars(stmt.order_by(Event.mseq).limit(limit + 1)))
+        stmt = stmt.where(t.c.kind.in_(kinds))
+    rows = list(core_rows(session, stmt.order_by(t.c.mseq).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
     last = rows[-1].mseq if rows else after
@@ -245,7 +252,7 @@ def visible_events(
     grids = set(session.scalars(select(Grid.id).where(visible(actor, Grid))))
     communities = set(session.scalars(select(Community.id).where(visible(actor, Community))))
 
-    def mine(e: Event) -> bool:
+    def mine(e: Row[Any]) -> bool:
         p = e.payload or {}
         return (
             e.subject_type == "mobilisation"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from mobilize.api.app import create_app
@@ -19,7 +19,7 @@ from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
 from mobilize.db import make_sessionmaker, transaction
 from mobilize.districts.importer import import_district
-from mobilize.models import Event, Role
+from mobilize.models import Event, Role, RoleBinding, User
 from mobilize.notify import Message
 from mobilize.settings import Settings
 from tests.people import make_user
@@ -192,6 +192,27 @@ def test_expired_and_revoked_tokens_are_refused(
     )
     assert caplog.text.count('"audit": "auth.rejected"') >= 3
     assert '"audit": "token.revoked"' in caplog.text
+
+
+def test_a_disabled_users_token_is_refused_and_a_binding_to_a_missing_place_opens_nothing(
+    client: TestClient, engine: Engine, clock: ManualClock, tiny_bundle: Bundle
+) -> None:
+    street = tiny_bundle.streets[0].code
+    token = make_user(engine, clock, Role.STREET_COMMANDER, street, name="街道指挥")
+    with transaction(make_sessionmaker(engine)) as session:
+        user = session.scalars(select(User).where(User.name == "街道指挥")).one()
+        user.disabled_at = clock.now()
+    refused = gql(client, ME, token)
+    assert refused.status_code == 401 and "user disabled" in refused.json()["detail"]
+
+    orphan = make_user(engine, clock, Role.STREET_COMMANDER, street, name="撤并街道")
+    with transaction(make_sessionmaker(engine)) as session:
+        user = session.scalars(select(User).where(User.name == "撤并街道")).one()
+        session.execute(
+            update(RoleBinding).where(RoleBinding.user_id == user.id).values(scope_code="GONE")
+        )
+    errors = gql(client, ME, orphan).json()["errors"]
+    assert "Not allowed: Query.me" in errors[0]["message"]
 
 
 def test_only_admins_revoke_other_peoples_tokens(

@@ -261,8 +261,22 @@ class TokenRejected(Exception):
 
 
 def authenticate(session: Session, *, secret: str, clock: Clock, address: str) -> Actor:
-    """The actor a bearer token stands for; TokenRejected when unknown, expired or revoked."""
-    token = session.scalar(select(ApiToken).where(ApiToken.digest == digest(secret)))
+    """The actor a bearer token stands for; TokenRejected when unknown, expired or revoked.
+
+    Every request without a cached actor comes here, so the token with its user is one read
+    and the bindings with their districts another: columns, not objects."""
+    token = session.execute(
+        select(
+            ApiToken.id,
+            ApiToken.revoked_at,
+            ApiToken.expires_at,
+            User.id.label("user_id"),
+            User.name,
+            User.disabled_at,
+        )
+        .outerjoin(User, User.id == ApiToken.user_id)
+        .where(ApiToken.digest == digest(secret))
+    ).one_or_none()
     reason = None
     if token is None:
         reason = "unknown token"
@@ -270,10 +284,9 @@ def authenticate(session: Session, *, secret: str, clock: Clock, address: str) -
         reason = "token revoked"
     elif token.expires_at <= clock.now():
         reason = "token expired"
-    user = session.get(User, token.user_id) if token is not None else None
-    if reason is None and (user is None or user.disabled_at is not None):
+    elif token.user_id is None or token.disabled_at is not None:
         reason = "user disabled"
-    if reason is not None or token is None or user is None:
+    if reason is not None or token is None:
         audit(
             "auth.rejected",
             actor="anonymous",
@@ -283,9 +296,9 @@ def authenticate(session: Session, *, secret: str, clock: Clock, address: str) -
         )
         raise TokenRejected(reason or "unknown token")
     return Actor(
-        user_id=user.id,
-        name=user.name,
-        bindings=load_bindings(session, user.id),
+        user_id=token.user_id,
+        name=token.name,
+        bindings=load_bindings(session, token.user_id),
         token_id=token.id,
         address=address,
         token_expires_at=token.expires_at,
@@ -297,27 +310,29 @@ def load_bindings(session: Session, user_id: int) -> tuple[Binding, ...]:
 
     A binding whose place no longer exists (removed by a re-import) opens nothing."""
     bindings = []
-    for row in session.scalars(
-        select(RoleBinding).where(RoleBinding.user_id == user_id).order_by(RoleBinding.id)
+    for row in session.execute(
+        select(RoleBinding.role, RoleBinding.scope_code, District.id.label("district_id"))
+        .outerjoin(District, District.code == RoleBinding.district_code)
+        .where(RoleBinding.user_id == user_id)
+        .order_by(RoleBinding.id)
     ):
         role = Role(row.role)
         kind = ROLE_SCOPE[role]
         if kind is ScopeKind.GLOBAL:
             bindings.append(Binding(role, None, None))
             continue
-        district_id = session.scalar(select(District.id).where(District.code == row.district_code))
-        if district_id is None:
+        if row.district_id is None:
+            continue
+        if kind is ScopeKind.DISTRICT:
+            bindings.append(Binding(role, row.district_id, row.district_id))
             continue
         model = _SCOPE_MODELS[kind]
-        place = session.scalar(
-            select(model).where(model.code == row.scope_code, model.district_id == district_id)
-            if model is not District
-            else select(District).where(District.id == district_id)
-        )
-        if place is None:
-            continue
-        if kind is ScopeKind.RESPONDER:
-            bindings.append(Binding(role, place.id, district_id, place.team_id, place.home_grid_id))
-        else:
-            bindings.append(Binding(role, place.id, district_id))
+        extra = (Responder.team_id, Responder.home_grid_id) if model is Responder else ()
+        place = session.execute(
+            select(model.id, *extra).where(
+                model.code == row.scope_code, model.district_id == row.district_id
+            )
+        ).one_or_none()
+        if place is not None:
+            bindings.append(Binding(role, place[0], row.district_id, *place[1:]))
     return tuple(bindings)
