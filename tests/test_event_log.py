@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
 from mobilize.db import make_engine, make_sessionmaker, transaction
 from mobilize.events import record_event
-from mobilize.models import Event
+from mobilize.models import Event, EventCounter
+from tests.wartime import activated
 
 
 def test_postgis_refuses_to_update_or_delete_events(postgis_url: str) -> None:
@@ -41,3 +43,55 @@ def test_postgis_refuses_to_update_or_delete_events(postgis_url: str) -> None:
         kept = session.scalars(select(Event).where(Event.seq == seq)).one()
     assert kept.payload == {"n": 1} and kept.kind == "test.recorded"
     engine.dispose()
+
+
+def test_a_mobilisations_events_are_numbered_in_commit_order_and_never_go_back_in_time(
+    engine: Engine, tiny_bundle: Bundle, clock: ManualClock
+) -> None:
+    """Events recorded against clocks that disagree (a write's events at several readings,
+    a later commit with an earlier clock) get consecutive numbers, and each one's time is
+    raised to its predecessor's when it is earlier: "the events up to time t" stays a prefix."""
+    mobilisation = activated(engine, tiny_bundle, clock)
+    factory = make_sessionmaker(engine)
+    with Session(engine) as session:
+        start = session.scalar(
+            select(func.max(Event.mseq)).where(Event.mobilisation_id == mobilisation.id)
+        )
+        floor = session.scalar(
+            select(func.max(Event.occurred_at)).where(Event.mobilisation_id == mobilisation.id)
+        )
+    assert start is not None and floor is not None
+    base = floor + timedelta(minutes=10)
+
+    def commit(*minutes: int) -> None:
+        with transaction(factory) as session:
+            for n, minute in enumerate(minutes):
+                record_event(
+                    session,
+                    clock=ManualClock(base + timedelta(minutes=minute)),
+                    actor="test",
+                    kind="test.clock",
+                    subject_type="test",
+                    subject_id=f"{minute}/{n}",
+                    mobilisation_id=mobilisation.id,
+                )
+
+    commit(0)
+    commit(-2, 1, -1)  # earlier, later, earlier again
+    commit(0)  # a whole commit behind the last time
+    commit(3, 3)
+    with Session(engine) as session:
+        rows = session.execute(
+            select(Event.mseq, Event.subject_id, Event.occurred_at)
+            .where(Event.mobilisation_id == mobilisation.id, Event.mseq > start)
+            .order_by(Event.mseq)
+        ).all()
+        counter = session.get(EventCounter, mobilisation.id)
+        assert counter is not None
+        last_at, last_mseq = counter.last_at, counter.last_mseq
+    assert [r.mseq for r in rows] == list(range(start + 1, start + 8))
+    assert [r.subject_id for r in rows] == ["0/0", "-2/0", "1/1", "-1/2", "0/0", "3/0", "3/1"]
+    assert [int((r.occurred_at - base).total_seconds() // 60) for r in rows] == [
+        0, 0, 1, 1, 1, 3, 3,
+    ]  # fmt: skip
+    assert (last_mseq, last_at) == (start + 7, base + timedelta(minutes=3))
