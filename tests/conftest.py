@@ -96,6 +96,14 @@ def wipe(eng: Engine) -> None:
     """Every row gone (the schema stays)."""
     with eng.begin() as conn:
         if eng.dialect.name == "postgresql":  # TRUNCATE: the event log refuses DELETE
+            # A server stopped mid-request (a page test's, its socket still open) can leave a
+            # read transaction open on this database; TRUNCATE would wait on it for ever.
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+                    "current_database() AND pid <> pg_backend_pid() AND state LIKE 'idle in%'"
+                )
+            )
             names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
             conn.execute(text(f"TRUNCATE {names} CASCADE"))
         else:
