@@ -417,7 +417,7 @@ def waiting_solve(engine: Engine, run: str, timeout_s: float = 60) -> str:
             blocked = session.scalar(
                 text(
                     "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND query ILIKE '%event_counter%'"
+                    "AND query ILIKE '%append_events%'"  # the commit's numbering (0011)
                 )
             )
         if job is not None and job.status == "running" and blocked:
