@@ -521,6 +521,7 @@ def main() -> None:
             processes_exited=crashed,
             latency={k: _stats(v) for k, v in sorted(tally.latency.items()) if v},
             memory=_memory(samples),
+            memory_samples=samples,  # every 30 s: does a growth level off?
         )
         result["memory_flat"] = all(m["flat"] for m in result["memory"].values())
     print(json.dumps(result, ensure_ascii=False, indent=None if args.json else 2))
