@@ -375,13 +375,13 @@ async def _soak(
             await stack.enter_async_context(_client())
             for _ in range(math.ceil(len(plans) / PHONES_A_POOL) + 1)
         ]
-        client = clients[-1]  # the command centres'
+        screens = clients[-1]  # the command centres'
         background = [
             asyncio.create_task(_sample(topology, until, samples)),
             *(
                 asyncio.create_task(
                     _commander(
-                        client, f"{topology.url(i % topology.apis)}/graphql", t, gid, until, tally
+                        screens, f"{topology.url(i % topology.apis)}/graphql", t, gid, until, tally
                     )
                 )
                 for i, t in enumerate(commanders)

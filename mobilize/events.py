@@ -13,7 +13,6 @@ so "the events up to time t" is always a prefix of the sequence (what replay fol
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -24,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from mobilize.auth.actor import Actor
 from mobilize.clock import Clock
-from mobilize.db.bulk import insert_if_absent, insert_rows
+from mobilize.db.bulk import insert_if_absent, insert_rows, to_json
 from mobilize.db.engine import is_postgres
 from mobilize.db.session import core_rows
 from mobilize.live import touched
@@ -121,7 +120,7 @@ def write_pending(session: Session) -> None:
                     "kinds": [row["kind"] for row in batch],
                     "types": [row["subject_type"] for row in batch],
                     "ids": [row["subject_id"] for row in batch],
-                    "payloads": [json.dumps(row["payload"], ensure_ascii=False) for row in batch],
+                    "payloads": [to_json(row["payload"]) for row in batch],
                 },
             )
         return

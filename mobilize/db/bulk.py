@@ -20,11 +20,16 @@ from mobilize.db.session import core_rows
 from mobilize.db.types import SRID, Geometry, UTCDateTime
 
 
+def to_json(value: Any) -> str:
+    """A JSON column's text as the bulk paths write it (Chinese kept readable)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
 def _copy_value(value: Any, column_type: Any) -> Any:
     if value is None:
         return None
     if isinstance(column_type, JSON):
-        return json.dumps(value, ensure_ascii=False)
+        return to_json(value)
     if isinstance(column_type, Geometry):
         return shapely.to_wkb(shapely.set_srid(value, SRID), hex=True, include_srid=True)
     return value
@@ -34,7 +39,7 @@ def _sqlite_converter(column_type: Any) -> Callable[[Any], Any] | None:
     """What SQLAlchemy itself would store on SQLite for a column of this type (so the ORM
     reads it back the same), chosen once per column: None when the value goes as it is."""
     if isinstance(column_type, JSON):
-        return lambda value: json.dumps(value, ensure_ascii=False)
+        return to_json
     if isinstance(column_type, Geometry):
         return shapely.to_wkb
     if isinstance(column_type, UTCDateTime):
