@@ -19,6 +19,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from mobilize import models as m
 from mobilize.api.auth_fields import AuthMutation, Viewer, me
+from mobilize.api.executor import PerEventMemoExecutor
 from mobilize.api.field_api import (
     FieldMutation,
     FieldQuery,
@@ -239,6 +240,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         types=list(NODE_TYPES.values()),
         extensions=extensions,
         config=StrawberryConfig(scalar_map=SCALARS, disable_field_suggestions=True),
+        execution_context_class=PerEventMemoExecutor,
     )
 
 
