@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
 from geo import wgs84_to
@@ -163,3 +164,27 @@ def test_street_dispatch_over_http(setup: Any, engine: Engine, clock: ManualCloc
     assert result["__typename"] == "DispatchedTasks" and result["count"] > 0
     assert {t["priority"] for t in result["tasks"]} == {1}
     assert {t["title"] for t in result["tasks"]} == {"卡口值守"}
+
+
+def test_the_home_screens_poll_reads_no_households(setup: Any, engine: Engine) -> None:
+    """Phones poll their assignment's deadline and status all morning; the household list
+    (fifty homes with their locations and records) is read only when a screen asks for it."""
+    client, _, _ = setup
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement.lower())
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        poll = run(client, "{ myAssignment { minutesLeft deadline assignment { status } } }")
+        polled = list(statements)
+        statements.clear()
+        full = run(client, "{ myAssignment { households { household { code } } } }")
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert poll["myAssignment"]["minutesLeft"] == 180.0
+    assert full["myAssignment"]["households"]
+    households = re.compile(r"\bfrom household\b|\bhousehold_record\b")
+    assert not [s for s in polled if households.search(s)]
+    assert [s for s in statements if households.search(s)]  # the pattern does match

@@ -110,16 +110,28 @@ def _entries(
 
 def _task_households(session: Session, task: m.Task) -> list[HouseholdEntry]:
     households = tasks.ordered_households(session, task)
-    records = {
-        (r.household_id, r.kind): r
-        for r in session.scalars(
-            select(m.HouseholdRecord).where(
-                m.HouseholdRecord.mobilisation_id == task.mobilisation_id,
-                m.HouseholdRecord.household_id.in_([h.id for h in households]),
-            )
-        )
-    }
+    records = tasks.household_records(session, task.mobilisation_id, [h.id for h in households])
     return _entries(households, records)
+
+
+def _grid_households(session: Session, mobilisation_id: int, grid_id: int) -> list[HouseholdEntry]:
+    return _entries(
+        *phone.grid_households(session, mobilisation_id=mobilisation_id, grid_id=grid_id)
+    )
+
+
+def _teammates(
+    session: Session, mobilisation_id: int, grid_id: int, besides: int
+) -> list[Teammate]:
+    found = phone.teammates(
+        session, mobilisation_id=mobilisation_id, grid_id=grid_id, besides=besides
+    )
+    return [_teammate(r, a) for r, a in found]
+
+
+def _leader(session: Session, mobilisation_id: int, community_id: int) -> Teammate | None:
+    found = phone.leader(session, mobilisation_id=mobilisation_id, community_id=community_id)
+    return None if found is None else _teammate(found, None)
 
 
 @strawberry.type(description="Work in one area, with its lifecycle.")
@@ -176,11 +188,27 @@ class MyAssignment:
     assignment: Assignment
     mobilisation: Mobilisation
     grid: Grid
-    households: list[HouseholdEntry]
-    teammates: list[Teammate]
-    leader: Teammate | None
     deadline: datetime
     minutes_left: float
+    assignment_pk: Private[int]
+    mobilisation_pk: Private[int]
+    grid_pk: Private[int]
+    community_pk: Private[int]
+
+    # Read only when asked: the phone polls this screen for the deadline and status.
+    @strawberry.field(description="My micro-grid's households, the vulnerable first.")
+    async def households(self, info: ContextInfo) -> list[HouseholdEntry]:
+        return await info.context.db.run(_grid_households, self.mobilisation_pk, self.grid_pk)
+
+    @strawberry.field(description="The others holding my micro-grid.")
+    async def teammates(self, info: ContextInfo) -> list[Teammate]:
+        return await info.context.db.run(
+            _teammates, self.mobilisation_pk, self.grid_pk, self.assignment_pk
+        )
+
+    @strawberry.field(description="My community's temporary party organisation's leader.")
+    async def leader(self, info: ContextInfo) -> Teammate | None:
+        return await info.context.db.run(_leader, self.mobilisation_pk, self.community_pk)
 
 
 @strawberry.type
@@ -287,11 +315,12 @@ def _view(session: Session, actor: Any, clock: Any) -> MyAssignment | None:
         assignment=Assignment.from_model(view.assignment),
         mobilisation=Mobilisation.from_model(view.mobilisation),
         grid=Grid.from_model(view.grid),
-        households=_entries(view.households, view.records),
-        teammates=[_teammate(r, a) for r, a in view.teammates],
-        leader=_teammate(view.leader, None) if view.leader else None,
         deadline=view.mobilisation.deadline,
         minutes_left=view.minutes_left,
+        assignment_pk=view.assignment.id,
+        mobilisation_pk=view.mobilisation.id,
+        grid_pk=view.grid.id,
+        community_pk=view.grid.community_id,
     )
 
 

@@ -21,18 +21,18 @@ from mobilize.models import (
     Responder,
     Role,
 )
-from mobilize.tasks.service import PRIORITY_TAGS
+from mobilize.tasks.service import household_records, visiting_rank
 
 
 @dataclass
 class PhoneView:
+    """Where and until when; who else is there and which households are loaded apart
+    (`teammates`, `leader`, `grid_households`), only when the phone asks for them: the
+    phone's home screen polls this and lists households through its tasks instead."""
+
     assignment: Assignment
     mobilisation: Mobilisation
     grid: Grid
-    households: list[Household]
-    records: dict[tuple[int, str], HouseholdRecord]  # (household, kind) -> record
-    teammates: list[tuple[Responder, Assignment]]
-    leader: Responder | None
     minutes_left: float
 
 
@@ -55,48 +55,43 @@ def my_assignment(session: Session, *, actor: Actor, clock: Clock) -> PhoneView 
     assignment, mobilisation = row
     grid = session.get(Grid, assignment.grid_id)
     assert grid is not None
-    households = session.scalars(select(Household).where(Household.micro_grid_id == grid.id)).all()
+    minutes_left = (mobilisation.deadline - clock.now()).total_seconds() / 60.0
+    return PhoneView(assignment, mobilisation, grid, round(minutes_left, 1))
 
-    def rank(h: Household) -> tuple[int, str]:
-        return next(
-            (i for i, t in enumerate(PRIORITY_TAGS) if h.tags & t.bit), len(PRIORITY_TAGS)
-        ), h.code
 
-    records = {
-        (r.household_id, r.kind): r
-        for r in session.scalars(
-            select(HouseholdRecord).where(
-                HouseholdRecord.mobilisation_id == mobilisation.id,
-                HouseholdRecord.household_id.in_([h.id for h in households]),
-            )
-        )
-    }
-    teammates = session.execute(
+def grid_households(
+    session: Session, *, mobilisation_id: int, grid_id: int
+) -> tuple[list[Household], dict[tuple[int, str], HouseholdRecord]]:
+    """The micro-grid's households in visiting order, and what was recorded at each."""
+    households = session.scalars(select(Household).where(Household.micro_grid_id == grid_id))
+    ordered = sorted(households, key=lambda h: visiting_rank(h.tags, h.code))
+    return ordered, household_records(session, mobilisation_id, [h.id for h in ordered])
+
+
+def teammates(
+    session: Session, *, mobilisation_id: int, grid_id: int, besides: int
+) -> list[tuple[Responder, Assignment]]:
+    """The others holding the grid in the mobilisation (all but assignment `besides`)."""
+    rows = session.execute(
         select(Responder, Assignment)
         .join(Assignment, Assignment.responder_id == Responder.id)
         .where(
-            Assignment.mobilisation_id == mobilisation.id,
-            Assignment.grid_id == grid.id,
+            Assignment.mobilisation_id == mobilisation_id,
+            Assignment.grid_id == grid_id,
             Assignment.status.in_([s.value for s in HOLDING]),
-            Assignment.id != assignment.id,
+            Assignment.id != besides,
         )
         .order_by(Responder.id)
     ).all()
+    return [(r, a) for r, a in rows]
+
+
+def leader(session: Session, *, mobilisation_id: int, community_id: int) -> Responder | None:
+    """The community's temporary party organisation's leader, once one is named."""
     leader_id = session.scalar(
         select(PartyOrganisation.leader_id).where(
-            PartyOrganisation.mobilisation_id == mobilisation.id,
-            PartyOrganisation.community_id == grid.community_id,
+            PartyOrganisation.mobilisation_id == mobilisation_id,
+            PartyOrganisation.community_id == community_id,
         )
     )
-    leader = session.get(Responder, leader_id) if leader_id else None
-    minutes_left = (mobilisation.deadline - clock.now()).total_seconds() / 60.0
-    return PhoneView(
-        assignment,
-        mobilisation,
-        grid,
-        sorted(households, key=rank),
-        records,
-        [(r, a) for r, a in teammates],
-        leader,
-        round(minutes_left, 1),
-    )
+    return session.get(Responder, leader_id) if leader_id else None

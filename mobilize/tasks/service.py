@@ -540,6 +540,21 @@ def ordered_households(session: Session, task: Task) -> list[Household]:
     return sorted(rows, key=lambda h: visiting_rank(h.tags, h.code))
 
 
+def household_records(
+    session: Session, mobilisation_id: int, household_ids: list[int]
+) -> dict[tuple[int, str], HouseholdRecord]:
+    """What was recorded at these households in the mobilisation, by (household, kind)."""
+    return {
+        (r.household_id, r.kind): r
+        for r in session.scalars(
+            select(HouseholdRecord).where(
+                HouseholdRecord.mobilisation_id == mobilisation_id,
+                HouseholdRecord.household_id.in_(household_ids),
+            )
+        )
+    }
+
+
 def visiting_rank(tags: int, code: str) -> tuple[int, str]:
     """Where a household comes in the visiting order: by its most urgent tag, then code."""
     for i, tag in enumerate(PRIORITY_TAGS):
