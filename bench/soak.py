@@ -5,8 +5,10 @@ beat, Flower) under a xindu drill's load for a while; print JSON.
 
 A district is imported into a scratch database and activated through the API (the worker
 solves it). Then, open loop at a fixed rate of mutations, phones acknowledge, check in at
-their grid and record household checks (their own client mutation ids); every fifth household
-the app is opened first (a read of the assignment, beside the rate). Each street's commander
+their grid and record household checks (their own client mutation ids). Beside the rate, each
+phone reads what the phone app (mobilize/web/static/phone.js) reads: its whole screen (MINE)
+when opened and after an acknowledgement or check-in lands (a record only marks its line),
+and the light look (LOOK) every minute while nothing waits to be sent. Each street's commander
 reads coverage every few seconds and follows the mobilisation's events over a subscription,
 half on each API process.
 
@@ -76,7 +78,16 @@ CHECK_IN = """mutation($a: ID!, $lon: Float!, $lat: Float!, $k: String!) { check
   assignment: $a, location: {lon: $lon, lat: $lat}, clientMutationId: $k) { __typename } }"""
 RECORD = """mutation($t: ID!, $h: ID!, $k: String!) { recordHouseholdCheck(task: $t,
   household: $h, result: OK, clientMutationId: $k) { __typename } }"""
-MY_ASSIGNMENT = "{ myAssignment { minutesLeft assignment { id status } } }"
+PHONE_APP = Path(__file__).resolve().parents[1] / "mobilize" / "web" / "static" / "phone.js"
+
+
+def _app_query(name: str) -> str:
+    """A query exactly as the phone app sends it."""
+    return PHONE_APP.read_text(encoding="utf-8").split(f"const {name} = `", 1)[1].split("`;")[0]
+
+
+MINE, LOOK = _app_query("MINE"), _app_query("LOOK")
+LOOK_EVERY_S = 60.0
 COVERAGE = "query($m: ID!) { coverage(mobilisation: $m) { grids mobilisedPct } }"
 EVENTS = """subscription($m: ID!, $after: Int!) { mobilisationEvents(mobilisation: $m,
   after: $after) { seq kind } }"""
@@ -214,24 +225,22 @@ def _last_seq(url: str, mid: int) -> int:
     return last or 0
 
 
-Step = tuple[str, str, dict[str, Any], bool]  # kind, query, variables, app opened first
+Step = tuple[str, str, dict[str, Any], bool]  # kind, query, variables, screen reloaded after
 
 
 def _plan(phone: dict[str, Any]) -> list[Step]:
-    """A phone's morning: acknowledge, check in, then its households. Every fifth household
-    the app is opened first (a read of its assignment): the reads go beside the mutations,
-    which alone are paced at the rate."""
+    """A phone's morning: acknowledge, check in, then its households."""
     steps: list[Step] = [
-        ("acknowledge", ACK, {"a": phone["assignment"]}, False),
+        ("acknowledge", ACK, {"a": phone["assignment"]}, True),
         (
             "check_in",
             CHECK_IN,
             {"a": phone["assignment"], "lon": phone["lon"], "lat": phone["lat"]},
-            False,
+            True,
         ),
     ]
-    for n, household in enumerate(phone["households"]):
-        steps.append(("record", RECORD, {"t": phone["task"], "h": household}, n % 5 == 4))
+    for household in phone["households"]:
+        steps.append(("record", RECORD, {"t": phone["task"], "h": household}, False))
     return steps
 
 
@@ -403,13 +412,15 @@ async def _soak(
 
         async def step(n: int) -> None:
             token, api, plan = plans[n]
-            kind, query, variables, opened = plan[cursor[n]]
+            kind, query, variables, reload = plan[cursor[n]]
             client = clients[n // PHONES_A_POOL]
             url = f"{topology.url(api)}/graphql"
             try:
-                if opened:
-                    await _call(client, url, token, "my_assignment", MY_ASSIGNMENT, {}, tally)
+                if cursor[n] == 0:  # the app opened
+                    await _call(client, url, token, "screen", MINE, {}, tally)
                 await _call(client, url, token, kind, query, variables, tally)
+                if reload:
+                    await _call(client, url, token, "screen", MINE, {}, tally)
             finally:
                 cursor[n] += 1
                 busy[n] = False
@@ -417,6 +428,29 @@ async def _soak(
         sent = lagged = 0
         started = time.monotonic()
         inflight: set[asyncio.Task[None]] = set()
+
+        async def look(n: int) -> None:
+            token, api, _ = plans[n]
+            client = clients[n // PHONES_A_POOL]
+            await _call(client, f"{topology.url(api)}/graphql", token, "look", LOOK, {}, tally)
+
+        async def looks() -> None:
+            """Every opened phone's look each minute, while it has nothing waiting; the
+            phones' looks spread evenly over the minute."""
+            gap = LOOK_EVERY_S / len(plans)
+            k = 0
+            looking: set[asyncio.Task[None]] = set()
+            while (due := started + gap * (k + 1)) < until:
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
+                n = k % len(plans)
+                k += 1
+                if cursor[n] > 0 and not busy[n]:
+                    task = asyncio.create_task(look(n))
+                    looking.add(task)
+                    task.add_done_callback(looking.discard)
+            await asyncio.gather(*looking)
+
+        background.append(asyncio.create_task(looks()))
         nxt = 0
         while time.monotonic() < until:
             due = started + sent / rate

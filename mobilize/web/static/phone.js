@@ -76,6 +76,7 @@ const MINE = `{ myAssignment { minutesLeft deadline
   myTasks { id kind title status dueAt
     households { household { id code tags } checked { result } supplied { result } } }
   myService { hours points entries { mobilisationTitle hours } } }`;
+const LOOK = `{ myAssignment { minutesLeft deadline assignment { id status } } myTasks { id status } }`;
 
 // -- the queue --------------------------------------------------------------------------------
 
@@ -111,6 +112,7 @@ async function flush() {
   if (flushing || !token.get()) return;
   flushing = true;
   let sent = 0;
+  let stale = false; // something landed that only a reload shows
   try {
     for (;;) {
       const [next] = queue();
@@ -131,6 +133,7 @@ async function flush() {
       }
       saveQueue(queue().filter((item) => item.variables.c !== next.variables.c));
       sent += 1;
+      if (!landedRecord(next, result)) stale = true;
       if (result && result.__typename && result.__typename.endsWith("Error")) {
         const kind = result.__typename === "AlreadyRecordedError" ? "info" : "error";
         notice(`${t(next.label[0], next.label[1])}: ${result.message}`, kind);
@@ -140,7 +143,22 @@ async function flush() {
     flushing = false;
   }
   renderWaiting();
-  if (sent) await load();
+  if (stale) await load();
+  else if (sent) render();
+}
+
+/** A household record that landed changes one line of the page: it is marked here instead
+ * of reloading everything, as a cadre records fifty households in a row. */
+function landedRecord(item, result) {
+  if (item.kind !== "record" || result?.__typename !== "HouseholdRecord" || !data) return false;
+  const task = (data.myTasks || []).find((each) => each.id === item.variables.task);
+  const entry = task?.households.find((each) => each.household.id === item.variables.h);
+  if (!entry) return false;
+  entry[item.field === "recordDelivery" ? "supplied" : "checked"] = { result: result.result };
+  // As on the server, a task's first record starts it (the minute's look corrects the rest).
+  if (task.status === "ASSIGNED" || task.status === "ACCEPTED") task.status = "IN_PROGRESS";
+  localStorage.setItem(CACHE_KEY, JSON.stringify(data));
+  return true;
 }
 
 window.addEventListener("online", () => {
@@ -423,10 +441,10 @@ function record(task, household, result, delivery) {
     query: delivery
       ? `mutation($task: ID!, $h: ID!, $r: String!, $c: String) {
           recordDelivery(task: $task, household: $h, result: $r, clientMutationId: $c) {
-            __typename ... on HouseholdRecord { id } ... on Error { message } } }`
+            __typename ... on HouseholdRecord { id result } ... on Error { message } } }`
       : `mutation($task: ID!, $h: ID!, $r: CheckResult!, $c: String) {
           recordHouseholdCheck(task: $task, household: $h, result: $r, clientMutationId: $c) {
-            __typename ... on HouseholdRecord { id } ... on Error { message } } }`,
+            __typename ... on HouseholdRecord { id result } ... on Error { message } } }`,
     variables: { task: task.id, h: household.id, r: result },
   });
 }
@@ -463,10 +481,33 @@ async function start() {
   await load();
 }
 
-// A new or changed assignment reaches the phone by message; the page also looks every minute.
-setInterval(() => {
-  if (token.get() && navigator.onLine && !queue().length) load();
-}, 60000);
+/** What the minute's look compares: a new or changed assignment or task means a reload. */
+function signature(seen) {
+  const a = seen?.myAssignment?.assignment;
+  return JSON.stringify([a?.id, a?.status, (seen?.myTasks || []).map((each) => [each.id, each.status])]);
+}
+
+/** The minute's look: a few fields, and everything again only when something changed (a
+ * district's phones all look every minute, so the look must be light). */
+async function look() {
+  try {
+    const seen = await gql(token.get(), LOOK);
+    if (seen.myAssignment) skew = serverSkew(seen.myAssignment.deadline, seen.myAssignment.minutesLeft);
+    if (signature(seen) !== signature(data)) await load();
+  } catch (error) {
+    // offline or signed out: the next look, or the next action, finds out
+  }
+}
+
+// A new or changed assignment reaches the phone by message; the page also looks every minute,
+// and as soon as the cadre comes back to it.
+function lookIfIdle() {
+  if (token.get() && navigator.onLine && !queue().length) look();
+}
+setInterval(lookIfIdle, 60000);
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible") lookIfIdle();
+});
 
 setInterval(() => {
   const mine = data?.myAssignment;
