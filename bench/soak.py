@@ -8,7 +8,8 @@ solves it). Then, open loop at a fixed rate of mutations, phones acknowledge, ch
 their grid and record household checks (their own client mutation ids). Beside the rate, each
 phone reads what the phone app (mobilize/web/static/phone.js) reads: its whole screen (MINE)
 when opened and after an acknowledgement or check-in lands (a record only marks its line),
-and the light look (LOOK) every minute while nothing waits to be sent. Each street's commander
+and the light look (LOOK) every minute while nothing waits to be sent. Phones are called in a
+wave over the first five minutes (OPENING_S). Each street's commander
 reads coverage every few seconds and follows the mobilisation's events over a subscription,
 half on each API process.
 
@@ -88,6 +89,11 @@ def _app_query(name: str) -> str:
 
 MINE, LOOK = _app_query("MINE"), _app_query("LOOK")
 LOOK_EVERY_S = 60.0
+# People are called in a wave: each phone opens the app and acknowledges at its turn within
+# the first five minutes (a real morning spreads acknowledgements over about twenty). All at
+# once, 917 phones' acknowledgements, check-ins and the screens reloaded after them arrive in
+# half a minute, which no district's morning does.
+OPENING_S = 300.0
 COVERAGE = "query($m: ID!) { coverage(mobilisation: $m) { grids mobilisedPct } }"
 EVENTS = """subscription($m: ID!, $after: Int!) { mobilisationEvents(mobilisation: $m,
   after: $after) { seq kind } }"""
@@ -455,9 +461,11 @@ async def _soak(
         while time.monotonic() < until:
             due = started + sent / rate
             await asyncio.sleep(max(0.0, due - time.monotonic()))
+            now = time.monotonic()
             for _ in range(len(plans)):  # the next phone that is idle and has work left
                 nxt = (nxt + 1) % len(plans)
-                if not busy[nxt] and cursor[nxt] < len(plans[nxt][2]):
+                called = cursor[nxt] > 0 or now >= started + OPENING_S * nxt / len(plans)
+                if called and not busy[nxt] and cursor[nxt] < len(plans[nxt][2]):
                     break
             else:
                 lagged += 1  # every phone busy or done: the system is behind the rate
