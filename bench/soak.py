@@ -416,11 +416,14 @@ async def _soak(
             ),
         ]
 
+        def handset(n: int) -> tuple[httpx.AsyncClient, str, str]:
+            """Phone n's connection pool, API address and token."""
+            token, api, _ = plans[n]
+            return clients[n // PHONES_A_POOL], f"{topology.url(api)}/graphql", token
+
         async def step(n: int) -> None:
-            token, api, plan = plans[n]
-            kind, query, variables, reload = plan[cursor[n]]
-            client = clients[n // PHONES_A_POOL]
-            url = f"{topology.url(api)}/graphql"
+            client, url, token = handset(n)
+            kind, query, variables, reload = plans[n][2][cursor[n]]
             try:
                 if cursor[n] == 0:  # the app opened
                     await _call(client, url, token, "screen", MINE, {}, tally)
@@ -436,9 +439,8 @@ async def _soak(
         inflight: set[asyncio.Task[None]] = set()
 
         async def look(n: int) -> None:
-            token, api, _ = plans[n]
-            client = clients[n // PHONES_A_POOL]
-            await _call(client, f"{topology.url(api)}/graphql", token, "look", LOOK, {}, tally)
+            client, url, token = handset(n)
+            await _call(client, url, token, "look", LOOK, {}, tally)
 
         async def looks() -> None:
             """Every opened phone's look each minute, while it has nothing waiting; the

@@ -280,7 +280,9 @@ def test_an_event_feed_left_open_all_morning_does_not_grow_the_servers_memory(
         """`count` more events in the log; the last one's sequence number."""
         with transaction(make_sessionmaker(engine)) as session:
             notes = [("note", "mobilisation", str(mobilisation.id), {"i": i}) for i in range(count)]
-            record_events(session, clock=clock, actor="test", events=notes, mobilisation_id=mid_pk)
+            record_events(
+                session, clock=clock, actor="test", events=notes, mobilisation_id=mobilisation.id
+            )
         with Session(engine) as session:
             return session.scalar(select(func.max(Event.mseq)))  # type: ignore[return-value]
 
@@ -295,7 +297,6 @@ def test_an_event_feed_left_open_all_morning_does_not_grow_the_servers_memory(
         gc.collect()
         return tracemalloc.get_traced_memory()[0]
 
-    mid_pk = mobilisation.id
     tracemalloc.start()
     try:
         with (

@@ -190,25 +190,25 @@ class MyAssignment:
     grid: Grid
     deadline: datetime
     minutes_left: float
-    assignment_pk: Private[int]
-    mobilisation_pk: Private[int]
-    grid_pk: Private[int]
-    community_pk: Private[int]
 
     # Read only when asked: the phone polls this screen for the deadline and status.
     @strawberry.field(description="My micro-grid's households, the vulnerable first.")
     async def households(self, info: ContextInfo) -> list[HouseholdEntry]:
-        return await info.context.db.run(_grid_households, self.mobilisation_pk, self.grid_pk)
+        return await info.context.db.run(
+            _grid_households, self.assignment.mobilisation_pk, self.grid.pk
+        )
 
     @strawberry.field(description="The others holding my micro-grid.")
     async def teammates(self, info: ContextInfo) -> list[Teammate]:
         return await info.context.db.run(
-            _teammates, self.mobilisation_pk, self.grid_pk, self.assignment_pk
+            _teammates, self.assignment.mobilisation_pk, self.grid.pk, self.assignment.pk
         )
 
     @strawberry.field(description="My community's temporary party organisation's leader.")
     async def leader(self, info: ContextInfo) -> Teammate | None:
-        return await info.context.db.run(_leader, self.mobilisation_pk, self.community_pk)
+        return await info.context.db.run(
+            _leader, self.assignment.mobilisation_pk, self.grid.community_pk
+        )
 
 
 @strawberry.type
@@ -317,10 +317,6 @@ def _view(session: Session, actor: Any, clock: Any) -> MyAssignment | None:
         grid=Grid.from_model(view.grid),
         deadline=view.mobilisation.deadline,
         minutes_left=view.minutes_left,
-        assignment_pk=view.assignment.id,
-        mobilisation_pk=view.mobilisation.id,
-        grid_pk=view.grid.id,
-        community_pk=view.grid.community_id,
     )
 
 
