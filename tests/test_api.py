@@ -106,13 +106,20 @@ def test_households_filtered_by_micro_grid_and_tag(
     page = gql(
         client,
         "query($g: ID!) { households(microGrid: $g, tag: ELDERLY, first: 500) "
-        "{ totalCount edges { node { tags microGrid { code } } } } }",
+        "{ totalCount edges { node { code tags location microGrid { code } } } } }",
         g=grid["id"],
     )
     elderly = [h for h in grid["households"] if "ELDERLY" in h["tags"]]
     assert page["households"]["totalCount"] == len(elderly)
     assert all(e["node"]["microGrid"]["code"] == grid["code"] for e in page["households"]["edges"])
     assert len(grid["households"]) == grid["householdCount"]
+    # Each household's point, loaded apart from the list, is where the bundle put it.
+    table = small_bundle.households
+    source = {c: (table.lon[i], table.lat[i]) for i, c in enumerate(table.code)}
+    for edge in page["households"]["edges"]:
+        point = edge["node"]["location"]
+        assert point["type"] == "Point"
+        assert point["coordinates"] == pytest.approx(source[edge["node"]["code"]], abs=1e-6)
 
 
 def _statements(engine: Engine, client: TestClient, query: str) -> int:
@@ -142,3 +149,5 @@ def test_relationships_do_not_cost_a_query_per_grid(client: TestClient, engine: 
     assert _statements(engine, client, query % ("GENERAL", 5)) == _statements(
         engine, client, query % ("GENERAL", 30)
     )
+    points = "{ grids(level: MICRO, first: %d) { edges { node { households { location } } } } }"
+    assert _statements(engine, client, points % 2) == _statements(engine, client, points % 20)

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 from strawberry import Private
 
@@ -55,7 +55,7 @@ class HouseholdRecord(Node):
     recorded_by: str
 
     @classmethod
-    def from_model(cls, row: m.HouseholdRecord, by: str = "") -> HouseholdRecord:
+    def from_model(cls, row: m.HouseholdRecord | Row[Any], by: str = "") -> HouseholdRecord:
         return cls(
             id=to_global_id("HouseholdRecord", row.id),
             pk=row.id,
@@ -94,9 +94,9 @@ def _teammate(r: m.Responder, a: m.Assignment | None) -> Teammate:
 
 
 def _entries(
-    households: list[m.Household], records: dict[tuple[int, str], m.HouseholdRecord]
+    households: list[Row[Any]], records: dict[tuple[int, str], Row[Any]]
 ) -> list[HouseholdEntry]:
-    def rec(h: m.Household, kind: str) -> HouseholdRecord | None:
+    def rec(h: Row[Any], kind: str) -> HouseholdRecord | None:
         found = records.get((h.id, kind))
         return None if found is None else HouseholdRecord.from_model(found)
 

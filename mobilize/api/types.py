@@ -10,6 +10,7 @@ from typing import Any
 
 import shapely
 import strawberry
+from sqlalchemy import Row
 from strawberry import Info, Private
 
 from geo import geometry_to_geojson
@@ -193,19 +194,23 @@ class Household(Node):
     code: str
     size: int = strawberry.field(description="People living there; 0 for a vacant home.")
     tags: list[HouseholdTag]
-    location: GeoJSON
 
     @classmethod
-    def from_model(cls, row: m.Household) -> Household:
+    def from_model(cls, row: m.Household | Row[Any]) -> Household:
+        """From the model or a listed row (`tasks.LISTED_HOUSEHOLD`, no geometry)."""
         return cls(
             id=to_global_id("Household", row.id),
             pk=row.id,
             micro_grid_pk=row.micro_grid_id,
             code=row.code,
             size=row.size,
-            tags=row.tag_list,
-            location=_geojson(row.geom),
+            tags=m.HouseholdTag.unmask(row.tags),
         )
+
+    # Loaded only when asked: the phone lists fifty households at a time without their points.
+    @strawberry.field
+    async def location(self, info: ContextInfo) -> GeoJSON:
+        return _geojson((await _one(info, m.Household, self.pk)).geom)
 
     @strawberry.field
     async def micro_grid(self, info: ContextInfo) -> Grid:

@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from mobilize.auth.actor import Actor
 from mobilize.clock import Clock
+from mobilize.db.session import core_rows
 from mobilize.models import (
     HOLDING,
     Assignment,
     Grid,
     Household,
-    HouseholdRecord,
     Mobilisation,
     MobilisationStatus,
     PartyOrganisation,
     Responder,
     Role,
 )
-from mobilize.tasks.service import household_records, visiting_rank
+from mobilize.tasks.service import LISTED_HOUSEHOLD, household_records, in_visiting_order
 
 
 @dataclass
@@ -61,10 +62,11 @@ def my_assignment(session: Session, *, actor: Actor, clock: Clock) -> PhoneView 
 
 def grid_households(
     session: Session, *, mobilisation_id: int, grid_id: int
-) -> tuple[list[Household], dict[tuple[int, str], HouseholdRecord]]:
+) -> tuple[list[Row[Any]], dict[tuple[int, str], Row[Any]]]:
     """The micro-grid's households in visiting order, and what was recorded at each."""
-    households = session.scalars(select(Household).where(Household.micro_grid_id == grid_id))
-    ordered = sorted(households, key=lambda h: visiting_rank(h.tags, h.code))
+    ordered = in_visiting_order(
+        core_rows(session, select(*LISTED_HOUSEHOLD).where(Household.micro_grid_id == grid_id))
+    )
     return ordered, household_records(session, mobilisation_id, [h.id for h in ordered])
 
 

@@ -37,7 +37,7 @@ class HouseholdTag(enum.StrEnum):
 
     @property
     def bit(self) -> int:
-        return 1 << list(HouseholdTag).index(self)
+        return _TAG_BITS[self]
 
     @staticmethod
     def mask(tags: Iterable[HouseholdTag]) -> int:
@@ -48,7 +48,11 @@ class HouseholdTag(enum.StrEnum):
 
     @staticmethod
     def unmask(mask: int) -> list[HouseholdTag]:
-        return [tag for tag in HouseholdTag if mask & tag.bit]
+        return [tag for tag, bit in _TAG_BITS.items() if mask & bit]
+
+
+# Every household listed on a phone is unmasked: worked out once, not per tag and call.
+_TAG_BITS = {tag: 1 << i for i, tag in enumerate(HouseholdTag)}
 
 
 class District(Base):
@@ -152,7 +156,3 @@ class Household(Base):
     size: Mapped[int] = mapped_column(default=1)
     tags: Mapped[int] = mapped_column(default=0)
     geom: Mapped[shapely.Point] = mapped_column(Geometry("POINT"))
-
-    @property
-    def tag_list(self) -> list[HouseholdTag]:
-        return HouseholdTag.unmask(self.tags)

@@ -6,11 +6,12 @@ the engine moves people the work follows them without rewriting tasks."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, literal, or_, select, union_all, update
+from sqlalchemy import Row, bindparam, func, literal, or_, select, union_all, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -525,9 +526,15 @@ def work_on(
 # -- households -----------------------------------------------------------------------------
 
 
-def ordered_households(session: Session, task: Task) -> list[Household]:
-    """The task's households, the vulnerable first (七彩图), then by code."""
-    stmt = select(Household)
+# What a household list shows. The geometry is left out: a list of fifty is read on every
+# phone's screen, and only a map asks a household's `location` (the API loads it apart).
+LISTED_HOUSEHOLD = (Household.id, Household.micro_grid_id, Household.code, Household.size,
+                    Household.tags)  # fmt: skip
+
+
+def ordered_households(session: Session, task: Task) -> list[Row[Any]]:
+    """The task's households (`LISTED_HOUSEHOLD`), the vulnerable first (七彩图), then by code."""
+    stmt = select(*LISTED_HOUSEHOLD)
     if task.grid_id is not None:
         stmt = stmt.where(Household.micro_grid_id == task.grid_id)
     else:
@@ -536,23 +543,25 @@ def ordered_households(session: Session, task: Task) -> list[Household]:
         )
     if task.target_tags:
         stmt = stmt.where(Household.tags.op("&")(task.target_tags) != 0)
-    rows = session.scalars(stmt).all()
-    return sorted(rows, key=lambda h: visiting_rank(h.tags, h.code))
+    return in_visiting_order(core_rows(session, stmt))
+
+
+def in_visiting_order(households: Iterable[Row[Any]]) -> list[Row[Any]]:
+    return sorted(households, key=lambda h: visiting_rank(h.tags, h.code))
 
 
 def household_records(
     session: Session, mobilisation_id: int, household_ids: list[int]
-) -> dict[tuple[int, str], HouseholdRecord]:
+) -> dict[tuple[int, str], Row[Any]]:
     """What was recorded at these households in the mobilisation, by (household, kind)."""
-    return {
-        (r.household_id, r.kind): r
-        for r in session.scalars(
-            select(HouseholdRecord).where(
-                HouseholdRecord.mobilisation_id == mobilisation_id,
-                HouseholdRecord.household_id.in_(household_ids),
-            )
-        )
-    }
+    r = HouseholdRecord
+    rows = core_rows(
+        session,
+        select(r.id, r.household_id, r.kind, r.result, r.note, r.recorded_at).where(
+            r.mobilisation_id == mobilisation_id, r.household_id.in_(household_ids)
+        ),
+    )
+    return {(row.household_id, row.kind): row for row in rows}
 
 
 def visiting_rank(tags: int, code: str) -> tuple[int, str]:
