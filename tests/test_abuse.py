@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from mobilize.api.app import create_app
-from mobilize.auth.ratelimit import Limit, MemoryCounter, RateLimiter, RedisCounter
+from mobilize.auth.ratelimit import Hit, Limit, MemoryCounter, RateLimiter, RedisCounter
 from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
 from mobilize.db import make_sessionmaker, transaction
@@ -125,6 +125,25 @@ def test_a_burst_past_the_rate_limit_gets_429_with_retry_after(
         assert int(limited.headers["retry-after"]) == 20  # 1,000,000 s is 40 s into its window
 
 
+def test_a_token_past_its_limit_gets_429_while_others_from_the_same_address_go_on(
+    engine: Engine, clock: ManualClock, tiny_bundle: Bundle, token: str
+) -> None:
+    """Phones behind one carrier gateway share an address: a scripted client is held back by
+    its token's limit without stopping its neighbours."""
+    other = make_user(engine, clock, Role.DISTRICT_COMMANDER, tiny_bundle.district_code)
+    with _client(engine, clock, token, rate_limit_per_token="5/60") as client:
+        statuses = [
+            client.post("/graphql", json={"query": "{ me { name } }"}).status_code for _ in range(7)
+        ]
+        assert statuses == [200] * 5 + [429] * 2
+        neighbour = client.post(
+            "/graphql",
+            json={"query": "{ me { name } }"},
+            headers={"Authorization": f"Bearer {other}"},
+        )
+        assert neighbour.status_code == 200 and "errors" not in neighbour.json()
+
+
 def test_unexpected_errors_are_masked_with_an_error_id(
     client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -159,12 +178,17 @@ def test_redis_shares_one_limit_between_processes() -> None:
     first = RateLimiter(RedisCounter(REDIS_URL))
     second = RateLimiter(RedisCounter(REDIS_URL))  # as another API process would
     limit = Limit(3, 60)
-    first.hit("test", key, limit)
-    second.hit("test", key, limit)
-    first.hit("test", key, limit)
+    first.hit(Hit("test", key, limit))
+    second.hit(Hit("test", key, limit))
+    first.hit(Hit("test", key, limit))
     with pytest.raises(RateLimited) as caught:
-        second.hit("test", key, limit)
+        second.hit(Hit("test", key, limit))
     assert 1 <= caught.value.retry_after_s <= 60
+    # A request counts its address and its token together: the one past its count refuses.
+    roomy, tight = Hit("roomy", key, Limit(100, 60)), Hit("tight", key, Limit(1, 60))
+    first.hit(roomy, tight)
+    with pytest.raises(RateLimited, match="tight"):
+        second.hit(roomy, tight)
 
 
 def test_the_limiter_keeps_counting_when_redis_is_unreachable(
@@ -172,8 +196,8 @@ def test_the_limiter_keeps_counting_when_redis_is_unreachable(
 ) -> None:
     limiter = RateLimiter(RedisCounter("redis://127.0.0.1:1/0"))
     start = time.monotonic()
-    limiter.hit("test", "k", Limit(1, 60))
+    limiter.hit(Hit("test", "k", Limit(1, 60)))
     with pytest.raises(RateLimited):
-        limiter.hit("test", "k", Limit(1, 60))
+        limiter.hit(Hit("test", "k", Limit(1, 60)))
     assert time.monotonic() - start < 10
     assert "Redis unreachable" in caplog.text

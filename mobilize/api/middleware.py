@@ -12,7 +12,7 @@ import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mobilize.api.admission import BUSY_MESSAGE, Admission, Busy
-from mobilize.auth.ratelimit import Limit, RateLimiter
+from mobilize.auth.ratelimit import Hit, Limit, RateLimiter
 from mobilize.auth.secrets import digest
 from mobilize.errors import RateLimited
 
@@ -52,11 +52,11 @@ class RequestLimits:
             return
         headers = dict(scope.get("headers") or [])
         address = scope["client"][0] if scope.get("client") else "unknown"
+        hits = [Hit("address", address, self.per_address)]
+        if token := headers.get(b"authorization"):
+            hits.append(Hit("token", digest(token.decode("latin-1")), self.per_token))
         try:
-            await anyio.to_thread.run_sync(self.limiter.hit, "address", address, self.per_address)
-            if token := headers.get(b"authorization"):
-                key = digest(token.decode("latin-1"))
-                await anyio.to_thread.run_sync(self.limiter.hit, "token", key, self.per_token)
+            await anyio.to_thread.run_sync(lambda: self.limiter.hit(*hits))
         except RateLimited as exc:
             await _reply(send, 429, exc.message, {"retry-after": str(exc.retry_after_s)})
             return

@@ -9,9 +9,9 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from mobilize.errors import RateLimited
 
@@ -32,9 +32,18 @@ class Limit:
         return cls(int(count), int(window or 60))
 
 
+class Hit(NamedTuple):
+    """One attempt counted under `name` for `key` (an address, a token's digest, a phone)."""
+
+    name: str
+    key: str
+    limit: Limit
+
+
 class Counter(Protocol):
-    def incr(self, key: str, window_s: int) -> int:
-        """Add one to `key`, which lapses after `window_s`; return the new count."""
+    def incr(self, keys: Sequence[tuple[str, int]]) -> list[int]:
+        """Add one to each key, which lapses after its window in seconds; return the new
+        counts. All in one round trip: every API request counts two."""
         ...
 
 
@@ -43,12 +52,15 @@ class MemoryCounter:
         self._counts: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def incr(self, key: str, window_s: int) -> int:
+    def incr(self, keys: Sequence[tuple[str, int]]) -> list[int]:
         with self._lock:
             if len(self._counts) > 100_000:  # old windows: drop them all, cheaply
                 self._counts.clear()
-            self._counts[key] = self._counts.get(key, 0) + 1
-            return self._counts[key]
+            counts = []
+            for key, _window_s in keys:
+                self._counts[key] = self._counts.get(key, 0) + 1
+                counts.append(self._counts[key])
+            return counts
 
 
 class RedisCounter:
@@ -61,16 +73,16 @@ class RedisCounter:
         self._errors = redis.RedisError
         self._fallback = MemoryCounter()
 
-    def incr(self, key: str, window_s: int) -> int:
+    def incr(self, keys: Sequence[tuple[str, int]]) -> list[int]:
         try:
-            pipe = self._redis.pipeline()
-            pipe.incr(key)
-            pipe.expire(key, window_s + 1)
-            count, _ = pipe.execute()
-            return int(count)
+            pipe = self._redis.pipeline(transaction=False)
+            for key, window_s in keys:
+                pipe.incr(key)
+                pipe.expire(key, window_s + 1)
+            return [int(count) for count in pipe.execute()[::2]]
         except self._errors as exc:
             logger.warning("rate limits counted in-process: Redis unreachable (%s)", exc)
-            return self._fallback.incr(key, window_s)
+            return self._fallback.incr(keys)
 
 
 class RateLimiter:
@@ -78,14 +90,21 @@ class RateLimiter:
         self._counter = counter
         self._now = now
 
-    def hit(self, name: str, key: str, limit: Limit) -> None:
-        """Count one attempt; RateLimited (with seconds to wait) once the window is full."""
+    def hit(self, *hits: Hit) -> None:
+        """Count one attempt against each limit; RateLimited (with seconds to wait) when one
+        of them is past its window's count, the first such in the order given."""
         now = self._now()
-        window = math.floor(now / limit.window_s)
-        count = self._counter.incr(f"mobilize:rl:{name}:{key}:{window}", limit.window_s)
-        if count > limit.count:
-            retry_after = max(1, math.ceil((window + 1) * limit.window_s - now))
-            raise RateLimited(retry_after, name)
+        windows = [math.floor(now / h.limit.window_s) for h in hits]
+        counts = self._counter.incr(
+            [
+                (f"mobilize:rl:{h.name}:{h.key}:{window}", h.limit.window_s)
+                for h, window in zip(hits, windows, strict=True)
+            ]
+        )
+        for h, window, count in zip(hits, windows, counts, strict=True):
+            if count > h.limit.count:
+                retry_after = max(1, math.ceil((window + 1) * h.limit.window_s - now))
+                raise RateLimited(retry_after, h.name)
 
 
 def make_rate_limiter(broker_url: str | None) -> RateLimiter:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from mobilize.auth.actor import Actor
 from mobilize.auth.audit import audit
-from mobilize.auth.ratelimit import Limit, RateLimiter
+from mobilize.auth.ratelimit import Hit, Limit, RateLimiter
 from mobilize.auth.secrets import digest, new_code, same
 from mobilize.auth.users import PHONE_TOKEN_TTL, IssuedToken, Place, add_user, issue_token
 from mobilize.clock import Clock
@@ -69,8 +69,10 @@ def request_code(
 ) -> list[Message]:
     """Create a code for `phone` if a responder has it; return the message to send after commit."""
     phone = normalize_phone(phone)
-    limiter.hit("sign-in-request:address", actor.address, limits.requests_per_address)
-    limiter.hit("sign-in-request:phone", phone, limits.requests_per_phone)
+    limiter.hit(
+        Hit("sign-in-request:address", actor.address, limits.requests_per_address),
+        Hit("sign-in-request:phone", phone, limits.requests_per_phone),
+    )
     known = session.scalar(select(Responder.id).where(Responder.phone == phone).limit(1))
     audit(
         "auth.code_requested",
@@ -133,8 +135,10 @@ def sign_in_with_code(
     phone = normalize_phone(phone)
     if not re.fullmatch(r"[0-9]{6}", code or ""):
         raise InvalidInput("code", "验证码是6位数字 the code is 6 digits")
-    limiter.hit("sign-in-try:address", actor.address, limits.tries_per_address)
-    limiter.hit("sign-in-try:phone", phone, limits.tries_per_phone)
+    limiter.hit(
+        Hit("sign-in-try:address", actor.address, limits.tries_per_address),
+        Hit("sign-in-try:phone", phone, limits.tries_per_phone),
+    )
     now = clock.now()
     row = session.scalar(
         select(SignInCode)
