@@ -14,7 +14,7 @@ import contextlib
 import json
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Protocol
 
 from sqlalchemy import event
@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 CHANGED = "mobilize.changed_mobilisations"  # session.info key, filled by record_event(s)
 CHANNEL = "mobilize:changes"
+CREDENTIALS = "mobilize.credentials_changed"  # session.info key, set by credentials_changed
+CREDENTIALS_CHANNEL = "mobilize:credentials"
 
 
 def touched(session: Session, mobilisation_id: int | None) -> None:
@@ -32,12 +34,27 @@ def touched(session: Session, mobilisation_id: int | None) -> None:
         session.info.setdefault(CHANGED, set()).add(mobilisation_id)
 
 
+def credentials_changed(session: Session) -> None:
+    """Note that this transaction changed who may do what (a token revoked, a role granted,
+    places re-imported): once it commits, every API process forgets the tokens it trusted."""
+    session.info[CREDENTIALS] = True
+
+
 class Hub:
     """This process's subscriptions, by mobilisation; woken from any thread."""
 
     def __init__(self) -> None:
         self._waiters: dict[int, set[asyncio.Event]] = defaultdict(set)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._forget: list[Callable[[], None]] = []
+
+    def on_credentials_changed(self, forget: Callable[[], None]) -> None:
+        """Call `forget` (from any thread) whenever credentials may have changed anywhere."""
+        self._forget.append(forget)
+
+    def credentials_changed(self) -> None:
+        for forget in self._forget:
+            forget()
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -82,6 +99,8 @@ class Broker(Protocol):
 
     def publish(self, mobilisation_ids: Iterable[int]) -> None: ...
 
+    def publish_credentials_changed(self) -> None: ...
+
     async def listen(self) -> None: ...
 
 
@@ -93,6 +112,9 @@ class LocalBroker:
 
     def publish(self, mobilisation_ids: Iterable[int]) -> None:
         self.hub.wake(mobilisation_ids)
+
+    def publish_credentials_changed(self) -> None:
+        self.hub.credentials_changed()
 
     async def listen(self) -> None:
         await asyncio.Event().wait()  # nothing arrives from elsewhere
@@ -117,6 +139,13 @@ class RedisBroker:
         except Exception as exc:  # subscribers elsewhere catch up at their next poll
             logger.warning("live update not published: %s", exc)
 
+    def publish_credentials_changed(self) -> None:
+        self.hub.credentials_changed()
+        try:
+            self._client.publish(CREDENTIALS_CHANNEL, b"1")
+        except Exception as exc:  # the others trust what they checked until their cache lapses
+            logger.warning("credential change not published: %s", exc)
+
     async def listen(self) -> None:
         import redis.asyncio
 
@@ -125,13 +154,18 @@ class RedisBroker:
             try:
                 client = redis.asyncio.Redis.from_url(self._url)
                 async with client.pubsub() as pubsub:
-                    await pubsub.subscribe(CHANNEL)
+                    await pubsub.subscribe(CHANNEL, CREDENTIALS_CHANNEL)
                     if pause > 0.5:  # back after an outage: whatever was published is lost
                         logger.warning("live updates: Redis reachable again")
                         self.hub.wake_all()
+                        self.hub.credentials_changed()
                     pause = 0.5
                     async for message in pubsub.listen():
-                        if message.get("type") == "message":
+                        if message.get("type") != "message":
+                            continue
+                        if message["channel"] == CREDENTIALS_CHANNEL.encode():
+                            self.hub.credentials_changed()
+                        else:
                             self.hub.wake(json.loads(message["data"]))
             except asyncio.CancelledError:
                 raise
@@ -146,17 +180,21 @@ def make_broker(broker_url: str | None) -> Broker:
 
 
 def attach(factory: sessionmaker[Session], broker: Broker) -> None:
-    """Publish, after each commit of sessions from `factory`, the mobilisations it changed."""
+    """Publish, after each commit of sessions from `factory`, the mobilisations it changed
+    and whether it changed credentials."""
 
     @event.listens_for(factory, "after_commit")
     def _published(session: Session) -> None:
         changed = session.info.pop(CHANGED, None)
         if changed:
             broker.publish(changed)
+        if session.info.pop(CREDENTIALS, False):
+            broker.publish_credentials_changed()
 
     @event.listens_for(factory, "after_rollback")
     def _dropped(session: Session) -> None:
         session.info.pop(CHANGED, None)
+        session.info.pop(CREDENTIALS, None)
 
 
 async def changes(

@@ -47,8 +47,9 @@ class Settings(BaseSettings):
     max_query_tokens: int = 4_000
     max_aliases: int = 30
     max_query_cost: int = 60_000
-    auth_cache_seconds: float = 5.0
-    """How long a process trusts a token it checked; revocation elsewhere waits this long."""
+    auth_cache_seconds: float = 60.0
+    """How long a process trusts a token it checked. A revocation reaches every process at
+    once through the broker; only when it cannot (Redis down) does it wait this long."""
     rate_limit_per_address: str = "1200/60"
     rate_limit_per_token: str = "600/60"
     sign_in_requests_per_phone: str = "5/900"

@@ -14,6 +14,8 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from mobilize.api.app import create_app
+from mobilize.auth.actor import Actor
+from mobilize.auth.cache import ActorCache
 from mobilize.auth.ratelimit import MemoryCounter, RateLimiter
 from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
@@ -192,6 +194,22 @@ def test_expired_and_revoked_tokens_are_refused(
     )
     assert caplog.text.count('"audit": "auth.rejected"') >= 3
     assert '"audit": "token.revoked"' in caplog.text
+
+
+def test_a_token_checked_while_it_was_being_revoked_is_not_trusted_afterwards(
+    clock: ManualClock,
+) -> None:
+    """A request reads the token as valid, the revocation commits and clears the cache, then
+    the request caches what it read: that stale answer must not be kept for a minute."""
+    cache = ActorCache(60)
+    actor = Actor(user_id=7, name="某干部", bindings=())
+    expires = clock.now() + timedelta(days=30)
+    before = cache.generation()  # the look-up starts
+    cache.clear()  # a revocation commits meanwhile
+    cache.put("token", actor, expires, before)
+    assert cache.get("token", clock.now()) is None
+    cache.put("token", actor, expires, cache.generation())  # a look-up after the clear
+    assert cache.get("token", clock.now()) == actor
 
 
 def test_a_disabled_users_token_is_refused_and_a_binding_to_a_missing_place_opens_nothing(

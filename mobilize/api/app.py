@@ -86,6 +86,7 @@ def create_app(
         )
     broker = broker or make_broker(settings.broker_url)
     attach(writer, broker)  # committed events wake subscriptions, here and elsewhere
+    broker.hub.on_credentials_changed(actors.clear)
     if isinstance(dispatcher, InProcessDispatcher):
         dispatcher.publish_to(broker)
     if scheduler is None:
@@ -117,9 +118,10 @@ def create_app(
         cached = actors.get(key, clock.now())
         if cached is not None:
             return cached.with_address(address)
+        generation = actors.generation()
         actor = await db.run(authenticate, secret=secret.strip(), clock=clock, address=address)
         assert actor.token_expires_at is not None
-        actors.put(key, actor, actor.token_expires_at)
+        actors.put(key, actor, actor.token_expires_at, generation)
         return actor
 
     async def context(request: HTTPConnection) -> AsyncIterator[Context]:
@@ -141,7 +143,6 @@ def create_app(
                 limiter=limiter,
                 notifier=notifier,
                 dispatcher=dispatcher,
-                actors=actors,
                 hub=broker.hub,
                 authenticate=authenticated,
             )

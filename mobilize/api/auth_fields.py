@@ -172,6 +172,5 @@ async def _revoke(info: ContextInfo, token_id: int) -> RevokeTokenResult:
         )
     except DomainError as exc:
         return to_error(exc)  # type: ignore[return-value]
-    assert token.revoked_at is not None
-    ctx.actors.clear()  # this process stops trusting it at once
+    assert token.revoked_at is not None  # every process forgot it on commit (live.attach)
     return TokenRevoked(token_id=to_global_id("Token", token.id), revoked_at=token.revoked_at)

@@ -19,7 +19,6 @@ from strawberry.fastapi import BaseContext
 from mobilize import jobs
 from mobilize.api.admission import Admission
 from mobilize.auth.actor import Actor
-from mobilize.auth.cache import ActorCache
 from mobilize.auth.ratelimit import RateLimiter
 from mobilize.clock import Clock
 from mobilize.db import transaction
@@ -167,7 +166,6 @@ class Context(BaseContext):
         limiter: RateLimiter,
         notifier: Notifier,
         dispatcher: Dispatcher,
-        actors: ActorCache,
         hub: Hub,
         authenticate: Callable[[RequestDb, str | None, str], Awaitable[Actor]],
     ) -> None:
@@ -179,7 +177,6 @@ class Context(BaseContext):
         self.limiter = limiter
         self.notifier = notifier
         self.dispatcher = dispatcher
-        self.actors = actors
         self.hub = hub
         self.authenticate = authenticate
         self.connection_params: dict[str, object] | None = None  # a WebSocket's init payload

@@ -16,6 +16,7 @@ from mobilize.auth.secrets import digest, new_token
 from mobilize.clock import Clock
 from mobilize.errors import Forbidden, InvalidInput, NotFound
 from mobilize.events import record_event
+from mobilize.live import credentials_changed
 from mobilize.models import (
     ROLE_SCOPE,
     ApiToken,
@@ -162,6 +163,7 @@ def grant_role(
     )
     session.add(binding)
     session.flush()
+    credentials_changed(session)
     record_event(
         session,
         clock=clock,
@@ -233,6 +235,7 @@ def revoke_token(session: Session, *, actor: Actor, clock: Clock, token_id: int)
     if token.revoked_at is None:
         token.revoked_at = clock.now()
         session.flush()
+        credentials_changed(session)
         record_event(
             session,
             clock=clock,

@@ -9,10 +9,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from mobilize.db import make_engine, make_sessionmaker, migrate, transaction
 from mobilize.errors import DomainError
+from mobilize.live import attach, make_broker
 from mobilize.settings import Settings, get_settings
 
 out = Console()
@@ -43,13 +44,22 @@ def require_migrated(engine: Engine) -> None:
 @contextmanager
 def edge(database_url: str | None) -> Iterator[Session]:
     """One command's one transaction; a domain refusal prints its reason and exits 2."""
-    engine = make_engine(settings_for(database_url).database_url)
+    settings = settings_for(database_url)
+    engine = make_engine(settings.database_url)
     try:
         require_migrated(engine)
-        with refusals(), transaction(make_sessionmaker(engine)) as session:
+        with refusals(), transaction(command_sessions(engine, settings)) as session:
             yield session
     finally:
         engine.dispose()
+
+
+def command_sessions(engine: Engine, settings: Settings) -> sessionmaker[Session]:
+    """Sessions whose commits reach the running API processes as their own writes do:
+    subscriptions wake, and a revoked token or a re-imported district is forgotten at once."""
+    factory = make_sessionmaker(engine)
+    attach(factory, make_broker(settings.broker_url))
+    return factory
 
 
 @contextmanager

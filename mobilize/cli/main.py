@@ -20,6 +20,7 @@ from geo import SUPPORTED_CRS
 from mobilize.bundle import BundleInvalid, read_bundle, write_bundle
 from mobilize.cli.common import (
     DatabaseOption,
+    command_sessions,
     configure_logging,
     err,
     out,
@@ -113,7 +114,7 @@ def import_path(path: Path, settings: Settings) -> dict[str, object]:
     try:
         with RichProgress(err) as progress:
             bundle = read_bundle(path, progress=progress)
-            with transaction(make_sessionmaker(engine)) as session:
+            with transaction(command_sessions(engine, settings)) as session:
                 result = import_district(
                     session,
                     bundle=bundle,

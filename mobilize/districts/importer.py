@@ -19,6 +19,7 @@ from mobilize.clock import Clock
 from mobilize.db.engine import is_postgres
 from mobilize.errors import DomainError
 from mobilize.events import record_event
+from mobilize.live import credentials_changed
 from mobilize.models import (
     LIVE,
     Community,
@@ -79,6 +80,7 @@ def import_district(
     progress = progress or NoProgress()
     existing = session.scalar(select(District).where(District.code == bundle.district_code))
     replaced = existing is not None
+    credentials_changed(session)  # role bindings now name other rows, or rows at last
     if existing is not None:
         active = session.scalar(
             select(Mobilisation)
