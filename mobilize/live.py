@@ -5,7 +5,10 @@ The database stays the only source of truth: the message says only "mobilisation
 changed", and a woken subscription reads what it needs. So a lost message costs at most one
 poll interval (subscriptions also poll), and a duplicate costs one cheap query. In the
 embedded default the news travels in-process; with a broker URL it goes through Redis
-pub/sub, so a check-in on one API process reaches a subscriber on another."""
+pub/sub, so a check-in on one API process reaches a subscriber on another.
+
+The same way, a transaction that changed credentials (`credentials_changed`) tells every
+process to forget the tokens it trusted."""
 
 from __future__ import annotations
 
@@ -41,7 +44,8 @@ def credentials_changed(session: Session) -> None:
 
 
 class Hub:
-    """This process's subscriptions, by mobilisation; woken from any thread."""
+    """This process's subscriptions, by mobilisation, and what forgets trusted tokens;
+    woken from any thread."""
 
     def __init__(self) -> None:
         self._waiters: dict[int, set[asyncio.Event]] = defaultdict(set)
