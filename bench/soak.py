@@ -550,7 +550,9 @@ def main() -> None:
             tally, samples, took, lagged = asyncio.run(
                 _soak(topology, mid, phones, commanders, rate, seconds, _last_seq(url, mid))
             )
+            # A supervised worker that ended is started again: count it as an exit too.
             crashed = [n for n, p in topology.procs.items() if p.poll() is not None]
+            crashed += [n for n in topology.restarts if n not in crashed]
         mutations = sum(len(tally.latency[k]) for k in ("acknowledge", "check_in", "record"))
         result.update(
             wall_s=round(took, 1),
@@ -563,6 +565,7 @@ def main() -> None:
             retried_after_network_error=tally.retried_network,
             subscription_events_heard=tally.heard,
             processes_exited=crashed,
+            processes_restarted=topology.restarts,
             latency={k: _stats(v) for k, v in sorted(tally.latency.items()) if v},
             memory=_memory(samples),
             memory_samples=samples,  # every 30 s: does a growth level off?

@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,13 @@ class Topology:
     flower_port: int = 0
     flower_auth: str = field(default_factory=lambda: f"ops:{secrets.token_urlsafe(12)}")
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # Started again when they exit, as compose's `restart: unless-stopped` does: a worker
+    # ends itself when its consumer dies (mobilize.worker.watch).
+    supervised: tuple[str, ...] = ("worker",)
+    restarts: dict[str, int] = field(default_factory=dict)
+    _held: set[str] = field(default_factory=set)  # killed on purpose: not started again
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stopping: threading.Event = field(default_factory=threading.Event)
 
     def _env(self, name: str | None = None) -> dict[str, str]:
         env = {
@@ -118,9 +126,20 @@ class Topology:
         self.flower_port = free_port()
         for name in [*self.api_names, "worker", "beat", "flower"]:
             self._spawn(name, self._command(name))
+        threading.Thread(target=self._supervise, name="topology-supervisor", daemon=True).start()
         for i in range(self.apis):
             self.wait_healthy(i, timeout_s)
         return self
+
+    def _supervise(self) -> None:
+        while not self._stopping.wait(0.5):
+            with self._lock:
+                for name in self.supervised:
+                    proc = self.procs.get(name)
+                    if proc is None or proc.poll() is None or name in self._held:
+                        continue
+                    self.restarts[name] = self.restarts.get(name, 0) + 1
+                    self._spawn(name, self._command(name))
 
     def wait_healthy(self, i: int, timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -153,19 +172,27 @@ class Topology:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def kill(self, name: str) -> None:
-        """kill -9 a process (and its children): a crash, not a shutdown."""
-        proc = self.procs[name]
+        """kill -9 a process (and its children): a crash, not a shutdown. It stays down
+        until `restart`, supervised or not."""
+        with self._lock:
+            self._held.add(name)
+            proc = self.procs[name]
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(30)
 
     def restart(self, name: str, timeout_s: float = 60.0) -> None:
         self.kill(name)
-        self._spawn(name, self._command(name))
+        with self._lock:
+            self._spawn(name, self._command(name))
+            self._held.discard(name)
         if name.startswith("api-"):
             self.wait_healthy(int(name.removeprefix("api-")), timeout_s)
 
     def stop(self) -> None:
+        self._stopping.set()
+        with self._lock:
+            self._held.update(self.procs)
         for proc in self.procs.values():
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)

@@ -357,14 +357,20 @@ def ask(topology: Topology, i: int, token: str, query: str, **variables: Any) ->
     return next(iter(body["data"].values())), time.monotonic() - began
 
 
+def pending(engine: Engine) -> int:
+    """Notifications waiting in the outbox."""
+    with Session(engine) as session:
+        return session.scalar(select(func.count()).where(Notification.status == "pending")) or 0
+
+
 def test_a_redis_outage_fails_no_mutation_and_live_updates_resume(
     postgis_url: str, engine: Engine, tiny_bundle: Bundle, tmp_path: Path
 ) -> None:
     """Redis is down for 30 s: phones' mutations still commit and answer quickly, their
     notifications wait in the outbox; afterwards a subscriber on the other API process hears
-    of changes again. (That the worker then sends the waiting notifications is not asserted
-    yet: Celery's worker can stop consuming after a Redis reconnection, celery/celery#8030;
-    see the issue 8 note.)"""
+    of changes again, and the waiting notifications are sent. (Celery's consumer can die on
+    the reconnection, celery/celery#8030; the worker then ends itself and is started again:
+    mobilize.worker.watch.)"""
     port = free_port()
     broker = f"redis://127.0.0.1:{port}/0"
     server = own_redis(port, tmp_path / "redis.log")
@@ -372,6 +378,7 @@ def test_a_redis_outage_fails_no_mutation_and_live_updates_resume(
         "MOBILIZE_RATE_LIMIT_PER_ADDRESS": "1000000/60",
         "MOBILIZE_LIVE_POLL_SECONDS": "120",  # live updates must come through Redis
         "MOBILIZE_SCHEDULER_INTERVAL_SECONDS": "2",  # beat's tick: retries of the outbox
+        "MOBILIZE_WORKER_WATCH_SECONDS": "3",  # a dead consumer is found within 10 s
     }
     try:
         with Topology(postgis_url, broker, tmp_path / "logs", apis=2, env=env) as topology:
@@ -422,11 +429,7 @@ def test_a_redis_outage_fails_no_mutation_and_live_updates_resume(
                 topology, 0, decliner["token"], DECLINE, a=decliner["assignment"], k="no-1"
             )
             assert result["__typename"] == "Assignment" and took < 10
-            with Session(engine) as session:
-                waiting = session.scalar(
-                    select(func.count()).where(Notification.status == "pending")
-                )
-            assert waiting, "the decline's replacements should have messages waiting"
+            assert pending(engine), "the decline's replacements should have messages waiting"
             time.sleep(max(0.0, 30 - (time.monotonic() - down_at)))
             server = own_redis(port, tmp_path / "redis.log")
             # Live updates resume: a check-in on API 0 reaches the subscriber on API 1.
@@ -443,6 +446,11 @@ def test_a_redis_outage_fails_no_mutation_and_live_updates_resume(
                 e["kind"] == "assignment.checked_in" and e["subjectId"] == str(late["responder"])
                 for e in heard
             ), topology.log("api-1")[-3000:]
+            # Notifications resume: what waited in the outbox is sent.
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline and pending(engine):
+                time.sleep(1)
+            assert not pending(engine), topology.log("worker")[-4000:]
     finally:
         server.kill()
 

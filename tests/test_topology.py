@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -66,6 +68,7 @@ def test_compose_has_the_production_topology() -> None:
     )
     assert "readyz" in " ".join(services["api"]["healthcheck"]["test"])
     assert "inspect ping" in " ".join(services["worker"]["healthcheck"]["test"])
+    assert services["worker"]["restart"] == "unless-stopped"  # a worker that ends itself
     for name in ("api", "worker"):  # several processes per container: metrics added up
         assert services[name]["environment"]["PROMETHEUS_MULTIPROC_DIR"] in services[name]["tmpfs"]
         assert services[name]["environment"]["MOBILIZE_LOG_FORMAT"] == "json"
@@ -100,6 +103,16 @@ def test_the_local_topology_runs_every_process(topology: Topology) -> None:
     report = topology.diagnose("api-1")
     assert "still running" in report and "Thread 0x" in report and "uvicorn" in report, report
     assert httpx.get(f"{topology.url(1)}/healthz", timeout=5).status_code == 200
+    # A worker that ends (as one whose consumer died ends itself) is started again, as
+    # compose's restart policy does, and the new one answers.
+    ended = topology.procs["worker"]
+    os.killpg(ended.pid, signal.SIGKILL)
+    ended.wait(30)
+    deadline = time.monotonic() + 60
+    replies = []
+    while time.monotonic() < deadline and not replies:
+        replies = control.ping(timeout=1.0) if topology.procs["worker"] is not ended else []
+    assert replies and topology.restarts == {"worker": 1}, topology.log("worker")[-2000:]
 
 
 def test_readyz_names_what_is_down(engine: Engine, clock: ManualClock) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -19,6 +20,7 @@ from mobilize.outbox import CeleryDispatcher, enqueue
 from mobilize.settings import Settings
 from mobilize.worker import tasks
 from mobilize.worker.app import app
+from mobilize.worker.watch import ConsumerWatch
 
 BROKER = "redis://127.0.0.1:6379/13"
 
@@ -152,3 +154,46 @@ def test_an_activation_is_solved_by_a_worker_once_however_often_it_is_delivered(
     assert len(activated) == 1
     assert len(assignments) == mobilisation.figures["people_assigned"] == len(created) > 0
     assert sent and set(sent) <= {"pending", "sent"}
+
+
+class _Broker:
+    """A fake Celery app for the watch: a broker that answers or not, a consumer likewise."""
+
+    def __init__(self, broker_up: bool, consumer_up: bool) -> None:
+        self.broker_up, self.consumer_up = broker_up, consumer_up
+        self.control = self
+
+    def connection_for_write(self) -> _Broker:
+        return self
+
+    def __enter__(self) -> _Broker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def ensure_connection(self, **_: object) -> None:
+        if not self.broker_up:
+            raise ConnectionError("Redis is down")
+
+    def ping(self, destination: list[str], timeout: float) -> list[dict[str, object]]:
+        return [{destination[0]: {"ok": "pong"}}] if self.consumer_up else []
+
+
+@pytest.mark.parametrize(
+    ("broker_up", "consumer_up", "ends"),
+    [(True, False, True), (True, True, False), (False, False, False)],
+    ids=["consumer dead: ends", "both answer: stays", "broker down: waits for it"],
+)
+def test_a_worker_ends_itself_only_when_its_consumer_is_silent_while_the_broker_answers(
+    broker_up: bool, consumer_up: bool, ends: bool
+) -> None:
+    ended = threading.Event()
+    watch = ConsumerWatch(
+        _Broker(broker_up, consumer_up), "w@host", every_s=0.01, misses=3, end=ended.set
+    )
+    watch.start()
+    try:
+        assert ended.wait(2) is ends
+    finally:
+        watch.stop()

@@ -15,6 +15,7 @@ from prometheus_client import start_http_server
 from mobilize import logs
 from mobilize.metrics import TASK_SECONDS, process_registry
 from mobilize.settings import get_settings
+from mobilize.worker.watch import ConsumerWatch
 
 app = Celery("mobilize")
 
@@ -98,3 +99,11 @@ def _serve_metrics(**_: Any) -> None:
     port = get_settings().worker_metrics_port
     if port is not None:
         start_http_server(port, registry=process_registry())
+
+
+@signals.worker_ready.connect
+def _watch_consumer(sender: Any = None, **_: Any) -> None:
+    """See `mobilize.worker.watch`: a worker whose consumer died ends itself."""
+    every_s = get_settings().worker_watch_seconds
+    if every_s > 0 and sender is not None:
+        ConsumerWatch(app, sender.hostname, every_s).start()
