@@ -43,6 +43,7 @@ class ConsumerWatch(threading.Thread):
         self._stop.set()
 
     def run(self) -> None:
+        logger.info("worker %s: pinging its own consumer every %s s", self.hostname, self.every_s)
         missed = 0
         while not self._stop.wait(self.every_s):
             if not self._broker_answers():
