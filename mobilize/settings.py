@@ -35,10 +35,10 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     """When set, `/metrics` wants `Authorization: Bearer <token>` (Prometheus' bearer_token)."""
     worker_metrics_port: int | None = None
+    """A Celery worker serves its Prometheus metrics on this port (task durations)."""
     worker_watch_seconds: float = 30.0
     """How often a worker pings its own consumer; after three silent pings while the broker
     answers it ends itself, to be restarted (0: never)."""
-    """A Celery worker serves its Prometheus metrics on this port (task durations)."""
 
     # Limits on what one request may ask (GraphQL) and how often (rate limits "count/seconds").
     max_concurrent_requests: int = Field(12, ge=1, le=32)

@@ -37,15 +37,15 @@ class ConsumerWatch(threading.Thread):
         self.every_s = every_s
         self.misses = misses
         self._end = end
-        self._stop = threading.Event()
+        self._halt = threading.Event()  # not `_stop`: Thread has its own
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
     def run(self) -> None:
         logger.info("worker %s: pinging its own consumer every %s s", self.hostname, self.every_s)
         missed = 0
-        while not self._stop.wait(self.every_s):
+        while not self._halt.wait(self.every_s):
             if not self._broker_answers():
                 missed = 0  # the broker is down: nobody consumes; not this worker's fault
                 continue
