@@ -52,3 +52,13 @@ class InvalidCode(DomainError):
             + (f" ({attempts_left} tries left)" if attempts_left else "; request a new one")
         )
         self.attempts_left = attempts_left
+
+
+class SignedOut(DomainError):
+    """The token a long-lived connection was opened with no longer opens the door."""
+
+    code = "UNAUTHENTICATED"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"登录已失效 Signed out: {reason}")
+        self.reason = reason

@@ -57,8 +57,10 @@ class Hub:
         self._forget.append(forget)
 
     def credentials_changed(self) -> None:
+        """Forget trusted tokens, then wake every subscription to check its own again."""
         for forget in self._forget:
             forget()
+        self.wake_all()
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop

@@ -17,6 +17,9 @@ from starlette.requests import HTTPConnection, Request
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
 
 from mobilize.api.admission import Admission
 from mobilize.api.context import Context, RequestDb
@@ -128,9 +131,10 @@ def create_app(
         streamed = request.scope["type"] == "websocket"
         db = RequestDb(reader, writer, admission if streamed else None)
         address = request.client.host if request.client else "unknown"
+        credentials = request.headers.get("authorization")
         try:
             try:
-                actor = await authenticated(db, request.headers.get("authorization"), address)
+                actor = await authenticated(db, credentials, address)
             except TokenRejected as exc:
                 raise _unauthorized(exc.reason) from None
             if streamed:
@@ -145,6 +149,7 @@ def create_app(
                 dispatcher=dispatcher,
                 hub=broker.hub,
                 authenticate=authenticated,
+                credentials=credentials,
             )
         finally:
             await db.close()
@@ -273,10 +278,36 @@ def _check_broker(settings: Settings) -> str:
         return f"down: {type(exc).__name__}"
 
 
+REFUSALS = frozenset({"FORBIDDEN", "NOT_FOUND", "UNAUTHENTICATED"})
+
+
+class RefusalEndsStream(BaseGraphQLTransportWSHandler[Context, None]):
+    """A subscription refused, at its start or mid-stream (its token revoked or expired, its
+    roles changed, a place not the caller's), ends with one `error` frame instead of a `next`
+    frame of errors per event. A token that no longer opens the door also closes the socket
+    (4401), taking every other subscription opened with it along."""
+
+    async def _send_result_stream(self, operation: Any, result_source: Any) -> None:
+        async def until_refused() -> AsyncIterator[Any]:
+            async for result in result_source:
+                errors = getattr(result, "errors", None) or []
+                codes = {(e.extensions or {}).get("code") for e in errors}
+                if getattr(result, "data", None) is None and codes & REFUSALS:
+                    await operation.send_initial_errors(errors)
+                    if "UNAUTHENTICATED" in codes:
+                        await self.websocket.close(code=4401, reason="Unauthorized")
+                    return
+                yield result
+
+        await super()._send_result_stream(operation, until_refused())
+
+
 class Router(GraphQLRouter[Context, None]):
     """Subscriptions over graphql-transport-ws only (the legacy protocol is off). A browser
     cannot set headers on a WebSocket, so the token may come in the connection_init
     payload as `{"Authorization": "Bearer ..."}`; a bad one closes the socket (4403)."""
+
+    graphql_transport_ws_handler_class = RefusalEndsStream
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,), **kwargs)
@@ -287,7 +318,7 @@ class Router(GraphQLRouter[Context, None]):
         if isinstance(header, str):
             address = context.actor.address or "unknown"
             try:
-                context.use(await context.authenticate(context.db, header, address))
+                context.use(await context.authenticate(context.db, header, address), header)
             except TokenRejected:
                 raise ConnectionRejectionError from None
             finally:

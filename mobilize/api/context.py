@@ -20,9 +20,11 @@ from mobilize import jobs
 from mobilize.api.admission import Admission
 from mobilize.auth.actor import Actor
 from mobilize.auth.ratelimit import RateLimiter
+from mobilize.auth.users import TokenRejected
 from mobilize.clock import Clock
 from mobilize.db import transaction
 from mobilize.districts import queries
+from mobilize.errors import SignedOut
 from mobilize.live import Hub
 from mobilize.notify import Notifier
 from mobilize.outbox import Dispatcher
@@ -168,6 +170,7 @@ class Context(BaseContext):
         dispatcher: Dispatcher,
         hub: Hub,
         authenticate: Callable[[RequestDb, str | None, str], Awaitable[Actor]],
+        credentials: str | None = None,
     ) -> None:
         super().__init__()
         self.db = db
@@ -180,9 +183,25 @@ class Context(BaseContext):
         self.hub = hub
         self.authenticate = authenticate
         self.connection_params: dict[str, object] | None = None  # a WebSocket's init payload
+        self.credentials = credentials  # the Authorization value the actor was read from
         self.loaders = Loaders(db, actor)
 
-    def use(self, actor: Actor) -> None:
+    def use(self, actor: Actor, credentials: str) -> None:
         """Act as `actor` from now on (a WebSocket that signed in with connection_init)."""
         self.actor = actor
+        self.credentials = credentials
         self.loaders = Loaders(self.db, actor)
+
+    async def recheck(self) -> None:
+        """For a subscription, at each wake-up: its token must still open the door (not
+        revoked, expired or disabled) and grant the same roles, or the stream ends."""
+        if not self.actor.authenticated:
+            return
+        try:
+            now = await self.authenticate(self.db, self.credentials, self.actor.address)
+        except TokenRejected as exc:
+            raise SignedOut(exc.reason) from None
+        finally:
+            await self.db.close()
+        if now.bindings != self.actor.bindings:
+            raise SignedOut("您的角色已变更 your roles changed; subscribe again")

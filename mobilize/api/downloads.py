@@ -12,7 +12,7 @@ from graphql import GraphQLError
 from mobilize.api.relay import expect_global_id
 from mobilize.auth.actor import Actor
 from mobilize.auth.policy import authorize
-from mobilize.coverage.service import in_scope
+from mobilize.auth.scope import in_scope
 from mobilize.errors import InvalidInput
 from mobilize.review import report as r
 from mobilize.review.export import markdown, workbook

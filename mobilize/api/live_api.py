@@ -16,7 +16,8 @@ from strawberry.scalars import JSON
 from mobilize.api.relay import expect_global_id, place_ids
 from mobilize.api.types import ContextInfo
 from mobilize.api.wartime import Coverage
-from mobilize.coverage.service import coverage, in_scope
+from mobilize.auth.scope import in_scope
+from mobilize.coverage.service import coverage
 from mobilize.events import visible_events
 from mobilize.live import changes
 
@@ -76,6 +77,7 @@ class LiveSubscription:
         async for _ in changes(
             ctx.hub, pk, ctx.settings.live_poll_seconds, ctx.settings.live_batch_seconds
         ):
+            await ctx.recheck()
             try:
                 found = await ctx.db.run(
                     in_scope,
@@ -105,6 +107,7 @@ class LiveSubscription:
         async for _ in changes(
             ctx.hub, pk, ctx.settings.live_poll_seconds, ctx.settings.live_batch_seconds
         ):
+            await ctx.recheck()
             while True:
                 try:
                     rows, seq, more = await ctx.db.run(

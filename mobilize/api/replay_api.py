@@ -4,6 +4,7 @@ any instant, and a playback of the events at a chosen speed."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncGenerator
 from datetime import datetime
 
@@ -12,11 +13,13 @@ from strawberry import Private
 
 from mobilize import errors
 from mobilize import models as m
+from mobilize.api.context import Context
 from mobilize.api.live_api import MobilisationEvent, read_events
 from mobilize.api.relay import expect_global_id, place_ids
 from mobilize.api.types import ContextInfo, Grid, Responder, related
 from mobilize.api.wartime import AssignmentStatus, Coverage
-from mobilize.coverage.service import grid_states, in_scope
+from mobilize.auth.scope import in_scope
+from mobilize.coverage.service import grid_states
 from mobilize.review.replay import GridAt, PersonAt, state_in
 
 GridStatus = strawberry.enum(m.GridStatus, description="Where a micro-grid stands.")
@@ -218,6 +221,17 @@ class PlaybackFrame:
 MAX_SPEED = 3600.0
 
 
+async def _pause(ctx: Context, mobilisation_id: int, seconds: float) -> None:
+    """Wait between frames, checking the token again whenever news wakes us (a revocation
+    wakes every subscription): a slow playback must not outlive its token's revocation."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + seconds
+    while (left := until - loop.time()) > 0:
+        with ctx.hub.waiter(mobilisation_id) as woken, contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(woken.wait(), timeout=left)
+        await ctx.recheck()
+
+
 @strawberry.type
 class ReplaySubscription:
     @strawberry.subscription(
@@ -245,6 +259,7 @@ class ReplaySubscription:
         clock = asyncio.get_running_loop().time
         began, seq = clock(), first.seq
         while True:
+            await ctx.recheck()
             try:
                 rows, seq, more = await ctx.db.run(
                     read_events, actor=ctx.actor, mobilisation_id=pk, after=seq, limit=500
@@ -255,7 +270,7 @@ class ReplaySubscription:
                 if end is not None and row.occurred_at > end:
                     return
                 due = began + (row.occurred_at - start).total_seconds() / speed
-                await asyncio.sleep(max(0.0, due - clock()))
+                await _pause(ctx, pk, due - clock())
                 yield PlaybackFrame(at=row.occurred_at, state=None, event=row)
             if not more:
                 return

@@ -12,7 +12,7 @@ from strawberry.scalars import JSON
 from mobilize import errors
 from mobilize.api.relay import expect_global_id, place_ids
 from mobilize.api.types import ContextInfo
-from mobilize.coverage.service import in_scope
+from mobilize.auth.scope import in_scope
 from mobilize.review import report as r
 
 

@@ -631,7 +631,8 @@ class CoverageQuery:
         street: strawberry.ID | None = None,
         community: strawberry.ID | None = None,
     ) -> Coverage | None:
-        from mobilize.coverage.service import coverage, in_scope
+        from mobilize.auth.scope import in_scope
+        from mobilize.coverage.service import coverage
 
         ctx = info.context
         try:

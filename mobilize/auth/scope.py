@@ -7,15 +7,17 @@ listed here is invisible to everyone but admins: new tables start closed."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, false, func, literal, or_, select, true
 from sqlalchemy.orm import Session
 
 from mobilize.auth.actor import Actor, Binding
-from mobilize.errors import NotFound
+from mobilize.errors import Forbidden, NotFound
 from mobilize.models import (
     HOLDING,
+    LIVE,
     Assignment,
     Community,
     District,
@@ -37,6 +39,8 @@ from mobilize.models import (
     Unit,
 )
 
+R = TypeVar("R")
+
 
 def district_wide(actor: Actor) -> bool:
     """Whether the actor sees whole districts (no street or community of their own)."""
@@ -51,6 +55,156 @@ def visible_mobilisation(session: Session, actor: Actor, mobilisation_id: int) -
     if found is None:
         raise NotFound(f"没有这次动员 No mobilisation {mobilisation_id}")
     return found
+
+
+def in_place(actor: Actor, community_id: Any) -> ColumnElement[bool]:
+    """Whether `community_id` (a column or a value) lies in the actor's place: the OR of their
+    area bindings. What someone may *see* can be wider (a secretary sees their street's row,
+    a commander the people of units paired with them); what they may *ask about or act on*
+    is their place, never more."""
+    clauses: list[ColumnElement[bool]] = []
+    for b in actor.bindings:
+        if b.role is Role.ADMIN and b.scope_id is None:  # the system itself
+            return true()
+        if b.role in (Role.DISTRICT_COMMANDER, Role.REVIEWER, Role.ADMIN):
+            inside = select(Community.id).where(Community.district_id == b.scope_id)
+        elif b.role is Role.STREET_COMMANDER:
+            inside = select(Community.id).where(Community.street_id == b.scope_id)
+        elif b.role is Role.COMMUNITY_SECRETARY:
+            inside = select(Community.id).where(Community.id == b.scope_id)
+        else:  # a responder has no place over others
+            continue
+        clauses.append(_column_in(community_id, inside))
+    return or_(*clauses) if clauses else false()
+
+
+def _column_in(value: Any, inside: Select[Any]) -> ColumnElement[bool]:
+    if isinstance(value, int):
+        return literal(value).in_(inside)
+    return value.in_(inside)  # type: ignore[no-any-return]
+
+
+def person_in_place(
+    session: Session, actor: Actor, responder_id: int, mobilisation_id: int | None = None
+) -> bool:
+    """Whether the actor may act on this person. Where they work now decides: every slot they
+    hold in a live mobilisation (or in `mobilisation_id` only) must lie in the actor's place.
+    With none, where they belong: their home grid's community, or a community their unit is
+    paired with. Being able to *see* someone (a cadre of a unit paired here, working in
+    another street) is not enough to move them."""
+    holding = select(Assignment.community_id).where(
+        Assignment.responder_id == responder_id, Assignment.status.in_(_HOLDING)
+    )
+    if mobilisation_id is not None:
+        holding = holding.where(Assignment.mobilisation_id == mobilisation_id)
+    else:
+        holding = holding.join(Mobilisation, Mobilisation.id == Assignment.mobilisation_id).where(
+            Mobilisation.status.in_([s.value for s in LIVE])
+        )
+    places = list(session.scalars(holding))
+    if places:
+        inside = session.scalar(
+            select(func.count()).where(Community.id.in_(places), in_place(actor, Community.id))
+        )
+        return inside == len(set(places))
+    person = session.execute(
+        select(Responder.home_grid_id, Responder.unit_id, Responder.district_id).where(
+            Responder.id == responder_id
+        )
+    ).one_or_none()
+    if person is None:
+        return False
+    if person.home_grid_id is None and person.unit_id is None:
+        # A district force (a team's volunteer): theirs is the whole district.
+        outside = select(Community.id).where(
+            Community.district_id == person.district_id, ~in_place(actor, Community.id)
+        )
+        return session.scalar(outside.limit(1)) is None
+    if person.home_grid_id is not None:
+        belongs = select(Grid.community_id).where(Grid.id == person.home_grid_id)
+    else:
+        belongs = select(Pairing.community_id).where(Pairing.unit_id == person.unit_id)
+    found = select(Community.id).where(Community.id.in_(belongs), in_place(actor, Community.id))
+    return session.scalar(found.limit(1)) is not None
+
+
+def street_in_place(session: Session, actor: Actor, street_id: int) -> None:
+    """Refuse a street the actor may not ask about: not found when they cannot see it,
+    forbidden when it is wider than their place (a secretary's own street)."""
+    code = session.scalar(select(Street.code).where(Street.id == street_id, visible(actor, Street)))
+    if code is None:
+        raise NotFound(f"没有这个街道 No street {street_id}")
+    outside = select(Community.id).where(
+        Community.street_id == street_id, ~in_place(actor, Community.id)
+    )
+    if session.scalar(outside.limit(1)) is not None:
+        raise Forbidden(f"街道 {code} 超出您的范围 street {code} is wider than your place")
+
+
+def community_in_place(session: Session, actor: Actor, community_id: int) -> None:
+    """Refuse a community the actor may not ask about, as `street_in_place` does."""
+    code = session.scalar(
+        select(Community.code).where(Community.id == community_id, visible(actor, Community))
+    )
+    if code is None:
+        raise NotFound(f"没有这个社区 No community {community_id}")
+    if not session.scalar(select(in_place(actor, community_id))):
+        raise Forbidden(f"社区 {code} 不在您的范围 community {code} is outside your place")
+
+
+def place_asked(
+    session: Session,
+    *,
+    actor: Actor,
+    mobilisation_id: int,
+    street_id: int | None = None,
+    community_id: int | None = None,
+) -> tuple[Mobilisation, int | None, int | None]:
+    """The mobilisation and the place within it an actor asks about: by default their own
+    (a street commander their street, a community secretary their community), else all of
+    it. A place they may not see is answered as not found; one they may see but that is
+    wider than their place (a secretary's own street) is refused: a scope argument narrows
+    the caller's place, never widens it."""
+    mobilisation = visible_mobilisation(session, actor, mobilisation_id)
+    if street_id is None and community_id is None and not district_wide(actor):
+        streets = [b.scope_id for b in actor.bindings if b.role is Role.STREET_COMMANDER]
+        communities = [b.scope_id for b in actor.bindings if b.role is Role.COMMUNITY_SECRETARY]
+        street_id = streets[0] if streets else None
+        community_id = None if streets else (communities[0] if communities else None)
+    if street_id is not None:
+        street_in_place(session, actor, street_id)
+    if community_id is not None:
+        community_in_place(session, actor, community_id)
+    return mobilisation, street_id, community_id
+
+
+def in_scope(
+    session: Session,
+    fn: Callable[..., R],
+    /,
+    *,
+    actor: Actor,
+    mobilisation_id: int,
+    street_id: int | None = None,
+    community_id: int | None = None,
+    **kwargs: Any,
+) -> R:
+    """`fn(session, mobilisation=, street_id=, community_id=, **kwargs)` for the place the
+    actor asks about (see `place_asked`): how every per-place read is served."""
+    mobilisation, street_id, community_id = place_asked(
+        session,
+        actor=actor,
+        mobilisation_id=mobilisation_id,
+        street_id=street_id,
+        community_id=community_id,
+    )
+    return fn(
+        session,
+        mobilisation=mobilisation,
+        street_id=street_id,
+        community_id=community_id,
+        **kwargs,
+    )
 
 
 def visible(actor: Actor, model: Any) -> ColumnElement[bool]:

@@ -315,7 +315,7 @@ def report_command(
 ) -> None:
     """After-action report: times to acknowledge and mobilise, the curve, missed grids and
     why, forces planned against forces that came, the timeline of commands."""
-    from mobilize.coverage.service import in_scope
+    from mobilize.auth.scope import in_scope
     from mobilize.review.export import write_report
     from mobilize.review.report import build
 

@@ -25,8 +25,8 @@ import numpy as np
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from mobilize.auth.scope import visible
-from mobilize.coverage.service import scope_for, scope_states
+from mobilize.auth.scope import place_asked, visible
+from mobilize.coverage.service import scope_states
 from mobilize.mobilisation import callup
 from mobilize.mobilisation.rules import StaffingRule
 from mobilize.models import (
@@ -370,7 +370,7 @@ def risk_for(
 ) -> tuple[Mobilisation, list[GridRisk]]:
     """The risk list of a scope the actor may see, with suggested fixes on the first `limit`
     at-risk grids."""
-    mobilisation, street_id, community_id = scope_for(
+    mobilisation, street_id, community_id = place_asked(
         session,
         actor=actor,
         mobilisation_id=mobilisation_id,

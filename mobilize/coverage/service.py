@@ -7,10 +7,10 @@ same figures from the assignments and records themselves, to verify the maintain
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import bindparam, case, func, select, update
 from sqlalchemy.orm import Session
@@ -38,7 +38,6 @@ from mobilize.models import (
 )
 
 _HOLDING = [s.value for s in HOLDING]
-R = TypeVar("R")
 _ANSWERED = [AssignmentStatus.ACKNOWLEDGED.value, AssignmentStatus.EN_ROUTE.value]
 
 GRID_STATUS = "grid.status"  # the event of a grid's state changing: what replay folds
@@ -439,73 +438,6 @@ def recompute(
         households,
         checked,
         curve_of(mobilisation, [g.mobilised_at for g in grids]),
-    )
-
-
-def scope_for(
-    session: Session,
-    *,
-    actor: Any,
-    mobilisation_id: int,
-    street_id: int | None = None,
-    community_id: int | None = None,
-) -> tuple[Mobilisation, int | None, int | None]:
-    """The mobilisation and the place within it an actor asks about: by default their own
-    (a street commander their street, a community secretary their community), else all of
-    it. Anything they may not see is answered as not found."""
-    from mobilize.auth.scope import district_wide, visible, visible_mobilisation
-    from mobilize.errors import NotFound
-    from mobilize.models import Role, Street
-
-    mobilisation = visible_mobilisation(session, actor, mobilisation_id)
-    if street_id is None and community_id is None and not district_wide(actor):
-        streets = [b.scope_id for b in actor.bindings if b.role is Role.STREET_COMMANDER]
-        communities = [b.scope_id for b in actor.bindings if b.role is Role.COMMUNITY_SECRETARY]
-        street_id = streets[0] if streets else None
-        community_id = None if streets else (communities[0] if communities else None)
-    if (
-        street_id is not None
-        and session.scalar(select(Street.id).where(Street.id == street_id, visible(actor, Street)))
-        is None
-    ):
-        raise NotFound(f"没有这个街道 No street {street_id}")
-    if (
-        community_id is not None
-        and session.scalar(
-            select(Community.id).where(Community.id == community_id, visible(actor, Community))
-        )
-        is None
-    ):
-        raise NotFound(f"没有这个社区 No community {community_id}")
-    return mobilisation, street_id, community_id
-
-
-def in_scope(
-    session: Session,
-    fn: Callable[..., R],
-    /,
-    *,
-    actor: Any,
-    mobilisation_id: int,
-    street_id: int | None = None,
-    community_id: int | None = None,
-    **kwargs: Any,
-) -> R:
-    """`fn(session, mobilisation=, street_id=, community_id=, **kwargs)` for the place the
-    actor asks about and may see (see `scope_for`): how every per-place read is served."""
-    mobilisation, street_id, community_id = scope_for(
-        session,
-        actor=actor,
-        mobilisation_id=mobilisation_id,
-        street_id=street_id,
-        community_id=community_id,
-    )
-    return fn(
-        session,
-        mobilisation=mobilisation,
-        street_id=street_id,
-        community_id=community_id,
-        **kwargs,
     )
 
 

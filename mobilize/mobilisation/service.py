@@ -21,7 +21,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from mobilize import idempotency, jobs, validation
 from mobilize.auth.actor import Actor
-from mobilize.auth.scope import visible, visible_mobilisation
+from mobilize.auth.scope import person_in_place, visible, visible_mobilisation
 from mobilize.clock import Clock
 from mobilize.coverage import service as coverage
 from mobilize.db import transaction
@@ -1163,6 +1163,10 @@ def mark_unavailable(
     )
     if responder is None:
         raise NotFound(f"没有这个人员 No responder {responder_id}")
+    if not person_in_place(session, actor, responder.id):
+        raise Forbidden(
+            "markUnavailable: 此人在您的范围以外工作 this person works outside your place"
+        )
     responder.available = False
     record_event(
         session,
@@ -1255,6 +1259,12 @@ def send_to_grid(
         raise Forbidden("only the command centres over this grid send people to it")
     if mobilisation.status != MobilisationStatus.ACTIVE.value:
         raise AlreadyStoodDown(mobilisation)
+    if not person_in_place(session, actor, responder_id, mobilisation.id):
+        # The same answer for someone elsewhere and someone who does not exist: an error
+        # names nothing outside the caller's place.
+        raise NotFound(
+            f"您的范围内没有这个人员 No responder {responder_id} in your place: refresh the list"
+        )
     grids = [g for g in (grid_id, from_grid_id) if g is not None]
     lock_communities(
         session,

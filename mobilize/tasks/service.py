@@ -17,7 +17,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from mobilize import idempotency, validation
 from mobilize.auth.actor import Actor
-from mobilize.auth.scope import visible, visible_mobilisation
+from mobilize.auth.scope import in_place, visible, visible_mobilisation
 from mobilize.clock import Clock
 from mobilize.coverage import service as coverage
 from mobilize.db.bulk import insert_many_if_absent, insert_rows
@@ -431,17 +431,17 @@ def reassign_task(
         raise Forbidden("reassignTask")
     task = get_task(session, actor, task_id)
     validation.items("responders", responder_ids, max_items=100, min_items=1)
-    ok = set(
+    # Where they work decides, not whether the caller can see them: a cadre of a unit paired
+    # here but working in another street is not this command centre's to give work to.
+    visible_ok = set(
         session.scalars(
             select(Assignment.responder_id).where(
                 Assignment.mobilisation_id == task.mobilisation_id,
                 Assignment.responder_id.in_(responder_ids),
                 Assignment.status.in_(_HOLDING),
+                in_place(actor, Assignment.community_id),
             )
         )
-    )
-    visible_ok = set(
-        session.scalars(select(Responder.id).where(Responder.id.in_(ok), visible(actor, Responder)))
     )
     if visible_ok != set(responder_ids):
         raise InvalidInput(
