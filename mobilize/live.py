@@ -18,10 +18,13 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, sessionmaker
+
+from mobilize.models import CredentialChange
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +40,40 @@ def touched(session: Session, mobilisation_id: int | None) -> None:
         session.info.setdefault(CHANGED, set()).add(mobilisation_id)
 
 
-def credentials_changed(session: Session) -> None:
+def credentials_changed(session: Session, at: datetime) -> None:
     """Note that this transaction changed who may do what (a token revoked, a role granted,
-    places re-imported): once it commits, every API process forgets the tokens it trusted."""
+    places re-imported): once it commits, every API process forgets the tokens it trusted,
+    told through the broker at once and, broker or not, by the row written here, which
+    `watch_credentials` sees within a second."""
+    session.add(CredentialChange(changed_at=at))
     session.info[CREDENTIALS] = True
+
+
+def latest_credential_change(session: Session) -> int:
+    """The newest change's id (0 for none): a process that sees it move forgets its tokens."""
+    return session.scalar(select(func.max(CredentialChange.id))) or 0
+
+
+async def watch_credentials(factory: sessionmaker[Session], hub: Hub, every_s: float) -> None:
+    """Tell `hub` whenever the newest credential change moves: a revocation made by a
+    command with no broker, or published while Redis was down, still reaches this process."""
+    import anyio.to_thread
+
+    def read() -> int:
+        with factory() as session:
+            return latest_credential_change(session)
+
+    seen = await anyio.to_thread.run_sync(read)
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            now = await anyio.to_thread.run_sync(read)
+        except Exception as exc:  # the database is back soon; the readiness check says so
+            logger.warning("credential watch: %s", exc)
+            continue
+        if now != seen:  # not only "newer": a wiped test database starts again from 1
+            seen = now
+            hub.credentials_changed()
 
 
 class Hub:

@@ -56,8 +56,12 @@ class Settings(BaseSettings):
     rate_limit_per_address: str = "1200/60"
     rate_limit_per_token: str = "600/60"
     sign_in_requests_per_phone: str = "5/900"
+    """Codes one client (device, else address) may ask for one phone."""
+    sign_in_codes_per_phone: str = "20/3600"
+    """Codes a phone is sent, shared by every client that never signed in with it."""
     sign_in_requests_per_address: str = "30/900"
     sign_in_tries_per_phone: str = "10/900"
+    """Tries one client may make for one phone."""
     sign_in_tries_per_address: str = "50/900"
 
     # Notification channels besides the log (see mobilize/notify.py).
@@ -70,6 +74,9 @@ class Settings(BaseSettings):
     """Signs webhook bodies: header X-Mobilize-Signature: sha256=<HMAC>."""
     notify_max_attempts: int = 8
     """A message still failing after this many attempts is marked failed."""
+    credentials_poll_seconds: float = 1.0
+    """Each API process looks this often for credential changes written by anyone (a token
+    revoked from the command line, with or without a broker) and forgets what it trusted."""
     live_poll_seconds: float = 5.0
     """Subscriptions also re-read this often, in case a live update was lost."""
     live_batch_seconds: float = 0.5

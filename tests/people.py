@@ -65,7 +65,7 @@ def cast(engine: Engine, clock: Clock) -> Cast:
             responder = session.scalars(select(Responder.code).order_by(Responder.code)).first()
     assert community and responder
     return Cast(
-        admin=make_user(engine, clock, Role.ADMIN, None),
+        admin=make_user(engine, clock, Role.ADMIN, district),
         district_commander=make_user(engine, clock, Role.DISTRICT_COMMANDER, district),
         street_commander=make_user(engine, clock, Role.STREET_COMMANDER, streets[0]),
         other_street_commander=make_user(engine, clock, Role.STREET_COMMANDER, streets[1]),

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, event, select, update
 from sqlalchemy.orm import Session
 
 from mobilize.api.app import create_app
@@ -28,13 +31,20 @@ from tests.people import make_user
 
 
 class Outbox:
+    """The phones' channel. A code goes out after the answer (its time must not tell a known
+    phone from an unknown one), so reading one waits for it a moment."""
+
     def __init__(self) -> None:
         self.messages: list[Message] = []
 
     def send(self, message: Message) -> None:
         self.messages.append(message)
 
-    def code(self) -> str:
+    def code(self, count: int | None = None) -> str:
+        """The newest code, once `count` messages (default: any) have arrived."""
+        deadline = time.monotonic() + 5
+        while len(self.messages) < (count or 1) and time.monotonic() < deadline:
+            time.sleep(0.01)
         match = re.search(r"\b(\d{6})\b", self.messages[-1].text)
         assert match
         return match.group(1)
@@ -65,6 +75,11 @@ SIGN_IN = """mutation($phone: String!, $code: String!) {
     __typename ... on SignInSuccess { token expiresAt } ... on InvalidCodeError { attemptsLeft }
     ... on ValidationError { field } ... on RateLimitedError { retryAfterSeconds } } }"""
 ME = "{ me { name roles { role scopeCode } } }"
+REQUEST_FROM = """mutation($phone: String!, $device: String) {
+    requestSignInCode(phone: $phone, device: $device) { __typename ... on Error { message } } }"""
+SIGN_IN_FROM = """mutation($phone: String!, $code: String!, $device: String) {
+    signInWithCode(phone: $phone, code: $code, device: $device) {
+    __typename ... on SignInSuccess { token } ... on InvalidCodeError { attemptsLeft } } }"""
 
 
 def gql(client: TestClient, query: str, token: str | None = None, **variables: Any) -> Any:
@@ -91,15 +106,16 @@ def test_phone_sign_in_end_to_end(
     person = next(r for r in tiny_bundle.responders if r.kind == "micro_grid_member")
     sent = run(client, REQUEST, phone=person.phone)
     assert sent["__typename"] == "SignInCodeSent"
+    code = outbox.code(1)
     assert outbox.messages[-1].to == person.phone and outbox.messages[-1].kind == "sign_in_code"
     assert "验证码" in outbox.messages[-1].text
-    result = run(client, SIGN_IN, phone=person.phone, code=outbox.code())
+    result = run(client, SIGN_IN, phone=person.phone, code=code)
     assert result["__typename"] == "SignInSuccess"
     me = run(client, ME, result["token"])
     assert me == {"name": person.name, "roles": [{"role": "responder", "scopeCode": person.code}]}
     # A second sign-in reuses the same user instead of creating another.
     run(client, REQUEST, phone=person.phone)
-    again = run(client, SIGN_IN, phone=person.phone, code=outbox.code())
+    again = run(client, SIGN_IN, phone=person.phone, code=outbox.code(2))
     assert run(client, ME, again["token"]) == me
     with Session(engine) as session:
         kinds = session.scalars(select(Event.kind).order_by(Event.seq)).all()
@@ -110,12 +126,119 @@ def test_phone_sign_in_end_to_end(
     assert outbox.code() not in audit  # secrets never reach the log
 
 
-def test_unknown_phones_look_the_same_and_get_nothing(client: TestClient, outbox: Outbox) -> None:
-    sent = run(client, REQUEST, phone="13000000000")
-    assert sent["__typename"] == "SignInCodeSent"
-    assert outbox.messages == []
-    failed = run(client, SIGN_IN, phone="13000000000", code="123456")
-    assert failed == {"__typename": "InvalidCodeError", "attemptsLeft": 0}
+def test_unknown_phones_look_the_same_and_get_nothing(
+    client: TestClient, outbox: Outbox, tiny_bundle: Bundle, engine: Engine
+) -> None:
+    """Same answers, same tries left, the same statements in the same order (so the same
+    work, and no timing to tell them apart); only the registered phone is sent a code."""
+    known = tiny_bundle.responders[5].phone
+    unknown = "13000000000"
+    assert unknown not in {r.phone for r in tiny_bundle.responders}
+    run(client, REQUEST, phone=tiny_bundle.responders[4].phone)  # first-time work done
+    outbox.code(1)
+    seen: dict[str, list[list[str]]] = {}
+    for phone in (known, unknown):
+        with statements(engine) as said:
+            answers = [
+                run(client, REQUEST, phone=phone),
+                run(client, SIGN_IN, phone=phone, code="000000"),
+                run(client, SIGN_IN, phone=phone, code="000001"),
+            ]
+        assert answers[0] == {"__typename": "SignInCodeSent", "message": answers[0]["message"]}
+        assert [a.get("attemptsLeft") for a in answers[1:]] == [4, 3], phone
+        seen[phone] = said
+    assert seen[known] == seen[unknown]
+    outbox.code(2)
+    time.sleep(0.2)  # nothing more is coming
+    assert [m.to for m in outbox.messages][1:] == [known]
+
+
+@contextlib.contextmanager
+def statements(engine: Engine) -> Iterator[list[list[str]]]:
+    """Each request's SQL statements (their text, parameters aside), as the server ran them."""
+    said: list[str] = []
+
+    def heard(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        said.append(statement)
+
+    event.listen(engine, "before_cursor_execute", heard)
+    try:
+        yield [said]
+    finally:
+        event.remove(engine, "before_cursor_execute", heard)
+
+
+def test_a_slow_message_channel_does_not_slow_the_answer(
+    engine: Engine, tiny_bundle: Bundle, clock: ManualClock
+) -> None:
+    """A registered phone's answer must not wait for its message to go out: the wait alone
+    would tell registered phones from the rest."""
+    with transaction(make_sessionmaker(engine)) as session:
+        import_district(session, bundle=tiny_bundle, actor="test", clock=clock)
+    release = threading.Event()
+    sent: list[Message] = []
+
+    class SlowChannel:
+        def send(self, message: Message) -> None:
+            release.wait(10)
+            sent.append(message)
+
+    app = create_app(Settings(), engine=engine, clock=clock, notifier=SlowChannel())
+    phone = tiny_bundle.responders[6].phone
+    with TestClient(app) as client:
+        began = time.monotonic()
+        assert run(client, REQUEST, phone=phone)["__typename"] == "SignInCodeSent"
+        assert time.monotonic() - began < 5  # answered while the channel still holds it
+        assert sent == []
+        release.set()
+        deadline = time.monotonic() + 5
+        while not sent and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert [m.to for m in sent] == [phone]
+
+
+def test_someone_spending_a_phones_codes_and_tries_cannot_lock_its_owner_out(
+    engine: Engine, tiny_bundle: Bundle, clock: ManualClock, outbox: Outbox
+) -> None:
+    """An attacker asks for the owner's codes and guesses, from a new device id each time,
+    until the phone's shared allowance refuses them; the owner's phone, which signed in
+    before, still asks for a code and signs in, and the attacker never spent its tries.
+    (Both come from one test address here, so the per-address limits are set out of reach.)"""
+    with transaction(make_sessionmaker(engine)) as session:
+        import_district(session, bundle=tiny_bundle, actor="test", clock=clock)
+    settings = Settings(
+        sign_in_requests_per_address="10000/900", sign_in_tries_per_address="10000/900"
+    )
+    frozen = RateLimiter(MemoryCounter(), now=lambda: 1_000_000.0)
+    app = create_app(settings, engine=engine, clock=clock, notifier=outbox, limiter=frozen)
+    phone = tiny_bundle.responders[7].phone
+    owner, attacker = "owner-device-0123456789", "attacker-device-0"
+    with TestClient(app) as client:
+        run(client, REQUEST_FROM, phone=phone, device=owner)
+        first = run(client, SIGN_IN_FROM, phone=phone, code=outbox.code(1), device=owner)
+        assert first["__typename"] == "SignInSuccess"
+        run(client, REQUEST_FROM, phone=phone, device=owner)
+        owners_code = outbox.code(2)
+        answers = []
+        for i in range(40):
+            device = f"{attacker}{i:04d}"
+            answers.append(run(client, REQUEST_FROM, phone=phone, device=device)["__typename"])
+            run(client, SIGN_IN_FROM, phone=phone, code="999999", device=device)
+        sent = answers.count("SignInCodeSent")
+        # the shared allowance (20 an hour) less the owner's first request: their second came
+        # from a device that had signed in, which the allowance does not count
+        assert sent == 20 - 1
+        assert answers[sent:] == ["RateLimitedError"] * (40 - sent)
+        # the owner's code kept every try, and their device may still ask
+        again = run(client, SIGN_IN_FROM, phone=phone, code=owners_code, device=owner)
+        assert again["__typename"] == "SignInSuccess"
+        asked = run(client, REQUEST_FROM, phone=phone, device=owner)
+        assert asked["__typename"] == "SignInCodeSent"
+        code = outbox.code(2 + sent + 1)  # the owner's two, the attacker's, this one
+        # a code asked for by one device does not open the door for another
+        stolen = run(client, SIGN_IN_FROM, phone=phone, code=code, device=f"{attacker}0000")
+        assert stolen["__typename"] == "InvalidCodeError"
+        assert run(client, SIGN_IN_FROM, phone=phone, code=code, device=owner)["token"]
 
 
 def test_a_brute_forced_code_locks_after_five_tries(
@@ -124,7 +247,7 @@ def test_a_brute_forced_code_locks_after_five_tries(
     caplog.set_level(logging.INFO, logger="mobilize.audit")
     phone = tiny_bundle.responders[0].phone
     run(client, REQUEST, phone=phone)
-    right = outbox.code()
+    right = outbox.code(1)
     wrong = [f"{(int(right) + i) % 1_000_000:06d}" for i in range(1, 13)]
     outcomes = [run(client, SIGN_IN, phone=phone, code=guess) for guess in wrong]
     assert [o["attemptsLeft"] for o in outcomes[:5]] == [4, 3, 2, 1, 0]
@@ -141,7 +264,7 @@ def test_codes_expire_after_five_minutes(
     phone = tiny_bundle.responders[1].phone
     run(client, REQUEST, phone=phone)
     clock.advance(timedelta(minutes=5, seconds=1))
-    result = run(client, SIGN_IN, phone=phone, code=outbox.code())
+    result = run(client, SIGN_IN, phone=phone, code=outbox.code(1))
     assert result == {"__typename": "InvalidCodeError", "attemptsLeft": 0}
 
 
@@ -243,7 +366,7 @@ def test_only_admins_revoke_other_peoples_tokens(
     caplog.set_level(logging.INFO, logger="mobilize.audit")
     victim = make_user(engine, clock, Role.REVIEWER, tiny_bundle.district_code)
     other = make_user(engine, clock, Role.DISTRICT_COMMANDER, tiny_bundle.district_code)
-    admin = make_user(engine, clock, Role.ADMIN, None)
+    admin = make_user(engine, clock, Role.ADMIN, tiny_bundle.district_code)
     with Session(engine) as session:
         victim_token = session.scalars(
             select(Event.payload).where(Event.kind == "token.issued").order_by(Event.seq)
@@ -279,7 +402,7 @@ def test_racing_phones_cannot_use_one_code_twice_or_exceed_five_tries(
         import_district(session, bundle=tiny_bundle, actor="test", clock=clock)
     factory = make_sessionmaker(engine)
     roomy = Limit(1000, 900)
-    limits = signin.SignInLimits(roomy, roomy, roomy, roomy)
+    limits = signin.SignInLimits(roomy, roomy, roomy, roomy, roomy)
     limiter = RateLimiter(MemoryCounter())
     actor = ANONYMOUS.with_address("10.0.0.1")
 

@@ -70,11 +70,15 @@ class Outbox:
         self.messages.append(message)
 
     def code_for(self, phone_number: str) -> str:
-        for message in reversed(self.messages):
-            if message.to == phone_number and message.kind == "sign_in_code":
-                found = re.search(r"\b(\d{6})\b", message.text)
-                assert found
-                return found.group(1)
+        """The newest code sent to the phone (it goes out just after the page's answer)."""
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            for message in reversed(self.messages):
+                if message.to == phone_number and message.kind == "sign_in_code":
+                    found = re.search(r"\b(\d{6})\b", message.text)
+                    assert found
+                    return found.group(1)
+            time.sleep(0.02)
         raise AssertionError(f"no code sent to {phone_number}")
 
 

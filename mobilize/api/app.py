@@ -35,7 +35,7 @@ from mobilize.auth.users import TokenRejected, authenticate
 from mobilize.clock import Clock, SystemClock
 from mobilize.db import make_engine, make_sessionmaker, normalize_url
 from mobilize.errors import DomainError
-from mobilize.live import Broker, attach, make_broker
+from mobilize.live import Broker, attach, make_broker, watch_credentials
 from mobilize.logs import configure_logging
 from mobilize.metrics import CONTENT_TYPE, exposition
 from mobilize.notify import Notifier, notifier_from_settings
@@ -157,15 +157,21 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         broker.hub.bind(asyncio.get_running_loop())
-        listening = asyncio.create_task(broker.listen())
+        background = [
+            asyncio.create_task(broker.listen()),
+            asyncio.create_task(
+                watch_credentials(reader, broker.hub, settings.credentials_poll_seconds)
+            ),
+        ]
         if beat is not None:
             beat.start()
         yield
         if beat is not None:
             beat.stop()
-        listening.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await listening
+        for task in background:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if owns_engine:
             engine.dispose()
 

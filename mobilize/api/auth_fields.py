@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime
 from typing import Annotated
@@ -24,7 +25,7 @@ from mobilize.auth import signin, users
 from mobilize.auth.actor import Actor
 from mobilize.errors import DomainError, InvalidCode
 from mobilize.models import ApiToken, RoleBinding
-from mobilize.notify import DeliveryFailed
+from mobilize.notify import DeliveryFailed, Message, Notifier
 
 logger = logging.getLogger("mobilize.api")
 
@@ -77,6 +78,20 @@ RevokeTokenResult = Annotated[
 ]
 
 _SENT = "如果该号码已登记，验证码已发送 If this phone is registered, a code is on its way."
+_DEVICE = strawberry.argument(
+    description="The app's own random id for this device (16-64 letters, digits, - or _), the "
+    "same in both steps: codes and limits are per device, and a device that signed in before "
+    "keeps a way in when others spend the phone's allowance. Without it, the address counts."
+)
+_sending: set[asyncio.Task[None]] = set()  # codes on their way, kept until sent
+
+
+async def _send(notifier: Notifier, message: Message) -> None:
+    """Send a code once; never stored to retry (the person asks again)."""
+    try:
+        await anyio.to_thread.run_sync(notifier.send, message)
+    except DeliveryFailed as exc:
+        logger.warning("sign-in code not delivered: %s", exc)
 
 
 def _viewer(session: Session, actor: Actor) -> Viewer:
@@ -104,7 +119,9 @@ async def me(info: ContextInfo) -> Viewer:
 @strawberry.type
 class AuthMutation:
     @strawberry.mutation(description="Send a one-time sign-in code to a registered phone.")
-    async def request_sign_in_code(self, info: ContextInfo, phone: str) -> RequestSignInCodeResult:
+    async def request_sign_in_code(
+        self, info: ContextInfo, phone: str, device: Annotated[str | None, _DEVICE] = None
+    ) -> RequestSignInCodeResult:
         ctx = info.context
         try:
             messages = await ctx.db.write(
@@ -115,18 +132,23 @@ class AuthMutation:
                 limits=signin.SignInLimits.from_settings(ctx.settings),
                 secret_key=ctx.settings.signing_secret(),
                 phone=phone,
+                device=device,
             )
         except DomainError as exc:
             return to_error(exc)  # type: ignore[return-value]
-        for message in messages:  # only after the code is committed; never stored to retry
-            try:
-                await anyio.to_thread.run_sync(ctx.notifier.send, message)
-            except DeliveryFailed as exc:  # the same answer: the person asks again
-                logger.warning("sign-in code not delivered: %s", exc)
+        for message in messages:  # after the answer: its time must not tell a known phone
+            _sending.add(task := asyncio.create_task(_send(ctx.notifier, message)))
+            task.add_done_callback(_sending.discard)
         return SignInCodeSent(message=_SENT)
 
     @strawberry.mutation(description="Exchange a one-time code for a bearer token.")
-    async def sign_in_with_code(self, info: ContextInfo, phone: str, code: str) -> SignInResult:
+    async def sign_in_with_code(
+        self,
+        info: ContextInfo,
+        phone: str,
+        code: str,
+        device: Annotated[str | None, _DEVICE] = None,
+    ) -> SignInResult:
         ctx = info.context
         try:
             result = await ctx.db.write(
@@ -138,6 +160,7 @@ class AuthMutation:
                 secret_key=ctx.settings.signing_secret(),
                 phone=phone,
                 code=code,
+                device=device,
             )
         except DomainError as exc:
             return to_error(exc)  # type: ignore[return-value]

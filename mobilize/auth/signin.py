@@ -1,13 +1,22 @@
 """Phone sign-in without a password: a one-time code by message, exchanged for a token.
 
-Codes live 5 minutes and allow 5 tries; requests and tries are rate-limited per phone and per
-client address. Whether a phone is known is never revealed to the caller."""
+Codes live 5 minutes and allow 5 tries. Each code belongs to the client that asked for it
+(the app's device id, else the address): tries from anyone else never spend it. Limits:
+- per address: how many codes and tries one client asks for, over every phone;
+- per phone and client: how many one client asks for one phone;
+- per phone, shared by every client that never signed in with it: how many codes a phone is
+  sent. A client that signed in with the phone before is not held by that shared allowance,
+  so someone spending a victim's allowance cannot lock the victim's own phone out.
+
+Whether a phone is known is never revealed: an unknown phone gets a code written (never
+sent), the same event, the same limits and the same answers, in the same statements; the
+known phone's message goes out after the answer, not before it."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -20,30 +29,43 @@ from mobilize.auth.users import PHONE_TOKEN_TTL, IssuedToken, Place, add_user, i
 from mobilize.clock import Clock
 from mobilize.errors import InvalidCode, InvalidInput
 from mobilize.events import record_event
-from mobilize.models import Responder, Role, RoleBinding, SignInCode
+from mobilize.models import District, Responder, Role, RoleBinding, SignInCode, SignInDevice
 from mobilize.notify import Message
 from mobilize.settings import Settings
 
 CODE_TTL = timedelta(minutes=5)
 MAX_TRIES = 5
 PHONE_PATTERN = re.compile(r"^\+?[0-9]{5,20}$")
+DEVICE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
 @dataclass(frozen=True)
 class SignInLimits:
-    requests_per_phone: Limit
+    requests_per_phone: Limit  # one client, one phone
+    codes_per_phone: Limit  # one phone, every client that never signed in with it
     requests_per_address: Limit
-    tries_per_phone: Limit
+    tries_per_phone: Limit  # one client, one phone
     tries_per_address: Limit
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SignInLimits:
         return cls(
             requests_per_phone=Limit.parse(settings.sign_in_requests_per_phone),
+            codes_per_phone=Limit.parse(settings.sign_in_codes_per_phone),
             requests_per_address=Limit.parse(settings.sign_in_requests_per_address),
             tries_per_phone=Limit.parse(settings.sign_in_tries_per_phone),
             tries_per_address=Limit.parse(settings.sign_in_tries_per_address),
         )
+
+
+def client_key(address: str, device: str | None) -> str:
+    """Who asks: the app's device id when it sends one (random, kept on the phone), else the
+    address. Stored and counted as a digest."""
+    if device is None:
+        return digest(f"address:{address}")
+    if not DEVICE_PATTERN.match(device):
+        raise InvalidInput("device", "16 to 64 letters, digits, '-' or '_'")
+    return digest(f"device:{device}")
 
 
 def normalize_phone(raw: str) -> str:
@@ -66,13 +88,22 @@ def request_code(
     limits: SignInLimits,
     secret_key: str,
     phone: str,
+    device: str | None = None,
 ) -> list[Message]:
-    """Create a code for `phone` if a responder has it; return the message to send after commit."""
+    """Write a code for `phone` and this client; return the message to send after commit
+    (none for a phone nobody has: its code is never sent)."""
     phone = normalize_phone(phone)
-    limiter.hit(
+    client = client_key(actor.address, device)
+    hits = [
         Hit("sign-in-request:address", actor.address, limits.requests_per_address),
-        Hit("sign-in-request:phone", phone, limits.requests_per_phone),
+        Hit("sign-in-request:phone-client", f"{phone}:{client}", limits.requests_per_phone),
+    ]
+    known_device = session.scalar(
+        select(SignInDevice.id).where(SignInDevice.phone == phone, SignInDevice.client == client)
     )
+    if known_device is None:
+        hits.append(Hit("sign-in-request:phone", phone, limits.codes_per_phone))
+    limiter.hit(*hits)
     known = session.scalar(select(Responder.id).where(Responder.phone == phone).limit(1))
     audit(
         "auth.code_requested",
@@ -81,19 +112,18 @@ def request_code(
         phone=_mask(phone),
         known=known is not None,
     )
-    if known is None:
-        return []
     now = clock.now()
-    # A new code replaces any earlier one: only the latest can be used.
+    # A new code replaces this client's earlier ones: only its latest can be used.
     session.execute(
         update(SignInCode)
-        .where(SignInCode.phone == phone, SignInCode.used_at.is_(None))
+        .where(SignInCode.phone == phone, SignInCode.client == client, SignInCode.used_at.is_(None))
         .values(used_at=now)
     )
     code = new_code()
     session.add(
         SignInCode(
             phone=phone,
+            client=client,
             digest=_code_digest(secret_key, phone, code),
             created_at=now,
             expires_at=now + CODE_TTL,
@@ -114,7 +144,7 @@ def request_code(
         f"【mobilize】您的登录验证码是 {code}，5分钟内有效。"
         f"Your sign-in code is {code}, valid for 5 minutes."
     )
-    return [Message(to=phone, kind="sign_in_code", text=text)]
+    return [Message(to=phone, kind="sign_in_code", text=text)] if known is not None else []
 
 
 def sign_in_with_code(
@@ -127,22 +157,25 @@ def sign_in_with_code(
     secret_key: str,
     phone: str,
     code: str,
+    device: str | None = None,
 ) -> IssuedToken | InvalidCode:
-    """Exchange a valid code for a token of the responder user owning `phone`.
+    """Exchange a valid code, asked for by this same client, for a token of the responder
+    user owning `phone`.
 
     A wrong code is returned, not raised, so the edge commits the spent try: every try counts,
     even from clients racing each other (the count is one atomic UPDATE)."""
     phone = normalize_phone(phone)
     if not re.fullmatch(r"[0-9]{6}", code or ""):
         raise InvalidInput("code", "验证码是6位数字 the code is 6 digits")
+    client = client_key(actor.address, device)
     limiter.hit(
         Hit("sign-in-try:address", actor.address, limits.tries_per_address),
-        Hit("sign-in-try:phone", phone, limits.tries_per_phone),
+        Hit("sign-in-try:phone-client", f"{phone}:{client}", limits.tries_per_phone),
     )
     now = clock.now()
     row = session.scalar(
         select(SignInCode)
-        .where(SignInCode.phone == phone, SignInCode.used_at.is_(None))
+        .where(SignInCode.phone == phone, SignInCode.client == client, SignInCode.used_at.is_(None))
         .order_by(SignInCode.id.desc())
         .limit(1)
     )
@@ -162,6 +195,11 @@ def sign_in_with_code(
         return _failed(actor, phone, "no live code", 0)
     if not same(row.digest, _code_digest(secret_key, phone, code)):
         return _failed(actor, phone, "wrong code", MAX_TRIES - tries)
+    responder = session.scalars(
+        select(Responder).where(Responder.phone == phone).order_by(Responder.id).limit(1)
+    ).one_or_none()
+    if responder is None:  # an unknown phone's code was never sent: a lucky guess, no more
+        return _failed(actor, phone, "wrong code", MAX_TRIES - tries)
     claimed = session.execute(
         update(SignInCode)
         .where(SignInCode.id == row.id, SignInCode.used_at.is_(None))
@@ -169,15 +207,25 @@ def sign_in_with_code(
     ).rowcount  # type: ignore[attr-defined]
     if claimed != 1:
         return _failed(actor, phone, "code used concurrently", 0)
-    responder = session.scalars(
-        select(Responder).where(Responder.phone == phone).order_by(Responder.id).limit(1)
-    ).one()
+    _remember_device(session, phone=phone, client=client, now=now)
     user_id = _user_for_responder(session, clock=clock, actor=actor, responder=responder)
     audit("auth.signed_in", actor=f"user:{user_id}", address=actor.address, method="phone_code")
     owner = Actor(user_id=user_id, name=responder.name, address=actor.address)
     return issue_token(
         session, actor=owner, clock=clock, user_id=user_id, label="phone", ttl=PHONE_TOKEN_TTL
     )
+
+
+def _remember_device(session: Session, *, phone: str, client: str, now: datetime) -> None:
+    """This client signed in with this phone: it keeps a way in from now on."""
+    known = session.scalar(
+        select(SignInDevice).where(SignInDevice.phone == phone, SignInDevice.client == client)
+    )
+    if known is None:
+        session.add(SignInDevice(phone=phone, client=client, first_at=now, last_at=now))
+    else:
+        known.last_at = now
+    session.flush()
 
 
 def _failed(actor: Actor, phone: str, reason: str, attempts_left: int) -> InvalidCode:
@@ -196,8 +244,6 @@ def _user_for_responder(
     session: Session, *, clock: Clock, actor: Actor, responder: Responder
 ) -> int:
     """The user bound to this responder, created on first sign-in."""
-    from mobilize.models import District
-
     district_code = session.scalar(
         select(District.code).where(District.id == responder.district_id)
     )

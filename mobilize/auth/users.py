@@ -61,12 +61,8 @@ _SCOPE_MODELS: dict[ScopeKind, Any] = {
 def resolve_place(
     session: Session, *, role: Role, scope: str | None, district: str | None = None
 ) -> Place:
-    """Check that `scope` (a code) names a place `role` can be bound to; admins have none."""
+    """Check that `scope` (a code) names a place `role` can be bound to."""
     kind = ROLE_SCOPE[role]
-    if kind is ScopeKind.GLOBAL:
-        if scope:
-            raise InvalidInput("scope", f"role {role} is not bound to a place")
-        return Place(role, None, None)
     if not scope:
         raise InvalidInput("scope", f"role {role} needs a {kind.value} code")
     if kind is ScopeKind.DISTRICT:
@@ -163,7 +159,7 @@ def grant_role(
     )
     session.add(binding)
     session.flush()
-    credentials_changed(session)
+    credentials_changed(session, clock.now())
     record_event(
         session,
         clock=clock,
@@ -190,7 +186,7 @@ def issue_token(
     ttl: timedelta = DEFAULT_TOKEN_TTL,
 ) -> IssuedToken:
     """A new bearer token for `user_id`; only its digest is kept."""
-    if Role.ADMIN not in actor.roles and actor.user_id != user_id:
+    if actor.user_id != user_id and not _administers(session, actor, user_id):
         raise Forbidden("issueToken")
     secret = new_token()
     now = clock.now()
@@ -228,14 +224,17 @@ def issue_token(
 
 
 def revoke_token(session: Session, *, actor: Actor, clock: Clock, token_id: int) -> ApiToken:
-    """Revoke a token: admins any, everyone else only their own (as if others did not exist)."""
+    """Revoke a token: an admin any of their district's users', everyone else only their own
+    (as if others did not exist)."""
     token = session.get(ApiToken, token_id)
-    if token is None or (Role.ADMIN not in actor.roles and token.user_id != actor.user_id):
+    if token is None or not (
+        token.user_id == actor.user_id or _administers(session, actor, token.user_id)
+    ):
         raise NotFound(f"没有这个令牌 No token {token_id}")
     if token.revoked_at is None:
         token.revoked_at = clock.now()
         session.flush()
-        credentials_changed(session)
+        credentials_changed(session, token.revoked_at)
         record_event(
             session,
             clock=clock,
@@ -253,6 +252,25 @@ def revoke_token(session: Session, *, actor: Actor, clock: Clock, token_id: int)
             user_id=token.user_id,
         )
     return token
+
+
+def _administers(session: Session, actor: Actor, user_id: int) -> bool:
+    """Whether the actor is an admin of a district the user holds a role in (the system
+    administers everyone)."""
+    districts = {b.district_id for b in actor.bindings if b.role is Role.ADMIN}
+    if not districts:
+        return False
+    if None in districts:
+        return True
+    codes = select(District.code).where(District.id.in_(districts))
+    return (
+        session.scalar(
+            select(RoleBinding.id)
+            .where(RoleBinding.user_id == user_id, RoleBinding.district_code.in_(codes))
+            .limit(1)
+        )
+        is not None
+    )
 
 
 class TokenRejected(Exception):
@@ -321,9 +339,6 @@ def load_bindings(session: Session, user_id: int) -> tuple[Binding, ...]:
     ):
         role = Role(row.role)
         kind = ROLE_SCOPE[role]
-        if kind is ScopeKind.GLOBAL:
-            bindings.append(Binding(role, None, None))
-            continue
         if row.district_id is None:
             continue
         if kind is ScopeKind.DISTRICT:

@@ -330,17 +330,12 @@ def _demo_tokens(settings: Settings, district_code: str) -> list[tuple[str, str,
             (Role.COMMUNITY_SECRETARY, community.code, community.name),
             (Role.RESPONDER, member.code, f"{member.name} {member.phone}"),
             (Role.REVIEWER, district.code, district.name),
-            (Role.ADMIN, None, "全部 everything"),
+            (Role.ADMIN, district.code, district.name),
         ]
         for role, scope, label in wanted:
             user_id = session.scalar(
                 select(RoleBinding.user_id)
-                .where(
-                    RoleBinding.role == role.value,
-                    RoleBinding.scope_code.is_(None)
-                    if scope is None
-                    else RoleBinding.scope_code == scope,
-                )
+                .where(RoleBinding.role == role.value, RoleBinding.scope_code == scope)
                 .order_by(RoleBinding.user_id)
                 .limit(1)
             )

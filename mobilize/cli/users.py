@@ -62,7 +62,7 @@ def add(
             session,
             actor=SYSTEM,
             clock=clock,
-            name=name or f"{place.role.value}:{place.scope_code or 'all'}",
+            name=name or f"{place.role.value}:{place.scope_code}",
             places=[place],
         )
         issued = issue_token(

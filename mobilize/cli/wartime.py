@@ -343,7 +343,8 @@ def coverage_command(
     database_url: DatabaseOption = None,
 ) -> None:
     """The three-hour promise: grids by status, % mobilised, households checked, time left."""
-    from mobilize.coverage.service import coverage, in_scope, recompute
+    from mobilize.auth.scope import in_scope
+    from mobilize.coverage.service import coverage, recompute
 
     now = SystemClock().now()
     with edge(database_url) as session:

@@ -80,7 +80,7 @@ def import_district(
     progress = progress or NoProgress()
     existing = session.scalar(select(District).where(District.code == bundle.district_code))
     replaced = existing is not None
-    credentials_changed(session)  # role bindings now name other rows, or rows at last
+    credentials_changed(session, clock.now())  # role bindings now name other rows, or rows at last
     if existing is not None:
         active = session.scalar(
             select(Mobilisation)

@@ -3,10 +3,12 @@
 from mobilize.models.auth import (
     ROLE_SCOPE,
     ApiToken,
+    CredentialChange,
     Role,
     RoleBinding,
     ScopeKind,
     SignInCode,
+    SignInDevice,
     User,
 )
 from mobilize.models.base import Base
@@ -68,6 +70,7 @@ __all__ = [
     "ClientMutation",
     "Community",
     "CommunityKind",
+    "CredentialChange",
     "District",
     "Event",
     "EventCounter",
@@ -98,6 +101,7 @@ __all__ = [
     "ScopeKind",
     "ServiceRecord",
     "SignInCode",
+    "SignInDevice",
     "Street",
     "Task",
     "TaskAssignee",

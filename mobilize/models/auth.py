@@ -28,7 +28,6 @@ class ScopeKind(enum.StrEnum):
     STREET = "street"
     COMMUNITY = "community"
     RESPONDER = "responder"
-    GLOBAL = "global"
 
 
 ROLE_SCOPE: dict[Role, ScopeKind] = {
@@ -37,7 +36,7 @@ ROLE_SCOPE: dict[Role, ScopeKind] = {
     Role.COMMUNITY_SECRETARY: ScopeKind.COMMUNITY,
     Role.RESPONDER: ScopeKind.RESPONDER,
     Role.REVIEWER: ScopeKind.DISTRICT,
-    Role.ADMIN: ScopeKind.GLOBAL,
+    Role.ADMIN: ScopeKind.DISTRICT,  # an admin's place is explicit, as everyone's
 }
 
 
@@ -51,7 +50,8 @@ class User(Base):
 
 
 class RoleBinding(Base):
-    """One role over one place: a district, a street, a community, or one responder.
+    """One role over one place: a district, a street, a community, or one responder. Every
+    binding names its place, admins' too: nobody reads every district by default.
 
     Places are named by code, not id, so bindings survive a district being re-imported."""
 
@@ -63,7 +63,7 @@ class RoleBinding(Base):
             " 'responder', 'reviewer', 'admin')",
             name="role",
         ),
-        CheckConstraint("(role = 'admin') = (scope_code IS NULL)", name="scope_by_role"),
+        CheckConstraint("scope_code IS NOT NULL", name="scope_given"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -86,15 +86,45 @@ class ApiToken(Base):
 
 
 class SignInCode(Base):
-    """A one-time code sent to a phone: 5 minutes, 5 tries."""
+    """A one-time code sent to a phone for one requesting client: 5 minutes, 5 tries. Only
+    that client's tries count against it, so nobody else can spend the owner's tries.
+
+    A code is written for every request, registered phone or not (an unregistered phone's is
+    never sent), so the two cannot be told apart by what the answer says or how long it takes."""
 
     __tablename__ = "sign_in_code"
-    __table_args__ = (Index("ix_sign_in_code_phone_created", "phone", "created_at"),)
+    __table_args__ = (Index("ix_sign_in_code_phone_client", "phone", "client", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     phone: Mapped[str] = mapped_column(String(32))
+    client: Mapped[str] = mapped_column(String(64))  # digest of the device id or address
     digest: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(default=0)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SignInDevice(Base):
+    """A client (device) that signed in with a phone before: it keeps a way in when someone
+    else spends the phone's shared allowance of codes."""
+
+    __tablename__ = "sign_in_device"
+    __table_args__ = (UniqueConstraint("phone", "client"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(32))
+    client: Mapped[str] = mapped_column(String(64))
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CredentialChange(Base):
+    """One row per committed change of who may do what (a token revoked, a role granted, a
+    district imported). Every API process watches the newest id, so a change made anywhere,
+    even by a command with no broker, is heard within a second."""
+
+    __tablename__ = "credential_change"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -27,12 +27,25 @@ import {
 const token = tokenStore("phone");
 const QUEUE_KEY = "mobilize.phone.queue";
 const CACHE_KEY = "mobilize.phone.last";
+const DEVICE_KEY = "mobilize.phone.device";
 const $ = (id) => document.getElementById(id);
 let data = null; // what the server last said (also kept for an offline start)
 let phoneNumber = "";
 let smallMap = null;
 let flushing = false;
 let skew = 0; // the server's clock minus the phone's (phones' clocks are often wrong)
+
+// This phone's own random id, kept across sign-ins: codes and their limits are per device,
+// and a device that signed in before keeps a way in when others spend the phone's allowance.
+function device() {
+  let id = localStorage.getItem(DEVICE_KEY);
+  if (!id) {
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    id = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+    localStorage.setItem(DEVICE_KEY, id);
+  }
+  return id;
+}
 
 const ASSIGNMENT_STATUS = {
   ASSIGNED: ["待确认", "Waiting for your answer"],
@@ -182,9 +195,9 @@ $("phone-form").addEventListener("submit", async (event) => {
   try {
     const answer = await gql(
       null,
-      `mutation($p: String!) { requestSignInCode(phone: $p) {
+      `mutation($p: String!, $d: String) { requestSignInCode(phone: $p, device: $d) {
         __typename ... on SignInCodeSent { message } ... on Error { message } } }`,
-      { p: phoneNumber }
+      { p: phoneNumber, d: device() }
     );
     const result = answer.requestSignInCode;
     if (result.__typename !== "SignInCodeSent") throw new Error(result.message);
@@ -201,9 +214,10 @@ $("code-form").addEventListener("submit", async (event) => {
   try {
     const answer = await gql(
       null,
-      `mutation($p: String!, $c: String!) { signInWithCode(phone: $p, code: $c) {
+      `mutation($p: String!, $c: String!, $d: String) {
+        signInWithCode(phone: $p, code: $c, device: $d) {
         __typename ... on SignInSuccess { token } ... on Error { message } } }`,
-      { p: phoneNumber, c: $("code").value.trim() }
+      { p: phoneNumber, c: $("code").value.trim(), d: device() }
     );
     const result = answer.signInWithCode;
     if (result.__typename !== "SignInSuccess") throw new Error(result.message);
