@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -74,6 +75,10 @@ class Settings(BaseSettings):
     """Signs webhook bodies: header X-Mobilize-Signature: sha256=<HMAC>."""
     notify_max_attempts: int = 8
     """A message still failing after this many attempts is marked failed."""
+    trusted_proxies: str = ""
+    """Addresses or networks (comma-separated, e.g. `10.0.0.2,172.16.0.0/12`) of the reverse
+    proxies in front of the API. Only from these is `X-Forwarded-For` believed; from anyone
+    else it is ignored, so no client can pose as another address to escape rate limits."""
     credentials_poll_seconds: float = 1.0
     """Each API process looks this often for credential changes written by anyone (a token
     revoked from the command line, with or without a broker) and forgets what it trusted."""
@@ -91,6 +96,24 @@ class Settings(BaseSettings):
     also the broker's visibility timeout. Longer than the longest solve."""
     replay_snapshot_every: int = Field(default=5000, ge=100)
     """Replay snapshots a mobilisation's state after every this many events."""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: str) -> str:
+        for entry in (e.strip() for e in value.split(",")):
+            if not entry:
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"MOBILIZE_TRUSTED_PROXIES: {entry!r} is not an address or network"
+                ) from None
+        return value
+
+    def proxies(self) -> list[str]:
+        """`trusted_proxies` as a list."""
+        return [e.strip() for e in self.trusted_proxies.split(",") if e.strip()]
 
     def signing_secret(self) -> str:
         """The configured secret key; without one, a random key for this process only."""

@@ -144,6 +144,33 @@ def test_a_token_past_its_limit_gets_429_while_others_from_the_same_address_go_o
         assert neighbour.status_code == 200 and "errors" not in neighbour.json()
 
 
+def test_x_forwarded_for_is_believed_only_from_a_trusted_proxy(
+    engine: Engine, clock: ManualClock, token: str
+) -> None:
+    """A client that writes a new X-Forwarded-For on each request is still one address; the
+    same header from the configured proxy names the real clients, each with its own limit."""
+
+    def statuses(proxies: str, peer: str) -> list[int]:
+        limiter = RateLimiter(MemoryCounter(), now=lambda: 1_000_000.0)
+        settings = Settings(rate_limit_per_address="3/60", trusted_proxies=proxies)
+        app = create_app(settings, engine=engine, clock=clock, limiter=limiter)
+        with TestClient(app, client=(peer, 40000)) as client:
+            return [
+                client.post(
+                    "/graphql",
+                    json={"query": "{ me { name } }"},
+                    headers={"Authorization": f"Bearer {token}", "X-Forwarded-For": f"10.9.0.{i}"},
+                ).status_code
+                for i in range(6)
+            ]
+
+    assert statuses("", "192.0.2.7") == [200] * 3 + [429] * 3  # nobody trusted
+    assert statuses("10.0.0.2", "192.0.2.7") == [200] * 3 + [429] * 3  # not that proxy
+    assert statuses("10.0.0.0/24", "10.0.0.2") == [200] * 6  # the proxy: six clients
+    with pytest.raises(ValueError, match=r"'proxy\.local' is not an address"):
+        Settings(trusted_proxies="10.0.0.2, proxy.local")
+
+
 def test_unexpected_errors_are_masked_with_an_error_id(
     client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -20,6 +20,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from mobilize.api.admission import Admission
 from mobilize.api.context import Context, RequestDb
@@ -255,7 +256,12 @@ def create_app(
         per_address=Limit.parse(settings.rate_limit_per_address),
         per_token=Limit.parse(settings.rate_limit_per_token),
     )
-    app.add_middleware(RequestIds)  # type: ignore[arg-type]  # outermost: limits log too
+    app.add_middleware(RequestIds)  # type: ignore[arg-type]  # limits log too
+    # Outermost: the client's address is settled before anything counts or logs it.
+    app.add_middleware(
+        ProxyHeadersMiddleware,  # type: ignore[arg-type]
+        trusted_hosts=settings.proxies(),
+    )
     return app
 
 

@@ -237,6 +237,7 @@ def serve(
         workers=workers,
         log_config=None,
         access_log=False,
+        proxy_headers=False,  # the app believes X-Forwarded-For from trusted proxies only
         # Longer than clients keep idle connections (httpx: 5 s), so the server never closes
         # one just as a client reuses it (the request would fail with a reset).
         timeout_keep_alive=75,
@@ -296,7 +297,7 @@ def demo(
         from mobilize.api.app import create_app
 
         configure_logging()
-        uvicorn.run(create_app(settings), host=host, port=port)
+        uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=False)
 
 
 def _demo_tokens(settings: Settings, district_code: str) -> list[tuple[str, str, str]]:
