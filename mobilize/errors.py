@@ -8,6 +8,7 @@ class DomainError(Exception):
     """An expected refusal; its message is safe to show (Chinese first, English second)."""
 
     code = "DOMAIN_ERROR"
+    audited = False  # a denial already written to the audit log where it was decided
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

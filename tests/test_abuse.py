@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 from sqlalchemy import Engine
 
 from mobilize.api.app import create_app
@@ -169,6 +170,87 @@ def test_x_forwarded_for_is_believed_only_from_a_trusted_proxy(
     assert statuses("10.0.0.0/24", "10.0.0.2") == [200] * 6  # the proxy: six clients
     with pytest.raises(ValueError, match=r"'proxy\.local' is not an address"):
         Settings(trusted_proxies="10.0.0.2, proxy.local")
+
+
+def test_a_body_nested_fifty_thousand_deep_gets_a_clear_400(client: TestClient) -> None:
+    deep = '{"query": "{ me { name } }", "variables": ' + '{"a":' * 50_000 + "1" + "}" * 50_001
+    response = client.post("/graphql", content=deep, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert "nests deeper than 64 levels" in response.json()["errors"][0]["message"]
+    # brackets inside strings are text, not nesting
+    text = {"query": "query($t: String!) { me { name } }", "variables": {"t": "[" * 5000}}
+    assert client.post("/graphql", json=text).status_code == 200
+    # a WebSocket message as deep is refused with a reason, not a dropped connection
+    with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        ws.send_json({"type": "connection_init", "payload": {}})
+        assert ws.receive_json()["type"] == "connection_ack"
+        ws.send_text('{"type": "subscribe", "id": "1", "payload": ' + deep[:-1])
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    assert closed.value.code == 4400 and "valid JSON" in closed.value.reason
+
+
+def _b64(text: str) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("query", "value"),
+    [
+        ("query($v: ID!) { node(id: $v) { id } }", _b64("Grid:12345678901234567890")),
+        ("query($v: ID!) { node(id: $v) { id } }", _b64("Grid:2147483648")),
+        ("query($v: ID!) { node(id: $v) { id } }", _b64("Grid: 1")),
+        ("query($v: ID!) { node(id: $v) { id } }", _b64("Grid:1_0")),
+        ("query($v: ID!) { node(id: $v) { id } }", _b64("Grid:01")),
+        ("query($v: ID!) { node(id: $v) { id } }", _b64("Grid:12").rstrip("=")),
+        ("query($v: ID!) { node(id: $v) { id } }", "not base64 at all!"),
+        (
+            "query($v: String) { grids(after: $v) { totalCount } }",
+            _b64("cursor:12345678901234567890"),
+        ),
+        ("query($v: String) { grids(after: $v) { totalCount } }", _b64("cursor:1 ")),
+    ],
+)
+def test_odd_ids_and_cursors_get_a_clear_error_naming_them(
+    client: TestClient, query: str, value: str
+) -> None:
+    body = client.post("/graphql", json={"query": query, "variables": {"v": value}}).json()
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "INVALID_INPUT", error
+    assert error["message"].startswith(("malformed ID", "malformed cursor")), error
+
+
+def test_a_time_outside_what_utc_can_hold_is_refused_by_name(client: TestClient) -> None:
+    query = """query($at: DateTime!) { stateAt(mobilisation: "TW9iaWxpc2F0aW9uOjE=", at: $at)
+      { seq } }"""
+    for at in ("9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00"):
+        body = client.post("/graphql", json={"query": query, "variables": {"at": at}}).json()
+        [error] = body["errors"]
+        assert "outside the years 1 to 9999 in UTC" in error["message"], error
+        assert "$at" in error["message"]
+    body = client.post("/graphql", json={"query": query, "variables": {"at": "tomorrow"}}).json()
+    assert "is not an ISO 8601 time" in body["errors"][0]["message"]
+
+
+def test_a_megabyte_syntax_error_and_a_denial_leave_short_log_lines(
+    engine: Engine, clock: ManualClock, token: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with (
+        TestClient(create_app(Settings(max_body_bytes=2_000_000), engine=engine, clock=clock))
+        as anonymous,
+        caplog.at_level(logging.DEBUG),
+    ):  # fmt: skip
+        anonymous.post("/graphql", json={"query": "{" + "x" * 1_000_000})
+        assert len(caplog.text) < 2_000, caplog.text[:500]
+        caplog.clear()
+        body = anonymous.post("/graphql", json={"query": "{ district { code } }"}).json()
+        assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    lines = [r for r in caplog.records if r.name != "httpx"]
+    assert [r.levelname for r in lines if r.levelno >= logging.WARNING] == []
+    assert caplog.text.count('"audit": "access.denied"') == 1
+    assert "Traceback" not in caplog.text
 
 
 def test_unexpected_errors_are_masked_with_an_error_id(

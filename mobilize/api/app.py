@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -25,7 +26,13 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from mobilize.api.admission import Admission
 from mobilize.api.context import Context, RequestDb
 from mobilize.api.downloads import report_file
-from mobilize.api.middleware import AdmissionLimit, RequestLimits
+from mobilize.api.middleware import (
+    DEEP_MESSAGE,
+    MAX_JSON_DEPTH,
+    AdmissionLimit,
+    RequestLimits,
+    too_deep,
+)
 from mobilize.api.observe import RequestIds
 from mobilize.api.schema import build_schema
 from mobilize.auth.actor import ANONYMOUS, Actor
@@ -320,6 +327,15 @@ class Router(GraphQLRouter[Context, None]):
     payload as `{"Authorization": "Bearer ..."}`; a bad one closes the socket (4403)."""
 
     graphql_transport_ws_handler_class = RefusalEndsStream
+
+    def decode_json(self, data: str | bytes) -> object:
+        """A WebSocket message nested too deep is refused as bad JSON (the socket closes with
+        4400 and a reason) instead of the JSON reader's recursion killing the connection;
+        HTTP bodies were checked before (`RequestLimits`)."""
+        raw = data.encode() if isinstance(data, str) else data
+        if too_deep(raw, MAX_JSON_DEPTH):
+            raise json.JSONDecodeError(DEEP_MESSAGE, raw.decode(errors="replace")[:100], 0)
+        return super().decode_json(data)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,), **kwargs)

@@ -1,5 +1,5 @@
-"""Schema extensions that stand between every request and the resolvers:
-the policy check on every root field, and the masking of unexpected errors."""
+"""Schema extensions that stand between every request and the resolvers: the policy check on
+every root field, the masking of unexpected errors, and what the log keeps of each error."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from strawberry.extensions import MaskErrors, SchemaExtension
 
 from graphql import GraphQLError
+from mobilize.auth.audit import audit
 from mobilize.auth.policy import authorize
 from mobilize.errors import DomainError
 
@@ -74,3 +75,32 @@ class ErrorMasking(MaskErrors):
                 )
             processed.append(error)
         return processed
+
+
+def log_errors(errors: list[GraphQLError], context: Any) -> None:
+    """What the log keeps of a request's errors, before they are masked for the client.
+
+    A bug is logged by `ErrorMasking` with its traceback and reference. A refusal is one
+    audit line (written where it was decided, or here), never an ERROR. A client's own
+    mistake (syntax, validation, a malformed ID) is one short line: an anonymous 1 MB syntax
+    error must not write 1 MB to the log."""
+    for error in errors:
+        original = error.original_error
+        if original is not None and not isinstance(original, GraphQLError | DomainError):
+            continue  # ErrorMasking logs it
+        if isinstance(original, DomainError):
+            if original.code in ("FORBIDDEN", "UNAUTHENTICATED") and not original.audited:
+                actor = getattr(context, "actor", None)
+                audit(
+                    "access.denied",
+                    actor=actor.label if actor else "unknown",
+                    address=actor.address if actor else "",
+                    path=".".join(str(p) for p in error.path or ()),
+                    reason=original.message[:200],
+                )
+            continue
+        logger.info("request refused: %s", _short(error.message))
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"

@@ -7,6 +7,7 @@ shared through Redis when a broker is configured."""
 from __future__ import annotations
 
 import json
+import re
 
 import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,6 +29,26 @@ async def _reply(
     raw += [(k.encode(), v.encode()) for k, v in headers.items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
+
+
+MAX_JSON_DEPTH = 64
+DEEP_MESSAGE = f"请求嵌套过深 The request body nests deeper than {MAX_JSON_DEPTH} levels"
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def too_deep(body: bytes, limit: int) -> bool:
+    """Whether a JSON body nests arrays and objects deeper than `limit`: the JSON reader would
+    otherwise recurse until Python gives up (a bare 500). A body with few brackets cannot be,
+    so only those with many are scanned (strings first blanked, brackets in them are text)."""
+    if body.count(b"{") + body.count(b"[") <= limit:
+        return False
+    depth = 0
+    for bracket in _BRACKET.findall(_STRING.sub(b'""', body)):
+        depth += 1 if bracket in (b"{", b"[") else -1
+        if depth > limit:
+            return True
+    return False
 
 
 class RequestLimits:
@@ -75,6 +96,10 @@ class RequestLimits:
             if len(body) > self.max_body_bytes:
                 await _reply(send, 413, self._too_large(), {})
                 return
+
+        if too_deep(bytes(body), MAX_JSON_DEPTH):
+            await _reply(send, 400, DEEP_MESSAGE, {}, "BAD_REQUEST")
+            return
 
         replayed = False
 

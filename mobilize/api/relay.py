@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Generic, TypeVar
 
 import strawberry
@@ -17,19 +18,42 @@ def to_global_id(type_name: str, pk: int) -> strawberry.ID:
     return strawberry.ID(base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode())
 
 
+MAX_PK = 2**31 - 1  # primary keys are 32-bit integers on both backends
+_PK = re.compile(r"[1-9][0-9]{0,9}")
+_TYPE = re.compile(r"[A-Za-z]{1,40}")
+
+
+def _decoded(value: str, what: str) -> tuple[str, int]:
+    """The two parts of an opaque value this API made, or a GraphQLError naming it. Only the
+    exact text `to_global_id`/`to_cursor` produce is accepted: `Grid: 1`, `Grid:1_0` or
+    `Grid:012` would otherwise name grid 1, 10 and 12 too, and a 20-digit key overflows the
+    database's integer."""
+    shown = value[:60] if isinstance(value, str) else type(value).__name__
+    try:
+        kind, sep, pk = base64.urlsafe_b64decode(value.encode("ascii")).decode().partition(":")
+    except (binascii.Error, UnicodeError, ValueError, AttributeError):
+        raise _bad(f"malformed {what} {shown!r}") from None
+    canonical = base64.urlsafe_b64encode(f"{kind}:{pk}".encode()).decode()
+    if not (sep and _TYPE.fullmatch(kind) and _PK.fullmatch(pk) and value == canonical):
+        raise _bad(f"malformed {what} {shown!r}")
+    if int(pk) > MAX_PK:
+        raise _bad(f"malformed {what} {shown!r}: its number is out of range")
+    return kind, int(pk)
+
+
+def _bad(message: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": "INVALID_INPUT"})
+
+
 def from_global_id(value: str) -> tuple[str, int]:
     """(type name, primary key); a malformed ID is the caller's error, said plainly."""
-    try:
-        type_name, _, pk = base64.urlsafe_b64decode(value.encode()).decode().partition(":")
-        return type_name, int(pk)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise GraphQLError(f"malformed ID {value!r}") from None
+    return _decoded(value, "ID")
 
 
 def expect_global_id(value: str, type_name: str, argument: str) -> int:
     kind, pk = from_global_id(value)
     if kind != type_name:
-        raise GraphQLError(f"argument {argument!r} expects a {type_name} ID, got a {kind} ID")
+        raise _bad(f"argument {argument!r} expects a {type_name} ID, got a {kind} ID")
     return pk
 
 
@@ -50,13 +74,10 @@ def to_cursor(pk: int) -> str:
 def from_cursor(value: str | None) -> int | None:
     if value is None:
         return None
-    try:
-        prefix, _, pk = base64.urlsafe_b64decode(value.encode()).decode().partition(":")
-        if prefix != "cursor":
-            raise ValueError(prefix)
-        return int(pk)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise GraphQLError(f"malformed cursor {value!r}") from None
+    kind, pk = _decoded(value, "cursor")
+    if kind != "cursor":
+        raise _bad(f"malformed cursor {value[:60]!r}")
+    return pk
 
 
 @strawberry.interface(description="An object with a global ID (Relay).")

@@ -16,7 +16,9 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
+from graphql import GraphQLError
 from mobilize import models as m
 from mobilize.api.auth_fields import AuthMutation, Viewer, me
 from mobilize.api.executor import PerEventMemoExecutor
@@ -27,7 +29,7 @@ from mobilize.api.field_api import (
     ProblemReport,
     Task,
 )
-from mobilize.api.guard import ErrorMasking, PolicyGuard
+from mobilize.api.guard import ErrorMasking, PolicyGuard, log_errors
 from mobilize.api.limits import CostLimiter
 from mobilize.api.live_api import LiveSubscription
 from mobilize.api.observe import OperationTiming
@@ -209,6 +211,15 @@ class Subscription(LiveSubscription, ReplaySubscription):
     pass
 
 
+class Schema(strawberry.Schema):
+    """Strawberry's schema, logging errors our way (see `log_errors`)."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        log_errors(errors, execution_context.context if execution_context else None)
+
+
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     """The schema with the request limits of `settings` (defaults when None)."""
     settings = settings or Settings()
@@ -233,7 +244,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     ]
     if settings.env == "production":
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(
+    return Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

@@ -110,7 +110,7 @@ def authorize(actor: Actor, operation: str) -> Access:
     rule = POLICY.get(operation)
     if rule is None:
         audit("policy.missing", actor=actor.label, address=actor.address, operation=operation)
-        raise Forbidden(operation)
+        raise _audited(Forbidden(operation))
     if ANYONE in rule:
         return rule[ANYONE]
     if not actor.authenticated:
@@ -121,7 +121,7 @@ def authorize(actor: Actor, operation: str) -> Access:
             operation=operation,
             reason="not signed in",
         )
-        raise Unauthenticated(operation)
+        raise _audited(Unauthenticated(operation))
     granted = [rule[role.value] for role in actor.roles if role.value in rule]
     if not granted:
         audit(
@@ -131,5 +131,10 @@ def authorize(actor: Actor, operation: str) -> Access:
             operation=operation,
             roles=sorted(r.value for r in actor.roles),
         )
-        raise Forbidden(operation)
+        raise _audited(Forbidden(operation))
     return Access.SCOPE if Access.SCOPE in granted else granted[0]
+
+
+def _audited(error: DomainError) -> DomainError:
+    error.audited = True
+    return error
