@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from starlette.websockets import WebSocketDisconnect
 from sqlalchemy import Engine
+from starlette.websockets import WebSocketDisconnect
 
 from mobilize.api.app import create_app
 from mobilize.auth.ratelimit import Hit, Limit, MemoryCounter, RateLimiter, RedisCounter
