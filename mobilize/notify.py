@@ -19,6 +19,7 @@ from typing import Literal, Protocol
 
 import httpx
 
+from mobilize.markup import wecom_text
 from mobilize.settings import Settings
 
 logger = logging.getLogger("mobilize.notify")
@@ -100,10 +101,11 @@ class WeComRobot:
 
     def payload(self, message: Message) -> dict[str, object]:
         if self.style == "text":
-            return {"msgtype": "text", "text": {"content": _clip(message.text, 2048)}}
+            text = message.text.replace("://", "：//")  # no link made from what people wrote
+            return {"msgtype": "text", "text": {"content": _clip(text, 2048)}}
         title = KIND_TITLES.get(message.kind, message.kind)
         colour = "warning" if message.kind in ("escalation", "deadline") else "info"
-        content = f'**<font color="{colour}">{title}</font>**\n> {message.text}'
+        content = f'**<font color="{colour}">{title}</font>**\n> {wecom_text(message.text)}'
         return {"msgtype": "markdown", "markdown": {"content": _clip(content, 4096)}}
 
     def send(self, message: Message, *, key: str) -> None:

@@ -12,12 +12,17 @@ from mobilize.errors import InvalidInput
 T = TypeVar("T")
 
 
-def text(field: str, value: str, *, max_len: int, min_len: int = 1) -> str:
-    """Trimmed text of a sane length, without control characters."""
+def text(
+    field: str, value: str, *, max_len: int, min_len: int = 1, multiline: bool = False
+) -> str:
+    """Trimmed text of a sane length, without control characters; with `multiline`, line
+    breaks are kept (as `\n`)."""
     value = (value or "").strip()
+    if multiline:
+        value = "\n".join(line.rstrip() for line in value.splitlines())
     if not min_len <= len(value) <= max_len:
         raise InvalidInput(field, f"must be {min_len} to {max_len} characters")
-    if any(ord(ch) < 32 for ch in value):
+    if any(ord(ch) < 32 and not (multiline and ch == "\n") for ch in value):
         raise InvalidInput(field, "contains control characters")
     return value
 

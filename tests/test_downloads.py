@@ -66,3 +66,42 @@ def test_the_report_file_goes_to_those_who_may_read_it_for_their_place(
         assert bad.status_code == 400 and "Mobilisation ID" in bad.json()["errors"][0]["message"]
         missing = get(people.reviewer, f"/reports/{to_global_id('Mobilisation', 999)}/report.md")
         assert missing.status_code == 404
+
+
+def test_names_and_titles_people_wrote_stay_text_in_the_downloaded_reports(
+    engine: Engine, tiny_bundle: Bundle, clock: ManualClock
+) -> None:
+    """A title that is markup and a grid named like a link and a spreadsheet formula come out
+    as their words: escaped in the Markdown, plain strings (not formulas) in the workbook."""
+    from sqlalchemy import update
+
+    from mobilize.db import make_sessionmaker, transaction
+    from mobilize.models import Community, Mobilisation
+
+    m = activated(engine, tiny_bundle, clock)
+    with transaction(make_sessionmaker(engine)) as session:
+        session.execute(
+            update(Mobilisation).values(title='<img src=x onerror="alert(1)"> **演练**')
+        )
+        session.execute(update(Community).values(name='=HYPERLINK("http://evil.example","点我")'))
+    token = cast_reviewer(engine, clock, tiny_bundle)
+    gid = to_global_id("Mobilisation", m.id)
+    with TestClient(create_app(engine=engine, clock=clock)) as client:
+        headers = {"Authorization": f"Bearer {token}"}
+        text = client.get(f"/reports/{gid}/report.md", headers=headers).text
+        book = load_workbook(
+            io.BytesIO(client.get(f"/reports/{gid}/report.xlsx", headers=headers).content)
+        )
+    heading = text.splitlines()[0]
+    assert heading.endswith(r'\<img src=x onerror="alert(1)"\> \*\*演练\*\*'), heading
+    assert "<img" not in text.replace(r"\<img", "") and "http://" not in text
+    cells = [c for row in book["社区 Communities"].iter_rows(min_row=2) for c in row]
+    names = [c for c in cells if isinstance(c.value, str) and "HYPERLINK" in c.value]
+    assert names and all(c.data_type == "s" for c in names)
+
+
+def cast_reviewer(engine: Engine, clock: ManualClock, bundle: Bundle) -> str:
+    from mobilize.models import Role
+    from tests.people import make_user
+
+    return make_user(engine, clock, Role.REVIEWER, bundle.district_code)

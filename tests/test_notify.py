@@ -107,6 +107,25 @@ def test_wecom_robot_sends_markdown_and_text(
     assert receiver.bodies()[-1] == {"msgtype": "text", "text": {"content": ESCALATION.text}}
 
 
+def test_what_people_wrote_reaches_the_wecom_group_as_words_not_markup() -> None:
+    """A problem report with markup, a link and a line that would start a heading: WeCom gets
+    our one coloured title and, quoted, the words; no tag, link or heading of theirs."""
+    written = '<font color="warning">紧急</font> [点我](http://evil.example) **粗**\n# 标题'
+    message = Message(to="street:S01", kind="problem", text=f"报告问题：{written}")
+    content = WeComRobot("http://unused", style="markdown").payload(message)["markdown"]
+    text = content["content"]  # type: ignore[index]
+    assert text.count("<font") == 1 and text.count("</font>") == 1  # ours, the title's
+    assert "](" not in text and "http://" not in text and "**粗**" not in text
+    lines = text.split("\n")
+    assert lines[1:] == [
+        '> 报告问题：＜font color="warning"＞紧急＜/font＞ '
+        "［点我］（http：//evil.example） ＊＊粗＊＊",
+        "> ＃ 标题",
+    ]
+    plain = WeComRobot("http://unused", style="text").payload(message)["text"]
+    assert "http://" not in plain["content"]  # type: ignore[index]
+
+
 def test_a_failing_channel_is_retried_with_backoff_and_others_are_not_repeated(
     engine: Engine, clock: ManualClock, receiver: Receiver
 ) -> None:

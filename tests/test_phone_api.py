@@ -122,11 +122,16 @@ def test_a_day_on_the_phone(setup: Any, engine: Engine, clock: ManualClock) -> N
 
     problem = run(
         client,
-        """mutation($a: ID!) { reportProblem(assignment: $a,
-        text: "需要药品 medicine needed") { __typename ... on ProblemReport { status } } }""",
+        """mutation($a: ID!, $t: String!) { reportProblem(assignment: $a, text: $t) {
+        __typename ... on ProblemReport { status text } } }""",
         a=assignment,
+        t="需要药品 medicine needed\r\n3号楼 2单元\n\n老人独居 ",
     )
-    assert problem["reportProblem"] == {"__typename": "ProblemReport", "status": "escalated"}
+    assert problem["reportProblem"] == {
+        "__typename": "ProblemReport",
+        "status": "escalated",
+        "text": "需要药品 medicine needed\n3号楼 2单元\n\n老人独居",  # lines kept, ends trimmed
+    }
 
     clock.advance(timedelta(hours=1))
     with transaction(make_sessionmaker(engine)) as session:

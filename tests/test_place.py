@@ -142,9 +142,7 @@ def test_a_scope_argument_narrows_within_the_place_and_never_leaves_it(w: World)
             assert refused(body), (name, role, args, body)
 
 
-def test_coverage_of_a_narrower_place_counts_only_its_grids(
-    w: World, small_bundle: Bundle
-) -> None:
+def test_coverage_of_a_narrower_place_counts_only_its_grids(w: World, small_bundle: Bundle) -> None:
     general = {g.code: g.parent for g in small_bundle.grids if g.level == "general"}
     micro_in = {c: 0 for c in w.street_of}
     for g in small_bundle.grids:
@@ -188,8 +186,8 @@ def _cross_street_cadre(engine: Engine, street: str) -> tuple[int, int]:
     """(responder, their grid): someone holding a grid outside `street` whose unit is also
     paired with a community of `street`: visible to that street's commander, not theirs."""
     with Session(engine) as session:
-        paired_here = select(Pairing.unit_id).join(Community).join(Street).where(
-            Street.code == street
+        paired_here = (
+            select(Pairing.unit_id).join(Community).join(Street).where(Street.code == street)
         )
         row = session.execute(
             select(Responder.id, Assignment.grid_id)
@@ -306,4 +304,3 @@ def test_a_risk_fix_error_never_says_where_someone_outside_your_place_is(
     # someone elsewhere and someone who does not exist get the same answer
     assert answers[person] == answers[nobody]
     assert _holds(engine, person) == [their_grid]
-

@@ -22,13 +22,15 @@ from typing import Any
 
 import pytest
 import uvicorn
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from mobilize.api.app import create_app
+from mobilize.api.relay import to_global_id
 from mobilize.auth.ratelimit import MemoryCounter, RateLimiter
 from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
+from mobilize.db import make_sessionmaker, transaction
 from mobilize.mobilisation import service
 from mobilize.models import (
     Assignment,
@@ -424,6 +426,37 @@ def test_a_street_commander_sees_their_street_only_and_accepts_a_fix(
         ).all()
     assert len(pinned) == 1
     shot(page, request, "street")
+
+
+def test_a_grid_named_like_markup_shows_its_name_as_text_on_the_map(
+    site: Site, context: Any, engine: Engine, tiny_bundle: Bundle, now: ManualClock
+) -> None:
+    """Grid names come from an imported bundle: a tooltip shows the name as written and
+    never makes an element of it."""
+    m = activated(engine, tiny_bundle, now)
+    named = '<img id="injected" src="x"><b>三号楼</b>'
+    with transaction(make_sessionmaker(engine)) as session:
+        grid_id = session.scalars(
+            select(Grid.id).where(Grid.level == "micro").order_by(Grid.id)
+        ).first()
+        session.execute(update(Grid).where(Grid.id == grid_id).values(name=named))
+    assert m.id
+    token = make_user(engine, now, Role.DISTRICT_COMMANDER, tiny_bundle.district_code)
+    page = context.new_page()
+    sign_in_with_token(page, f"{site.url}/ui/command", token)
+    page.wait_for_selector("#map[data-grids='20']", state="attached")
+    page.evaluate(
+        """(id) => { const map = document.querySelector('#map').leafletMap;
+        map.eachLayer((l) => { if (String(l.gridId) === String(id))
+          l.openTooltip(l.getBounds().getCenter()); }); }""",
+        to_global_id("Grid", grid_id),
+    )
+    tooltip = page.wait_for_selector(".leaflet-tooltip")
+    assert tooltip.text_content().endswith(named)
+    assert (
+        page.query_selector("#injected") is None
+        and page.query_selector(".leaflet-tooltip b") is None
+    )
 
 
 # -- the phone ----------------------------------------------------------------------------------

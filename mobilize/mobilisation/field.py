@@ -139,7 +139,7 @@ def report_problem(
     client_mutation_id: str | None = None,
 ) -> tuple[ProblemReport, list[str]]:
     """A problem from the grid, escalated at once to the street command centre."""
-    text = validation.text("text", text, max_len=1000)
+    text = validation.text("text", text, max_len=1000, multiline=True)
     assignment, mobilisation, earlier = own_assignment(
         session,
         actor=actor,

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mobilize.events import read_log
+from mobilize.markup import markdown_text
 from mobilize.models import Grid
 from mobilize.review.report import CAUSES, Distribution, Report
 
@@ -108,8 +109,9 @@ def summary_rows(report: Report, tz: ZoneInfo) -> list[tuple[str, Any]]:
 
 def _table(head: list[str], rows: list[list[Any]]) -> str:
     def cell(v: Any) -> str:
-        text = "—" if v is None else (f"{v:g}" if isinstance(v, float) else str(v))
-        return text.replace("|", "\\|").replace("\n", " ")
+        if isinstance(v, str):
+            return markdown_text(v)
+        return "—" if v is None else (f"{v:g}" if isinstance(v, float) else str(v))
 
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
@@ -259,7 +261,7 @@ def markdown(report: Report, tz: ZoneInfo) -> str:
         )
     ]
     parts = [
-        f"# 战后复盘报告 After-action report: {report.title}",
+        f"# 战后复盘报告 After-action report: {markdown_text(report.title)}",
         _table(["项目 Item", "数值 Value"], [list(r) for r in summary_rows(report, tz)]),
         "## 用时分布 How long it took (分钟 minutes)",
         _table(DIST_HEAD, dists),
@@ -295,6 +297,16 @@ def markdown(report: Report, tz: ZoneInfo) -> str:
 # -- workbook ----------------------------------------------------------------------------------
 
 
+def _as_text(ws: Any, value: str) -> Any:
+    """A string cell that stays a string: openpyxl would store `=HYPERLINK(...)` written in a
+    title or a grid name as a formula, which Excel then runs."""
+    from openpyxl.cell import WriteOnlyCell
+
+    cell = WriteOnlyCell(ws, value=value)
+    cell.data_type = "s"
+    return cell
+
+
 def workbook(report: Report, tz: ZoneInfo, target: Path | BinaryIO) -> None:
     """The report as an Excel workbook, to a file or a stream (a download)."""
     from openpyxl import Workbook
@@ -305,7 +317,7 @@ def workbook(report: Report, tz: ZoneInfo, target: Path | BinaryIO) -> None:
         ws = book.create_sheet(title)
         ws.append(head)
         for row in rows:
-            ws.append(row)
+            ws.append([_as_text(ws, v) if isinstance(v, str) else v for v in row])
 
     sheet("概要 Summary", ["项目 Item", "数值 Value"], [list(r) for r in summary_rows(report, tz)])
     sheet(

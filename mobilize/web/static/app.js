@@ -326,7 +326,9 @@ export function gridMap(container, { onClick } = {}) {
           style: { color: "#555", weight: 1, fillOpacity: 0.55, fillColor: "#9e9e9e" },
         });
         layer.gridId = grid.id;
-        layer.bindTooltip(`${grid.code} ${grid.name}`, { sticky: true });
+        // A node, not a string: Leaflet writes a string tooltip as HTML, and grid names come
+        // from an imported bundle. Made when first shown, not for all 10,000 grids at once.
+        layer.bindTooltip(() => el("span", {}, `${grid.code} ${grid.name}`), { sticky: true });
         if (onClick) layer.on("click", () => onClick(grid.id));
         layer.addTo(group);
         layers.set(grid.id, layer);
