@@ -274,12 +274,18 @@ def test_unexpected_errors_are_masked_with_an_error_id(
 def test_production_hides_introspection_and_graphiql(
     engine: Engine, clock: ManualClock, token: str
 ) -> None:
-    with _client(engine, clock, token, env="production", secret_key="s3cret") as client:
+    production = {"env": "production", "secret_key": "s3cret", "metrics_token": "m3trics"}
+    with _client(engine, clock, token, **production) as client:
         found = errors(client, "{ __schema { types { name } } }")
         assert found and "introspection" in found[0].lower()
         assert client.get("/graphql", headers={"Accept": "text/html"}).status_code != 200
+        assert client.get("/metrics", headers={"Authorization": ""}).status_code == 401
+        scraped = client.get("/metrics", headers={"Authorization": "Bearer m3trics"})
+        assert scraped.status_code == 200
     with pytest.raises(RuntimeError, match="MOBILIZE_SECRET_KEY"):
-        create_app(Settings(env="production"), engine=engine)
+        create_app(Settings(env="production", metrics_token="m"), engine=engine)
+    with pytest.raises(RuntimeError, match="MOBILIZE_METRICS_TOKEN must be set"):
+        create_app(Settings(env="production", secret_key="s3cret"), engine=engine)
 
 
 def test_redis_shares_one_limit_between_processes() -> None:

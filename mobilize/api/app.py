@@ -74,6 +74,13 @@ def create_app(
         configure_logging(settings.log_format)
     if settings.env == "production" and settings.secret_key is None:
         raise RuntimeError("MOBILIZE_SECRET_KEY must be set when MOBILIZE_ENV=production")
+    if settings.env == "production" and not (
+        settings.metrics_token and settings.metrics_token.get_secret_value()
+    ):
+        raise RuntimeError(
+            "MOBILIZE_METRICS_TOKEN must be set when MOBILIZE_ENV=production: /metrics shows "
+            "live counts of the mobilisation and must not answer just anyone"
+        )
     owns_engine = engine is None
     engine = engine or make_engine(settings.database_url, **pool_for(settings))
     admission = Admission(settings.max_concurrent_requests, settings.admission_wait_seconds)
