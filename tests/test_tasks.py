@@ -13,13 +13,14 @@ from typing import Any
 import pytest
 import shapely
 import sqlalchemy
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from geo import LocalMetric, wgs84_to
 from mobilize.auth.actor import Actor, Binding
 from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
+from mobilize.db import make_sessionmaker, transaction
 from mobilize.errors import DomainError, Forbidden, InvalidInput
 from mobilize.idempotency import ReusedMutationId
 from mobilize.mobilisation import field, phone, service
@@ -34,6 +35,7 @@ from mobilize.models import (
     HouseholdRecord,
     HouseholdTag,
     Notification,
+    Responder,
     Role,
     ServiceRecord,
     Street,
@@ -41,6 +43,8 @@ from mobilize.models import (
 )
 from mobilize.tasks import service as tasks
 from tests.wartime import activated, district_commander, street_commander, write
+
+HOLD = ("assigned", "acknowledged", "en_route", "on_site")
 
 
 @pytest.fixture
@@ -608,3 +612,131 @@ def test_hours_export_as_csv(
     assert result.exit_code == 0, result.output
     [row] = list(csv.DictReader(io.StringIO(result.output)))
     assert float(row["hours"]) == 3.0 and float(row["points"]) == 11.0
+
+
+def _empty_a_grid(engine: Engine, mobilisation_id: int, clock: ManualClock, grid_id: int) -> None:
+    """Nobody holds `grid_id` any more, and nobody free is left to send there."""
+    with transaction(make_sessionmaker(engine)) as session:
+        holding = select(Assignment.responder_id).where(Assignment.status.in_(HOLD))
+        session.execute(
+            update(Responder).where(Responder.id.not_in(holding)).values(available=False)
+        )
+    with Session(engine) as session:
+        holders = list(
+            session.scalars(
+                select(Assignment.responder_id).where(
+                    Assignment.grid_id == grid_id, Assignment.status.in_(HOLD)
+                )
+            )
+        )
+    for responder_id in holders:
+        write(
+            engine,
+            service.mark_unavailable,
+            actor=district_commander(engine),
+            clock=clock,
+            responder_id=responder_id,
+            reason="住院 in hospital",
+        )
+    with Session(engine) as session:
+        assert not _holders(session, grid_id)
+
+
+def _holders(session: Session, grid_id: int) -> list[int]:
+    return list(
+        session.scalars(
+            select(Assignment.responder_id).where(
+                Assignment.grid_id == grid_id, Assignment.status.in_(HOLD)
+            )
+        )
+    )
+
+
+def _pending_task(engine: Engine, mobilisation_id: int, clock: ManualClock, grid_id: int) -> int:
+    [task] = write(
+        engine,
+        tasks.dispatch,
+        actor=district_commander(engine),
+        clock=clock,
+        mobilisation_id=mobilisation_id,
+        kind="supply_delivery",
+        areas=tasks.AreaChoice(grids=(grid_id,)),
+    )  # type: ignore[misc]
+    assert task.status == "pending"  # nobody holds the grid yet
+    return int(task.id)
+
+
+def _phone_of(responder_id: int) -> Actor:
+    return Actor(
+        user_id=900 + responder_id,
+        name=f"r{responder_id}",
+        bindings=(Binding(Role.RESPONDER, responder_id, 1),),
+    )
+
+
+@pytest.mark.parametrize("staffed_by", ["risk fix", "reassignment"])
+def test_a_task_waiting_on_an_empty_grid_goes_to_whoever_is_sent_there(
+    engine: Engine, wartime: int, clock: ManualClock, staffed_by: str
+) -> None:
+    with Session(engine) as session:
+        grids = list(
+            session.scalars(
+                select(GridState.grid_id)
+                .where(GridState.mobilisation_id == wartime, GridState.assigned > 0)
+                .order_by(GridState.grid_id)
+            )
+        )
+    empty, elsewhere = grids[0], grids[-1]
+    _empty_a_grid(engine, wartime, clock, empty)
+    task_id = _pending_task(engine, wartime, clock, empty)
+    commander = district_commander(engine)
+    if staffed_by == "risk fix":
+        with transaction(make_sessionmaker(engine)) as session:
+            newcomer = session.scalars(
+                select(Responder.id)
+                .where(Responder.id.not_in(select(Assignment.responder_id)))
+                .order_by(Responder.id)
+            ).first()
+            assert newcomer is not None
+            session.execute(
+                update(Responder).where(Responder.id == newcomer).values(available=True)
+            )
+        write(
+            engine, service.send_to_grid, actor=commander, clock=clock, mobilisation_id=wartime,
+            grid_id=empty, responder_id=newcomer, from_grid_id=None,
+        )  # fmt: skip
+    else:
+        with Session(engine) as session:
+            moved = session.scalars(
+                select(Assignment).where(
+                    Assignment.grid_id == elsewhere, Assignment.status.in_(HOLD)
+                )
+            ).first()
+            assert moved is not None
+        newcomer = moved.responder_id
+        write(
+            engine, service.reassign, actor=commander, clock=clock, assignment_id=moved.id,
+            grid_id=empty,
+        )  # fmt: skip
+    with Session(engine) as session:
+        assert _holders(session, empty) == [newcomer]
+        task = session.get(Task, task_id)
+        assert task is not None and task.status == "assigned"
+        kinds = session.scalars(
+            select(Event.kind).where(Event.subject_type == "task", Event.subject_id == str(task_id))
+        ).all()
+        household = session.scalars(
+            select(Household.id).where(Household.micro_grid_id == empty).order_by(Household.id)
+        ).first()
+    assert "task.assigned" in kinds
+    phone_of_newcomer = _phone_of(newcomer)
+    accepted = write(
+        engine, tasks.work_on, actor=phone_of_newcomer, clock=clock, task_id=task_id, to="accepted"
+    )
+    assert accepted.status == "accepted"  # type: ignore[attr-defined]
+    assert household is not None
+    record = write(
+        engine, tasks.record_household, actor=phone_of_newcomer, clock=clock, task_id=task_id,
+        household_id=household, kind="delivery", result="delivered",
+    )  # fmt: skip
+    assert record.household_id == household  # type: ignore[attr-defined]

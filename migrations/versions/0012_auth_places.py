@@ -1,6 +1,7 @@
 """Who may see what, take two: every admin is bound to a district (no binding reads every
 district by default), sign-in codes belong to the client that asked for them, devices that
 signed in keep a way in, and credential changes are written down for every process to watch.
+Tasks are indexed by status, for the pending ones a new holder takes over.
 
 An admin bound to no place becomes bound to every district that exists, so nobody loses what
 they could do; from now on `mobilize user add --role admin` names its district.
@@ -70,9 +71,11 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("changed_at", UTCDateTime(), nullable=False),
     )
+    op.create_index("ix_task_mobilisation_status", "task", ["mobilisation_id", "status"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_task_mobilisation_status", table_name="task")
     op.drop_table("credential_change")
     op.drop_table("sign_in_device")
     with op.batch_alter_table("sign_in_code") as batch:

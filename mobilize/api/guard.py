@@ -19,12 +19,14 @@ logger = logging.getLogger("mobilize.api")
 
 
 class PolicyGuard(SchemaExtension):
-    """Every root field passes `authorize` first: an operation without a policy is refused."""
+    """Every root field passes `authorize` first: an operation without a policy is refused.
+    GraphQL's own meta-fields (`__typename`, and `__schema`/`__type`, which production turns
+    off) are not operations: they describe the schema, not the district."""
 
     def resolve(
         self, _next: Callable[..., Any], root: Any, info: Any, *args: Any, **kwargs: Any
     ) -> Any:
-        if info.path.prev is None:
+        if info.path.prev is None and not info.field_name.startswith("__"):
             authorize(info.context.actor, f"{info.parent_type.name}.{info.field_name}")
         return _next(root, info, *args, **kwargs)
 

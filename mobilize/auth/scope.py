@@ -237,7 +237,7 @@ _HOLDING = [s.value for s in HOLDING]
 def _district(model: Any, district_id: int) -> ColumnElement[bool]:
     if model is District:
         return District.id == district_id
-    if model in (Assignment, PartyOrganisation, Task, ProblemReport):
+    if model in (Assignment, PartyOrganisation, Task, ProblemReport, MobilisationArea):
         return model.community_id.in_(
             select(Community.id).where(Community.district_id == district_id)
         )
@@ -286,7 +286,7 @@ def _area(model: Any, binding: Binding, communities: Select[Any]) -> ColumnEleme
                 MobilisationArea.community_id.in_(communities)
             )
         )
-    if model in (Assignment, PartyOrganisation, Task, ProblemReport):
+    if model in (Assignment, PartyOrganisation, Task, ProblemReport, MobilisationArea):
         return model.community_id.in_(communities)
     if model is HouseholdRecord:
         return HouseholdRecord.household_id.in_(
@@ -311,7 +311,8 @@ def _area(model: Any, binding: Binding, communities: Select[Any]) -> ColumnEleme
 
 def _self(model: Any, binding: Binding) -> ColumnElement[bool]:
     """A responder: themself, their team, their home grid, and in wartime their assignment,
-    its grid and households, and the people sent to the same grid (teammates)."""
+    its grid and households, and the people sent to the same grid (teammates); the
+    community, street and district those grids lie in, by name."""
     me = binding.scope_id
     if model is Assignment:  # first: every phone action reads its own assignment
         return Assignment.responder_id == me
@@ -336,6 +337,18 @@ def _self(model: Any, binding: Binding) -> ColumnElement[bool]:
         return or_(*clauses)
     if model is Grid:
         return or_(Grid.id == binding.home_grid_id, Grid.id.in_(my_grids))
+    # The places around their grids, so a phone can say where it is sending them.
+    my_communities = select(Grid.community_id).where(
+        or_(Grid.id == binding.home_grid_id, Grid.id.in_(my_grids))
+    )
+    if model is Community:
+        return Community.id.in_(my_communities)
+    if model is Street:
+        return Street.id.in_(select(Community.street_id).where(Community.id.in_(my_communities)))
+    if model is District:
+        return District.id == binding.district_id
+    if model is MobilisationArea:
+        return MobilisationArea.community_id.in_(my_communities)
     if model is Household:
         return or_(
             Household.micro_grid_id == binding.home_grid_id,

@@ -57,7 +57,7 @@ from mobilize.models import (
 )
 from mobilize.notify import Message
 from mobilize.outbox import enqueue
-from mobilize.tasks.service import generate_for_activation
+from mobilize.tasks.service import generate_for_activation, promote_staffed
 
 _HOLDING = [s.value for s in HOLDING]
 KIND_NAMES = {
@@ -577,6 +577,13 @@ def _apply(
         | {a.grid_id for pid, a in current.items() if pid in released}
     )
     coverage.track(session, mobilisation=mobilisation, grid_ids=touched, clock=clock)
+    promote_staffed(
+        session,
+        mobilisation_id=mobilisation.id,
+        grid_ids={p.grid_id for p in plan.placements},
+        clock=clock,
+        by=by,
+    )
     return enqueue(session, clock=clock, messages=messages, mobilisation_id=mobilisation.id)
 
 
@@ -1061,6 +1068,9 @@ def reassign(
         session, mobilisation, responder, grid, (minutes, distance, mode), clock, display_tz
     )
     coverage.track(session, mobilisation=mobilisation, grid_ids=[before[0], grid.id], clock=clock)
+    promote_staffed(
+        session, mobilisation_id=mobilisation.id, grid_ids=[grid.id], clock=clock, by=actor.label
+    )
     ids += resolve(
         session,
         mobilisation=mobilisation,
@@ -1407,4 +1417,7 @@ def _call_up(
         session, mobilisation, responder, grid, (minutes, distance, mode), clock, display_tz
     )
     coverage.track(session, mobilisation=mobilisation, grid_ids=[grid.id], clock=clock)
+    promote_staffed(
+        session, mobilisation_id=mobilisation.id, grid_ids=[grid.id], clock=clock, by=actor.label
+    )
     return Outcome(mobilisation, batches=ids, assignment=current)

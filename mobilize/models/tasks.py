@@ -50,6 +50,8 @@ class Task(Base):
     __table_args__ = (
         Index("ix_task_mobilisation_grid", "mobilisation_id", "grid_id"),
         Index("ix_task_mobilisation_community", "mobilisation_id", "community_id"),
+        # Every re-plan asks whether any task waits for a holder (`promote_staffed`).
+        Index("ix_task_mobilisation_status", "mobilisation_id", "status"),
         CheckConstraint("priority BETWEEN 1 AND 5", name="priority"),
     )
 

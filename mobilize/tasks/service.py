@@ -23,7 +23,7 @@ from mobilize.coverage import service as coverage
 from mobilize.db.bulk import insert_many_if_absent, insert_rows
 from mobilize.db.session import core_rows
 from mobilize.errors import DomainError, Forbidden, InvalidInput, NotFound
-from mobilize.events import record_event
+from mobilize.events import record_event, record_events
 from mobilize.mobilisation.locks import lock_communities
 from mobilize.models import (
     HOLDING,
@@ -330,6 +330,59 @@ def dispatch(
         payload={"kind": task_kind.value, "tasks": [t.id for t in tasks], "priority": priority},
     )
     return tasks
+
+
+def promote_staffed(
+    session: Session, *, mobilisation_id: int, grid_ids: Iterable[int], clock: Clock, by: str
+) -> list[int]:
+    """Pending tasks become assigned once someone holds their area: a task dispatched to a
+    micro-grid (or a community) nobody held waits `pending`, and the engine, a reassignment
+    or a risk fix that staffs it hands it to the new holder, who may then accept and record.
+    Returns the tasks promoted, each with a `task.assigned` event."""
+    ids = sorted(set(grid_ids))
+    pending = select(Task.id).where(
+        Task.mobilisation_id == mobilisation_id, Task.status == TaskStatus.PENDING.value
+    )
+    if not ids or session.scalar(pending.limit(1)) is None:  # the usual case: nothing waits
+        return []
+    held = select(Assignment.grid_id).where(
+        Assignment.mobilisation_id == mobilisation_id,
+        Assignment.grid_id.in_(ids),
+        Assignment.status.in_(_HOLDING),
+    )
+    communities = select(Grid.community_id).where(Grid.id.in_(held))
+    waiting = session.execute(
+        select(Task.id, Task.grid_id)
+        .where(
+            Task.mobilisation_id == mobilisation_id,
+            Task.status == TaskStatus.PENDING.value,
+            or_(
+                Task.grid_id.in_(held),
+                (Task.grid_id.is_(None)) & Task.community_id.in_(communities),
+            ),
+        )
+        .order_by(Task.id)
+    ).all()
+    if not waiting:
+        return []
+    now = clock.now()
+    session.execute(
+        update(Task)
+        .where(Task.id.in_([t.id for t in waiting]), Task.status == TaskStatus.PENDING.value)
+        .values(status=TaskStatus.ASSIGNED.value, updated_at=now)
+        .execution_options(synchronize_session="fetch")
+    )
+    record_events(
+        session,
+        clock=clock,
+        actor=by,
+        events=[
+            ("task.assigned", "task", str(t.id), {"grid": t.grid_id, "cause": "staffed"})
+            for t in waiting
+        ],
+        mobilisation_id=mobilisation_id,
+    )
+    return [t.id for t in waiting]
 
 
 # -- one task -------------------------------------------------------------------------------
