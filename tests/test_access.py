@@ -290,3 +290,125 @@ def test_the_role_by_operation_matrix_holds_over_http(world: tuple[TestClient, C
             else:
                 expected = "UNAUTHENTICATED" if role is None else "FORBIDDEN"
                 assert got == [expected], (operation, role, body)
+
+
+# -- what legitimate users must be able to read ----------------------------------------------
+
+
+def _community_of(bundle: Bundle) -> dict[str, str]:
+    """grid code -> the name of the community it lies in, from the bundle itself."""
+    names = {c.code: c.name for c in bundle.communities}
+    general = {g.code: g.parent for g in bundle.grids if g.level == "general"}
+    return {
+        g.code: names[g.parent if g.level == "general" else general[g.parent]] for g in bundle.grids
+    }
+
+
+def test_a_responder_reads_the_names_of_the_places_they_are_sent_to(
+    engine: Engine, small_bundle: Bundle, clock: ManualClock
+) -> None:
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from mobilize.models import Assignment, Grid, Responder, Role
+    from tests.people import make_user
+    from tests.wartime import activated
+
+    activated(engine, small_bundle, clock)
+    with Session(engine) as session:
+        code, grid_id, grid_code = session.execute(
+            select(Responder.code, Grid.id, Grid.code)
+            .join(Assignment, Assignment.responder_id == Responder.id)
+            .join(Grid, Grid.id == Assignment.grid_id)
+            .where(Responder.home_grid_id.is_not(None), Assignment.status == "assigned")
+            .order_by(Assignment.id)
+            .limit(1)
+        ).one()
+    token = make_user(engine, clock, Role.RESPONDER, code)
+    expected = _community_of(small_bundle)[grid_code]
+    place = "community { name street { name district { name } } }"
+    with TestClient(create_app(engine=engine, clock=clock)) as client:
+        got = data(
+            client,
+            token,
+            f"""query($g: ID!) {{ myAssignment {{ grid {{ code {place} }} }}
+            myTasks {{ grid {{ community {{ name }} }} }}
+            node(id: $g) {{ ... on Grid {{ community {{ name }} }} }}
+            grids(first: 10) {{ edges {{ node {{ code community {{ name }} }} }} }} }}""",
+            g=to_global_id("Grid", grid_id),
+        )
+    assigned = got["myAssignment"]["grid"]
+    assert assigned["community"]["name"] == expected
+    assert assigned["community"]["street"]["district"]["name"] == small_bundle.district_name
+    assert {t["grid"]["community"]["name"] for t in got["myTasks"] if t["grid"]} == {expected}
+    assert got["node"]["community"]["name"] == expected
+    for edge in got["grids"]["edges"]:
+        grid = edge["node"]
+        assert grid["community"]["name"] == _community_of(small_bundle)[grid["code"]]
+
+
+def test_the_communities_of_a_mobilisation_are_those_of_the_callers_place(
+    engine: Engine, small_bundle: Bundle, clock: ManualClock
+) -> None:
+    from tests.wartime import activated
+
+    m = activated(engine, small_bundle, clock)
+    people = cast(engine, clock)
+    query = """query($m: ID!) { node(id: $m) { ... on Mobilisation {
+        communities { code } } } }"""
+    every = {c.code for c in small_bundle.communities}
+    expected = {
+        "district_commander": every,
+        "reviewer": every,
+        "admin": every,
+        "street_commander": {c.code for c in small_bundle.communities if c.street == people.street},
+        "community_secretary": {people.community},
+    }
+    with TestClient(create_app(engine=engine, clock=clock)) as client:
+        for role, codes in expected.items():
+            got = data(client, people.token(role), query, m=to_global_id("Mobilisation", m.id))
+            assert {c["code"] for c in got["node"]["communities"]} == codes, role
+
+
+def test_typename_and_introspection_answer_in_development(
+    world: tuple[TestClient, Cast],
+) -> None:
+    from graphql import build_client_schema, get_introspection_query
+
+    client, people = world
+    for role in [*ROLES]:
+        token = people.token(role) if role else None
+        assert data(client, token, "{ __typename }") == {"__typename": "Query"}, role
+    schema = build_client_schema(data(client, None, get_introspection_query(descriptions=True)))
+    assert "coverage" in schema.query_type.fields  # what GraphiQL's docs and gql need
+
+
+def test_an_admin_is_bound_to_a_district_and_reads_only_its_people(
+    engine: Engine, tiny_bundle: Bundle, clock: ManualClock
+) -> None:
+    """Two districts in one database: each admin reads its own district's phone numbers, and
+    an admin with no place cannot be made."""
+    import dataclasses
+
+    from mobilize.auth.users import resolve_place
+    from mobilize.errors import InvalidInput
+    from mobilize.models import Role
+    from tests.people import make_user
+
+    other = dataclasses.replace(tiny_bundle, district_code="OTHER", district_name="另一个区")
+    with transaction(make_sessionmaker(engine)) as session:
+        import_district(session, bundle=tiny_bundle, actor="test", clock=clock)
+        import_district(session, bundle=other, actor="test", clock=clock)
+    mine = make_user(engine, clock, Role.ADMIN, tiny_bundle.district_code)
+    theirs = make_user(engine, clock, Role.ADMIN, "OTHER")
+    query = "{ district { code } responders(first: 500) { totalCount edges { node { phone } } } }"
+    with TestClient(create_app(engine=engine, clock=clock)) as client:
+        for token, code in ((mine, tiny_bundle.district_code), (theirs, "OTHER")):
+            got = data(client, token, query)
+            assert got["district"]["code"] == code
+            assert got["responders"]["totalCount"] == len(tiny_bundle.responders)  # not twice
+    with (
+        transaction(make_sessionmaker(engine)) as session,
+        pytest.raises(InvalidInput, match="needs a district code"),
+    ):
+        resolve_place(session, role=Role.ADMIN, scope=None)

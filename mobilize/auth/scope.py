@@ -2,8 +2,13 @@
 
 A district binding sees its district; a street or community binding sees the places in it,
 the households there, the units paired with it and the people who live or are sent there; a
-responder sees themself, their teammates, their home grid and its households. A model not
-listed here is invisible to everyone but admins: new tables start closed."""
+responder sees themself, their teammates, their home grid and its households. An admin is
+bound to a district like its commander. A model not listed here is invisible to everyone but
+the system itself: new tables start closed.
+
+Seeing is not acting: what a caller may ask about (a `street:` argument) or act on (a
+person) is their *place* (`in_place`, `person_in_place`), which can be narrower than what
+they see."""
 
 from __future__ import annotations
 
@@ -215,9 +220,9 @@ def visible(actor: Actor, model: Any) -> ColumnElement[bool]:
 
 def _clause(binding: Binding, model: Any) -> ColumnElement[bool]:
     role = binding.role
-    if role is Role.ADMIN:
+    if role is Role.ADMIN and binding.scope_id is None:  # the system itself, never a user
         return true()
-    if role in (Role.DISTRICT_COMMANDER, Role.REVIEWER):
+    if role in (Role.DISTRICT_COMMANDER, Role.REVIEWER, Role.ADMIN):
         assert binding.scope_id is not None
         return _district(model, binding.scope_id)
     if role is Role.STREET_COMMANDER:
