@@ -304,3 +304,96 @@ def test_a_risk_fix_error_never_says_where_someone_outside_your_place_is(
     # someone elsewhere and someone who does not exist get the same answer
     assert answers[person] == answers[nobody]
     assert _holds(engine, person) == [their_grid]
+
+
+# -- every scope argument of every per-place query, for every role ----------------------------
+
+ROLES = [
+    "admin",
+    "district_commander",
+    "reviewer",
+    "street_commander",
+    "other_street_commander",
+    "community_secretary",
+    "responder",
+]
+
+
+def places_of(w: World) -> dict[str, set[str]]:
+    """Each role's place as the communities it covers, written from who the cast are (never
+    from the scope code under test)."""
+    every = set(w.street_of)
+    return {
+        "admin": every,
+        "district_commander": every,
+        "reviewer": every,
+        "street_commander": {c for c, s in w.street_of.items() if s == w.people.street},
+        "other_street_commander": {c for c, s in w.street_of.items() if s == w.people.other_street},
+        "community_secretary": {w.people.community},
+        "responder": set(),
+    }
+
+
+def test_every_scope_argument_of_every_query_answers_inside_the_place_only(w: World) -> None:
+    place = places_of(w)
+    subscription = """subscription($m: ID!, $s: ID, $c: ID) { coverageChanged(mobilisation: $m,
+        street: $s, community: $c) { grids } }"""
+    asked: list[tuple[str, dict[str, str], set[str]]] = [
+        ("s", {"s": w.street[s]}, {c for c, cs in w.street_of.items() if cs == s})
+        for s in sorted(w.street)
+    ] + [("c", {"c": w.community[c]}, {c}) for c in sorted(w.community)]
+    for role in ROLES:
+        for _, args, covers in asked:
+            allowed = bool(place[role]) and covers <= place[role]
+            for name, query in PER_PLACE.items():
+                body = ask(w, role, query, m=w.mobilisation, **args)
+                if allowed:
+                    assert "errors" not in body and body["data"][name] is not None, (
+                        name, role, covers, body)  # fmt: skip
+                else:
+                    assert refused(body), (name, role, covers, body)
+            frame = first_frame(w, role, subscription, {"m": w.mobilisation, **args})
+            assert (frame["type"] == "next") is allowed, (role, covers, frame)
+            if not allowed:
+                codes = {e["extensions"]["code"] for e in frame["payload"]}
+                assert codes <= {"FORBIDDEN", "NOT_FOUND"}, frame
+
+
+def first_frame(w: World, role: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+    with w.client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        token = w.people.token(role)
+        ws.send_json({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+        assert ws.receive_json()["type"] == "connection_ack"
+        payload = {"query": query, "variables": variables}
+        ws.send_json({"id": "1", "type": "subscribe", "payload": payload})
+        frame: dict[str, Any] = ws.receive_json()
+        return frame
+
+
+def test_filter_arguments_only_narrow_what_each_role_sees(w: World, small_bundle: Bundle) -> None:
+    """`communities(street:)`, `grids(community:)` and `pairings(community:)` inside a place
+    count the bundle's rows there; outside it, nothing."""
+    place = places_of(w)
+    grids_in = {c: 0 for c in w.street_of}
+    general = {g.code: g.parent for g in small_bundle.grids if g.level == "general"}
+    for g in small_bundle.grids:
+        grids_in[g.parent if g.level == "general" else general[g.parent]] += 1
+    pairings_in = {c: 0 for c in w.street_of}
+    for p in small_bundle.pairings:
+        pairings_in[p.community] += 1
+    for role in ROLES:
+        if role == "responder":
+            continue  # refused outright: the operation matrix in test_access says so
+        for street in w.street:
+            got = ask(w, role, "query($s: ID) { communities(street: $s) { totalCount } }",
+                      s=w.street[street])["data"]["communities"]["totalCount"]  # fmt: skip
+            mine = {c for c, s in w.street_of.items() if s == street} & place[role]
+            assert got == len(mine), (role, street)
+        for community, gid in w.community.items():
+            inside = community in place[role]
+            got = ask(w, role, "query($c: ID) { grids(community: $c) { totalCount } }",
+                      c=gid)["data"]["grids"]["totalCount"]  # fmt: skip
+            assert got == (grids_in[community] if inside else 0), (role, community)
+            got = ask(w, role, "query($c: ID) { pairings(community: $c) { totalCount } }",
+                      c=gid)["data"]["pairings"]["totalCount"]  # fmt: skip
+            assert got == (pairings_in[community] if inside else 0), (role, community)

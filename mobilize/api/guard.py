@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.permission import BasePermission
 
 from graphql import GraphQLError
 from mobilize.auth.audit import audit
@@ -29,6 +30,16 @@ class PolicyGuard(SchemaExtension):
         if info.path.prev is None and not info.field_name.startswith("__"):
             authorize(info.context.actor, f"{info.parent_type.name}.{info.field_name}")
         return _next(root, info, *args, **kwargs)
+
+
+class SubscriptionPolicy(BasePermission):
+    """The same check for a subscription, as it starts: `PolicyGuard`'s hook sees only each
+    event, after the stream has begun reading, so a refused caller would meet the stream's
+    own errors first (or a refusal per event)."""
+
+    def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
+        authorize(info.context.actor, f"Subscription.{info.field_name}")
+        return True
 
 
 def _unexpected(error: GraphQLError) -> bool:

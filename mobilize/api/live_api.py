@@ -13,6 +13,7 @@ import strawberry
 from sqlalchemy.orm import Session
 from strawberry.scalars import JSON
 
+from mobilize.api.guard import SubscriptionPolicy
 from mobilize.api.relay import expect_global_id, place_ids
 from mobilize.api.types import ContextInfo
 from mobilize.api.wartime import Coverage
@@ -60,8 +61,9 @@ def read_events(session: Session, **kwargs: Any) -> tuple[list[MobilisationEvent
 @strawberry.type
 class LiveSubscription:
     @strawberry.subscription(
+        permission_classes=[SubscriptionPolicy],
         description="Coverage of a mobilisation (or a street or community in it; by default "
-        "your own place): now, then each time it changes."
+        "your own place): now, then each time it changes.",
     )
     async def coverage_changed(
         self,
@@ -95,8 +97,9 @@ class LiveSubscription:
                 yield Coverage.from_figures(found)
 
     @strawberry.subscription(
+        permission_classes=[SubscriptionPolicy],
         description="A mobilisation's events that you may see, from just after sequence "
-        "`after` (0: from the start), then as they happen."
+        "`after` (0: from the start), then as they happen.",
     )
     async def mobilisation_events(
         self, info: ContextInfo, mobilisation: strawberry.ID, after: int = 0

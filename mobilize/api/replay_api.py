@@ -14,6 +14,7 @@ from strawberry import Private
 from mobilize import errors
 from mobilize import models as m
 from mobilize.api.context import Context
+from mobilize.api.guard import SubscriptionPolicy
 from mobilize.api.live_api import MobilisationEvent, read_events
 from mobilize.api.relay import expect_global_id, place_ids
 from mobilize.api.types import ContextInfo, Grid, Responder, related
@@ -235,9 +236,10 @@ async def _pause(ctx: Context, mobilisation_id: int, seconds: float) -> None:
 @strawberry.type
 class ReplaySubscription:
     @strawberry.subscription(
+        permission_classes=[SubscriptionPolicy],
         description="Replay a mobilisation from `start`: first the state then, then each event "
         "you may see, spaced as they happened divided by `speed` (60: an hour in a minute), "
-        "until `end` or the last event."
+        "until `end` or the last event.",
     )
     async def playback(
         self,
