@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from mobilize.api.app import create_app
@@ -397,3 +397,83 @@ def test_filter_arguments_only_narrow_what_each_role_sees(w: World, small_bundle
             got = ask(w, role, "query($c: ID) { pairings(community: $c) { totalCount } }",
                       c=gid)["data"]["pairings"]["totalCount"]  # fmt: skip
             assert got == (pairings_in[community] if inside else 0), (role, community)
+
+
+def test_a_street_commanders_suggested_fixes_are_people_of_their_street_and_can_be_accepted(
+    w: World, engine: Engine, small_bundle: Bundle, clock: ManualClock
+) -> None:
+    """Two and a half hours in, nobody answered: every suggested person either works in the
+    commander's street now or, free, belongs to it (home grid there or, with none, a unit
+    paired there), so accepting any suggestion is never refused as out of place."""
+    from datetime import timedelta
+
+    from mobilize.coverage import risk
+    from tests.wartime import check_in_at_centre, street_commander
+
+    with Session(engine) as session:  # half the grids are staffed: they can spare extras
+        answering = session.scalars(
+            select(Assignment).where(Assignment.status == "assigned", Assignment.grid_id % 2 == 0)
+        ).all()
+    for a in answering:
+        check_in_at_centre(engine, a, clock)
+    clock.advance(timedelta(minutes=150))
+    street = w.people.street
+    general = {g.code: g.parent for g in small_bundle.grids if g.level == "general"}
+    street_of_grid = {
+        g.code: w.street_of[general[g.parent]] for g in small_bundle.grids if g.level == "micro"
+    }
+    paired_streets: dict[str, set[str]] = {}
+    for p in small_bundle.pairings:
+        paired_streets.setdefault(p.unit, set()).add(w.street_of[p.community])
+    record = {r.code: r for r in small_bundle.responders}
+    commander = street_commander(engine, street)
+    with Session(engine) as session:
+        _, risks = risk.risk_for(
+            session, actor=commander, mobilisation_id=int(mobilisation_pk(w)), now=clock.now(),
+        )  # fmt: skip
+        codes = dict(session.execute(select(Responder.id, Responder.code)).all())
+        grid_codes = dict(session.execute(select(Grid.id, Grid.code)).all())
+    suggestions = [r.suggestion for r in risks if r.suggestion is not None]
+    assert suggestions, "the scenario should leave grids at risk with fixes"
+    for fix in suggestions:
+        if fix.from_grid_id is not None:
+            assert street_of_grid[grid_codes[fix.from_grid_id]] == street
+            continue
+        person = record[codes[fix.responder_id]]
+        if person.home_grid is not None:
+            assert street_of_grid[person.home_grid] == street, person
+        else:
+            assert person.unit is not None and street in paired_streets[person.unit], person
+    for r in risks:
+        if r.suggestion is None:
+            continue
+        source = r.suggestion.from_grid_id
+        body = ask(
+            w, "street_commander", FIX, m=w.mobilisation, g=to_global_id("Grid", r.grid_id),
+            r=to_global_id("Responder", r.suggestion.responder_id),
+            f=to_global_id("Grid", source) if source else None,
+        )  # fmt: skip
+        assert body["data"]["acceptRiskFix"]["__typename"] == "Assignment", body
+
+
+def mobilisation_pk(w: World) -> int:
+    import base64
+
+    return int(base64.urlsafe_b64decode(w.mobilisation).decode().split(":")[1])
+
+
+def test_dispatching_to_a_street_wider_than_your_place_is_refused(w: World, engine: Engine) -> None:
+    query = """mutation($m: ID!, $s: ID!) { dispatchTask(mobilisation: $m, kind: PUBLICITY,
+      area: {everyMicroGridOfStreets: [$s]}) { __typename ... on DispatchedTasks { count }
+      ... on Error { message } } }"""
+    own_street = w.street[w.street_of[w.people.community]]
+    with Session(engine) as session:
+        before = session.scalar(select(func.count()).select_from(Task))
+    result = ask(w, "community_secretary", query, m=w.mobilisation, s=own_street)
+    assert result["data"]["dispatchTask"]["__typename"] == "ForbiddenError", result
+    assert "wider than your place" in result["data"]["dispatchTask"]["message"]
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Task)) == before
+    # the street's commander may, every micro-grid of it
+    result = ask(w, "street_commander", query, m=w.mobilisation, s=own_street)
+    assert result["data"]["dispatchTask"]["count"] > 0, result

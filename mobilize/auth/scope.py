@@ -112,25 +112,31 @@ def person_in_place(
             select(func.count()).where(Community.id.in_(places), in_place(actor, Community.id))
         )
         return inside == len(set(places))
-    person = session.execute(
-        select(Responder.home_grid_id, Responder.unit_id, Responder.district_id).where(
-            Responder.id == responder_id
-        )
-    ).one_or_none()
-    if person is None:
-        return False
-    if person.home_grid_id is None and person.unit_id is None:
-        # A district force (a team's volunteer): theirs is the whole district.
-        outside = select(Community.id).where(
-            Community.district_id == person.district_id, ~in_place(actor, Community.id)
-        )
-        return session.scalar(outside.limit(1)) is None
-    if person.home_grid_id is not None:
-        belongs = select(Grid.community_id).where(Grid.id == person.home_grid_id)
-    else:
-        belongs = select(Pairing.community_id).where(Pairing.unit_id == person.unit_id)
-    found = select(Community.id).where(Community.id.in_(belongs), in_place(actor, Community.id))
-    return session.scalar(found.limit(1)) is not None
+    found = select(Responder.id).where(Responder.id == responder_id, belongs_in_place(actor))
+    return session.scalar(found) is not None
+
+
+def belongs_in_place(actor: Actor) -> ColumnElement[bool]:
+    """Responders whose own place lies in the actor's: their home grid is in it; or, with no
+    home grid, their unit is paired with a community in it; or, with neither (a team's
+    volunteer, a district force), the actor holds their whole district."""
+    if any(b.role is Role.ADMIN and b.scope_id is None for b in actor.bindings):
+        return true()
+    whole = [
+        b.scope_id
+        for b in actor.bindings
+        if b.role in (Role.DISTRICT_COMMANDER, Role.REVIEWER, Role.ADMIN)
+    ]
+    return or_(
+        Responder.home_grid_id.in_(select(Grid.id).where(in_place(actor, Grid.community_id))),
+        (Responder.home_grid_id.is_(None))
+        & Responder.unit_id.in_(
+            select(Pairing.unit_id).where(in_place(actor, Pairing.community_id))
+        ),
+        (Responder.home_grid_id.is_(None))
+        & Responder.unit_id.is_(None)
+        & Responder.district_id.in_(whole),
+    )
 
 
 def street_in_place(session: Session, actor: Actor, street_id: int) -> None:

@@ -22,10 +22,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from mobilize.auth.scope import place_asked, visible
+from mobilize.auth.scope import belongs_in_place, place_asked, visible
 from mobilize.coverage.service import scope_states
 from mobilize.mobilisation import callup
 from mobilize.mobilisation.rules import StaffingRule
@@ -278,9 +278,18 @@ def suggest(
         )
     )
     busy = callup.busy_elsewhere(session, mobilisation.id)
+    # Whom the actor may send: those working in their place, or free and belonging to it
+    # (as acceptRiskFix will check); seeing someone is not enough.
+    working_here = select(Assignment.responder_id).where(
+        Assignment.mobilisation_id == mobilisation.id, visible(actor, Assignment)
+    )
     roster = callup.candidates(
         session,
-        who=and_(Responder.district_id == mobilisation.district_id, visible(actor, Responder)),
+        who=and_(
+            Responder.district_id == mobilisation.district_id,
+            visible(actor, Responder),
+            or_(Responder.id.in_(working_here), belongs_in_place(actor)),
+        ),
         metric=metric,
         info=info,
     )

@@ -17,7 +17,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from mobilize import idempotency, validation
 from mobilize.auth.actor import Actor
-from mobilize.auth.scope import in_place, visible, visible_mobilisation
+from mobilize.auth.scope import in_place, street_in_place, visible, visible_mobilisation
 from mobilize.clock import Clock
 from mobilize.coverage import service as coverage
 from mobilize.db.bulk import insert_many_if_absent, insert_rows
@@ -254,6 +254,8 @@ def dispatch(
     wanted = [micro.where(Grid.id.in_(areas.grids))] if areas.grids else []
     if areas.micro_grids_of_communities:
         wanted.append(micro.where(Grid.community_id.in_(areas.micro_grids_of_communities)))
+    for street_id in areas.micro_grids_of_streets:  # a street wider than your place: refused
+        street_in_place(session, actor, street_id)
     if areas.micro_grids_of_streets:
         wanted.append(
             micro.join(Community, Community.id == Grid.community_id).where(
