@@ -23,8 +23,9 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from mobilize.auth.actor import Actor, Binding
+from mobilize.auth.scope import in_scope
 from mobilize.clock import ManualClock
-from mobilize.coverage.service import ACTOR, GRID_STATUS, in_scope, status_of
+from mobilize.coverage.service import ACTOR, GRID_STATUS, status_of
 from mobilize.db import make_engine, make_sessionmaker, transaction
 from mobilize.db.bulk import insert_rows
 from mobilize.db.migrate import upgrade
