@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Row, bindparam, case, select, text, update
 from sqlalchemy import event as orm_event
@@ -247,13 +247,15 @@ def visible_events(
     after: int,
     limit: int = 500,
     kinds: list[str] | None = None,
-) -> tuple[list[Row[Any]], int, bool]:
+) -> tuple[list[Any], int, bool]:
     """A mobilisation's events after `mseq` `after` (of these kinds, if given) that the actor
     may see; the last `mseq` read, to continue from even when every event read was out of
     their sight; and whether more follow.
 
     District-wide roles see them all; area roles the events about their grids and
-    communities and about the mobilisation itself."""
+    communities, and those about the mobilisation itself with only what is shared by all of
+    it (title, kind, times, rule): its figures, its communities, the streets at risk and the
+    tasks dispatched elsewhere are the district's, not theirs."""
     from mobilize.auth.scope import district_wide, visible, visible_mobilisation
     from mobilize.models import Community, Grid
 
@@ -286,4 +288,45 @@ def visible_events(
             or p.get("community") in communities
         )
 
-    return [e for e in rows if mine(e)], last, more
+    seen = [_shared(e) if e.subject_type == "mobilisation" else e for e in rows if mine(e)]
+    dispatched = [t for e in seen if e.kind == "tasks.dispatched" for t in e.payload["tasks"]]
+    if dispatched:
+        from mobilize.models import Task
+
+        mine_tasks = set(
+            session.scalars(select(Task.id).where(Task.id.in_(dispatched), visible(actor, Task)))
+        )
+        seen = [_tasks_within(e, mine_tasks) for e in seen]
+        seen = [e for e in seen if e.kind != "tasks.dispatched" or e.payload["tasks"]]
+    return seen, last, more
+
+
+# What a mobilisation's own events say to everyone who may see the mobilisation.
+SHARED_KEYS = frozenset(
+    {"kind", "title", "scope", "t0", "deadline", "rule", "due_at", "priority", "tasks"}
+)
+
+
+def _shared(e: Any) -> Any:
+    payload = {k: v for k, v in (e.payload or {}).items() if k in SHARED_KEYS}
+    return _with_payload(e, payload)
+
+
+def _tasks_within(e: Any, tasks: set[int]) -> Any:
+    if e.kind != "tasks.dispatched":
+        return e
+    return _with_payload(e, {**e.payload, "tasks": [t for t in e.payload["tasks"] if t in tasks]})
+
+
+class _Event(NamedTuple):
+    mseq: int | None
+    kind: str
+    occurred_at: datetime
+    actor: str
+    subject_type: str
+    subject_id: str
+    payload: dict[str, Any]
+
+
+def _with_payload(e: Any, payload: dict[str, Any]) -> _Event:
+    return _Event(e.mseq, e.kind, e.occurred_at, e.actor, e.subject_type, e.subject_id, payload)

@@ -477,3 +477,33 @@ def test_dispatching_to_a_street_wider_than_your_place_is_refused(w: World, engi
     # the street's commander may, every micro-grid of it
     result = ask(w, "street_commander", query, m=w.mobilisation, s=own_street)
     assert result["data"]["dispatchTask"]["count"] > 0, result
+
+
+def test_the_mobilisations_own_events_tell_an_area_role_nothing_of_other_places(
+    w: World, engine: Engine
+) -> None:
+    """The activation's figures and community list, and tasks dispatched in another street,
+    are the district's: a secretary's event feed carries the title and times only."""
+    other = w.street[w.people.other_street]
+    dispatched = ask(
+        w, "other_street_commander",
+        """mutation($m: ID!, $s: ID!) { dispatchTask(mobilisation: $m, kind: PUBLICITY,
+        area: {everyMicroGridOfStreets: [$s]}) { __typename } }""",
+        m=w.mobilisation, s=other,
+    )  # fmt: skip
+    assert dispatched["data"]["dispatchTask"]["__typename"] == "DispatchedTasks"
+    query = """query($m: ID!) { events(mobilisation: $m, first: 500,
+        kinds: ["mobilisation.activated", "tasks.dispatched"]) { events { kind payload } } }"""
+
+    def feed(role: str) -> list[dict[str, Any]]:
+        body = ask(w, role, query, m=w.mobilisation)
+        assert "errors" not in body, body
+        found: list[dict[str, Any]] = body["data"]["events"]["events"]
+        return found
+
+    whole = feed("district_commander")
+    assert [e["kind"] for e in whole] == ["mobilisation.activated", "tasks.dispatched"]
+    assert whole[0]["payload"]["figures"]["grids"] > 0 and whole[0]["payload"]["communities"]
+    mine = feed("community_secretary")
+    assert [e["kind"] for e in mine] == ["mobilisation.activated"]
+    assert set(mine[0]["payload"]) == {"kind", "title", "scope", "t0", "deadline", "rule"}
