@@ -307,9 +307,13 @@ SHARED_KEYS = frozenset(
 )
 
 
+def shared_payload(payload: dict[str, Any] | None) -> dict[str, Any]:
+    """What a mobilisation's own event says to someone who sees only part of it."""
+    return {k: v for k, v in (payload or {}).items() if k in SHARED_KEYS}
+
+
 def _shared(e: Any) -> Any:
-    payload = {k: v for k, v in (e.payload or {}).items() if k in SHARED_KEYS}
-    return _with_payload(e, payload)
+    return _with_payload(e, shared_payload(e.payload))
 
 
 def _tasks_within(e: Any, tasks: set[int]) -> Any:

@@ -507,3 +507,15 @@ def test_the_mobilisations_own_events_tell_an_area_role_nothing_of_other_places(
     mine = feed("community_secretary")
     assert [e["kind"] for e in mine] == ["mobilisation.activated"]
     assert set(mine[0]["payload"]) == {"kind", "title", "scope", "t0", "deadline", "rule"}
+
+
+def test_a_streets_report_keeps_the_districts_figures_out_of_its_timeline(w: World) -> None:
+    query = """query($m: ID!) { afterActionReport(mobilisation: $m) {
+        timeline { kind payload } } }"""
+    whole = ask(w, "district_commander", query, m=w.mobilisation)["data"]["afterActionReport"]
+    activated = [t for t in whole["timeline"] if t["kind"] == "mobilisation.activated"]
+    assert activated and "figures" in activated[0]["payload"]
+    mine = ask(w, "street_commander", query, m=w.mobilisation)["data"]["afterActionReport"]
+    activated = [t for t in mine["timeline"] if t["kind"] == "mobilisation.activated"]
+    assert activated and set(activated[0]["payload"]) <= {
+        "kind", "title", "scope", "t0", "deadline", "rule"}  # fmt: skip

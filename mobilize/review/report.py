@@ -6,6 +6,7 @@ says what the log says."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections import defaultdict
@@ -18,7 +19,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from mobilize.coverage.service import GRID_STATUS
-from mobilize.events import read_log
+from mobilize.events import read_log, shared_payload
 from mobilize.models import (
     Community,
     Event,
@@ -412,6 +413,8 @@ def build(
     whole = street_id is None and community_id is None
     timeline = [
         c
+        if whole or not c.kind.startswith("mobilisation.")
+        else dataclasses.replace(c, payload=shared_payload(c.payload))  # the district's figures
         for c in commands
         if whole
         or c.kind.startswith("mobilisation.")
