@@ -56,24 +56,29 @@ def latest_credential_change(session: Session) -> int:
 
 async def watch_credentials(factory: sessionmaker[Session], hub: Hub, every_s: float) -> None:
     """Tell `hub` whenever the newest credential change moves: a revocation made by a
-    command with no broker, or published while Redis was down, still reaches this process."""
+    command with no broker, or published while Redis was down, still reaches this process.
+    Back after the database was unreachable, it tells too: a change may have been missed."""
     import anyio.to_thread
 
     def read() -> int:
         with factory() as session:
             return latest_credential_change(session)
 
-    seen = await anyio.to_thread.run_sync(read)
+    seen: int | None = None
+    down = False
     while True:
-        await asyncio.sleep(every_s)
         try:
-            now = await anyio.to_thread.run_sync(read)
-        except Exception as exc:  # the database is back soon; the readiness check says so
-            logger.warning("credential watch: %s", exc)
-            continue
-        if now != seen:  # not only "newer": a wiped test database starts again from 1
-            seen = now
-            hub.credentials_changed()
+            latest = await anyio.to_thread.run_sync(read)
+        except Exception as exc:  # the readiness check says so; keep looking
+            if not down:
+                logger.warning("credential watch: database unreachable (%s)", exc)
+            down = True
+        else:
+            # Any move, not only forward: a wiped test database starts again from 1.
+            if (seen is not None and latest != seen) or down:
+                hub.credentials_changed()
+            seen, down = latest, False
+        await asyncio.sleep(every_s)
 
 
 class Hub:

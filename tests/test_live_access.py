@@ -6,6 +6,7 @@ frame and the close code are seen as a client sees them."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -236,3 +237,42 @@ def grant(engine: Engine, served: Served) -> None:
 def make_user_now(served: Served, role: Role, name: str | None = None) -> str:
     """A user over the district, with a token issued on the server's clock."""
     return make_user(served.engine, served.clock, role, served.district, name=name)
+
+
+def test_the_credential_watch_tells_of_each_change_and_of_a_database_back_from_an_outage() -> None:
+    """The watch forgets trusted tokens when the newest change moves, and when the database
+    answers again after an outage (a change may have been missed); an outage itself neither
+    stops the watch nor floods the log."""
+    from mobilize.live import Hub, watch_credentials
+
+    answers: list[int | Exception] = [3, 3, 4, ConnectionError("down"), ConnectionError("down"), 4]
+    told: list[int] = []
+
+    class Session:
+        def __enter__(self) -> Session:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+        def scalar(self, _statement: object) -> int:
+            answer = answers.pop(0) if answers else 4
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+    hub = Hub()
+    hub.on_credentials_changed(lambda: told.append(len(answers)))
+
+    async def scenario() -> None:
+        watch = asyncio.create_task(watch_credentials(Session, hub, 0.001))  # type: ignore[arg-type]
+        while answers:
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.05)
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
+
+    asyncio.run(scenario())
+    # told once when 3 became 4 (3 answers left then), once when the database came back
+    assert told == [3, 0]
