@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import websockets
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -37,8 +35,8 @@ from mobilize.models import ApiToken, Role, User
 from mobilize.notify import LogNotifier
 from mobilize.outbox import InProcessDispatcher
 from mobilize.settings import Settings
-from mobilize.topology import free_port
 from tests.people import make_user
+from tests.serving import serving
 from tests.wartime import activated
 
 COVERAGE = "subscription($m: ID!) { coverageChanged(mobilisation: $m) { grids } }"
@@ -66,25 +64,14 @@ def served(engine: Engine, tiny_bundle: Bundle) -> Iterator[Served]:
         clock=clock,
         dispatcher=InProcessDispatcher(engine, LogNotifier(), clock),
     )
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield Served(
-        f"127.0.0.1:{port}",
-        engine,
-        clock,
-        to_global_id("Mobilisation", mobilisation.id),
-        tiny_bundle.district_code,
-    )
-    server.should_exit = True
-    thread.join(10)
+    with serving(app) as port:
+        yield Served(
+            f"127.0.0.1:{port}",
+            engine,
+            clock,
+            to_global_id("Mobilisation", mobilisation.id),
+            tiny_bundle.district_code,
+        )
 
 
 async def subscribe(url: str, token: str, query: str, variables: dict[str, Any]) -> Any:

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
@@ -47,7 +46,9 @@ from mobilize.notify import Message, Notifier
 from mobilize.outbox import InProcessDispatcher
 from mobilize.settings import Settings
 from mobilize.tasks import service as tasks
+from mobilize.topology import free_port
 from tests.people import make_user
+from tests.serving import serving
 from tests.wartime import activated, check_in_at_centre, district_commander, phone, write
 
 playwright = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
@@ -97,12 +98,6 @@ def now() -> ManualClock:
     return ManualClock(datetime.now(UTC).replace(microsecond=0))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Cable:
     """The phone's network between it and the server, which the test can pull out.
 
@@ -115,7 +110,7 @@ class Cable:
     def __init__(self, upstream: str) -> None:
         host, port = upstream.removeprefix("http://").split(":")
         self._upstream = (host, int(port))
-        self._port = _free_port()
+        self._port = free_port()
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
         self._listener: socket.socket | None = None
@@ -181,19 +176,8 @@ def site(engine: Engine, now: ManualClock) -> Iterator[Site]:
         dispatcher=InProcessDispatcher(engine, notifier, now),
         limiter=RateLimiter(MemoryCounter(), now=lambda: 1_000_000.0),
     )
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield Site(f"http://127.0.0.1:{port}", outbox, now)
-    server.should_exit = True
-    thread.join(10)
+    with serving(app) as port:
+        yield Site(f"http://127.0.0.1:{port}", outbox, now)
 
 
 @pytest.fixture(scope="module")
