@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import event, func, select
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from mobilize.models import CredentialChange
@@ -49,20 +49,28 @@ def credentials_changed(session: Session, at: datetime) -> None:
     session.info[CREDENTIALS] = True
 
 
-def latest_credential_change(session: Session) -> int:
-    """The newest change's id (0 for none): a process that sees it move forgets its tokens."""
-    return session.scalar(select(func.max(CredentialChange.id))) or 0
+LATEST_CHANGE = "SELECT max(id) FROM credential_change"  # the newest change (NULL for none)
 
 
-async def watch_credentials(factory: sessionmaker[Session], hub: Hub, every_s: float) -> None:
+async def watch_credentials(engine: Engine, hub: Hub, every_s: float) -> None:
     """Tell `hub` whenever the newest credential change moves: a revocation made by a
     command with no broker, or published while Redis was down, still reaches this process.
-    Back after the database was unreachable, it tells too: a change may have been missed."""
+    Back after the database was unreachable, it tells too: a change may have been missed.
+
+    It reads on a bare pooled connection, beneath SQLAlchemy's statement events: a read
+    every second is no request's, and must not show among a request's statements."""
     import anyio.to_thread
 
     def read() -> int:
-        with factory() as session:
-            return latest_credential_change(session)
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute(LATEST_CHANGE)
+            row = cursor.fetchone()
+            cursor.close()
+            return int(row[0] or 0) if row else 0
+        finally:
+            raw.close()
 
     seen: int | None = None
     down = False

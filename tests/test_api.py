@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import shapely
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 
 from mobilize.api.app import create_app
 from mobilize.bundle import Bundle
@@ -17,6 +17,7 @@ from mobilize.db import make_sessionmaker, transaction
 from mobilize.districts.importer import import_district
 from mobilize.models import Role
 from tests.people import make_user
+from tests.statements import statements
 
 
 @pytest.fixture
@@ -123,18 +124,9 @@ def test_households_filtered_by_micro_grid_and_tag(
 
 
 def _statements(engine: Engine, client: TestClient, query: str) -> int:
-    count = 0
-
-    def counter(*_args: object) -> None:
-        nonlocal count
-        count += 1
-
-    event.listen(engine, "before_cursor_execute", counter)
-    try:
+    with statements(engine) as said:
         gql(client, query)
-    finally:
-        event.remove(engine, "before_cursor_execute", counter)
-    return count
+    return len(said)
 
 
 def test_relationships_do_not_cost_a_query_per_grid(client: TestClient, engine: Engine) -> None:

@@ -235,24 +235,32 @@ def test_the_credential_watch_tells_of_each_change_and_of_a_database_back_from_a
     answers: list[int | Exception] = [3, 3, 4, ConnectionError("down"), ConnectionError("down"), 4]
     told: list[int] = []
 
-    class Session:
-        def __enter__(self) -> Session:
+    class Database:
+        """An engine's bare connection, as the watch uses it, answering from the script."""
+
+        def raw_connection(self) -> Database:
             return self
 
-        def __exit__(self, *exc: object) -> None:
-            return None
+        def cursor(self) -> Database:
+            return self
 
-        def scalar(self, _statement: object) -> int:
+        def execute(self, _statement: str) -> None:
             answer = answers.pop(0) if answers else 4
             if isinstance(answer, Exception):
                 raise answer
-            return answer
+            self.row = (answer,)
+
+        def fetchone(self) -> tuple[int]:
+            return self.row
+
+        def close(self) -> None:
+            return None
 
     hub = Hub()
     hub.on_credentials_changed(lambda: told.append(len(answers)))
 
     async def scenario() -> None:
-        watch = asyncio.create_task(watch_credentials(Session, hub, 0.001))  # type: ignore[arg-type]
+        watch = asyncio.create_task(watch_credentials(Database(), hub, 0.001))  # type: ignore[arg-type]
         while answers:
             await asyncio.sleep(0.001)
         await asyncio.sleep(0.05)

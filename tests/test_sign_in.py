@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import threading
@@ -13,7 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, event, select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from mobilize.api.app import create_app
@@ -28,6 +27,7 @@ from mobilize.models import Event, Role, RoleBinding, User
 from mobilize.notify import Message
 from mobilize.settings import Settings
 from tests.people import make_user
+from tests.statements import statements
 
 
 class Outbox:
@@ -136,7 +136,7 @@ def test_unknown_phones_look_the_same_and_get_nothing(
     assert unknown not in {r.phone for r in tiny_bundle.responders}
     run(client, REQUEST, phone=tiny_bundle.responders[4].phone)  # first-time work done
     outbox.code(1)
-    seen: dict[str, list[list[str]]] = {}
+    seen: dict[str, list[str]] = {}
     for phone in (known, unknown):
         with statements(engine) as said:
             answers = [
@@ -151,21 +151,6 @@ def test_unknown_phones_look_the_same_and_get_nothing(
     outbox.code(2)
     time.sleep(0.2)  # nothing more is coming
     assert [m.to for m in outbox.messages][1:] == [known]
-
-
-@contextlib.contextmanager
-def statements(engine: Engine) -> Iterator[list[list[str]]]:
-    """Each request's SQL statements (their text, parameters aside), as the server ran them."""
-    said: list[str] = []
-
-    def heard(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        said.append(statement)
-
-    event.listen(engine, "before_cursor_execute", heard)
-    try:
-        yield [said]
-    finally:
-        event.remove(engine, "before_cursor_execute", heard)
 
 
 def test_a_slow_message_channel_does_not_slow_the_answer(

@@ -175,7 +175,7 @@ def create_app(
         background = [
             asyncio.create_task(broker.listen()),
             asyncio.create_task(
-                watch_credentials(reader, broker.hub, settings.credentials_poll_seconds)
+                watch_credentials(engine, broker.hub, settings.credentials_poll_seconds)
             ),
         ]
         if beat is not None:
