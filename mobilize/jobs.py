@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mobilize.clock import Clock
 from mobilize.db import transaction
 from mobilize.db.bulk import refresh_statistics
+from mobilize.db.engine import is_postgres
 from mobilize.errors import DomainError
 from mobilize.metrics import JOB_SECONDS
 from mobilize.models import JobRun, JobStatus
@@ -30,6 +31,9 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5  # deliveries of one run before it is marked failed
 QUEUED_GRACE = timedelta(seconds=30)  # queued this long without a start: publish it again
+# Running this long with its row unlocked: its worker is gone (a live one holds the lock from
+# a few milliseconds after it starts until it commits).
+ORPHAN_GRACE = timedelta(seconds=20)
 _OPEN = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)  # a delivery may still take these
 
 
@@ -182,18 +186,38 @@ def _fail(factory: sessionmaker[Session], run_id: str, clock: Clock, error: str)
 
 def stalled(session: Session, *, now: datetime, lease: timedelta) -> list[str]:
     """Runs to publish again: queued and never started (their publish was lost, the broker was
-    down), or running for longer than `lease` (their worker is gone, the broker's redelivery
-    has not happened). A second delivery of a live run is harmless."""
-    return list(
+    down); running with nobody working on them (their worker was killed: on PostgreSQL the
+    row lock its solving transaction held went with its connection, so the row is free to
+    lock; seen within `ORPHAN_GRACE` of starting, plus a beat tick); or, where no lock tells
+    (SQLite), running for longer than `lease`. A second delivery of a live run is harmless:
+    the run commits once."""
+    late = list(
         session.scalars(
-            select(JobRun.id)
-            .where(
+            select(JobRun.id).where(
                 or_(
                     (JobRun.status == JobStatus.QUEUED.value)
                     & (JobRun.created_at < now - QUEUED_GRACE),
                     (JobRun.status == JobStatus.RUNNING.value) & (JobRun.started_at < now - lease),
                 )
             )
-            .order_by(JobRun.created_at)
         )
+    )
+    orphaned: list[str] = []
+    if is_postgres(session.get_bind()):
+        # Locked only by a transaction working on it; skipped, so a live run is not waited on.
+        orphaned = list(
+            session.scalars(
+                select(JobRun.id)
+                .where(
+                    JobRun.status == JobStatus.RUNNING.value,
+                    JobRun.started_at < now - ORPHAN_GRACE,
+                )
+                .with_for_update(skip_locked=True)
+            )
+        )
+    wanted = set(late) | set(orphaned)
+    if not wanted:
+        return []
+    return list(
+        session.scalars(select(JobRun.id).where(JobRun.id.in_(wanted)).order_by(JobRun.created_at))
     )

@@ -511,10 +511,12 @@ def test_an_activation_completes_exactly_once_when_its_worker_is_killed(
     postgis_url: str, engine: Engine, small_bundle: Bundle, tmp_path: Path
 ) -> None:
     """kill -9 during the solve, twice: first the worker process running it (the worker's
-    parent gives the task back at once), then the whole worker, restarted (the broker delivers
-    the unacknowledged task again after the visibility timeout). Each activation completes,
+    parent gives the task back at once), then the whole worker, restarted. With the whole
+    worker gone its Redis message waits out the hour's visibility timeout, but its solving
+    transaction's lock on the run went with its connection: beat publishes the orphaned run
+    again and the activation is done within a minute, not an hour. Each activation completes,
     once: one activation event, one assignment, one event and one message per person."""
-    env = {"MOBILIZE_ACTIVATION_WAIT_SECONDS": "1", "MOBILIZE_JOB_LEASE_SECONDS": "15"}
+    env = {"MOBILIZE_ACTIVATION_WAIT_SECONDS": "1"}  # the lease stays an hour
     clock = ManualClock(datetime.now(UTC))
     with transaction(make_sessionmaker(engine)) as session:
         import_district(session, bundle=small_bundle, actor="test", clock=clock)
@@ -536,10 +538,15 @@ def test_an_activation_completes_exactly_once_when_its_worker_is_killed(
                     topology.kill("worker")
                 else:
                     os.kill(int(taken_by.rsplit("/", 1)[1]), signal.SIGKILL)
+                killed = time.monotonic()
             if whole_worker:
                 topology.restart("worker")
             job = solved(engine, run_id, timeout_s=120)
+            recovered = time.monotonic() - killed
             assert job.status == "done" and job.attempts == 2, topology.log("worker")[-3000:]
+            assert recovered < 60, f"{street}: done {recovered:.0f} s after the kill"
+            print(f"{street}: {'worker' if whole_worker else 'pool process'} killed, "
+                  f"activation done {recovered:.1f} s later")  # fmt: skip
             with Session(engine) as session:
                 m = session.get(Mobilisation, mid)
                 assert m is not None and m.status == "active"
@@ -564,3 +571,80 @@ def test_an_activation_completes_exactly_once_when_its_worker_is_killed(
             # The answer a commander gets when asking again with the same id: the same one.
             again, _ = ask(topology, 0, commander, ACTIVATE, scope={"streets": [street]}, k=street)
             assert again == {"__typename": "Mobilisation", "id": answer["id"], "status": "ACTIVE"}
+
+
+def test_simultaneous_activations_sharing_a_unit_never_give_a_person_two_places(
+    engine: Engine, small_bundle: Bundle
+) -> None:
+    """Two commanders switch two communities paired with the same unit at the same moment,
+    their solves racing in two threads; five rounds, each stood down after. Every round both
+    mobilisations are staffed, the unit's cadres go to one or the other, and nobody holds a
+    slot in both."""
+    from mobilize.mobilisation import service
+    from mobilize.mobilisation.area import AreaScope
+    from tests.wartime import district_commander
+
+    clock = ManualClock(datetime(2026, 7, 1, 8, tzinfo=UTC))
+    with transaction(make_sessionmaker(engine)) as session:
+        import_district(session, bundle=small_bundle, actor="test", clock=clock)
+    paired: dict[str, list[str]] = {}
+    for p in small_bundle.pairings:
+        paired.setdefault(p.unit, []).append(p.community)
+    unit, communities = max(sorted(paired.items()), key=lambda kv: len(kv[1]))
+    assert len(communities) >= 2, "the test district needs a unit paired with two communities"
+    first, second = sorted(communities)[:2]
+    cadres = {r.code for r in small_bundle.responders if r.unit == unit}
+    commander = district_commander(engine)
+    factory = make_sessionmaker(engine)
+    for round_ in range(5):
+        start = threading.Barrier(2)
+        made: list[int] = []
+        failed: list[BaseException] = []
+
+        def switch(community: str, title: str, start: Any, made: Any, failed: Any) -> None:
+            try:
+                start.wait(10)
+                outcome = service.activate_in_process(
+                    factory, clock=clock, display_tz="Asia/Shanghai", worker="test",
+                    actor=commander, scope=AreaScope.parse(f"community:{community}"),
+                    kind="flood", title=title,
+                )  # fmt: skip
+                made.append(outcome.mobilisation.id)
+            except BaseException as exc:
+                failed.append(exc)
+
+        threads = [
+            threading.Thread(target=switch, args=(c, f"第{round_}轮 {c}", start, made, failed))
+            for c in (first, second)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert not failed, failed
+        with Session(engine) as session:
+            statuses = session.scalars(
+                select(Mobilisation.status).where(Mobilisation.id.in_(made))
+            ).all()
+            twice = session.execute(
+                select(Responder.code, func.count())
+                .join(Assignment, Assignment.responder_id == Responder.id)
+                .where(Assignment.status.in_(["assigned", "acknowledged", "en_route", "on_site"]))
+                .group_by(Responder.code)
+                .having(func.count() > 1)
+            ).all()
+            called = set(
+                session.scalars(
+                    select(Responder.code)
+                    .join(Assignment, Assignment.responder_id == Responder.id)
+                    .where(Assignment.mobilisation_id.in_(made))
+                )
+            )
+        assert sorted(statuses) == ["active", "active"], round_
+        assert twice == [], (round_, twice)
+        assert called & cadres, "the shared unit's cadres should be called"
+        for mobilisation_id in made:
+            with transaction(factory) as session:
+                service.stand_down(
+                    session, actor=commander, clock=clock, mobilisation_id=mobilisation_id
+                )

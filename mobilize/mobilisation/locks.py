@@ -1,10 +1,10 @@
-"""The one lock order of wartime writes: communities first."""
+"""The one lock order of wartime writes: communities first, then the district's roster."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mobilize.db.engine import is_postgres
@@ -48,3 +48,17 @@ def lock_every_community(session: Session, mobilisation_id: int) -> None:
             )
         ),
     )
+
+
+ROSTER_LOCK = 7101  # the first key of the district roster's advisory lock (the second: the id)
+
+
+def lock_roster(session: Session, district_id: int) -> None:
+    """Take the district's roster before reading who is free and putting people into slots
+    (an activation's solve, a re-plan, a risk fix calling someone up), after any community
+    lock. Two such writes in one district then go one after the other, each reading what the
+    other committed: two activations of communities paired with the same unit can no longer
+    both call its cadres, nor two re-plans the same free volunteer. SQLite has one writer
+    anyway; the partial unique index on holding assignments stands behind both."""
+    if is_postgres(session.get_bind()):
+        session.execute(select(func.pg_advisory_xact_lock(ROSTER_LOCK, district_id)))

@@ -31,7 +31,7 @@ from mobilize.events import record_event, record_events
 from mobilize.mobilisation import callup, engine
 from mobilize.mobilisation.area import AreaScope, resolve_area
 from mobilize.mobilisation.hours import record_service
-from mobilize.mobilisation.locks import lock_communities, lock_every_community
+from mobilize.mobilisation.locks import lock_communities, lock_every_community, lock_roster
 from mobilize.mobilisation.rules import RULES, StaffingRule
 from mobilize.models import (
     FINAL_TASK_STATUSES,
@@ -238,6 +238,7 @@ def solve_activation(session: Session, *, subject: str, clock: Clock, display_tz
     )
     rule = rule_for(mobilisation)
     by = mobilisation.activated_by
+    lock_roster(session, mobilisation.district_id)
     metric = callup.metric_for(session, mobilisation.district_id)
     problem = callup.build_problem(
         session,
@@ -600,6 +601,7 @@ def resolve(
     """Re-plan only these communities: committed and pinned people stay, others may move."""
     if mobilisation.status != MobilisationStatus.ACTIVE.value or not communities:
         return []
+    lock_roster(session, mobilisation.district_id)
     rule = rule_for(mobilisation)
     scope = tuple(
         session.scalars(
@@ -1362,6 +1364,7 @@ def _call_up(
         raise NotFound(f"没有这个人员 No responder {responder_id}")
     if not responder.available:
         raise InvalidInput("responderId", "this person is marked unavailable")
+    lock_roster(session, mobilisation.district_id)
     if responder.id in callup.busy_elsewhere(session, mobilisation.id):
         raise InvalidInput("responderId", "this person holds a slot in another mobilisation")
     grid = _grid_in(session, actor, mobilisation, grid_id)

@@ -65,6 +65,7 @@ LIVE = (MobilisationStatus.ACTIVATING, MobilisationStatus.ACTIVE)
 COMMITTED = (AssignmentStatus.ACKNOWLEDGED, AssignmentStatus.EN_ROUTE, AssignmentStatus.ON_SITE)
 # Statuses in which the assignment still holds a slot.
 HOLDING = (AssignmentStatus.ASSIGNED, *COMMITTED)
+HOLDING_SQL = "status IN ('assigned', 'acknowledged', 'en_route', 'on_site')"
 
 
 class Mobilisation(Base):
@@ -122,6 +123,15 @@ class Assignment(Base):
     __table_args__ = (
         UniqueConstraint("mobilisation_id", "responder_id"),
         Index("ix_assignment_mobilisation_grid", "mobilisation_id", "grid_id"),
+        # A person holds at most one slot anywhere: counted toward two grids' minimums, they
+        # would overstate coverage in both. A stand-down releases every slot it held.
+        Index(
+            "uq_assignment_holding_responder",
+            "responder_id",
+            unique=True,
+            sqlite_where=text(HOLDING_SQL),
+            postgresql_where=text(HOLDING_SQL),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
