@@ -66,6 +66,7 @@ def _act(engine: Engine, clock: ManualClock, rng: random.Random, action: str) ->
             clock=clock,
             assignment_id=a.id,
             grid_id=rng.choice(sorted(grids)),
+            from_grid_id=a.grid_id,
         )
     else:
         with Session(engine) as session:

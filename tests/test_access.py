@@ -217,7 +217,7 @@ OPERATIONS = {
     '["NO-SUCH"]}, kind: FLOOD, title: "x") { __typename } }',
     "Mutation.standDown": f'mutation {{ standDown(id: "{M}") {{ __typename }} }}',
     "Mutation.reassign": 'mutation { reassign(assignment: "QXNzaWdubWVudDo5OTk5", '
-    'grid: "R3JpZDox") { __typename } }',
+    'grid: "R3JpZDox", fromGrid: "R3JpZDoy") { __typename } }',
     "Mutation.pinAssignment": 'mutation { pinAssignment(id: "QXNzaWdubWVudDo5OTk5") '
     "{ __typename } }",
     "Mutation.unpinAssignment": 'mutation { unpinAssignment(id: "QXNzaWdubWVudDo5OTk5") '

@@ -648,3 +648,69 @@ def test_simultaneous_activations_sharing_a_unit_never_give_a_person_two_places(
                 service.stand_down(
                     session, actor=commander, clock=clock, mobilisation_id=mobilisation_id
                 )
+
+
+def test_two_commanders_moving_one_person_at_once_one_wins_and_the_other_is_told(
+    engine: Engine, tiny_bundle: Bundle
+) -> None:
+    """Both saw the person at the same grid and send them elsewhere at the same moment, each
+    in its own transaction: one move lands (one event), the other is a conflict and changes
+    nothing. Then a commander whose screen is older than a risk fix cannot undo it."""
+    from mobilize.mobilisation import service
+    from mobilize.mobilisation.service import Conflict
+    from tests.wartime import district_commander, write
+
+    clock = ManualClock(datetime(2026, 7, 1, 8, tzinfo=UTC))
+    m = activated(engine, tiny_bundle, clock)
+    commander = district_commander(engine)
+    with Session(engine) as session:
+        a = session.scalars(
+            select(Assignment)
+            .where(Assignment.mobilisation_id == m.id, Assignment.status == "assigned")
+            .order_by(Assignment.id)
+        ).first()
+        assert a is not None
+        grids = [
+            g
+            for g in session.scalars(select(Grid.id).where(Grid.level == "micro").order_by(Grid.id))
+            if g != a.grid_id
+        ]
+    seen_at = a.grid_id
+    start = threading.Barrier(2)
+    outcomes: dict[int, str] = {}
+
+    def move(to: int) -> None:
+        start.wait(10)
+        try:
+            write(engine, service.reassign, actor=commander, clock=clock, assignment_id=a.id,
+                  grid_id=to, from_grid_id=seen_at)  # fmt: skip
+            outcomes[to] = "moved"
+        except Conflict:
+            outcomes[to] = "conflict"
+
+    threads = [threading.Thread(target=move, args=(g,)) for g in grids[:2]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(outcomes.values()) == ["conflict", "moved"], outcomes
+    winner = next(g for g, o in outcomes.items() if o == "moved")
+    with Session(engine) as session:
+        assert session.get(Assignment, a.id).grid_id == winner  # type: ignore[union-attr]
+        moves = session.scalar(
+            select(func.count()).where(
+                Event.kind == "assignment.reassigned", Event.subject_id == str(a.responder_id)
+            )
+        )
+    assert moves == 1
+
+    # A risk fix sends them on; a commander who still sees them at the winner's grid is told.
+    fixed_to = grids[2]
+    write(engine, service.send_to_grid, actor=commander, clock=clock, mobilisation_id=m.id,
+          grid_id=fixed_to, responder_id=a.responder_id, from_grid_id=winner)  # fmt: skip
+    with pytest.raises(Conflict):
+        write(engine, service.reassign, actor=commander, clock=clock, assignment_id=a.id,
+              grid_id=grids[3], from_grid_id=winner)  # fmt: skip
+    with Session(engine) as session:
+        kept = session.get(Assignment, a.id)
+        assert kept is not None and kept.grid_id == fixed_to and kept.pinned

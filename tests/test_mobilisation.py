@@ -427,13 +427,20 @@ def test_street_commanders_act_only_in_their_street(small: Engine, clock: Manual
         ).first()
     assert a is not None
     with pytest.raises(NotFound), transaction(make_sessionmaker(small)) as session:
-        service.reassign(session, actor=theirs, clock=clock, assignment_id=a.id, grid_id=own_grid)
+        service.reassign(
+            session, actor=theirs, clock=clock, assignment_id=a.id, grid_id=own_grid,
+            from_grid_id=a.grid_id,
+        )  # fmt: skip
     with pytest.raises(InvalidInput), transaction(make_sessionmaker(small)) as session:
-        service.reassign(session, actor=mine, clock=clock, assignment_id=a.id, grid_id=other_grid)
+        service.reassign(
+            session, actor=mine, clock=clock, assignment_id=a.id, grid_id=other_grid,
+            from_grid_id=a.grid_id,
+        )  # fmt: skip
     with transaction(make_sessionmaker(small)) as session:
         out = service.reassign(
-            session, actor=mine, clock=clock, assignment_id=a.id, grid_id=own_grid
-        )
+            session, actor=mine, clock=clock, assignment_id=a.id, grid_id=own_grid,
+            from_grid_id=a.grid_id,
+        )  # fmt: skip
         assert out.assignment.grid_id == own_grid and out.assignment.pinned  # type: ignore[union-attr]
         assert out.assignment.source == "manual"  # type: ignore[union-attr]
     with transaction(make_sessionmaker(small)) as session:

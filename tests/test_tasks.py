@@ -716,7 +716,7 @@ def test_a_task_waiting_on_an_empty_grid_goes_to_whoever_is_sent_there(
         newcomer = moved.responder_id
         write(
             engine, service.reassign, actor=commander, clock=clock, assignment_id=moved.id,
-            grid_id=empty,
+            grid_id=empty, from_grid_id=elsewhere,
         )  # fmt: skip
     with Session(engine) as session:
         assert _holders(session, empty) == [newcomer]

@@ -362,6 +362,7 @@ StandDownResult = Annotated[
 ]
 AssignmentResult = Annotated[
     Assignment
+    | ConflictError
     | InvalidTransitionError
     | AlreadyStoodDownError
     | NotFoundError
@@ -524,13 +525,25 @@ class WartimeMutation:
 
     @strawberry.mutation(description="Send a person to another micro-grid (pinned by default).")
     async def reassign(
-        self, info: ContextInfo, assignment: strawberry.ID, grid: strawberry.ID, pin: bool = True
+        self,
+        info: ContextInfo,
+        assignment: strawberry.ID,
+        grid: strawberry.ID,
+        from_grid: Annotated[
+            strawberry.ID,
+            strawberry.argument(
+                description="The grid you saw them at: if they have been moved since, nothing "
+                "changes and you get a ConflictError."
+            ),
+        ],
+        pin: bool = True,
     ) -> AssignmentResult:
         return await _assignment_change(
             info,
             service.reassign,
             assignment_id=("Assignment", assignment),
             grid_id=("Grid", grid),
+            from_grid_id=("Grid", from_grid),
             pin=pin,
             display_tz=info.context.settings.display_timezone,
         )

@@ -1024,16 +1024,26 @@ def reassign(
     clock: Clock,
     assignment_id: int,
     grid_id: int,
+    from_grid_id: int | None,
     pin: bool = True,
     display_tz: str = "Asia/Shanghai",
     cause: str = "reassign",
 ) -> Outcome:
     """A commander sends a person to another micro-grid in the same mobilisation; the person
-    is pinned there unless told otherwise, and both communities are re-planned."""
+    is pinned there unless told otherwise, and both communities are re-planned.
+
+    `from_grid_id` is where the commander saw them: if they have been moved since (another
+    commander, a risk fix), nothing changes and the commander is told, instead of the last
+    click silently undoing the first."""
     assignment = _commanded_assignment(session, actor, assignment_id)
     mobilisation = _active(session, assignment)
     grid = _grid_in(session, actor, mobilisation, grid_id)
     _locked(session, assignment, grid.community_id)
+    if assignment.grid_id != from_grid_id:
+        raise Conflict(
+            f"人员已被调整 Assignment {assignment.id} is no longer at grid {from_grid_id}: "
+            "look again before moving them"
+        )
     if assignment.status not in _HOLDING:
         raise InvalidTransition(assignment.status, "assigned")
     before, now = (assignment.grid_id, assignment.community_id), clock.now()
@@ -1302,6 +1312,7 @@ def send_to_grid(
             clock=clock,
             assignment_id=current.id,
             grid_id=grid_id,
+            from_grid_id=from_grid_id,
             pin=True,
             display_tz=display_tz,
             cause="risk_fix",
