@@ -7,8 +7,11 @@ and a scrape adds them up."""
 
 from __future__ import annotations
 
+import hmac
 import os
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -141,3 +144,36 @@ def exposition(engine: Engine | None) -> bytes:
         gauges.register(DatabaseGauges(engine))
         body += generate_latest(gauges)
     return body
+
+
+def serve_metrics(port: int, *, host: str, token: str | None) -> ThreadingHTTPServer:
+    """This process's metrics (every pool process's, under PROMETHEUS_MULTIPROC_DIR) on
+    `host:port`/metrics, in a daemon thread: what a Celery worker serves. With a token, a
+    scrape must bring `Authorization: Bearer <token>`, as the API's /metrics wants."""
+    expected = f"Bearer {token}" if token else None
+
+    class Scrape(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.split("?")[0] != "/metrics":
+                self._answer(404, b"not found\n", "text/plain")
+            elif expected and not hmac.compare_digest(
+                self.headers.get("Authorization", ""), expected
+            ):
+                self._answer(401, b"metrics need the metrics token\n", "text/plain")
+            else:
+                self._answer(200, generate_latest(process_registry()), CONTENT_TYPE)
+
+        def _answer(self, status: int, body: bytes, media: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", media)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:  # scrapes are not worth a log line
+            return
+
+    server = ThreadingHTTPServer((host, port), Scrape)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    return server

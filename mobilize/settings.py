@@ -36,7 +36,10 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     """When set, `/metrics` wants `Authorization: Bearer <token>` (Prometheus' bearer_token)."""
     worker_metrics_port: int | None = None
-    """A Celery worker serves its Prometheus metrics on this port (task durations)."""
+    """A Celery worker serves its Prometheus metrics on this port (task durations), wanting
+    the metrics token when one is set, as the API does."""
+    worker_metrics_host: str = "127.0.0.1"
+    """Where that port listens: this machine only, unless told (compose: `0.0.0.0`)."""
     worker_watch_seconds: float = 30.0
     """How often a worker pings its own consumer; after three silent pings while the broker
     answers it ends itself, to be restarted (0: never)."""

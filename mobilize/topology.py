@@ -2,10 +2,12 @@
 once, several API processes, a Celery worker, Celery beat and Flower, against a PostgreSQL + PostGIS
 database and a Redis the caller provides (`scripts/services-up` starts both on a test
 machine). The same processes as docker-compose.yml, so fault tests and benchmarks can kill,
-stop and restart them one at a time."""
+stop and restart them one at a time; a process that ends is started again, as compose's
+restart policy does, and the logs folder's `pids.json` says which process is which."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -44,9 +46,9 @@ class Topology:
     flower_port: int = 0
     flower_auth: str = field(default_factory=lambda: f"ops:{secrets.token_urlsafe(12)}")
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    # Started again when they exit, as compose's `restart: unless-stopped` does: a worker
-    # ends itself when its consumer dies (mobilize.worker.watch).
-    supervised: tuple[str, ...] = ("worker",)
+    # Started again when they exit, as compose's `restart: unless-stopped` does (a worker
+    # ends itself when its consumer dies: mobilize.worker.watch); None: every process.
+    supervised: tuple[str, ...] | None = None
     restarts: dict[str, int] = field(default_factory=dict)
     _held: set[str] = field(default_factory=set)  # killed on purpose: not started again
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -79,6 +81,9 @@ class Topology:
                 start_new_session=True,
             )
         self.procs[name] = proc
+        (self.logs / "pids.json").write_text(
+            json.dumps({n: p.pid for n, p in sorted(self.procs.items())}) + "\n"
+        )
         return proc
 
     def _command(self, name: str) -> list[str]:
@@ -121,9 +126,12 @@ class Topology:
         )
         if migrate.returncode != 0:
             raise RuntimeError(f"migration failed: {migrate.stderr.decode()[-2000:]}")
-        self.ports = [free_port() for _ in range(self.apis)]
-        self.worker_metrics_port = free_port()
-        self.flower_port = free_port()
+        if not self.ports:
+            self.ports = [free_port() for _ in range(self.apis)]
+        if len(self.ports) != self.apis:
+            raise ValueError(f"{self.apis} API processes need {self.apis} ports: {self.ports}")
+        self.worker_metrics_port = self.worker_metrics_port or free_port()
+        self.flower_port = self.flower_port or free_port()
         for name in [*self.api_names, "worker", "beat", "flower"]:
             self._spawn(name, self._command(name))
         threading.Thread(target=self._supervise, name="topology-supervisor", daemon=True).start()
@@ -134,7 +142,7 @@ class Topology:
     def _supervise(self) -> None:
         while not self._stopping.wait(0.5):
             with self._lock:
-                for name in self.supervised:
+                for name in self.supervised or list(self.procs):
                     proc = self.procs.get(name)
                     if proc is None or proc.poll() is None or name in self._held:
                         continue

@@ -92,6 +92,32 @@ def test_metrics_can_require_a_token(engine: Engine, clock: ManualClock) -> None
         assert right.status_code == 200 and "mobilize_grids" in right.text
 
 
+def test_a_workers_metrics_listen_on_this_machine_only_and_want_the_token() -> None:
+    """The worker's own Prometheus port: bound to 127.0.0.1 unless told otherwise, and, with
+    the metrics token set, as closed as the API's /metrics."""
+    import httpx
+
+    from mobilize.metrics import serve_metrics
+    from mobilize.topology import free_port
+
+    assert Settings().worker_metrics_host == "127.0.0.1"
+    server = serve_metrics(free_port(), host=Settings().worker_metrics_host, token="scrape-me")
+    try:
+        host, port = server.server_address[:2]
+        assert host == "127.0.0.1"
+        url = f"http://127.0.0.1:{port}/metrics"
+        assert httpx.get(url, timeout=5).status_code == 401
+        assert (
+            httpx.get(url, headers={"Authorization": "Bearer nope"}, timeout=5).status_code == 401
+        )
+        right = httpx.get(url, headers={"Authorization": "Bearer scrape-me"}, timeout=5)
+        assert right.status_code == 200 and "mobilize_task_seconds" in right.text
+        assert httpx.get(f"http://127.0.0.1:{port}/other", timeout=5).status_code == 404
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
 def json_log() -> Iterator[io.StringIO]:
     root = logging.getLogger()

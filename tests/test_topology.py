@@ -7,6 +7,8 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -73,6 +75,9 @@ def test_compose_has_the_production_topology() -> None:
         assert services[name]["environment"]["PROMETHEUS_MULTIPROC_DIR"] in services[name]["tmpfs"]
         assert services[name]["environment"]["MOBILIZE_LOG_FORMAT"] == "json"
     assert services["worker"]["environment"]["MOBILIZE_WORKER_METRICS_PORT"]
+    # reachable by Prometheus on the compose network, and closed by the metrics token
+    assert services["worker"]["environment"]["MOBILIZE_WORKER_METRICS_HOST"] == "0.0.0.0"
+    assert "MOBILIZE_METRICS_TOKEN:?" in (ROOT / "docker-compose.yml").read_text()
     assert "flower" in services["flower"]["command"]
     assert any(a.startswith("--basic-auth=") for a in services["flower"]["command"])
     docker = (ROOT / "Dockerfile").read_text()
@@ -230,3 +235,57 @@ def test_a_request_id_runs_from_the_api_into_the_worker_and_metrics_are_served(
     assert {q["name"] for q in queues["active_queues"]} >= {"celery"}, queues
     denied = httpx.get(f"http://127.0.0.1:{topology.flower_port}/api/queues/length", timeout=5)
     assert denied.status_code == 401
+
+
+def test_mobilize_topology_restarts_what_dies_and_stops_only_when_asked(
+    postgis_url: str, tmp_path: Path
+) -> None:
+    """The command an operator runs: on the ports asked for; a worker and an API killed -9
+    come back (it used to stop everything when its worker died), and SIGTERM stops it all."""
+    ports = [free_port(), free_port()]
+    logs = tmp_path / "logs"
+    env = {**os.environ, "MOBILIZE_DATABASE_URL": postgis_url, "MOBILIZE_BROKER_URL": BROKER}
+    command = subprocess.Popen(
+        [sys.executable, "-m", "mobilize.cli", "topology", "--ports", ",".join(map(str, ports)),
+         "--logs", str(logs)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+    def healthy(port: int, within_s: float = 120) -> bool:
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    return True
+            time.sleep(0.3)
+        return False
+
+    def pids() -> dict[str, int]:
+        found: dict[str, int] = json.loads((logs / "pids.json").read_text())
+        return found
+
+    try:
+        assert all(healthy(p) for p in ports), command.stdout
+        first = pids()
+        assert set(first) == {"api-0", "api-1", "worker", "beat", "flower"}
+        for name in ("worker", "api-1"):
+            os.killpg(first[name], signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            now = pids()
+            if now["worker"] != first["worker"] and now["api-1"] != first["api-1"]:
+                break
+            time.sleep(0.3)
+        assert healthy(ports[1]), (logs / "api-1.log").read_text()[-3000:]
+        assert command.poll() is None, "the topology stopped when a process died"
+        again = pids()
+        assert again["worker"] != first["worker"] and again["api-1"] != first["api-1"]
+        os.kill(again["worker"], 0)  # the new worker is alive
+    finally:
+        command.send_signal(signal.SIGTERM)
+        output, _ = command.communicate(timeout=90)
+    assert command.returncode == 0, output
+    assert "started again" in output
+    for pid in again.values():
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

@@ -451,12 +451,19 @@ def schema(
 @app.command()
 def topology(
     apis: Annotated[int, typer.Option(help="API processes.")] = 2,
+    port: Annotated[
+        int | None, typer.Option(help="The first API's port; the others follow it.")
+    ] = None,
+    ports: Annotated[
+        str | None, typer.Option(help="Each API's port, comma-separated (e.g. 8001,8002).")
+    ] = None,
     logs: Annotated[Path, typer.Option(help="Where each process logs.")] = Path("topology-logs"),
     database_url: DatabaseOption = None,
 ) -> None:
     """Run the production topology from local processes (no Docker): migrations, API
     processes, a Celery worker, beat and Flower, on MOBILIZE_DATABASE_URL (PostGIS) and
-    MOBILIZE_BROKER_URL (Redis). Stops them all on Ctrl-C."""
+    MOBILIZE_BROKER_URL (Redis). A process that ends is started again, as compose does;
+    Ctrl-C (or SIGTERM) stops them all."""
     import time
 
     from mobilize.topology import Topology
@@ -465,7 +472,10 @@ def topology(
     if not settings.database_url.startswith("postgresql") or not settings.broker_url:
         err.print("[red]Needs MOBILIZE_DATABASE_URL=postgresql://... and MOBILIZE_BROKER_URL[/]")
         raise typer.Exit(2)
-    running = Topology(settings.database_url, settings.broker_url, logs, apis=apis).start()
+    chosen = _api_ports(apis, port, ports)
+    running = Topology(settings.database_url, settings.broker_url, logs, apis=apis, ports=chosen)
+    signal.signal(signal.SIGTERM, _interrupted)  # stopped as by Ctrl-C: the rest stops too
+    running.start()
     try:
         for i in range(apis):
             out.print(f"api-{i}: {running.url(i)}/graphql  metrics: {running.url(i)}/metrics")
@@ -474,12 +484,40 @@ def topology(
             f"flower (queues, workers): http://127.0.0.1:{running.flower_port}/  "
             f"user:password {running.flower_auth}"
         )
-        out.print(f"logs (JSON) in {logs}/; Ctrl-C stops everything")
-        while all(p.poll() is None for p in running.procs.values()):
+        out.print(f"logs (JSON) and pids.json in {logs}/; Ctrl-C stops everything")
+        told: dict[str, int] = {}
+        while True:  # until asked to stop: the topology restarts what ends
             time.sleep(1)
-        err.print("[red]a process exited; stopping the rest[/]")
+            for name, count in sorted(running.restarts.items()):
+                if told.get(name) != count:
+                    err.print(f"[yellow]{name} ended and was started again ({count}×)[/]")
+                    told[name] = count
+    except KeyboardInterrupt:
+        err.print("stopping")
     finally:
         running.stop()
+
+
+def _interrupted(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _api_ports(apis: int, port: int | None, ports: str | None) -> list[int]:
+    """The API processes' ports from --port or --ports; none given: free ones."""
+    if port is not None and ports is not None:
+        err.print("[red]--port or --ports, not both[/]")
+        raise typer.Exit(2)
+    if ports is not None:
+        try:
+            chosen = [int(p) for p in ports.split(",") if p.strip()]
+        except ValueError:
+            err.print(f"[red]--ports {ports!r}: comma-separated port numbers[/]")
+            raise typer.Exit(2) from None
+        if len(chosen) != apis:
+            err.print(f"[red]--ports gives {len(chosen)} ports for {apis} API processes[/]")
+            raise typer.Exit(2)
+        return chosen
+    return [port + i for i in range(apis)] if port is not None else []
 
 
 def run() -> None:

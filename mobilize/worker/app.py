@@ -10,10 +10,9 @@ import time
 from typing import Any
 
 from celery import Celery, Task, signals
-from prometheus_client import start_http_server
 
 from mobilize import logs
-from mobilize.metrics import TASK_SECONDS, process_registry
+from mobilize.metrics import TASK_SECONDS, serve_metrics
 from mobilize.settings import get_settings
 from mobilize.worker.watch import ConsumerWatch
 
@@ -96,9 +95,10 @@ def _end(task_id: str, task: Task, state: str | None = None, **_: Any) -> None:
 @signals.worker_init.connect
 def _serve_metrics(**_: Any) -> None:
     """Task durations for Prometheus, from every pool process (PROMETHEUS_MULTIPROC_DIR)."""
-    port = get_settings().worker_metrics_port
-    if port is not None:
-        start_http_server(port, registry=process_registry())
+    settings = get_settings()
+    if settings.worker_metrics_port is not None:
+        token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+        serve_metrics(settings.worker_metrics_port, host=settings.worker_metrics_host, token=token)
 
 
 @signals.worker_ready.connect
