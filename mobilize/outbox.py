@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Engine, and_, bindparam, or_, select, update
@@ -23,7 +23,7 @@ from mobilize.clock import Clock
 from mobilize.db import make_sessionmaker, transaction
 from mobilize.db.bulk import insert_rows
 from mobilize.live import Broker, attach
-from mobilize.models import Notification
+from mobilize.models import LIVE, Mobilisation, Notification
 from mobilize.notify import Message, Notifier
 
 logger = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ def enqueue(
     return [batch]
 
 
+CHUNK = 500  # rows claimed (and their outcomes written) at a time
 LEASE = timedelta(minutes=2)  # a claimed row is left alone this long by other deliverers
 BACKOFF_S = (30, 60, 120, 300, 600, 1200, 1800)  # after the 1st, 2nd, ... failed attempt
 
@@ -78,24 +79,48 @@ def deliver(
     clock: Clock,
     batches: Sequence[str] | None = None,
     max_attempts: int = 8,
-    limit: int = 500,
+    limit: int = CHUNK,
 ) -> int:
-    """Send pending notifications that are due (of these batches, or any); return how many
-    went out. Rows are claimed with a lease in one short transaction, sent with no
-    transaction open (a slow channel never holds a lock a mutation waits for), and their
-    outcome written in another: channels that took a message are not asked again."""
-    now = clock.now()
-    due = and_(
+    """Send every pending notification that is due (of these batches, or any), `limit` at a
+    time until none is left; return how many went out. A dispatch so sends its whole batch,
+    and after an outage the backlog drains as fast as the channels take it. Messages of live
+    mobilisations go before all others, so a call to the grid is never queued behind a
+    finished mobilisation's thank-you."""
+    sent = 0
+    while True:
+        claimed = _claim(factory, clock=clock, batches=batches, limit=limit)
+        if not claimed:
+            return sent
+        sent += _send(factory, claimed, notifier=notifier, clock=clock, max_attempts=max_attempts)
+
+
+def _due(now: datetime) -> Any:
+    return and_(
         Notification.status == "pending",
         or_(Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now),
     )
+
+
+def _claim(
+    factory: sessionmaker[Session], *, clock: Clock, batches: Sequence[str] | None, limit: int
+) -> list[Any]:
+    """Up to `limit` due rows, live mobilisations' first, leased to this deliverer in one short
+    transaction (a row leased by another is not due)."""
+    now = clock.now()
+    due = _due(now)
     with transaction(factory) as session:
         query = select(Notification.id).where(due).order_by(Notification.id).limit(limit)
         if batches is not None:
-            query = query.where(Notification.batch.in_(list(batches)))
-        ids = list(session.scalars(query))
+            ids = list(session.scalars(query.where(Notification.batch.in_(list(batches)))))
+        else:
+            live = select(Mobilisation.id).where(Mobilisation.status.in_([s.value for s in LIVE]))
+            ids = list(session.scalars(query.where(Notification.mobilisation_id.in_(live))))
+            if len(ids) < limit:
+                ids += session.scalars(
+                    query.limit(limit - len(ids)).where(Notification.id.not_in(ids))
+                )
         if not ids:
-            return 0
+            return []
         lease = now + LEASE
         session.execute(
             update(Notification)
@@ -113,6 +138,21 @@ def deliver(
                 Notification.delivered,
             ).where(Notification.id.in_(ids), Notification.next_attempt_at == lease)
         ).all()
+    rank = {pk: i for i, pk in enumerate(ids)}  # sent in the order chosen: live ones first
+    return sorted(rows, key=lambda r: rank[r.id])
+
+
+def _send(
+    factory: sessionmaker[Session],
+    rows: list[Any],
+    *,
+    notifier: Notifier,
+    clock: Clock,
+    max_attempts: int,
+) -> int:
+    """Send claimed rows with no transaction open (a slow channel never holds a lock a
+    mutation waits for), then write their outcomes in one: channels that took a message are
+    not asked again."""
     outcomes = []
     for row in rows:
         message = Message(to=row.recipient, kind=row.kind, text=row.text)
@@ -151,6 +191,18 @@ def deliver(
         for names, params in groups.items():
             session.execute(_outcome_update(names), params)
     return sent
+
+
+def cancel_pending(session: Session, *, mobilisation_id: int, now: datetime) -> int:
+    """A stood-down mobilisation's messages not yet sent are not sent: kept, marked
+    `cancelled` (the record says what was never said). Returns how many."""
+    cancelled: int = session.execute(
+        update(Notification)
+        .where(Notification.mobilisation_id == mobilisation_id, Notification.status == "pending")
+        .values(status="cancelled", next_attempt_at=None, last_error=f"stood down at {now}")
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    return cancelled
 
 
 def _outcome_update(names: tuple[str, ...]) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from mobilize.api.app import create_app
@@ -22,7 +22,7 @@ from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
 from mobilize.db import make_sessionmaker, transaction
 from mobilize.districts.importer import import_district
-from mobilize.models import Notification, Role
+from mobilize.models import Mobilisation, Notification, Role
 from mobilize.notify import JsonWebhook, LogChannel, Message, Notifier, WeComRobot
 from mobilize.outbox import InProcessDispatcher, deliver, enqueue
 from mobilize.settings import Settings
@@ -237,3 +237,83 @@ def test_a_slow_channel_never_holds_up_a_mutation(
     with Session(engine) as session:
         assert set(session.scalars(select(Notification.status))) == {"sent"}
     assert len(receiver.requests) == len({b["id"] for b in receiver.bodies()}) > 0
+
+
+class Recorder:
+    """A channel that takes every message and remembers the order."""
+
+    name = "recorder"
+
+    def __init__(self) -> None:
+        self.sent: list[Message] = []
+
+    def accepts(self, message: Message) -> bool:
+        return True
+
+    def send(self, message: Message, *, key: str) -> None:
+        self.sent.append(message)
+
+
+def calls(n: int, prefix: str) -> list[Message]:
+    return [Message(to=f"{prefix}{i:05d}", kind="assignment", text="请到岗") for i in range(n)]
+
+
+def test_a_dispatch_sends_its_whole_batch_and_a_backlog_drains_in_one_go(
+    engine: Engine, clock: ManualClock
+) -> None:
+    """An activation's batch of 1,234 calls goes out in one dispatch (not 500 of them, the
+    rest a beat tick each); after an outage 2,000 waiting messages go in one retry."""
+    factory = make_sessionmaker(engine)
+    recorder = Recorder()
+    [batch] = queue(engine, clock, *calls(1234, "139"))
+    queue(engine, clock, *calls(300, "138"))  # another batch: not this dispatch's
+    assert deliver(factory, notifier=Notifier([recorder]), clock=clock, batches=[batch]) == 1234
+    assert {m.to[:3] for m in recorder.sent} == {"139"}
+    queue(engine, clock, *calls(1700, "137"))
+    assert deliver(factory, notifier=Notifier([recorder]), clock=clock) == 2000
+    with Session(engine) as session:
+        assert set(session.scalars(select(Notification.status))) == {"sent"}
+
+
+def test_live_mobilisations_go_first_and_a_stand_down_cancels_its_waiting_calls(
+    engine: Engine, tiny_bundle: Bundle, clock: ManualClock
+) -> None:
+    """Calls of a live mobilisation are not queued behind other messages; a stood-down
+    mobilisation's unsent calls are never sent, and the record says so."""
+    from mobilize.mobilisation import service
+    from tests.wartime import activated, district_commander
+
+    m = activated(engine, tiny_bundle, clock)
+    factory = make_sessionmaker(engine)
+    with transaction(factory) as session:  # older messages of no mobilisation, waiting
+        enqueue(session, clock=clock, messages=calls(700, "old-"))
+    with transaction(factory) as session:  # then a live mobilisation's calls
+        enqueue(session, clock=clock, messages=calls(50, "live-"), mobilisation_id=m.id)
+    recorder = Recorder()
+    deliver(factory, notifier=Notifier([recorder]), clock=clock)
+    order = [x.to for x in recorder.sent]
+    last_live = max(i for i, to in enumerate(order) if to.startswith("live-"))
+    first_old = min(i for i, to in enumerate(order) if to.startswith("old-"))
+    assert last_live < first_old, "the live mobilisation's calls went first"
+    assert len(order) == len(set(order)) and sum(t.startswith("old-") for t in order) == 700
+
+    with transaction(factory) as session:  # calls nobody sent yet when it stands down
+        enqueue(session, clock=clock, messages=calls(40, "late-"), mobilisation_id=m.id)
+    with transaction(factory) as session:
+        service.stand_down(
+            session, actor=district_commander(engine), clock=clock, mobilisation_id=m.id
+        )
+    before = len(recorder.sent)
+    deliver(factory, notifier=Notifier([recorder]), clock=clock)
+    after = recorder.sent[before:]
+    assert not [x for x in after if x.to.startswith("late-")]
+    assert {x.kind for x in after} <= {"stand_down"}  # the thank-you still goes
+    with Session(engine) as session:
+        cancelled = session.scalar(
+            select(func.count()).where(
+                Notification.mobilisation_id == m.id, Notification.status == "cancelled"
+            )
+        )
+        stood = session.get(Mobilisation, m.id)
+    assert cancelled >= 40
+    assert stood is not None and stood.final_state["messages_cancelled"] == cancelled

@@ -56,7 +56,7 @@ from mobilize.models import (
     TaskStatus,
 )
 from mobilize.notify import Message
-from mobilize.outbox import enqueue
+from mobilize.outbox import cancel_pending, enqueue
 from mobilize.tasks.service import generate_for_activation, promote_staffed
 
 _HOLDING = [s.value for s in HOLDING]
@@ -739,6 +739,8 @@ def stand_down(
         .values(status=TaskStatus.CANCELLED.value, reason="stood_down", updated_at=now)
     ).rowcount  # type: ignore[attr-defined]
     final["tasks_cancelled"] = open_tasks
+    # Calls still waiting would send people to a mobilisation that is over.
+    final["messages_cancelled"] = cancel_pending(session, mobilisation_id=mobilisation.id, now=now)
     mobilisation.final_state = final
     session.flush()
     record_events(

@@ -191,6 +191,8 @@ class Notification(Base):
     __table_args__ = (
         Index("ix_notification_status", "status", "id"),
         Index("ix_notification_batch", "batch"),
+        # Live mobilisations' messages first; a stand-down cancels its pending ones.
+        Index("ix_notification_mobilisation_status", "mobilisation_id", "status", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -202,7 +204,9 @@ class Notification(Base):
     mobilisation_id: Mapped[int | None] = mapped_column(
         ForeignKey("mobilisation.id", ondelete="CASCADE")
     )
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | failed
+    status: Mapped[str] = mapped_column(
+        String(16), default="pending"
+    )  # pending|sent|failed|cancelled
     attempts: Mapped[int] = mapped_column(default=0)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     delivered: Mapped[list[str] | None] = mapped_column(JSON)  # channels that accepted it
