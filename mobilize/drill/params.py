@@ -33,6 +33,7 @@ class DrillParams:
     tick_min: float
     commander_every_min: float
     stand_down_min: float
+    messages_per_second: float
 
     @classmethod
     def defaults(cls) -> DrillParams:

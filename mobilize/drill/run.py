@@ -198,6 +198,7 @@ def _figures(
         "service_calls": sim.calls,
         "refused_calls": dict(sorted(sim.refusals.items())),
         "messages": sim.channel.sent,
+        "longest_call_delivery_s": round(sim.channel.latest_s, 1),
     }
     curve = [(0.0, 0.0)] + [(minute, pct) for minute, _, pct in built.curve]
     return RunFigures(planner, mobilisation.id, figures, curve)

@@ -42,6 +42,7 @@ from mobilize.models import (
     GridState,
     Household,
     Mobilisation,
+    Responder,
     Role,
     Street,
     Task,
@@ -86,18 +87,36 @@ def _record_batches(
 
 
 class DrillChannel:
-    """Messages reach the simulated phones (counted), never a real one."""
+    """Messages reach the simulated phones (counted), never a real one: each one the time
+    after its dispatch that the messages before it took to send, at the rate measured."""
 
     name = "drill"
 
-    def __init__(self) -> None:
+    def __init__(self, per_second: float) -> None:
         self.sent = 0
+        self.per_second = per_second
+        self.in_dispatch = 0
+        self.reached: dict[str, float] = {}  # phone -> seconds after its dispatch
+        self.latest_s = 0.0  # the longest wait of any call so far
+
+    def dispatching(self) -> None:
+        """A new dispatch begins: its first message goes out first."""
+        self.in_dispatch = 0
 
     def accepts(self, message: Message) -> bool:
         return True
 
     def send(self, message: Message, *, key: str) -> None:
         self.sent += 1
+        self.in_dispatch += 1
+        if message.kind == "assignment":
+            after = self.in_dispatch / self.per_second
+            self.reached[message.to] = after
+            self.latest_s = max(self.latest_s, after)
+
+    def delay_min(self, phone: str | None) -> float:
+        """When a person's latest call reached them, in minutes after its dispatch."""
+        return self.reached.pop(phone, 0.0) / 60 if phone else 0.0
 
 
 @dataclass
@@ -150,7 +169,7 @@ class Simulation:
         self.params = params
         self.seed = seed
         self.display_tz = display_tz
-        self.channel = DrillChannel()
+        self.channel = DrillChannel(params.messages_per_second)
         self.notifier = Notifier([self.channel])
         self.people: dict[int, Person] = {}
         self.seq = 0  # the last event of the log the simulation has read
@@ -188,6 +207,13 @@ class Simulation:
                 self.check_task[grid_id] = task_id
             elif kind == "supply_delivery":
                 self.supply_task[grid_id] = (task_id, tags)
+        self.phone_of: dict[int, str] = dict(
+            session.execute(
+                select(Responder.id, Responder.phone).where(
+                    Responder.district_id == self.district_id
+                )
+            ).all()
+        )
         self.households: dict[int, deque[tuple[int, int]]] = {g: deque() for g in self.centres}
         rows = session.execute(
             select(Household.id, Household.micro_grid_id, Household.tags, Household.code).where(
@@ -327,11 +353,10 @@ class Simulation:
             person.waiting = False
             return
         if row.status == "assigned":
+            reached = self._minute() + self.channel.delay_min(self.phone_of.get(row.responder_id))
             if not person.waiting and person.fate != "never":
                 person.waiting = True
-                self._at(
-                    self._minute() + person.ack_delay_min, PEOPLE, "answer", person.responder_id
-                )
+                self._at(reached + person.ack_delay_min, PEOPLE, "answer", person.responder_id)
             return
         if moved and was in ("acknowledged", "en_route", "on_site"):
             self._stop(person)  # on their way elsewhere now
@@ -479,6 +504,7 @@ class Simulation:
     def _deliver(self, batches: list[str]) -> None:
         if not batches:
             return
+        self.channel.dispatching()
         while outbox.deliver(
             self.factory, notifier=self.notifier, clock=self.clock, batches=batches
         ):
