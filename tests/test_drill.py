@@ -204,19 +204,16 @@ def test_the_drill_counts_the_time_each_call_takes_to_reach_its_phone(
 ) -> None:
     """Calls go out one after another at the measured rate: the last of a dispatch reaches
     its phone that many seconds late, and people answer counting from then. Slowed to one
-    call every two minutes, the tiny district's answers come visibly later."""
-    params = DrillParams.defaults().with_overrides(QUICK)
-    slow = params.with_overrides(["messages_per_second=0.0083"])  # one call in 2 minutes
-
-    def once(db: str, p: DrillParams) -> dict[str, object]:
-        url = f"sqlite:///{tmp_path / db}"
-        return drill(database_url=url, bundle=tiny_bundle, seed=3, params=p, out=None,
-                     baseline=False)  # fmt: skip
-
-    usual, slowed = once("a.db", params), once("b.db", slow)
-    called = usual["people_called"]
+    call every two minutes, the tiny district's calls take over an hour to go out, so the
+    median answer (5 minutes after a call arrives, by the drill's people) comes far later."""
+    params = DrillParams.defaults().with_overrides([*QUICK, "messages_per_second=0.0083"])
+    slowed = drill(
+        database_url=f"sqlite:///{tmp_path / 'slow.db'}", bundle=tiny_bundle, seed=3,
+        params=params, out=None, baseline=False,
+    )  # fmt: skip
+    called = slowed["people_called"]
     assert isinstance(called, int) and called > 10
     # the activation's calls: the last one waited for all the others before it
-    assert usual["longest_call_delivery_s"] == pytest.approx(called / 5000, abs=0.1)
     assert slowed["longest_call_delivery_s"] >= called / 0.0083 * 0.9
-    assert slowed["t_ack_p50_min"] > usual["t_ack_p50_min"] + 10  # type: ignore[operator]
+    # half the calls arrive after about called/2 × 2 minutes; answers come after that
+    assert slowed["t_ack_p50_min"] > called / 2 * 2 * 0.5  # type: ignore[operator]

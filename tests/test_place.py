@@ -1,5 +1,6 @@
-"""A scope argument narrows the caller's place, never widens it; acting on a person needs the
-person to be in the caller's place; errors name only what the caller may see.
+"""Acting on a person needs the person to be in the caller's place; errors name only what
+the caller may see; what is changed on behalf of one place tells nothing of another. (What
+each role may *ask about* is in test_place_reading.py.)
 
 Each expectation is written here from the bundle and the roles, never read from the policy or
 the scope code under test."""
@@ -7,15 +8,12 @@ the scope code under test."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from mobilize.api.app import create_app
 from mobilize.api.relay import to_global_id
 from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
@@ -28,155 +26,14 @@ from mobilize.models import (
     Street,
     Task,
 )
-from mobilize.notify import LogNotifier
-from mobilize.outbox import InProcessDispatcher
-from mobilize.settings import Settings
-from tests.people import Cast, cast
-from tests.wartime import activated
+from tests.places import World, ask, world_in
 
 HOLD = ("assigned", "acknowledged", "en_route", "on_site")
 
 
-@dataclass
-class World:
-    client: TestClient
-    people: Cast
-    mobilisation: str
-    street: dict[str, str]  # street code -> global id
-    community: dict[str, str]  # community code -> global id
-    street_of: dict[str, str]  # community code -> street code
-
-
 @pytest.fixture
 def w(engine: Engine, small_bundle: Bundle, clock: ManualClock) -> Iterator[World]:
-    mobilisation = activated(engine, small_bundle, clock)
-    people = cast(engine, clock)
-    with Session(engine) as session:
-        streets = {s.code: to_global_id("Street", s.id) for s in session.scalars(select(Street))}
-        rows = session.execute(select(Community.code, Community.id, Street.code).join(Street))
-        communities, street_of = {}, {}
-        for code, pk, street in rows:
-            communities[code] = to_global_id("Community", pk)
-            street_of[code] = street
-    dispatcher = InProcessDispatcher(engine, LogNotifier(), clock)
-    app = create_app(Settings(), engine=engine, clock=clock, dispatcher=dispatcher)
-    with TestClient(app) as client:
-        yield World(
-            client,
-            people,
-            to_global_id("Mobilisation", mobilisation.id),
-            streets,
-            communities,
-            street_of,
-        )
-
-
-def ask(w: World, role: str, query: str, **variables: Any) -> dict[str, Any]:
-    response = w.client.post(
-        "/graphql",
-        json={"query": query, "variables": variables},
-        headers={"Authorization": f"Bearer {w.people.token(role)}"},
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def refused(body: dict[str, Any], code: str | None = None) -> bool:
-    """No data at all: a FORBIDDEN error, or the null that `node(id:)` gives for what the
-    caller cannot see; with `code`, exactly that error."""
-    codes = {e.get("extensions", {}).get("code") for e in body.get("errors", [])}
-    values = list((body.get("data") or {}).values())
-    if code is not None and codes != {code}:
-        return False
-    return codes <= {"FORBIDDEN"} and values in ([], [None])
-
-
-PER_PLACE = {
-    "coverage": "query($m: ID!, $s: ID, $c: ID) { coverage(mobilisation: $m, street: $s, "
-    "community: $c) { grids } }",
-    "gridStates": "query($m: ID!, $s: ID, $c: ID) { gridStates(mobilisation: $m, street: $s, "
-    "community: $c) { status } }",
-    "risk": "query($m: ID!, $s: ID, $c: ID) { risk(mobilisation: $m, street: $s, "
-    "community: $c, all: true) { atRisk } }",
-    "stateAt": "query($m: ID!, $s: ID, $c: ID) { stateAt(mobilisation: $m, "
-    'at: "2026-07-01T08:30:00+00:00", street: $s, community: $c) { seq grids { status } } }',
-    "afterActionReport": "query($m: ID!, $s: ID, $c: ID) { afterActionReport(mobilisation: $m, "
-    "street: $s, community: $c) { grids } }",
-}
-
-
-def test_a_secretary_asking_for_their_street_is_refused_and_sees_nothing_of_it(w: World) -> None:
-    own_street = w.street_of[w.people.community]
-    for name, query in PER_PLACE.items():
-        body = ask(w, "community_secretary", query, m=w.mobilisation, s=w.street[own_street])
-        assert refused(body, "FORBIDDEN"), (name, body)
-        assert "wider than your place" in body["errors"][0]["message"]
-        # their own community, asked for by name or by default, is answered
-        for asked in ({"c": w.community[w.people.community]}, {}):
-            body = ask(w, "community_secretary", query, m=w.mobilisation, **asked)
-            assert "errors" not in body and body["data"][name] is not None, (name, asked, body)
-
-
-def test_a_scope_argument_narrows_within_the_place_and_never_leaves_it(w: World) -> None:
-    mine = w.people.street
-    theirs = w.people.other_street
-    inside = next(c for c, s in sorted(w.street_of.items()) if s == mine)
-    outside = next(c for c, s in sorted(w.street_of.items()) if s == theirs)
-    for name, query in PER_PLACE.items():
-        # narrower than the caller's place: answered
-        for role, args in (
-            ("street_commander", {"c": w.community[inside]}),
-            ("district_commander", {"s": w.street[theirs]}),
-            ("reviewer", {"c": w.community[outside]}),
-        ):
-            body = ask(w, role, query, m=w.mobilisation, **args)
-            assert "errors" not in body and body["data"][name] is not None, (name, role, body)
-        # beside or above it: refused, no data
-        for role, args in (
-            ("street_commander", {"s": w.street[theirs]}),
-            ("street_commander", {"c": w.community[outside]}),
-            ("community_secretary", {"c": w.community[next(
-                c for c in sorted(w.street_of) if c != w.people.community)]}),
-        ):  # fmt: skip
-            body = ask(w, role, query, m=w.mobilisation, **args)
-            assert refused(body), (name, role, args, body)
-
-
-def test_coverage_of_a_narrower_place_counts_only_its_grids(w: World, small_bundle: Bundle) -> None:
-    general = {g.code: g.parent for g in small_bundle.grids if g.level == "general"}
-    micro_in = {c: 0 for c in w.street_of}
-    for g in small_bundle.grids:
-        if g.level == "micro":
-            micro_in[general[g.parent]] += 1
-    street_total = sum(n for c, n in micro_in.items() if w.street_of[c] == w.people.street)
-    got = ask(w, "street_commander", PER_PLACE["coverage"], m=w.mobilisation)
-    assert got["data"]["coverage"]["grids"] == street_total
-    got = ask(
-        w, "street_commander", PER_PLACE["coverage"], m=w.mobilisation,
-        c=w.community[w.people.community],
-    )  # fmt: skip
-    assert got["data"]["coverage"]["grids"] == micro_in[w.people.community]
-
-
-def test_a_secretary_subscribing_to_their_street_gets_one_error_and_no_coverage(w: World) -> None:
-    own_street = w.street_of[w.people.community]
-    document = """subscription($m: ID!, $s: ID) { coverageChanged(mobilisation: $m,
-        street: $s) { grids } }"""
-    with w.client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
-        ws.send_json(
-            {
-                "type": "connection_init",
-                "payload": {"Authorization": f"Bearer {w.people.community_secretary}"},
-            }
-        )
-        assert ws.receive_json()["type"] == "connection_ack"
-        variables = {"m": w.mobilisation, "s": w.street[own_street]}
-        ws.send_json(
-            {"id": "1", "type": "subscribe", "payload": {"query": document, "variables": variables}}
-        )
-        message = ws.receive_json()
-        assert message["type"] == "error", message
-        assert message["payload"][0]["extensions"]["code"] in ("FORBIDDEN", "NOT_FOUND")
+    yield from world_in(engine, small_bundle, clock)
 
 
 # -- acting on a person ---------------------------------------------------------------------
@@ -306,99 +163,6 @@ def test_a_risk_fix_error_never_says_where_someone_outside_your_place_is(
     assert _holds(engine, person) == [their_grid]
 
 
-# -- every scope argument of every per-place query, for every role ----------------------------
-
-ROLES = [
-    "admin",
-    "district_commander",
-    "reviewer",
-    "street_commander",
-    "other_street_commander",
-    "community_secretary",
-    "responder",
-]
-
-
-def places_of(w: World) -> dict[str, set[str]]:
-    """Each role's place as the communities it covers, written from who the cast are (never
-    from the scope code under test)."""
-    every = set(w.street_of)
-    return {
-        "admin": every,
-        "district_commander": every,
-        "reviewer": every,
-        "street_commander": {c for c, s in w.street_of.items() if s == w.people.street},
-        "other_street_commander": {c for c, s in w.street_of.items() if s == w.people.other_street},
-        "community_secretary": {w.people.community},
-        "responder": set(),
-    }
-
-
-def test_every_scope_argument_of_every_query_answers_inside_the_place_only(w: World) -> None:
-    place = places_of(w)
-    subscription = """subscription($m: ID!, $s: ID, $c: ID) { coverageChanged(mobilisation: $m,
-        street: $s, community: $c) { grids } }"""
-    asked: list[tuple[str, dict[str, str], set[str]]] = [
-        ("s", {"s": w.street[s]}, {c for c, cs in w.street_of.items() if cs == s})
-        for s in sorted(w.street)
-    ] + [("c", {"c": w.community[c]}, {c}) for c in sorted(w.community)]
-    for role in ROLES:
-        for _, args, covers in asked:
-            allowed = bool(place[role]) and covers <= place[role]
-            for name, query in PER_PLACE.items():
-                body = ask(w, role, query, m=w.mobilisation, **args)
-                if allowed:
-                    assert "errors" not in body and body["data"][name] is not None, (
-                        name, role, covers, body)  # fmt: skip
-                else:
-                    assert refused(body), (name, role, covers, body)
-            frame = first_frame(w, role, subscription, {"m": w.mobilisation, **args})
-            assert (frame["type"] == "next") is allowed, (role, covers, frame)
-            if not allowed:
-                codes = {e["extensions"]["code"] for e in frame["payload"]}
-                assert codes <= {"FORBIDDEN", "NOT_FOUND"}, frame
-
-
-def first_frame(w: World, role: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-    with w.client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
-        token = w.people.token(role)
-        ws.send_json({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
-        assert ws.receive_json()["type"] == "connection_ack"
-        payload = {"query": query, "variables": variables}
-        ws.send_json({"id": "1", "type": "subscribe", "payload": payload})
-        frame: dict[str, Any] = ws.receive_json()
-        return frame
-
-
-def test_filter_arguments_only_narrow_what_each_role_sees(w: World, small_bundle: Bundle) -> None:
-    """`communities(street:)`, `grids(community:)` and `pairings(community:)` inside a place
-    count the bundle's rows there; outside it, nothing."""
-    place = places_of(w)
-    grids_in = {c: 0 for c in w.street_of}
-    general = {g.code: g.parent for g in small_bundle.grids if g.level == "general"}
-    for g in small_bundle.grids:
-        grids_in[g.parent if g.level == "general" else general[g.parent]] += 1
-    pairings_in = {c: 0 for c in w.street_of}
-    for p in small_bundle.pairings:
-        pairings_in[p.community] += 1
-    for role in ROLES:
-        if role == "responder":
-            continue  # refused outright: the operation matrix in test_access says so
-        for street in w.street:
-            got = ask(w, role, "query($s: ID) { communities(street: $s) { totalCount } }",
-                      s=w.street[street])["data"]["communities"]["totalCount"]  # fmt: skip
-            mine = {c for c, s in w.street_of.items() if s == street} & place[role]
-            assert got == len(mine), (role, street)
-        for community, gid in w.community.items():
-            inside = community in place[role]
-            got = ask(w, role, "query($c: ID) { grids(community: $c) { totalCount } }",
-                      c=gid)["data"]["grids"]["totalCount"]  # fmt: skip
-            assert got == (grids_in[community] if inside else 0), (role, community)
-            got = ask(w, role, "query($c: ID) { pairings(community: $c) { totalCount } }",
-                      c=gid)["data"]["pairings"]["totalCount"]  # fmt: skip
-            assert got == (pairings_in[community] if inside else 0), (role, community)
-
-
 def test_a_street_commanders_suggested_fixes_are_people_of_their_street_and_can_be_accepted(
     w: World, engine: Engine, small_bundle: Bundle, clock: ManualClock
 ) -> None:
@@ -507,15 +271,3 @@ def test_the_mobilisations_own_events_tell_an_area_role_nothing_of_other_places(
     mine = feed("community_secretary")
     assert [e["kind"] for e in mine] == ["mobilisation.activated"]
     assert set(mine[0]["payload"]) == {"kind", "title", "scope", "t0", "deadline", "rule"}
-
-
-def test_a_streets_report_keeps_the_districts_figures_out_of_its_timeline(w: World) -> None:
-    query = """query($m: ID!) { afterActionReport(mobilisation: $m) {
-        timeline { kind payload } } }"""
-    whole = ask(w, "district_commander", query, m=w.mobilisation)["data"]["afterActionReport"]
-    activated = [t for t in whole["timeline"] if t["kind"] == "mobilisation.activated"]
-    assert activated and "figures" in activated[0]["payload"]
-    mine = ask(w, "street_commander", query, m=w.mobilisation)["data"]["afterActionReport"]
-    activated = [t for t in mine["timeline"] if t["kind"] == "mobilisation.activated"]
-    assert activated and set(activated[0]["payload"]) <= {
-        "kind", "title", "scope", "t0", "deadline", "rule"}  # fmt: skip
