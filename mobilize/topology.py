@@ -64,8 +64,8 @@ class Topology:
         }
         if name == "worker":  # its pool processes add up their metrics here
             metrics = self.logs / "metrics-worker"
-            shutil.rmtree(metrics, ignore_errors=True)
-            metrics.mkdir(parents=True)
+            shutil.rmtree(metrics, ignore_errors=True)  # a dying pool may still write there
+            metrics.mkdir(parents=True, exist_ok=True)
             env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
             env["MOBILIZE_WORKER_METRICS_PORT"] = str(self.worker_metrics_port)
         return env
@@ -146,8 +146,12 @@ class Topology:
                     proc = self.procs.get(name)
                     if proc is None or proc.poll() is None or name in self._held:
                         continue
+                    try:
+                        self._spawn(name, self._command(name))
+                    except Exception as exc:  # tried again at the next round, never given up
+                        print(f"topology: {name} could not be started again: {exc}", flush=True)
+                        continue
                     self.restarts[name] = self.restarts.get(name, 0) + 1
-                    self._spawn(name, self._command(name))
 
     def wait_healthy(self, i: int, timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s
