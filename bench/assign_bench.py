@@ -27,7 +27,7 @@ from mobilize.db import make_engine, make_sessionmaker, transaction
 from mobilize.db.migrate import upgrade
 from mobilize.districts.importer import import_district
 from mobilize.generate import PRESETS, generate_district
-from mobilize.mobilisation import callup, engine, service
+from mobilize.mobilisation import callup, engine, switch
 from mobilize.mobilisation.area import AreaScope
 from mobilize.mobilisation.rules import RULES
 from mobilize.models import Community, District, Mobilisation, Role
@@ -105,7 +105,7 @@ def _activate(url: str, bundle: Any) -> tuple[dict[str, Any], float, callup.Prob
             with_teams=True,
         )
     started = time.perf_counter()
-    outcome = service.activate_in_process(
+    outcome = switch.activate_in_process(
         factory,
         clock=CLOCK,
         display_tz="Asia/Shanghai",
@@ -149,7 +149,7 @@ def main() -> None:
     reach = 180 - RULES["epidemic"].setup_minutes
     greedy = _greedy(problem, reach)
     rule = RULES["epidemic"]
-    greedy_figures = service._figures(problem, greedy, rule)
+    greedy_figures = switch.plan_figures(problem, greedy, rule)
     result = {
         "preset": args.preset,
         **_summary(figures),

@@ -31,7 +31,7 @@ from mobilize.db.migrate import upgrade
 from mobilize.districts.importer import import_district
 from mobilize.generate import PRESETS, generate_district
 from mobilize.logs import configure_logging
-from mobilize.mobilisation import service
+from mobilize.mobilisation import switch
 from mobilize.mobilisation.area import AreaScope
 from mobilize.models import District, Notification, Role
 from mobilize.notify import LogNotifier, Message
@@ -68,7 +68,7 @@ def main() -> None:
             name="bench",
             bindings=(Binding(Role.DISTRICT_COMMANDER, district, district),),
         )
-        outcome = service.activate_in_process(
+        outcome = switch.activate_in_process(
             factory, clock=CLOCK, display_tz="Asia/Shanghai", worker="bench", actor=commander,
             scope=AreaScope.parse("district"), kind="epidemic", title="演练",
         )  # fmt: skip

@@ -36,7 +36,7 @@ from mobilize.db import make_engine, make_sessionmaker, transaction
 from mobilize.db.migrate import upgrade
 from mobilize.districts.importer import import_district
 from mobilize.generate import PRESETS, generate_district
-from mobilize.mobilisation import service
+from mobilize.mobilisation import switch
 from mobilize.mobilisation.area import AreaScope
 from mobilize.models import Assignment, District, Household, Responder, Role, Task
 from mobilize.topology import free_port
@@ -66,7 +66,7 @@ def _prepare(url: str, preset: str, clients: int) -> list[dict[str, Any]]:
         name="bench",
         bindings=(Binding(Role.DISTRICT_COMMANDER, district_id, district_id),),
     )
-    service.activate_in_process(
+    switch.activate_in_process(
         factory,
         clock=clock,
         display_tz="Asia/Shanghai",

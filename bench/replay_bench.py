@@ -31,7 +31,7 @@ from mobilize.db.bulk import insert_rows
 from mobilize.db.migrate import upgrade
 from mobilize.districts.importer import import_district
 from mobilize.generate import PRESETS, generate_district
-from mobilize.mobilisation import service
+from mobilize.mobilisation import switch
 from mobilize.mobilisation.area import AreaScope
 from mobilize.models import District, Event, EventCounter, GridState, Mobilisation, Role
 from mobilize.review.replay import snapshot_due, state_at, state_in
@@ -51,7 +51,7 @@ def _activate(url: str, bundle: Any) -> tuple[Any, int]:
     commander = Actor(
         user_id=None, name="bench", bindings=(Binding(Role.DISTRICT_COMMANDER, did, did),)
     )
-    mid = service.activate_in_process(
+    mid = switch.activate_in_process(
         make_sessionmaker(engine),
         clock=clock,
         display_tz="Asia/Shanghai",

@@ -1,6 +1,7 @@
 """Background jobs: work too long for a request (an activation's solve) is a `job_run` row
 with a run id, written in the transaction that asks for it, and run after commit by a Celery
-worker in production or a thread in the embedded default.
+worker in production or a thread in the embedded default. Which work a kind of job runs is
+the caller's to say (`mobilize.worker.kinds`): this module knows no domain.
 
 A run may be delivered twice (a retried publish, a redelivery after its worker was killed):
 the run's row is locked in the transaction that does the work and marked done in that same
@@ -11,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -37,6 +38,12 @@ ORPHAN_GRACE = timedelta(seconds=20)
 _OPEN = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)  # a delivery may still take these
 
 
+class UnknownJob(DomainError):
+    """A run of a kind this process has no work for: it fails, it is not retried."""
+
+    code = "UNKNOWN_JOB"
+
+
 @dataclass
 class Done:
     """What a job's work returns: its result to keep, and the notification batches it queued
@@ -53,13 +60,21 @@ class Work(Protocol):
         ...
 
 
-def _work(kind: str) -> Work:
-    """The function a kind of job runs (imported here: the domain modules queue jobs)."""
-    if kind == "activation":
-        from mobilize.mobilisation.service import solve_activation
+class Dispatcher(Protocol):
+    """Background work after a commit: notification batches and job runs. The edges hold one
+    (`mobilize.worker`); the domain only returns the batches and runs it queued."""
 
-        return solve_activation
-    raise ValueError(f"unknown job kind {kind!r}")
+    def dispatch(self, batches: Sequence[str]) -> None:
+        """Have these outbox batches delivered; called after their transaction committed."""
+        ...
+
+    def retry(self) -> None:
+        """Have every notification whose retry is due delivered (the scheduler's tick)."""
+        ...
+
+    def run_jobs(self, run_ids: Sequence[str]) -> None:
+        """Have these job runs done; called after the transaction that queued them committed."""
+        ...
 
 
 def queue(session: Session, *, kind: str, subject: str, clock: Clock) -> str:
@@ -103,13 +118,15 @@ def run(
     factory: sessionmaker[Session],
     run_id: str,
     *,
+    kinds: Mapping[str, Work],
     clock: Clock,
     display_tz: str,
     worker: str,
 ) -> list[str]:
     """Do one delivery of a run; the notification batches to dispatch (none when the run was
     already done, failed, or unknown). A domain refusal fails the run for good; any other
-    error is raised for the caller to retry, and fails the run after MAX_ATTEMPTS."""
+    error is raised for the caller to retry, and fails the run after MAX_ATTEMPTS. `kinds`:
+    the work each kind of job runs."""
     with transaction(factory) as session:
         attempt = session.execute(
             update(JobRun)
@@ -133,7 +150,10 @@ def run(
             if job.status != JobStatus.RUNNING.value:
                 outcome = "skipped"
                 return []  # another delivery finished it while this one waited for the lock
-            done = _work(kind)(session, subject=job.subject, clock=clock, display_tz=display_tz)
+            work = kinds.get(kind)
+            if work is None:
+                raise UnknownJob(f"no work is registered for job kind {kind!r}")
+            done = work(session, subject=job.subject, clock=clock, display_tz=display_tz)
             job.status = JobStatus.DONE.value
             job.result = done.result
             job.error = None

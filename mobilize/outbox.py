@@ -5,24 +5,18 @@ every channel for it accepted it, and a failing channel is retried with backoff.
 
 from __future__ import annotations
 
-import contextvars
 import logging
-import os
-import threading
-import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from mobilize import jobs
 from mobilize.clock import Clock
-from mobilize.db import make_sessionmaker, transaction
+from mobilize.db import transaction
 from mobilize.db.bulk import insert_rows
-from mobilize.live import Broker, attach
 from mobilize.models import LIVE, Mobilisation, Notification
 from mobilize.notify import Message, Notifier
 
@@ -212,136 +206,3 @@ def _outcome_update(names: tuple[str, ...]) -> Any:
         .where(table.c.id == bindparam("row"))
         .values({name: bindparam(f"v_{name}") for name in names})
     )
-
-
-class Dispatcher(Protocol):
-    """Background work after a commit: notification batches and job runs (`mobilize.jobs`)."""
-
-    def dispatch(self, batches: Sequence[str]) -> None:
-        """Have these outbox batches delivered; called after their transaction committed."""
-        ...
-
-    def retry(self) -> None:
-        """Have every notification whose retry is due delivered (the scheduler's tick)."""
-        ...
-
-    def run_jobs(self, run_ids: Sequence[str]) -> None:
-        """Have these job runs done; called after the transaction that queued them committed."""
-        ...
-
-
-class InProcessDispatcher:
-    """The embedded default: background threads deliver and run jobs, the request does not
-    wait for them."""
-
-    def __init__(
-        self,
-        engine: Engine,
-        notifier: Notifier,
-        clock: Clock,
-        *,
-        max_attempts: int = 8,
-        display_tz: str = "Asia/Shanghai",
-    ) -> None:
-        self._factory = make_sessionmaker(engine)
-        self._notifier = notifier
-        self._clock = clock
-        self._max_attempts = max_attempts
-        self._display_tz = display_tz
-        self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()
-
-    def publish_to(self, broker: Broker) -> None:
-        """Jobs' commits wake live subscriptions like the API's own (`live.attach`)."""
-        attach(self._factory, broker)
-
-    def dispatch(self, batches: Sequence[str]) -> None:
-        if batches:
-            self._start(self._deliver, list(batches))
-
-    def retry(self) -> None:
-        self._start(self._deliver, None)
-
-    def run_jobs(self, run_ids: Sequence[str]) -> None:
-        for run_id in run_ids:
-            self._start(self._job, run_id)
-
-    def _start(self, target: Callable[[Any], None], arg: Any) -> None:
-        # The request's context (its request id) goes with the work.
-        context = contextvars.copy_context()
-        thread = threading.Thread(
-            target=context.run, args=(target, arg), daemon=True, name="mobilize-bg"
-        )
-        with self._lock:
-            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-        thread.start()
-
-    def _deliver(self, batches: list[str] | None) -> None:
-        try:
-            deliver(
-                self._factory,
-                batches=batches,
-                notifier=self._notifier,
-                clock=self._clock,
-                max_attempts=self._max_attempts,
-            )
-        except Exception:
-            logger.exception("outbox delivery failed")
-
-    def _job(self, run_id: str) -> None:
-        try:
-            batches = jobs.run(
-                self._factory,
-                run_id,
-                clock=self._clock,
-                display_tz=self._display_tz,
-                worker=f"in-process:{os.getpid()}",
-            )
-        except Exception:  # the scheduler's tick runs it again after the lease
-            logger.exception("job %s failed", run_id)
-            return
-        if batches:
-            self._deliver(batches)
-
-    def wait(self, timeout: float = 60.0) -> None:
-        """Until every dispatch so far is done (tests, and the CLI before it exits); work a
-        finished job queued is waited for too."""
-        give_up = time.monotonic() + timeout
-        while time.monotonic() < give_up:
-            with self._lock:
-                alive = [t for t in self._threads if t.is_alive()]
-            if not alive:
-                return
-            for thread in alive:
-                thread.join(max(0.0, give_up - time.monotonic()))
-
-
-class CeleryDispatcher:
-    """Production: a Celery task per batch or run; it takes ids, never rows. The transaction
-    that queued the work has committed already, so a broker that is down must not fail it:
-    the rows wait (outbox, job_run) and beat's next tick, once the broker is back, sends them."""
-
-    def dispatch(self, batches: Sequence[str]) -> None:
-        if not batches:
-            return
-        from mobilize.worker.tasks import deliver_notifications
-
-        self._send(deliver_notifications, list(batches))
-
-    def retry(self) -> None:
-        from mobilize.worker.tasks import deliver_notifications
-
-        self._send(deliver_notifications, None)
-
-    def run_jobs(self, run_ids: Sequence[str]) -> None:
-        from mobilize.worker.tasks import run_job
-
-        for run_id in run_ids:
-            self._send(run_job, run_id)
-
-    @staticmethod
-    def _send(task: Any, arg: Any) -> None:
-        try:
-            task.delay(arg)
-        except Exception as exc:  # the broker: kombu raises its own and OS errors
-            logger.warning("%s waits in the database: broker unreachable (%s)", task.name, exc)

@@ -16,8 +16,8 @@ from mobilize import jobs
 from mobilize.clock import Clock
 from mobilize.coverage.milestones import run_due
 from mobilize.db import make_sessionmaker, transaction
+from mobilize.jobs import Dispatcher
 from mobilize.live import Broker, attach
-from mobilize.outbox import Dispatcher
 from mobilize.review.replay import snapshot_due
 
 logger = logging.getLogger(__name__)

@@ -17,8 +17,8 @@ from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
 from mobilize.models import Community, Street
 from mobilize.notify import LogNotifier
-from mobilize.outbox import InProcessDispatcher
 from mobilize.settings import Settings
+from mobilize.worker.inprocess import InProcessDispatcher
 from tests.people import Cast, cast
 from tests.wartime import activated
 

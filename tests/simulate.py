@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from mobilize.clock import ManualClock
 from mobilize.coverage import milestones
 from mobilize.errors import DomainError
-from mobilize.mobilisation import field, service
+from mobilize.mobilisation import field
 from mobilize.models import Assignment, Grid, Mobilisation, Task
 from mobilize.tasks import service as tasks
 from tests.wartime import district_commander, phone, write
@@ -32,7 +32,7 @@ def _act(engine: Engine, clock: ManualClock, rng: random.Random, action: str) ->
         eta = rng.choice([None, 10, 30, 90])
         write(
             engine,
-            service.acknowledge,
+            assignments.acknowledge,
             actor=phone(a),
             clock=clock,
             assignment_id=a.id,
@@ -52,7 +52,7 @@ def _act(engine: Engine, clock: ManualClock, rng: random.Random, action: str) ->
     elif action == "decline":
         write(
             engine,
-            service.decline,
+            assignments.decline,
             actor=phone(a),
             clock=clock,
             assignment_id=a.id,
@@ -61,7 +61,7 @@ def _act(engine: Engine, clock: ManualClock, rng: random.Random, action: str) ->
     elif action == "reassign":
         write(
             engine,
-            service.reassign,
+            assignments.reassign,
             actor=district_commander(engine),
             clock=clock,
             assignment_id=a.id,

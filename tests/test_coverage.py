@@ -13,7 +13,7 @@ from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
 from mobilize.coverage import service as coverage
 from mobilize.db import make_sessionmaker, transaction
-from mobilize.mobilisation import service
+from mobilize.mobilisation import assignments
 from mobilize.models import Assignment, Grid, GridState, Mobilisation, Task
 from mobilize.tasks import service as tasks
 from tests.simulate import simulate
@@ -43,7 +43,12 @@ def test_a_grid_goes_assigned_arriving_mobilised_checked(
     assert state(engine, grid.id).status == "assigned"
     clock.advance(timedelta(minutes=7))
     write(
-        engine, service.acknowledge, actor=phone(a), clock=clock, assignment_id=a.id, eta_minutes=20
+        engine,
+        assignments.acknowledge,
+        actor=phone(a),
+        clock=clock,
+        assignment_id=a.id,
+        eta_minutes=20,
     )
     assert state(engine, grid.id).status == "arriving"
     clock.advance(timedelta(minutes=21))

@@ -14,7 +14,7 @@ from mobilize.api.app import create_app
 from mobilize.api.relay import to_global_id
 from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
-from mobilize.mobilisation import service
+from mobilize.mobilisation import switch
 from tests.people import cast
 from tests.wartime import activated, district_commander, write
 
@@ -25,7 +25,7 @@ def test_the_report_file_goes_to_those_who_may_read_it_for_their_place(
     m = activated(engine, small_bundle, clock)
     write(
         engine,
-        service.stand_down,
+        switch.stand_down,
         actor=district_commander(engine),
         clock=clock,
         mobilisation_id=m.id,

@@ -14,7 +14,7 @@ from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
 from mobilize.coverage.milestones import run_due
 from mobilize.db import make_sessionmaker, transaction
-from mobilize.mobilisation import field, service
+from mobilize.mobilisation import assignments, field
 from mobilize.models import (
     Assignment,
     Event,
@@ -24,8 +24,8 @@ from mobilize.models import (
     Notification,
 )
 from mobilize.notify import LogNotifier
-from mobilize.outbox import InProcessDispatcher
 from mobilize.scheduler import Scheduler
+from mobilize.worker.inprocess import InProcessDispatcher
 from tests.wartime import activated, phone, write
 
 
@@ -52,7 +52,7 @@ def mobilise(engine: Engine, clock: ManualClock, grid_id: int) -> None:
         ).all()
     assert grid is not None
     for a in people:
-        write(engine, service.acknowledge, actor=phone(a), clock=clock, assignment_id=a.id,
+        write(engine, assignments.acknowledge, actor=phone(a), clock=clock, assignment_id=a.id,
               eta_minutes=20)  # fmt: skip
         write(engine, field.check_in, actor=phone(a), clock=clock, assignment_id=a.id,
               lon=grid.centre.x, lat=grid.centre.y)  # fmt: skip

@@ -580,7 +580,7 @@ def test_simultaneous_activations_sharing_a_unit_never_give_a_person_two_places(
     their solves racing in two threads; five rounds, each stood down after. Every round both
     mobilisations are staffed, the unit's cadres go to one or the other, and nobody holds a
     slot in both."""
-    from mobilize.mobilisation import service
+    from mobilize.mobilisation import switch
     from mobilize.mobilisation.area import AreaScope
     from tests.wartime import district_commander
 
@@ -601,10 +601,10 @@ def test_simultaneous_activations_sharing_a_unit_never_give_a_person_two_places(
         made: list[int] = []
         failed: list[BaseException] = []
 
-        def switch(community: str, title: str, start: Any, made: Any, failed: Any) -> None:
+        def activate(community: str, title: str, start: Any, made: Any, failed: Any) -> None:
             try:
                 start.wait(10)
-                outcome = service.activate_in_process(
+                outcome = switch.activate_in_process(
                     factory, clock=clock, display_tz="Asia/Shanghai", worker="test",
                     actor=commander, scope=AreaScope.parse(f"community:{community}"),
                     kind="flood", title=title,
@@ -614,7 +614,7 @@ def test_simultaneous_activations_sharing_a_unit_never_give_a_person_two_places(
                 failed.append(exc)
 
         threads = [
-            threading.Thread(target=switch, args=(c, f"第{round_}轮 {c}", start, made, failed))
+            threading.Thread(target=activate, args=(c, f"第{round_}轮 {c}", start, made, failed))
             for c in (first, second)
         ]
         for t in threads:
@@ -645,7 +645,7 @@ def test_simultaneous_activations_sharing_a_unit_never_give_a_person_two_places(
         assert called & cadres, "the shared unit's cadres should be called"
         for mobilisation_id in made:
             with transaction(factory) as session:
-                service.stand_down(
+                switch.stand_down(
                     session, actor=commander, clock=clock, mobilisation_id=mobilisation_id
                 )
 
@@ -656,8 +656,8 @@ def test_two_commanders_moving_one_person_at_once_one_wins_and_the_other_is_told
     """Both saw the person at the same grid and send them elsewhere at the same moment, each
     in its own transaction: one move lands (one event), the other is a conflict and changes
     nothing. Then a commander whose screen is older than a risk fix cannot undo it."""
-    from mobilize.mobilisation import service
-    from mobilize.mobilisation.service import Conflict
+    from mobilize.mobilisation import assignments, risk_fix
+    from mobilize.mobilisation.outcome import Conflict
     from tests.wartime import district_commander, write
 
     clock = ManualClock(datetime(2026, 7, 1, 8, tzinfo=UTC))
@@ -682,7 +682,7 @@ def test_two_commanders_moving_one_person_at_once_one_wins_and_the_other_is_told
     def move(to: int) -> None:
         start.wait(10)
         try:
-            write(engine, service.reassign, actor=commander, clock=clock, assignment_id=a.id,
+            write(engine, assignments.reassign, actor=commander, clock=clock, assignment_id=a.id,
                   grid_id=to, from_grid_id=seen_at)  # fmt: skip
             outcomes[to] = "moved"
         except Conflict:
@@ -706,10 +706,10 @@ def test_two_commanders_moving_one_person_at_once_one_wins_and_the_other_is_told
 
     # A risk fix sends them on; a commander who still sees them at the winner's grid is told.
     fixed_to = grids[2]
-    write(engine, service.send_to_grid, actor=commander, clock=clock, mobilisation_id=m.id,
+    write(engine, risk_fix.send_to_grid, actor=commander, clock=clock, mobilisation_id=m.id,
           grid_id=fixed_to, responder_id=a.responder_id, from_grid_id=winner)  # fmt: skip
     with pytest.raises(Conflict):
-        write(engine, service.reassign, actor=commander, clock=clock, assignment_id=a.id,
+        write(engine, assignments.reassign, actor=commander, clock=clock, assignment_id=a.id,
               grid_id=grids[3], from_grid_id=winner)  # fmt: skip
     with Session(engine) as session:
         kept = session.get(Assignment, a.id)

@@ -32,9 +32,9 @@ from mobilize.db import make_sessionmaker, transaction
 from mobilize.events import record_events
 from mobilize.models import Assignment, Community, Event, Grid, Mobilisation, Responder, Role
 from mobilize.notify import LogNotifier
-from mobilize.outbox import InProcessDispatcher
 from mobilize.settings import Settings
 from mobilize.topology import free_port
+from mobilize.worker.inprocess import InProcessDispatcher
 from tests.people import make_user
 from tests.wartime import activated
 

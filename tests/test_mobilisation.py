@@ -19,7 +19,7 @@ from mobilize.clock import ManualClock
 from mobilize.db import make_sessionmaker, transaction
 from mobilize.districts.importer import DistrictInWartime, import_district
 from mobilize.errors import DomainError, Forbidden, InvalidInput, NotFound
-from mobilize.mobilisation import callup, service
+from mobilize.mobilisation import assignments, callup, outcome, rules, switch
 from mobilize.mobilisation.area import AreaScope
 from mobilize.models import (
     HOLDING,
@@ -37,7 +37,7 @@ from mobilize.models import (
     Street,
 )
 from mobilize.notify import LogNotifier
-from mobilize.outbox import InProcessDispatcher
+from mobilize.worker.inprocess import InProcessDispatcher
 from tests.wartime import activate_now, district_commander, phone, street_commander, write
 
 
@@ -57,7 +57,7 @@ def small(engine: Engine, small_bundle: Bundle, clock: ManualClock) -> Engine:
 
 def activate(
     engine: Engine, actor: Actor, clock: ManualClock, scope: str = "district", **kwargs: object
-) -> service.Outcome:
+) -> outcome.Outcome:
     return activate_now(
         engine,
         actor=actor,
@@ -137,7 +137,7 @@ def test_same_data_same_plan(tiny: Engine, clock: ManualClock) -> None:
     actor = district_commander(tiny)
     first = activate(tiny, actor, clock).mobilisation
     with transaction(make_sessionmaker(tiny)) as session:
-        service.stand_down(session, actor=actor, clock=clock, mobilisation_id=first.id)
+        switch.stand_down(session, actor=actor, clock=clock, mobilisation_id=first.id)
     second = activate(tiny, actor, clock).mobilisation
     strip = lambda plan: {k: v[:2] for k, v in plan.items()}  # noqa: E731
     assert strip(plan_of(tiny, first.id)) == strip(plan_of(tiny, second.id))
@@ -154,13 +154,13 @@ def test_sixteen_threads_overlapping_scopes_make_one_mobilisation(
     def attempt(scope: str) -> object:
         try:
             return activate(small, actor, clock, scope=scope).mobilisation.id
-        except service.AlreadyActive as exc:
+        except outcome.AlreadyActive as exc:
             return exc
 
     with ThreadPoolExecutor(16) as pool:
         results = list(pool.map(attempt, scopes))
     won = [r for r in results if isinstance(r, int)]
-    lost = [r for r in results if isinstance(r, service.AlreadyActive)]
+    lost = [r for r in results if isinstance(r, outcome.AlreadyActive)]
     assert len(won) + len(lost) == 16
     with Session(small) as session:
         active = session.scalars(select(Mobilisation.id)).all()
@@ -212,7 +212,7 @@ def test_retried_requests_get_the_first_result(tiny: Engine, clock: ManualClock)
     def stand_down(key: str | None) -> object:
         try:
             with transaction(make_sessionmaker(tiny)) as session:
-                return service.stand_down(
+                return switch.stand_down(
                     session,
                     actor=actor,
                     clock=clock,
@@ -224,8 +224,8 @@ def test_retried_requests_get_the_first_result(tiny: Engine, clock: ManualClock)
 
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(stand_down, ["sd-1"] * 4 + [None] * 4))
-    done = [r for r in results if isinstance(r, service.Outcome)]
-    refused = [r for r in results if isinstance(r, service.AlreadyStoodDown)]
+    done = [r for r in results if isinstance(r, outcome.Outcome)]
+    refused = [r for r in results if isinstance(r, outcome.AlreadyStoodDown)]
     assert len(done) + len(refused) == 8
     assert sum(not r.replayed for r in done) == 1  # it happened exactly once
     with Session(tiny) as session:
@@ -272,10 +272,10 @@ def test_a_decline_is_refilled_and_acknowledged_people_stay(
             bindings=(Binding(Role.RESPONDER, a.responder_id, m.district_id),),
         )
         with transaction(make_sessionmaker(small)) as session:
-            service.acknowledge(session, actor=person, clock=clock, assignment_id=a.id)
+            assignments.acknowledge(session, actor=person, clock=clock, assignment_id=a.id)
     before = plan_of(small, m.id)
     with transaction(make_sessionmaker(small)) as session:
-        service.decline(
+        assignments.decline(
             session,
             actor=me,
             clock=clock,
@@ -312,10 +312,10 @@ def test_a_decline_is_refilled_and_acknowledged_people_stay(
     ]
     assert len(changed) == len([k for k in moved if k == "assignment.moved"])
     with (
-        pytest.raises(service.InvalidTransition, match="declined"),
+        pytest.raises(outcome.InvalidTransition, match="declined"),
         transaction(make_sessionmaker(small)) as session,
     ):
-        service.acknowledge(session, actor=me, clock=clock, assignment_id=cadre.id)
+        assignments.acknowledge(session, actor=me, clock=clock, assignment_id=cadre.id)
 
 
 def test_a_replan_offers_no_one_called_before_nor_anyone_busy_in_another_mobilisation(
@@ -364,7 +364,7 @@ def test_a_replan_offers_no_one_called_before_nor_anyone_busy_in_another_mobilis
         newcomer_id, busy_id = newcomer.id, busy.id
     write(
         small,
-        service.decline,
+        assignments.decline,
         actor=phone(target),
         clock=clock,
         assignment_id=target.id,
@@ -383,7 +383,7 @@ def test_a_replan_offers_no_one_called_before_nor_anyone_busy_in_another_mobilis
         problem = callup.build_problem(
             session,
             mobilisation=m,
-            rule=service.rule_for(m),
+            rule=rules.rule_for(m),
             region=(target.community_id,),
             scope=scope,
             metric=callup.metric_for(session, m.district_id),
@@ -427,26 +427,26 @@ def test_street_commanders_act_only_in_their_street(small: Engine, clock: Manual
         ).first()
     assert a is not None
     with pytest.raises(NotFound), transaction(make_sessionmaker(small)) as session:
-        service.reassign(
+        assignments.reassign(
             session, actor=theirs, clock=clock, assignment_id=a.id, grid_id=own_grid,
             from_grid_id=a.grid_id,
         )  # fmt: skip
     with pytest.raises(InvalidInput), transaction(make_sessionmaker(small)) as session:
-        service.reassign(
+        assignments.reassign(
             session, actor=mine, clock=clock, assignment_id=a.id, grid_id=other_grid,
             from_grid_id=a.grid_id,
         )  # fmt: skip
     with transaction(make_sessionmaker(small)) as session:
-        out = service.reassign(
+        out = assignments.reassign(
             session, actor=mine, clock=clock, assignment_id=a.id, grid_id=own_grid,
             from_grid_id=a.grid_id,
         )  # fmt: skip
         assert out.assignment.grid_id == own_grid and out.assignment.pinned  # type: ignore[union-attr]
         assert out.assignment.source == "manual"  # type: ignore[union-attr]
     with transaction(make_sessionmaker(small)) as session:
-        service.set_pinned(session, actor=mine, clock=clock, assignment_id=a.id, pinned=False)
+        assignments.set_pinned(session, actor=mine, clock=clock, assignment_id=a.id, pinned=False)
     with transaction(make_sessionmaker(small)) as session:
-        service.mark_unavailable(
+        assignments.mark_unavailable(
             session, actor=mine, clock=clock, responder_id=a.responder_id, reason="生病 ill"
         )
     with Session(small) as session:

@@ -24,8 +24,9 @@ from mobilize.db import make_sessionmaker, transaction
 from mobilize.districts.importer import import_district
 from mobilize.models import Mobilisation, Notification, Role
 from mobilize.notify import JsonWebhook, LogChannel, Message, Notifier, WeComRobot
-from mobilize.outbox import InProcessDispatcher, deliver, enqueue
+from mobilize.outbox import deliver, enqueue
 from mobilize.settings import Settings
+from mobilize.worker.inprocess import InProcessDispatcher
 from tests.people import make_user
 
 
@@ -280,7 +281,7 @@ def test_live_mobilisations_go_first_and_a_stand_down_cancels_its_waiting_calls(
 ) -> None:
     """Calls of a live mobilisation are not queued behind other messages; a stood-down
     mobilisation's unsent calls are never sent, and the record says so."""
-    from mobilize.mobilisation import service
+    from mobilize.mobilisation import switch
     from tests.wartime import activated, district_commander
 
     m = activated(engine, tiny_bundle, clock)
@@ -300,7 +301,7 @@ def test_live_mobilisations_go_first_and_a_stand_down_cancels_its_waiting_calls(
     with transaction(factory) as session:  # calls nobody sent yet when it stands down
         enqueue(session, clock=clock, messages=calls(40, "late-"), mobilisation_id=m.id)
     with transaction(factory) as session:
-        service.stand_down(
+        switch.stand_down(
             session, actor=district_commander(engine), clock=clock, mobilisation_id=m.id
         )
     before = len(recorder.sent)

@@ -22,8 +22,8 @@ from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
 from mobilize.models import Assignment, GridState, Role
 from mobilize.notify import LogNotifier
-from mobilize.outbox import InProcessDispatcher
 from mobilize.settings import Settings
+from mobilize.worker.inprocess import InProcessDispatcher
 from tests.people import make_user
 from tests.wartime import activated
 

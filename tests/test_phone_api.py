@@ -17,11 +17,11 @@ from mobilize.api.app import create_app
 from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
 from mobilize.db import make_sessionmaker, transaction
-from mobilize.mobilisation import service
+from mobilize.mobilisation import switch
 from mobilize.models import Assignment, Grid, Responder, Role
 from mobilize.notify import LogNotifier
-from mobilize.outbox import InProcessDispatcher
 from mobilize.settings import Settings
+from mobilize.worker.inprocess import InProcessDispatcher
 from tests.people import make_user
 from tests.statements import statements
 from tests.wartime import activated, district_commander
@@ -136,7 +136,7 @@ def test_a_day_on_the_phone(setup: Any, engine: Engine, clock: ManualClock) -> N
 
     clock.advance(timedelta(hours=1))
     with transaction(make_sessionmaker(engine)) as session:
-        service.stand_down(
+        switch.stand_down(
             session, actor=district_commander(engine), clock=clock, mobilisation_id=mobilisation.id
         )
     hours = run(

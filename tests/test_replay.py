@@ -23,12 +23,12 @@ from mobilize.clock import ManualClock
 from mobilize.coverage.service import GRID_STATUS
 from mobilize.db import make_sessionmaker, transaction
 from mobilize.events import record_event
-from mobilize.mobilisation import service
+from mobilize.mobilisation import switch
 from mobilize.models import Event, EventSnapshot, GridState, Role, Street
 from mobilize.notify import LogNotifier
-from mobilize.outbox import InProcessDispatcher
 from mobilize.scheduler import Scheduler
 from mobilize.settings import Settings
+from mobilize.worker.inprocess import InProcessDispatcher
 from tests.people import make_user
 from tests.simulate import simulate
 from tests.wartime import activated, district_commander, write
@@ -117,7 +117,7 @@ def test_state_at_equals_what_the_live_api_returned(
     simulate(engine, clock, rng, steps=steps, before_time_moves=capture)
     write(
         engine,
-        service.stand_down,
+        switch.stand_down,
         actor=district_commander(engine),
         clock=clock,
         mobilisation_id=mobilisation.id,

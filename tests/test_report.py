@@ -23,11 +23,11 @@ from mobilize.bundle import Bundle
 from mobilize.cli.main import app as cli
 from mobilize.clock import ManualClock
 from mobilize.coverage import milestones
-from mobilize.mobilisation import service
+from mobilize.mobilisation import switch
 from mobilize.models import Grid, MobilisationArea, Pairing, Responder, Role, Street
 from mobilize.notify import LogNotifier
-from mobilize.outbox import InProcessDispatcher
 from mobilize.settings import Settings
+from mobilize.worker.inprocess import InProcessDispatcher
 from tests.people import make_user
 from tests.simulate import simulate
 from tests.wartime import activated, district_commander, write
@@ -135,7 +135,7 @@ def morning(
     write(engine, milestones.run_due, clock=clock)
     write(
         engine,
-        service.stand_down,
+        switch.stand_down,
         actor=district_commander(engine),
         clock=clock,
         mobilisation_id=mobilisation.id,

@@ -14,7 +14,7 @@ from mobilize.clock import ManualClock
 from mobilize.coverage import risk
 from mobilize.db import make_sessionmaker, transaction
 from mobilize.errors import DomainError
-from mobilize.mobilisation import service
+from mobilize.mobilisation import assignments, outcome, risk_fix
 from mobilize.mobilisation.rules import StaffingRule
 from mobilize.models import HOLDING, Assignment, GridState, Mobilisation, Responder
 from tests.wartime import activated, check_in_at_centre, district_commander, phone, write
@@ -67,7 +67,7 @@ def everyone_answers(engine: Engine, clock: ManualClock, *, but: tuple[int, ...]
             )
         ).all()
     for a in rows:
-        write(engine, service.acknowledge, actor=phone(a), clock=clock, assignment_id=a.id,
+        write(engine, assignments.acknowledge, actor=phone(a), clock=clock, assignment_id=a.id,
               eta_minutes=eta)  # fmt: skip
 
 
@@ -91,7 +91,7 @@ def accept(
     """The district commander accepts a suggested fix for `grid`, as the wall's button does."""
     return write(
         engine,
-        service.send_to_grid,
+        risk_fix.send_to_grid,
         actor=district_commander(engine),
         clock=clock,
         mobilisation_id=mobilisation.id,
@@ -121,17 +121,17 @@ def test_each_reason_on_simulated_time(
     clock.advance(timedelta(minutes=5))
     everyone_answers(engine, clock, but=(far, late, declined, gone), eta=60)
     for a in holders(engine, far):  # everyone there promises five hours
-        write(engine, service.acknowledge, actor=phone(a), clock=clock, assignment_id=a.id,
+        write(engine, assignments.acknowledge, actor=phone(a), clock=clock, assignment_id=a.id,
               eta_minutes=300)  # fmt: skip
     for a in holders(engine, late):  # promises ten minutes, then is not there
-        write(engine, service.acknowledge, actor=phone(a), clock=clock, assignment_id=a.id,
+        write(engine, assignments.acknowledge, actor=phone(a), clock=clock, assignment_id=a.id,
               eta_minutes=10)  # fmt: skip
     nobody_else_free(engine)
     for a in holders(engine, declined):
-        write(engine, service.decline, actor=phone(a), clock=clock, assignment_id=a.id,
+        write(engine, assignments.decline, actor=phone(a), clock=clock, assignment_id=a.id,
               reason="家中有病人")  # fmt: skip
     for a in holders(engine, gone):
-        write(engine, service.mark_unavailable, actor=commander, clock=clock,
+        write(engine, assignments.mark_unavailable, actor=commander, clock=clock,
               responder_id=a.responder_id, reason="住院")  # fmt: skip
 
     clock.advance(timedelta(minutes=15))  # T0 + 20
@@ -178,7 +178,7 @@ def test_accepting_the_suggested_fix_staffs_the_grid(
     everyone_answers(engine, clock, but=(grid,), eta=30)
     nobody_else_free(engine)
     for a in holders(engine, grid):
-        write(engine, service.decline, actor=phone(a), clock=clock, assignment_id=a.id,
+        write(engine, assignments.decline, actor=phone(a), clock=clock, assignment_id=a.id,
               reason="不在本地")  # fmt: skip
     with transaction(make_sessionmaker(engine)) as session:  # one volunteer comes back
         back = session.scalars(
@@ -209,7 +209,7 @@ def test_two_commanders_accepting_the_same_fix_at_once(
     everyone_answers(engine, clock, but=(grid,), eta=30)
     nobody_else_free(engine)
     for a in holders(engine, grid):
-        write(engine, service.decline, actor=phone(a), clock=clock, assignment_id=a.id,
+        write(engine, assignments.decline, actor=phone(a), clock=clock, assignment_id=a.id,
               reason="无法到岗")  # fmt: skip
     fix = risks(engine, clock, mobilisation)[grid].suggestion
     assert fix is not None and fix.from_grid_id is not None  # from a grid with people to spare
@@ -230,7 +230,7 @@ def test_two_commanders_accepting_the_same_fix_at_once(
         t.join(30)
     assert len(results) == 2
     refused = [r for r in results if isinstance(r, DomainError)]
-    assert len(refused) == 1 and isinstance(refused[0], service.Conflict), results
+    assert len(refused) == 1 and isinstance(refused[0], outcome.Conflict), results
     with Session(engine) as session:
         held = session.scalars(
             select(Assignment).where(
@@ -253,7 +253,7 @@ def test_a_fix_never_takes_a_staffed_grid_below_its_minimum_on_site(
         if g != grid and len(people) >= 2:
             check_in_at_centre(engine, people[0], clock)  # staffed, with one more coming
     for a in holders(engine, grid):
-        write(engine, service.decline, actor=phone(a), clock=clock, assignment_id=a.id,
+        write(engine, assignments.decline, actor=phone(a), clock=clock, assignment_id=a.id,
               reason="无法到岗")  # fmt: skip
     staffed = mobilised_grids(engine)
     assert staffed  # the setup made some grids staffed with someone to spare

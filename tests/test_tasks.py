@@ -21,9 +21,9 @@ from mobilize.auth.actor import Actor, Binding
 from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
 from mobilize.db import make_sessionmaker, transaction
-from mobilize.errors import DomainError, Forbidden, InvalidInput
+from mobilize.errors import DomainError, Forbidden, InvalidInput, NotFound
 from mobilize.idempotency import ReusedMutationId
-from mobilize.mobilisation import field, phone, service
+from mobilize.mobilisation import assignments, field, phone, risk_fix, switch
 from mobilize.models import (
     Assignment,
     Community,
@@ -518,7 +518,7 @@ def test_not_your_task_not_your_household(engine: Engine, wartime: int, clock: M
         household = session.scalars(
             select(Household).where(Household.micro_grid_id == elsewhere.grid_id)
         ).first()
-    with pytest.raises((Forbidden, service.NotFound)):
+    with pytest.raises((Forbidden, NotFound)):
         write(
             engine,
             tasks.record_household,
@@ -546,7 +546,7 @@ def test_service_hours_and_points(engine: Engine, wartime: int, clock: ManualClo
     clock.advance(timedelta(hours=2, minutes=30))
     write(
         engine,
-        service.stand_down,
+        switch.stand_down,
         actor=district_commander(engine),
         clock=clock,
         mobilisation_id=wartime,
@@ -603,7 +603,7 @@ def test_hours_export_as_csv(
     clock.advance(timedelta(hours=3))
     write(
         engine,
-        service.stand_down,
+        switch.stand_down,
         actor=district_commander(engine),
         clock=clock,
         mobilisation_id=wartime,
@@ -632,7 +632,7 @@ def _empty_a_grid(engine: Engine, mobilisation_id: int, clock: ManualClock, grid
     for responder_id in holders:
         write(
             engine,
-            service.mark_unavailable,
+            assignments.mark_unavailable,
             actor=district_commander(engine),
             clock=clock,
             responder_id=responder_id,
@@ -702,7 +702,7 @@ def test_a_task_waiting_on_an_empty_grid_goes_to_whoever_is_sent_there(
                 update(Responder).where(Responder.id == newcomer).values(available=True)
             )
         write(
-            engine, service.send_to_grid, actor=commander, clock=clock, mobilisation_id=wartime,
+            engine, risk_fix.send_to_grid, actor=commander, clock=clock, mobilisation_id=wartime,
             grid_id=empty, responder_id=newcomer, from_grid_id=None,
         )  # fmt: skip
     else:
@@ -715,7 +715,7 @@ def test_a_task_waiting_on_an_empty_grid_goes_to_whoever_is_sent_there(
             assert moved is not None
         newcomer = moved.responder_id
         write(
-            engine, service.reassign, actor=commander, clock=clock, assignment_id=moved.id,
+            engine, assignments.reassign, actor=commander, clock=clock, assignment_id=moved.id,
             grid_id=empty, from_grid_id=elsewhere,
         )  # fmt: skip
     with Session(engine) as session:

@@ -16,11 +16,11 @@ from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
 from mobilize.db import make_sessionmaker, transaction
 from mobilize.districts.importer import import_district
-from mobilize.mobilisation import service
+from mobilize.mobilisation import assignments
 from mobilize.models import Assignment, Community, Notification, Responder, Role, Street
 from mobilize.notify import LogNotifier
-from mobilize.outbox import InProcessDispatcher
 from mobilize.settings import Settings
+from mobilize.worker.inprocess import InProcessDispatcher
 from tests.people import make_user
 from tests.wartime import phone, write
 
@@ -211,7 +211,7 @@ def test_risk_is_scoped_and_its_fix_is_one_mutation(
         ).all()
     for a in answering:
         if to_global_id("Grid", a.grid_id) != silent["id"]:
-            write(engine, service.acknowledge, actor=phone(a), clock=clock, assignment_id=a.id,
+            write(engine, assignments.acknowledge, actor=phone(a), clock=clock, assignment_id=a.id,
                   eta_minutes=40)  # fmt: skip
     clock.advance(timedelta(minutes=31))
     late = run(client, street, RISK, m=mobilisation)

@@ -30,7 +30,7 @@ from mobilize.auth.ratelimit import MemoryCounter, RateLimiter
 from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
 from mobilize.db import make_sessionmaker, transaction
-from mobilize.mobilisation import service
+from mobilize.mobilisation import assignments, switch
 from mobilize.models import (
     Assignment,
     Event,
@@ -43,10 +43,10 @@ from mobilize.models import (
     Street,
 )
 from mobilize.notify import Message, Notifier
-from mobilize.outbox import InProcessDispatcher
 from mobilize.settings import Settings
 from mobilize.tasks import service as tasks
 from mobilize.topology import free_port
+from mobilize.worker.inprocess import InProcessDispatcher
 from tests.people import make_user
 from tests.serving import serving
 from tests.wartime import activated, check_in_at_centre, district_commander, phone, write
@@ -314,7 +314,7 @@ def test_a_district_commander_activates_watches_and_stands_down(
             .order_by(Assignment.id)
         ).first()
         assert a is not None
-    write(engine, service.acknowledge, actor=phone(a), clock=now, assignment_id=a.id)
+    write(engine, assignments.acknowledge, actor=phone(a), clock=now, assignment_id=a.id)
     check_in_at_centre(engine, a, now)
     expected = " ".join(
         f"{k.upper()}:{v}"
@@ -624,14 +624,14 @@ def test_the_replay_slider_shows_the_map_as_it_stood(
     # Everyone answers at T0+10 and arrives at T0+40; the district stands down at T0+60.
     now.set(t0 + timedelta(minutes=10))
     for a in people:
-        write(engine, service.acknowledge, actor=phone(a), clock=now, assignment_id=a.id)
+        write(engine, assignments.acknowledge, actor=phone(a), clock=now, assignment_id=a.id)
     now.set(t0 + timedelta(minutes=40))
     for a in people:
         check_in_at_centre(engine, a, now)
     now.set(t0 + timedelta(minutes=60))
     write(
         engine,
-        service.stand_down,
+        switch.stand_down,
         actor=district_commander(engine),
         clock=now,
         mobilisation_id=m.id,

@@ -16,10 +16,11 @@ from mobilize.clock import ManualClock
 from mobilize.db import make_sessionmaker, transaction
 from mobilize.models import Notification
 from mobilize.notify import Message
-from mobilize.outbox import CeleryDispatcher, enqueue
+from mobilize.outbox import enqueue
 from mobilize.settings import Settings
 from mobilize.worker import tasks
 from mobilize.worker.app import app
+from mobilize.worker.tasks import CeleryDispatcher
 from mobilize.worker.watch import ConsumerWatch
 
 BROKER = "redis://127.0.0.1:6379/13"
@@ -111,7 +112,7 @@ def test_an_activation_is_solved_by_a_worker_once_however_often_it_is_delivered(
     delivered three times (a retried publish, beat's republish) solves once."""
     from mobilize import jobs
     from mobilize.districts.importer import import_district
-    from mobilize.mobilisation import service
+    from mobilize.mobilisation import switch
     from mobilize.mobilisation.area import AreaScope
     from mobilize.models import Assignment, Event, JobRun, Mobilisation
     from tests.wartime import district_commander
@@ -121,7 +122,7 @@ def test_an_activation_is_solved_by_a_worker_once_however_often_it_is_delivered(
     with transaction(factory) as session:
         import_district(session, bundle=tiny_bundle, actor="test", clock=clock)
     with transaction(factory) as session:
-        out = service.activate(
+        out = switch.activate(
             session,
             actor=district_commander(engine),
             clock=clock,

@@ -10,7 +10,7 @@ from mobilize.auth.users import authenticate
 from mobilize.bundle import Bundle
 from mobilize.clock import Clock
 from mobilize.db import make_sessionmaker, transaction
-from mobilize.mobilisation.service import Outcome
+from mobilize.mobilisation.outcome import Outcome
 from mobilize.models import Assignment, District, Mobilisation, Role, Street
 
 
@@ -58,9 +58,9 @@ def write(engine: Engine, fn: object, **kwargs: object) -> object:
 
 def activate_now(engine: Engine, *, clock: Clock, **kwargs: object) -> Outcome:
     """Activate and solve here, as the API and a worker would between them."""
-    from mobilize.mobilisation import service
+    from mobilize.mobilisation import switch
 
-    return service.activate_in_process(
+    return switch.activate_in_process(
         make_sessionmaker(engine), clock=clock, display_tz="Asia/Shanghai", worker="test", **kwargs
     )
 

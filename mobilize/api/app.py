@@ -43,14 +43,15 @@ from mobilize.auth.users import TokenRejected, authenticate
 from mobilize.clock import Clock, SystemClock
 from mobilize.db import make_engine, make_sessionmaker, normalize_url
 from mobilize.errors import DomainError
+from mobilize.jobs import Dispatcher
 from mobilize.live import Broker, attach, make_broker, watch_credentials
 from mobilize.logs import configure_logging
 from mobilize.metrics import CONTENT_TYPE, exposition
 from mobilize.notify import Notifier, notifier_from_settings
-from mobilize.outbox import CeleryDispatcher, Dispatcher, InProcessDispatcher
 from mobilize.scheduler import Scheduler
 from mobilize.settings import Settings, get_settings
 from mobilize.web import add_pages
+from mobilize.worker.inprocess import InProcessDispatcher
 
 
 def create_app(
@@ -91,17 +92,7 @@ def create_app(
     notifier = notifier or notifier_from_settings(settings)
     actors = ActorCache(settings.auth_cache_seconds)
     if dispatcher is None:
-        dispatcher = (
-            CeleryDispatcher()
-            if settings.broker_url
-            else InProcessDispatcher(
-                engine,
-                notifier,
-                clock,
-                max_attempts=settings.notify_max_attempts,
-                display_tz=settings.display_timezone,
-            )
-        )
+        dispatcher = _dispatcher(settings, engine, notifier, clock)
     broker = broker or make_broker(settings.broker_url)
     attach(writer, broker)  # committed events wake subscriptions, here and elsewhere
     broker.hub.on_credentials_changed(actors.clear)
@@ -389,3 +380,19 @@ def pool_for(settings: Settings) -> dict[str, int]:
 
 POOL_HEADROOM = 6
 DOWNLOAD_STATUS = {"UNAUTHENTICATED": 401, "FORBIDDEN": 403, "NOT_FOUND": 404}
+
+
+def _dispatcher(settings: Settings, engine: Engine, notifier: Notifier, clock: Clock) -> Dispatcher:
+    """Celery where a broker is configured (imported only then: the embedded default never
+    loads it), else threads in this process."""
+    if settings.broker_url:
+        from mobilize.worker.tasks import CeleryDispatcher
+
+        return CeleryDispatcher()
+    return InProcessDispatcher(
+        engine,
+        notifier,
+        clock,
+        max_attempts=settings.notify_max_attempts,
+        display_tz=settings.display_timezone,
+    )

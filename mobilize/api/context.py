@@ -25,9 +25,10 @@ from mobilize.clock import Clock
 from mobilize.db import transaction
 from mobilize.districts import queries
 from mobilize.errors import SignedOut
+from mobilize.jobs import Dispatcher
 from mobilize.live import Hub
+from mobilize.mobilisation import switch
 from mobilize.notify import Notifier
-from mobilize.outbox import Dispatcher
 from mobilize.settings import Settings
 
 R = TypeVar("R")
@@ -147,11 +148,11 @@ class Loaders:
     def activations(self) -> DataLoader[int, Any]:
         """Each mobilisation's activation run, by mobilisation id (the caller has the
         mobilisation in sight already, so its run is too)."""
-        key = ("activation",)
+        key = (switch.ACTIVATION,)
         if key not in self._loaders:
 
             async def load(ids: list[int]) -> list[Any]:
-                return await self._db.run(jobs.runs_of, "activation", [str(i) for i in ids])
+                return await self._db.run(jobs.runs_of, switch.ACTIVATION, [str(i) for i in ids])
 
             self._loaders[key] = DataLoader(load_fn=load)
         return self._loaders[key]

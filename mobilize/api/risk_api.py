@@ -23,7 +23,7 @@ from mobilize.api.wartime import (
     wartime_error,
 )
 from mobilize.coverage import risk
-from mobilize.mobilisation import service
+from mobilize.mobilisation import risk_fix
 
 RiskReason = strawberry.enum(risk.RiskReason, description="Why a grid will miss the deadline.")
 
@@ -147,7 +147,7 @@ class RiskMutation:
         try:
             outcome = await _run(
                 info,
-                service.send_to_grid,
+                risk_fix.send_to_grid,
                 mobilisation_id=_id(mobilisation, "Mobilisation", "mobilisation"),
                 grid_id=_id(grid, "Grid", "grid"),
                 responder_id=_id(responder, "Responder", "responder"),

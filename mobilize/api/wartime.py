@@ -19,7 +19,7 @@ from mobilize.api.relay import Connection, Node, expect_global_id, place_ids, to
 from mobilize.api.types import Community, ContextInfo, Grid, Responder, related
 from mobilize.districts import queries
 from mobilize.idempotency import ReusedMutationId
-from mobilize.mobilisation import service
+from mobilize.mobilisation import assignments, outcome, switch
 from mobilize.mobilisation.area import AreaScope
 from mobilize.mobilisation.rules import RULES
 from mobilize.mobilisation.rules import StaffingRule as RuleData
@@ -331,21 +331,21 @@ class ConflictError(Error):
 
 
 def wartime_error(exc: errors.DomainError) -> Error:
-    if isinstance(exc, service.AlreadyActive):
+    if isinstance(exc, outcome.AlreadyActive):
         return AlreadyActiveError(
             message=exc.message,
             title=exc.title,
             mobilisation_id=to_global_id("Mobilisation", exc.mobilisation_id),
         )
-    if isinstance(exc, service.AlreadyStoodDown):
+    if isinstance(exc, outcome.AlreadyStoodDown):
         return AlreadyStoodDownError(
             message=exc.message, mobilisation_id=to_global_id("Mobilisation", exc.mobilisation_id)
         )
-    if isinstance(exc, service.InvalidTransition):
+    if isinstance(exc, outcome.InvalidTransition):
         return InvalidTransitionError(message=exc.message, current_status=exc.current)
     if isinstance(exc, errors.Forbidden):
         return ForbiddenError(message=exc.message)
-    if isinstance(exc, service.Conflict):
+    if isinstance(exc, outcome.Conflict):
         return ConflictError(message=exc.message)
     if isinstance(exc, ReusedMutationId):
         return ValidationError(message=exc.message, field="clientMutationId")
@@ -458,7 +458,7 @@ class WartimeMutation:
             )
             outcome = await _run(
                 info,
-                service.activate,
+                switch.activate,
                 scope=area,
                 kind=kind.value,
                 title=title,
@@ -480,7 +480,7 @@ class WartimeMutation:
         try:
             outcome = await _run(
                 info,
-                service.stand_down,
+                switch.stand_down,
                 mobilisation_id=_id(id, "Mobilisation", "id"),
                 client_mutation_id=client_mutation_id,
             )
@@ -500,7 +500,7 @@ class WartimeMutation:
     ) -> AssignmentResult:
         return await _assignment_change(
             info,
-            service.acknowledge,
+            assignments.acknowledge,
             assignment_id=("Assignment", id),
             eta_minutes=eta_minutes,
             client_mutation_id=client_mutation_id,
@@ -516,7 +516,7 @@ class WartimeMutation:
     ) -> AssignmentResult:
         return await _assignment_change(
             info,
-            service.decline,
+            assignments.decline,
             assignment_id=("Assignment", id),
             reason=reason,
             display_tz=info.context.settings.display_timezone,
@@ -540,7 +540,7 @@ class WartimeMutation:
     ) -> AssignmentResult:
         return await _assignment_change(
             info,
-            service.reassign,
+            assignments.reassign,
             assignment_id=("Assignment", assignment),
             grid_id=("Grid", grid),
             from_grid_id=("Grid", from_grid),
@@ -551,13 +551,13 @@ class WartimeMutation:
     @strawberry.mutation(description="Pin an assignment: re-plans will not move it.")
     async def pin_assignment(self, info: ContextInfo, id: strawberry.ID) -> AssignmentResult:
         return await _assignment_change(
-            info, service.set_pinned, assignment_id=("Assignment", id), pinned=True
+            info, assignments.set_pinned, assignment_id=("Assignment", id), pinned=True
         )
 
     @strawberry.mutation(description="Unpin an assignment.")
     async def unpin_assignment(self, info: ContextInfo, id: strawberry.ID) -> AssignmentResult:
         return await _assignment_change(
-            info, service.set_pinned, assignment_id=("Assignment", id), pinned=False
+            info, assignments.set_pinned, assignment_id=("Assignment", id), pinned=False
         )
 
     @strawberry.mutation(description="Take a person out of every call-up (ill, away...).")
@@ -568,7 +568,7 @@ class WartimeMutation:
             pk = _id(responder, "Responder", "responder")
             await _run(
                 info,
-                service.mark_unavailable,
+                assignments.mark_unavailable,
                 responder_id=pk,
                 reason=reason,
                 display_tz=info.context.settings.display_timezone,

@@ -98,7 +98,7 @@ def person_in_place(
     paired with. Being able to *see* someone (a cadre of a unit paired here, working in
     another street) is not enough to move them."""
     holding = select(Assignment.community_id).where(
-        Assignment.responder_id == responder_id, Assignment.status.in_(_HOLDING)
+        Assignment.responder_id == responder_id, Assignment.status.in_(HOLDING)
     )
     if mobilisation_id is not None:
         holding = holding.where(Assignment.mobilisation_id == mobilisation_id)
@@ -242,9 +242,6 @@ def _clause(binding: Binding, model: Any) -> ColumnElement[bool]:
     return false()
 
 
-_HOLDING = [s.value for s in HOLDING]
-
-
 def _district(model: Any, district_id: int) -> ColumnElement[bool]:
     if model is District:
         return District.id == district_id
@@ -336,11 +333,11 @@ def _self(model: Any, binding: Binding) -> ColumnElement[bool]:
             select(Assignment.mobilisation_id).where(Assignment.responder_id == me)
         )
     my_grids = select(Assignment.grid_id).where(
-        Assignment.responder_id == me, Assignment.status.in_(_HOLDING)
+        Assignment.responder_id == me, Assignment.status.in_(HOLDING)
     )
     if model is Responder:
         teammates = select(Assignment.responder_id).where(
-            Assignment.grid_id.in_(my_grids), Assignment.status.in_(_HOLDING)
+            Assignment.grid_id.in_(my_grids), Assignment.status.in_(HOLDING)
         )
         clauses = [Responder.id == me, Responder.id.in_(teammates)]
         if binding.team_id:
@@ -371,3 +368,33 @@ def _self(model: Any, binding: Binding) -> ColumnElement[bool]:
             Task.grid_id.in_(my_grids),
         )
     return false()
+
+
+def commands_mobilisation(session: Session, actor: Actor, mobilisation: Mobilisation) -> bool:
+    """District commanders of its district; street commanders when it lies in their street."""
+    for b in actor.bindings:
+        if b.role is Role.DISTRICT_COMMANDER and b.scope_id == mobilisation.district_id:
+            return True
+    streets = {b.scope_id for b in actor.bindings if b.role is Role.STREET_COMMANDER}
+    if not streets:
+        return False
+    outside = session.scalar(
+        select(Community.id)
+        .join(MobilisationArea, MobilisationArea.community_id == Community.id)
+        .where(
+            MobilisationArea.mobilisation_id == mobilisation.id, Community.street_id.not_in(streets)
+        )
+        .limit(1)
+    )
+    return outside is None
+
+
+def commands_grid(session: Session, actor: Actor, grid_id: int) -> bool:
+    """A street commander commands the grids of their street."""
+    streets = {b.scope_id for b in actor.bindings if b.role is Role.STREET_COMMANDER}
+    street = session.scalar(
+        select(Community.street_id)
+        .join(Grid, Grid.community_id == Community.id)
+        .where(Grid.id == grid_id)
+    )
+    return street is not None and street in streets

@@ -26,7 +26,8 @@ from mobilize.cli.common import (
 )
 from mobilize.clock import SystemClock
 from mobilize.db import make_engine, make_sessionmaker
-from mobilize.mobilisation import service
+from mobilize.jobs import Dispatcher
+from mobilize.mobilisation import switch
 from mobilize.mobilisation.area import AreaScope
 from mobilize.models import (
     Assignment,
@@ -42,7 +43,7 @@ from mobilize.models import (
     ServiceRecord,
 )
 from mobilize.notify import LogNotifier
-from mobilize.outbox import CeleryDispatcher, Dispatcher, InProcessDispatcher
+from mobilize.worker.inprocess import InProcessDispatcher
 
 KindName = typer.Option(help=", ".join(k.value for k in MobilisationKind))
 
@@ -71,6 +72,8 @@ def _dispatch(database_url: str | None, batches: list[str]) -> None:
     if not batches:
         return
     if settings.broker_url:
+        from mobilize.worker.tasks import CeleryDispatcher  # Celery only where it is used
+
         dispatcher: Dispatcher = CeleryDispatcher()
         dispatcher.dispatch(batches)
         return
@@ -100,7 +103,7 @@ def activate(
     factory = make_sessionmaker(engine)
     # The console runs the solve itself, like a worker would (a rerun finds it done).
     with refusals():
-        outcome = service.activate_in_process(
+        outcome = switch.activate_in_process(
             factory,
             clock=SystemClock(),
             display_tz=settings.display_timezone,
@@ -170,7 +173,7 @@ def stand_down(
             raise typer.Exit(2)
         district = session.get(District, found.district_id)
         assert district is not None
-        outcome = service.stand_down(
+        outcome = switch.stand_down(
             session,
             actor=_console(session, district.code),
             clock=SystemClock(),

@@ -31,7 +31,7 @@ from mobilize.districts.importer import import_district
 from mobilize.drill.params import DrillParams
 from mobilize.drill.sim import Simulation, district_commander
 from mobilize.errors import DomainError
-from mobilize.mobilisation import service
+from mobilize.mobilisation import switch
 from mobilize.mobilisation.area import AreaScope
 from mobilize.models import LIVE, District, Event, Mobilisation
 from mobilize.review import report
@@ -118,7 +118,7 @@ def run_once(
             )
 
     clock = ManualClock(DRILL_START)
-    outcome = service.activate_in_process(
+    outcome = switch.activate_in_process(
         factory,
         clock=clock,
         display_tz=display_tz,

@@ -32,8 +32,8 @@ from mobilize.db import transaction
 from mobilize.db.bulk import in_chunks
 from mobilize.drill.params import DrillParams
 from mobilize.errors import DomainError
+from mobilize.mobilisation import assignments, risk_fix, switch
 from mobilize.mobilisation import field as on_site
-from mobilize.mobilisation import service
 from mobilize.models import (
     HOLDING,
     Assignment,
@@ -406,7 +406,7 @@ class Simulation:
             return
         if person.fate == "declines":
             outcome = self._call(
-                service.decline,
+                assignments.decline,
                 actor=self._phone(person),
                 assignment_id=person.assignment_id,
                 reason=DECLINE_REASON,
@@ -418,7 +418,7 @@ class Simulation:
             return
         travel = self._travel(person)
         outcome = self._call(
-            service.acknowledge,
+            assignments.acknowledge,
             actor=self._phone(person),
             assignment_id=person.assignment_id,
             eta_minutes=math.ceil(person.prepare_min + travel),
@@ -525,7 +525,7 @@ class Simulation:
             fixes = [(r.grid_id, r.suggestion) for r in risks if r.suggestion is not None]
             for grid_id, fix in fixes:
                 outcome = self._call(
-                    service.send_to_grid,
+                    risk_fix.send_to_grid,
                     actor=street,
                     mobilisation_id=self.mid,
                     grid_id=grid_id,
@@ -555,6 +555,6 @@ class Simulation:
         for person in sorted(self.people.values(), key=lambda p: p.responder_id):
             if person.status in _HOLDING:
                 self._sync(person)
-        outcome = self._call(service.stand_down, actor=self.commander, mobilisation_id=self.mid)
+        outcome = self._call(switch.stand_down, actor=self.commander, mobilisation_id=self.mid)
         if outcome is not None:
             self._deliver(outcome.batches)

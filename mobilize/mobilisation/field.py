@@ -15,12 +15,9 @@ from mobilize.clock import Clock
 from mobilize.coverage import service as coverage
 from mobilize.errors import DomainError, InvalidInput
 from mobilize.events import record_event
+from mobilize.mobilisation.assignments import assignment_event, own_assignment
+from mobilize.mobilisation.outcome import InvalidTransition, Outcome
 from mobilize.mobilisation.rules import StaffingRule
-from mobilize.mobilisation.service import (
-    Outcome,
-    _assignment_event,
-    own_assignment,
-)
 from mobilize.models import (
     Assignment,
     AssignmentStatus,
@@ -97,8 +94,6 @@ def check_in(
         .execution_options(synchronize_session=False)
     ).rowcount  # type: ignore[attr-defined]
     if changed != 1:
-        from mobilize.mobilisation.service import InvalidTransition
-
         session.refresh(assignment)
         raise InvalidTransition(assignment.status, AssignmentStatus.ON_SITE.value)
     # The row now says what we wrote (it was current under the lock): mirror it, no re-read.
@@ -108,7 +103,7 @@ def check_in(
         ("updated_at", now),
     ):
         set_committed_value(assignment, key, value)
-    _assignment_event(
+    assignment_event(
         session,
         clock=clock,
         actor=actor,

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from mobilize.models import MobilisationKind
+from mobilize.models import Mobilisation, MobilisationKind
 
 
 @dataclass(frozen=True)
@@ -100,3 +100,12 @@ RULES: dict[MobilisationKind, StaffingRule] = {
     ),
     MobilisationKind.OTHER: _DEFAULT,
 }
+
+
+def rule_for(mobilisation: Mobilisation) -> StaffingRule:
+    return StaffingRule.from_dict(mobilisation.rule)
+
+
+def reach_minutes(mobilisation: Mobilisation, rule: StaffingRule) -> float:
+    total = (mobilisation.deadline - mobilisation.t0).total_seconds() / 60.0
+    return max(0.0, total - rule.setup_minutes)

@@ -1,2 +1,3 @@
-"""Celery: the production way to run background jobs (the embedded default runs them
-in-process)."""
+"""Background work at the edge: what each kind of job runs (`kinds`), threads in the embedded
+default (`inprocess`), Celery in production (`app`, `tasks` with its dispatcher). The domain never
+imports this package; it returns the batches and runs it queued for one of these to do."""

@@ -1,12 +1,16 @@
-"""Celery tasks: each takes ids, opens its own sessions, and may run twice safely: job runs
-are locked and marked done in the transaction that does their work (`mobilize.jobs`),
-notifications are marked sent row by row, milestones are claimed once and snapshots keyed."""
+"""Celery tasks, and the dispatcher that sends them (production's `jobs.Dispatcher`). Each task
+takes ids, opens its own sessions, and may run twice safely: job runs are locked and marked
+done in the transaction that does their work (`mobilize.jobs`), notifications are marked sent
+row by row, milestones are claimed once and snapshots keyed."""
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Sequence
 from datetime import timedelta
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,10 +21,13 @@ from mobilize.coverage.milestones import run_due
 from mobilize.db import make_engine, make_sessionmaker, transaction
 from mobilize.live import attach, make_broker
 from mobilize.notify import notifier_from_settings
-from mobilize.outbox import CeleryDispatcher, deliver
+from mobilize.outbox import deliver
 from mobilize.review.replay import snapshot_due
 from mobilize.settings import get_settings
 from mobilize.worker.app import app
+from mobilize.worker.kinds import KINDS
+
+logger = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1)
@@ -65,6 +72,7 @@ def run_job(self: object, run_id: str) -> None:
         batches = jobs.run(
             _factory(),
             run_id,
+            kinds=KINDS,
             clock=SystemClock(),
             display_tz=settings.display_timezone,
             worker=f"{self.request.hostname}/{os.getpid()}",  # type: ignore[attr-defined]
@@ -102,3 +110,27 @@ def republish_jobs() -> list[str]:
         again = jobs.stalled(session, now=SystemClock().now(), lease=lease)
     CeleryDispatcher().run_jobs(again)
     return again
+
+
+class CeleryDispatcher:
+    """A `jobs.Dispatcher` over Celery; it sends ids, never rows. The transaction that queued
+    the work has committed already, so a broker that is down must not fail it: the rows wait
+    (outbox, job_run) and beat's next tick, once the broker is back, sends them."""
+
+    def dispatch(self, batches: Sequence[str]) -> None:
+        if batches:
+            self._send(deliver_notifications, list(batches))
+
+    def retry(self) -> None:
+        self._send(deliver_notifications, None)
+
+    def run_jobs(self, run_ids: Sequence[str]) -> None:
+        for run_id in run_ids:
+            self._send(run_job, run_id)
+
+    @staticmethod
+    def _send(task: Any, arg: list[str] | str | None) -> None:
+        try:
+            task.delay(arg)
+        except Exception as exc:  # the broker: kombu raises its own and OS errors
+            logger.warning("%s waits in the database: broker unreachable (%s)", task.name, exc)
