@@ -13,7 +13,7 @@ from mobilize.clock import SystemClock
 from mobilize.db import make_engine, make_sessionmaker, transaction
 from mobilize.errors import DomainError
 from mobilize.settings import get_settings
-from mobilize.tasks import service as tasks
+from mobilize.tasks import records
 
 engine = make_engine(get_settings().database_url, pool_size=10)
 factory = make_sessionmaker(engine)
@@ -26,7 +26,7 @@ def _record(token: str, body: dict[str, Any]) -> dict[str, Any]:
     try:
         with transaction(factory) as session:
             actor = authenticate(session, secret=token, clock=clock, address="bench")
-            record = tasks.record_household(
+            record = records.record_household(
                 session,
                 actor=actor,
                 clock=clock,

@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 from mobilize.clock import ManualClock
 from mobilize.coverage import milestones
 from mobilize.errors import DomainError
-from mobilize.mobilisation import field
+from mobilize.mobilisation import assignments, field
 from mobilize.models import Assignment, Grid, Mobilisation, Task
-from mobilize.tasks import service as tasks
+from mobilize.tasks import records
 from tests.wartime import district_commander, phone, write
 
 ACTIONS = ("ack", "check_in", "check_in", "decline", "record", "reassign")
@@ -25,9 +25,9 @@ ACTIONS = ("ack", "check_in", "check_in", "decline", "record", "reassign")
 
 def _act(engine: Engine, clock: ManualClock, rng: random.Random, action: str) -> None:
     with Session(engine) as session:
-        assignments = session.scalars(select(Assignment).order_by(Assignment.id)).all()
+        held = session.scalars(select(Assignment).order_by(Assignment.id)).all()
         grids = {g.id: g for g in session.scalars(select(Grid).where(Grid.level == "micro"))}
-    a = rng.choice(assignments)
+    a = rng.choice(held)
     if action == "ack":
         eta = rng.choice([None, 10, 30, 90])
         write(
@@ -73,11 +73,11 @@ def _act(engine: Engine, clock: ManualClock, rng: random.Random, action: str) ->
             task = session.scalars(
                 select(Task).where(Task.grid_id == a.grid_id, Task.kind == "household_check")
             ).first()
-            households = tasks.ordered_households(session, task) if task else []
+            households = records.ordered_households(session, task) if task else []
         if task and households:
             write(
                 engine,
-                tasks.record_household,
+                records.record_household,
                 actor=phone(a),
                 clock=clock,
                 task_id=task.id,

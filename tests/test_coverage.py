@@ -15,7 +15,7 @@ from mobilize.coverage import service as coverage
 from mobilize.db import make_sessionmaker, transaction
 from mobilize.mobilisation import assignments
 from mobilize.models import Assignment, Grid, GridState, Mobilisation, Task
-from mobilize.tasks import service as tasks
+from mobilize.tasks import records
 from tests.simulate import simulate
 from tests.wartime import activated, check_in_at_centre, phone, write
 
@@ -60,11 +60,11 @@ def test_a_grid_goes_assigned_arriving_mobilised_checked(
         task = session.scalars(
             select(Task).where(Task.grid_id == grid.id, Task.kind == "household_check")
         ).one()
-        households = tasks.ordered_households(session, task)
+        households = records.ordered_households(session, task)
     for household in households:
         write(
             engine,
-            tasks.record_household,
+            records.record_household,
             actor=phone(a),
             clock=clock,
             task_id=task.id,

@@ -19,8 +19,14 @@ from mobilize.clock import ManualClock
 from mobilize.db import make_sessionmaker, transaction
 from mobilize.districts.importer import DistrictInWartime, import_district
 from mobilize.errors import DomainError, Forbidden, InvalidInput, NotFound
-from mobilize.mobilisation import assignments, callup, outcome, rules, switch
+from mobilize.mobilisation import assignments, callup, rules, switch
 from mobilize.mobilisation.area import AreaScope
+from mobilize.mobilisation.outcome import (
+    AlreadyActive,
+    AlreadyStoodDown,
+    InvalidTransition,
+    Outcome,
+)
 from mobilize.models import (
     HOLDING,
     Assignment,
@@ -57,7 +63,7 @@ def small(engine: Engine, small_bundle: Bundle, clock: ManualClock) -> Engine:
 
 def activate(
     engine: Engine, actor: Actor, clock: ManualClock, scope: str = "district", **kwargs: object
-) -> outcome.Outcome:
+) -> Outcome:
     return activate_now(
         engine,
         actor=actor,
@@ -154,13 +160,13 @@ def test_sixteen_threads_overlapping_scopes_make_one_mobilisation(
     def attempt(scope: str) -> object:
         try:
             return activate(small, actor, clock, scope=scope).mobilisation.id
-        except outcome.AlreadyActive as exc:
+        except AlreadyActive as exc:
             return exc
 
     with ThreadPoolExecutor(16) as pool:
         results = list(pool.map(attempt, scopes))
     won = [r for r in results if isinstance(r, int)]
-    lost = [r for r in results if isinstance(r, outcome.AlreadyActive)]
+    lost = [r for r in results if isinstance(r, AlreadyActive)]
     assert len(won) + len(lost) == 16
     with Session(small) as session:
         active = session.scalars(select(Mobilisation.id)).all()
@@ -224,8 +230,8 @@ def test_retried_requests_get_the_first_result(tiny: Engine, clock: ManualClock)
 
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(stand_down, ["sd-1"] * 4 + [None] * 4))
-    done = [r for r in results if isinstance(r, outcome.Outcome)]
-    refused = [r for r in results if isinstance(r, outcome.AlreadyStoodDown)]
+    done = [r for r in results if isinstance(r, Outcome)]
+    refused = [r for r in results if isinstance(r, AlreadyStoodDown)]
     assert len(done) + len(refused) == 8
     assert sum(not r.replayed for r in done) == 1  # it happened exactly once
     with Session(tiny) as session:
@@ -312,7 +318,7 @@ def test_a_decline_is_refilled_and_acknowledged_people_stay(
     ]
     assert len(changed) == len([k for k in moved if k == "assignment.moved"])
     with (
-        pytest.raises(outcome.InvalidTransition, match="declined"),
+        pytest.raises(InvalidTransition, match="declined"),
         transaction(make_sessionmaker(small)) as session,
     ):
         assignments.acknowledge(session, actor=me, clock=clock, assignment_id=cadre.id)

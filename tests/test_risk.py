@@ -14,7 +14,8 @@ from mobilize.clock import ManualClock
 from mobilize.coverage import risk
 from mobilize.db import make_sessionmaker, transaction
 from mobilize.errors import DomainError
-from mobilize.mobilisation import assignments, outcome, risk_fix
+from mobilize.mobilisation import assignments, risk_fix
+from mobilize.mobilisation.outcome import Conflict
 from mobilize.mobilisation.rules import StaffingRule
 from mobilize.models import HOLDING, Assignment, GridState, Mobilisation, Responder
 from tests.wartime import activated, check_in_at_centre, district_commander, phone, write
@@ -230,7 +231,7 @@ def test_two_commanders_accepting_the_same_fix_at_once(
         t.join(30)
     assert len(results) == 2
     refused = [r for r in results if isinstance(r, DomainError)]
-    assert len(refused) == 1 and isinstance(refused[0], outcome.Conflict), results
+    assert len(refused) == 1 and isinstance(refused[0], Conflict), results
     with Session(engine) as session:
         held = session.scalars(
             select(Assignment).where(

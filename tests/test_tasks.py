@@ -41,7 +41,7 @@ from mobilize.models import (
     Street,
     Task,
 )
-from mobilize.tasks import service as tasks
+from mobilize.tasks import dispatch, lifecycle, records
 from tests.wartime import activated, district_commander, street_commander, write
 
 HOLD = ("assigned", "acknowledged", "en_route", "on_site")
@@ -94,7 +94,7 @@ def test_activation_generates_one_check_per_micro_grid_and_deliveries(
             .join(Grid, Grid.id == Household.micro_grid_id)
             .join(Community)
             .join(Street)
-            .where(Street.code == "S01", Household.tags.op("&")(tasks.SUPPLY_TAGS) != 0)
+            .where(Street.code == "S01", Household.tags.op("&")(dispatch.SUPPLY_TAGS) != 0)
         )
         deliveries = session.scalar(
             select(func.count()).select_from(Task).where(Task.kind == "supply_delivery")
@@ -117,7 +117,7 @@ def test_households_come_vulnerable_first(engine: Engine, wartime: int, clock: M
         )
     assert households
     rank = [
-        next((i for i, t in enumerate(tasks.PRIORITY_TAGS) if h.tags & t.bit), 4)
+        next((i for i, t in enumerate(dispatch.PRIORITY_TAGS) if h.tags & t.bit), 4)
         for h in households
     ]
     assert rank == sorted(rank)
@@ -129,21 +129,21 @@ def test_lifecycle_and_illegal_transitions(
 ) -> None:
     actor, _ = person(engine, wartime, clock)
     with Session(engine) as session:
-        [mine] = [t for t in tasks.my_tasks(session, actor) if t.kind == "household_check"]
+        [mine] = [t for t in lifecycle.my_tasks(session, actor) if t.kind == "household_check"]
     accepted = write(
-        engine, tasks.work_on, actor=actor, clock=clock, task_id=mine.id, to="accepted"
+        engine, lifecycle.work_on, actor=actor, clock=clock, task_id=mine.id, to="accepted"
     )
     assert accepted.status == "accepted"  # type: ignore[attr-defined]
     with pytest.raises(InvalidInput, match="reason"):
-        write(engine, tasks.work_on, actor=actor, clock=clock, task_id=mine.id, to="failed")
-    done = write(engine, tasks.work_on, actor=actor, clock=clock, task_id=mine.id, to="done")
+        write(engine, lifecycle.work_on, actor=actor, clock=clock, task_id=mine.id, to="failed")
+    done = write(engine, lifecycle.work_on, actor=actor, clock=clock, task_id=mine.id, to="done")
     assert done.status == "done"  # type: ignore[attr-defined]
-    with pytest.raises(tasks.TaskTransitionError, match="the task is done"):
-        write(engine, tasks.work_on, actor=actor, clock=clock, task_id=mine.id, to="accepted")
-    with pytest.raises(tasks.TaskTransitionError, match="done"):
+    with pytest.raises(lifecycle.TaskTransitionError, match="the task is done"):
+        write(engine, lifecycle.work_on, actor=actor, clock=clock, task_id=mine.id, to="accepted")
+    with pytest.raises(lifecycle.TaskTransitionError, match="done"):
         write(
             engine,
-            tasks.cancel_task,
+            lifecycle.cancel_task,
             actor=district_commander(engine),
             clock=clock,
             task_id=mine.id,
@@ -166,12 +166,12 @@ def test_dispatch_by_area_inside_your_street_only(
         )
     made = write(
         engine,
-        tasks.dispatch,
+        dispatch.dispatch,
         actor=mine,
         clock=clock,
         mobilisation_id=wartime,
         kind="publicity",
-        areas=tasks.AreaChoice(micro_grids_of_streets=(s01,)),
+        areas=dispatch.AreaChoice(micro_grids_of_streets=(s01,)),
         priority=1,
         target_tags=HouseholdTag.ELDERLY.bit,
     )
@@ -179,27 +179,32 @@ def test_dispatch_by_area_inside_your_street_only(
     with pytest.raises(DomainError):  # S02's commander cannot even see this mobilisation
         write(
             engine,
-            tasks.dispatch,
+            dispatch.dispatch,
             actor=theirs,
             clock=clock,
             mobilisation_id=wartime,
             kind="publicity",
-            areas=tasks.AreaChoice(micro_grids_of_streets=(s02,)),
+            areas=dispatch.AreaChoice(micro_grids_of_streets=(s02,)),
         )
     with pytest.raises(InvalidInput, match="outside"):
         write(
             engine,
-            tasks.dispatch,
+            dispatch.dispatch,
             actor=district_commander(engine),
             clock=clock,
             mobilisation_id=wartime,
             kind="publicity",
-            areas=tasks.AreaChoice(micro_grids_of_streets=(s02,)),
+            areas=dispatch.AreaChoice(micro_grids_of_streets=(s02,)),
         )
     task = made[0]  # type: ignore[index]
-    write(engine, tasks.set_priority, actor=mine, clock=clock, task_id=task.id, priority=5)
+    write(engine, lifecycle.set_priority, actor=mine, clock=clock, task_id=task.id, priority=5)
     cancelled = write(
-        engine, tasks.cancel_task, actor=mine, clock=clock, task_id=task.id, reason="重复 duplicate"
+        engine,
+        lifecycle.cancel_task,
+        actor=mine,
+        clock=clock,
+        task_id=task.id,
+        reason="重复 duplicate",
     )
     assert cancelled.status == "cancelled"  # type: ignore[attr-defined]
 
@@ -267,14 +272,14 @@ def test_retries_and_races_on_one_household(
 ) -> None:
     actor, a = person(engine, wartime, clock)
     with Session(engine) as session:
-        task = next(t for t in tasks.my_tasks(session, actor) if t.kind == "household_check")
-        households = tasks.ordered_households(session, task)
+        task = next(t for t in lifecycle.my_tasks(session, actor) if t.kind == "household_check")
+        households = records.ordered_households(session, task)
     first = households[0]
 
     def retry(_: int) -> int:
         record = write(
             engine,
-            tasks.record_household,
+            records.record_household,
             actor=actor,
             clock=clock,
             task_id=task.id,
@@ -291,7 +296,7 @@ def test_retries_and_races_on_one_household(
     with pytest.raises(ReusedMutationId):
         write(
             engine,
-            tasks.record_household,
+            records.record_household,
             actor=actor,
             clock=clock,
             task_id=task.id,
@@ -316,10 +321,10 @@ def test_retries_and_races_on_one_household(
             address="10.2.0.2",
             bindings=(Binding(Role.RESPONDER, mate.responder_id, 1),),
         )
-        with pytest.raises(tasks.AlreadyRecorded, match=f"Already recorded by {actor.name}"):
+        with pytest.raises(records.AlreadyRecorded, match=f"Already recorded by {actor.name}"):
             write(
                 engine,
-                tasks.record_household,
+                records.record_household,
                 actor=teammate,
                 clock=clock,
                 task_id=task.id,
@@ -335,7 +340,7 @@ def test_retries_and_races_on_one_household(
         try:
             return write(
                 engine,
-                tasks.record_household,
+                records.record_household,
                 actor=who,
                 clock=clock,
                 task_id=task.id,
@@ -343,12 +348,12 @@ def test_retries_and_races_on_one_household(
                 kind="check",
                 result="ok",
             )
-        except tasks.AlreadyRecorded as exc:
+        except records.AlreadyRecorded as exc:
             return exc
 
     with ThreadPoolExecutor(2) as pool:
         outcomes = list(pool.map(race, [actor, actor]))
-    assert sum(isinstance(o, tasks.AlreadyRecorded) for o in outcomes) == 1
+    assert sum(isinstance(o, records.AlreadyRecorded) for o in outcomes) == 1
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(HouseholdRecord)) == 2
         assert session.get(Task, task.id).status == "in_progress"  # type: ignore[union-attr]
@@ -388,12 +393,12 @@ def test_two_first_records_at_once_both_land(
     On PostgreSQL each waits, once it has read the task, for the other to have read it."""
     actor, _ = person(engine, wartime, clock)
     with Session(engine) as session:
-        task = next(t for t in tasks.my_tasks(session, actor) if t.kind == "household_check")
-        households = tasks.ordered_households(session, task)
+        task = next(t for t in lifecycle.my_tasks(session, actor) if t.kind == "household_check")
+        households = records.ordered_households(session, task)
 
     def sync(household: Household) -> object:
-        entries = [tasks.HouseholdEntry(household.id, "ok")]
-        return write(engine, tasks.record_households, actor=actor, clock=clock,
+        entries = [records.HouseholdEntry(household.id, "ok")]
+        return write(engine, records.record_households, actor=actor, clock=clock,
                      task_id=task.id, kind="check", entries=entries)  # fmt: skip
 
     task_read = r"FROM task\b.*WHERE task\.id ="
@@ -414,13 +419,13 @@ def test_phones_recording_one_grid_at_once_are_all_counted(
     so the two always overlap (SQLite has one writer at a time, so there they queue)."""
     actor, a = person(engine, wartime, clock)
     with Session(engine) as session:
-        task = next(t for t in tasks.my_tasks(session, actor) if t.kind == "household_check")
-        households = tasks.ordered_households(session, task)
+        task = next(t for t in lifecycle.my_tasks(session, actor) if t.kind == "household_check")
+        households = records.ordered_households(session, task)
     assert len(households) >= 26
 
     def sync(start: int) -> None:
-        entries = [tasks.HouseholdEntry(h.id, "ok") for h in households[start : start + 2]]
-        write(engine, tasks.record_households, actor=actor, clock=clock, task_id=task.id,
+        entries = [records.HouseholdEntry(h.id, "ok") for h in households[start : start + 2]]
+        write(engine, records.record_households, actor=actor, clock=clock, task_id=task.id,
               kind="check", entries=entries)  # fmt: skip
 
     sync(0)  # the first starts the task (a lock of its own the others would queue on)
@@ -433,13 +438,13 @@ def test_phones_recording_one_grid_at_once_are_all_counted(
                 GridState.mobilisation_id == wartime, GridState.grid_id == a.grid_id
             )
         ).one()
-        records = session.scalar(select(func.count()).select_from(HouseholdRecord))
+        written = session.scalar(select(func.count()).select_from(HouseholdRecord))
         last = session.scalars(
             select(Event)
             .where(Event.kind == "grid.status", Event.subject_id == str(a.grid_id))
             .order_by(Event.mseq.desc())
         ).first()
-    assert records == 26
+    assert written == 26
     assert state.checked == 26
     assert last is not None and last.payload["checked"] == 26  # replay folds the same
 
@@ -452,31 +457,31 @@ def test_a_phone_syncs_its_checks_in_one_batch(
     first is reported, not recorded again; a retry answers the same records."""
     actor, a = person(engine, wartime, clock)
     with Session(engine) as session:
-        task = next(t for t in tasks.my_tasks(session, actor) if t.kind == "household_check")
-        households = tasks.ordered_households(session, task)
+        task = next(t for t in lifecycle.my_tasks(session, actor) if t.kind == "household_check")
+        households = records.ordered_households(session, task)
         elsewhere = session.scalars(
             select(Household).where(Household.micro_grid_id != a.grid_id)
         ).first()
     assert len(households) >= 4 and elsewhere is not None
-    entries = [tasks.HouseholdEntry(h.id, "ok") for h in households[:3]]
-    bad = [*entries, tasks.HouseholdEntry(elsewhere.id, "ok")]
+    entries = [records.HouseholdEntry(h.id, "ok") for h in households[:3]]
+    bad = [*entries, records.HouseholdEntry(elsewhere.id, "ok")]
     with pytest.raises(InvalidInput, match=r"entries\[3\]\.household"):
-        write(engine, tasks.record_households, actor=actor, clock=clock, task_id=task.id,
+        write(engine, records.record_households, actor=actor, clock=clock, task_id=task.id,
               kind="check", entries=bad)  # fmt: skip
     with pytest.raises(InvalidInput, match=r"entries\[1\]\.result"):
-        wrong = [entries[0], tasks.HouseholdEntry(households[1].id, "fine")]
-        write(engine, tasks.record_households, actor=actor, clock=clock, task_id=task.id,
+        wrong = [entries[0], records.HouseholdEntry(households[1].id, "fine")]
+        write(engine, records.record_households, actor=actor, clock=clock, task_id=task.id,
               kind="check", entries=wrong)  # fmt: skip
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(HouseholdRecord)) == 0
-    write(engine, tasks.record_household, actor=actor, clock=clock, task_id=task.id,
+    write(engine, records.record_household, actor=actor, clock=clock, task_id=task.id,
           household_id=households[1].id, kind="check", result="absent")  # fmt: skip
     clock.advance(timedelta(minutes=10))
 
-    def sync() -> tasks.RecordedBatch:
+    def sync() -> records.RecordedBatch:
         batch = write(
             engine,
-            tasks.record_households,
+            records.record_households,
             actor=actor,
             clock=clock,
             task_id=task.id,
@@ -484,7 +489,7 @@ def test_a_phone_syncs_its_checks_in_one_batch(
             entries=entries,
             client_mutation_id="s1",
         )
-        assert isinstance(batch, tasks.RecordedBatch)
+        assert isinstance(batch, records.RecordedBatch)
         return batch
 
     first = sync()
@@ -521,7 +526,7 @@ def test_not_your_task_not_your_household(engine: Engine, wartime: int, clock: M
     with pytest.raises((Forbidden, NotFound)):
         write(
             engine,
-            tasks.record_household,
+            records.record_household,
             actor=actor,
             clock=clock,
             task_id=elsewhere.id,
@@ -655,12 +660,12 @@ def _holders(session: Session, grid_id: int) -> list[int]:
 def _pending_task(engine: Engine, mobilisation_id: int, clock: ManualClock, grid_id: int) -> int:
     [task] = write(
         engine,
-        tasks.dispatch,
+        dispatch.dispatch,
         actor=district_commander(engine),
         clock=clock,
         mobilisation_id=mobilisation_id,
         kind="supply_delivery",
-        areas=tasks.AreaChoice(grids=(grid_id,)),
+        areas=dispatch.AreaChoice(grids=(grid_id,)),
     )  # type: ignore[misc]
     assert task.status == "pending"  # nobody holds the grid yet
     return int(task.id)
@@ -731,12 +736,17 @@ def test_a_task_waiting_on_an_empty_grid_goes_to_whoever_is_sent_there(
     assert "task.assigned" in kinds
     phone_of_newcomer = _phone_of(newcomer)
     accepted = write(
-        engine, tasks.work_on, actor=phone_of_newcomer, clock=clock, task_id=task_id, to="accepted"
+        engine,
+        lifecycle.work_on,
+        actor=phone_of_newcomer,
+        clock=clock,
+        task_id=task_id,
+        to="accepted",
     )
     assert accepted.status == "accepted"  # type: ignore[attr-defined]
     assert household is not None
     record = write(
-        engine, tasks.record_household, actor=phone_of_newcomer, clock=clock, task_id=task_id,
+        engine, records.record_household, actor=phone_of_newcomer, clock=clock, task_id=task_id,
         household_id=household, kind="delivery", result="delivered",
     )  # fmt: skip
     assert record.household_id == household  # type: ignore[attr-defined]

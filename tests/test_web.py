@@ -44,7 +44,7 @@ from mobilize.models import (
 )
 from mobilize.notify import Message, Notifier
 from mobilize.settings import Settings
-from mobilize.tasks import service as tasks
+from mobilize.tasks import dispatch
 from mobilize.topology import free_port
 from mobilize.worker.inprocess import InProcessDispatcher
 from tests.people import make_user
@@ -534,12 +534,12 @@ def test_a_cadre_signs_in_answers_and_checks_in_where_the_phone_says(
         page.evaluate(came_back)
     write(
         engine,
-        tasks.dispatch,
+        dispatch.dispatch,
         actor=district_commander(engine),
         clock=ManualClock(datetime.now(UTC)),
         mobilisation_id=a.mobilisation_id,
         kind="order_keeping",
-        areas=tasks.AreaChoice(grids=(a.grid_id,)),
+        areas=dispatch.AreaChoice(grids=(a.grid_id,)),
     )
     page.evaluate(came_back)
     page.wait_for_selector(".task[data-kind=ORDER_KEEPING]")

@@ -38,7 +38,7 @@ from mobilize.api.wartime import (
 )
 from mobilize.idempotency import ReusedMutationId
 from mobilize.mobilisation import field, phone
-from mobilize.tasks import service as tasks
+from mobilize.tasks import dispatch, lifecycle, records
 
 TaskKind = strawberry.enum(m.TaskKind, description="入户核查/物资配送/核酸保障/秩序维护/宣传/扫码")
 TaskStatus = strawberry.enum(m.TaskStatus)
@@ -109,9 +109,9 @@ def _entries(
 
 
 def _task_households(session: Session, task: m.Task) -> list[HouseholdEntry]:
-    households = tasks.ordered_households(session, task)
-    records = tasks.household_records(session, task.mobilisation_id, [h.id for h in households])
-    return _entries(households, records)
+    households = records.ordered_households(session, task)
+    found = records.household_records(session, task.mobilisation_id, [h.id for h in households])
+    return _entries(households, found)
 
 
 def _grid_households(session: Session, mobilisation_id: int, grid_id: int) -> list[HouseholdEntry]:
@@ -264,13 +264,13 @@ class OutOfAreaError(Error):
 
 
 def field_error(exc: errors.DomainError) -> Error:
-    if isinstance(exc, tasks.AlreadyRecorded):
+    if isinstance(exc, records.AlreadyRecorded):
         return AlreadyRecordedError(
             message=exc.message, recorded_by=exc.by, recorded_at=exc.at, result=exc.result
         )
     if isinstance(exc, field.OutOfArea):
         return OutOfAreaError(message=exc.message, distance_metres=round(exc.distance_m, 1))
-    if isinstance(exc, tasks.TaskTransitionError):
+    if isinstance(exc, lifecycle.TaskTransitionError):
         return InvalidTransitionError(message=exc.message, current_status=exc.current)
     if isinstance(exc, ReusedMutationId):
         return ValidationError(message=exc.message, field="clientMutationId")
@@ -353,7 +353,7 @@ class FieldQuery:
 
     @strawberry.field(description="My open tasks, most urgent first.")
     async def my_tasks(self, info: ContextInfo) -> list[Task]:
-        rows = await info.context.db.run(tasks.my_tasks, info.context.actor)
+        rows = await info.context.db.run(lifecycle.my_tasks, info.context.actor)
         return [Task.from_model(r) for r in rows]
 
     @strawberry.field(description="My volunteer hours and points.")
@@ -412,7 +412,7 @@ class FieldMutation:
     ) -> DispatchResult:
         ctx = info.context
         try:
-            choice = tasks.AreaChoice(
+            choice = dispatch.AreaChoice(
                 grids=_ids(area.grids, "Grid", "grids"),
                 micro_grids_of_communities=_ids(
                     area.every_micro_grid_of_communities, "Community", "everyMicroGridOfCommunities"
@@ -423,7 +423,7 @@ class FieldMutation:
                 communities=_ids(area.communities, "Community", "communities"),
             )
             rows = await ctx.db.write(
-                tasks.dispatch,
+                dispatch.dispatch,
                 actor=ctx.actor,
                 clock=ctx.clock,
                 mobilisation_id=_id(mobilisation, "Mobilisation", "mobilisation"),
@@ -449,7 +449,7 @@ class FieldMutation:
             }
         except errors.DomainError as exc:
             return field_error(exc)  # type: ignore[return-value]
-        return await _task_change(info, tasks.reassign_task, **kwargs)
+        return await _task_change(info, lifecycle.reassign_task, **kwargs)
 
     @strawberry.mutation
     async def cancel_task(self, info: ContextInfo, task: strawberry.ID, reason: str) -> TaskResult:
@@ -457,7 +457,7 @@ class FieldMutation:
             pk = _id(task, "Task", "task")
         except errors.DomainError as exc:
             return field_error(exc)  # type: ignore[return-value]
-        return await _task_change(info, tasks.cancel_task, task_id=pk, reason=reason)
+        return await _task_change(info, lifecycle.cancel_task, task_id=pk, reason=reason)
 
     @strawberry.mutation
     async def set_task_priority(
@@ -467,7 +467,7 @@ class FieldMutation:
             pk = _id(task, "Task", "task")
         except errors.DomainError as exc:
             return field_error(exc)  # type: ignore[return-value]
-        return await _task_change(info, tasks.set_priority, task_id=pk, priority=priority)
+        return await _task_change(info, lifecycle.set_priority, task_id=pk, priority=priority)
 
     @strawberry.mutation(description="Accept (to accept), complete (to done) or fail a task.")
     async def update_task(
@@ -484,7 +484,7 @@ class FieldMutation:
             return field_error(exc)  # type: ignore[return-value]
         return await _task_change(
             info,
-            tasks.work_on,
+            lifecycle.work_on,
             task_id=pk,
             to=to.value,
             note=note,
@@ -573,7 +573,7 @@ async def _record(
     ctx = info.context
     try:
         row = await ctx.db.write(
-            tasks.record_household,
+            records.record_household,
             actor=ctx.actor,
             clock=ctx.clock,
             task_id=_id(task, "Task", "task"),

@@ -19,8 +19,14 @@ from mobilize.api.relay import Connection, Node, expect_global_id, place_ids, to
 from mobilize.api.types import Community, ContextInfo, Grid, Responder, related
 from mobilize.districts import queries
 from mobilize.idempotency import ReusedMutationId
-from mobilize.mobilisation import assignments, outcome, switch
+from mobilize.mobilisation import assignments, switch
 from mobilize.mobilisation.area import AreaScope
+from mobilize.mobilisation.outcome import (
+    AlreadyActive,
+    AlreadyStoodDown,
+    Conflict,
+    InvalidTransition,
+)
 from mobilize.mobilisation.rules import RULES
 from mobilize.mobilisation.rules import StaffingRule as RuleData
 
@@ -331,21 +337,21 @@ class ConflictError(Error):
 
 
 def wartime_error(exc: errors.DomainError) -> Error:
-    if isinstance(exc, outcome.AlreadyActive):
+    if isinstance(exc, AlreadyActive):
         return AlreadyActiveError(
             message=exc.message,
             title=exc.title,
             mobilisation_id=to_global_id("Mobilisation", exc.mobilisation_id),
         )
-    if isinstance(exc, outcome.AlreadyStoodDown):
+    if isinstance(exc, AlreadyStoodDown):
         return AlreadyStoodDownError(
             message=exc.message, mobilisation_id=to_global_id("Mobilisation", exc.mobilisation_id)
         )
-    if isinstance(exc, outcome.InvalidTransition):
+    if isinstance(exc, InvalidTransition):
         return InvalidTransitionError(message=exc.message, current_status=exc.current)
     if isinstance(exc, errors.Forbidden):
         return ForbiddenError(message=exc.message)
-    if isinstance(exc, outcome.Conflict):
+    if isinstance(exc, Conflict):
         return ConflictError(message=exc.message)
     if isinstance(exc, ReusedMutationId):
         return ValidationError(message=exc.message, field="clientMutationId")

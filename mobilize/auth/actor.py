@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from mobilize.models import Role
+
+# Who commands a mobilisation (switch, stand down, move people), and who may also dispatch
+# tasks: `auth.policy` grants operations by these, the services check them by the same sets.
+COMMAND_ROLES = (Role.DISTRICT_COMMANDER, Role.STREET_COMMANDER)
+DISPATCH_ROLES = (*COMMAND_ROLES, Role.COMMUNITY_SECRETARY)
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,16 @@ class Actor:
     @property
     def authenticated(self) -> bool:
         return self.user_id is not None
+
+    @property
+    def responder_ids(self) -> tuple[int, ...]:
+        """The people this user answers for on their phone (their responder bindings)."""
+        return tuple(
+            b.scope_id for b in self.bindings if b.role is Role.RESPONDER and b.scope_id is not None
+        )
+
+    def holds_any(self, roles: Iterable[Role]) -> bool:
+        return not self.roles.isdisjoint(roles)
 
     @property
     def label(self) -> str:

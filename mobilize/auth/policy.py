@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 
-from mobilize.auth.actor import Actor
+from mobilize.auth.actor import COMMAND_ROLES, DISPATCH_ROLES, Actor
 from mobilize.auth.audit import audit
 from mobilize.errors import DomainError, Forbidden
 from mobilize.models import Role
@@ -29,9 +29,6 @@ AREA_ROLES = (
     Role.REVIEWER,
     Role.ADMIN,
 )
-
-COMMAND_ROLES = (Role.DISTRICT_COMMANDER, Role.STREET_COMMANDER)
-DISPATCH_ROLES = (*COMMAND_ROLES, Role.COMMUNITY_SECRETARY)
 
 
 def _rule(roles: Iterable[Role], access: Access, **others: Access) -> dict[str, Access]:

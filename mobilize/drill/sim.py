@@ -48,7 +48,7 @@ from mobilize.models import (
     Task,
 )
 from mobilize.notify import Message, Notifier
-from mobilize.tasks import service as tasks
+from mobilize.tasks import dispatch, records
 
 DECLINE_REASON = "家中有事，无法到岗 Cannot come: family matters"
 _HOLDING = {s.value for s in HOLDING}
@@ -76,13 +76,13 @@ def _record_batches(
 ) -> None:
     """One phone's sync: a batch of records per task (task, kind, households, result)."""
     for task_id, kind, households, result in batches:
-        tasks.record_households(
+        records.record_households(
             session,
             actor=actor,
             clock=clock,
             task_id=task_id,
             kind=kind,
-            entries=[tasks.HouseholdEntry(h, result) for h in households],
+            entries=[records.HouseholdEntry(h, result) for h in households],
         )
 
 
@@ -223,7 +223,7 @@ class Simulation:
         self.tags: dict[int, int] = {}
         self.grid_of: dict[int, int] = {}
         for hid, gid, tags, _code in sorted(
-            rows, key=lambda r: (r.micro_grid_id, tasks.visiting_rank(r.tags, r.code))
+            rows, key=lambda r: (r.micro_grid_id, records.visiting_rank(r.tags, r.code))
         ):
             self.households[gid].append((hid, tags))
             self.tags[hid] = tags
@@ -456,7 +456,7 @@ class Simulation:
         hid, tags = waiting.popleft()
         p = self.params
         rng = np.random.default_rng([self.seed, 2, hid])
-        minutes = p.check_tagged_min if tags & tasks.SUPPLY_TAGS else p.check_min
+        minutes = p.check_tagged_min if tags & dispatch.SUPPLY_TAGS else p.check_min
         supply = self.supply_task.get(person.grid_id)
         if supply is not None and tags & supply[1]:
             minutes += p.deliver_min

@@ -45,7 +45,7 @@ from mobilize.models import (
     Responder,
     Role,
 )
-from mobilize.tasks.service import promote_staffed
+from mobilize.tasks.dispatch import promote_staffed
 
 
 def visible_assignment(session: Session, actor: Actor, assignment_id: int) -> Assignment:

@@ -22,7 +22,7 @@ from mobilize.models import (
     Responder,
     Role,
 )
-from mobilize.tasks.service import LISTED_HOUSEHOLD, household_records, in_visiting_order
+from mobilize.tasks.records import LISTED_HOUSEHOLD, household_records, in_visiting_order
 
 
 @dataclass

@@ -27,7 +27,7 @@ from mobilize.models import (
     Responder,
 )
 from mobilize.outbox import enqueue
-from mobilize.tasks.service import promote_staffed
+from mobilize.tasks.dispatch import promote_staffed
 
 
 def apply_plan(

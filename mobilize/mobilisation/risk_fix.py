@@ -40,7 +40,7 @@ from mobilize.models import (
     MobilisationStatus,
     Responder,
 )
-from mobilize.tasks.service import promote_staffed
+from mobilize.tasks.dispatch import promote_staffed
 
 
 def send_to_grid(

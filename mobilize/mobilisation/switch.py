@@ -53,7 +53,7 @@ from mobilize.models import (
 )
 from mobilize.notify import Message
 from mobilize.outbox import cancel_pending, enqueue
-from mobilize.tasks.service import generate_for_activation
+from mobilize.tasks.dispatch import generate_for_activation
 
 ACTIVATION = "activation"  # the job kind of an activation's solve
 
