@@ -6,8 +6,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement
 
+from mobilize.api.common import ContextInfo
 from mobilize.api.relay import Connection, from_cursor
-from mobilize.api.types import ContextInfo
 from mobilize.districts import queries
 
 

@@ -19,46 +19,24 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from graphql import GraphQLError
-from mobilize import models as m
-from mobilize.api.auth_fields import AuthMutation, Viewer, me
+from mobilize.api.auth import AuthMutation, Viewer, me
+from mobilize.api.common import ContextInfo
+from mobilize.api.coverage import CoverageQuery
+from mobilize.api.districts import TYPES, DistrictQuery
 from mobilize.api.executor import PerEventMemoExecutor
-from mobilize.api.field_api import (
-    FieldMutation,
-    FieldQuery,
-    HouseholdRecord,
-    ProblemReport,
-    Task,
-)
 from mobilize.api.guard import ErrorMasking, PolicyGuard, log_errors
 from mobilize.api.limits import CostLimiter
-from mobilize.api.live_api import LiveSubscription
+from mobilize.api.live import LiveSubscription
 from mobilize.api.observe import OperationTiming
-from mobilize.api.paging import paged
-from mobilize.api.relay import Connection, Node, expect_global_id, from_global_id
-from mobilize.api.replay_api import ReplayQuery, ReplaySubscription
-from mobilize.api.report_api import ReportQuery
-from mobilize.api.risk_api import RiskMutation, RiskQuery
+from mobilize.api.phone import PhoneMutation, PhoneQuery, ProblemReport
+from mobilize.api.relay import Node, from_global_id
+from mobilize.api.replay import ReplayQuery, ReplaySubscription
+from mobilize.api.report import ReportQuery
+from mobilize.api.risk import RiskMutation, RiskQuery
 from mobilize.api.scalars import SCALARS
-from mobilize.api.types import (
-    TYPES,
-    Community,
-    ContextInfo,
-    District,
-    Grid,
-    GridLevel,
-    Household,
-    HouseholdTag,
-    Pairing,
-    Responder,
-    ResponderKind,
-    Street,
-    Team,
-    TeamKind,
-    Unit,
-)
+from mobilize.api.tasks import HouseholdRecord, Task, TaskMutation, TaskQuery
 from mobilize.api.wartime import (
     Assignment,
-    CoverageQuery,
     Mobilisation,
     PartyOrganisation,
     WartimeMutation,
@@ -66,15 +44,6 @@ from mobilize.api.wartime import (
 )
 from mobilize.districts import queries
 from mobilize.settings import Settings
-
-_FIRST = strawberry.argument(description="Page size (at most 500).")
-
-
-def _filter(column: Any, value: str | None, type_name: str, argument: str) -> list[Any]:
-    if value is None:
-        return []
-    return [column == expect_global_id(value, type_name, argument)]
-
 
 NODE_TYPES: dict[str, Any] = {
     **TYPES,
@@ -88,7 +57,16 @@ NODE_TYPES: dict[str, Any] = {
 
 
 @strawberry.type
-class Query(WartimeQuery, FieldQuery, CoverageQuery, RiskQuery, ReplayQuery, ReportQuery):
+class Query(
+    DistrictQuery,
+    WartimeQuery,
+    PhoneQuery,
+    TaskQuery,
+    CoverageQuery,
+    RiskQuery,
+    ReplayQuery,
+    ReportQuery,
+):
     me: Viewer = strawberry.field(resolver=me, description="The signed-in user and their roles.")
 
     @strawberry.field(description="Any object by its global ID; null when there is none.")
@@ -100,109 +78,9 @@ class Query(WartimeQuery, FieldQuery, CoverageQuery, RiskQuery, ReplayQuery, Rep
         row = await info.context.loaders.one(queries.MODELS[type_name]).load(pk)
         return None if row is None else node_type.from_model(row)
 
-    @strawberry.field(description="A district by code; the first one when no code is given.")
-    async def district(self, info: ContextInfo, code: str | None = None) -> District | None:
-        row = await info.context.db.run(queries.district_by_code, code, actor=info.context.actor)
-        return None if row is None else District.from_model(row)
-
-    @strawberry.field
-    async def streets(
-        self, info: ContextInfo, first: int = 50, after: str | None = None
-    ) -> Connection[Street]:
-        return await paged(info, Street, m.Street, [], first, after)
-
-    @strawberry.field
-    async def communities(
-        self,
-        info: ContextInfo,
-        street: strawberry.ID | None = None,
-        first: int = 50,
-        after: str | None = None,
-    ) -> Connection[Community]:
-        where = _filter(m.Community.street_id, street, "Street", "street")
-        return await paged(info, Community, m.Community, where, first, after)
-
-    @strawberry.field(description="General grids and micro-grids, filtered.")
-    async def grids(
-        self,
-        info: ContextInfo,
-        level: GridLevel | None = None,
-        community: strawberry.ID | None = None,
-        parent: strawberry.ID | None = None,
-        first: int = 50,
-        after: str | None = None,
-    ) -> Connection[Grid]:
-        where = _filter(m.Grid.community_id, community, "Community", "community")
-        where += _filter(m.Grid.parent_id, parent, "Grid", "parent")
-        if level is not None:
-            where.append(m.Grid.level == level.value)
-        return await paged(info, Grid, m.Grid, where, first, after)
-
-    @strawberry.field
-    async def households(
-        self,
-        info: ContextInfo,
-        micro_grid: strawberry.ID | None = None,
-        tag: HouseholdTag | None = None,
-        first: int = 50,
-        after: str | None = None,
-    ) -> Connection[Household]:
-        where = _filter(m.Household.micro_grid_id, micro_grid, "Grid", "microGrid")
-        if tag is not None:
-            where.append(m.Household.tags.op("&")(m.HouseholdTag(tag.value).bit) != 0)
-        return await paged(info, Household, m.Household, where, first, after)
-
-    @strawberry.field
-    async def units(
-        self, info: ContextInfo, first: int = 50, after: str | None = None
-    ) -> Connection[Unit]:
-        return await paged(info, Unit, m.Unit, [], first, after)
-
-    @strawberry.field
-    async def pairings(
-        self,
-        info: ContextInfo,
-        unit: strawberry.ID | None = None,
-        community: strawberry.ID | None = None,
-        first: int = 50,
-        after: str | None = None,
-    ) -> Connection[Pairing]:
-        where = _filter(m.Pairing.unit_id, unit, "Unit", "unit")
-        where += _filter(m.Pairing.community_id, community, "Community", "community")
-        return await paged(info, Pairing, m.Pairing, where, first, after)
-
-    @strawberry.field
-    async def teams(
-        self,
-        info: ContextInfo,
-        kind: TeamKind | None = None,
-        first: int = 50,
-        after: str | None = None,
-    ) -> Connection[Team]:
-        where = [] if kind is None else [m.Team.kind == kind.value]
-        return await paged(info, Team, m.Team, where, first, after)
-
-    @strawberry.field
-    async def responders(
-        self,
-        info: ContextInfo,
-        kind: ResponderKind | None = None,
-        unit: strawberry.ID | None = None,
-        team: strawberry.ID | None = None,
-        home_grid: strawberry.ID | None = None,
-        first: int = 50,
-        after: str | None = None,
-    ) -> Connection[Responder]:
-        where = _filter(m.Responder.unit_id, unit, "Unit", "unit")
-        where += _filter(m.Responder.team_id, team, "Team", "team")
-        where += _filter(m.Responder.home_grid_id, home_grid, "Grid", "homeGrid")
-        if kind is not None:
-            where.append(m.Responder.kind == kind.value)
-        return await paged(info, Responder, m.Responder, where, first, after)
-
 
 @strawberry.type
-class Mutation(AuthMutation, WartimeMutation, FieldMutation, RiskMutation):
+class Mutation(AuthMutation, WartimeMutation, PhoneMutation, TaskMutation, RiskMutation):
     pass
 
 

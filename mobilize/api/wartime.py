@@ -10,30 +10,40 @@ from typing import Annotated, Any
 import strawberry
 from strawberry import Private
 
-from graphql import GraphQLError
 from mobilize import errors, jobs
 from mobilize import models as m
-from mobilize.api.errors import Error, NotFoundError, ValidationError, to_error
+from mobilize.api.common import ContextInfo, decode_id, related, run_mutation
+from mobilize.api.districts import Community, Grid, Responder
+from mobilize.api.errors import (
+    AlreadyActiveError,
+    AlreadyStoodDownError,
+    ConflictError,
+    ForbiddenError,
+    InvalidTransitionError,
+    NotFoundError,
+    ValidationError,
+    wartime_error,
+)
 from mobilize.api.paging import paged
-from mobilize.api.relay import Connection, Node, expect_global_id, place_ids, to_global_id
-from mobilize.api.types import Community, ContextInfo, Grid, Responder, related
+from mobilize.api.relay import Connection, Node, expect_global_id, to_global_id
 from mobilize.districts import queries
-from mobilize.idempotency import ReusedMutationId
 from mobilize.mobilisation import assignments, switch
 from mobilize.mobilisation.area import AreaScope
-from mobilize.mobilisation.outcome import (
-    AlreadyActive,
-    AlreadyStoodDown,
-    Conflict,
-    InvalidTransition,
-)
 from mobilize.mobilisation.rules import RULES
 from mobilize.mobilisation.rules import StaffingRule as RuleData
 
 MobilisationKind = strawberry.enum(m.MobilisationKind, description="疫情/防汛/地震/火灾/其他")
+
+
 MobilisationStatus = strawberry.enum(m.MobilisationStatus)
+
+
 AssignmentRole = strawberry.enum(m.AssignmentRole)
+
+
 AssignmentSource = strawberry.enum(m.AssignmentSource)
+
+
 AssignmentStatus = strawberry.enum(m.AssignmentStatus)
 
 
@@ -307,65 +317,18 @@ class PartyOrganisation(Node):
         return await related(info, Responder, m.Responder, self.leader_pk)  # type: ignore[no-any-return]
 
 
-# -- errors of wartime mutations ------------------------------------------------------------
-
-
-@strawberry.type(description="Part of the scope is already in wartime: the mobilisation named.")
-class AlreadyActiveError(Error):
-    mobilisation_id: strawberry.ID
-    title: str
-
-
-@strawberry.type
-class AlreadyStoodDownError(Error):
-    mobilisation_id: strawberry.ID
-
-
-@strawberry.type(description="The assignment is not in a state that allows this change.")
-class InvalidTransitionError(Error):
-    current_status: str
-
-
-@strawberry.type(description="Not yours to change (outside your street, or not your task).")
-class ForbiddenError(Error):
-    pass
-
-
-@strawberry.type(description="Someone changed what this was based on meanwhile: look again.")
-class ConflictError(Error):
-    pass
-
-
-def wartime_error(exc: errors.DomainError) -> Error:
-    if isinstance(exc, AlreadyActive):
-        return AlreadyActiveError(
-            message=exc.message,
-            title=exc.title,
-            mobilisation_id=to_global_id("Mobilisation", exc.mobilisation_id),
-        )
-    if isinstance(exc, AlreadyStoodDown):
-        return AlreadyStoodDownError(
-            message=exc.message, mobilisation_id=to_global_id("Mobilisation", exc.mobilisation_id)
-        )
-    if isinstance(exc, InvalidTransition):
-        return InvalidTransitionError(message=exc.message, current_status=exc.current)
-    if isinstance(exc, errors.Forbidden):
-        return ForbiddenError(message=exc.message)
-    if isinstance(exc, Conflict):
-        return ConflictError(message=exc.message)
-    if isinstance(exc, ReusedMutationId):
-        return ValidationError(message=exc.message, field="clientMutationId")
-    return to_error(exc)
-
-
 ActivateResult = Annotated[
     Mobilisation | AlreadyActiveError | ValidationError | ForbiddenError,
     strawberry.union("ActivateResult"),
 ]
+
+
 StandDownResult = Annotated[
     Mobilisation | AlreadyStoodDownError | NotFoundError | ForbiddenError,
     strawberry.union("StandDownResult"),
 ]
+
+
 AssignmentResult = Annotated[
     Assignment
     | ConflictError
@@ -376,6 +339,8 @@ AssignmentResult = Annotated[
     | ForbiddenError,
     strawberry.union("AssignmentResult"),
 ]
+
+
 ResponderResult = Annotated[
     Responder | NotFoundError | ValidationError | ForbiddenError,
     strawberry.union("ResponderResult"),
@@ -387,23 +352,6 @@ class ScopeInput:
     district: bool = False
     streets: list[str] = strawberry.field(default_factory=list)
     communities: list[str] = strawberry.field(default_factory=list)
-
-
-def _id(value: str, type_name: str, argument: str) -> int:
-    try:
-        return expect_global_id(value, type_name, argument)
-    except GraphQLError as exc:
-        raise errors.InvalidInput(argument, exc.message) from None
-
-
-async def _run(info: ContextInfo, fn: Any, **kwargs: Any) -> Any:
-    """One mutation's transaction, then the notifications it queued, after commit."""
-    ctx = info.context
-    outcome = await ctx.db.write(fn, actor=ctx.actor, clock=ctx.clock, **kwargs)
-    batches = outcome if isinstance(outcome, list) else outcome.batches
-    ctx.dispatcher.dispatch(batches)
-    ctx.dispatcher.run_jobs(getattr(outcome, "jobs", []))
-    return outcome
 
 
 async def _settled(info: ContextInfo, run_ids: list[str], mobilisation_id: int) -> m.Mobilisation:
@@ -462,7 +410,7 @@ class WartimeMutation:
                 streets=tuple(scope.streets),
                 communities=tuple(scope.communities),
             )
-            outcome = await _run(
+            outcome = await run_mutation(
                 info,
                 switch.activate,
                 scope=area,
@@ -484,10 +432,10 @@ class WartimeMutation:
         client_mutation_id: str | None = None,
     ) -> StandDownResult:
         try:
-            outcome = await _run(
+            outcome = await run_mutation(
                 info,
                 switch.stand_down,
-                mobilisation_id=_id(id, "Mobilisation", "id"),
+                mobilisation_id=decode_id(id, "Mobilisation", "id"),
                 client_mutation_id=client_mutation_id,
             )
         except errors.DomainError as exc:
@@ -571,8 +519,8 @@ class WartimeMutation:
         self, info: ContextInfo, responder: strawberry.ID, reason: str
     ) -> ResponderResult:
         try:
-            pk = _id(responder, "Responder", "responder")
-            await _run(
+            pk = decode_id(responder, "Responder", "responder")
+            await run_mutation(
                 info,
                 assignments.mark_unavailable,
                 responder_id=pk,
@@ -590,79 +538,11 @@ class WartimeMutation:
 async def _assignment_change(info: ContextInfo, fn: Any, **kwargs: Any) -> AssignmentResult:
     try:
         resolved = {
-            k: _id(v[1], v[0], k.removesuffix("_id")) if isinstance(v, tuple) else v
+            k: decode_id(v[1], v[0], k.removesuffix("decode_id")) if isinstance(v, tuple) else v
             for k, v in kwargs.items()
         }
-        outcome = await _run(info, fn, **resolved)
+        outcome = await run_mutation(info, fn, **resolved)
     except errors.DomainError as exc:
         return wartime_error(exc)  # type: ignore[return-value]
     assert outcome.assignment is not None
     return Assignment.from_model(outcome.assignment)
-
-
-@strawberry.type
-class StatusCount:
-    status: str = strawberry.field(description="unstaffed, assigned, arriving, mobilised, checked")
-    count: int
-
-
-@strawberry.type
-class CurvePoint:
-    minute: int = strawberry.field(description="Minutes since T0.")
-    mobilised: int = strawberry.field(description="Micro-grids mobilised by then.")
-
-
-@strawberry.type(description="How far a scope is from the three-hour promise.")
-class Coverage:
-    grids: int
-    by_status: list[StatusCount]
-    mobilised_pct: float
-    households: int
-    households_checked: int
-    households_checked_pct: float
-    minutes_left: float
-    curve: list[CurvePoint]
-
-    @classmethod
-    def from_figures(cls, found: Any) -> Coverage:
-        return cls(
-            grids=found.grids,
-            by_status=[StatusCount(status=k, count=v) for k, v in found.by_status.items()],
-            mobilised_pct=found.mobilised_pct,
-            households=found.households,
-            households_checked=found.households_checked,
-            households_checked_pct=found.households_checked_pct,
-            minutes_left=found.minutes_left,
-            curve=[CurvePoint(minute=m_, mobilised=n) for m_, n in found.curve],
-        )
-
-
-@strawberry.type
-class CoverageQuery:
-    @strawberry.field(
-        description="Coverage of a mobilisation, or of one street or community "
-        "in it; by default the caller's own place."
-    )
-    async def coverage(
-        self,
-        info: ContextInfo,
-        mobilisation: strawberry.ID,
-        street: strawberry.ID | None = None,
-        community: strawberry.ID | None = None,
-    ) -> Coverage | None:
-        from mobilize.auth.scope import in_scope
-        from mobilize.coverage.service import coverage
-
-        ctx = info.context
-        try:
-            found = await ctx.db.run(
-                in_scope,
-                coverage,
-                actor=ctx.actor,
-                mobilisation_id=expect_global_id(mobilisation, "Mobilisation", "mobilisation"),
-                now=ctx.clock.now(),
-                **place_ids(street, community),
-            )
-        except errors.NotFound:
-            return None
-        return Coverage.from_figures(found)

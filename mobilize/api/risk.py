@@ -10,18 +10,18 @@ from strawberry import Private
 
 from mobilize import errors
 from mobilize import models as m
-from mobilize.api.errors import NotFoundError, ValidationError
-from mobilize.api.relay import expect_global_id, place_ids
-from mobilize.api.types import ContextInfo, Grid, Responder, related
-from mobilize.api.wartime import (
+from mobilize.api.common import ContextInfo, decode_id, related, run_mutation
+from mobilize.api.districts import Grid, Responder
+from mobilize.api.errors import (
     AlreadyStoodDownError,
-    Assignment,
     ConflictError,
     ForbiddenError,
-    _id,
-    _run,
+    NotFoundError,
+    ValidationError,
     wartime_error,
 )
+from mobilize.api.relay import expect_global_id, place_ids
+from mobilize.api.wartime import Assignment
 from mobilize.coverage import risk
 from mobilize.mobilisation import risk_fix
 
@@ -145,13 +145,13 @@ class RiskMutation:
         client_mutation_id: str | None = None,
     ) -> RiskFixResult:
         try:
-            outcome = await _run(
+            outcome = await run_mutation(
                 info,
                 risk_fix.send_to_grid,
-                mobilisation_id=_id(mobilisation, "Mobilisation", "mobilisation"),
-                grid_id=_id(grid, "Grid", "grid"),
-                responder_id=_id(responder, "Responder", "responder"),
-                from_grid_id=_id(from_grid, "Grid", "fromGrid") if from_grid else None,
+                mobilisation_id=decode_id(mobilisation, "Mobilisation", "mobilisation"),
+                grid_id=decode_id(grid, "Grid", "grid"),
+                responder_id=decode_id(responder, "Responder", "responder"),
+                from_grid_id=decode_id(from_grid, "Grid", "fromGrid") if from_grid else None,
                 display_tz=info.context.settings.display_timezone,
                 client_mutation_id=client_mutation_id,
             )

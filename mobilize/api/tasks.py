@@ -1,4 +1,4 @@
-"""Tasks and the phone in the API: dispatch from command centres, work from the grid."""
+"""Tasks in the API: dispatch from command centres, the lifecycle, and household records."""
 
 from __future__ import annotations
 
@@ -6,42 +6,32 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
-from sqlalchemy import Row, select
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 from strawberry import Private
 
 from mobilize import errors
 from mobilize import models as m
-from mobilize.api.errors import Error, NotFoundError, ValidationError
+from mobilize.api.common import ContextInfo, decode_id, decode_ids, load_one, related
+from mobilize.api.districts import Community, Grid, Household, HouseholdTag
+from mobilize.api.errors import (
+    AlreadyRecordedError,
+    CommandErrors,
+    ForbiddenError,
+    NotFoundError,
+    ValidationError,
+    field_error,
+)
 from mobilize.api.paging import paged
 from mobilize.api.relay import Connection, Node, expect_global_id, to_global_id
-from mobilize.api.types import (
-    Community,
-    ContextInfo,
-    Grid,
-    Household,
-    HouseholdTag,
-    ResponderKind,
-    _one,
-    related,
-)
-from mobilize.api.wartime import (
-    Assignment,
-    AssignmentRole,
-    AssignmentStatus,
-    ForbiddenError,
-    InvalidTransitionError,
-    Mobilisation,
-    _id,
-    _run,
-    wartime_error,
-)
-from mobilize.idempotency import ReusedMutationId
-from mobilize.mobilisation import field, phone
 from mobilize.tasks import dispatch, lifecycle, records
 
 TaskKind = strawberry.enum(m.TaskKind, description="入户核查/物资配送/核酸保障/秩序维护/宣传/扫码")
+
+
 TaskStatus = strawberry.enum(m.TaskStatus)
+
+
 CheckResult = strawberry.enum(m.CheckResult)
 
 
@@ -74,25 +64,6 @@ class HouseholdEntry:
     supplied: HouseholdRecord | None
 
 
-@strawberry.type(description="A teammate on the same grid, or the community's leader.")
-class Teammate:
-    name: str
-    phone: str
-    kind: ResponderKind
-    role: AssignmentRole | None
-    status: AssignmentStatus | None
-
-
-def _teammate(r: m.Responder, a: m.Assignment | None) -> Teammate:
-    return Teammate(
-        name=r.name,
-        phone=r.phone,
-        kind=m.ResponderKind(r.kind),
-        role=m.AssignmentRole(a.role) if a else None,
-        status=m.AssignmentStatus(a.status) if a else None,
-    )
-
-
 def _entries(
     households: list[Row[Any]], records: dict[tuple[int, str], Row[Any]]
 ) -> list[HouseholdEntry]:
@@ -112,26 +83,6 @@ def _task_households(session: Session, task: m.Task) -> list[HouseholdEntry]:
     households = records.ordered_households(session, task)
     found = records.household_records(session, task.mobilisation_id, [h.id for h in households])
     return _entries(households, found)
-
-
-def _grid_households(session: Session, mobilisation_id: int, grid_id: int) -> list[HouseholdEntry]:
-    return _entries(
-        *phone.grid_households(session, mobilisation_id=mobilisation_id, grid_id=grid_id)
-    )
-
-
-def _teammates(
-    session: Session, mobilisation_id: int, grid_id: int, besides: int
-) -> list[Teammate]:
-    found = phone.teammates(
-        session, mobilisation_id=mobilisation_id, grid_id=grid_id, besides=besides
-    )
-    return [_teammate(r, a) for r, a in found]
-
-
-def _leader(session: Session, mobilisation_id: int, community_id: int) -> Teammate | None:
-    found = phone.leader(session, mobilisation_id=mobilisation_id, community_id=community_id)
-    return None if found is None else _teammate(found, None)
 
 
 @strawberry.type(description="Work in one area, with its lifecycle.")
@@ -177,72 +128,10 @@ class Task(Node):
     async def households(self, info: ContextInfo) -> list[HouseholdEntry]:
         if self.kind not in (m.TaskKind.HOUSEHOLD_CHECK, m.TaskKind.SUPPLY_DELIVERY):
             return []
-        row = await _one(info, m.Task, self.pk)
+        row = await load_one(info, m.Task, self.pk)
         if row is None:
             return []
         return await info.context.db.run(_task_households, row)
-
-
-@strawberry.type(description="My assignment, on the phone: where, with whom, until when.")
-class MyAssignment:
-    assignment: Assignment
-    mobilisation: Mobilisation
-    grid: Grid
-    deadline: datetime
-    minutes_left: float
-
-    # Read only when asked: the phone polls this screen for the deadline and status.
-    @strawberry.field(description="My micro-grid's households, the vulnerable first.")
-    async def households(self, info: ContextInfo) -> list[HouseholdEntry]:
-        return await info.context.db.run(
-            _grid_households, self.assignment.mobilisation_pk, self.grid.pk
-        )
-
-    @strawberry.field(description="The others holding my micro-grid.")
-    async def teammates(self, info: ContextInfo) -> list[Teammate]:
-        return await info.context.db.run(
-            _teammates, self.assignment.mobilisation_pk, self.grid.pk, self.assignment.pk
-        )
-
-    @strawberry.field(description="My community's temporary party organisation's leader.")
-    async def leader(self, info: ContextInfo) -> Teammate | None:
-        return await info.context.db.run(
-            _leader, self.assignment.mobilisation_pk, self.grid.community_pk
-        )
-
-
-@strawberry.type
-class ProblemReport(Node):
-    pk: Private[int]
-    text: str
-    status: str
-    created_at: datetime
-
-    @classmethod
-    def from_model(cls, row: m.ProblemReport) -> ProblemReport:
-        return cls(
-            id=to_global_id("ProblemReport", row.id),
-            pk=row.id,
-            text=row.text,
-            status=row.status,
-            created_at=row.created_at,
-        )
-
-
-@strawberry.type
-class ServiceEntry:
-    mobilisation_title: str
-    checked_in_at: datetime
-    released_at: datetime
-    hours: float
-    points: float
-
-
-@strawberry.type(description="志愿服务: my hours and points.")
-class MyService:
-    hours: float
-    points: float
-    entries: list[ServiceEntry]
 
 
 @strawberry.type
@@ -251,39 +140,14 @@ class DispatchedTasks:
     tasks: list[Task]
 
 
-@strawberry.type(description="Someone recorded this household first.")
-class AlreadyRecordedError(Error):
-    recorded_by: str
-    recorded_at: datetime
-    result: str
+TaskResult = Annotated[Task | CommandErrors, strawberry.union("TaskResult")]
 
 
-@strawberry.type(description="The check-in point is too far from the micro-grid.")
-class OutOfAreaError(Error):
-    distance_metres: float
-
-
-def field_error(exc: errors.DomainError) -> Error:
-    if isinstance(exc, records.AlreadyRecorded):
-        return AlreadyRecordedError(
-            message=exc.message, recorded_by=exc.by, recorded_at=exc.at, result=exc.result
-        )
-    if isinstance(exc, field.OutOfArea):
-        return OutOfAreaError(message=exc.message, distance_metres=round(exc.distance_m, 1))
-    if isinstance(exc, lifecycle.TaskTransitionError):
-        return InvalidTransitionError(message=exc.message, current_status=exc.current)
-    if isinstance(exc, ReusedMutationId):
-        return ValidationError(message=exc.message, field="clientMutationId")
-    return wartime_error(exc)
-
-
-_Errors = InvalidTransitionError | NotFoundError | ValidationError | ForbiddenError
-TaskResult = Annotated[Task | _Errors, strawberry.union("TaskResult")]
 RecordResult = Annotated[
-    HouseholdRecord | AlreadyRecordedError | _Errors, strawberry.union("RecordResult")
+    HouseholdRecord | AlreadyRecordedError | CommandErrors, strawberry.union("RecordResult")
 ]
-CheckInResult = Annotated[Assignment | OutOfAreaError | _Errors, strawberry.union("CheckInResult")]
-ProblemResult = Annotated[ProblemReport | _Errors, strawberry.union("ProblemResult")]
+
+
 DispatchResult = Annotated[
     DispatchedTasks | NotFoundError | ValidationError | ForbiddenError,
     strawberry.union("DispatchResult"),
@@ -300,66 +164,8 @@ class AreaInput:
     )
 
 
-@strawberry.input
-class LocationInput:
-    lon: float
-    lat: float
-    crs: str = strawberry.field(default="wgs84", description="wgs84 (GPS), gcj02 or bd09")
-
-
-def _view(session: Session, actor: Any, clock: Any) -> MyAssignment | None:
-    view = phone.my_assignment(session, actor=actor, clock=clock)
-    if view is None:
-        return None
-    return MyAssignment(
-        assignment=Assignment.from_model(view.assignment),
-        mobilisation=Mobilisation.from_model(view.mobilisation),
-        grid=Grid.from_model(view.grid),
-        deadline=view.mobilisation.deadline,
-        minutes_left=view.minutes_left,
-    )
-
-
-def _service(session: Session, actor: Any) -> MyService:
-    mine = [b.scope_id for b in actor.bindings if b.role is m.Role.RESPONDER]
-    rows = session.execute(
-        select(m.ServiceRecord, m.Mobilisation.title)
-        .join(m.Mobilisation, m.Mobilisation.id == m.ServiceRecord.mobilisation_id)
-        .where(m.ServiceRecord.responder_id.in_(mine))
-        .order_by(m.ServiceRecord.checked_in_at)
-    ).all()
-    entries = [
-        ServiceEntry(
-            mobilisation_title=title,
-            checked_in_at=r.checked_in_at,
-            released_at=r.released_at,
-            hours=r.hours,
-            points=r.points,
-        )
-        for r, title in rows
-    ]
-    return MyService(
-        hours=round(sum(e.hours for e in entries), 2),
-        points=round(sum(e.points for e in entries), 1),
-        entries=entries,
-    )
-
-
 @strawberry.type
-class FieldQuery:
-    @strawberry.field(description="My current assignment, or null in peacetime.")
-    async def my_assignment(self, info: ContextInfo) -> MyAssignment | None:
-        return await info.context.db.run(_view, info.context.actor, info.context.clock)
-
-    @strawberry.field(description="My open tasks, most urgent first.")
-    async def my_tasks(self, info: ContextInfo) -> list[Task]:
-        rows = await info.context.db.run(lifecycle.my_tasks, info.context.actor)
-        return [Task.from_model(r) for r in rows]
-
-    @strawberry.field(description="My volunteer hours and points.")
-    async def my_service(self, info: ContextInfo) -> MyService:
-        return await info.context.db.run(_service, info.context.actor)
-
+class TaskQuery:
     @strawberry.field(description="Tasks of a mobilisation you may see.")
     async def tasks(
         self,
@@ -392,12 +198,8 @@ async def _task_change(info: ContextInfo, fn: Any, **kwargs: Any) -> TaskResult:
     return Task.from_model(row)
 
 
-def _ids(values: list[strawberry.ID], type_name: str, argument: str) -> tuple[int, ...]:
-    return tuple(_id(v, type_name, argument) for v in values)
-
-
 @strawberry.type
-class FieldMutation:
+class TaskMutation:
     @strawberry.mutation(description="Send a task to many areas at once.")
     async def dispatch_task(
         self,
@@ -413,20 +215,20 @@ class FieldMutation:
         ctx = info.context
         try:
             choice = dispatch.AreaChoice(
-                grids=_ids(area.grids, "Grid", "grids"),
-                micro_grids_of_communities=_ids(
+                grids=decode_ids(area.grids, "Grid", "grids"),
+                micro_grids_of_communities=decode_ids(
                     area.every_micro_grid_of_communities, "Community", "everyMicroGridOfCommunities"
                 ),
-                micro_grids_of_streets=_ids(
+                micro_grids_of_streets=decode_ids(
                     area.every_micro_grid_of_streets, "Street", "everyMicroGridOfStreets"
                 ),
-                communities=_ids(area.communities, "Community", "communities"),
+                communities=decode_ids(area.communities, "Community", "communities"),
             )
             rows = await ctx.db.write(
                 dispatch.dispatch,
                 actor=ctx.actor,
                 clock=ctx.clock,
-                mobilisation_id=_id(mobilisation, "Mobilisation", "mobilisation"),
+                mobilisation_id=decode_id(mobilisation, "Mobilisation", "mobilisation"),
                 kind=kind.value,
                 areas=choice,
                 title=title,
@@ -444,8 +246,8 @@ class FieldMutation:
     ) -> TaskResult:
         try:
             kwargs = {
-                "task_id": _id(task, "Task", "task"),
-                "responder_ids": list(_ids(responders, "Responder", "responders")),
+                "task_id": decode_id(task, "Task", "task"),
+                "responder_ids": list(decode_ids(responders, "Responder", "responders")),
             }
         except errors.DomainError as exc:
             return field_error(exc)  # type: ignore[return-value]
@@ -454,7 +256,7 @@ class FieldMutation:
     @strawberry.mutation
     async def cancel_task(self, info: ContextInfo, task: strawberry.ID, reason: str) -> TaskResult:
         try:
-            pk = _id(task, "Task", "task")
+            pk = decode_id(task, "Task", "task")
         except errors.DomainError as exc:
             return field_error(exc)  # type: ignore[return-value]
         return await _task_change(info, lifecycle.cancel_task, task_id=pk, reason=reason)
@@ -464,7 +266,7 @@ class FieldMutation:
         self, info: ContextInfo, task: strawberry.ID, priority: int
     ) -> TaskResult:
         try:
-            pk = _id(task, "Task", "task")
+            pk = decode_id(task, "Task", "task")
         except errors.DomainError as exc:
             return field_error(exc)  # type: ignore[return-value]
         return await _task_change(info, lifecycle.set_priority, task_id=pk, priority=priority)
@@ -479,7 +281,7 @@ class FieldMutation:
         client_mutation_id: str | None = None,
     ) -> TaskResult:
         try:
-            pk = _id(task, "Task", "task")
+            pk = decode_id(task, "Task", "task")
         except errors.DomainError as exc:
             return field_error(exc)  # type: ignore[return-value]
         return await _task_change(
@@ -515,51 +317,6 @@ class FieldMutation:
     ) -> RecordResult:
         return await _record(info, task, household, "delivery", result, note, client_mutation_id)
 
-    @strawberry.mutation(description="I am on site (location in WGS-84, GCJ-02 or BD-09).")
-    async def check_in(
-        self,
-        info: ContextInfo,
-        assignment: strawberry.ID,
-        location: LocationInput,
-        client_mutation_id: str | None = None,
-    ) -> CheckInResult:
-        try:
-            outcome = await _run(
-                info,
-                field.check_in,
-                assignment_id=_id(assignment, "Assignment", "assignment"),
-                lon=location.lon,
-                lat=location.lat,
-                crs=location.crs,
-                client_mutation_id=client_mutation_id,
-            )
-        except errors.DomainError as exc:
-            return field_error(exc)  # type: ignore[return-value]
-        return Assignment.from_model(outcome.assignment)
-
-    @strawberry.mutation(description="Report a problem; it goes to the street command centre.")
-    async def report_problem(
-        self,
-        info: ContextInfo,
-        assignment: strawberry.ID,
-        text: str,
-        client_mutation_id: str | None = None,
-    ) -> ProblemResult:
-        ctx = info.context
-        try:
-            report, batches = await ctx.db.write(
-                field.report_problem,
-                actor=ctx.actor,
-                clock=ctx.clock,
-                assignment_id=_id(assignment, "Assignment", "assignment"),
-                text=text,
-                client_mutation_id=client_mutation_id,
-            )
-        except errors.DomainError as exc:
-            return field_error(exc)  # type: ignore[return-value]
-        ctx.dispatcher.dispatch(batches)
-        return ProblemReport.from_model(report)
-
 
 async def _record(
     info: ContextInfo,
@@ -576,8 +333,8 @@ async def _record(
             records.record_household,
             actor=ctx.actor,
             clock=ctx.clock,
-            task_id=_id(task, "Task", "task"),
-            household_id=_id(household, "Household", "household"),
+            task_id=decode_id(task, "Task", "task"),
+            household_id=decode_id(household, "Household", "household"),
             kind=kind,
             result=result,
             note=note,

@@ -12,6 +12,7 @@ import strawberry
 from sqlalchemy.orm import Session
 
 from graphql import GraphQLError
+from mobilize.api.common import ContextInfo
 from mobilize.api.errors import (
     InvalidCodeError,
     NotFoundError,
@@ -20,7 +21,6 @@ from mobilize.api.errors import (
     to_error,
 )
 from mobilize.api.relay import expect_global_id, to_global_id
-from mobilize.api.types import ContextInfo
 from mobilize.auth import signin, users
 from mobilize.auth.actor import Actor
 from mobilize.errors import DomainError, InvalidCode
@@ -69,20 +69,29 @@ RequestSignInCodeResult = Annotated[
     SignInCodeSent | RateLimitedError | ValidationError,
     strawberry.union("RequestSignInCodeResult"),
 ]
+
+
 SignInResult = Annotated[
     SignInSuccess | InvalidCodeError | RateLimitedError | ValidationError,
     strawberry.union("SignInResult"),
 ]
+
+
 RevokeTokenResult = Annotated[
     TokenRevoked | NotFoundError | ValidationError, strawberry.union("RevokeTokenResult")
 ]
 
+
 _SENT = "如果该号码已登记，验证码已发送 If this phone is registered, a code is on its way."
+
+
 _DEVICE = strawberry.argument(
     description="The app's own random id for this device (16-64 letters, digits, - or _), the "
     "same in both steps: codes and limits are per device, and a device that signed in before "
     "keeps a way in when others spend the phone's allowance. Without it, the address counts."
 )
+
+
 _sending: set[asyncio.Task[None]] = set()  # codes on their way, kept until sent
 
 

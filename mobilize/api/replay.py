@@ -13,12 +13,14 @@ from strawberry import Private
 
 from mobilize import errors
 from mobilize import models as m
+from mobilize.api.common import ContextInfo, related
 from mobilize.api.context import Context
+from mobilize.api.coverage import Coverage
+from mobilize.api.districts import Grid, Responder
 from mobilize.api.guard import SubscriptionPolicy
-from mobilize.api.live_api import MobilisationEvent, read_events
+from mobilize.api.live import MobilisationEvent, read_events
 from mobilize.api.relay import expect_global_id, place_ids
-from mobilize.api.types import ContextInfo, Grid, Responder, related
-from mobilize.api.wartime import AssignmentStatus, Coverage
+from mobilize.api.wartime import AssignmentStatus
 from mobilize.auth.scope import in_scope
 from mobilize.coverage.service import grid_states
 from mobilize.review.replay import GridAt, PersonAt, state_in

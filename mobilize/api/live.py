@@ -13,10 +13,10 @@ import strawberry
 from sqlalchemy.orm import Session
 from strawberry.scalars import JSON
 
+from mobilize.api.common import ContextInfo
+from mobilize.api.coverage import Coverage
 from mobilize.api.guard import SubscriptionPolicy
 from mobilize.api.relay import expect_global_id, place_ids
-from mobilize.api.types import ContextInfo
-from mobilize.api.wartime import Coverage
 from mobilize.auth.scope import in_scope
 from mobilize.coverage.service import coverage
 from mobilize.events import visible_events

@@ -1,4 +1,5 @@
-"""GraphQL object types, each mapped explicitly from its ORM row by `from_model`.
+"""The district in the API: its places, people and pairings as GraphQL types, each mapped
+explicitly from its ORM row by `from_model`, and the queries that page through them.
 
 Relationships resolve through the request's DataLoaders, so a page of 500 grids with their
 parents and children costs the same few statements as a page of 5."""
@@ -11,36 +12,33 @@ from typing import Any
 import shapely
 import strawberry
 from sqlalchemy import Row
-from strawberry import Info, Private
+from strawberry import Private
 
 from geo import geometry_to_geojson
 from mobilize import models as m
-from mobilize.api.context import Context
-from mobilize.api.relay import Node, to_global_id
+from mobilize.api.common import ContextInfo, load_one, related
+from mobilize.api.paging import paged
+from mobilize.api.relay import Connection, Node, expect_global_id, to_global_id
 from mobilize.api.scalars import GeoJSON
+from mobilize.districts import queries
 
 GridLevel = strawberry.enum(m.GridLevel, description="一般网格 general grid or 微网格 micro-grid.")
-CommunityKind = strawberry.enum(m.CommunityKind, description="社区 urban community or 村 village.")
-HouseholdTag = strawberry.enum(m.HouseholdTag, description="The seven-colour map (七彩图).")
-TeamKind = strawberry.enum(m.TeamKind)
-ResponderKind = strawberry.enum(m.ResponderKind)
 
-ContextInfo = Info[Context, None]
+
+CommunityKind = strawberry.enum(m.CommunityKind, description="社区 urban community or 村 village.")
+
+
+HouseholdTag = strawberry.enum(m.HouseholdTag, description="The seven-colour map (七彩图).")
+
+
+TeamKind = strawberry.enum(m.TeamKind)
+
+
+ResponderKind = strawberry.enum(m.ResponderKind)
 
 
 def _geojson(geom: shapely.Geometry | None) -> Any:
     return None if geom is None else geometry_to_geojson(geom)
-
-
-async def _one(info: ContextInfo, model: Any, pk: int | None) -> Any:
-    return None if pk is None else await info.context.loaders.one(model).load(pk)
-
-
-async def related(info: ContextInfo, node_type: Any, model: Any, pk: int | None) -> Any:
-    """A nullable relationship: the related row as `node_type`, or None when there is none
-    or the caller may not see it."""
-    row = await _one(info, model, pk)
-    return None if row is None else node_type.from_model(row)
 
 
 @strawberry.type(description="区: the district, outermost polygon.")
@@ -91,7 +89,7 @@ class Street(Node):
 
     @strawberry.field
     async def district(self, info: ContextInfo) -> District:
-        return District.from_model(await _one(info, m.District, self.district_pk))
+        return District.from_model(await load_one(info, m.District, self.district_pk))
 
     @strawberry.field(description="社区/村 in this street.")
     async def communities(self, info: ContextInfo) -> list[Community]:
@@ -122,7 +120,7 @@ class Community(Node):
 
     @strawberry.field
     async def street(self, info: ContextInfo) -> Street:
-        return Street.from_model(await _one(info, m.Street, self.street_pk))
+        return Street.from_model(await load_one(info, m.Street, self.street_pk))
 
     @strawberry.field(description="Grids of this community; general grids only unless asked.")
     async def grids(
@@ -170,7 +168,7 @@ class Grid(Node):
 
     @strawberry.field
     async def community(self, info: ContextInfo) -> Community:
-        return Community.from_model(await _one(info, m.Community, self.community_pk))
+        return Community.from_model(await load_one(info, m.Community, self.community_pk))
 
     @strawberry.field(description="The general grid of a micro-grid; null for a general grid.")
     async def parent(self, info: ContextInfo) -> Grid | None:
@@ -210,11 +208,11 @@ class Household(Node):
     # Loaded only when asked: the phone lists fifty households at a time without their points.
     @strawberry.field
     async def location(self, info: ContextInfo) -> GeoJSON:
-        return _geojson((await _one(info, m.Household, self.pk)).geom)
+        return _geojson((await load_one(info, m.Household, self.pk)).geom)
 
     @strawberry.field
     async def micro_grid(self, info: ContextInfo) -> Grid:
-        return Grid.from_model(await _one(info, m.Grid, self.micro_grid_pk))
+        return Grid.from_model(await load_one(info, m.Grid, self.micro_grid_pk))
 
 
 @strawberry.type(description="机关/企事业单位: a unit that sinks cadres to its paired communities.")
@@ -259,11 +257,11 @@ class Pairing(Node):
 
     @strawberry.field
     async def unit(self, info: ContextInfo) -> Unit:
-        return Unit.from_model(await _one(info, m.Unit, self.unit_pk))
+        return Unit.from_model(await load_one(info, m.Unit, self.unit_pk))
 
     @strawberry.field
     async def community(self, info: ContextInfo) -> Community:
-        return Community.from_model(await _one(info, m.Community, self.community_pk))
+        return Community.from_model(await load_one(info, m.Community, self.community_pk))
 
 
 @strawberry.type(description="党员突击队 shock team or 志愿服务队 volunteer service team.")
@@ -351,3 +349,112 @@ TYPES: dict[str, Any] = {
     "Team": Team,
     "Responder": Responder,
 }
+
+
+def _filter(column: Any, value: str | None, type_name: str, argument: str) -> list[Any]:
+    if value is None:
+        return []
+    return [column == expect_global_id(value, type_name, argument)]
+
+
+@strawberry.type
+class DistrictQuery:
+    @strawberry.field(description="A district by code; the first one when no code is given.")
+    async def district(self, info: ContextInfo, code: str | None = None) -> District | None:
+        row = await info.context.db.run(queries.district_by_code, code, actor=info.context.actor)
+        return None if row is None else District.from_model(row)
+
+    @strawberry.field
+    async def streets(
+        self, info: ContextInfo, first: int = 50, after: str | None = None
+    ) -> Connection[Street]:
+        return await paged(info, Street, m.Street, [], first, after)
+
+    @strawberry.field
+    async def communities(
+        self,
+        info: ContextInfo,
+        street: strawberry.ID | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> Connection[Community]:
+        where = _filter(m.Community.street_id, street, "Street", "street")
+        return await paged(info, Community, m.Community, where, first, after)
+
+    @strawberry.field(description="General grids and micro-grids, filtered.")
+    async def grids(
+        self,
+        info: ContextInfo,
+        level: GridLevel | None = None,
+        community: strawberry.ID | None = None,
+        parent: strawberry.ID | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> Connection[Grid]:
+        where = _filter(m.Grid.community_id, community, "Community", "community")
+        where += _filter(m.Grid.parent_id, parent, "Grid", "parent")
+        if level is not None:
+            where.append(m.Grid.level == level.value)
+        return await paged(info, Grid, m.Grid, where, first, after)
+
+    @strawberry.field
+    async def households(
+        self,
+        info: ContextInfo,
+        micro_grid: strawberry.ID | None = None,
+        tag: HouseholdTag | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> Connection[Household]:
+        where = _filter(m.Household.micro_grid_id, micro_grid, "Grid", "microGrid")
+        if tag is not None:
+            where.append(m.Household.tags.op("&")(m.HouseholdTag(tag.value).bit) != 0)
+        return await paged(info, Household, m.Household, where, first, after)
+
+    @strawberry.field
+    async def units(
+        self, info: ContextInfo, first: int = 50, after: str | None = None
+    ) -> Connection[Unit]:
+        return await paged(info, Unit, m.Unit, [], first, after)
+
+    @strawberry.field
+    async def pairings(
+        self,
+        info: ContextInfo,
+        unit: strawberry.ID | None = None,
+        community: strawberry.ID | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> Connection[Pairing]:
+        where = _filter(m.Pairing.unit_id, unit, "Unit", "unit")
+        where += _filter(m.Pairing.community_id, community, "Community", "community")
+        return await paged(info, Pairing, m.Pairing, where, first, after)
+
+    @strawberry.field
+    async def teams(
+        self,
+        info: ContextInfo,
+        kind: TeamKind | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> Connection[Team]:
+        where = [] if kind is None else [m.Team.kind == kind.value]
+        return await paged(info, Team, m.Team, where, first, after)
+
+    @strawberry.field
+    async def responders(
+        self,
+        info: ContextInfo,
+        kind: ResponderKind | None = None,
+        unit: strawberry.ID | None = None,
+        team: strawberry.ID | None = None,
+        home_grid: strawberry.ID | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> Connection[Responder]:
+        where = _filter(m.Responder.unit_id, unit, "Unit", "unit")
+        where += _filter(m.Responder.team_id, team, "Team", "team")
+        where += _filter(m.Responder.home_grid_id, home_grid, "Grid", "homeGrid")
+        if kind is not None:
+            where.append(m.Responder.kind == kind.value)
+        return await paged(info, Responder, m.Responder, where, first, after)

@@ -10,8 +10,8 @@ from strawberry import Private
 from strawberry.scalars import JSON
 
 from mobilize import errors
+from mobilize.api.common import ContextInfo
 from mobilize.api.relay import expect_global_id, place_ids
-from mobilize.api.types import ContextInfo
 from mobilize.auth.scope import in_scope
 from mobilize.review import report as r
 
