@@ -19,6 +19,7 @@ from mobilize.db import make_sessionmaker, transaction
 from mobilize.jobs import Dispatcher
 from mobilize.live import Broker, attach
 from mobilize.review.replay import snapshot_due
+from mobilize.settings import DISPLAY_TIMEZONE
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ class Scheduler:
         dispatcher: Dispatcher,
         *,
         interval_s: float = 15.0,
-        display_tz: str = "Asia/Shanghai",
+        display_tz: str = DISPLAY_TIMEZONE,
         broker: Broker | None = None,
         snapshot_every: int = 5000,
         job_lease_seconds: int = 3600,

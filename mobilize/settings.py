@@ -10,6 +10,10 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Times people read (deadlines in messages, reports) are shown in China Standard Time unless
+# a deployment says otherwise (MOBILIZE_DISPLAY_TIMEZONE); everything is stored in UTC.
+DISPLAY_TIMEZONE = "Asia/Shanghai"
+
 
 class Settings(BaseSettings):
     """Everything an operator may set; defaults give the embedded single-machine setup."""
@@ -25,7 +29,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     """Signs tokens; required outside the embedded default."""
 
-    display_timezone: str = "Asia/Shanghai"
+    display_timezone: str = DISPLAY_TIMEZONE
     """Times shown to people; everything is stored in UTC."""
 
     env: Literal["development", "production"] = "development"

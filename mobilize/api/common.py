@@ -3,7 +3,8 @@ domain's refusals, related rows through the request's loaders, and the mutation 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import strawberry
 from strawberry import Info
@@ -12,6 +13,9 @@ from graphql import GraphQLError
 from mobilize import errors
 from mobilize.api.context import Context
 from mobilize.api.relay import expect_global_id
+from mobilize.mobilisation.outcome import Queued
+
+Q = TypeVar("Q", bound=Queued)
 
 ContextInfo = Info[Context, None]
 
@@ -34,13 +38,13 @@ def decode_id(value: str, type_name: str, argument: str) -> int:
         raise errors.InvalidInput(argument, exc.message) from None
 
 
-async def run_mutation(info: ContextInfo, fn: Any, **kwargs: Any) -> Any:
-    """One mutation's transaction, then the notifications it queued, after commit."""
+async def run_mutation(info: ContextInfo, fn: Callable[..., Q], **kwargs: Any) -> Q:
+    """One mutation's transaction, then what it queued (notifications, job runs), after
+    commit."""
     ctx = info.context
-    outcome = await ctx.db.write(fn, actor=ctx.actor, clock=ctx.clock, **kwargs)
-    batches = outcome if isinstance(outcome, list) else outcome.batches
-    ctx.dispatcher.dispatch(batches)
-    ctx.dispatcher.run_jobs(getattr(outcome, "jobs", []))
+    outcome: Q = await ctx.db.write(fn, actor=ctx.actor, clock=ctx.clock, **kwargs)
+    ctx.dispatcher.dispatch(outcome.batches)
+    ctx.dispatcher.run_jobs(outcome.jobs)
     return outcome
 
 

@@ -32,6 +32,7 @@ from mobilize.models import (
 )
 from mobilize.notify import Message
 from mobilize.outbox import enqueue
+from mobilize.settings import DISPLAY_TIMEZONE
 
 SYSTEM = "system:scheduler"
 _LISTED = 10  # grid codes named in one message; the rest are counted
@@ -45,7 +46,7 @@ def due_times(mobilisation: Mobilisation) -> dict[MilestoneKind, datetime]:
     }
 
 
-def run_due(session: Session, *, clock: Clock, display_tz: str = "Asia/Shanghai") -> list[str]:
+def run_due(session: Session, *, clock: Clock, display_tz: str = DISPLAY_TIMEZONE) -> list[str]:
     """Do every milestone due by now on every active mobilisation; the outbox batches."""
     now = clock.now()
     batches: list[str] = []

@@ -36,6 +36,7 @@ from mobilize.mobilisation.area import AreaScope
 from mobilize.models import LIVE, District, Event, Mobilisation
 from mobilize.review import report
 from mobilize.review.export import coverage_curves_png
+from mobilize.settings import DISPLAY_TIMEZONE
 
 # Simulated time starts here (a drill's figures are minutes since the switch; the date only
 # names the day in the log).
@@ -264,7 +265,7 @@ def drill(
     seed: int,
     params: DrillParams,
     out: Path | None,
-    display_tz: str = "Asia/Shanghai",
+    display_tz: str = DISPLAY_TIMEZONE,
     baseline: bool = True,
     progress: bool = False,
 ) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from mobilize.mobilisation.outcome import (
     Conflict,
     InvalidTransition,
     Outcome,
+    PersonOutcome,
     get_mobilisation,
 )
 from mobilize.mobilisation.plan import resolve
@@ -45,6 +46,7 @@ from mobilize.models import (
     Responder,
     Role,
 )
+from mobilize.settings import DISPLAY_TIMEZONE
 from mobilize.tasks.dispatch import promote_staffed
 
 
@@ -215,7 +217,7 @@ def decline(
     clock: Clock,
     assignment_id: int,
     reason: str,
-    display_tz: str = "Asia/Shanghai",
+    display_tz: str = DISPLAY_TIMEZONE,
     client_mutation_id: str | None = None,
 ) -> Outcome:
     """The person cannot come: free their slot and re-plan their community."""
@@ -279,7 +281,7 @@ def reassign(
     grid_id: int,
     from_grid_id: int | None,
     pin: bool = True,
-    display_tz: str = "Asia/Shanghai",
+    display_tz: str = DISPLAY_TIMEZONE,
     cause: str = "reassign",
 ) -> Outcome:
     """A commander sends a person to another micro-grid in the same mobilisation; the person
@@ -407,8 +409,8 @@ def mark_unavailable(
     clock: Clock,
     responder_id: int,
     reason: str,
-    display_tz: str = "Asia/Shanghai",
-) -> list[str]:
+    display_tz: str = DISPLAY_TIMEZONE,
+) -> PersonOutcome:
     """Take a person out of every call-up; free any slot they hold and re-plan around it."""
     reason = validation.text("reason", reason, max_len=500)
     if not ({Role.DISTRICT_COMMANDER, Role.STREET_COMMANDER} & actor.roles):
@@ -474,4 +476,4 @@ def mark_unavailable(
             cause="unavailable",
         )
     session.flush()
-    return ids
+    return PersonOutcome(responder=responder, batches=ids)

@@ -10,6 +10,7 @@ from mobilize.errors import DomainError, NotFound
 from mobilize.models import (
     Assignment,
     Mobilisation,
+    Responder,
 )
 
 
@@ -50,16 +51,31 @@ class Conflict(DomainError):
     code = "CONFLICT"
 
 
+@dataclass(kw_only=True)
+class Queued:
+    """What an operation leaves for after its commit: the notification batches to deliver and
+    the job runs to start (the edge hands both to its dispatcher)."""
+
+    batches: list[str] = field(default_factory=list)
+    jobs: list[str] = field(default_factory=list)
+
+
 @dataclass
-class Outcome:
-    """What a wartime operation did: the mobilisation, the ids to notify, and whether this is
+class Outcome(Queued):
+    """What a wartime operation did: the mobilisation, what it queued, and whether this is
     the replay of an earlier request with the same client mutation id."""
 
     mobilisation: Mobilisation
-    batches: list[str] = field(default_factory=list)
     replayed: bool = False
     assignment: Assignment | None = None
-    jobs: list[str] = field(default_factory=list)  # job runs to start after commit
+
+
+@dataclass
+class PersonOutcome(Queued):
+    """What an operation on a person did (marking them unavailable): the person, and what it
+    queued for the mobilisations they were released from."""
+
+    responder: Responder
 
 
 def get_mobilisation(session: Session, mobilisation_id: int) -> Mobilisation:

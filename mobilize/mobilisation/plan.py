@@ -27,6 +27,7 @@ from mobilize.models import (
     Responder,
 )
 from mobilize.outbox import enqueue
+from mobilize.settings import DISPLAY_TIMEZONE
 from mobilize.tasks.dispatch import promote_staffed
 
 
@@ -196,7 +197,7 @@ def resolve(
     communities: set[int],
     actor: Actor,
     clock: Clock,
-    display_tz: str = "Asia/Shanghai",
+    display_tz: str = DISPLAY_TIMEZONE,
     cause: str,
 ) -> list[str]:
     """Re-plan only these communities: committed and pinned people stay, others may move."""

@@ -40,6 +40,7 @@ from mobilize.models import (
     MobilisationStatus,
     Responder,
 )
+from mobilize.settings import DISPLAY_TIMEZONE
 from mobilize.tasks.dispatch import promote_staffed
 
 
@@ -52,7 +53,7 @@ def send_to_grid(
     grid_id: int,
     responder_id: int,
     from_grid_id: int | None,
-    display_tz: str = "Asia/Shanghai",
+    display_tz: str = DISPLAY_TIMEZONE,
     client_mutation_id: str | None = None,
 ) -> Outcome:
     """Accept a suggested fix: send this person to this grid, pinned. `from_grid_id` is where

@@ -21,6 +21,7 @@ from mobilize.events import read_log
 from mobilize.markup import markdown_text
 from mobilize.models import Grid
 from mobilize.review.report import CAUSES, Distribution, Report
+from mobilize.settings import DISPLAY_TIMEZONE
 
 FILES = ("report.md", "report.xlsx", "coverage.png", "map.png", "events.jsonl")
 CJK_FONTS = (
@@ -37,7 +38,7 @@ CJK_FONTS = (
 
 
 def write_report(
-    session: Session, report: Report, out: Path, display_tz: str = "Asia/Shanghai"
+    session: Session, report: Report, out: Path, display_tz: str = DISPLAY_TIMEZONE
 ) -> list[Path]:
     """Write every file of the report into `out` (created if need be); their paths."""
     out.mkdir(parents=True, exist_ok=True)

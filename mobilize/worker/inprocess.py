@@ -19,6 +19,7 @@ from mobilize.db import make_sessionmaker
 from mobilize.live import Broker, attach
 from mobilize.notify import Notifier
 from mobilize.outbox import deliver
+from mobilize.settings import DISPLAY_TIMEZONE
 from mobilize.worker.kinds import KINDS
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ class InProcessDispatcher:
         clock: Clock,
         *,
         max_attempts: int = 8,
-        display_tz: str = "Asia/Shanghai",
+        display_tz: str = DISPLAY_TIMEZONE,
     ) -> None:
         self._factory = make_sessionmaker(engine)
         self._notifier = notifier
