@@ -340,20 +340,22 @@ def coverage_command(
     street: Annotated[str | None, typer.Option(help="Only this street (code).")] = None,
     community: Annotated[str | None, typer.Option(help="Only this community (code).")] = None,
     verify: Annotated[
-        bool, typer.Option(help="Recompute from assignments and records; exit 1 on mismatch.")
+        bool,
+        typer.Option(help="Recount from the raw rows by separate code; exit 1 on mismatch."),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     database_url: DatabaseOption = None,
 ) -> None:
     """The three-hour promise: grids by status, % mobilised, households checked, time left."""
     from mobilize.auth.scope import in_scope
-    from mobilize.coverage.service import coverage, recompute
+    from mobilize.coverage.service import coverage
+    from mobilize.coverage.verify import recount
 
     now = SystemClock().now()
     with edge(database_url) as session:
         place = _place(session, mobilisation_id, street, community)
         kept = in_scope(session, coverage, now=now, **place)
-        fresh = in_scope(session, recompute, now=now, **place) if verify else None
+        fresh = in_scope(session, recount, now=now, **place) if verify else None
     summary = {
         "mobilisation": mobilisation_id,
         "grids": kept.grids,
@@ -376,8 +378,8 @@ def coverage_command(
     if fresh is not None:
         if fresh.figures() != kept.figures():
             err.print(
-                f"[red]Maintained figures disagree with a recompute:[/]\n"
-                f"  maintained {kept.figures()}\n  recomputed {fresh.figures()}"
+                f"[red]Maintained figures disagree with a recount of the raw rows:[/]\n"
+                f"  maintained {kept.figures()}\n  recounted  {fresh.figures()}"
             )
             raise typer.Exit(1)
-        err.print("verified: maintained figures agree with a recompute")
+        err.print("verified: maintained figures agree with a recount of the raw rows")

@@ -1,8 +1,8 @@
 """Grid states and coverage.
 
 A change to assignments or household records updates only the grids it touched (`track`);
-coverage for any scope is then one grouped query over those states. `recompute` derives the
-same figures from the assignments and records themselves, to verify the maintained ones."""
+coverage for any scope is then one grouped query over those states. `coverage.verify` derives
+the same figures from the raw rows by code of its own, to check the maintained ones."""
 
 from __future__ import annotations
 
@@ -398,46 +398,6 @@ def figures_to_coverage(
         households_checked_pct=round(100.0 * checked / households, 2) if households else 0.0,
         minutes_left=round((mobilisation.deadline - end).total_seconds() / 60.0, 1),
         curve=curve,
-    )
-
-
-def recompute(
-    session: Session,
-    *,
-    mobilisation: Mobilisation,
-    now: datetime,
-    street_id: int | None = None,
-    community_id: int | None = None,
-) -> Coverage:
-    """The same coverage derived from assignments and records, ignoring the grid states'
-    counters (their first-mobilised times are history, not state, and are reused)."""
-    rule = StaffingRule.from_dict(mobilisation.rule)
-    grids = session.execute(
-        scope_states(
-            select(GridState.grid_id, GridState.households, GridState.mobilised_at).where(
-                GridState.mobilisation_id == mobilisation.id
-            ),
-            street_id,
-            community_id,
-        )
-    ).all()
-    counts = _counts(session, mobilisation.id, [g.grid_id for g in grids])
-    by_status = {s.value: 0 for s in GridStatus}
-    households = checked = 0
-    for grid_id, h, _ in grids:
-        c = counts.get(grid_id, _Counts())
-        by_status[
-            status_of(rule.min_on_site, c.assigned, c.answered, c.on_site, h, c.checked).value
-        ] += 1
-        households += h
-        checked += c.checked
-    return figures_to_coverage(
-        mobilisation,
-        mobilisation.stood_down_at or now,
-        by_status,
-        households,
-        checked,
-        curve_of(mobilisation, [g.mobilised_at for g in grids]),
     )
 
 
