@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from strawberry import Private
 
@@ -19,7 +18,8 @@ from mobilize.api.errors import CommandErrors, OutOfAreaError, field_error
 from mobilize.api.relay import Node, to_global_id
 from mobilize.api.tasks import HouseholdEntry, Task, _entries
 from mobilize.api.wartime import Assignment, AssignmentRole, AssignmentStatus, Mobilisation
-from mobilize.mobilisation import field, phone
+from mobilize.auth.actor import Actor
+from mobilize.mobilisation import field, hours, phone
 from mobilize.tasks import lifecycle
 
 
@@ -152,14 +152,7 @@ def _view(session: Session, actor: Any, clock: Any) -> MyAssignment | None:
     )
 
 
-def _service(session: Session, actor: Any) -> MyService:
-    mine = [b.scope_id for b in actor.bindings if b.role is m.Role.RESPONDER]
-    rows = session.execute(
-        select(m.ServiceRecord, m.Mobilisation.title)
-        .join(m.Mobilisation, m.Mobilisation.id == m.ServiceRecord.mobilisation_id)
-        .where(m.ServiceRecord.responder_id.in_(mine))
-        .order_by(m.ServiceRecord.checked_in_at)
-    ).all()
+def _service(session: Session, actor: Actor) -> MyService:
     entries = [
         ServiceEntry(
             mobilisation_title=title,
@@ -168,7 +161,7 @@ def _service(session: Session, actor: Any) -> MyService:
             hours=r.hours,
             points=r.points,
         )
-        for r, title in rows
+        for r, title in hours.service_of(session, actor)
     ]
     return MyService(
         hours=round(sum(e.hours for e in entries), 2),

@@ -40,7 +40,6 @@ from mobilize.models import (
     Responder,
 )
 
-_HOLDING = frozenset(s.value for s in HOLDING)
 _GAVE_UP = frozenset({AssignmentStatus.DECLINED.value, AssignmentStatus.NO_SHOW.value})
 _DONE = frozenset({GridStatus.MOBILISED.value, GridStatus.CHECKED.value})
 
@@ -227,7 +226,7 @@ def assess(
     for a in _projected(session, mobilisation, street_id, community_id):
         if a.grid_id is None:
             continue
-        if a.status in _HOLDING:
+        if a.status in HOLDING:
             holders[a.grid_id].append(_projection(a, rule, now))
         elif a.status in _GAVE_UP:
             gave_up.add(a.grid_id)
@@ -299,7 +298,7 @@ def suggest(
     holding: dict[int, int] = defaultdict(int)
     on_site: dict[int, int] = defaultdict(int)
     for a in mine.values():
-        if a.status in _HOLDING and a.grid_id is not None:
+        if a.status in HOLDING and a.grid_id is not None:
             holding[a.grid_id] += 1
             on_site[a.grid_id] += a.status == AssignmentStatus.ON_SITE.value
 
@@ -320,7 +319,7 @@ def suggest(
             ids.append(c.id), sources.append(None), setup.append(rule.setup_minutes)
             xs.append(c.x), ys.append(c.y)
         elif (
-            a.status in _HOLDING
+            a.status in HOLDING
             and a.id in movable
             and a.grid_id not in at_risk_grids
             and a.grid_id in info

@@ -37,7 +37,6 @@ from mobilize.models import (
     MobilisationArea,
 )
 
-_HOLDING = [s.value for s in HOLDING]
 _ANSWERED = [AssignmentStatus.ACKNOWLEDGED.value, AssignmentStatus.EN_ROUTE.value]
 
 GRID_STATUS = "grid.status"  # the event of a grid's state changing: what replay folds
@@ -92,7 +91,7 @@ _PEOPLE = (
         func.sum(case((Assignment.status.in_(_ANSWERED), 1), else_=0)),
         func.sum(case((Assignment.status == AssignmentStatus.ON_SITE.value, 1), else_=0)),
     )
-    .where(Assignment.mobilisation_id == bindparam("m"), Assignment.status.in_(_HOLDING))
+    .where(Assignment.mobilisation_id == bindparam("m"), Assignment.status.in_(HOLDING))
     .group_by(Assignment.grid_id)
 )
 _PEOPLE_IN = _PEOPLE.where(Assignment.grid_id.in_(bindparam("ids", expanding=True)))

@@ -51,7 +51,6 @@ from mobilize.notify import Message, Notifier
 from mobilize.tasks import dispatch, records
 
 DECLINE_REASON = "家中有事，无法到岗 Cannot come: family matters"
-_HOLDING = {s.value for s in HOLDING}
 PROGRESS_S = 30.0  # how often a long drill says where it is (wall seconds)
 # Same instant: people first, then the beat, then the command centres, then what is read.
 PEOPLE, BEAT, COMMAND, DEADLINE, STAND_DOWN = range(5)
@@ -348,7 +347,7 @@ class Simulation:
         was = person.status
         person.grid_id, person.status = row.grid_id, row.status
         person.distance_m, person.mode = row.distance_m or 0.0, row.mode or "walk"
-        if row.status not in _HOLDING:
+        if row.status not in HOLDING:
             self._stop(person)
             person.waiting = False
             return
@@ -553,7 +552,7 @@ class Simulation:
 
     def _on_stand_down(self, _: Person | None, __: int) -> None:
         for person in sorted(self.people.values(), key=lambda p: p.responder_id):
-            if person.status in _HOLDING:
+            if person.status in HOLDING:
                 self._sync(person)
         outcome = self._call(switch.stand_down, actor=self.commander, mobilisation_id=self.mid)
         if outcome is not None:

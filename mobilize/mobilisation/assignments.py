@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from mobilize import idempotency, validation
-from mobilize.auth.actor import Actor
+from mobilize.auth.actor import COMMAND_ROLES, Actor
 from mobilize.auth.scope import person_in_place, visible
 from mobilize.clock import Clock
 from mobilize.coverage import service as coverage
@@ -44,7 +44,6 @@ from mobilize.models import (
     MobilisationArea,
     MobilisationStatus,
     Responder,
-    Role,
 )
 from mobilize.settings import DISPLAY_TIMEZONE
 from mobilize.tasks.dispatch import promote_staffed
@@ -80,7 +79,7 @@ def active_mobilisation(session: Session, assignment: Assignment) -> Mobilisatio
 
 
 def _own(actor: Actor, assignment: Assignment) -> None:
-    mine = {b.scope_id for b in actor.bindings if b.role is Role.RESPONDER}
+    mine = actor.responder_ids
     if assignment.responder_id not in mine:
         raise Forbidden("only the person assigned may answer for themself")
 
@@ -267,7 +266,7 @@ def decline(
 
 def commanded_assignment(session: Session, actor: Actor, assignment_id: int) -> Assignment:
     assignment = visible_assignment(session, actor, assignment_id)
-    if not ({Role.DISTRICT_COMMANDER, Role.STREET_COMMANDER} & actor.roles):
+    if not actor.holds_any(COMMAND_ROLES):
         raise Forbidden("only command centres change assignments")
     return assignment
 
@@ -413,7 +412,7 @@ def mark_unavailable(
 ) -> PersonOutcome:
     """Take a person out of every call-up; free any slot they hold and re-plan around it."""
     reason = validation.text("reason", reason, max_len=500)
-    if not ({Role.DISTRICT_COMMANDER, Role.STREET_COMMANDER} & actor.roles):
+    if not actor.holds_any(COMMAND_ROLES):
         raise Forbidden("only command centres mark people unavailable")
     responder = session.scalar(
         select(Responder).where(Responder.id == responder_id, visible(actor, Responder))

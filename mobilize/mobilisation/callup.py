@@ -38,8 +38,6 @@ from mobilize.models import (
     Unit,
 )
 
-_HOLDING = frozenset(s.value for s in HOLDING)
-
 
 @dataclass(frozen=True)
 class GridInfo:
@@ -158,7 +156,7 @@ def busy_elsewhere(session: Session, mobilisation_id: int) -> set[int]:
         session.scalars(
             select(Assignment.responder_id).where(
                 Assignment.mobilisation_id.in_(others),
-                Assignment.status.in_([s.value for s in HOLDING]),
+                Assignment.status.in_(HOLDING),
             )
         )
     )
@@ -201,7 +199,7 @@ def build_problem(
     holding_fixed: dict[int, int] = defaultdict(int)
     movable: list[Assignment] = []
     for a in existing:
-        if a.status not in _HOLDING or a.grid_id not in info:
+        if a.status not in HOLDING or a.grid_id not in info:
             continue
         if a.status == AssignmentStatus.ASSIGNED.value and not a.pinned:
             movable.append(a)
@@ -331,7 +329,7 @@ def _cadres(
     holding: Counter[tuple[int, int]] = Counter()
     for a in existing:
         c = by_id.get(a.responder_id)
-        if a.status in _HOLDING and c is not None and c.kind == ResponderKind.SUNK_CADRE.value:
+        if a.status in HOLDING and c is not None and c.kind == ResponderKind.SUNK_CADRE.value:
             holding[(c.unit_id, a.community_id)] += 1  # type: ignore[index]
     pool: dict[int, list[Candidate]] = defaultdict(list)
     for c in fresh:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mobilize.auth.actor import Actor
 from mobilize.db.bulk import insert_rows
 from mobilize.mobilisation.rules import StaffingRule
 from mobilize.models import Assignment, Mobilisation, ServiceRecord
@@ -38,3 +40,16 @@ def record_service(
             }
         )
     insert_rows(session, ServiceRecord.__table__, rows)  # type: ignore[arg-type]
+
+
+def service_of(session: Session, actor: Actor) -> list[tuple[ServiceRecord, str]]:
+    """The caller's own service records, oldest first, each with its mobilisation's title."""
+    return [
+        (record, title)
+        for record, title in session.execute(
+            select(ServiceRecord, Mobilisation.title)
+            .join(Mobilisation, Mobilisation.id == ServiceRecord.mobilisation_id)
+            .where(ServiceRecord.responder_id.in_(actor.responder_ids))
+            .order_by(ServiceRecord.checked_in_at)
+        )
+    ]

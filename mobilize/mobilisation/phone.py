@@ -20,7 +20,6 @@ from mobilize.models import (
     MobilisationStatus,
     PartyOrganisation,
     Responder,
-    Role,
 )
 from mobilize.tasks.records import LISTED_HOUSEHOLD, household_records, in_visiting_order
 
@@ -39,13 +38,13 @@ class PhoneView:
 
 def my_assignment(session: Session, *, actor: Actor, clock: Clock) -> PhoneView | None:
     """The signed-in responder's current assignment in an active mobilisation, if any."""
-    mine = [b.scope_id for b in actor.bindings if b.role is Role.RESPONDER]
+    mine = actor.responder_ids
     row = session.execute(
         select(Assignment, Mobilisation)
         .join(Mobilisation)
         .where(
             Assignment.responder_id.in_(mine),
-            Assignment.status.in_([s.value for s in HOLDING]),
+            Assignment.status.in_(HOLDING),
             Mobilisation.status == MobilisationStatus.ACTIVE.value,
         )
         .order_by(Mobilisation.t0.desc(), Assignment.id.desc())
@@ -80,7 +79,7 @@ def teammates(
         .where(
             Assignment.mobilisation_id == mobilisation_id,
             Assignment.grid_id == grid_id,
-            Assignment.status.in_([s.value for s in HOLDING]),
+            Assignment.status.in_(HOLDING),
             Assignment.id != besides,
         )
         .order_by(Responder.id)

@@ -65,7 +65,7 @@ LIVE = (MobilisationStatus.ACTIVATING, MobilisationStatus.ACTIVE)
 COMMITTED = (AssignmentStatus.ACKNOWLEDGED, AssignmentStatus.EN_ROUTE, AssignmentStatus.ON_SITE)
 # Statuses in which the assignment still holds a slot.
 HOLDING = (AssignmentStatus.ASSIGNED, *COMMITTED)
-HOLDING_SQL = "status IN ('assigned', 'acknowledged', 'en_route', 'on_site')"
+HOLDING_SQL = f"status IN ({', '.join(repr(s.value) for s in HOLDING)})"  # partial indexes
 
 
 class Mobilisation(Base):
