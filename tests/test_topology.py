@@ -265,7 +265,9 @@ def test_mobilize_topology_restarts_what_dies_and_stops_only_when_asked(
         return found
 
     try:
-        assert all(healthy(p) for p in ports), command.stdout
+        assert command.stdout is not None
+        started = command.stdout.readline()  # its first line comes once every API answers
+        assert all(healthy(p) for p in ports), started
         first = pids()
         assert set(first) == {"api-0", "api-1", "worker", "beat", "flower"}
         for name in ("worker", "api-1"):

@@ -475,8 +475,8 @@ def topology(
     chosen = _api_ports(apis, port, ports)
     running = Topology(settings.database_url, settings.broker_url, logs, apis=apis, ports=chosen)
     signal.signal(signal.SIGTERM, _interrupted)  # stopped as by Ctrl-C: the rest stops too
-    running.start()
     try:
+        running.start()  # inside: a stop asked for while it starts stops what started
         for i in range(apis):
             out.print(f"api-{i}: {running.url(i)}/graphql  metrics: {running.url(i)}/metrics")
         out.print(f"worker metrics: http://127.0.0.1:{running.worker_metrics_port}/metrics")
