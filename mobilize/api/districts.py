@@ -22,19 +22,24 @@ from mobilize.api.relay import Connection, Node, expect_global_id, to_global_id
 from mobilize.api.scalars import GeoJSON
 from mobilize.districts import queries
 
-GridLevel = strawberry.enum(m.GridLevel, description="一般网格 general grid or 微网格 micro-grid.")
+GridLevel = m.GridLevel
+strawberry.enum(GridLevel, description="一般网格 general grid or 微网格 micro-grid.")
 
 
-CommunityKind = strawberry.enum(m.CommunityKind, description="社区 urban community or 村 village.")
+CommunityKind = m.CommunityKind
+strawberry.enum(CommunityKind, description="社区 urban community or 村 village.")
 
 
-HouseholdTag = strawberry.enum(m.HouseholdTag, description="The seven-colour map (七彩图).")
+HouseholdTag = m.HouseholdTag
+strawberry.enum(HouseholdTag, description="The seven-colour map (七彩图).")
 
 
-TeamKind = strawberry.enum(m.TeamKind)
+TeamKind = m.TeamKind
+strawberry.enum(TeamKind)
 
 
-ResponderKind = strawberry.enum(m.ResponderKind)
+ResponderKind = m.ResponderKind
+strawberry.enum(ResponderKind)
 
 
 def _geojson(geom: shapely.Geometry | None) -> Any:

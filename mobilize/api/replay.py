@@ -25,7 +25,8 @@ from mobilize.auth.scope import in_scope
 from mobilize.coverage.service import grid_states
 from mobilize.review.replay import GridAt, PersonAt, state_in
 
-GridStatus = strawberry.enum(m.GridStatus, description="Where a micro-grid stands.")
+GridStatus = m.GridStatus
+strawberry.enum(GridStatus, description="Where a micro-grid stands.")
 
 
 @strawberry.type(description="One micro-grid in a mobilisation: now, or at an instant.")

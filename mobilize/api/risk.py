@@ -25,7 +25,8 @@ from mobilize.api.wartime import Assignment
 from mobilize.coverage import risk
 from mobilize.mobilisation import risk_fix
 
-RiskReason = strawberry.enum(risk.RiskReason, description="Why a grid will miss the deadline.")
+RiskReason = risk.RiskReason
+strawberry.enum(RiskReason, description="Why a grid will miss the deadline.")
 
 
 @strawberry.type(description="The engine's fix: send this person; accept it with acceptRiskFix.")

@@ -26,13 +26,16 @@ from mobilize.api.paging import paged
 from mobilize.api.relay import Connection, Node, expect_global_id, to_global_id
 from mobilize.tasks import dispatch, lifecycle, records
 
-TaskKind = strawberry.enum(m.TaskKind, description="入户核查/物资配送/核酸保障/秩序维护/宣传/扫码")
+TaskKind = m.TaskKind
+strawberry.enum(TaskKind, description="入户核查/物资配送/核酸保障/秩序维护/宣传/扫码")
 
 
-TaskStatus = strawberry.enum(m.TaskStatus)
+TaskStatus = m.TaskStatus
+strawberry.enum(TaskStatus)
 
 
-CheckResult = strawberry.enum(m.CheckResult)
+CheckResult = m.CheckResult
+strawberry.enum(CheckResult)
 
 
 @strawberry.type(description="A household record: checked or supplied, by whom and when.")

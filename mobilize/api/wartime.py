@@ -32,19 +32,24 @@ from mobilize.mobilisation.area import AreaScope
 from mobilize.mobilisation.rules import RULES
 from mobilize.mobilisation.rules import StaffingRule as RuleData
 
-MobilisationKind = strawberry.enum(m.MobilisationKind, description="疫情/防汛/地震/火灾/其他")
+MobilisationKind = m.MobilisationKind
+strawberry.enum(MobilisationKind, description="疫情/防汛/地震/火灾/其他")
 
 
-MobilisationStatus = strawberry.enum(m.MobilisationStatus)
+MobilisationStatus = m.MobilisationStatus
+strawberry.enum(MobilisationStatus)
 
 
-AssignmentRole = strawberry.enum(m.AssignmentRole)
+AssignmentRole = m.AssignmentRole
+strawberry.enum(AssignmentRole)
 
 
-AssignmentSource = strawberry.enum(m.AssignmentSource)
+AssignmentSource = m.AssignmentSource
+strawberry.enum(AssignmentSource)
 
 
-AssignmentStatus = strawberry.enum(m.AssignmentStatus)
+AssignmentStatus = m.AssignmentStatus
+strawberry.enum(AssignmentStatus)
 
 
 @strawberry.type
@@ -137,7 +142,8 @@ class MobilisationScope:
     communities: list[str]
 
 
-JobStatus = strawberry.enum(m.JobStatus)
+JobStatus = m.JobStatus
+strawberry.enum(JobStatus)
 
 
 @strawberry.type(description="后台求解 A background job: an activation's solve.")
