@@ -33,7 +33,7 @@ from mobilize.districts.importer import import_district
 from mobilize.generate import PRESETS, generate_district
 from mobilize.mobilisation import switch
 from mobilize.mobilisation.area import AreaScope
-from mobilize.models import District, Event, EventCounter, GridState, Mobilisation, Role
+from mobilize.models import District, Event, EventCounter, GridState, Mobilisation, Role, table_of
 from mobilize.review.replay import snapshot_due, state_at, state_in
 
 T0 = datetime(2026, 7, 1, 8, tzinfo=UTC)
@@ -90,7 +90,7 @@ def _grow(engine: Any, mid: int, target: int, hours: float, seed: int) -> tuple[
     began = time.perf_counter()
 
     def flush(session: Session) -> None:
-        insert_rows(session, Event.__table__, rows)  # type: ignore[arg-type]
+        insert_rows(session, table_of(Event), rows)
         rows.clear()
 
     with transaction(make_sessionmaker(engine)) as session:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Row, bindparam, case, select, text, update
+from sqlalchemy import bindparam, case, select, text, update
 from sqlalchemy import event as orm_event
 from sqlalchemy.orm import Session
 
@@ -25,11 +25,11 @@ from mobilize.auth.actor import Actor
 from mobilize.clock import Clock
 from mobilize.db.bulk import insert_if_absent, insert_rows, to_json
 from mobilize.db.engine import is_postgres
-from mobilize.db.session import core_rows
+from mobilize.db.session import AnyRow, core_rows
 from mobilize.live import touched
-from mobilize.models import Event, EventCounter
+from mobilize.models import Event, EventCounter, table_of
 
-_EVENTS = Event.__table__
+_EVENTS = table_of(Event)
 PENDING = "mobilize.pending_events"  # session.info key: mobilisation id -> rows to number
 
 
@@ -97,7 +97,7 @@ def record_events(
     if mobilisation_id is not None:
         _pend(session, mobilisation_id, rows)
     else:
-        insert_rows(session, Event.__table__, rows)  # type: ignore[arg-type]
+        insert_rows(session, table_of(Event), rows)
 
 
 def write_pending(session: Session) -> None:
@@ -145,7 +145,7 @@ def write_pending(session: Session) -> None:
             last_at = max(last_at, row["occurred_at"])
             rows.append({**row, "occurred_at": last_at, "mseq": mseq})
         session.execute(_SET_LAST_AT, {"m": mobilisation_id, "at": last_at})
-    insert_rows(session, Event.__table__, rows)  # type: ignore[arg-type]
+    insert_rows(session, table_of(Event), rows)
 
 
 _APPEND = text(
@@ -156,21 +156,21 @@ _APPEND = text(
 # Built once: every commit of a wartime write runs these (building them cost more than running).
 # On the table, not the mapped class: an ORM update first looks for counter objects in the
 # session to bring up to date (there are none), which took most of the statement's time.
-_COUNTER = EventCounter.__table__.c
+_COUNTER = table_of(EventCounter).c
 _ADVANCE = (
-    update(EventCounter.__table__)
+    update(table_of(EventCounter))
     .where(_COUNTER.mobilisation_id == bindparam("m"))
     .values(last_mseq=_COUNTER.last_mseq + bindparam("n"))
     .returning(_COUNTER.last_mseq, _COUNTER.last_at)
 )
 _SET_LAST_AT = (
-    update(EventCounter.__table__)
+    update(table_of(EventCounter))
     .where(_COUNTER.mobilisation_id == bindparam("m"))
     .values(last_at=bindparam("at"))
 )
 _AT = bindparam("at", type_=_COUNTER.last_at.type)
 _ADVANCE_TO = (
-    update(EventCounter.__table__)
+    update(table_of(EventCounter))
     .where(_COUNTER.mobilisation_id == bindparam("m"))
     .values(
         last_mseq=_COUNTER.last_mseq + bindparam("n"),
@@ -196,7 +196,7 @@ def _advance(
     if found is None:
         insert_if_absent(
             session,
-            EventCounter.__table__,  # type: ignore[arg-type]
+            table_of(EventCounter),
             {
                 "mobilisation_id": mobilisation_id,
                 "last_mseq": 0,
@@ -217,7 +217,7 @@ def _after_rollback(session: Session) -> None:
     session.info.pop(PENDING, None)
 
 
-def read_log(session: Session, mobilisation_id: int, *where: Any) -> Iterator[Row[Any]]:
+def read_log(session: Session, mobilisation_id: int, *where: Any) -> Iterator[AnyRow]:
     """A mobilisation's events matching `where`, in sequence, streamed: rows of (mseq,
     occurred_at, actor, kind, subject_type, subject_id, payload), what replay, the report and
     the export read."""
@@ -278,7 +278,7 @@ def visible_events(
     grids = set(session.scalars(select(Grid.id).where(visible(actor, Grid))))
     communities = set(session.scalars(select(Community.id).where(visible(actor, Community))))
 
-    def mine(e: Row[Any]) -> bool:
+    def mine(e: AnyRow) -> bool:
         p = e.payload or {}
         return (
             e.subject_type == "mobilisation"

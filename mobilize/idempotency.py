@@ -16,7 +16,7 @@ from mobilize import validation
 from mobilize.clock import Clock
 from mobilize.db.bulk import insert_if_absent
 from mobilize.errors import DomainError
-from mobilize.models import ClientMutation
+from mobilize.models import ClientMutation, table_of
 
 
 def _find(session: Session, actor: str, key: str) -> ClientMutation | None:
@@ -68,8 +68,8 @@ def claim(
     # Claim first: a retry is the rare case, so the usual request makes one round trip.
     claimed = insert_if_absent(
         session,
-        ClientMutation.__table__,
-        {  # type: ignore[arg-type]
+        table_of(ClientMutation),
+        {
             "actor": actor,
             "client_mutation_id": key,
             "operation": operation,
@@ -89,7 +89,7 @@ def remember(session: Session, *, actor: str, key: str | None, result: dict[str,
     """Store the result this key will answer with from now on."""
     if key is None:
         return
-    t = ClientMutation.__table__  # a plain UPDATE: the ORM's update path cost more than it
+    t = table_of(ClientMutation)  # a plain UPDATE: the ORM's update path cost more than it
     session.execute(
         update(t)
         .where(t.c.actor == actor, t.c.client_mutation_id == key.strip())

@@ -154,7 +154,7 @@ def run(
             if work is None:
                 raise UnknownJob(f"no work is registered for job kind {kind!r}")
             done = work(session, subject=job.subject, clock=clock, display_tz=display_tz)
-            job.status = JobStatus.DONE.value
+            job.status = JobStatus.DONE
             job.result = done.result
             job.error = None
             job.finished_at = clock.now()

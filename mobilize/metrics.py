@@ -108,22 +108,22 @@ class DatabaseGauges(Collector):
                 total = totals.setdefault(mid, [0, 0])
                 total[0] += n
                 total[1] += n if status in ("mobilised", "checked") else 0
-            for mid, (total, done) in sorted(totals.items()):
-                mobilised.add_metric([str(mid)], done / total if total else 0.0)
-            for mid, status, n in conn.execute(
+            for mid, (grid_count, done) in sorted(totals.items()):
+                mobilised.add_metric([str(mid)], done / grid_count if grid_count else 0.0)
+            for mid, person_status, n in conn.execute(
                 select(Assignment.mobilisation_id, Assignment.status, func.count())
                 .where(Assignment.mobilisation_id.in_(live))
                 .group_by(Assignment.mobilisation_id, Assignment.status)
             ):
-                people.add_metric([str(mid), status], n)
-            for status, n in conn.execute(
+                people.add_metric([str(mid), person_status], n)
+            for job_status, n in conn.execute(
                 select(JobRun.status, func.count()).group_by(JobRun.status)
             ):
-                jobs.add_metric([status], n)
-            for status, n in conn.execute(
+                jobs.add_metric([job_status], n)
+            for message_status, n in conn.execute(
                 select(Notification.status, func.count()).group_by(Notification.status)
             ):
-                outbox.add_metric([status], n)
+                outbox.add_metric([message_status], n)
         yield from (grids, mobilised, people, jobs, outbox)
 
 
@@ -131,7 +131,7 @@ def process_registry() -> CollectorRegistry:
     """This process's metrics, or every process's under PROMETHEUS_MULTIPROC_DIR."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        multiprocess.MultiProcessCollector(registry)
         return registry
     return REGISTRY
 

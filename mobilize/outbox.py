@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mobilize.clock import Clock
 from mobilize.db import transaction
 from mobilize.db.bulk import insert_rows
-from mobilize.models import LIVE, Mobilisation, Notification
+from mobilize.models import LIVE, Mobilisation, Notification, table_of
 from mobilize.notify import Message, Notifier
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ def enqueue(
     batch = uuid.uuid4().hex
     insert_rows(
         session,
-        Notification.__table__,  # type: ignore[arg-type]
+        table_of(Notification),
         [
             {
                 "batch": batch,
@@ -147,20 +147,21 @@ def _send(
     """Send claimed rows with no transaction open (a slow channel never holds a lock a
     mutation waits for), then write their outcomes in one: channels that took a message are
     not asked again."""
-    outcomes = []
+    outcomes: list[tuple[Any, list[str], list[str]]] = []
     for row in rows:
         message = Message(to=row.recipient, kind=row.kind, text=row.text)
-        done, errors = set(row.delivered or []), []
+        accepted: set[str] = set(row.delivered or [])
+        errors: list[str] = []
         for channel in notifier.channels:
-            if channel.name in done or not channel.accepts(message):
+            if channel.name in accepted or not channel.accepts(message):
                 continue
             try:
                 channel.send(message, key=f"mobilize-notification-{row.id}")
-                done.add(channel.name)
+                accepted.add(channel.name)
             except Exception as exc:
                 logger.warning("notification %s via %s failed: %s", row.id, channel.name, exc)
                 errors.append(f"{channel.name}: {exc}")
-        outcomes.append((row, sorted(done), errors))
+        outcomes.append((row, sorted(accepted), errors))
     sent = 0
     # One executemany per shape of outcome (an activation's thousands of messages are one
     # statement, not one ORM update each).
@@ -200,7 +201,7 @@ def cancel_pending(session: Session, *, mobilisation_id: int, now: datetime) -> 
 
 
 def _outcome_update(names: tuple[str, ...]) -> Any:
-    table = Notification.__table__
+    table = table_of(Notification)
     return (
         update(table)
         .where(table.c.id == bindparam("row"))

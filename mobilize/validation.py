@@ -12,7 +12,9 @@ from mobilize.errors import InvalidInput
 T = TypeVar("T")
 
 
-def text(field: str, value: str, *, max_len: int, min_len: int = 1, multiline: bool = False) -> str:
+def text(
+    field: str, value: str | None, *, max_len: int, min_len: int = 1, multiline: bool = False
+) -> str:
     """Trimmed text of a sane length, without control characters; with `multiline`, line
     breaks are kept (as `\n`)."""
     value = (value or "").strip()

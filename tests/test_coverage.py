@@ -15,7 +15,7 @@ from mobilize.coverage import service as coverage
 from mobilize.coverage import verify
 from mobilize.db import make_sessionmaker, transaction
 from mobilize.mobilisation import assignments
-from mobilize.models import Assignment, Grid, GridState, Mobilisation, Task
+from mobilize.models import Assignment, Grid, GridState, GridStatus, Mobilisation, Task
 from mobilize.tasks import records
 from tests.simulate import simulate
 from tests.wartime import activated, check_in_at_centre, phone, write
@@ -117,7 +117,7 @@ def test_coverage_command_verifies(
     assert '"grids": 20' in ok.output
     with transaction(make_sessionmaker(engine)) as session:  # corrupt one maintained state
         row = session.scalars(select(GridState).limit(1)).one()
-        row.status = "checked"
+        row.status = GridStatus.CHECKED
     bad = CliRunner().invoke(
         app, ["coverage", str(mobilisation.id), "--verify", "--database-url", migrated_url]
     )

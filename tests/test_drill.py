@@ -216,4 +216,4 @@ def test_the_drill_counts_the_time_each_call_takes_to_reach_its_phone(
     # the activation's calls: the last one waited for all the others before it
     assert slowed["longest_call_delivery_s"] >= called / 0.0083 * 0.9
     # half the calls arrive after about called/2 × 2 minutes; answers come after that
-    assert slowed["t_ack_p50_min"] > called / 2 * 2 * 0.5  # type: ignore[operator]
+    assert slowed["t_ack_p50_min"] > called / 2 * 2 * 0.5

@@ -533,7 +533,7 @@ def test_not_your_task_not_your_household(engine: Engine, wartime: int, clock: M
             household_id=household.id,
             kind="check",
             result="ok",
-        )  # type: ignore[union-attr]
+        )
 
 
 def test_service_hours_and_points(engine: Engine, wartime: int, clock: ManualClock) -> None:

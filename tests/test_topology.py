@@ -43,7 +43,7 @@ ACTIVATE = """mutation { activateMobilisation(scope: {district: true}, kind: EPI
 
 
 def compose() -> dict[str, Any]:
-    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())  # type: ignore[no-any-return]
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
 def test_compose_has_the_production_topology() -> None:

@@ -356,7 +356,7 @@ def test_a_district_commander_activates_watches_and_stands_down(
 def _grid_status_counts(engine: Engine, mobilisation_id: int) -> dict[str, int]:
     with Session(engine) as session:
         return dict(
-            session.execute(  # type: ignore[arg-type]
+            session.execute(
                 select(GridState.status, func.count())
                 .where(GridState.mobilisation_id == mobilisation_id)
                 .group_by(GridState.status)

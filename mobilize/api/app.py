@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 import hmac
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio.to_thread
+import strawberry
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine, text
@@ -253,18 +254,18 @@ def create_app(
         )
 
     add_pages(app)
-    app.add_middleware(AdmissionLimit, admission=admission)  # type: ignore[arg-type]
+    app.add_middleware(AdmissionLimit, admission=admission)
     app.add_middleware(
-        RequestLimits,  # type: ignore[arg-type]
+        RequestLimits,
         max_body_bytes=settings.max_body_bytes,
         limiter=limiter,
         per_address=Limit.parse(settings.rate_limit_per_address),
         per_token=Limit.parse(settings.rate_limit_per_token),
     )
-    app.add_middleware(RequestIds)  # type: ignore[arg-type]  # limits log too
+    app.add_middleware(RequestIds)  # limits log too
     # Outermost: the client's address is settled before anything counts or logs it.
     app.add_middleware(
-        ProxyHeadersMiddleware,  # type: ignore[arg-type]
+        ProxyHeadersMiddleware,
         trusted_hosts=settings.proxies(),
     )
     return app
@@ -305,7 +306,7 @@ class RefusalEndsStream(BaseGraphQLTransportWSHandler[Context, None]):
     (4401), taking every other subscription opened with it along."""
 
     async def _send_result_stream(self, operation: Any, result_source: Any) -> None:
-        async def until_refused() -> AsyncIterator[Any]:
+        async def until_refused() -> AsyncGenerator[Any, None]:
             async for result in result_source:
                 errors = getattr(result, "errors", None) or []
                 codes = {(e.extensions or {}).get("code") for e in errors}
@@ -335,8 +336,9 @@ class Router(GraphQLRouter[Context, None]):
             raise json.JSONDecodeError(DEEP_MESSAGE, raw.decode(errors="replace")[:100], 0)
         return super().decode_json(data)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,), **kwargs)
+    def __init__(self, schema: strawberry.Schema, **kwargs: Any) -> None:
+        kwargs["subscription_protocols"] = (GRAPHQL_TRANSPORT_WS_PROTOCOL,)
+        super().__init__(schema, **kwargs)
 
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
         params = context.connection_params or {}
@@ -360,7 +362,7 @@ def _unauthorized(reason: str) -> HTTPException:
     )
 
 
-def _depends(dependency: object) -> object:
+def _depends(dependency: Callable[..., Any]) -> Callable[..., Any]:
     """FastAPI resolves the context as a dependency, so its cleanup runs after the response."""
 
     async def context_getter(ctx: Context = Depends(dependency)) -> Context:  # noqa: B008

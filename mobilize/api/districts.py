@@ -11,7 +11,6 @@ from typing import Any
 
 import shapely
 import strawberry
-from sqlalchemy import Row
 from strawberry import Private
 
 from geo import geometry_to_geojson
@@ -20,6 +19,7 @@ from mobilize.api.common import ContextInfo, load_one, related
 from mobilize.api.paging import paged
 from mobilize.api.relay import Connection, Node, expect_global_id, to_global_id
 from mobilize.api.scalars import GeoJSON
+from mobilize.db.session import AnyRow
 from mobilize.districts import queries
 
 GridLevel = m.GridLevel
@@ -177,7 +177,7 @@ class Grid(Node):
 
     @strawberry.field(description="The general grid of a micro-grid; null for a general grid.")
     async def parent(self, info: ContextInfo) -> Grid | None:
-        return await related(info, Grid, m.Grid, self.parent_pk)  # type: ignore[no-any-return]
+        return await related(info, Grid, m.Grid, self.parent_pk)
 
     @strawberry.field(description="The micro-grids of a general grid; empty for a micro-grid.")
     async def children(self, info: ContextInfo) -> list[Grid]:
@@ -199,7 +199,7 @@ class Household(Node):
     tags: list[HouseholdTag]
 
     @classmethod
-    def from_model(cls, row: m.Household | Row[Any]) -> Household:
+    def from_model(cls, row: m.Household | AnyRow) -> Household:
         """From the model or a listed row (`tasks.LISTED_HOUSEHOLD`, no geometry)."""
         return cls(
             id=to_global_id("Household", row.id),
@@ -290,7 +290,7 @@ class Team(Node):
 
     @strawberry.field
     async def unit(self, info: ContextInfo) -> Unit | None:
-        return await related(info, Unit, m.Unit, self.unit_pk)  # type: ignore[no-any-return]
+        return await related(info, Unit, m.Unit, self.unit_pk)
 
     @strawberry.field
     async def members(self, info: ContextInfo) -> list[Responder]:
@@ -332,15 +332,15 @@ class Responder(Node):
 
     @strawberry.field
     async def unit(self, info: ContextInfo) -> Unit | None:
-        return await related(info, Unit, m.Unit, self.unit_pk)  # type: ignore[no-any-return]
+        return await related(info, Unit, m.Unit, self.unit_pk)
 
     @strawberry.field
     async def team(self, info: ContextInfo) -> Team | None:
-        return await related(info, Team, m.Team, self.team_pk)  # type: ignore[no-any-return]
+        return await related(info, Team, m.Team, self.team_pk)
 
     @strawberry.field
     async def home_grid(self, info: ContextInfo) -> Grid | None:
-        return await related(info, Grid, m.Grid, self.home_grid_pk)  # type: ignore[no-any-return]
+        return await related(info, Grid, m.Grid, self.home_grid_pk)
 
 
 TYPES: dict[str, Any] = {

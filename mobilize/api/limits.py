@@ -48,7 +48,7 @@ def _page_size(field: FieldNode, variables: Mapping[str, Any]) -> int | None:
         if isinstance(argument.value, VariableNode):
             value = variables.get(argument.value.name.value, DEFAULT_FIRST)
         else:
-            value = value_from_ast_untyped(argument.value, variables)
+            value = value_from_ast_untyped(argument.value, dict(variables))
         try:
             return max(0, min(int(value), MAX_PAGE))
         except (TypeError, ValueError):

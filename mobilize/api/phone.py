@@ -208,6 +208,7 @@ class PhoneMutation:
             )
         except errors.DomainError as exc:
             return field_error(exc)  # type: ignore[return-value]
+        assert outcome.assignment is not None  # a check-in is always of an assignment
         return Assignment.from_model(outcome.assignment)
 
     @strawberry.mutation(description="Report a problem; it goes to the street command centre.")

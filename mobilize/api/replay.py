@@ -46,7 +46,7 @@ class GridState:
 
     @strawberry.field
     async def grid(self, info: ContextInfo) -> Grid | None:
-        return await related(info, Grid, m.Grid, self.grid_pk)  # type: ignore[no-any-return]
+        return await related(info, Grid, m.Grid, self.grid_pk)
 
     @classmethod
     def from_row(cls, row: m.GridState | GridAt) -> GridState:
@@ -76,11 +76,11 @@ class PersonState:
 
     @strawberry.field
     async def responder(self, info: ContextInfo) -> Responder | None:
-        return await related(info, Responder, m.Responder, self.responder_pk)  # type: ignore[no-any-return]
+        return await related(info, Responder, m.Responder, self.responder_pk)
 
     @strawberry.field
     async def grid(self, info: ContextInfo) -> Grid | None:
-        return await related(info, Grid, m.Grid, self.grid_pk)  # type: ignore[no-any-return]
+        return await related(info, Grid, m.Grid, self.grid_pk)
 
     @classmethod
     def from_person(cls, p: PersonAt) -> PersonState:

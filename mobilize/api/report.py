@@ -172,7 +172,7 @@ class AfterActionReport:
                     actor=c.actor,
                     kind=c.kind,
                     label=c.label,
-                    payload=c.payload,
+                    payload=JSON(c.payload),
                 )
                 for c in rep.timeline
             ],

@@ -38,11 +38,11 @@ class RiskSuggestion:
 
     @strawberry.field
     async def responder(self, info: ContextInfo) -> Responder | None:
-        return await related(info, Responder, m.Responder, self.responder_pk)  # type: ignore[no-any-return]
+        return await related(info, Responder, m.Responder, self.responder_pk)
 
     @strawberry.field(description="Where they hold a slot now; null: they are free.")
     async def from_grid(self, info: ContextInfo) -> Grid | None:
-        return await related(info, Grid, m.Grid, self.from_grid_pk)  # type: ignore[no-any-return]
+        return await related(info, Grid, m.Grid, self.from_grid_pk)
 
 
 @strawberry.type(description="One micro-grid against the deadline.")
@@ -60,7 +60,7 @@ class GridRisk:
 
     @strawberry.field
     async def grid(self, info: ContextInfo) -> Grid | None:
-        return await related(info, Grid, m.Grid, self.grid_pk)  # type: ignore[no-any-return]
+        return await related(info, Grid, m.Grid, self.grid_pk)
 
     @classmethod
     def from_risk(cls, r: risk.GridRisk, deadline: datetime) -> GridRisk:
@@ -158,4 +158,5 @@ class RiskMutation:
             )
         except errors.DomainError as exc:
             return wartime_error(exc)  # type: ignore[return-value]
+        assert outcome.assignment is not None  # a fix always names the assignment it made
         return Assignment.from_model(outcome.assignment)

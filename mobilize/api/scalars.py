@@ -9,7 +9,7 @@ from typing import Any, NewType
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
 
-GeoJSON = NewType("GeoJSON", dict)  # type: ignore[type-arg]
+GeoJSON = NewType("GeoJSON", dict)
 
 
 def _parse(value: Any) -> dict[str, Any]:

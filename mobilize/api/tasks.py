@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
-from sqlalchemy import Row
 from sqlalchemy.orm import Session
 from strawberry import Private
 
@@ -24,6 +23,7 @@ from mobilize.api.errors import (
 )
 from mobilize.api.paging import paged
 from mobilize.api.relay import Connection, Node, expect_global_id, to_global_id
+from mobilize.db.session import AnyRow
 from mobilize.tasks import dispatch, lifecycle, records
 
 TaskKind = m.TaskKind
@@ -48,7 +48,7 @@ class HouseholdRecord(Node):
     recorded_by: str
 
     @classmethod
-    def from_model(cls, row: m.HouseholdRecord | Row[Any], by: str = "") -> HouseholdRecord:
+    def from_model(cls, row: m.HouseholdRecord | AnyRow, by: str = "") -> HouseholdRecord:
         return cls(
             id=to_global_id("HouseholdRecord", row.id),
             pk=row.id,
@@ -68,9 +68,9 @@ class HouseholdEntry:
 
 
 def _entries(
-    households: list[Row[Any]], records: dict[tuple[int, str], Row[Any]]
+    households: list[AnyRow], records: dict[tuple[int, str], AnyRow]
 ) -> list[HouseholdEntry]:
-    def rec(h: Row[Any], kind: str) -> HouseholdRecord | None:
+    def rec(h: AnyRow, kind: str) -> HouseholdRecord | None:
         found = records.get((h.id, kind))
         return None if found is None else HouseholdRecord.from_model(found)
 
@@ -121,11 +121,11 @@ class Task(Node):
 
     @strawberry.field
     async def grid(self, info: ContextInfo) -> Grid | None:
-        return await related(info, Grid, m.Grid, self.grid_pk)  # type: ignore[no-any-return]
+        return await related(info, Grid, m.Grid, self.grid_pk)
 
     @strawberry.field
     async def community(self, info: ContextInfo) -> Community | None:
-        return await related(info, Community, m.Community, self.community_pk)  # type: ignore[no-any-return]
+        return await related(info, Community, m.Community, self.community_pk)
 
     @strawberry.field(description="Households to check or supply, the vulnerable first.")
     async def households(self, info: ContextInfo) -> list[HouseholdEntry]:
@@ -189,7 +189,7 @@ class TaskQuery:
             where.append(m.Task.kind == kind.value)
         if grid is not None:
             where.append(m.Task.grid_id == expect_global_id(grid, "Grid", "grid"))
-        return await paged(info, Task, m.Task, where, first, after)  # type: ignore[no-any-return]
+        return await paged(info, Task, m.Task, where, first, after)
 
 
 async def _task_change(info: ContextInfo, fn: Any, **kwargs: Any) -> TaskResult:

@@ -238,7 +238,7 @@ class Mobilisation(Node):
             where.append(m.Assignment.status == status.value)
         if grid is not None:
             where.append(m.Assignment.grid_id == expect_global_id(grid, "Grid", "grid"))
-        return await paged(info, Assignment, m.Assignment, where, first, after)  # type: ignore[no-any-return]
+        return await paged(info, Assignment, m.Assignment, where, first, after)
 
 
 @strawberry.type(description="Where one person goes in one mobilisation, and how far they got.")
@@ -280,19 +280,19 @@ class Assignment(Node):
 
     @strawberry.field
     async def responder(self, info: ContextInfo) -> Responder | None:
-        return await related(info, Responder, m.Responder, self.responder_pk)  # type: ignore[no-any-return]
+        return await related(info, Responder, m.Responder, self.responder_pk)
 
     @strawberry.field
     async def grid(self, info: ContextInfo) -> Grid | None:
-        return await related(info, Grid, m.Grid, self.grid_pk)  # type: ignore[no-any-return]
+        return await related(info, Grid, m.Grid, self.grid_pk)
 
     @strawberry.field
     async def community(self, info: ContextInfo) -> Community | None:
-        return await related(info, Community, m.Community, self.community_pk)  # type: ignore[no-any-return]
+        return await related(info, Community, m.Community, self.community_pk)
 
     @strawberry.field
     async def mobilisation(self, info: ContextInfo) -> Mobilisation | None:
-        return await related(info, Mobilisation, m.Mobilisation, self.mobilisation_pk)  # type: ignore[no-any-return]
+        return await related(info, Mobilisation, m.Mobilisation, self.mobilisation_pk)
 
 
 @strawberry.type(description="临时党组织: leads the forces of one community in wartime.")
@@ -316,11 +316,11 @@ class PartyOrganisation(Node):
 
     @strawberry.field
     async def community(self, info: ContextInfo) -> Community | None:
-        return await related(info, Community, m.Community, self.community_pk)  # type: ignore[no-any-return]
+        return await related(info, Community, m.Community, self.community_pk)
 
     @strawberry.field
     async def leader(self, info: ContextInfo) -> Responder | None:
-        return await related(info, Responder, m.Responder, self.leader_pk)  # type: ignore[no-any-return]
+        return await related(info, Responder, m.Responder, self.leader_pk)
 
 
 ActivateResult = Annotated[
@@ -389,7 +389,7 @@ class WartimeQuery:
         after: str | None = None,
     ) -> Connection[Mobilisation]:
         where = [] if status is None else [m.Mobilisation.status == status.value]
-        return await paged(info, Mobilisation, m.Mobilisation, where, first, after)  # type: ignore[no-any-return]
+        return await paged(info, Mobilisation, m.Mobilisation, where, first, after)
 
     @strawberry.field(description="The staffing rule of each mobilisation kind.")
     def staffing_rules(self) -> list[KindRule]:
@@ -538,6 +538,7 @@ class WartimeMutation:
             )
         except errors.DomainError as exc:
             return wartime_error(exc)  # type: ignore[return-value]
+        assert row[0] is not None  # marked unavailable a moment ago, so visible to the caller
         return Responder.from_model(row[0])
 
 

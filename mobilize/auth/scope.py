@@ -86,7 +86,7 @@ def in_place(actor: Actor, community_id: Any) -> ColumnElement[bool]:
 def _column_in(value: Any, inside: Select[Any]) -> ColumnElement[bool]:
     if isinstance(value, int):
         return literal(value).in_(inside)
-    return value.in_(inside)  # type: ignore[no-any-return]
+    return value.in_(inside)
 
 
 def person_in_place(

@@ -287,7 +287,7 @@ class _Reader:
 
         metric = LocalMetric.around(district_geom) if district_geom is not None else None
         spatial_ok = crs is not None and metric is not None
-        if spatial_ok:
+        if crs is not None and metric is not None:
             self.progress.step("checking that every grid nests in its parent")
             self._check_nesting(metric, district_geom, streets, communities, grids)
 

@@ -46,7 +46,7 @@ def _place(
 
 @user_app.command("add")
 def add(
-    role: Annotated[RoleName, typer.Option(help="The role to grant.")],  # type: ignore[valid-type]
+    role: Annotated[RoleName, typer.Option(help="The role to grant.")],
     scope: ScopeOption = None,
     responder: ResponderOption = None,
     name: Annotated[str | None, typer.Option(help="Shown in events and audit lines.")] = None,
@@ -83,7 +83,7 @@ def add(
 @user_app.command("grant")
 def grant(
     user_id: int,
-    role: Annotated[RoleName, typer.Option(help="The role to add.")],  # type: ignore[valid-type]
+    role: Annotated[RoleName, typer.Option(help="The role to add.")],
     scope: ScopeOption = None,
     responder: ResponderOption = None,
     district: DistrictOption = None,

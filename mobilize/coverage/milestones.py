@@ -29,6 +29,7 @@ from mobilize.models import (
     Mobilisation,
     MobilisationStatus,
     Street,
+    table_of,
 )
 from mobilize.notify import Message
 from mobilize.outbox import enqueue
@@ -71,7 +72,7 @@ def _claim(
     return (
         insert_if_absent(
             session,
-            Milestone.__table__,  # type: ignore[arg-type]
+            table_of(Milestone),
             {
                 "mobilisation_id": mobilisation.id,
                 "kind": kind.value,
@@ -254,7 +255,11 @@ def _close(
         clock=clock,
     )
     grids = len(every)
-    figures = {"grids": grids, "missed": len(missed), "mobilised": grids - len(missed)}
+    figures: dict[str, object] = {
+        "grids": grids,
+        "missed": len(missed),
+        "mobilised": grids - len(missed),
+    }
     _finish(
         session,
         mobilisation,

@@ -310,14 +310,25 @@ def suggest(
 
     at_risk_grids = {r.grid_id for r in wanted}
 
-    ids, xs, ys, setup, sources = [], [], [], [], []
+    ids: list[int] = []
+    xs: list[float] = []
+    ys: list[float] = []
+    setup: list[float] = []
+    sources: list[Any] = []
+
+    def candidate(person: int, source: Any, setup_minutes: float, x: float, y: float) -> None:
+        ids.append(person)
+        sources.append(source)
+        setup.append(setup_minutes)
+        xs.append(x)
+        ys.append(y)
+
     for c in roster:
         a = mine.get(c.id)
         if a is None:
             if c.id in busy:
                 continue
-            ids.append(c.id), sources.append(None), setup.append(rule.setup_minutes)
-            xs.append(c.x), ys.append(c.y)
+            candidate(c.id, None, rule.setup_minutes, c.x, c.y)
         elif (
             a.status in HOLDING
             and a.id in movable
@@ -326,11 +337,9 @@ def suggest(
         ):
             if a.status == AssignmentStatus.ON_SITE.value:  # sets off from where they are
                 g = info[a.grid_id]
-                ids.append(c.id), sources.append(a), setup.append(0.0)
-                xs.append(g.x), ys.append(g.y)
+                candidate(c.id, a, 0.0, g.x, g.y)
             else:
-                ids.append(c.id), sources.append(a), setup.append(rule.setup_minutes)
-                xs.append(c.x), ys.append(c.y)
+                candidate(c.id, a, rule.setup_minutes, c.x, c.y)
     if not ids:
         return
     px, py, ready = np.asarray(xs), np.asarray(ys), np.asarray(setup)

@@ -35,6 +35,7 @@ from mobilize.models import (
     HouseholdRecord,
     Mobilisation,
     MobilisationArea,
+    table_of,
 )
 
 _ANSWERED = [AssignmentStatus.ACKNOWLEDGED.value, AssignmentStatus.EN_ROUTE.value]
@@ -68,6 +69,7 @@ def _counts(
     grid_ids: Iterable[int] | None,
 ) -> dict[int, _Counts]:
     """People by state and households checked, per grid, from the source rows."""
+    params: dict[str, object]
     if grid_ids is None:
         people, checks, params = _PEOPLE, _CHECKS, {"m": mobilisation_id}
     else:
@@ -104,9 +106,9 @@ _CHECKS = (
 _CHECKS_IN = _CHECKS.where(Household.micro_grid_id.in_(bindparam("ids", expanding=True)))
 # Rows, not objects (loading objects cost most of a phone's recount); objects of these states
 # already in the session are brought up to date by hand (`_mirror`).
-_STATE = GridState.__table__.c
+_STATE = table_of(GridState).c
 _STATES_IN = (
-    select(_STATE)
+    select(*_STATE)
     .where(
         _STATE.mobilisation_id == bindparam("m"),
         _STATE.grid_id.in_(bindparam("ids", expanding=True)),
@@ -115,7 +117,7 @@ _STATES_IN = (
     .with_for_update()
 )
 _WRITE_STATE = (
-    update(GridState.__table__)
+    update(table_of(GridState))
     .where(_STATE.mobilisation_id == bindparam("m"), _STATE.grid_id == bindparam("g"))
     .values(
         {
@@ -172,7 +174,7 @@ def start(session: Session, *, mobilisation: Mobilisation, clock: Clock) -> None
                 "updated_at": now,
             }
         )
-    insert_rows(session, GridState.__table__, rows)  # type: ignore[arg-type]
+    insert_rows(session, table_of(GridState), rows)
     _record(session, mobilisation, clock, rows)
 
 
@@ -275,7 +277,7 @@ def track(
     _record(session, mobilisation, clock, changed)
 
 
-def _mirror(session: Session, row: Mapping[str, Any]) -> None:
+def _mirror(session: Session, row: Mapping[Any, Any]) -> None:
     """Whatever the session holds of this grid state now says what its row says."""
     kept = session.identity_map.get(
         identity_key(GridState, (row["mobilisation_id"], row["grid_id"]))

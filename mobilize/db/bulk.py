@@ -13,6 +13,7 @@ from typing import Any
 
 import shapely
 from sqlalchemy import JSON, Boolean, Table, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mobilize.db.engine import is_postgres
@@ -92,12 +93,13 @@ def insert_if_absent(session: Session, table: Table, values: dict[str, Any]) -> 
     """INSERT ... ON CONFLICT DO NOTHING RETURNING its key: the new row's first primary-key
     column, or None when a row with the same unique key exists (or a concurrent one just
     committed). One round trip."""
-    if is_postgres(session.get_bind()):
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     key = next(iter(table.primary_key.columns))
-    stmt = insert(table).values(**values).on_conflict_do_nothing().returning(key)
+    stmt = (
+        _upsert(is_postgres(session.get_bind()), table)
+        .values(**values)
+        .on_conflict_do_nothing()
+        .returning(key)
+    )
     return session.execute(stmt).scalar()
 
 
@@ -117,11 +119,16 @@ def insert_many_if_absent(
 @lru_cache(maxsize=64)
 def _insert_if_absent(postgres: bool, table: Table, returning: tuple[str, ...]) -> Any:
     """Built once per table (every phone's sync inserts its records with it)."""
-    if postgres:
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table).on_conflict_do_nothing().returning(*(table.c[c] for c in returning))
+    return (
+        _upsert(postgres, table)
+        .on_conflict_do_nothing()
+        .returning(*(table.c[c] for c in returning))
+    )
+
+
+def _upsert(postgres: bool, table: Table) -> Any:
+    """The backend's INSERT, which knows ON CONFLICT (both dialects spell it the same)."""
+    return postgresql.insert(table) if postgres else sqlite.insert(table)
 
 
 def refresh_statistics(session: Session, tables: Sequence[str]) -> None:

@@ -11,6 +11,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mobilize.db.engine import WRITE_OPTION
 
+# A result row of any width (SQLAlchemy 2.1 types rows by their columns, which Core
+# statements built at run time do not declare).
+AnyRow = Row[*tuple[Any, ...]]
+
 
 def make_sessionmaker(engine: Engine, *, write: bool = True) -> sessionmaker[Session]:
     """Sessions for edges that write (the default) or only read.
@@ -35,7 +39,7 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
-def core_rows(session: Session, statement: Any, params: Any = None) -> Sequence[Row[Any]]:
+def core_rows(session: Session, statement: Any, params: Any = None) -> Sequence[AnyRow]:
     """A Core statement's rows, on the session's connection after flushing what the session
     holds (as its own `execute` would): for the hot paths, where the ORM's handling of a
     plain result cost more than the query."""

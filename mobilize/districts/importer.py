@@ -144,7 +144,7 @@ def import_district(
     community_of = {g.code: g.parent for g in general}
     community_of.update({g.code: community_of[g.parent] for g in micro})
     grid_ids: dict[str, int] = {}
-    for level, grids, counts in (
+    for level, grids, per_grid in (
         (GridLevel.GENERAL, general, per_general),
         (GridLevel.MICRO, micro, per_micro),
     ):
@@ -159,7 +159,7 @@ def import_district(
                     "level": level.value,
                     "code": g.code,
                     "name": g.name,
-                    "household_count": counts.get(g.code, 0),
+                    "household_count": per_grid.get(g.code, 0),
                     "geom": g.geom,
                     "centre": centre,
                 }

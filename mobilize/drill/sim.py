@@ -202,6 +202,8 @@ class Simulation:
                 Task.mobilisation_id == self.mid
             )
         ):
+            if grid_id is None:
+                continue  # a community-wide task: the simulated phones work their own grids
             if kind == "household_check":
                 self.check_task[grid_id] = task_id
             elif kind == "supply_delivery":
@@ -295,9 +297,11 @@ class Simulation:
             ).all()
             if not rows:
                 return
-            self.seq = rows[-1][0]
+            last = rows[-1][0]
+            assert last is not None  # numbered at commit: rows read back always are
+            self.seq = last
             touched = sorted({int(r[1]) for r in rows})
-            found = []
+            found: list[Any] = []
             for chunk in in_chunks(touched):
                 found += session.execute(
                     select(
@@ -518,7 +522,7 @@ class Simulation:
         """Each street command centre accepts the suggested fixes for its at-risk grids."""
         for street in self.streets:
             with self.factory() as session:
-                _, risks = risk_for(
+                _fixes, risks = risk_for(
                     session, actor=street, mobilisation_id=self.mid, now=self.clock.now()
                 )
             fixes = [(r.grid_id, r.suggestion) for r in risks if r.suggestion is not None]

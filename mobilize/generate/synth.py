@@ -408,7 +408,7 @@ def _pairings(
                 first = next(u for u, cc in pairs if cc == c)
                 pairs.append(((first + 1 + int(rng.integers(len(units) - 1))) % len(units), c))
     pairs.sort()
-    weights = [len(communities.members[c]) for _, c in pairs]
+    weights = [float(len(communities.members[c])) for _, c in pairs]
     quotas = allocate(
         preset.sunk_cadres, weights, minimum=1 if preset.sunk_cadres >= len(pairs) else 0
     )
@@ -479,7 +479,7 @@ def _responders(
         )
     # Uneven on purpose: some micro-grids have several members, some none.
     weights = rng.gamma(0.8, 1.0, len(micro_codes))
-    counts = (
+    counts: NDArray[np.int64] | list[int] = (
         rng.multinomial(preset.micro_grid_members, weights / weights.sum())
         if len(micro_codes)
         else []
@@ -531,7 +531,7 @@ def _responders(
     homes = np.asarray([h if h is not None else (np.nan, np.nan) for *_, h in people])
     lon, lat = metric.lonlat(homes[:, 0], homes[:, 1]) if n else (np.zeros(0), np.zeros(0))
     records = []
-    for i, (kind, unit, team, home_grid, _home) in enumerate(people):
+    for i, (kind, unit_code, team_code, home_grid, _home) in enumerate(people):
         skills = tuple(sorted(rng.choice(_SKILLS, size=int(skill_count[i]), replace=False)))
         has_home = bool(np.isfinite(lon[i]))
         records.append(
@@ -540,8 +540,8 @@ def _responders(
                 name=person_names[i],
                 phone=phones[i],
                 kind=kind,
-                unit=unit,
-                team=team,
+                unit=unit_code,
+                team=team_code,
                 home_grid=home_grid,
                 lon=round(float(lon[i]), 7) if has_home else None,
                 lat=round(float(lat[i]), 7) if has_home else None,

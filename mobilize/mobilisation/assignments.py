@@ -305,14 +305,14 @@ def reassign(
     assert responder is not None
     minutes, distance, mode = travel_to(session, mobilisation, responder, grid)
     assignment.grid_id, assignment.community_id = grid.id, grid.community_id
-    assignment.source, assignment.pinned = AssignmentSource.MANUAL.value, pin
+    assignment.source, assignment.pinned = AssignmentSource.MANUAL, pin
     assignment.travel_minutes, assignment.distance_m, assignment.mode = minutes, distance, mode
-    assignment.role = AssignmentRole.WORK.value
+    assignment.role = AssignmentRole.WORK
     assignment.updated_at = now
     if assignment.status != AssignmentStatus.ASSIGNED.value:
         # Committed already: they set off again now, and are expected after the trip.
         if assignment.status == AssignmentStatus.ON_SITE.value:
-            assignment.status = AssignmentStatus.EN_ROUTE.value
+            assignment.status = AssignmentStatus.EN_ROUTE
             assignment.checked_in_at = None
         assignment.acknowledged_at, assignment.eta_minutes = now, math.ceil(minutes)
     session.flush()
@@ -447,7 +447,7 @@ def mark_unavailable(
         lock_assignment(session, assignment)
         if assignment.status not in HOLDING:
             continue  # they answered for themselves meanwhile
-        assignment.status = AssignmentStatus.RELEASED.value
+        assignment.status = AssignmentStatus.RELEASED
         assignment.reason = f"unavailable: {reason}"
         assignment.updated_at = clock.now()
         session.flush()

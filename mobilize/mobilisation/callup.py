@@ -298,7 +298,7 @@ def build_problem(
         members: dict[int, list[Person]] = defaultdict(list)
         for c in fresh:
             if c.team_id in team_scope:
-                members[c.team_id].append(Person(c.id, c.x, c.y))  # type: ignore[index]
+                members[c.team_id].append(Person(c.id, c.x, c.y))
         teams = [Team(t, tuple(m)) for t, m in sorted(members.items())]
     return Problem(grids=grids, people=people, teams=teams, info=info, slots=slots)
 

@@ -237,25 +237,25 @@ def solve(
             )
         )
         placed[i] = True
-    nearest_of = {}
-    for arc in range(len(P) - 1, -1, -1):  # pairs are sorted by distance within a person
-        nearest_of[int(P[arc])] = arc
-    for i in np.flatnonzero(~placed):
-        person = people[i]
-        if person.always and person.grids and int(i) in nearest_of:
-            arc = nearest_of[int(i)]
-            minutes_i, mode = rule.travel(float(D[arc]))
+    nearest_of: dict[int, int] = {}
+    for pair in range(len(P) - 1, -1, -1):  # pairs are sorted by distance within a person
+        nearest_of[int(P[pair])] = pair
+    for left in np.flatnonzero(~placed):
+        person = people[left]
+        if person.always and person.grids and int(left) in nearest_of:
+            nearest = nearest_of[int(left)]
+            minutes_i, mode = rule.travel(float(D[nearest]))
             plan.placements.append(
                 Placement(
                     person.person_id,
-                    int(ids[G[arc]]),
+                    int(ids[G[nearest]]),
                     "extra",
                     round(minutes_i, 2),
-                    round(float(D[arc]), 1),
+                    round(float(D[nearest]), 1),
                     mode,
                 )
             )
-            placed[i] = True
+            placed[left] = True
     plan.unplaced = [p.person_id for p, done in zip(people, placed, strict=True) if not done]
     left_min = open_min - filled_min
     left_work = open_work - filled_work

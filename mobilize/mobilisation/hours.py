@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from mobilize.auth.actor import Actor
 from mobilize.db.bulk import insert_rows
 from mobilize.mobilisation.rules import StaffingRule
-from mobilize.models import Assignment, Mobilisation, ServiceRecord
+from mobilize.models import Assignment, Mobilisation, ServiceRecord, table_of
 
 
 def record_service(
@@ -39,7 +39,7 @@ def record_service(
                 "points": round(hours * rule.points_per_hour + rule.points_per_activity, 1),
             }
         )
-    insert_rows(session, ServiceRecord.__table__, rows)  # type: ignore[arg-type]
+    insert_rows(session, table_of(ServiceRecord), rows)
 
 
 def service_of(session: Session, actor: Actor) -> list[tuple[ServiceRecord, str]]:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mobilize.auth.actor import Actor
 from mobilize.clock import Clock
-from mobilize.db.session import core_rows
+from mobilize.db.session import AnyRow, core_rows
 from mobilize.models import (
     HOLDING,
     Assignment,
@@ -61,7 +60,7 @@ def my_assignment(session: Session, *, actor: Actor, clock: Clock) -> PhoneView 
 
 def grid_households(
     session: Session, *, mobilisation_id: int, grid_id: int
-) -> tuple[list[Row[Any]], dict[tuple[int, str], Row[Any]]]:
+) -> tuple[list[AnyRow], dict[tuple[int, str], AnyRow]]:
     """The micro-grid's households in visiting order, and what was recorded at each."""
     ordered = in_visiting_order(
         core_rows(session, select(*LISTED_HOUSEHOLD).where(Household.micro_grid_id == grid_id))

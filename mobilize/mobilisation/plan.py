@@ -25,6 +25,7 @@ from mobilize.models import (
     MobilisationArea,
     MobilisationStatus,
     Responder,
+    table_of,
 )
 from mobilize.outbox import enqueue
 from mobilize.settings import DISPLAY_TIMEZONE
@@ -154,7 +155,7 @@ def apply_plan(
     for pid in plan.unplaced:
         row = current.get(pid)
         if row is not None and row.status == AssignmentStatus.ASSIGNED.value and not row.pinned:
-            row.status = AssignmentStatus.RELEASED.value
+            row.status = AssignmentStatus.RELEASED
             row.reason = "replanned"
             row.updated_at = now
             events.append(
@@ -170,7 +171,7 @@ def apply_plan(
                     },
                 )
             )
-    insert_rows(session, Assignment.__table__, inserts)  # type: ignore[arg-type]
+    insert_rows(session, table_of(Assignment), inserts)
     session.flush()
     record_events(session, clock=clock, actor=by, events=events, mobilisation_id=mobilisation.id)
     released = set(plan.unplaced)

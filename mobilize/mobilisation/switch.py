@@ -197,7 +197,7 @@ def solve_activation(session: Session, *, subject: str, clock: Clock, display_tz
         cause="activation",
     )
     mobilisation.figures = plan_figures(problem, plan, rule)
-    mobilisation.status = MobilisationStatus.ACTIVE.value
+    mobilisation.status = MobilisationStatus.ACTIVE
     _open_party_organisations(session, mobilisation, communities, by, clock)
     generate_for_activation(session, mobilisation=mobilisation, by=by, clock=clock)
     coverage.start(session, mobilisation=mobilisation, clock=clock)
@@ -241,7 +241,7 @@ def _active_over(session: Session, communities: tuple[int, ...]) -> Mobilisation
 
 def plan_figures(problem: callup.Problem, plan: engine.Plan, rule: StaffingRule) -> dict[str, Any]:
     per_grid = Counter(p.grid_id for p in plan.placements)
-    held = Counter()
+    held: Counter[int] = Counter()
     for g in problem.grids:  # people already there (re-solves): capacity they took
         info = problem.info[g.grid_id]
         need = rule.need(info.households)

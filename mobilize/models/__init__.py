@@ -11,7 +11,7 @@ from mobilize.models.auth import (
     SignInDevice,
     User,
 )
-from mobilize.models.base import Base
+from mobilize.models.base import Base, table_of
 from mobilize.models.coverage import GridState, GridStatus, Milestone, MilestoneKind
 from mobilize.models.district import (
     Community,
@@ -111,4 +111,5 @@ __all__ = [
     "TeamKind",
     "Unit",
     "User",
+    "table_of",
 ]

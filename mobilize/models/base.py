@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, Index, MetaData, text
+from sqlalchemy import CheckConstraint, Index, MetaData, Table, text
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -16,6 +16,14 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def table_of(model: type[Base]) -> Table:
+    """A mapped class's table, as a `Table` (SQLAlchemy types `__table__` as any FromClause):
+    what Core statements and the bulk writers take."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 def spatial_index(table: str, column: str = "geom") -> Index:

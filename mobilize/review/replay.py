@@ -27,7 +27,7 @@ from mobilize.coverage.service import (
 )
 from mobilize.db.bulk import insert_if_absent
 from mobilize.events import read_log
-from mobilize.models import Event, EventCounter, EventSnapshot, GridStatus, Mobilisation
+from mobilize.models import Event, EventCounter, EventSnapshot, GridStatus, Mobilisation, table_of
 
 _MOBILISED = (GridStatus.MOBILISED.value, GridStatus.CHECKED.value)
 
@@ -182,7 +182,13 @@ class State:
         doc = json.loads(zlib.decompress(data))
         state = cls(mobilisation_id, doc["mseq"], when(doc["at"]), when(doc["stood_down_at"]))
         for row in doc["grids"]:
-            state.grids[row[0]] = GridAt(*row[:9], when(row[9]), row[10], row[11])  # type: ignore[misc]
+            grid, community, street, status, assigned, answered, on_site, households, checked = row[
+                :9
+            ]
+            state.grids[grid] = GridAt(
+                grid, community, street, status, assigned, answered, on_site, households, checked,
+                when(row[9]), row[10], row[11],
+            )  # fmt: skip
         for rid, gid, status in doc["people"]:
             state.people[rid] = PersonAt(rid, gid, status)
         return state
@@ -251,7 +257,7 @@ def take_snapshots(session: Session, mobilisation_id: int, every: int) -> int:
         assert state.at is not None
         insert_if_absent(
             session,
-            EventSnapshot.__table__,  # type: ignore[arg-type]
+            table_of(EventSnapshot),
             {
                 "mobilisation_id": mobilisation_id,
                 "mseq": state.mseq,

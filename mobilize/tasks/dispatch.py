@@ -33,6 +33,7 @@ from mobilize.models import (
     Task,
     TaskKind,
     TaskStatus,
+    table_of,
 )
 
 # Who is checked and supplied first (七彩图): the vulnerable before everyone else.
@@ -119,7 +120,7 @@ def generate_for_activation(
         rows.append(task(TaskKind.HOUSEHOLD_CHECK, grid, 0, 2))
         if with_supply and tagged.get(grid.id):
             rows.append(task(TaskKind.SUPPLY_DELIVERY, grid, SUPPLY_TAGS, 1))
-    insert_rows(session, Task.__table__, rows)  # type: ignore[arg-type]
+    insert_rows(session, table_of(Task), rows)
     counts = {
         "household_check": len(grids),
         "supply_delivery": sum(r["kind"] == "supply_delivery" for r in rows),
@@ -243,14 +244,16 @@ def dispatch(
         )
     )
     tasks = []
-    for grid_id, community_id in targets:
-        staffed = grid_id in staffed_grids if grid_id else community_id in staffed_communities
+    for target_grid, community_id in targets:
+        staffed = (
+            target_grid in staffed_grids if target_grid else community_id in staffed_communities
+        )
         tasks.append(
             Task(
                 mobilisation_id=mobilisation.id,
                 kind=task_kind.value,
                 title=title,
-                grid_id=grid_id,
+                grid_id=target_grid,
                 community_id=community_id,
                 target_tags=target_tags,
                 priority=priority,

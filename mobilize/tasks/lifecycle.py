@@ -26,6 +26,7 @@ from mobilize.models import (
     Task,
     TaskAssignee,
     TaskStatus,
+    table_of,
 )
 
 # The lifecycle: pending -> assigned -> accepted -> in_progress -> done | failed | cancelled.
@@ -156,7 +157,7 @@ def doer_or_none(session: Session, actor: Actor, task: Task) -> int | None:
     people = set(people_of(session, task))
     for responder_id in mine:
         if responder_id in people:
-            return int(responder_id)  # type: ignore[arg-type]
+            return int(responder_id)
     return None
 
 
@@ -185,7 +186,7 @@ def reassign_task(
             "responders", "everyone must be assigned in this mobilisation and in your scope"
         )
     move_task(session, task, TaskStatus.ASSIGNED, clock.now())
-    session.execute(TaskAssignee.__table__.delete().where(TaskAssignee.task_id == task.id))
+    session.execute(table_of(TaskAssignee).delete().where(TaskAssignee.task_id == task.id))
     session.add_all(TaskAssignee(task_id=task.id, responder_id=r) for r in sorted(visible_ok))
     session.flush()
     task_event(session, clock, actor, task, "task.reassigned", responders=sorted(visible_ok))

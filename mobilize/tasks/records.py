@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from mobilize import idempotency, validation
@@ -17,7 +17,7 @@ from mobilize.auth.actor import Actor
 from mobilize.clock import Clock
 from mobilize.coverage import service as coverage
 from mobilize.db.bulk import insert_many_if_absent
-from mobilize.db.session import core_rows
+from mobilize.db.session import AnyRow, core_rows
 from mobilize.errors import DomainError, InvalidInput, NotFound
 from mobilize.events import record_event
 from mobilize.mobilisation.locks import lock_communities
@@ -31,6 +31,7 @@ from mobilize.models import (
     Task,
     TaskKind,
     TaskStatus,
+    table_of,
 )
 from mobilize.tasks.dispatch import PRIORITY_TAGS
 from mobilize.tasks.lifecycle import TaskTransitionError, doer_or_none, move_task
@@ -50,7 +51,7 @@ LISTED_HOUSEHOLD = (Household.id, Household.micro_grid_id, Household.code, House
                     Household.tags)  # fmt: skip
 
 
-def ordered_households(session: Session, task: Task) -> list[Row[Any]]:
+def ordered_households(session: Session, task: Task) -> list[AnyRow]:
     """The task's households (`LISTED_HOUSEHOLD`), the vulnerable first (七彩图), then by code."""
     stmt = select(*LISTED_HOUSEHOLD)
     if task.grid_id is not None:
@@ -64,13 +65,13 @@ def ordered_households(session: Session, task: Task) -> list[Row[Any]]:
     return in_visiting_order(core_rows(session, stmt))
 
 
-def in_visiting_order(households: Iterable[Row[Any]]) -> list[Row[Any]]:
+def in_visiting_order(households: Iterable[AnyRow]) -> list[AnyRow]:
     return sorted(households, key=lambda h: visiting_rank(h.tags, h.code))
 
 
 def household_records(
     session: Session, mobilisation_id: int, household_ids: list[int]
-) -> dict[tuple[int, str], Row[Any]]:
+) -> dict[tuple[int, str], AnyRow]:
     """What was recorded at these households in the mobilisation, by (household, kind)."""
     r = HouseholdRecord
     rows = core_rows(
@@ -186,7 +187,7 @@ MAX_BATCH = 500
 
 
 # Core rows on the session's connection: the ORM's result handling cost more than the query.
-_H = Household.__table__.c
+_H = table_of(Household).c
 
 
 _HOUSEHOLDS = select(_H.id, _H.micro_grid_id, _H.tags, _H.code).where(
@@ -326,7 +327,7 @@ def _write(
 ) -> list[HouseholdRecord]:
     """The records no other phone wrote first (one per household and kind), an event each."""
     now = clock.now()
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "mobilisation_id": task.mobilisation_id,
             "task_id": task.id,
@@ -342,7 +343,7 @@ def _write(
     inserted = {
         household_id: record_id
         for record_id, household_id in insert_many_if_absent(
-            session, HouseholdRecord.__table__, rows, ("id", "household_id")
+            session, table_of(HouseholdRecord), rows, ("id", "household_id")
         )
     }
     records = []

@@ -43,7 +43,7 @@ def _factory() -> sessionmaker[Session]:
     return factory
 
 
-@app.task(name="mobilize.deliver_notifications")  # type: ignore[untyped-decorator]
+@app.task(name="mobilize.deliver_notifications")
 def deliver_notifications(batches: list[str] | None) -> int:
     """Send these outbox batches (None: every retry that is due); rows already sent are
     skipped, so a rerun sends nothing twice."""
@@ -57,7 +57,7 @@ def deliver_notifications(batches: list[str] | None) -> int:
     )
 
 
-@app.task(  # type: ignore[untyped-decorator]
+@app.task(
     name="mobilize.run_job",
     bind=True,
     max_retries=jobs.MAX_ATTEMPTS,
@@ -82,7 +82,7 @@ def run_job(self: object, run_id: str) -> None:
     CeleryDispatcher().dispatch(batches)
 
 
-@app.task(name="mobilize.escalate")  # type: ignore[untyped-decorator]
+@app.task(name="mobilize.escalate")
 def escalate() -> list[str]:
     """Escalations and deadlines due now, then their notifications and the retries that are
     due. Each milestone is claimed once, so overlapping ticks are safe."""
@@ -95,14 +95,14 @@ def escalate() -> list[str]:
     return batches
 
 
-@app.task(name="mobilize.snapshot")  # type: ignore[untyped-decorator]
+@app.task(name="mobilize.snapshot")
 def snapshot() -> int:
     """Replay snapshots for mobilisations whose log grew enough (keyed: racing is harmless)."""
     with transaction(_factory()) as session:
         return snapshot_due(session, get_settings().replay_snapshot_every)
 
 
-@app.task(name="mobilize.republish_jobs")  # type: ignore[untyped-decorator]
+@app.task(name="mobilize.republish_jobs")
 def republish_jobs() -> list[str]:
     """Publish again the job runs whose publish was lost or whose worker is long gone."""
     lease = timedelta(seconds=get_settings().job_lease_seconds)
