@@ -30,14 +30,14 @@ from mobilize.generate import PRESETS, generate_district
 from mobilize.mobilisation import callup, engine, switch
 from mobilize.mobilisation.area import AreaScope
 from mobilize.mobilisation.rules import RULES
-from mobilize.models import Community, District, Mobilisation, Role
+from mobilize.models import Community, District, Mobilisation, MobilisationKind, Role
 
 CLOCK = ManualClock(datetime(2026, 7, 1, 8, tzinfo=UTC))
 
 
 def _greedy(problem: callup.Problem, reach: float) -> engine.Plan:
     """Nearest-first: each person, in turn, takes the nearest allowed grid with a slot left."""
-    rule = RULES["epidemic"]
+    rule = RULES[MobilisationKind.EPIDEMIC]
     grids = problem.grids
     index = {g.grid_id: i for i, g in enumerate(grids)}
     gx = np.asarray([g.x for g in grids])
@@ -71,10 +71,10 @@ def _greedy(problem: callup.Problem, reach: float) -> engine.Plan:
     engine._place_teams(
         plan, problem.teams, grids, gx, gy, left_min, left_work, reached, rule, reach
     )
-    for g in np.flatnonzero(left_min > 0):
-        plan.open_minimum[grids[g].grid_id] = engine.NOT_ENOUGH_PEOPLE
-    for g in np.flatnonzero(left_work > 0):
-        plan.open_work[grids[g].grid_id] = (int(left_work[g]), engine.NOT_ENOUGH_PEOPLE)
+    for short in np.flatnonzero(left_min > 0):
+        plan.open_minimum[grids[short].grid_id] = engine.NOT_ENOUGH_PEOPLE
+    for short in np.flatnonzero(left_work > 0):
+        plan.open_work[grids[short].grid_id] = (int(left_work[short]), engine.NOT_ENOUGH_PEOPLE)
     plan.solve_s = time.perf_counter() - started
     return plan
 
@@ -98,7 +98,7 @@ def _activate(url: str, bundle: Any) -> tuple[dict[str, Any], float, callup.Prob
         problem = callup.build_problem(
             session,
             mobilisation=probe,
-            rule=RULES["epidemic"],
+            rule=RULES[MobilisationKind.EPIDEMIC],
             region=communities,
             scope=communities,
             metric=callup.metric_for(session, district_id),
@@ -146,9 +146,9 @@ def main() -> None:
     with scratch_postgis() as pg_url:
         pg_figures, postgis_s, _ = _activate(pg_url, bundle)
 
-    reach = 180 - RULES["epidemic"].setup_minutes
+    reach = 180 - RULES[MobilisationKind.EPIDEMIC].setup_minutes
     greedy = _greedy(problem, reach)
-    rule = RULES["epidemic"]
+    rule = RULES[MobilisationKind.EPIDEMIC]
     greedy_figures = switch.plan_figures(problem, greedy, rule)
     result = {
         "preset": args.preset,

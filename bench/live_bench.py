@@ -26,6 +26,7 @@ from phone_load import _prepare, _serve
 from scratch import scratch_postgis
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
+from strawberry import ID
 
 from mobilize.api.relay import to_global_id
 from mobilize.auth.actor import SYSTEM
@@ -66,7 +67,7 @@ def _commander(url: str) -> str:
 
 
 def _coverage_times(
-    port: int, token: str, mobilisation: str, streets: list[tuple[str, str]], n: int
+    port: int, token: str, mobilisation: str, streets: list[tuple[str, ID]], n: int
 ) -> Any:
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
         headers = {"Authorization": f"Bearer {token}"}

@@ -49,7 +49,9 @@ def main() -> None:
     args = parser.parse_args()
     # The log channel writes each message as the service would: formatted, to a stream.
     configure_logging("json")
-    logging.getLogger().handlers[0].setStream(open(os.devnull, "w"))  # type: ignore[attr-defined]  # noqa: SIM115
+    handler = logging.getLogger().handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(open(os.devnull, "w"))  # noqa: SIM115
     with ExitStack() as stack:
         if args.postgis:
             url = stack.enter_context(scratch_postgis())

@@ -74,7 +74,7 @@ def _grow(engine: Any, mid: int, target: int, hours: float, seed: int) -> tuple[
             g.grid_id: g
             for g in session.scalars(select(GridState).where(GridState.mobilisation_id == mid))
         }
-        people = dict(
+        people: dict[int, int] = dict(
             session.execute(
                 text("SELECT responder_id, grid_id FROM assignment WHERE mobilisation_id = :m"),
                 {"m": mid},
@@ -86,7 +86,8 @@ def _grow(engine: Any, mid: int, target: int, hours: float, seed: int) -> tuple[
     ids = sorted(people)
     grid_ids = sorted(grids)
     step = timedelta(hours=hours) / max(1, (target - start) // 2)
-    at, mseq, rows = T0, start, []
+    rows: list[dict[str, Any]] = []
+    at, mseq = T0, start
     began = time.perf_counter()
 
     def flush(session: Session) -> None:

@@ -26,7 +26,7 @@ from mobilize.db import make_engine, make_sessionmaker, transaction
 from mobilize.db.migrate import upgrade
 from mobilize.districts.importer import import_district
 from mobilize.generate import PRESETS, generate_district
-from mobilize.notify import Message
+from mobilize.notify import Message, Notifier
 from mobilize.settings import Settings
 
 REQUEST = "mutation($p: String!) { requestSignInCode(phone: $p) { __typename } }"
@@ -36,7 +36,12 @@ TRY = 'mutation($p: String!) { signInWithCode(phone: $p, code: "000000") { __typ
 class SlowChannel:
     """A message channel that takes as long as an SMS gateway might."""
 
-    def send(self, message: Message) -> None:
+    name = "slow"
+
+    def accepts(self, message: Message) -> bool:
+        return True
+
+    def send(self, message: Message, *, key: str = "") -> None:
         time.sleep(0.05)
 
 
@@ -71,7 +76,7 @@ def main() -> None:
             sign_in_tries_per_address=roomy,
         )
         app = create_app(
-            settings, engine=engine, clock=clock, notifier=SlowChannel(),
+            settings, engine=engine, clock=clock, notifier=Notifier([SlowChannel()]),
             limiter=RateLimiter(MemoryCounter()),
         )  # fmt: skip
         phones = {"registered": bundle.responders[0].phone, "unregistered": "13000000000"}

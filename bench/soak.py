@@ -206,6 +206,7 @@ def _phones(url: str, mid: int, wanted: int) -> tuple[list[dict[str, Any]], list
             homes[gid].append(hid)
         for r in chosen:
             centre = session.scalar(select(func.ST_AsText(Grid.centre)).where(Grid.id == r.grid_id))
+            assert centre is not None
             lon, lat = (float(v) for v in centre.removeprefix("POINT(").rstrip(")").split())
             phones.append(
                 {

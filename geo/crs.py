@@ -141,9 +141,11 @@ def wgs84_to(lon: ArrayLike, lat: ArrayLike, crs: str) -> tuple[Floats, Floats]:
     raise ValueError(f"unsupported coordinate system {crs!r}; expected one of {SUPPORTED_CRS}")
 
 
-def _transform_geometry(geom: shapely.Geometry, fn: object, crs: str) -> shapely.Geometry:
+def _transform_geometry(
+    geom: shapely.Geometry, fn: Callable[[Floats, Floats, str], tuple[Floats, Floats]], crs: str
+) -> shapely.Geometry:
     def apply(coords: Floats) -> Floats:
-        lon, lat = fn(coords[:, 0], coords[:, 1], crs)  # type: ignore[operator]
+        lon, lat = fn(coords[:, 0], coords[:, 1], crs)
         return np.column_stack([lon, lat])
 
     return shapely.transform(geom, apply)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any, overload
 
 import numpy as np
 import shapely
@@ -59,18 +60,26 @@ class LocalMetric:
         lon, lat = self._inverse.transform(np.asarray(x, float), np.asarray(y, float))
         return np.asarray(lon, float), np.asarray(lat, float)
 
-    def to_metres(self, geom: ArrayLike) -> ArrayLike:
+    @overload
+    def to_metres(self, geom: NDArray[np.object_]) -> NDArray[np.object_]: ...
+    @overload
+    def to_metres(self, geom: shapely.Geometry) -> shapely.Geometry: ...
+    def to_metres(self, geom: Any) -> Any:
         """Project geometry (one or an array) from degrees to this plane."""
         return shapely.transform(geom, lambda c: np.column_stack(self.xy(c[:, 0], c[:, 1])))
 
-    def to_degrees(self, geom: ArrayLike) -> ArrayLike:
+    @overload
+    def to_degrees(self, geom: NDArray[np.object_]) -> NDArray[np.object_]: ...
+    @overload
+    def to_degrees(self, geom: shapely.Geometry) -> shapely.Geometry: ...
+    def to_degrees(self, geom: Any) -> Any:
         return shapely.transform(geom, lambda c: np.column_stack(self.lonlat(c[:, 0], c[:, 1])))
 
     def distance_m(self, a: shapely.Geometry, b: shapely.Geometry) -> float:
         return float(shapely.distance(self.to_metres(a), self.to_metres(b)))
 
-    def area_m2(self, geom: ArrayLike) -> ArrayLike:
-        return shapely.area(self.to_metres(geom))
+    def area_m2(self, geom: shapely.Geometry) -> float:
+        return float(shapely.area(self.to_metres(geom)))
 
 
 SNAP_DEG = 0.05

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mobilize.clock import Clock
 from mobilize.db import transaction
 from mobilize.db.bulk import insert_rows
+from mobilize.db.session import rowcount
 from mobilize.models import LIVE, Mobilisation, Notification, table_of
 from mobilize.notify import Message, Notifier
 
@@ -191,12 +192,16 @@ def _send(
 def cancel_pending(session: Session, *, mobilisation_id: int, now: datetime) -> int:
     """A stood-down mobilisation's messages not yet sent are not sent: kept, marked
     `cancelled` (the record says what was never said). Returns how many."""
-    cancelled: int = session.execute(
-        update(Notification)
-        .where(Notification.mobilisation_id == mobilisation_id, Notification.status == "pending")
-        .values(status="cancelled", next_attempt_at=None, last_error=f"stood down at {now}")
-        .execution_options(synchronize_session=False)
-    ).rowcount  # type: ignore[attr-defined]
+    cancelled: int = rowcount(
+        session.execute(
+            update(Notification)
+            .where(
+                Notification.mobilisation_id == mobilisation_id, Notification.status == "pending"
+            )
+            .values(status="cancelled", next_attempt_at=None, last_error=f"stood down at {now}")
+            .execution_options(synchronize_session=False)
+        )
+    )
     return cancelled
 
 

@@ -3,7 +3,7 @@ places (tests/test_place*.py) ask questions in."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,8 +28,8 @@ class World:
     client: TestClient
     people: Cast
     mobilisation: str
-    street: dict[str, str]  # street code -> global id
-    community: dict[str, str]  # community code -> global id
+    street: Mapping[str, str]  # street code -> global id
+    community: Mapping[str, str]  # community code -> global id
     street_of: dict[str, str]  # community code -> street code
 
 

@@ -39,6 +39,7 @@ def _act(engine: Engine, clock: ManualClock, rng: random.Random, action: str) ->
             eta_minutes=eta,
         )
     elif action == "check_in":
+        assert a.grid_id is not None  # everyone in a solved plan holds a grid
         g = grids[a.grid_id]
         write(
             engine,

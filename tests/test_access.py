@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Iterator
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from graphql import GraphQLObjectType
+from graphql import GraphQLObjectType, IntrospectionQuery
 from mobilize.api.app import create_app
 from mobilize.api.relay import to_global_id
 from mobilize.api.schema import build_schema
@@ -455,8 +456,11 @@ def test_typename_and_introspection_answer_in_development(
     for role in [*ROLES]:
         token = people.token(role) if role else None
         assert data(client, token, "{ __typename }") == {"__typename": "Query"}, role
-    schema = build_client_schema(data(client, None, get_introspection_query(descriptions=True)))
-    assert "coverage" in schema.query_type.fields  # what GraphiQL's docs and gql need
+    introspection = data(client, None, get_introspection_query(descriptions=True))
+    schema = build_client_schema(typing.cast(IntrospectionQuery, introspection))
+    assert (
+        schema.query_type is not None and "coverage" in schema.query_type.fields
+    )  # what GraphiQL's docs and gql need
 
 
 def test_an_admin_is_bound_to_a_district_and_reads_only_its_people(

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -29,7 +30,7 @@ def mobilize(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
 def _households(url: str) -> int:
     engine = make_engine(url)
     with Session(engine) as session:
-        n = session.scalar(select(func.count()).select_from(Household)) or 0
+        n = session.execute(select(func.count()).select_from(Household)).scalar_one() or 0
     engine.dispose()
     return n
 
@@ -79,7 +80,7 @@ def test_invalid_bundle_exits_2_with_every_problem_and_writes_nothing(
     assert _households(empty_database_url) == 0
 
 
-def _me(database_url: str, token: str) -> dict[str, object]:
+def _me(database_url: str, token: str) -> dict[str, Any]:
     from fastapi.testclient import TestClient
 
     from mobilize.api.app import create_app
@@ -122,7 +123,7 @@ def test_demo_creates_then_reuses_its_database(empty_database_url: str) -> None:
     assert "Reusing demo district TINY" in second.stdout
     engine = make_engine(empty_database_url)
     with Session(engine) as session:
-        assert session.scalar(select(func.count()).select_from(District)) == 1
+        assert session.execute(select(func.count()).select_from(District)).scalar_one() == 1
     engine.dispose()
 
 

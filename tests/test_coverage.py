@@ -38,9 +38,10 @@ def test_a_grid_goes_assigned_arriving_mobilised_checked(
         a = session.scalars(
             select(Assignment).where(Assignment.role == "minimum").order_by(Assignment.id)
         ).first()
-        grid = session.get(Grid, a.grid_id)  # type: ignore[union-attr]
-        everyone = session.scalars(select(Assignment).where(Assignment.grid_id == a.grid_id)).all()  # type: ignore[union-attr]
-    assert a is not None and grid is not None
+        assert a is not None
+        grid = session.get(Grid, a.grid_id)
+        everyone = session.scalars(select(Assignment).where(Assignment.grid_id == a.grid_id)).all()
+    assert grid is not None
     assert state(engine, grid.id).status == "assigned"
     clock.advance(timedelta(minutes=7))
     write(

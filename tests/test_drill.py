@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -39,7 +40,7 @@ def test_a_tiny_drill_gives_the_same_json_twice(tmp_path: Path, tiny_bundle: Bun
     and a different seed gives different ones."""
     params = DrillParams.defaults().with_overrides(QUICK)
 
-    def once(db: str, seed: int = 3) -> dict[str, object]:
+    def once(db: str, seed: int = 3) -> dict[str, Any]:
         url = f"sqlite:///{tmp_path / db}"
         result = drill(database_url=url, bundle=tiny_bundle, seed=seed, params=params, out=None)
         assert isinstance(result.pop("wall_s"), float)
@@ -73,13 +74,15 @@ def test_a_drills_replay_agrees_with_its_live_figures(engine: Engine, tiny_bundl
         assert StaffingRule.from_dict(mobilisation.rule).planner == "optimal"
         state = state_at(session, mobilisation, mobilisation.deadline)
         then = state.coverage(mobilisation)
-        events = session.scalar(
+        events = session.execute(
             select(func.count()).where(Event.mobilisation_id == mobilisation.id)
-        )
-        checked = session.scalar(select(func.count()).where(Event.kind == "household.checked"))
-        records = session.scalar(
+        ).scalar_one()
+        checked = session.execute(
+            select(func.count()).where(Event.kind == "household.checked")
+        ).scalar_one()
+        records = session.execute(
             select(func.count()).select_from(HouseholdRecord).where(HouseholdRecord.kind == "check")
-        )
+        ).scalar_one()
     assert then.mobilised_pct == result["coverage_at_deadline"]
     assert then.households_checked == result["households_checked_at_deadline"]
     assert (
@@ -96,15 +99,15 @@ def test_the_drill_refuses_a_district_mobilised_for_real(
 ) -> None:
     activated(engine, tiny_bundle, clock)
     with Session(engine) as session:
-        before = session.scalar(select(func.count()).select_from(Event))
+        before = session.execute(select(func.count()).select_from(Event)).scalar_one()
     with pytest.raises(DrillRefused, match="stand it down before a drill"):
         drill(
             database_url=_url(engine), bundle=tiny_bundle, seed=1,
             params=DrillParams.defaults(), out=None,
         )  # fmt: skip
     with Session(engine) as session:
-        assert session.scalar(select(func.count()).select_from(Mobilisation)) == 1
-        assert session.scalar(select(func.count()).select_from(Event)) == before
+        assert session.execute(select(func.count()).select_from(Mobilisation)).scalar_one() == 1
+        assert session.execute(select(func.count()).select_from(Event)).scalar_one() == before
 
 
 def test_drill_command_writes_its_json_and_curve_and_names_a_bad_parameter(

@@ -5,6 +5,7 @@ from mobilize.mobilisation.engine import (
     NOT_ENOUGH_PEOPLE,
     GridNeed,
     Person,
+    Plan,
     Team,
     solve,
     solve_by_pairing,
@@ -19,8 +20,8 @@ def grid(gid: int, x: float, community: int = 1, minimum: int = 1, work: int = 0
     return GridNeed(gid, community, x, 0.0, minimum, work)
 
 
-def where(plan: object) -> dict[int, tuple[int, str]]:
-    return {p.person_id: (p.grid_id, p.role) for p in plan.placements}  # type: ignore[attr-defined]
+def where(plan: Plan) -> dict[int, tuple[int, str]]:
+    return {p.person_id: (p.grid_id, p.role) for p in plan.placements}
 
 
 def test_every_grid_covered_where_greedy_nearest_would_leave_one_empty() -> None:

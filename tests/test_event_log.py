@@ -21,7 +21,7 @@ def test_postgis_refuses_to_update_or_delete_events(postgis_url: str) -> None:
     engine = make_engine(postgis_url)
     clock = ManualClock(datetime(2026, 7, 1, 8, tzinfo=UTC))
     with transaction(make_sessionmaker(engine)) as session:
-        seq = record_event(
+        event = record_event(
             session,
             clock=clock,
             actor="test",
@@ -29,7 +29,9 @@ def test_postgis_refuses_to_update_or_delete_events(postgis_url: str) -> None:
             subject_type="test",
             subject_id="1",
             payload={"n": 1},
-        ).seq  # type: ignore[union-attr]
+        )
+        assert event is not None  # not a mobilisation's: written now, its seq known
+        seq = event.seq
     for change in (
         update(Event).where(Event.seq == seq).values(payload={"n": 2}),
         delete(Event).where(Event.seq == seq),

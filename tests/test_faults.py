@@ -82,7 +82,7 @@ def phones(engine: Engine, bundle: Bundle) -> list[dict[str, Any]]:
             select(Assignment).where(Assignment.status == "assigned").order_by(Assignment.id)
         ):
             grid = session.get(Grid, a.grid_id)
-            code = session.get(Responder, a.responder_id).code  # type: ignore[union-attr]
+            code = session.get_one(Responder, a.responder_id).code
             assert grid is not None
             out.append(
                 {
@@ -161,11 +161,11 @@ def test_every_check_in_lands_once_across_an_api_restart(
     assert set(answered.values()) == {"Assignment"} and len(answered) == len(people)
     per = check_ins_per_subject(engine)
     with Session(engine) as session:
-        on_site = session.scalar(
+        on_site = session.execute(
             select(func.count()).where(
                 Assignment.id.in_([p["id"] for p in people]), Assignment.status == "on_site"
             )
-        )
+        ).scalar_one()
     assert on_site == len(people)
     assert len(per) == len(people) and set(per.values()) == {1}, "a check-in landed twice"
 
@@ -367,7 +367,12 @@ def ask(topology: Topology, i: int, token: str, query: str, **variables: Any) ->
 def pending(engine: Engine) -> int:
     """Notifications waiting in the outbox."""
     with Session(engine) as session:
-        return session.scalar(select(func.count()).where(Notification.status == "pending")) or 0
+        return (
+            session.execute(
+                select(func.count()).where(Notification.status == "pending")
+            ).scalar_one()
+            or 0
+        )
 
 
 def test_a_redis_outage_fails_no_mutation_and_live_updates_resume(
@@ -391,7 +396,7 @@ def test_a_redis_outage_fails_no_mutation_and_live_updates_resume(
         with Topology(postgis_url, broker, tmp_path / "logs", apis=2, env=env) as topology:
             people = phones(engine, tiny_bundle)
             with Session(engine) as session:
-                mid = session.scalar(select(Assignment.mobilisation_id).limit(1))
+                mid = session.execute(select(Assignment.mobilisation_id).limit(1)).scalar_one()
                 start = session.scalar(select(func.max(Event.mseq)))
             heard: list[dict[str, Any]] = []
             listening = threading.Event()
@@ -557,14 +562,14 @@ def test_an_activation_completes_exactly_once_when_its_worker_is_killed(
                         .group_by(Event.kind)
                     ).all()
                 )
-                people = session.scalar(
+                people = session.execute(
                     select(func.count()).where(Assignment.mobilisation_id == mid)
-                )
-                messages = session.scalar(
+                ).scalar_one()
+                messages = session.execute(
                     select(func.count()).where(
                         Notification.mobilisation_id == mid, Notification.kind == "assignment"
                     )
-                )
+                ).scalar_one()
             assert kinds["mobilisation.activated"] == 1
             assert people == kinds["assignment.created"] == m.figures["people_assigned"] > 0
             assert messages == people
@@ -696,12 +701,12 @@ def test_two_commanders_moving_one_person_at_once_one_wins_and_the_other_is_told
     assert sorted(outcomes.values()) == ["conflict", "moved"], outcomes
     winner = next(g for g, o in outcomes.items() if o == "moved")
     with Session(engine) as session:
-        assert session.get(Assignment, a.id).grid_id == winner  # type: ignore[union-attr]
-        moves = session.scalar(
+        assert session.get_one(Assignment, a.id).grid_id == winner
+        moves = session.execute(
             select(func.count()).where(
                 Event.kind == "assignment.reassigned", Event.subject_id == str(a.responder_id)
             )
-        )
+        ).scalar_one()
     assert moves == 1
 
     # A risk fix sends them on; a commander who still sees them at the winner's grid is told.

@@ -19,8 +19,10 @@ def test_feature_collection_feature_and_bare_geometry_all_read() -> None:
     }
     assert read_features(collection)[0].properties == {"code": "A"}
     feature = {"type": "Feature", "properties": None, "geometry": SQUARE, "bbox": [0, 0, 1, 1]}
-    assert read_features(feature)[0].geometry.equals(shapely.box(0, 0, 1, 1))
-    assert read_features(SQUARE)[0].geometry.area == 1
+    read = read_features(feature)[0].geometry
+    assert read is not None and read.equals(shapely.box(0, 0, 1, 1))
+    bare = read_features(SQUARE)[0].geometry
+    assert bare is not None and bare.area == 1
 
 
 @pytest.mark.parametrize(

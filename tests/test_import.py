@@ -1,6 +1,7 @@
 """Importing lands the whole district in one transaction, or nothing at all."""
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -11,11 +12,20 @@ from mobilize.clock import ManualClock
 from mobilize.db import make_sessionmaker, transaction
 from mobilize.districts import importer
 from mobilize.districts.importer import import_district
-from mobilize.models import Event, Grid, GridLevel, Household, HouseholdTag, Pairing, Responder
+from mobilize.models import (
+    Base,
+    Event,
+    Grid,
+    GridLevel,
+    Household,
+    HouseholdTag,
+    Pairing,
+    Responder,
+)
 
 
-def _count(session: Session, model: object) -> int:
-    return session.scalar(select(func.count()).select_from(model)) or 0  # type: ignore[arg-type]
+def _count(session: Session, model: type[Base]) -> int:
+    return session.execute(select(func.count()).select_from(model)).scalar_one()
 
 
 def test_import_writes_every_row_and_one_event(
@@ -74,8 +84,8 @@ def test_a_failure_mid_import_leaves_nothing_behind(
 
     real = importer._write_households
 
-    def households_then_break(*args: object, **kwargs: object) -> None:
-        real(*args, **kwargs)  # type: ignore[arg-type]
+    def households_then_break(*args: Any, **kwargs: Any) -> None:
+        real(*args, **kwargs)
         broken()
 
     monkeypatch.setattr(importer, "_write_households", households_then_break)
@@ -95,9 +105,9 @@ def test_tags_are_queryable_as_a_bitmask(
     elderly = HouseholdTag.ELDERLY.bit
     expected = int((tiny_bundle.households.tags & elderly != 0).sum())
     with Session(engine) as session:
-        found = session.scalar(
+        found = session.execute(
             select(func.count()).select_from(Household).where(Household.tags.op("&")(elderly) != 0)
-        )
+        ).scalar_one()
     assert found == expected > 0
 
 

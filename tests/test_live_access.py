@@ -22,6 +22,7 @@ import pytest
 import websockets
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
+from websockets.typing import Subprotocol
 
 from mobilize.api.app import create_app
 from mobilize.api.relay import to_global_id
@@ -75,7 +76,9 @@ def served(engine: Engine, tiny_bundle: Bundle) -> Iterator[Served]:
 
 
 async def subscribe(url: str, token: str, query: str, variables: dict[str, Any]) -> Any:
-    ws = await websockets.connect(f"ws://{url}/graphql", subprotocols=["graphql-transport-ws"])
+    ws = await websockets.connect(
+        f"ws://{url}/graphql", subprotocols=[Subprotocol("graphql-transport-ws")]
+    )
     await ws.send(
         json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
     )
@@ -260,7 +263,8 @@ def test_the_credential_watch_tells_of_each_change_and_of_a_database_back_from_a
     hub.on_credentials_changed(lambda: told.append(len(answers)))
 
     async def scenario() -> None:
-        watch = asyncio.create_task(watch_credentials(Database(), hub, 0.001))  # type: ignore[arg-type]
+        scripted = Database()  # stands in for the engine: the watch uses its raw connection
+        watch = asyncio.create_task(watch_credentials(scripted, hub, 0.001))  # type: ignore[arg-type]  # duck-typed engine
         while answers:
             await asyncio.sleep(0.001)
         await asyncio.sleep(0.05)

@@ -52,7 +52,7 @@ def test_postgis_has_gist_indexes_and_refuses_invalid_geometry(postgis_url: str)
         ).all()
         assert {"ix_grid_geom", "ix_household_geom", "ix_community_geom"} <= set(gist)
         # QGIS and GDAL read typed, SRID-tagged columns straight from geometry_columns.
-        kinds = dict(
+        kinds: dict[str, str] = dict(
             conn.execute(
                 text(
                     "SELECT f_table_name, type FROM geometry_columns"

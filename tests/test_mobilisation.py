@@ -44,7 +44,7 @@ from mobilize.models import (
 )
 from mobilize.notify import LogNotifier
 from mobilize.worker.inprocess import InProcessDispatcher
-from tests.wartime import activate_now, district_commander, phone, street_commander, write
+from tests.wartime import activate_now, district_commander, grid_of, phone, street_commander, write
 
 
 @pytest.fixture
@@ -110,9 +110,9 @@ def test_tiny_activation_exact(tiny: Engine, tiny_bundle: Bundle, clock: ManualC
     assert f["slots_filled"] == slots - sum(f["unfilled_work"].values())
     plan = plan_of(tiny, m.id)
     people = {r.code: r for r in tiny_bundle.responders}
-    general_of = {g.code: g.parent for g in tiny_bundle.grids if g.level == "micro"}
-    community_of = {g.code: g.parent for g in tiny_bundle.grids if g.level == "general"}
-    paired = defaultdict(set)
+    general_of = {g.code: g.parent or "" for g in tiny_bundle.grids if g.level == "micro"}
+    community_of = {g.code: g.parent or "" for g in tiny_bundle.grids if g.level == "general"}
+    paired: defaultdict[str | None, set[str]] = defaultdict(set)
     for p in tiny_bundle.pairings:
         paired[p.unit].add(p.community)
     for code, (grid, _, status) in plan.items():
@@ -124,10 +124,11 @@ def test_tiny_activation_exact(tiny: Engine, tiny_bundle: Bundle, clock: ManualC
             assert general_of[grid] == person.home_grid  # inside their general grid
         elif person.kind == "sunk_cadre":
             assert community_of[general_of[grid]] in paired[person.unit]  # pairing kept
-    teams = defaultdict(set)
+    teams: defaultdict[str, set[str]] = defaultdict(set)
     for code, (grid, _, _) in plan.items():
-        if people[code].team:
-            teams[people[code].team].add(community_of[general_of[grid]])
+        team = people[code].team
+        if team and grid is not None:
+            teams[team].add(community_of[general_of[grid]])
     assert teams and all(len(c) == 1 for c in teams.values())  # whole teams
     with Session(tiny) as session:
         orgs = session.scalars(select(PartyOrganisation)).all()
@@ -136,7 +137,9 @@ def test_tiny_activation_exact(tiny: Engine, tiny_bundle: Bundle, clock: ManualC
         kinds = Counter(session.scalars(select(Event.kind).where(Event.mobilisation_id == m.id)))
         assert kinds["assignment.created"] == everyone and kinds["mobilisation.activated"] == 1
         assert kinds["party_organisation.opened"] == 2
-        assert session.scalar(select(func.count()).select_from(Notification)) == everyone
+        assert (
+            session.execute(select(func.count()).select_from(Notification)).scalar_one() == everyone
+        )
 
 
 def test_same_data_same_plan(tiny: Engine, clock: ManualClock) -> None:
@@ -201,7 +204,7 @@ def test_sixteen_processes_make_one_mobilisation(tiny: Engine, migrated_url: str
         )
         for _ in range(16)
     ]
-    results = [(p.wait(timeout=240), p.stdout.read(), p.stderr.read()) for p in procs]  # type: ignore[union-attr]
+    results = [(p.wait(timeout=240), *p.communicate()) for p in procs]
     codes = Counter(code for code, _, _ in results)
     assert codes == {0: 1, 2: 15}, results
     with Session(tiny) as session:
@@ -236,11 +239,11 @@ def test_retried_requests_get_the_first_result(tiny: Engine, clock: ManualClock)
     assert sum(not r.replayed for r in done) == 1  # it happened exactly once
     with Session(tiny) as session:
         assert (
-            session.scalar(
+            session.execute(
                 select(func.count())
                 .select_from(Event)
                 .where(Event.kind == "mobilisation.stood_down")
-            )
+            ).scalar_one()
             == 1
         )
         statuses = set(session.scalars(select(Assignment.status)))
@@ -260,7 +263,7 @@ def test_a_decline_is_refilled_and_acknowledged_people_stay(
         ).all()
     by_grid: dict[int, list[Assignment]] = defaultdict(list)
     for a, _ in rows:
-        by_grid[a.grid_id].append(a)  # type: ignore[index]
+        by_grid[grid_of(a)].append(a)
     # A grid whose minimum rests on one cadre, in a community with spare hands.
     cadre = next(a for a, kind in rows if kind == "sunk_cadre" and a.role == "minimum")
     me = Actor(
@@ -291,8 +294,8 @@ def test_a_decline_is_refilled_and_acknowledged_people_stay(
     after = plan_of(small, m.id)
     with Session(small) as session:
         codes = dict(session.execute(select(Responder.id, Responder.code)).all())
-        grid_code = session.get(Grid, cadre.grid_id).code  # type: ignore[union-attr]
-        covered = session.scalar(
+        grid_code = session.get_one(Grid, cadre.grid_id).code
+        covered = session.execute(
             select(func.count())
             .select_from(Assignment)
             .where(
@@ -300,7 +303,7 @@ def test_a_decline_is_refilled_and_acknowledged_people_stay(
                 Assignment.grid_id == cadre.grid_id,
                 Assignment.status.in_(["assigned", "acknowledged"]),
             )
-        )
+        ).scalar_one()
         moved = session.scalars(
             select(Event.kind).where(
                 Event.kind.in_(["assignment.moved", "assignment.created"]),
@@ -419,6 +422,7 @@ def test_street_commanders_act_only_in_their_street(small: Engine, clock: Manual
         a = session.scalars(
             select(Assignment).where(Assignment.mobilisation_id == m.id, Assignment.role == "work")
         ).first()
+        assert a is not None
         own_grid = session.scalars(
             select(Grid.id)
             .join(Community)
@@ -431,7 +435,7 @@ def test_street_commanders_act_only_in_their_street(small: Engine, clock: Manual
             .join(Street)
             .where(Street.code == "S02", Grid.level == "micro")
         ).first()
-    assert a is not None
+    assert own_grid is not None and other_grid is not None
     with pytest.raises(NotFound), transaction(make_sessionmaker(small)) as session:
         assignments.reassign(
             session, actor=theirs, clock=clock, assignment_id=a.id, grid_id=own_grid,
@@ -447,8 +451,9 @@ def test_street_commanders_act_only_in_their_street(small: Engine, clock: Manual
             session, actor=mine, clock=clock, assignment_id=a.id, grid_id=own_grid,
             from_grid_id=a.grid_id,
         )  # fmt: skip
-        assert out.assignment.grid_id == own_grid and out.assignment.pinned  # type: ignore[union-attr]
-        assert out.assignment.source == "manual"  # type: ignore[union-attr]
+        assert out.assignment is not None
+        assert out.assignment.grid_id == own_grid and out.assignment.pinned
+        assert out.assignment.source == "manual"
     with transaction(make_sessionmaker(small)) as session:
         assignments.set_pinned(session, actor=mine, clock=clock, assignment_id=a.id, pinned=False)
     with transaction(make_sessionmaker(small)) as session:
@@ -460,7 +465,7 @@ def test_street_commanders_act_only_in_their_street(small: Engine, clock: Manual
         assert row is not None and row.status == "released" and "ill" in (row.reason or "")
         kinds = set(session.scalars(select(Event.kind).where(Event.mobilisation_id == m.id)))
         assert {"assignment.reassigned", "assignment.unpinned", "assignment.released"} <= kinds
-        assert session.get(Responder, a.responder_id).available is False  # type: ignore[union-attr]
+        assert session.get_one(Responder, a.responder_id).available is False
 
 
 def test_notifications_go_out_after_commit(tiny: Engine, clock: ManualClock) -> None:

@@ -71,9 +71,9 @@ def test_metrics_show_latency_by_operation_and_each_mobilisations_coverage(
                     .group_by(GridState.status)
                 ).all()
             )
-            people = session.scalar(
+            people = session.execute(
                 select(func.count()).where(Assignment.mobilisation_id == mobilisation.id)
-            )
+            ).scalar_one()
         for status, n in grids.items():
             assert samples(client, "mobilize_grids", mobilisation=mid, status=status) == [n]
         assert sum(samples(client, "mobilize_people", mobilisation=mid)) == people
@@ -124,7 +124,9 @@ def json_log() -> Iterator[io.StringIO]:
     kept = (list(root.handlers), root.level)
     logs.configure_logging("json")
     stream = io.StringIO()
-    root.handlers[0].setStream(stream)  # type: ignore[attr-defined]
+    handler = root.handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(stream)
     yield stream
     root.handlers[:] = kept[0]
     root.setLevel(kept[1])

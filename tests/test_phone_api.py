@@ -40,9 +40,9 @@ def setup(engine: Engine, small_bundle: Bundle, clock: ManualClock) -> Iterator[
             select(Assignment).where(Assignment.role == "minimum").order_by(Assignment.id)
         ).first()
         assert a is not None
-        who = session.get(Responder, a.responder_id)
+        who = session.get_one(Responder, a.responder_id)
         grid = session.get(Grid, a.grid_id)
-    token = make_user(engine, clock, Role.RESPONDER, who.code)  # type: ignore[union-attr]
+    token = make_user(engine, clock, Role.RESPONDER, who.code)
     app = create_app(
         Settings(),
         engine=engine,

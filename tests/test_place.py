@@ -60,6 +60,7 @@ def _cross_street_cadre(engine: Engine, street: str) -> tuple[int, int]:
             .limit(1)
         ).one_or_none()
     assert row is not None, "the test district needs a unit paired across both streets"
+    assert row[1] is not None  # they hold a grid
     return row[0], row[1]
 
 
@@ -88,7 +89,7 @@ def test_a_street_commander_cannot_release_someone_working_in_another_street(
     assert str(grid) not in result["message"]
     assert _holds(engine, person) == [grid]
     with Session(engine) as session:
-        assert session.get(Responder, person).available  # type: ignore[union-attr]
+        assert session.get_one(Responder, person).available
     # the commander of the street they work in may
     body = ask(w, "other_street_commander", MARK, r=to_global_id("Responder", person))
     assert body["data"]["markUnavailable"]["__typename"] == "Responder", body
@@ -232,12 +233,12 @@ def test_dispatching_to_a_street_wider_than_your_place_is_refused(w: World, engi
       ... on Error { message } } }"""
     own_street = w.street[w.street_of[w.people.community]]
     with Session(engine) as session:
-        before = session.scalar(select(func.count()).select_from(Task))
+        before = session.execute(select(func.count()).select_from(Task)).scalar_one()
     result = ask(w, "community_secretary", query, m=w.mobilisation, s=own_street)
     assert result["data"]["dispatchTask"]["__typename"] == "ForbiddenError", result
     assert "wider than your place" in result["data"]["dispatchTask"]["message"]
     with Session(engine) as session:
-        assert session.scalar(select(func.count()).select_from(Task)) == before
+        assert session.execute(select(func.count()).select_from(Task)).scalar_one() == before
     # the street's commander may, every micro-grid of it
     result = ask(w, "street_commander", query, m=w.mobilisation, s=own_street)
     assert result["data"]["dispatchTask"]["count"] > 0, result

@@ -196,7 +196,11 @@ def test_the_api_report_agrees_with_the_raw_events(
 
         events = [json.loads(line) for line in event_lines(session, mobilisation_id)]
         codes = dict(session.execute(select(Grid.id, Grid.code)).all())
-        unit_of = dict(session.execute(select(Responder.id, Responder.unit_id)).all())
+        unit_of: dict[int, int] = {
+            r: u
+            for r, u in session.execute(select(Responder.id, Responder.unit_id))
+            if u is not None
+        }
         active = set(
             session.scalars(
                 select(MobilisationArea.community_id).where(

@@ -15,7 +15,7 @@ from mobilize.coverage import risk
 from mobilize.db import make_sessionmaker, transaction
 from mobilize.errors import DomainError
 from mobilize.mobilisation import assignments, risk_fix
-from mobilize.mobilisation.outcome import Conflict
+from mobilize.mobilisation.outcome import Conflict, Outcome
 from mobilize.mobilisation.rules import StaffingRule
 from mobilize.models import HOLDING, Assignment, GridState, Mobilisation, Responder
 from tests.wartime import activated, check_in_at_centre, district_commander, phone, write
@@ -88,7 +88,7 @@ def accept(
     grid: int,
     fix: risk.Suggestion,
     key: str | None = None,
-) -> object:
+) -> Outcome:
     """The district commander accepts a suggested fix for `grid`, as the wall's button does."""
     return write(
         engine,
@@ -192,12 +192,13 @@ def test_accepting_the_suggested_fix_staffs_the_grid(
     assert fix.arrives_at <= mobilisation.deadline
 
     outcome = accept(engine, clock, mobilisation, grid, fix, key="fix-1")
-    assert outcome.assignment.grid_id == grid and outcome.assignment.pinned  # type: ignore[attr-defined]
+    assert outcome.assignment is not None
+    assert outcome.assignment.grid_id == grid and outcome.assignment.pinned
     after = risks(engine, clock, mobilisation)[grid]
     assert not after.at_risk and after.projected is not None
     # a retry of the same click changes nothing more
     again = accept(engine, clock, mobilisation, grid, fix, key="fix-1")
-    assert again.replayed  # type: ignore[attr-defined]
+    assert again.replayed
     assert len(holders(engine, grid)) == 1
 
 

@@ -24,7 +24,7 @@ from mobilize.clock import ManualClock
 from mobilize.db import make_sessionmaker, transaction
 from mobilize.districts.importer import import_district
 from mobilize.models import Event, Role, RoleBinding, User
-from mobilize.notify import Message
+from mobilize.notify import Message, Notifier
 from mobilize.settings import Settings
 from tests.people import make_user
 from tests.statements import statements
@@ -34,10 +34,15 @@ class Outbox:
     """The phones' channel. A code goes out after the answer (its time must not tell a known
     phone from an unknown one), so reading one waits for it a moment."""
 
+    name = "phones"
+
     def __init__(self) -> None:
         self.messages: list[Message] = []
 
-    def send(self, message: Message) -> None:
+    def accepts(self, message: Message) -> bool:
+        return True
+
+    def send(self, message: Message, *, key: str = "") -> None:
         self.messages.append(message)
 
     def code(self, count: int | None = None) -> str:
@@ -62,7 +67,9 @@ def client(
     with transaction(make_sessionmaker(engine)) as session:
         import_district(session, bundle=tiny_bundle, actor="test", clock=clock)
     frozen = RateLimiter(MemoryCounter(), now=lambda: 1_000_000.0)  # no window boundary mid-test
-    app = create_app(Settings(), engine=engine, clock=clock, notifier=outbox, limiter=frozen)
+    app = create_app(
+        Settings(), engine=engine, clock=clock, notifier=Notifier([outbox]), limiter=frozen
+    )
     with TestClient(app) as test_client:
         yield test_client
 
@@ -164,11 +171,16 @@ def test_a_slow_message_channel_does_not_slow_the_answer(
     sent: list[Message] = []
 
     class SlowChannel:
-        def send(self, message: Message) -> None:
+        name = "slow"
+
+        def accepts(self, message: Message) -> bool:
+            return True
+
+        def send(self, message: Message, *, key: str = "") -> None:
             release.wait(10)
             sent.append(message)
 
-    app = create_app(Settings(), engine=engine, clock=clock, notifier=SlowChannel())
+    app = create_app(Settings(), engine=engine, clock=clock, notifier=Notifier([SlowChannel()]))
     phone = tiny_bundle.responders[6].phone
     with TestClient(app) as client:
         began = time.monotonic()
@@ -195,7 +207,9 @@ def test_someone_spending_a_phones_codes_and_tries_cannot_lock_its_owner_out(
         sign_in_requests_per_address="10000/900", sign_in_tries_per_address="10000/900"
     )
     frozen = RateLimiter(MemoryCounter(), now=lambda: 1_000_000.0)
-    app = create_app(settings, engine=engine, clock=clock, notifier=outbox, limiter=frozen)
+    app = create_app(
+        settings, engine=engine, clock=clock, notifier=Notifier([outbox]), limiter=frozen
+    )
     phone = tiny_bundle.responders[7].phone
     owner, attacker = "owner-device-0123456789", "attacker-device-0"
     with TestClient(app) as client:

@@ -42,7 +42,7 @@ from mobilize.models import (
     Task,
 )
 from mobilize.tasks import dispatch, lifecycle, records
-from tests.wartime import activated, district_commander, street_commander, write
+from tests.wartime import activated, district_commander, grid_of, street_commander, write
 
 HOLD = ("assigned", "acknowledged", "en_route", "on_site")
 
@@ -79,26 +79,26 @@ def test_activation_generates_one_check_per_micro_grid_and_deliveries(
     engine: Engine, wartime: int
 ) -> None:
     with Session(engine) as session:
-        grids = session.scalar(
+        grids = session.execute(
             select(func.count())
             .select_from(Grid)
             .join(Community)
             .join(Street)
             .where(Street.code == "S01", Grid.level == GridLevel.MICRO.value)
-        )
-        checks = session.scalar(
+        ).scalar_one()
+        checks = session.execute(
             select(func.count()).select_from(Task).where(Task.kind == "household_check")
-        )
-        tagged = session.scalar(
+        ).scalar_one()
+        tagged = session.execute(
             select(func.count(func.distinct(Household.micro_grid_id)))
             .join(Grid, Grid.id == Household.micro_grid_id)
             .join(Community)
             .join(Street)
             .where(Street.code == "S01", Household.tags.op("&")(dispatch.SUPPLY_TAGS) != 0)
-        )
-        deliveries = session.scalar(
+        ).scalar_one()
+        deliveries = session.execute(
             select(func.count()).select_from(Task).where(Task.kind == "supply_delivery")
-        )
+        ).scalar_one()
         statuses = set(session.scalars(select(Task.status)))
     assert checks == grids and deliveries == tagged > 0
     assert statuses <= {"assigned", "pending"}
@@ -133,11 +133,11 @@ def test_lifecycle_and_illegal_transitions(
     accepted = write(
         engine, lifecycle.work_on, actor=actor, clock=clock, task_id=mine.id, to="accepted"
     )
-    assert accepted.status == "accepted"  # type: ignore[attr-defined]
+    assert accepted.status == "accepted"
     with pytest.raises(InvalidInput, match="reason"):
         write(engine, lifecycle.work_on, actor=actor, clock=clock, task_id=mine.id, to="failed")
     done = write(engine, lifecycle.work_on, actor=actor, clock=clock, task_id=mine.id, to="done")
-    assert done.status == "done"  # type: ignore[attr-defined]
+    assert done.status == "done"
     with pytest.raises(lifecycle.TaskTransitionError, match="the task is done"):
         write(engine, lifecycle.work_on, actor=actor, clock=clock, task_id=mine.id, to="accepted")
     with pytest.raises(lifecycle.TaskTransitionError, match="done"):
@@ -158,12 +158,12 @@ def test_dispatch_by_area_inside_your_street_only(
     with Session(engine) as session:
         s01 = session.scalars(select(Street.id).where(Street.code == "S01")).one()
         s02 = session.scalars(select(Street.id).where(Street.code == "S02")).one()
-        micro = session.scalar(
+        micro = session.execute(
             select(func.count())
             .select_from(Grid)
             .join(Community)
             .where(Community.street_id == s01, Grid.level == "micro")
-        )
+        ).scalar_one()
     made = write(
         engine,
         dispatch.dispatch,
@@ -175,7 +175,7 @@ def test_dispatch_by_area_inside_your_street_only(
         priority=1,
         target_tags=HouseholdTag.ELDERLY.bit,
     )
-    assert len(made) == micro  # type: ignore[arg-type]
+    assert len(made) == micro
     with pytest.raises(DomainError):  # S02's commander cannot even see this mobilisation
         write(
             engine,
@@ -196,7 +196,7 @@ def test_dispatch_by_area_inside_your_street_only(
             kind="publicity",
             areas=dispatch.AreaChoice(micro_grids_of_streets=(s02,)),
         )
-    task = made[0]  # type: ignore[index]
+    task = made[0]
     write(engine, lifecycle.set_priority, actor=mine, clock=clock, task_id=task.id, priority=5)
     cancelled = write(
         engine,
@@ -206,7 +206,7 @@ def test_dispatch_by_area_inside_your_street_only(
         task_id=task.id,
         reason="重复 duplicate",
     )
-    assert cancelled.status == "cancelled"  # type: ignore[attr-defined]
+    assert cancelled.status == "cancelled"
 
 
 def _grid_point(engine: Engine, grid_id: int) -> shapely.Point:
@@ -220,7 +220,7 @@ def test_check_in_radius_in_wgs84_and_gcj02(
     engine: Engine, wartime: int, clock: ManualClock
 ) -> None:
     actor, a = person(engine, wartime, clock)
-    centre = _grid_point(engine, a.grid_id)  # type: ignore[arg-type]
+    centre = _grid_point(engine, grid_of(a))
     glon, glat = wgs84_to([centre.x], [centre.y], "gcj02")
     # GCJ-02 coordinates sent as if they were GPS: hundreds of metres off, refused.
     with pytest.raises(field.OutOfArea) as caught:
@@ -247,7 +247,7 @@ def test_check_in_radius_in_wgs84_and_gcj02(
         lat=float(glat[0]),
         crs="gcj02",
     )
-    assert out.assignment.status == "on_site"  # type: ignore[attr-defined]
+    assert out.assignment is not None and out.assignment.status == "on_site"
     # 140 m outside the polygon still counts (150 m buffer); 400 m does not.
     other, b = person(engine, wartime, clock, minimum=False)
     with Session(engine) as session:
@@ -288,7 +288,7 @@ def test_retries_and_races_on_one_household(
             result="ok",
             client_mutation_id="phone-1/1",
         )
-        return record.id  # type: ignore[attr-defined]
+        return record.id
 
     with ThreadPoolExecutor(8) as pool:
         ids = set(pool.map(retry, range(8)))
@@ -355,8 +355,8 @@ def test_retries_and_races_on_one_household(
         outcomes = list(pool.map(race, [actor, actor]))
     assert sum(isinstance(o, records.AlreadyRecorded) for o in outcomes) == 1
     with Session(engine) as session:
-        assert session.scalar(select(func.count()).select_from(HouseholdRecord)) == 2
-        assert session.get(Task, task.id).status == "in_progress"  # type: ignore[union-attr]
+        assert session.execute(select(func.count()).select_from(HouseholdRecord)).scalar_one() == 2
+        assert session.get_one(Task, task.id).status == "in_progress"
 
 
 @contextmanager
@@ -405,8 +405,8 @@ def test_two_first_records_at_once_both_land(
     with in_step(engine, task_read, once_per_thread=True), ThreadPoolExecutor(2) as pool:
         list(pool.map(sync, households[:2]))
     with Session(engine) as session:
-        assert session.scalar(select(func.count()).select_from(HouseholdRecord)) == 2
-        assert session.get(Task, task.id).status == "in_progress"  # type: ignore[union-attr]
+        assert session.execute(select(func.count()).select_from(HouseholdRecord)).scalar_one() == 2
+        assert session.get_one(Task, task.id).status == "in_progress"
 
 
 def test_phones_recording_one_grid_at_once_are_all_counted(
@@ -438,7 +438,7 @@ def test_phones_recording_one_grid_at_once_are_all_counted(
                 GridState.mobilisation_id == wartime, GridState.grid_id == a.grid_id
             )
         ).one()
-        written = session.scalar(select(func.count()).select_from(HouseholdRecord))
+        written = session.execute(select(func.count()).select_from(HouseholdRecord)).scalar_one()
         last = session.scalars(
             select(Event)
             .where(Event.kind == "grid.status", Event.subject_id == str(a.grid_id))
@@ -473,7 +473,7 @@ def test_a_phone_syncs_its_checks_in_one_batch(
         write(engine, records.record_households, actor=actor, clock=clock, task_id=task.id,
               kind="check", entries=wrong)  # fmt: skip
     with Session(engine) as session:
-        assert session.scalar(select(func.count()).select_from(HouseholdRecord)) == 0
+        assert session.execute(select(func.count()).select_from(HouseholdRecord)).scalar_one() == 0
     write(engine, records.record_household, actor=actor, clock=clock, task_id=task.id,
           household_id=households[1].id, kind="check", result="absent")  # fmt: skip
     clock.advance(timedelta(minutes=10))
@@ -499,12 +499,12 @@ def test_a_phone_syncs_its_checks_in_one_batch(
     again = sync()
     assert [r.id for r in again.records] == [r.id for r in first.records]
     with Session(engine) as session:
-        assert session.scalar(select(func.count()).select_from(HouseholdRecord)) == 3
-        checked = session.scalar(
+        assert session.execute(select(func.count()).select_from(HouseholdRecord)).scalar_one() == 3
+        checked = session.execute(
             select(func.count()).where(
                 Event.kind == "household.checked", Event.mobilisation_id == wartime
             )
-        )
+        ).scalar_one()
         state = session.scalars(
             select(GridState).where(
                 GridState.mobilisation_id == wartime, GridState.grid_id == a.grid_id
@@ -523,6 +523,7 @@ def test_not_your_task_not_your_household(engine: Engine, wartime: int, clock: M
         household = session.scalars(
             select(Household).where(Household.micro_grid_id == elsewhere.grid_id)
         ).first()
+        assert household is not None
     with pytest.raises((Forbidden, NotFound)):
         write(
             engine,
@@ -538,7 +539,7 @@ def test_not_your_task_not_your_household(engine: Engine, wartime: int, clock: M
 
 def test_service_hours_and_points(engine: Engine, wartime: int, clock: ManualClock) -> None:
     actor, a = person(engine, wartime, clock)
-    centre = _grid_point(engine, a.grid_id)  # type: ignore[arg-type]
+    centre = _grid_point(engine, grid_of(a))
     write(
         engine,
         field.check_in,
@@ -558,11 +559,11 @@ def test_service_hours_and_points(engine: Engine, wartime: int, clock: ManualClo
     )
     with Session(engine) as session:
         [record] = session.scalars(select(ServiceRecord)).all()
-        open_tasks = session.scalar(
+        open_tasks = session.execute(
             select(func.count())
             .select_from(Task)
             .where(Task.status.not_in(["cancelled", "done", "failed"]))
-        )
+        ).scalar_one()
     assert record.responder_id == a.responder_id
     assert record.hours == 2.5 and record.points == 2.5 * 2 + 5  # the seed's Bishan rule
     assert open_tasks == 0  # stand-down cancelled the rest
@@ -574,7 +575,7 @@ def test_a_problem_goes_to_the_street(engine: Engine, wartime: int, clock: Manua
         engine,
         field.report_problem,
         actor=actor,
-        clock=clock,  # type: ignore[misc]
+        clock=clock,
         assignment_id=a.id,
         text="3号楼独居老人需要送药",
     )
@@ -595,7 +596,7 @@ def test_hours_export_as_csv(
     from mobilize.cli.main import app
 
     actor, a = person(engine, wartime, clock)
-    centre = _grid_point(engine, a.grid_id)  # type: ignore[arg-type]
+    centre = _grid_point(engine, grid_of(a))
     write(
         engine,
         field.check_in,
@@ -666,7 +667,7 @@ def _pending_task(engine: Engine, mobilisation_id: int, clock: ManualClock, grid
         mobilisation_id=mobilisation_id,
         kind="supply_delivery",
         areas=dispatch.AreaChoice(grids=(grid_id,)),
-    )  # type: ignore[misc]
+    )
     assert task.status == "pending"  # nobody holds the grid yet
     return int(task.id)
 
@@ -743,10 +744,10 @@ def test_a_task_waiting_on_an_empty_grid_goes_to_whoever_is_sent_there(
         task_id=task_id,
         to="accepted",
     )
-    assert accepted.status == "accepted"  # type: ignore[attr-defined]
+    assert accepted.status == "accepted"
     assert household is not None
     record = write(
         engine, records.record_household, actor=phone_of_newcomer, clock=clock, task_id=task_id,
         household_id=household, kind="delivery", result="delivered",
     )  # fmt: skip
-    assert record.household_id == household  # type: ignore[attr-defined]
+    assert record.household_id == household

@@ -218,7 +218,9 @@ def test_a_request_id_runs_from_the_api_into_the_worker_and_metrics_are_served(
     api = f"{topology.url(0)}/metrics"
     assert metric(api, "mobilize_graphql_seconds_count", operation="activateMobilisation") == 1
     with Session(topology_db) as session:
-        grids = session.scalar(select(func.count()).where(GridState.mobilisation_id == mid))
+        grids = session.execute(
+            select(func.count()).where(GridState.mobilisation_id == mid)
+        ).scalar_one()
     assert metric(api, "mobilize_grids", mobilisation=str(mid)) == grids == 20
     assert metric(api, "mobilize_grids_mobilised_ratio", mobilisation=str(mid)) == 0.0
     user, password = topology.flower_auth.split(":")

@@ -22,7 +22,7 @@ from mobilize.notify import LogNotifier
 from mobilize.settings import Settings
 from mobilize.worker.inprocess import InProcessDispatcher
 from tests.people import make_user
-from tests.wartime import phone, write
+from tests.wartime import grid_of, phone, write
 
 ACTIVATE = """mutation($scope: ScopeInput!, $key: String) {
   activateMobilisation(scope: $scope, kind: EPIDEMIC, title: "演练 drill",
@@ -210,7 +210,7 @@ def test_risk_is_scoped_and_its_fix_is_one_mutation(
             .where(Street.code == "S02", Assignment.status == "assigned")
         ).all()
     for a in answering:
-        if to_global_id("Grid", a.grid_id) != silent["id"]:
+        if to_global_id("Grid", grid_of(a)) != silent["id"]:
             write(engine, assignments.acknowledge, actor=phone(a), clock=clock, assignment_id=a.id,
                   eta_minutes=40)  # fmt: skip
     clock.advance(timedelta(minutes=31))

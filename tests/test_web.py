@@ -49,7 +49,14 @@ from mobilize.topology import free_port
 from mobilize.worker.inprocess import InProcessDispatcher
 from tests.people import make_user
 from tests.serving import serving
-from tests.wartime import activated, check_in_at_centre, district_commander, phone, write
+from tests.wartime import (
+    activated,
+    check_in_at_centre,
+    district_commander,
+    grid_of,
+    phone,
+    write,
+)
 
 playwright = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
 
@@ -284,7 +291,7 @@ def test_a_district_commander_activates_watches_and_stands_down(
     page.wait_for_selector("dialog#confirm[open]")
     assert "暴雨防汛战时动员" in page.inner_text("dialog#confirm .text")
     with Session(engine) as session:
-        assert session.scalar(select(func.count()).select_from(Mobilisation)) == 0
+        assert session.execute(select(func.count()).select_from(Mobilisation)).scalar_one() == 0
     page.click("dialog#confirm button[value=yes]")
     page.wait_for_selector("#live:not([hidden])")
     page.wait_for_selector("#map[data-grids='240']", state="attached")
@@ -349,7 +356,7 @@ def test_a_district_commander_activates_watches_and_stands_down(
     confirm(page)
     page.wait_for_selector("#notice:has-text('已解除战时状态')")
     with Session(engine) as session:
-        assert session.get(Mobilisation, m.id).status == "stood_down"  # type: ignore[union-attr]
+        assert session.get_one(Mobilisation, m.id).status == "stood_down"
     shot(page, request, "stood-down")
 
 
@@ -376,14 +383,14 @@ def test_a_street_commander_sees_their_street_only_and_accepts_a_fix(
     street = small_bundle.streets[0].code
     with Session(engine) as session:
         street_id = session.scalar(select(Street.id).where(Street.code == street))
-        mine = session.scalar(
+        mine = session.execute(
             select(func.count())
             .select_from(GridState)
             .where(GridState.mobilisation_id == m.id, GridState.street_id == street_id)
-        )
-        total = session.scalar(
+        ).scalar_one()
+        total = session.execute(
             select(func.count()).select_from(GridState).where(GridState.mobilisation_id == m.id)
-        )
+        ).scalar_one()
     assert 0 < mine < total
     token = make_user(engine, now, Role.STREET_COMMANDER, street)
     page = context.new_page()
@@ -423,6 +430,7 @@ def test_a_grid_named_like_markup_shows_its_name_as_text_on_the_map(
         grid_id = session.scalars(
             select(Grid.id).where(Grid.level == "micro").order_by(Grid.id)
         ).first()
+        assert grid_id is not None
         session.execute(update(Grid).where(Grid.id == grid_id).values(name=named))
     assert m.id
     token = make_user(engine, now, Role.DISTRICT_COMMANDER, tiny_bundle.district_code)
@@ -458,7 +466,7 @@ def called(engine: Engine, small_bundle: Bundle, now: ManualClock) -> tuple[Assi
         ).first()
         assert a is not None
         who = session.get(Responder, a.responder_id)
-        centre = session.get(Grid, a.grid_id).centre  # type: ignore[union-attr]
+        centre = session.get_one(Grid, a.grid_id).centre
         session.expunge_all()
     return a, centre, who
 
@@ -488,11 +496,11 @@ def _checked_in(engine: Engine, assignment_id: int) -> tuple[str, int]:
     with Session(engine) as session:
         a = session.get(Assignment, assignment_id)
         assert a is not None
-        events = session.scalar(
+        events = session.execute(
             select(func.count())
             .select_from(Event)
             .where(Event.kind == "assignment.checked_in", Event.subject_id == str(a.responder_id))
-        )
+        ).scalar_one()
         status = a.status
     return status, int(events or 0)
 
@@ -523,7 +531,7 @@ def test_a_cadre_signs_in_answers_and_checks_in_where_the_phone_says(
     first.locator("button[data-result=OK]").click()
     page.wait_for_selector(f".task[data-kind=HOUSEHOLD_CHECK] li.done[data-household='{code}']")
     with Session(engine) as session:
-        assert session.scalar(select(func.count()).select_from(HouseholdRecord)) == 1
+        assert session.execute(select(func.count()).select_from(HouseholdRecord)).scalar_one() == 1
     # The answer marks that one line: a cadre records fifty in a row, each without a reload.
     assert [q for q in asked if "myTasks" in q] == []
     # The minute's look (also when the cadre comes back to the app) asks a few fields, and
@@ -539,7 +547,7 @@ def test_a_cadre_signs_in_answers_and_checks_in_where_the_phone_says(
         clock=ManualClock(datetime.now(UTC)),
         mobilisation_id=a.mobilisation_id,
         kind="order_keeping",
-        areas=dispatch.AreaChoice(grids=(a.grid_id,)),
+        areas=dispatch.AreaChoice(grids=(grid_of(a),)),
     )
     page.evaluate(came_back)
     page.wait_for_selector(".task[data-kind=ORDER_KEEPING]")

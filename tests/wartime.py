@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -12,6 +15,8 @@ from mobilize.clock import Clock
 from mobilize.db import make_sessionmaker, transaction
 from mobilize.mobilisation.outcome import Outcome
 from mobilize.models import Assignment, District, Mobilisation, Role, Street
+
+T = TypeVar("T")
 
 
 def district_commander(engine: Engine) -> Actor:
@@ -50,10 +55,10 @@ def phone(a: Assignment) -> Actor:
     )
 
 
-def write(engine: Engine, fn: object, **kwargs: object) -> object:
+def write(engine: Engine, fn: Callable[..., T], **kwargs: Any) -> T:
     """Call a domain service in its own committed transaction, as the API would."""
     with transaction(make_sessionmaker(engine)) as session:
-        return fn(session, **kwargs)  # type: ignore[operator]
+        return fn(session, **kwargs)
 
 
 def activate_now(engine: Engine, *, clock: Clock, **kwargs: object) -> Outcome:
@@ -103,3 +108,9 @@ def check_in_at_centre(engine: Engine, a: Assignment, clock: Clock) -> None:
         lon=centre.x,
         lat=centre.y,
     )
+
+
+def grid_of(assignment: Assignment) -> int:
+    """The micro-grid a placed assignment holds (every placement of a solved plan has one)."""
+    assert assignment.grid_id is not None
+    return assignment.grid_id

@@ -207,7 +207,7 @@ class PhoneMutation:
                 client_mutation_id=client_mutation_id,
             )
         except errors.DomainError as exc:
-            return field_error(exc)  # type: ignore[return-value]
+            return field_error(exc)  # type: ignore[return-value]  # refusals it meets are in its union
         assert outcome.assignment is not None  # a check-in is always of an assignment
         return Assignment.from_model(outcome.assignment)
 
@@ -230,6 +230,6 @@ class PhoneMutation:
                 client_mutation_id=client_mutation_id,
             )
         except errors.DomainError as exc:
-            return field_error(exc)  # type: ignore[return-value]
+            return field_error(exc)  # type: ignore[return-value]  # refusals it meets are in its union
         ctx.dispatcher.dispatch(batches)
         return ProblemReport.from_model(report)

@@ -157,6 +157,6 @@ class RiskMutation:
                 client_mutation_id=client_mutation_id,
             )
         except errors.DomainError as exc:
-            return wartime_error(exc)  # type: ignore[return-value]
+            return wartime_error(exc)  # type: ignore[return-value]  # refusals it meets are in its union
         assert outcome.assignment is not None  # a fix always names the assignment it made
         return Assignment.from_model(outcome.assignment)

@@ -197,7 +197,7 @@ async def _task_change(info: ContextInfo, fn: Any, **kwargs: Any) -> TaskResult:
     try:
         row = await ctx.db.write(fn, actor=ctx.actor, clock=ctx.clock, **kwargs)
     except errors.DomainError as exc:
-        return field_error(exc)  # type: ignore[return-value]
+        return field_error(exc)  # type: ignore[return-value]  # refusals it meets are in its union
     return Task.from_model(row)
 
 
@@ -240,7 +240,7 @@ class TaskMutation:
                 target_tags=m.HouseholdTag.mask(m.HouseholdTag(t.value) for t in target_tags or []),
             )
         except errors.DomainError as exc:
-            return field_error(exc)  # type: ignore[return-value]
+            return field_error(exc)  # type: ignore[return-value]  # refusals it meets are in its union
         return DispatchedTasks(count=len(rows), tasks=[Task.from_model(r) for r in rows[:500]])
 
     @strawberry.mutation(description="Give a task to named people.")
@@ -253,7 +253,7 @@ class TaskMutation:
                 "responder_ids": list(decode_ids(responders, "Responder", "responders")),
             }
         except errors.DomainError as exc:
-            return field_error(exc)  # type: ignore[return-value]
+            return field_error(exc)  # type: ignore[return-value]  # refusals it meets are in its union
         return await _task_change(info, lifecycle.reassign_task, **kwargs)
 
     @strawberry.mutation
@@ -261,7 +261,7 @@ class TaskMutation:
         try:
             pk = decode_id(task, "Task", "task")
         except errors.DomainError as exc:
-            return field_error(exc)  # type: ignore[return-value]
+            return field_error(exc)  # type: ignore[return-value]  # refusals it meets are in its union
         return await _task_change(info, lifecycle.cancel_task, task_id=pk, reason=reason)
 
     @strawberry.mutation
@@ -271,7 +271,7 @@ class TaskMutation:
         try:
             pk = decode_id(task, "Task", "task")
         except errors.DomainError as exc:
-            return field_error(exc)  # type: ignore[return-value]
+            return field_error(exc)  # type: ignore[return-value]  # refusals it meets are in its union
         return await _task_change(info, lifecycle.set_priority, task_id=pk, priority=priority)
 
     @strawberry.mutation(description="Accept (to accept), complete (to done) or fail a task.")
@@ -286,7 +286,7 @@ class TaskMutation:
         try:
             pk = decode_id(task, "Task", "task")
         except errors.DomainError as exc:
-            return field_error(exc)  # type: ignore[return-value]
+            return field_error(exc)  # type: ignore[return-value]  # refusals it meets are in its union
         return await _task_change(
             info,
             lifecycle.work_on,
@@ -344,5 +344,5 @@ async def _record(
             client_mutation_id=client_mutation_id,
         )
     except errors.DomainError as exc:
-        return field_error(exc)  # type: ignore[return-value]
+        return field_error(exc)  # type: ignore[return-value]  # refusals it meets are in its union
     return HouseholdRecord.from_model(row, by=ctx.actor.name)

@@ -426,7 +426,7 @@ class WartimeMutation:
                 client_mutation_id=client_mutation_id,
             )
         except errors.DomainError as exc:
-            return wartime_error(exc)  # type: ignore[return-value]
+            return wartime_error(exc)  # type: ignore[return-value]  # refusals it meets are in its union
         row = await _settled(info, outcome.jobs, outcome.mobilisation.id)
         return Mobilisation.from_model(row)
 
@@ -445,7 +445,7 @@ class WartimeMutation:
                 client_mutation_id=client_mutation_id,
             )
         except errors.DomainError as exc:
-            return wartime_error(exc)  # type: ignore[return-value]
+            return wartime_error(exc)  # type: ignore[return-value]  # refusals it meets are in its union
         return Mobilisation.from_model(outcome.mobilisation)
 
     @strawberry.mutation(
@@ -537,7 +537,7 @@ class WartimeMutation:
                 queries.by_ids, m.Responder, [pk], actor=info.context.actor
             )
         except errors.DomainError as exc:
-            return wartime_error(exc)  # type: ignore[return-value]
+            return wartime_error(exc)  # type: ignore[return-value]  # refusals it meets are in its union
         assert row[0] is not None  # marked unavailable a moment ago, so visible to the caller
         return Responder.from_model(row[0])
 
@@ -550,6 +550,6 @@ async def _assignment_change(info: ContextInfo, fn: Any, **kwargs: Any) -> Assig
         }
         outcome = await run_mutation(info, fn, **resolved)
     except errors.DomainError as exc:
-        return wartime_error(exc)  # type: ignore[return-value]
+        return wartime_error(exc)  # type: ignore[return-value]  # refusals it meets are in its union
     assert outcome.assignment is not None
     return Assignment.from_model(outcome.assignment)

@@ -27,6 +27,7 @@ from mobilize.auth.ratelimit import Hit, Limit, RateLimiter
 from mobilize.auth.secrets import digest, new_code, same
 from mobilize.auth.users import PHONE_TOKEN_TTL, IssuedToken, Place, add_user, issue_token
 from mobilize.clock import Clock
+from mobilize.db.session import rowcount
 from mobilize.errors import InvalidCode, InvalidInput
 from mobilize.events import record_event
 from mobilize.models import District, Responder, Role, RoleBinding, SignInCode, SignInDevice
@@ -200,11 +201,13 @@ def sign_in_with_code(
     ).one_or_none()
     if responder is None:  # an unknown phone's code was never sent: a lucky guess, no more
         return _failed(actor, phone, "wrong code", MAX_TRIES - tries)
-    claimed = session.execute(
-        update(SignInCode)
-        .where(SignInCode.id == row.id, SignInCode.used_at.is_(None))
-        .values(used_at=now)
-    ).rowcount  # type: ignore[attr-defined]
+    claimed = rowcount(
+        session.execute(
+            update(SignInCode)
+            .where(SignInCode.id == row.id, SignInCode.used_at.is_(None))
+            .values(used_at=now)
+        )
+    )
     if claimed != 1:
         return _failed(actor, phone, "code used concurrently", 0)
     _remember_device(session, phone=phone, client=client, now=now)

@@ -770,9 +770,9 @@ class _Reader:
                 ok = False
             home = row["home_grid"]
             need = {
-                ResponderKind.GRID_WORKER: GridLevel.GENERAL,
-                ResponderKind.MICRO_GRID_MEMBER: GridLevel.MICRO,
-            }.get(kind)  # type: ignore[call-overload]
+                ResponderKind.GRID_WORKER.value: GridLevel.GENERAL,
+                ResponderKind.MICRO_GRID_MEMBER.value: GridLevel.MICRO,
+            }.get(kind)
             if home and home not in grid_level:
                 p.error(name, where, "home_grid", f"unknown grid {home!r}")
                 ok = False

@@ -20,7 +20,7 @@ from mobilize.models import ApiToken, Role, RoleBinding, User
 
 user_app = typer.Typer(help="Users, their roles and their tokens.")
 
-RoleName = StrEnum("RoleName", {role.value: role.value for role in Role})  # type: ignore[misc]
+RoleName = StrEnum("RoleName", {role.value: role.value for role in Role})  # type: ignore[misc]  # typer wants an Enum of the choices; built from Role, not restated
 ScopeOption = Annotated[
     str | None, typer.Option(help="District, street or community code the role covers.")
 ]

@@ -48,12 +48,12 @@ from mobilize.worker.inprocess import InProcessDispatcher
 KindName = typer.Option(help=", ".join(k.value for k in MobilisationKind))
 
 
-def _console(session: object, district: str | None) -> Actor:
+def _console(session: Session, district: str | None) -> Actor:
     """Whoever runs the console acts as the district command centre."""
     stmt = select(District).order_by(District.id)
     if district:
         stmt = stmt.where(District.code == district)
-    found = session.scalars(stmt).all()  # type: ignore[attr-defined]
+    found = session.scalars(stmt).all()
     if len(found) != 1:
         err.print("[red]Name the district with --district (none or several in the database).[/]")
         raise typer.Exit(2)

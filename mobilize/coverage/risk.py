@@ -139,7 +139,8 @@ def _grid_risk(
     counted = sorted(h.arrives for h in holders if h.arrives is not None)
     k = rule.min_on_site
     projected = counted[k - 1] if len(counted) >= k else None
-    needed = sorted((h for h in holders if h.arrives is not None), key=lambda h: h.arrives)[:k]  # type: ignore[arg-type, return-value]
+    coming = [(h.arrives, h) for h in holders if h.arrives is not None]
+    needed = [h for _, h in sorted(coming, key=lambda pair: pair[0])][:k]
     done = state.status in _DONE
     reasons: list[RiskReason] = []
     if not done:

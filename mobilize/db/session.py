@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, Row
+from sqlalchemy import CursorResult, Engine, Result, Row
 from sqlalchemy.orm import Session, sessionmaker
 
 from mobilize.db.engine import WRITE_OPTION
@@ -45,3 +45,10 @@ def core_rows(session: Session, statement: Any, params: Any = None) -> Sequence[
     plain result cost more than the query."""
     session.flush()
     return session.connection().execute(statement, params).all()
+
+
+def rowcount(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE changed (SQLAlchemy types `execute`'s result as a
+    plain Result; for these statements it is a cursor's)."""
+    assert isinstance(result, CursorResult)
+    return result.rowcount

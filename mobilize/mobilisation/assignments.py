@@ -16,6 +16,7 @@ from mobilize.auth.actor import COMMAND_ROLES, Actor
 from mobilize.auth.scope import person_in_place, visible
 from mobilize.clock import Clock
 from mobilize.coverage import service as coverage
+from mobilize.db.session import rowcount
 from mobilize.errors import Forbidden, InvalidInput, NotFound
 from mobilize.events import record_event
 from mobilize.mobilisation import callup
@@ -94,14 +95,17 @@ def _transition(
 ) -> None:
     """Move the status if it is still one of `allowed_from` (one conditional UPDATE, so two
     phones racing cannot both win)."""
-    changed = session.execute(
-        update(Assignment)
-        .where(
-            Assignment.id == assignment.id, Assignment.status.in_([s.value for s in allowed_from])
+    changed = rowcount(
+        session.execute(
+            update(Assignment)
+            .where(
+                Assignment.id == assignment.id,
+                Assignment.status.in_([s.value for s in allowed_from]),
+            )
+            .values(status=to.value, updated_at=now, reason=reason)
+            .execution_options(synchronize_session=False)
         )
-        .values(status=to.value, updated_at=now, reason=reason)
-        .execution_options(synchronize_session=False)
-    ).rowcount  # type: ignore[attr-defined]
+    )
     if changed != 1:
         session.refresh(assignment)
         raise InvalidTransition(assignment.status, to.value)

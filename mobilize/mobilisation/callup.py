@@ -99,6 +99,13 @@ class Candidate:
     y: float
     home: shapely.Point | None
 
+    @property
+    def home_grid(self) -> int:
+        """The grid a grid worker or micro-grid member belongs to (the importer refuses either
+        without one)."""
+        assert self.home_grid_id is not None, f"responder {self.id} has no home grid"
+        return self.home_grid_id
+
 
 def candidates(
     session: Session,
@@ -268,14 +275,14 @@ def build_problem(
         people.append(Person(c.id, c.x, c.y, allowed, a.grid_id, always=allowed is not None))
     for c in fresh:
         if c.kind == ResponderKind.MICRO_GRID_MEMBER.value:
-            people.append(Person(c.id, c.x, c.y, (c.home_grid_id,), always=True))  # type: ignore[arg-type]
+            people.append(Person(c.id, c.x, c.y, (c.home_grid,), always=True))
         elif c.kind == ResponderKind.GRID_WORKER.value:
             people.append(
                 Person(
                     c.id,
                     c.x,
                     c.y,
-                    tuple(children[c.home_grid_id]),  # type: ignore[index]
+                    tuple(children[c.home_grid]),
                     always=True,
                 )
             )
@@ -308,9 +315,9 @@ def _allowed(
 ) -> tuple[int, ...] | None:
     """Where an already-assigned person may be moved: the same rules as when first called."""
     if c.kind == ResponderKind.MICRO_GRID_MEMBER.value:
-        return (c.home_grid_id,)  # type: ignore[return-value]
+        return (c.home_grid,)
     if c.kind == ResponderKind.GRID_WORKER.value:
-        return tuple(children.get(c.home_grid_id, ()))  # type: ignore[arg-type]
+        return tuple(children.get(c.home_grid, ()))
     if c.kind == ResponderKind.SUNK_CADRE.value or c.team_id is not None:
         return tuple(g for g, i in info.items() if i.community_id == a.community_id)
     return None
@@ -329,8 +336,13 @@ def _cadres(
     holding: Counter[tuple[int, int]] = Counter()
     for a in existing:
         c = by_id.get(a.responder_id)
-        if a.status in HOLDING and c is not None and c.kind == ResponderKind.SUNK_CADRE.value:
-            holding[(c.unit_id, a.community_id)] += 1  # type: ignore[index]
+        if (
+            a.status in HOLDING
+            and c is not None
+            and c.kind == ResponderKind.SUNK_CADRE.value
+            and c.unit_id is not None
+        ):
+            holding[(c.unit_id, a.community_id)] += 1
     pool: dict[int, list[Candidate]] = defaultdict(list)
     for c in fresh:
         if c.kind == ResponderKind.SUNK_CADRE.value and c.unit_id is not None:

@@ -13,6 +13,7 @@ Pure: numbers in, numbers out, no database. The same input gives the same plan."
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -139,7 +140,7 @@ def solve(
     people: list[Person],
     rule: StaffingRule,
     reach_minutes: float,
-    teams: list[Team] = (),  # type: ignore[assignment]
+    teams: Sequence[Team] = (),
     candidates: int | None = None,
 ) -> Plan:
     """Fill the grids' open slots with the people given; teams after individuals.
@@ -284,7 +285,7 @@ def _finish(
 
 def _place_teams(
     plan: Plan,
-    teams: list[Team],
+    teams: Sequence[Team],
     grids: list[GridNeed],
     gx: np.ndarray,
     gy: np.ndarray,
@@ -363,7 +364,7 @@ def solve_by_pairing(
     people: list[Person],
     rule: StaffingRule,
     reach_minutes: float,
-    teams: list[Team] = (),  # type: ignore[assignment]
+    teams: Sequence[Team] = (),
     candidates: int | None = None,
 ) -> Plan:
     """The manual practice, kept to measure what `solve` buys: nobody weighs distances.

@@ -13,6 +13,7 @@ from mobilize import idempotency, validation
 from mobilize.auth.actor import Actor
 from mobilize.clock import Clock
 from mobilize.coverage import service as coverage
+from mobilize.db.session import rowcount
 from mobilize.errors import DomainError, InvalidInput
 from mobilize.events import record_event
 from mobilize.mobilisation.assignments import assignment_event, own_assignment
@@ -78,21 +79,23 @@ def check_in(
     if distance > rule.check_in_radius_m:
         raise OutOfArea(distance, rule.check_in_radius_m)
     now = clock.now()
-    changed = session.execute(
-        update(Assignment)
-        .where(
-            Assignment.id == assignment.id,
-            Assignment.status.in_(
-                [
-                    AssignmentStatus.ASSIGNED.value,
-                    AssignmentStatus.ACKNOWLEDGED.value,
-                    AssignmentStatus.EN_ROUTE.value,
-                ]
-            ),
+    changed = rowcount(
+        session.execute(
+            update(Assignment)
+            .where(
+                Assignment.id == assignment.id,
+                Assignment.status.in_(
+                    [
+                        AssignmentStatus.ASSIGNED.value,
+                        AssignmentStatus.ACKNOWLEDGED.value,
+                        AssignmentStatus.EN_ROUTE.value,
+                    ]
+                ),
+            )
+            .values(status=AssignmentStatus.ON_SITE.value, checked_in_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
         )
-        .values(status=AssignmentStatus.ON_SITE.value, checked_in_at=now, updated_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount  # type: ignore[attr-defined]
+    )
     if changed != 1:
         session.refresh(assignment)
         raise InvalidTransition(assignment.status, AssignmentStatus.ON_SITE.value)

@@ -25,6 +25,7 @@ from mobilize.auth.scope import (
 from mobilize.clock import Clock
 from mobilize.coverage import service as coverage
 from mobilize.db import transaction
+from mobilize.db.session import rowcount
 from mobilize.errors import Forbidden, InvalidInput
 from mobilize.events import record_event, record_events
 from mobilize.mobilisation import callup, engine
@@ -359,16 +360,20 @@ def stand_down(
         raise Forbidden("standDown")
     lock_every_community(session, mobilisation.id)
     now = clock.now()
-    changed = session.execute(
-        update(Mobilisation)
-        .where(
-            Mobilisation.id == mobilisation.id,
-            Mobilisation.status.in_(LIVE),
+    changed = rowcount(
+        session.execute(
+            update(Mobilisation)
+            .where(
+                Mobilisation.id == mobilisation.id,
+                Mobilisation.status.in_(LIVE),
+            )
+            .values(
+                status=MobilisationStatus.STOOD_DOWN.value,
+                stood_down_at=now,
+                stood_down_by=actor.label,
+            )
         )
-        .values(
-            status=MobilisationStatus.STOOD_DOWN.value, stood_down_at=now, stood_down_by=actor.label
-        )
-    ).rowcount  # type: ignore[attr-defined]
+    )
     if changed != 1:
         session.refresh(mobilisation)
         raise AlreadyStoodDown(mobilisation)
@@ -402,14 +407,16 @@ def stand_down(
     )
     record_service(session, mobilisation=mobilisation, released=holding, now=now)
     # Open tasks end with the mobilisation.
-    open_tasks = session.execute(
-        update(Task)
-        .where(
-            Task.mobilisation_id == mobilisation.id,
-            Task.status.not_in([s.value for s in FINAL_TASK_STATUSES]),
+    open_tasks = rowcount(
+        session.execute(
+            update(Task)
+            .where(
+                Task.mobilisation_id == mobilisation.id,
+                Task.status.not_in([s.value for s in FINAL_TASK_STATUSES]),
+            )
+            .values(status=TaskStatus.CANCELLED.value, reason="stood_down", updated_at=now)
         )
-        .values(status=TaskStatus.CANCELLED.value, reason="stood_down", updated_at=now)
-    ).rowcount  # type: ignore[attr-defined]
+    )
     final["tasks_cancelled"] = open_tasks
     # Calls still waiting would send people to a mobilisation that is over.
     final["messages_cancelled"] = cancel_pending(session, mobilisation_id=mobilisation.id, now=now)

@@ -334,8 +334,8 @@ def build(
     }
     minutes = {
         g.grid_id: (
-            round(_minutes(t0, logs[g.grid_id].mobilised_at), 1)  # type: ignore[arg-type]
-            if logs[g.grid_id].mobilised_at is not None
+            round(_minutes(t0, mobilised_at), 1)
+            if (mobilised_at := logs[g.grid_id].mobilised_at) is not None
             else None
         )
         for g in grid_rows

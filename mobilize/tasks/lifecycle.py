@@ -17,7 +17,7 @@ from mobilize import idempotency, validation
 from mobilize.auth.actor import DISPATCH_ROLES, Actor
 from mobilize.auth.scope import in_place, visible
 from mobilize.clock import Clock
-from mobilize.db.session import core_rows
+from mobilize.db.session import core_rows, rowcount
 from mobilize.errors import DomainError, Forbidden, InvalidInput, NotFound
 from mobilize.events import record_event
 from mobilize.models import (
@@ -80,12 +80,14 @@ def move_task(
     """Change the status if the lifecycle allows it from the status the row has now."""
     current = TaskStatus(task.status)
     allowed = [s.value for s, nxt in TRANSITIONS.items() if to in nxt]
-    changed = session.execute(
-        update(Task)
-        .where(Task.id == task.id, Task.status.in_(allowed))
-        .values(status=to.value, updated_at=now, reason=reason if reason else Task.reason)
-        .execution_options(synchronize_session=False)
-    ).rowcount  # type: ignore[attr-defined]
+    changed = rowcount(
+        session.execute(
+            update(Task)
+            .where(Task.id == task.id, Task.status.in_(allowed))
+            .values(status=to.value, updated_at=now, reason=reason if reason else Task.reason)
+            .execution_options(synchronize_session=False)
+        )
+    )
     if changed != 1:
         session.refresh(task)
         raise TaskTransitionError(task.status if task.status else current.value, to.value)

@@ -12,6 +12,7 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
+from celery import Task
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -63,7 +64,7 @@ def deliver_notifications(batches: list[str] | None) -> int:
     max_retries=jobs.MAX_ATTEMPTS,
     default_retry_delay=5,
 )
-def run_job(self: object, run_id: str) -> None:
+def run_job(self: Task, run_id: str) -> None:
     """One delivery of a job run (an activation's solve). A worker killed mid-solve leaves
     its transaction uncommitted and the message unacknowledged: the broker delivers it again
     and this runs from the start. Errors other than a domain refusal are retried."""
@@ -75,10 +76,10 @@ def run_job(self: object, run_id: str) -> None:
             kinds=KINDS,
             clock=SystemClock(),
             display_tz=settings.display_timezone,
-            worker=f"{self.request.hostname}/{os.getpid()}",  # type: ignore[attr-defined]
+            worker=f"{self.request.hostname}/{os.getpid()}",
         )
     except Exception as exc:
-        raise self.retry(exc=exc) from exc  # type: ignore[attr-defined]
+        raise self.retry(exc=exc) from exc
     CeleryDispatcher().dispatch(batches)
 
 
