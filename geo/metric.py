@@ -78,8 +78,14 @@ class LocalMetric:
     def distance_m(self, a: shapely.Geometry, b: shapely.Geometry) -> float:
         return float(shapely.distance(self.to_metres(a), self.to_metres(b)))
 
-    def area_m2(self, geom: shapely.Geometry) -> float:
-        return float(shapely.area(self.to_metres(geom)))
+    @overload
+    def area_m2(self, geom: NDArray[np.object_]) -> NDArray[np.float64]: ...
+    @overload
+    def area_m2(self, geom: shapely.Geometry) -> float: ...
+    def area_m2(self, geom: Any) -> Any:
+        """Area in square metres: one figure for one geometry, an array for an array."""
+        area = shapely.area(self.to_metres(geom))
+        return area if isinstance(geom, np.ndarray) else float(area)
 
 
 SNAP_DEG = 0.05

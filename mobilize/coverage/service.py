@@ -1,4 +1,5 @@
-"""Grid states and coverage.
+"""Grid states and coverage: where each micro-grid stands, kept as events happen, and the
+coverage of any scope read from them.
 
 A change to assignments or household records updates only the grids it touched (`track`);
 coverage for any scope is then one grouped query over those states. `coverage.verify` derives

@@ -1,5 +1,5 @@
-"""From the database to the engine and back: who is called for a set of communities, what
-each micro-grid still needs, and writing the plan as assignments.
+"""From the database to the engine: who is called for a set of communities and what each
+micro-grid still needs (the engine's problem); `plan.py` writes the engine's answer back.
 
 The same code serves the activation (every community in scope, nobody assigned yet) and a
 re-solve (the communities a change touched: committed and pinned people stay put and hold

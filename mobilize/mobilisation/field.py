@@ -1,5 +1,5 @@
-"""What phones do in the field: check in on site, raise a problem; and the service hours a
-person gave, recorded when they are released."""
+"""What phones do in the field: check in on site (within the grid, in any of China's map
+coordinate systems) and raise a problem for the street command centre."""
 
 from __future__ import annotations
 

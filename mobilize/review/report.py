@@ -1,8 +1,10 @@
 """The after-action report: what happened, how fast, and why grids were late, computed from
-the event log (the record) and the district's static tables (names, units, quotas).
+the event log (the record) and the district's tables (names, units, quotas).
 
-Nothing here reads the live state tables: a reviewer must be able to trust that the report
-says what the log says."""
+Every figure (statuses, times, who came, why a grid was late) is folded from the log; a
+reviewer must be able to trust that the report says what the log says. Two live tables are
+read only for what never changes during a mobilisation: its grid states list which micro-grids
+it covers and where they lie (community, street), and its area lists its communities."""
 
 from __future__ import annotations
 
