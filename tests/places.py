@@ -1,5 +1,5 @@
 """A district in wartime seen by one user of each role over HTTP: the world the tests of
-places (tests/test_place*.py) ask questions in."""
+places (tests/auth/test_place*.py) ask questions in."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ executors are shallow copies of the subscription's own and share that memo, so e
 heard added entries that lived as long as the subscription. A command centre's screen stays
 subscribed all morning and hears tens of thousands of events: the soak saw each API process
 grow by about 3 MB a minute. Each event gets its own memo here, dropped with the event
-(tests/test_live.py holds the server to that)."""
+(tests/live/test_live.py holds the server to that)."""
 
 from __future__ import annotations
 

@@ -61,7 +61,7 @@ from tests.wartime import (
 playwright = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
 
 CHROMIUM = os.environ.get("MOBILIZE_TEST_CHROMIUM", shutil.which("chromium") or "")
-SHOTS = Path(__file__).resolve().parent.parent / "out" / "screenshots"
+SHOTS = Path(__file__).resolve().parents[2] / "out" / "screenshots"
 WAIT_MS = 15_000
 
 

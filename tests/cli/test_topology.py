@@ -36,7 +36,7 @@ from mobilize.topology import Topology, free_port
 from tests.conftest import wipe
 from tests.people import make_user
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BROKER = "redis://127.0.0.1:6379/13"
 ACTIVATE = """mutation { activateMobilisation(scope: {district: true}, kind: EPIDEMIC,
   title: "演练 drill") { __typename ... on Mobilisation { id status } } }"""

@@ -190,11 +190,11 @@ def test_schema_file_matches_the_code() -> None:
         [sys.executable, "-m", "mobilize.cli", "schema", "--check"],
         capture_output=True,
         text=True,
-        cwd=Path(__file__).parents[1],
+        cwd=Path(__file__).parents[2],
     )
     assert result.returncode == 0, "graphql/schema.graphql is stale: run `mobilize schema`"
 
 
 def test_graphql_folder_holds_no_python() -> None:
-    folder = Path(__file__).parents[1] / "graphql"
+    folder = Path(__file__).parents[2] / "graphql"
     assert not list(folder.rglob("*.py"))

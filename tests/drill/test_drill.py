@@ -135,7 +135,7 @@ def test_drill_command_writes_its_json_and_curve_and_names_a_bad_parameter(
 
 def test_parameters_are_checked_and_documented() -> None:
     params = DrillParams.defaults()
-    text = (Path(__file__).parents[1] / "mobilize/drill/defaults.toml").read_text("utf-8")
+    text = (Path(__file__).parents[2] / "mobilize/drill/defaults.toml").read_text("utf-8")
     for name in params.as_dict():
         assert f"\n{name} = " in text  # each default sits in the one documented file
     with pytest.raises(InvalidInput, match="decline_share"):
