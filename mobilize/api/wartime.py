@@ -1,4 +1,8 @@
-"""Mobilisations in the API: the switch, assignments, and commanders' changes."""
+"""Mobilisations in the API: the switch, assignments, and commanders' changes.
+
+The Mobilisation and Assignment types live with the mutations that return them: a reader of
+one command sees the whole of what it answers. Coverage, risk, tasks and the phone have their
+own modules."""
 
 from __future__ import annotations
 

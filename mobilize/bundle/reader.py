@@ -1,7 +1,10 @@
 """Reading and validating a whole bundle before anything is written.
 
 Every check runs, whatever failed before it, so one run reports every problem; only checks
-that depend on unreadable input (spatial checks without a coordinate system) are skipped."""
+that depend on unreadable input (spatial checks without a coordinate system) are skipped.
+
+The longest module on purpose: the checks share what the first pass parsed (codes, levels,
+geometry in metres, the problem list), and reading them top to bottom is reading the format."""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
 """`mobilize`: demo, serve, database migrations, district import and generation, schema export.
 
-Each command is an edge: it owns its transaction and commits once."""
+Each command is an edge: it owns its transaction and commits once. The commands a newcomer
+meets first (demo, serve, import, generate, drill, topology) are kept together here, so `mobilize
+--help` and this file read alike; the console of wartime and users have modules of their own."""
 
 from __future__ import annotations
 

@@ -5,7 +5,10 @@ The simulation follows the mobilisation's event log to learn who was called, mov
 released, as phones learn it from their messages; everything it does is a service call at a
 simulated instant, so its events land in the log like a real day's. Every random draw comes
 from a generator seeded by (seed, person) or (seed, household): the same seed gives the same
-drill whatever order things happen in."""
+drill whatever order things happen in.
+
+One module because it is one event loop: people, phones and command centres act on a shared
+clock and a shared view of the log, which the handlers below read and write."""
 
 from __future__ import annotations
 

@@ -1,6 +1,9 @@
 """A realistic synthetic district: households cluster in an urban core and thin out into
 villages; every level is cut from its parent where the households are, so each micro-grid
-holds about its share of households; forces follow the preset's figures exactly."""
+holds about its share of households; forces follow the preset's figures exactly.
+
+One module because it is one pass with one random stream: each level is cut from the one
+before, and splitting the steps would only pass the stream and the partial district around."""
 
 from __future__ import annotations
 

@@ -4,7 +4,10 @@ the event log (the record) and the district's tables (names, units, quotas).
 Every figure (statuses, times, who came, why a grid was late) is folded from the log; a
 reviewer must be able to trust that the report says what the log says. Two live tables are
 read only for what never changes during a mobilisation: its grid states list which micro-grids
-it covers and where they lie (community, street), and its area lists its communities."""
+it covers and where they lie (community, street), and its area lists its communities.
+
+Longer than most modules on purpose: every section (curve, causes, forces, timeline) reads
+the same one fold of the log, which a split would have to pass around or fold again."""
 
 from __future__ import annotations
 
