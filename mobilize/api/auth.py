@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio.to_thread
 import strawberry
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from graphql import GraphQLError
 from mobilize.api.common import ContextInfo
+from mobilize.api.context import Context
 from mobilize.api.errors import (
     InvalidCodeError,
     NotFoundError,
@@ -125,6 +126,18 @@ async def me(info: ContextInfo) -> Viewer:
     return await info.context.db.run(_viewer, info.context.actor)
 
 
+def _guarded(ctx: Context) -> dict[str, Any]:
+    """What both sign-in steps are given: who asks, the clock, and the limits and key that
+    guard the codes."""
+    return {
+        "actor": ctx.actor,
+        "clock": ctx.clock,
+        "limiter": ctx.limiter,
+        "limits": signin.SignInLimits.from_settings(ctx.settings),
+        "secret_key": ctx.settings.signing_secret(),
+    }
+
+
 @strawberry.type
 class AuthMutation:
     @strawberry.mutation(description="Send a one-time sign-in code to a registered phone.")
@@ -134,14 +147,7 @@ class AuthMutation:
         ctx = info.context
         try:
             messages = await ctx.db.write(
-                signin.request_code,
-                actor=ctx.actor,
-                clock=ctx.clock,
-                limiter=ctx.limiter,
-                limits=signin.SignInLimits.from_settings(ctx.settings),
-                secret_key=ctx.settings.signing_secret(),
-                phone=phone,
-                device=device,
+                signin.request_code, phone=phone, device=device, **_guarded(ctx)
             )
         except DomainError as exc:
             return to_error(exc)  # type: ignore[return-value]  # refusals it meets are in its union
@@ -161,15 +167,7 @@ class AuthMutation:
         ctx = info.context
         try:
             result = await ctx.db.write(
-                signin.sign_in_with_code,
-                actor=ctx.actor,
-                clock=ctx.clock,
-                limiter=ctx.limiter,
-                limits=signin.SignInLimits.from_settings(ctx.settings),
-                secret_key=ctx.settings.signing_secret(),
-                phone=phone,
-                code=code,
-                device=device,
+                signin.sign_in_with_code, phone=phone, code=code, device=device, **_guarded(ctx)
             )
         except DomainError as exc:
             return to_error(exc)  # type: ignore[return-value]  # refusals it meets are in its union

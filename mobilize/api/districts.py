@@ -16,30 +16,12 @@ from strawberry import Private
 from geo import geometry_to_geojson
 from mobilize import models as m
 from mobilize.api.common import ContextInfo, load_one, related
+from mobilize.api.enums import CommunityKind, GridLevel, HouseholdTag, ResponderKind, TeamKind
 from mobilize.api.paging import paged
 from mobilize.api.relay import Connection, Node, expect_global_id, to_global_id
 from mobilize.api.scalars import GeoJSON
 from mobilize.db.session import AnyRow
 from mobilize.districts import queries
-
-GridLevel = m.GridLevel
-strawberry.enum(GridLevel, description="一般网格 general grid or 微网格 micro-grid.")
-
-
-CommunityKind = m.CommunityKind
-strawberry.enum(CommunityKind, description="社区 urban community or 村 village.")
-
-
-HouseholdTag = m.HouseholdTag
-strawberry.enum(HouseholdTag, description="The seven-colour map (七彩图).")
-
-
-TeamKind = m.TeamKind
-strawberry.enum(TeamKind)
-
-
-ResponderKind = m.ResponderKind
-strawberry.enum(ResponderKind)
 
 
 def _geojson(geom: shapely.Geometry | None) -> Any:

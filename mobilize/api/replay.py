@@ -17,6 +17,7 @@ from mobilize.api.common import ContextInfo, related
 from mobilize.api.context import Context
 from mobilize.api.coverage import Coverage
 from mobilize.api.districts import Grid, Responder
+from mobilize.api.enums import GridStatus
 from mobilize.api.guard import SubscriptionPolicy
 from mobilize.api.live import MobilisationEvent, read_events
 from mobilize.api.relay import expect_global_id, place_ids
@@ -24,9 +25,6 @@ from mobilize.api.wartime import AssignmentStatus
 from mobilize.auth.scope import in_scope
 from mobilize.coverage.service import grid_states
 from mobilize.review.replay import GridAt, PersonAt, state_in
-
-GridStatus = m.GridStatus
-strawberry.enum(GridStatus, description="Where a micro-grid stands.")
 
 
 @strawberry.type(description="One micro-grid in a mobilisation: now, or at an instant.")

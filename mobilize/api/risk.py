@@ -12,6 +12,7 @@ from mobilize import errors
 from mobilize import models as m
 from mobilize.api.common import ContextInfo, decode_id, related, run_mutation
 from mobilize.api.districts import Grid, Responder
+from mobilize.api.enums import RiskReason
 from mobilize.api.errors import (
     AlreadyStoodDownError,
     ConflictError,
@@ -24,9 +25,6 @@ from mobilize.api.relay import expect_global_id, place_ids
 from mobilize.api.wartime import Assignment
 from mobilize.coverage import risk
 from mobilize.mobilisation import risk_fix
-
-RiskReason = risk.RiskReason
-strawberry.enum(RiskReason, description="Why a grid will miss the deadline.")
 
 
 @strawberry.type(description="The engine's fix: send this person; accept it with acceptRiskFix.")

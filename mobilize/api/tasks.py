@@ -13,6 +13,7 @@ from mobilize import errors
 from mobilize import models as m
 from mobilize.api.common import ContextInfo, decode_id, decode_ids, load_one, related
 from mobilize.api.districts import Community, Grid, Household, HouseholdTag
+from mobilize.api.enums import CheckResult, TaskKind, TaskStatus
 from mobilize.api.errors import (
     AlreadyRecordedError,
     CommandErrors,
@@ -25,17 +26,6 @@ from mobilize.api.paging import paged
 from mobilize.api.relay import Connection, Node, expect_global_id, to_global_id
 from mobilize.db.session import AnyRow
 from mobilize.tasks import dispatch, lifecycle, records
-
-TaskKind = m.TaskKind
-strawberry.enum(TaskKind, description="入户核查/物资配送/核酸保障/秩序维护/宣传/扫码")
-
-
-TaskStatus = m.TaskStatus
-strawberry.enum(TaskStatus)
-
-
-CheckResult = m.CheckResult
-strawberry.enum(CheckResult)
 
 
 @strawberry.type(description="A household record: checked or supplied, by whom and when.")

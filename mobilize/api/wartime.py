@@ -18,6 +18,14 @@ from mobilize import errors, jobs
 from mobilize import models as m
 from mobilize.api.common import ContextInfo, decode_id, related, run_mutation
 from mobilize.api.districts import Community, Grid, Responder
+from mobilize.api.enums import (
+    AssignmentRole,
+    AssignmentSource,
+    AssignmentStatus,
+    JobStatus,
+    MobilisationKind,
+    MobilisationStatus,
+)
 from mobilize.api.errors import (
     AlreadyActiveError,
     AlreadyStoodDownError,
@@ -35,25 +43,6 @@ from mobilize.mobilisation import assignments, switch
 from mobilize.mobilisation.area import AreaScope
 from mobilize.mobilisation.rules import RULES
 from mobilize.mobilisation.rules import StaffingRule as RuleData
-
-MobilisationKind = m.MobilisationKind
-strawberry.enum(MobilisationKind, description="疫情/防汛/地震/火灾/其他")
-
-
-MobilisationStatus = m.MobilisationStatus
-strawberry.enum(MobilisationStatus)
-
-
-AssignmentRole = m.AssignmentRole
-strawberry.enum(AssignmentRole)
-
-
-AssignmentSource = m.AssignmentSource
-strawberry.enum(AssignmentSource)
-
-
-AssignmentStatus = m.AssignmentStatus
-strawberry.enum(AssignmentStatus)
 
 
 @strawberry.type
@@ -144,10 +133,6 @@ class MobilisationScope:
     district: bool
     streets: list[str]
     communities: list[str]
-
-
-JobStatus = m.JobStatus
-strawberry.enum(JobStatus)
 
 
 @strawberry.type(description="后台求解 A background job: an activation's solve.")
