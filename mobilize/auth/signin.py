@@ -105,7 +105,9 @@ def request_code(
     if known_device is None:
         hits.append(Hit("sign-in-request:phone", phone, limits.codes_per_phone))
     limiter.hit(*hits)
-    known = session.scalar(select(Responder.id).where(Responder.phone == phone).limit(1))
+    known = session.scalar(
+        select(Responder.id).where(Responder.phone == phone, Responder.current()).limit(1)
+    )
     audit(
         "auth.code_requested",
         actor=actor.label,
@@ -197,7 +199,10 @@ def sign_in_with_code(
     if not same(row.digest, _code_digest(secret_key, phone, code)):
         return _failed(actor, phone, "wrong code", MAX_TRIES - tries)
     responder = session.scalars(
-        select(Responder).where(Responder.phone == phone).order_by(Responder.id).limit(1)
+        select(Responder)
+        .where(Responder.phone == phone, Responder.current())
+        .order_by(Responder.id)
+        .limit(1)
     ).one_or_none()
     if responder is None:  # an unknown phone's code was never sent: a lucky guess, no more
         return _failed(actor, phone, "wrong code", MAX_TRIES - tries)

@@ -107,8 +107,9 @@ def _print_problems(problems: BundleInvalid) -> None:
     err.print(f"[red]{len(errors)} error(s), {len(warnings)} warning(s): nothing was imported.[/]")
 
 
-def import_path(path: Path, settings: Settings) -> dict[str, object]:
-    """Validate and import a bundle; exits 2 on invalid input having written nothing."""
+def import_path(path: Path, settings: Settings, *, dry_run: bool = False) -> dict[str, object]:
+    """Validate and import a bundle (or, with `dry_run`, only compare it); exits 2 on invalid
+    input having written nothing."""
     engine = make_engine(settings.database_url)
     require_migrated(engine)
     from mobilize.districts.importer import import_district
@@ -123,6 +124,7 @@ def import_path(path: Path, settings: Settings) -> dict[str, object]:
                     actor="cli:import",
                     clock=SystemClock(),
                     progress=progress,
+                    dry_run=dry_run,
                 )
     except BundleInvalid as exc:
         _print_problems(exc)
@@ -134,27 +136,64 @@ def import_path(path: Path, settings: Settings) -> dict[str, object]:
         engine.dispose()
     for warning in bundle.warnings:
         err.print(str(warning), markup=False, highlight=False, soft_wrap=True)
-    return {"district": result.district_code, "replaced": result.replaced, **result.counts}
+    return {
+        "district": result.district_code,
+        "updated": result.updated,
+        "dry_run": dry_run,
+        **result.counts,
+        "difference": result.difference.as_dict() if result.updated else None,
+    }
 
 
 @app.command("import")
 def import_command(
     path: Annotated[Path, typer.Argument(help="A bundle directory (see README).")],
     database_url: DatabaseOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Only print what would be added, changed and retired; write nothing."
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Import a district bundle: all of it, or nothing with every problem listed (exit 2)."""
-    summary = import_path(path, settings_for(database_url))
+    """Import a district bundle: all of it, or nothing with every problem listed (exit 2).
+    Importing a district that exists updates it by code and keeps its history."""
+    summary = import_path(path, settings_for(database_url), dry_run=dry_run)
     if as_json:
         print(json.dumps(summary, ensure_ascii=False))
         return
-    table = Table(title=f"导入完成 Imported district {summary['district']}")
+    difference = summary["difference"]
+    if isinstance(difference, dict):
+        _print_difference(summary["district"], difference, dry_run=dry_run)
+        return
+    title = "试导入 Would import" if dry_run else "导入完成 Imported"
+    table = Table(title=f"{title} district {summary['district']}")
     table.add_column("what")
     table.add_column("count", justify="right")
     for key, value in summary.items():
-        if key != "district":
+        if key not in ("district", "updated", "dry_run", "difference"):
             table.add_row(key, str(value))
     out.print(table)
+
+
+def _print_difference(
+    district: object, difference: dict[str, dict[str, list[str]]], *, dry_run: bool
+) -> None:
+    """Per kind: added, changed, retired, with the first codes of each."""
+    title = "试更新 Would update" if dry_run else "更新完成 Updated"
+    table = Table(title=f"{title} district {district}")
+    for column in ("kind", "added 新增", "changed 变更", "retired 退出"):
+        table.add_column(column)
+    for kind, what in difference.items():
+        cells = []
+        for codes in what.values():
+            shown = ", ".join(codes[:5]) + (f" … (+{len(codes) - 5})" if len(codes) > 5 else "")
+            cells.append(f"{len(codes)}" + (f": {shown}" if codes else ""))
+        table.add_row(kind, *cells)
+    out.print(table)
+    if dry_run:
+        out.print("Nothing was written. 未写入任何数据。")
 
 
 @app.command()

@@ -148,7 +148,9 @@ def start(session: Session, *, mobilisation: Mobilisation, clock: Clock) -> None
         .join(Community, Community.id == Grid.community_id)
         .join(MobilisationArea, MobilisationArea.community_id == Grid.community_id)
         .where(
-            MobilisationArea.mobilisation_id == mobilisation.id, Grid.level == GridLevel.MICRO.value
+            MobilisationArea.mobilisation_id == mobilisation.id,
+            Grid.level == GridLevel.MICRO.value,
+            Grid.current(),
         )
     ).all()
     counts = _counts(session, mobilisation.id, None)

@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import shapely
 from sqlalchemy import JSON, Boolean, Table, text
@@ -53,8 +53,11 @@ def _sqlite_converter(column_type: Any) -> Callable[[Any], Any] | None:
 IN_CHUNK = 5000  # ids per IN list (SQLite's limit on parameters is 32,766)
 
 
-def in_chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
-    """`ids` in slices short enough for one IN list each."""
+K = TypeVar("K", int, str)
+
+
+def in_chunks(ids: Sequence[K]) -> Iterator[Sequence[K]]:
+    """`ids` (or codes) in slices short enough for one IN list each."""
     for start in range(0, len(ids), IN_CHUNK):
         yield ids[start : start + IN_CHUNK]
 

@@ -1,7 +1,8 @@
 """Landing a validated bundle in the database, whole, in the caller's transaction.
 
-Importing over a district with the same code replaces it (peacetime only). Households go in
-through COPY on PostgreSQL and one executemany on SQLite: half a million rows in seconds."""
+The first import of a district writes it; importing over a district with the same code is an
+update by code that keeps history (`districts.update`). Households go in through COPY on
+PostgreSQL and one executemany on SQLite: half a million rows in seconds."""
 
 from __future__ import annotations
 
@@ -9,25 +10,25 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import shapely
-from sqlalchemy import delete, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from mobilize.bundle.model import Bundle
 from mobilize.clock import Clock
-from mobilize.db.engine import is_postgres
-from mobilize.errors import DomainError
+from mobilize.districts.households import write_households
+from mobilize.districts.update import (
+    Difference,
+    plan_update,
+    refuse_in_wartime,
+)
 from mobilize.events import record_event
 from mobilize.live import credentials_changed
 from mobilize.models import (
-    LIVE,
     Community,
     District,
     Grid,
     GridLevel,
-    Household,
-    Mobilisation,
     Pairing,
     Responder,
     Street,
@@ -36,28 +37,15 @@ from mobilize.models import (
 )
 from mobilize.progress import NoProgress, Progress
 
-_HOUSEHOLD_BATCH = 50_000
-# Children first, so deleting a district never waits on a cascade through half a million rows.
-_REPLACE_ORDER = (Responder, Team, Pairing, Unit, Household, Grid, Community, Street)
-
-
-class DistrictInWartime(DomainError):
-    code = "DISTRICT_IN_WARTIME"
-
-    def __init__(self, mobilisation_id: int, title: str) -> None:
-        super().__init__(
-            f"战时状态下不能替换辖区 Cannot replace the district while mobilisation "
-            f"{mobilisation_id} “{title}” is active; stand it down first"
-        )
-
 
 @dataclass(frozen=True)
 class ImportResult:
-    district_id: int
+    district_id: int | None  # None: a dry run of a district not yet in the database
     district_code: str
-    replaced: bool
+    updated: bool  # the district existed: this import was an update
     counts: dict[str, int]
-    event_seq: int
+    difference: Difference
+    event_seq: int | None  # None: a dry run, nothing written
 
 
 def _insert_coded(session: Session, model: Any, rows: list[dict[str, Any]]) -> dict[str, int]:
@@ -75,29 +63,19 @@ def import_district(
     actor: str,
     clock: Clock,
     progress: Progress | None = None,
+    dry_run: bool = False,
 ) -> ImportResult:
-    """Write `bundle` as a district, replacing one with the same code; flush, never commit."""
+    """Write `bundle` as a district, or update the one with the same code keeping its
+    history; flush, never commit. `dry_run`: only the difference, nothing written."""
     progress = progress or NoProgress()
     existing = session.scalar(select(District).where(District.code == bundle.district_code))
-    replaced = existing is not None
-    credentials_changed(session, clock.now())  # role bindings now name other rows, or rows at last
     if existing is not None:
-        active = session.scalar(
-            select(Mobilisation)
-            .where(
-                Mobilisation.district_id == existing.id,
-                Mobilisation.status.in_(LIVE),
-            )
-            .order_by(Mobilisation.id)
+        return _update(session, existing, bundle, actor, clock, progress, dry_run=dry_run)
+    if dry_run:
+        return ImportResult(
+            None, bundle.district_code, False, bundle.counts(), _everything(bundle), None
         )
-        if active is not None:
-            raise DistrictInWartime(active.id, active.title)
-        progress.step(f"removing the previous district {bundle.district_code}")
-        for model in _REPLACE_ORDER:
-            session.execute(delete(model).where(model.district_id == existing.id))
-        session.delete(existing)
-        session.flush()
-
+    credentials_changed(session, clock.now())  # bindings may name this district's rows at last
     progress.step("writing the district, streets and communities")
     district = District(
         code=bundle.district_code,
@@ -170,7 +148,7 @@ def import_district(
         )
 
     progress.step("writing households", total=len(bundle.households))
-    _write_households(session, bundle, did, grid_ids, progress)
+    write_households(session, bundle, did, grid_ids, progress)
 
     progress.step("writing units, pairings, teams and responders")
     unit_ids = _insert_coded(
@@ -244,71 +222,68 @@ def import_district(
         subject_id=bundle.district_code,
         payload={
             "counts": counts,
-            "replaced": replaced,
             "source_crs": bundle.source_crs,
             "warnings": len(bundle.warnings),
         },
     )
-    assert event is not None
-    return ImportResult(
-        district_id=did,
-        district_code=bundle.district_code,
-        replaced=replaced,
-        counts=counts,
-        event_seq=event.seq,  # a district's event (no mobilisation): written at once
-    )
+    assert event is not None  # a district's event (no mobilisation): written at once
+    return ImportResult(did, bundle.district_code, False, counts, _everything(bundle), event.seq)
 
 
-def _write_households(
-    session: Session, bundle: Bundle, district_id: int, grid_ids: dict[str, int], progress: Progress
-) -> None:
-    h = bundle.households
-    n = len(h)
-    if n == 0:
-        return
-    grid_of = np.fromiter((grid_ids[code] for code in h.micro_grid), dtype=np.int64, count=n)
-    points = shapely.points(h.lon, h.lat)
-    dbapi = session.connection().connection.driver_connection
-    assert dbapi is not None
-    if is_postgres(session.get_bind()):
-        ewkb = shapely.to_wkb(shapely.set_srid(points, 4326), hex=True, include_srid=True)
-        columns = "district_id, micro_grid_id, code, size, tags, geom"
-        with (
-            dbapi.cursor() as cursor,
-            cursor.copy(f"COPY household ({columns}) FROM STDIN") as copy,
-        ):
-            for start in range(0, n, _HOUSEHOLD_BATCH):
-                stop = min(n, start + _HOUSEHOLD_BATCH)
-                for i in range(start, stop):
-                    copy.write_row(
-                        (
-                            district_id,
-                            int(grid_of[i]),
-                            h.code[i],
-                            int(h.size[i]),
-                            int(h.tags[i]),
-                            ewkb[i],
-                        )
-                    )
-                progress.advance(stop - start)
-        return
-    wkb = shapely.to_wkb(points)
-    sql = (
-        "INSERT INTO household (district_id, micro_grid_id, code, size, tags, geom) "
-        "VALUES (?, ?, ?, ?, ?, ?)"
+def _update(
+    session: Session,
+    district: District,
+    bundle: Bundle,
+    actor: str,
+    clock: Clock,
+    progress: Progress,
+    *,
+    dry_run: bool,
+) -> ImportResult:
+    """Compare first (refusing a change to the structure of a live mobilisation's area,
+    naming it), then write the difference and one event that lists it."""
+    now = clock.now()
+    progress.step(f"comparing with district {bundle.district_code} as it is")
+    difference, moved = plan_update(session, district, bundle, now, write=False)
+    refuse_in_wartime(session, district, bundle, difference, moved)
+    counts = bundle.counts()
+    if dry_run:
+        return ImportResult(district.id, bundle.district_code, True, counts, difference, None)
+    progress.step("writing what changed")
+    plan_update(session, district, bundle, now, write=True)
+    if difference.kinds["responders"]:
+        credentials_changed(session, now)  # a retired person's sessions end with them
+    session.flush()
+    event = record_event(
+        session,
+        clock=clock,
+        actor=actor,
+        kind="district.updated",
+        subject_type="district",
+        subject_id=bundle.district_code,
+        payload={
+            "difference": difference.as_dict(),
+            "counts": counts,
+            "source_crs": bundle.source_crs,
+            "warnings": len(bundle.warnings),
+        },
     )
-    cursor = dbapi.cursor()
-    try:
-        sizes, tags, grids = h.size.tolist(), h.tags.tolist(), grid_of.tolist()
-        for start in range(0, n, _HOUSEHOLD_BATCH):
-            stop = min(n, start + _HOUSEHOLD_BATCH)
-            cursor.executemany(
-                sql,
-                [
-                    (district_id, grids[i], h.code[i], sizes[i], tags[i], wkb[i])
-                    for i in range(start, stop)
-                ],
-            )
-            progress.advance(stop - start)
-    finally:
-        cursor.close()
+    assert event is not None  # a district's event: written at once
+    return ImportResult(district.id, bundle.district_code, True, counts, difference, event.seq)
+
+
+def _everything(bundle: Bundle) -> Difference:
+    """A new district's difference: everything added."""
+    difference = Difference()
+    for kind, codes in (
+        ("streets", [s.code for s in bundle.streets]),
+        ("communities", [c.code for c in bundle.communities]),
+        ("grids", [g.code for g in bundle.grids]),
+        ("households", list(bundle.households.code)),
+        ("units", [u.code for u in bundle.units]),
+        ("pairings", [f"{p.unit}/{p.community}" for p in bundle.pairings]),
+        ("teams", [t.code for t in bundle.teams]),
+        ("responders", [r.code for r in bundle.responders]),
+    ):
+        difference.kinds[kind].added = codes
+    return difference

@@ -32,6 +32,7 @@ from mobilize.models import (
     Team,
     Unit,
 )
+from mobilize.models.base import Retirable
 
 T = TypeVar("T")
 MAX_PAGE = 500
@@ -72,9 +73,10 @@ def page(
     first: int = 50,
     after: int | None = None,
 ) -> Page[Any]:
-    """Rows of `model` the actor may see matching `where`, by id, `first` after id `after`."""
+    """Rows of `model` the actor may see matching `where`, by id, `first` after id `after`;
+    of the district as it is today (retired rows stay reachable by id, for history)."""
     first = max(0, min(first, MAX_PAGE))
-    base: Select[Any] = select(model).where(visible(actor, model), *where)
+    base: Select[Any] = select(model).where(visible(actor, model), *_today(model), *where)
     total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
     stmt = base.order_by(model.id).limit(first + 1)
     if after is not None:
@@ -99,10 +101,19 @@ def by_column(
     """For each key, the visible rows whose `column` equals it (children by parent), by id."""
     model = column.class_
     grouped: dict[Any, list[Any]] = defaultdict(list)
-    stmt = select(model).where(column.in_(set(keys)), visible(actor, model)).order_by(model.id)
+    stmt = (
+        select(model)
+        .where(column.in_(set(keys)), visible(actor, model), *_today(model))
+        .order_by(model.id)
+    )
     for row in session.scalars(stmt):
         grouped[getattr(row, column.key)].append(row)
     return [grouped.get(k, []) for k in keys]
+
+
+def _today(model: Any) -> list[ColumnElement[bool]]:
+    """The current rows of a kind that updates retire; nothing to add for other kinds."""
+    return [model.current()] if issubclass(model, Retirable) else []
 
 
 def district_by_code(session: Session, code: str | None, *, actor: Actor) -> District | None:

@@ -74,18 +74,32 @@ def resolve_area(session: Session, *, actor: Actor, scope: AreaScope) -> Resolve
     chosen: set[int] = set()
     if scope.district:
         chosen |= set(
-            session.scalars(select(Community.id).where(Community.district_id == district.id))
+            session.scalars(
+                select(Community.id).where(
+                    Community.district_id == district.id, Community.current()
+                )
+            )
         )
     for code in scope.streets:
         street = session.scalar(
-            select(Street.id).where(Street.district_id == district.id, Street.code == code)
+            select(Street.id).where(
+                Street.district_id == district.id, Street.code == code, Street.current()
+            )
         )
         if street is None:
             raise InvalidInput("scope", f"no street {code!r} in {district.code}")
-        chosen |= set(session.scalars(select(Community.id).where(Community.street_id == street)))
+        chosen |= set(
+            session.scalars(
+                select(Community.id).where(Community.street_id == street, Community.current())
+            )
+        )
     for code in scope.communities:
         community = session.scalar(
-            select(Community.id).where(Community.district_id == district.id, Community.code == code)
+            select(Community.id).where(
+                Community.district_id == district.id,
+                Community.code == code,
+                Community.current(),
+            )
         )
         if community is None:
             raise InvalidInput("scope", f"no community {code!r} in {district.code}")

@@ -71,7 +71,11 @@ def load_grids(
         select(
             Grid.id, Grid.community_id, Grid.parent_id, Grid.household_count, unparsed(Grid.centre)
         )
-        .where(Grid.community_id.in_(community_ids), Grid.level == GridLevel.MICRO.value)
+        .where(
+            Grid.community_id.in_(community_ids),
+            Grid.level == GridLevel.MICRO.value,
+            Grid.current(),
+        )
         .order_by(Grid.id)
     ).all()
     if not rows:
@@ -128,7 +132,7 @@ def candidates(
             unparsed(Unit.geom).label("unit_geom"),
         )
         .outerjoin(Unit, Unit.id == Responder.unit_id)
-        .where(Responder.available.is_(True), who)
+        .where(Responder.available.is_(True), Responder.current(), who)
         .order_by(Responder.id)
     ).all()
     own = parse_all([r.geom for r in rows])
@@ -231,7 +235,7 @@ def build_problem(
         by_community[g.community_id].append(g.grid_id)
     pairings = session.scalars(
         select(Pairing)
-        .where(Pairing.community_id.in_(region))
+        .where(Pairing.community_id.in_(region), Pairing.current())
         .order_by(Pairing.unit_id, Pairing.community_id)
     ).all()
     movable_ids = [a.responder_id for a in movable]
@@ -372,7 +376,9 @@ def _teams_in_scope(session: Session, mobilisation: Mobilisation, scope: Sequenc
     from mobilize.models import Team as TeamRow
 
     paired_units = set(
-        session.scalars(select(Pairing.unit_id).where(Pairing.community_id.in_(scope)))
+        session.scalars(
+            select(Pairing.unit_id).where(Pairing.community_id.in_(scope), Pairing.current())
+        )
     )
     inside = shapely.union_all(
         session.scalars(select(Community.geom).where(Community.id.in_(scope))).all()
@@ -382,12 +388,19 @@ def _teams_in_scope(session: Session, mobilisation: Mobilisation, scope: Sequenc
     for team_id, home in session.execute(
         select(Responder.team_id, Responder.geom)
         .join(TeamRow, TeamRow.id == Responder.team_id)
-        .where(TeamRow.district_id == mobilisation.district_id, Responder.geom.is_not(None))
+        .where(
+            TeamRow.district_id == mobilisation.district_id,
+            TeamRow.current(),
+            Responder.current(),
+            Responder.geom.is_not(None),
+        )
     ).all():
         homes[team_id].append(home)
     chosen = set()
     for team_id, unit_id in session.execute(
-        select(TeamRow.id, TeamRow.unit_id).where(TeamRow.district_id == mobilisation.district_id)
+        select(TeamRow.id, TeamRow.unit_id).where(
+            TeamRow.district_id == mobilisation.district_id, TeamRow.current()
+        )
     ).all():
         points = homes.get(team_id, [])
         at_home = (

@@ -63,7 +63,12 @@ def grid_households(
 ) -> tuple[list[AnyRow], dict[tuple[int, str], AnyRow]]:
     """The micro-grid's households in visiting order, and what was recorded at each."""
     ordered = in_visiting_order(
-        core_rows(session, select(*LISTED_HOUSEHOLD).where(Household.micro_grid_id == grid_id))
+        core_rows(
+            session,
+            select(*LISTED_HOUSEHOLD).where(
+                Household.micro_grid_id == grid_id, Household.current()
+            ),
+        )
     )
     return ordered, household_records(session, mobilisation_id, [h.id for h in ordered])
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, Index, MetaData, Table, text
-from sqlalchemy.orm import DeclarativeBase
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ColumnElement, Index, MetaData, Table, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from mobilize.db.types import UTCDateTime
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -16,6 +20,19 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Retirable:
+    """A row of the district that an update may retire: kept, marked with when it left, so
+    history that points at it (assignments, records, events, hours) keeps pointing at it. What
+    the district is today is its rows with no `retired_at`."""
+
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    @classmethod
+    def current(cls) -> ColumnElement[bool]:
+        """The rows of today's district (not retired)."""
+        return cls.retired_at.is_(None)
 
 
 def table_of(model: type[Base]) -> Table:

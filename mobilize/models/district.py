@@ -11,7 +11,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstra
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mobilize.db.types import Geometry, UTCDateTime
-from mobilize.models.base import Base, spatial_index, valid_geometry
+from mobilize.models.base import Base, Retirable, spatial_index, valid_geometry
 
 
 class GridLevel(enum.StrEnum):
@@ -67,7 +67,7 @@ class District(Base):
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-class Street(Base):
+class Street(Retirable, Base):
     """街道/镇: one street command centre each."""
 
     __tablename__ = "street"
@@ -84,7 +84,7 @@ class Street(Base):
     geom: Mapped[shapely.MultiPolygon] = mapped_column(Geometry("MULTIPOLYGON"))
 
 
-class Community(Base):
+class Community(Retirable, Base):
     """社区/村, the master grid (总网格)."""
 
     __tablename__ = "community"
@@ -104,7 +104,7 @@ class Community(Base):
     geom: Mapped[shapely.MultiPolygon] = mapped_column(Geometry("MULTIPOLYGON"))
 
 
-class Grid(Base):
+class Grid(Retirable, Base):
     """A general grid (一般网格, parent: none, in a community) or a micro-grid (微网格,
     parent: its general grid)."""
 
@@ -137,7 +137,7 @@ class Grid(Base):
     centre: Mapped[shapely.Point] = mapped_column(Geometry("POINT"))  # a point inside it
 
 
-class Household(Base):
+class Household(Retirable, Base):
     """户: a point in a micro-grid, with its size and seven-colour tags (bitmask)."""
 
     __tablename__ = "household"

@@ -9,7 +9,7 @@ from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueC
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mobilize.db.types import Geometry
-from mobilize.models.base import Base, spatial_index
+from mobilize.models.base import Base, Retirable, spatial_index
 
 
 class TeamKind(enum.StrEnum):
@@ -25,7 +25,7 @@ class ResponderKind(enum.StrEnum):
     VOLUNTEER = "volunteer"
 
 
-class Unit(Base):
+class Unit(Retirable, Base):
     """A government unit or institution (机关/企事业单位) that sends cadres down."""
 
     __tablename__ = "unit"
@@ -38,7 +38,7 @@ class Unit(Base):
     geom: Mapped[shapely.Point] = mapped_column(Geometry("POINT"))
 
 
-class Pairing(Base):
+class Pairing(Retirable, Base):
     """结对: a unit paired with a community, and how many cadres it sinks in wartime."""
 
     __tablename__ = "pairing"
@@ -56,7 +56,7 @@ class Pairing(Base):
     wartime_quota: Mapped[int]
 
 
-class Team(Base):
+class Team(Retirable, Base):
     __tablename__ = "team"
     __table_args__ = (
         UniqueConstraint("district_id", "code"),
@@ -71,7 +71,7 @@ class Team(Base):
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id", ondelete="SET NULL"))
 
 
-class Responder(Base):
+class Responder(Retirable, Base):
     """A person who can be called: where they live or work, who sends them, their skills."""
 
     __tablename__ = "responder"

@@ -75,7 +75,9 @@ def generate_for_activation(
         select(Grid.id, Grid.community_id, Grid.code)
         .join(MobilisationArea, MobilisationArea.community_id == Grid.community_id)
         .where(
-            MobilisationArea.mobilisation_id == mobilisation.id, Grid.level == GridLevel.MICRO.value
+            MobilisationArea.mobilisation_id == mobilisation.id,
+            Grid.level == GridLevel.MICRO.value,
+            Grid.current(),
         )
         .order_by(Grid.id)
     ).all()
@@ -92,6 +94,7 @@ def generate_for_activation(
             .where(
                 Household.micro_grid_id.in_([g.id for g in grids]),
                 Household.tags.op("&")(SUPPLY_TAGS) != 0,
+                Household.current(),
             )
             .group_by(Household.micro_grid_id)
         ).all()
@@ -192,7 +195,7 @@ def dispatch(
     )
     targets: list[tuple[int | None, int]] = []  # (grid or None, community)
     micro = select(Grid.id, Grid.community_id).where(
-        Grid.level == GridLevel.MICRO.value, visible(actor, Grid)
+        Grid.level == GridLevel.MICRO.value, Grid.current(), visible(actor, Grid)
     )
     wanted = [micro.where(Grid.id.in_(areas.grids))] if areas.grids else []
     if areas.micro_grids_of_communities:

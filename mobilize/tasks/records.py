@@ -53,7 +53,7 @@ LISTED_HOUSEHOLD = (Household.id, Household.micro_grid_id, Household.code, House
 
 def ordered_households(session: Session, task: Task) -> list[AnyRow]:
     """The task's households (`LISTED_HOUSEHOLD`), the vulnerable first (七彩图), then by code."""
-    stmt = select(*LISTED_HOUSEHOLD)
+    stmt = select(*LISTED_HOUSEHOLD).where(Household.current())
     if task.grid_id is not None:
         stmt = stmt.where(Household.micro_grid_id == task.grid_id)
     else:

@@ -17,7 +17,7 @@ from mobilize.auth.actor import Actor, Binding
 from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
 from mobilize.db import make_sessionmaker, transaction
-from mobilize.districts.importer import DistrictInWartime, import_district
+from mobilize.districts.importer import import_district
 from mobilize.errors import DomainError, Forbidden, InvalidInput, NotFound
 from mobilize.mobilisation import assignments, callup, rules, switch
 from mobilize.mobilisation.area import AreaScope
@@ -513,14 +513,3 @@ def test_unavailable_people_are_not_called_and_quotas_hold(
         )
     assert someone.id not in called
     assert all(cadres[c] <= quotas[c] for c in cadres)
-
-
-def test_importing_over_a_district_in_wartime_is_refused(
-    tiny: Engine, tiny_bundle: Bundle, clock: ManualClock
-) -> None:
-    m = activate(tiny, district_commander(tiny), clock).mobilisation
-    with (
-        pytest.raises(DistrictInWartime, match=f"mobilisation {m.id}"),
-        transaction(make_sessionmaker(tiny)) as session,
-    ):
-        import_district(session, bundle=tiny_bundle, actor="test", clock=clock)

@@ -1,0 +1,92 @@
+"""Writing households in bulk: half a million rows in seconds, for the first import of a
+district and for the households an update adds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import shapely
+from sqlalchemy.orm import Session
+
+from mobilize.bundle.model import Bundle, HouseholdTable
+from mobilize.db.engine import is_postgres
+from mobilize.progress import NoProgress, Progress
+
+_BATCH = 50_000
+
+
+def _subset(h: HouseholdTable, rows: Sequence[int]) -> HouseholdTable:
+    index = np.asarray(rows, dtype=np.int64)
+    return HouseholdTable(
+        code=[h.code[i] for i in rows],
+        lon=h.lon[index],
+        lat=h.lat[index],
+        size=h.size[index],
+        tags=h.tags[index],
+        micro_grid=[h.micro_grid[i] for i in rows],
+    )
+
+
+def write_households(
+    session: Session,
+    bundle: Bundle,
+    district_id: int,
+    grid_ids: dict[str, int],
+    progress: Progress | None = None,
+    *,
+    rows: Sequence[int] | None = None,
+) -> None:
+    """The bundle's households (or those at `rows`) into the table, as fast as the backend
+    takes them: COPY on PostgreSQL, one executemany a batch on SQLite."""
+    progress = progress or NoProgress()
+    h = bundle.households if rows is None else _subset(bundle.households, rows)
+    n = len(h)
+    if n == 0:
+        return
+    grid_of = np.fromiter((grid_ids[code] for code in h.micro_grid), dtype=np.int64, count=n)
+    points = shapely.points(h.lon, h.lat)
+    dbapi = session.connection().connection.driver_connection
+    assert dbapi is not None
+    if is_postgres(session.get_bind()):
+        ewkb = shapely.to_wkb(shapely.set_srid(points, 4326), hex=True, include_srid=True)
+        columns = "district_id, micro_grid_id, code, size, tags, geom"
+        with (
+            dbapi.cursor() as cursor,
+            cursor.copy(f"COPY household ({columns}) FROM STDIN") as copy,
+        ):
+            for start in range(0, n, _BATCH):
+                stop = min(n, start + _BATCH)
+                for i in range(start, stop):
+                    copy.write_row(
+                        (
+                            district_id,
+                            int(grid_of[i]),
+                            h.code[i],
+                            int(h.size[i]),
+                            int(h.tags[i]),
+                            ewkb[i],
+                        )
+                    )
+                progress.advance(stop - start)
+        return
+    wkb = shapely.to_wkb(points)
+    sql = (
+        "INSERT INTO household (district_id, micro_grid_id, code, size, tags, geom) "
+        "VALUES (?, ?, ?, ?, ?, ?)"
+    )
+    cursor = dbapi.cursor()
+    try:
+        sizes, tags, grids = h.size.tolist(), h.tags.tolist(), grid_of.tolist()
+        for start in range(0, n, _BATCH):
+            stop = min(n, start + _BATCH)
+            cursor.executemany(
+                sql,
+                [
+                    (district_id, grids[i], h.code[i], sizes[i], tags[i], wkb[i])
+                    for i in range(start, stop)
+                ],
+            )
+            progress.advance(stop - start)
+    finally:
+        cursor.close()

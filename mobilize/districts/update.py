@@ -1,0 +1,634 @@
+"""Importing a bundle over a district that exists: an update by code that keeps history.
+
+New objects are added, changed ones changed in place (their ids stay, so role bindings,
+assignments, records and events keep pointing at them), and objects the bundle no longer has
+are retired: kept, marked with when they left. A retired object that comes back is the same
+row again. What is set through the API and not in a bundle (availability, bindings) is never
+touched. During a live mobilisation only changes that leave its area's structure alone land."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import shapely
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from mobilize.bundle.model import Bundle
+from mobilize.db.bulk import in_chunks
+from mobilize.db.types import parse_all, unparsed
+from mobilize.districts.households import write_households
+from mobilize.errors import DomainError
+from mobilize.models import (
+    LIVE,
+    Assignment,
+    Community,
+    District,
+    Grid,
+    GridLevel,
+    Household,
+    Mobilisation,
+    MobilisationArea,
+    Pairing,
+    Responder,
+    Street,
+    Team,
+    Unit,
+)
+from mobilize.models.base import Retirable
+
+KINDS = (
+    "streets",
+    "communities",
+    "grids",
+    "households",
+    "units",
+    "pairings",
+    "teams",
+    "responders",
+)
+_COORDINATE_TOLERANCE = 1e-9  # degrees: what a write and a read give back, not a move
+
+
+@dataclass
+class KindDifference:
+    added: list[str] = field(default_factory=list)  # new codes, and retired codes come back
+    changed: list[str] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return {"added": self.added, "changed": self.changed, "retired": self.retired}
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.changed or self.retired)
+
+
+@dataclass
+class Difference:
+    """What an import adds, changes and retires, per kind, by code (pairings by
+    `unit/community`)."""
+
+    kinds: dict[str, KindDifference] = field(
+        default_factory=lambda: {k: KindDifference() for k in KINDS}
+    )
+
+    def as_dict(self) -> dict[str, dict[str, list[str]]]:
+        return {kind: diff.as_dict() for kind, diff in self.kinds.items()}
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        return {
+            kind: {what: len(codes) for what, codes in diff.as_dict().items()}
+            for kind, diff in self.kinds.items()
+        }
+
+    def __bool__(self) -> bool:
+        return any(self.kinds.values())
+
+
+class DistrictInWartime(DomainError):
+    code = "DISTRICT_IN_WARTIME"
+
+    def __init__(self, mobilisation_id: int, title: str, what: list[str]) -> None:
+        shown = ", ".join(what[:10]) + (f" and {len(what) - 10} more" if len(what) > 10 else "")
+        super().__init__(
+            f"战时状态下不能改变动员区域的结构 Mobilisation {mobilisation_id} “{title}” is live "
+            f"over what this update changes ({shown}); stand it down first, or leave its area's "
+            "streets, communities, grids and households as they are"
+        )
+        self.mobilisation_id = mobilisation_id
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, shapely.Geometry) or isinstance(b, shapely.Geometry):
+        return a is not None and b is not None and a.equals_exact(b, _COORDINATE_TOLERANCE)
+    return bool(a == b)
+
+
+@dataclass
+class _Plan:
+    """One coded kind's rows to write: inserts, updates by id, retirements by id."""
+
+    model: type[Retirable]
+    inserts: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    retire: list[int] = field(default_factory=list)
+    ids: dict[str, int] = field(default_factory=dict)  # code -> id, of what stays or comes back
+
+
+def _plan_coded(
+    session: Session,
+    model: Any,
+    district_id: int,
+    desired: Mapping[str, dict[str, Any]],
+    diff: KindDifference,
+    *,
+    label: Callable[[str], str] = str,
+) -> _Plan:
+    """Compare the bundle's rows of one kind (code -> column values) with the stored ones."""
+    columns = sorted({c for values in desired.values() for c in values})
+    plan = _Plan(model)
+    stored = {
+        row.code: row
+        for row in session.execute(
+            select(
+                model.id, model.code, model.retired_at, *(getattr(model, c) for c in columns)
+            ).where(model.district_id == district_id)
+        )
+    }
+    for code, values in desired.items():
+        row = stored.get(code)
+        if row is None:
+            plan.inserts.append({"district_id": district_id, "code": code, **values})
+            diff.added.append(label(code))
+            continue
+        plan.ids[code] = row.id
+        moved = {c: v for c, v in values.items() if not _same(getattr(row, c), v)}
+        if row.retired_at is not None:
+            plan.updates.append({"id": row.id, "retired_at": None, **values})
+            diff.added.append(label(code))
+        elif moved:
+            plan.updates.append({"id": row.id, **moved})
+            diff.changed.append(label(code))
+    for code, row in stored.items():
+        if code not in desired and row.retired_at is None:
+            plan.retire.append(row.id)
+            diff.retired.append(label(code))
+    return plan
+
+
+def _apply(session: Session, plan: _Plan, now: datetime) -> dict[str, int]:
+    """Write a plan; code -> id of every current row of its kind."""
+    model: Any = plan.model
+    ids = dict(plan.ids)
+    if plan.inserts:
+        result = session.execute(
+            insert(model).returning(model.id, model.code, sort_by_parameter_order=True),
+            plan.inserts,
+        )
+        ids.update({code: pk for pk, code in result})
+    _update_by_id(session, model, plan.updates)
+    _retire(session, model, plan.retire, now)
+    return ids
+
+
+def _update_by_id(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
+    """One executemany by primary key per set of columns changed."""
+    by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for values in rows:
+        by_shape.setdefault(tuple(sorted(values)), []).append(values)
+    for same in by_shape.values():
+        session.execute(update(model), same)
+
+
+def _retire(session: Session, model: Any, ids: Sequence[int], now: datetime) -> None:
+    for chunk in in_chunks(ids):
+        session.execute(update(model).where(model.id.in_(chunk)).values(retired_at=now))
+
+
+def plan_update(
+    session: Session, district: District, bundle: Bundle, now: datetime, *, write: bool
+) -> tuple[Difference, list[str]]:
+    """The difference between the stored district and `bundle`, and the households that move;
+    with `write`, applied."""
+    diff = Difference()
+    did = district.id
+    if write:
+        district.name = bundle.district_name
+        district.geom = bundle.district_geom
+        district.source_crs = bundle.source_crs
+        district.imported_at = now
+
+    def sync(kind: str, model: Any, desired: Mapping[str, dict[str, Any]]) -> dict[str, int]:
+        plan = _plan_coded(session, model, did, desired, diff.kinds[kind])
+        if not write:  # a dry run: codes not yet written have no id; later kinds look them up
+            return {**plan.ids, **{row["code"]: -1 for row in plan.inserts}}
+        return _apply(session, plan, now)
+
+    streets = sync(
+        "streets", Street, {s.code: {"name": s.name, "geom": s.geom} for s in bundle.streets}
+    )
+    communities = sync(
+        "communities",
+        Community,
+        {
+            c.code: {
+                "street_id": streets[c.street],
+                "name": c.name,
+                "kind": c.kind,
+                "secretary_code": c.secretary,
+                "geom": c.geom,
+            }
+            for c in bundle.communities
+        },
+    )
+    per_micro: dict[str, int] = {}
+    for code in bundle.households.micro_grid:
+        per_micro[code] = per_micro.get(code, 0) + 1
+    general = [g for g in bundle.grids if g.level == GridLevel.GENERAL]
+    micro = [g for g in bundle.grids if g.level == GridLevel.MICRO]
+    community_of = {g.code: g.parent for g in general}
+    community_of.update({g.code: community_of[g.parent] for g in micro})
+    per_general: dict[str, int] = {}
+    for g in micro:
+        per_general[g.parent] = per_general.get(g.parent, 0) + per_micro.get(g.code, 0)
+    grid_plan_general = {
+        g.code: {
+            "community_id": communities[community_of[g.code]],
+            "parent_id": None,
+            "level": GridLevel.GENERAL.value,
+            "name": g.name,
+            "geom": g.geom,
+        }
+        for g in general
+    }
+    general_ids = sync("grids", Grid, {**grid_plan_general, **_stored_micro(session, did)})
+    grid_plan_micro = {
+        g.code: {
+            "community_id": communities[community_of[g.code]],
+            "parent_id": general_ids[g.parent],
+            "level": GridLevel.MICRO.value,
+            "name": g.name,
+            "geom": g.geom,
+        }
+        for g in micro
+    }
+    grids = sync("grids", Grid, {**grid_plan_general, **grid_plan_micro})
+    # The general grids were compared twice; keep each code once in the difference.
+    _dedupe(diff.kinds["grids"])
+    if write:
+        _derive_grids(session, did, per_micro, per_general)
+
+    moved = _sync_households(
+        session, did, bundle, grids, diff.kinds["households"], now, write=write
+    )
+
+    units = sync(
+        "units",
+        Unit,
+        {u.code: {"name": u.name, "geom": shapely.Point(u.lon, u.lat)} for u in bundle.units},
+    )
+    teams = sync(
+        "teams",
+        Team,
+        {
+            t.code: {"name": t.name, "kind": t.kind, "unit_id": units[t.unit] if t.unit else None}
+            for t in bundle.teams
+        },
+    )
+    sync(
+        "responders",
+        Responder,
+        {
+            r.code: {
+                "name": r.name,
+                "phone": r.phone,
+                "kind": r.kind,
+                "unit_id": units[r.unit] if r.unit else None,
+                "team_id": teams[r.team] if r.team else None,
+                "home_grid_id": grids[r.home_grid] if r.home_grid else None,
+                "geom": shapely.Point(r.lon, r.lat) if r.lon is not None else None,
+                "skills": list(r.skills),
+                "seniority": r.seniority,
+            }
+            for r in bundle.responders
+        },
+    )
+    _sync_pairings(session, did, bundle, units, communities, diff.kinds["pairings"], now, write)
+    return diff, moved
+
+
+def _stored_micro(session: Session, district_id: int) -> dict[str, dict[str, Any]]:
+    """The stored micro-grids as they are: the first pass over grids settles the general ones
+    (a micro-grid's parent must exist first) without retiring a single micro-grid."""
+    return {
+        row.code: {
+            "community_id": row.community_id,
+            "parent_id": row.parent_id,
+            "level": row.level,
+            "name": row.name,
+        }
+        for row in session.execute(
+            select(Grid.code, Grid.community_id, Grid.parent_id, Grid.level, Grid.name).where(
+                Grid.district_id == district_id,
+                Grid.level == GridLevel.MICRO.value,
+                Grid.current(),
+            )
+        )
+    }
+
+
+def _dedupe(diff: KindDifference) -> None:
+    for name in ("added", "changed", "retired"):
+        setattr(diff, name, list(dict.fromkeys(getattr(diff, name))))
+
+
+def _derive_grids(
+    session: Session, district_id: int, per_micro: dict[str, int], per_general: dict[str, int]
+) -> None:
+    """What follows from a grid's polygon and households: a point inside it, the count."""
+    rows = session.execute(
+        select(Grid.id, Grid.code, Grid.level, Grid.household_count, unparsed(Grid.geom)).where(
+            Grid.district_id == district_id, Grid.current()
+        )
+    ).all()
+    if not rows:
+        return
+    centres = shapely.point_on_surface(parse_all([r.geom for r in rows]))
+    session.execute(
+        update(Grid),
+        [
+            {
+                "id": r.id,
+                "centre": centre,
+                "household_count": (per_micro if r.level == GridLevel.MICRO else per_general).get(
+                    r.code, 0
+                ),
+            }
+            for r, centre in zip(rows, centres, strict=True)
+        ],
+    )
+
+
+def _sync_households(
+    session: Session,
+    district_id: int,
+    bundle: Bundle,
+    grids: dict[str, int],
+    diff: KindDifference,
+    now: datetime,
+    *,
+    write: bool,
+) -> list[str]:
+    """Half a million rows: compared as columns, written as few statements. Returns the codes
+    of households that move (another grid or another position): structure, unlike tags."""
+    h = bundle.households
+    stored = {
+        row.code: row
+        for row in session.execute(
+            select(
+                Household.id,
+                Household.code,
+                Household.micro_grid_id,
+                Household.size,
+                Household.tags,
+                Household.retired_at,
+                unparsed(Household.geom),
+            ).where(Household.district_id == district_id)
+        )
+    }
+    codes = list(stored)
+    points = parse_all([stored[c].geom for c in codes])
+    where = dict(zip(codes, shapely.get_coordinates(points).tolist(), strict=True))
+    new: list[int] = []
+    updates: list[dict[str, Any]] = []
+    wanted: set[str] = set()
+    moved_codes: list[str] = []
+    for i, code in enumerate(h.code):
+        wanted.add(code)
+        row = stored.get(code)
+        if row is None:
+            new.append(i)
+            diff.added.append(code)
+            continue
+        lon, lat = float(h.lon[i]), float(h.lat[i])
+        values = {
+            "micro_grid_id": grids[h.micro_grid[i]],
+            "size": int(h.size[i]),
+            "tags": int(h.tags[i]),
+        }
+        x, y = where[code]
+        moved = abs(x - lon) > _COORDINATE_TOLERANCE or abs(y - lat) > _COORDINATE_TOLERANCE
+        changed = {k: v for k, v in values.items() if getattr(row, k) != v}
+        if moved:
+            changed["geom"] = shapely.Point(lon, lat)
+        if moved or "micro_grid_id" in changed:
+            moved_codes.append(code)
+        if row.retired_at is not None:
+            updates.append(
+                {"id": row.id, "retired_at": None, **values, "geom": shapely.Point(lon, lat)}
+            )
+            diff.added.append(code)
+        elif changed:
+            updates.append({"id": row.id, **changed})
+            diff.changed.append(code)
+    retire = [
+        row.id for code, row in stored.items() if code not in wanted and row.retired_at is None
+    ]
+    diff.retired.extend(
+        code for code, row in stored.items() if code not in wanted and row.retired_at is None
+    )
+    if not write:
+        return moved_codes
+    write_households(session, bundle, district_id, grids, rows=new)
+    _update_by_id(session, Household, updates)
+    _retire(session, Household, retire, now)
+    return moved_codes
+
+
+def _sync_pairings(
+    session: Session,
+    district_id: int,
+    bundle: Bundle,
+    units: dict[str, int],
+    communities: dict[str, int],
+    diff: KindDifference,
+    now: datetime,
+    write: bool,
+) -> None:
+    """Pairings have no code of their own: a unit and a community name one."""
+    unit_code = {pk: code for code, pk in units.items()}
+    community_code = {pk: code for code, pk in communities.items()}
+    stored = {
+        (row.unit_id, row.community_id): row
+        for row in session.execute(
+            select(
+                Pairing.id,
+                Pairing.unit_id,
+                Pairing.community_id,
+                Pairing.wartime_quota,
+                Pairing.retired_at,
+            ).where(Pairing.district_id == district_id)
+        )
+    }
+    inserts, updates, wanted = [], [], set()
+    for p in bundle.pairings:
+        key = (units[p.unit], communities[p.community])
+        wanted.add(key)
+        label = f"{p.unit}/{p.community}"
+        row = stored.get(key)
+        if row is None:
+            inserts.append(
+                {
+                    "district_id": district_id,
+                    "unit_id": key[0],
+                    "community_id": key[1],
+                    "wartime_quota": p.wartime_quota,
+                }
+            )
+            diff.added.append(label)
+        elif row.retired_at is not None:
+            updates.append({"id": row.id, "retired_at": None, "wartime_quota": p.wartime_quota})
+            diff.added.append(label)
+        elif row.wartime_quota != p.wartime_quota:
+            updates.append({"id": row.id, "wartime_quota": p.wartime_quota})
+            diff.changed.append(label)
+    retire = []
+    for key, row in stored.items():
+        if key not in wanted and row.retired_at is None:
+            retire.append(row.id)
+            diff.retired.append(
+                f"{unit_code.get(key[0], key[0])}/{community_code.get(key[1], key[1])}"
+            )
+    if not write:
+        return
+    if inserts:
+        session.execute(insert(Pairing), inserts)
+    _update_by_id(session, Pairing, updates)
+    _retire(session, Pairing, retire, now)
+
+
+def refuse_in_wartime(
+    session: Session, district: District, bundle: Bundle, diff: Difference, moved: list[str]
+) -> None:
+    """Structural changes to the area of a live mobilisation are refused naming it: streets,
+    communities and grids added, changed or retired, households added, moved or retired, and
+    people retired while they hold a slot. Tags, sizes, phone numbers, new people and quotas
+    land whatever is live."""
+    live = dict(
+        session.execute(
+            select(MobilisationArea.community_id, MobilisationArea.mobilisation_id)
+            .join(Mobilisation, Mobilisation.id == MobilisationArea.mobilisation_id)
+            .where(
+                Mobilisation.district_id == district.id,
+                Mobilisation.status.in_(LIVE),
+                MobilisationArea.active.is_(True),
+            )
+        ).all()
+    )
+    if not live:
+        return
+    touched = _touched_communities(session, district.id, bundle, diff, moved)
+    hit = sorted({live[c] for c in touched if c in live})
+    if not hit:
+        return
+    title = session.execute(
+        select(Mobilisation.title).where(Mobilisation.id == hit[0])
+    ).scalar_one()
+    what = sorted(
+        {label for c, labels in touched.items() if live.get(c) == hit[0] for label in labels}
+    )
+    raise DistrictInWartime(hit[0], title, what)
+
+
+def _touched_communities(
+    session: Session, district_id: int, bundle: Bundle, diff: Difference, moved: list[str]
+) -> dict[int, set[str]]:
+    """Community id -> what of the update's structure lies in it (before and after)."""
+    touched: dict[int, set[str]] = {}
+
+    def mark(rows: Iterable[Any], kind: str) -> None:
+        for community_id, code in rows:
+            if community_id is not None:
+                touched.setdefault(community_id, set()).add(f"{kind} {code}")
+
+    def stored(stmt: Any, codes: list[str], column: Any) -> list[Any]:
+        found: list[Any] = []
+        for chunk in in_chunks(codes):
+            found += session.execute(stmt.where(column.in_(chunk))).all()
+        return found
+
+    community_ids = dict(
+        session.execute(
+            select(Community.code, Community.id).where(Community.district_id == district_id)
+        ).all()
+    )
+    community_of_grid = {g.code: g.parent for g in bundle.grids if g.level == GridLevel.GENERAL}
+    community_of_grid.update(
+        {g.code: community_of_grid[g.parent] for g in bundle.grids if g.level == GridLevel.MICRO}
+    )
+    streets, communities, grids = (diff.kinds[k] for k in ("streets", "communities", "grids"))
+    households = diff.kinds["households"]
+    mark(
+        stored(
+            select(Community.id, Street.code)
+            .join(Street, Street.id == Community.street_id)
+            .where(Street.district_id == district_id),
+            [*streets.changed, *streets.retired],
+            Street.code,
+        ),
+        "streets",
+    )
+    mark(
+        ((community_ids.get(c), c) for c in (*communities.changed, *communities.retired)),
+        "communities",
+    )
+    mark(
+        stored(
+            select(Grid.community_id, Grid.code).where(Grid.district_id == district_id),
+            [*grids.changed, *grids.retired],
+            Grid.code,
+        ),
+        "grids",
+    )
+    mark(
+        ((community_ids.get(community_of_grid[c]), c) for c in (*grids.added, *grids.changed)),
+        "grids",
+    )
+    mark(
+        stored(
+            select(Grid.community_id, Household.code)
+            .join(Grid, Grid.id == Household.micro_grid_id)
+            .where(Household.district_id == district_id),
+            [*households.retired, *moved],
+            Household.code,
+        ),
+        "households",
+    )
+    arriving = set(households.added) | set(moved)
+    if arriving:
+        h = bundle.households
+        mark(
+            (
+                (community_ids.get(community_of_grid[h.micro_grid[i]]), code)
+                for i, code in enumerate(h.code)
+                if code in arriving
+            ),
+            "households",
+        )
+    mark(
+        stored(
+            select(Assignment.community_id, Responder.code)
+            .join(Assignment, Assignment.responder_id == Responder.id)
+            .join(Mobilisation, Mobilisation.id == Assignment.mobilisation_id)
+            .where(Responder.district_id == district_id, Mobilisation.status.in_(LIVE)),
+            diff.kinds["responders"].retired,
+            Responder.code,
+        ),
+        "responders",
+    )
+    return touched
+
+
+def current_counts(session: Session, district_id: int) -> dict[str, int]:
+    """How many of each kind the district has today (retired rows left out)."""
+    models: dict[str, Any] = {
+        "streets": Street,
+        "communities": Community,
+        "grids": Grid,
+        "households": Household,
+        "units": Unit,
+        "pairings": Pairing,
+        "teams": Team,
+        "responders": Responder,
+    }
+    counts: dict[str, int] = {}
+    for kind, model in models.items():
+        counts[kind] = len(
+            session.scalars(
+                select(model.id).where(model.district_id == district_id, model.current())
+            ).all()
+        )
+    return counts
