@@ -62,6 +62,32 @@ def test_generate_upgrade_import_round_trip(empty_database_url: str, tmp_path: P
     assert summary["households"] == _households(empty_database_url) == 1000
 
 
+def test_an_edited_bundle_is_shown_by_a_dry_run_then_applied_as_an_update(
+    empty_database_url: str, tiny_bundle: Bundle, tmp_path: Path
+) -> None:
+    assert mobilize("db", "upgrade", database_url=empty_database_url).returncode == 0
+    path = write(tiny_bundle, tmp_path / "b")
+    assert mobilize("import", str(path), database_url=empty_database_url).returncode == 0
+    rows = read_rows(path, "households.csv")
+    gone, changed = rows.pop(0)["code"], rows[0]["code"]
+    rows[0]["size"] = str(int(rows[0]["size"]) + 1)
+    write_rows(path, "households.csv", rows)
+
+    dry = mobilize("import", "--dry-run", "--json", str(path), database_url=empty_database_url)
+    assert dry.returncode == 0, dry.stderr
+    households = json.loads(dry.stdout)["difference"]["households"]
+    assert households == {"added": [], "changed": [changed], "retired": [gone]}
+    assert _households(empty_database_url) == len(tiny_bundle.households)  # nothing written
+
+    shown = mobilize("import", "--dry-run", str(path), database_url=empty_database_url)
+    assert shown.returncode == 0 and "Nothing was written" in shown.stdout
+
+    applied = mobilize("import", "--json", str(path), database_url=empty_database_url)
+    assert applied.returncode == 0, applied.stderr
+    assert json.loads(applied.stdout)["difference"]["households"]["retired"] == [gone]
+    assert _households(empty_database_url) == len(tiny_bundle.households)  # retired, kept
+
+
 def test_invalid_bundle_exits_2_with_every_problem_and_writes_nothing(
     empty_database_url: str, tiny_bundle: Bundle, tmp_path: Path
 ) -> None:
