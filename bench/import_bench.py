@@ -3,7 +3,9 @@
     python bench/import_bench.py --preset xindu --json
 
 Goals on the 2-core reference machine (issue 2): import of the xindu bundle <= 60 s on each
-backend; placing 508,000 households into 10,161 micro-grids <= 5 s. PostGIS comes from
+backend; placing 508,000 households into 10,161 micro-grids <= 5 s. Issue 25: an update that
+changes 1 % of the households (their tags) takes no longer than the first import, on either
+backend (`update_ratio_*`: update time over first import time). PostGIS comes from
 MOBILIZE_TEST_POSTGRES_URL (default trust auth on 127.0.0.1:5432); a scratch database is
 created and dropped."""
 
@@ -69,10 +71,18 @@ def main() -> None:
         h = bundle.households
         _, place_s = _timed(place_points, h.lon, h.lat, micro)
 
-        sqlite = _import(f"sqlite:///{Path(tmp) / 'bench.db'}", bundle_dir)
+        # The week after: one household in a hundred has other tags.
+        h.tags[::100] ^= 1
+        update_dir = Path(tmp) / "update"
+        write_bundle(bundle, update_dir)
+
+        sqlite_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        sqlite = _import(sqlite_url, bundle_dir)
+        sqlite_update = _import(sqlite_url, update_dir)
 
         with scratch_postgis() as pg_url:
             postgis = _import(pg_url, bundle_dir)
+            postgis_update = _import(pg_url, update_dir)
 
     result = {
         "preset": args.preset,
@@ -85,6 +95,11 @@ def main() -> None:
         "postgis": postgis,
         "import_sqlite_s": sqlite["import_s"],
         "import_postgis_s": postgis["import_s"],
+        "update_households_changed": len(h.tags[::100]),
+        "update_sqlite": sqlite_update,
+        "update_postgis": postgis_update,
+        "update_ratio_sqlite": round(sqlite_update["import_s"] / sqlite["import_s"], 2),
+        "update_ratio_postgis": round(postgis_update["import_s"] / postgis["import_s"], 2),
     }
     print(
         json.dumps(result, ensure_ascii=False)

@@ -25,10 +25,12 @@ from mobilize.districts.update import (
 from mobilize.events import record_event
 from mobilize.live import credentials_changed
 from mobilize.models import (
+    LIVE,
     Community,
     District,
     Grid,
     GridLevel,
+    Mobilisation,
     Pairing,
     Responder,
     Street,
@@ -243,14 +245,20 @@ def _update(
     """Compare first (refusing a change to the structure of a live mobilisation's area,
     naming it), then write the difference and one event that lists it."""
     now = clock.now()
-    progress.step(f"comparing with district {bundle.district_code} as it is")
-    difference, moved = plan_update(session, district, bundle, now, write=False)
-    refuse_in_wartime(session, district, bundle, difference, moved)
     counts = bundle.counts()
-    if dry_run:
-        return ImportResult(district.id, bundle.district_code, True, counts, difference, None)
+    live = session.scalar(
+        select(Mobilisation.id)
+        .where(Mobilisation.district_id == district.id, Mobilisation.status.in_(LIVE))
+        .limit(1)
+    )
+    if dry_run or live is not None:  # the whole difference first: it may be refused
+        progress.step(f"comparing with district {bundle.district_code} as it is")
+        difference, moved = plan_update(session, district, bundle, now, write=False)
+        refuse_in_wartime(session, district, bundle, difference, moved)
+        if dry_run:
+            return ImportResult(district.id, bundle.district_code, True, counts, difference, None)
     progress.step("writing what changed")
-    plan_update(session, district, bundle, now, write=True)
+    difference, _ = plan_update(session, district, bundle, now, write=True)
     if difference.kinds["responders"]:
         credentials_changed(session, now)  # a retired person's sessions end with them
     session.flush()

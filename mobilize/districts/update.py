@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import shapely
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from mobilize.bundle.model import Bundle
 from mobilize.db.bulk import in_chunks
+from mobilize.db.session import core_rows
 from mobilize.db.types import parse_all, unparsed
 from mobilize.districts.households import write_households
 from mobilize.errors import DomainError
@@ -38,7 +40,7 @@ from mobilize.models import (
     Team,
     Unit,
 )
-from mobilize.models.base import Retirable
+from mobilize.models.base import Retirable, table_of
 
 KINDS = (
     "streets",
@@ -259,7 +261,8 @@ def plan_update(
     # The general grids were compared twice; keep each code once in the difference.
     _dedupe(diff.kinds["grids"])
     if write:
-        _derive_grids(session, did, per_micro, per_general)
+        grid_diff = diff.kinds["grids"]
+        _derive_grids(session, did, per_micro, per_general, {*grid_diff.added, *grid_diff.changed})
 
     moved = _sync_households(
         session, did, bundle, grids, diff.kinds["households"], now, write=write
@@ -326,30 +329,33 @@ def _dedupe(diff: KindDifference) -> None:
 
 
 def _derive_grids(
-    session: Session, district_id: int, per_micro: dict[str, int], per_general: dict[str, int]
+    session: Session,
+    district_id: int,
+    per_micro: dict[str, int],
+    per_general: dict[str, int],
+    reshaped: set[str],
 ) -> None:
-    """What follows from a grid's polygon and households: a point inside it, the count."""
+    """What follows from a grid's polygon and households: a point inside it (for the grids
+    added or redrawn), the count (where it differs)."""
     rows = session.execute(
         select(Grid.id, Grid.code, Grid.level, Grid.household_count, unparsed(Grid.geom)).where(
             Grid.district_id == district_id, Grid.current()
         )
     ).all()
-    if not rows:
-        return
-    centres = shapely.point_on_surface(parse_all([r.geom for r in rows]))
-    session.execute(
-        update(Grid),
-        [
-            {
-                "id": r.id,
-                "centre": centre,
-                "household_count": (per_micro if r.level == GridLevel.MICRO else per_general).get(
-                    r.code, 0
-                ),
-            }
-            for r, centre in zip(rows, centres, strict=True)
-        ],
-    )
+    changes: list[dict[str, Any]] = []
+    redraw = [r for r in rows if r.code in reshaped]
+    centres = shapely.point_on_surface(parse_all([r.geom for r in redraw])) if redraw else []
+    centre_of = {r.id: c for r, c in zip(redraw, centres, strict=True)}
+    for r in rows:
+        count = (per_micro if r.level == GridLevel.MICRO else per_general).get(r.code, 0)
+        values: dict[str, Any] = {}
+        if count != r.household_count:
+            values["household_count"] = count
+        if r.id in centre_of:
+            values["centre"] = centre_of[r.id]
+        if values:
+            changes.append({"id": r.id, **values})
+    _update_by_id(session, Grid, changes)
 
 
 def _sync_households(
@@ -362,69 +368,84 @@ def _sync_households(
     *,
     write: bool,
 ) -> list[str]:
-    """Half a million rows: compared as columns, written as few statements. Returns the codes
-    of households that move (another grid or another position): structure, unlike tags."""
+    """Half a million rows: compared as columns (numpy), written as few statements. Returns
+    the codes of households that move (another grid or another position): structure, unlike
+    tags and sizes."""
     h = bundle.households
-    stored = {
-        row.code: row
-        for row in session.execute(
-            select(
-                Household.id,
-                Household.code,
-                Household.micro_grid_id,
-                Household.size,
-                Household.tags,
-                Household.retired_at,
-                unparsed(Household.geom),
-            ).where(Household.district_id == district_id)
-        )
-    }
-    codes = list(stored)
-    points = parse_all([stored[c].geom for c in codes])
-    where = dict(zip(codes, shapely.get_coordinates(points).tolist(), strict=True))
-    new: list[int] = []
-    updates: list[dict[str, Any]] = []
-    wanted: set[str] = set()
-    moved_codes: list[str] = []
-    for i, code in enumerate(h.code):
-        wanted.add(code)
-        row = stored.get(code)
-        if row is None:
-            new.append(i)
-            diff.added.append(code)
-            continue
-        lon, lat = float(h.lon[i]), float(h.lat[i])
-        values = {
-            "micro_grid_id": grids[h.micro_grid[i]],
-            "size": int(h.size[i]),
-            "tags": int(h.tags[i]),
-        }
-        x, y = where[code]
-        moved = abs(x - lon) > _COORDINATE_TOLERANCE or abs(y - lat) > _COORDINATE_TOLERANCE
-        changed = {k: v for k, v in values.items() if getattr(row, k) != v}
-        if moved:
-            changed["geom"] = shapely.Point(lon, lat)
-        if moved or "micro_grid_id" in changed:
-            moved_codes.append(code)
-        if row.retired_at is not None:
-            updates.append(
-                {"id": row.id, "retired_at": None, **values, "geom": shapely.Point(lon, lat)}
-            )
-            diff.added.append(code)
-        elif changed:
-            updates.append({"id": row.id, **changed})
-            diff.changed.append(code)
-    retire = [
-        row.id for code, row in stored.items() if code not in wanted and row.retired_at is None
-    ]
-    diff.retired.extend(
-        code for code, row in stored.items() if code not in wanted and row.retired_at is None
+    t = table_of(Household).c
+    rows = core_rows(
+        session,
+        select(t.id, t.code, t.micro_grid_id, t.size, t.tags, t.retired_at, unparsed(t.geom)).where(
+            t.district_id == district_id
+        ),
     )
+    n = len(rows)
+    stored_code = [r.code for r in rows]
+    position = {code: k for k, code in enumerate(stored_code)}
+    stored_id = np.fromiter((r.id for r in rows), dtype=np.int64, count=n)
+    stored_grid = np.fromiter((r.micro_grid_id for r in rows), dtype=np.int64, count=n)
+    stored_size = np.fromiter((r.size for r in rows), dtype=np.int64, count=n)
+    stored_tags = np.fromiter((r.tags for r in rows), dtype=np.int64, count=n)
+    stored_retired = np.fromiter((r.retired_at is not None for r in rows), dtype=bool, count=n)
+    stored_xy = (
+        shapely.get_coordinates(parse_all([r.geom for r in rows])) if n else np.zeros((0, 2))
+    )
+
+    at = np.fromiter((position.get(c, -1) for c in h.code), dtype=np.int64, count=len(h))
+    grid_of = {code: grids[code] for code in set(h.micro_grid)}
+    want_grid = np.fromiter((grid_of[c] for c in h.micro_grid), dtype=np.int64, count=len(h))
+    old = at >= 0
+    k = at[old]
+    moved_xy = np.zeros(len(h), dtype=bool)
+    moved_xy[old] = (np.abs(stored_xy[k, 0] - h.lon[old]) > _COORDINATE_TOLERANCE) | (
+        np.abs(stored_xy[k, 1] - h.lat[old]) > _COORDINATE_TOLERANCE
+    )
+    other_grid = np.zeros(len(h), dtype=bool)
+    other_grid[old] = stored_grid[k] != want_grid[old]
+    other_size = np.zeros(len(h), dtype=bool)
+    other_size[old] = stored_size[k] != h.size[old]
+    other_tags = np.zeros(len(h), dtype=bool)
+    other_tags[old] = stored_tags[k] != h.tags[old]
+    back = np.zeros(len(h), dtype=bool)
+    back[old] = stored_retired[k]
+
+    new = np.flatnonzero(~old).tolist()
+    diff.added.extend(h.code[i] for i in new)
+    updates: list[dict[str, Any]] = []
+    for i in np.flatnonzero(old & (back | moved_xy | other_grid | other_size | other_tags)):
+        pk = int(stored_id[at[i]])
+        if back[i]:
+            values: dict[str, Any] = {
+                "retired_at": None,
+                "micro_grid_id": int(want_grid[i]),
+                "size": int(h.size[i]),
+                "tags": int(h.tags[i]),
+                "geom": shapely.Point(h.lon[i], h.lat[i]),
+            }
+            diff.added.append(h.code[i])
+        else:
+            values = {}
+            if other_grid[i]:
+                values["micro_grid_id"] = int(want_grid[i])
+            if other_size[i]:
+                values["size"] = int(h.size[i])
+            if other_tags[i]:
+                values["tags"] = int(h.tags[i])
+            if moved_xy[i]:
+                values["geom"] = shapely.Point(h.lon[i], h.lat[i])
+            diff.changed.append(h.code[i])
+        updates.append({"id": pk, **values})
+    moved_codes = [h.code[i] for i in np.flatnonzero(old & ~back & (moved_xy | other_grid))]
+
+    kept = np.zeros(n, dtype=bool)
+    kept[k] = True
+    leaving = np.flatnonzero(~kept & ~stored_retired)
+    diff.retired.extend(stored_code[x] for x in leaving)
     if not write:
         return moved_codes
     write_households(session, bundle, district_id, grids, rows=new)
     _update_by_id(session, Household, updates)
-    _retire(session, Household, retire, now)
+    _retire(session, Household, stored_id[leaving].tolist(), now)
     return moved_codes
 
 
