@@ -220,3 +220,26 @@ def test_in_wartime_data_changes_land_and_structure_in_the_area_is_refused(
         assert session.scalars(select(Grid).where(Grid.code == grid.code)).one().retired_at is None
         kinds = session.scalars(select(Event.kind).where(Event.kind.like("district.%"))).all()
     assert kinds == ["district.imported", "district.updated"]
+
+
+def test_a_household_that_moves_is_structure_in_wartime_and_lands_in_peacetime(
+    engine: Engine, tiny_bundle: Bundle, clock: ManualClock
+) -> None:
+    m = activated(engine, tiny_bundle, clock)
+    moved = with_households(tiny_bundle)
+    moved.households.lon[1] += 0.00001  # about a metre east, same micro-grid
+    code = tiny_bundle.households.code[1]
+    with pytest.raises(DistrictInWartime, match=f"households {code}"):
+        imported(engine, moved, clock)
+    write(
+        engine,
+        switch.stand_down,
+        actor=district_commander(engine),
+        clock=clock,
+        mobilisation_id=m.id,
+    )
+    result = imported(engine, moved, clock)
+    assert result.difference.kinds["households"].changed == [code]
+    with Session(engine) as session:
+        stored = session.scalars(select(Household).where(Household.code == code)).one()
+    assert abs(stored.geom.x - float(moved.households.lon[1])) < 1e-9
