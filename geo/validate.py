@@ -87,12 +87,14 @@ def overlapping_siblings(
     group_of: Sequence[object],
     ratio: float = OVERLAP_TOLERANCE_RATIO,
 ) -> list[Overlap]:
-    """Pairs of siblings (same group) whose overlap exceeds `ratio` of the smaller's area."""
+    """Pairs of siblings (same group) whose overlap exceeds `ratio` of the smaller's area: two
+    that cross, two that are the same polygon, and one inside another alike (the DE-9IM
+    `overlaps` predicate would miss the last two)."""
     arr = np.asarray(geoms, dtype=object)
     if len(arr) < 2:
         return []
     tree = shapely.STRtree(arr)
-    left, right = tree.query(arr, predicate="overlaps")
+    left, right = tree.query(arr, predicate="intersects")
     keep = left < right
     left, right = left[keep], right[keep]
     groups = np.asarray([str(g) for g in group_of], dtype=object)

@@ -30,6 +30,16 @@ def test_sibling_overlap_tolerance_is_half_a_percent_of_the_smaller() -> None:
     assert overlapping_siblings([a, big_overlap], ["g", "h"]) == []
 
 
+def test_a_sibling_drawn_twice_or_inside_another_is_an_overlap() -> None:
+    a = shapely.box(0, 0, 100, 100)
+    same = shapely.box(0, 0, 100, 100)
+    inside = shapely.box(10, 10, 20, 20)
+    twice = overlapping_siblings([a, same], ["g", "g"])
+    assert [(o.first, o.second, o.ratio) for o in twice] == [(0, 1, 1.0)]
+    within = overlapping_siblings([a, inside], ["g", "g"])
+    assert [(o.first, o.second, o.area_m2, o.ratio) for o in within] == [(0, 1, 100.0, 1.0)]
+
+
 def test_gaps_in_micro_grid_cover_are_found_and_hairlines_ignored() -> None:
     general = shapely.box(0, 0, 100, 100)
     left = shapely.box(0, 0, 50, 100)
