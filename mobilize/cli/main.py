@@ -217,8 +217,15 @@ def generate(
     micro_grid_members: int | None = None,
     shock_teams: int | None = None,
     volunteer_teams: int | None = None,
+    code: Annotated[
+        str | None, typer.Option(help="The district's code (e.g. its administrative code).")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="The district's name, e.g. 武侯区.")] = None,
 ) -> None:
-    """Write a synthetic district bundle; the same preset and seed give the same bundle."""
+    """Write a synthetic district bundle; the same preset and seed give the same bundle.
+    With --boundary, give the real district's --code and --name too."""
+    import dataclasses
+
     from mobilize.generate import PRESETS, generate_district
 
     chosen = PRESETS[preset.value].with_counts(
@@ -231,6 +238,17 @@ def generate(
         micro_grid_members=micro_grid_members,
         shock_teams=shock_teams,
         volunteer_teams=volunteer_teams,
+    )
+    for option, value in (("--code", code), ("--name", name)):
+        if value is not None and not (
+            value.strip() and len(value) <= 64 and value == value.strip()
+        ):
+            err.print(f"[red]{option}: give 1 to 64 characters without spaces around them[/]")
+            raise typer.Exit(2)
+    chosen = dataclasses.replace(
+        chosen,
+        district_code=code or chosen.district_code,
+        district_name=name or chosen.district_name,
     )
     outline = _read_boundary(boundary, crs.value) if boundary else None
     with RichProgress(err) as progress:

@@ -62,6 +62,21 @@ def test_generate_upgrade_import_round_trip(empty_database_url: str, tmp_path: P
     assert summary["households"] == _households(empty_database_url) == 1000
 
 
+def test_generate_names_the_district_it_is_asked_for(tmp_path: Path) -> None:
+    made = mobilize(
+        "generate", "--preset", "tiny", "--code", "510107", "--name", "武侯区", "--out",
+        str(tmp_path / "b"), database_url=f"sqlite:///{tmp_path / 'unused.db'}",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    meta = json.loads((tmp_path / "b" / "bundle.json").read_text("utf-8"))
+    assert meta["district"] == {"code": "510107", "name": "武侯区"}
+    refused = mobilize(
+        "generate", "--code", " ", "--out", str(tmp_path / "c"),
+        database_url=f"sqlite:///{tmp_path / 'unused.db'}",
+    )  # fmt: skip
+    assert refused.returncode == 2 and "--code" in refused.stderr
+
+
 def test_an_edited_bundle_is_shown_by_a_dry_run_then_applied_as_an_update(
     empty_database_url: str, tiny_bundle: Bundle, tmp_path: Path
 ) -> None:
