@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     display_timezone: str = DISPLAY_TIMEZONE
     """Times shown to people; everything is stored in UTC."""
 
+    placement_tolerance_m: float = Field(default=1.0, ge=0, le=50)
+    """Import: a household this close to a micro-grid but in none (a sliver of drawing or of a
+    coordinate conversion) goes to the nearest, with a warning; further is an error."""
+
     env: Literal["development", "production"] = "development"
     """`production` turns off introspection and GraphiQL and requires a secret key."""
 

@@ -259,13 +259,18 @@ def _lonlat(
     return lon, lat
 
 
+# A household this close to a micro-grid but in none is placed in the nearest, with a warning.
+PLACEMENT_TOLERANCE_M = 1.0
+
+
 class _Reader:
     """One validation run; collects records and problems."""
 
-    def __init__(self, root: Path, progress: Progress | None) -> None:
+    def __init__(self, root: Path, progress: Progress | None, placement_tolerance_m: float) -> None:
         self.root = root
         self.problems = Problems()
         self.progress = progress or NoProgress()
+        self.placement_tolerance_m = placement_tolerance_m
 
     def run(self) -> Bundle:
         p = self.problems
@@ -633,16 +638,47 @@ class _Reader:
             elif hit >= 0:
                 placed.append(micro[hit].code)
             else:
-                if i not in outside:
-                    self.problems.error(
-                        name,
-                        f"line {lines[i]}",
-                        "lon,lat",
-                        "lies in no micro-grid (a gap in the grid); give its "
-                        "micro_grid or fix the polygons",
-                    )
                 placed.append("")
+        stray = [i for i, code in enumerate(placed) if not code and i not in outside]
+        if stray:
+            self._place_nearby(metric, micro, lon, lat, lines, stray, placed)
         return placed
+
+    def _place_nearby(
+        self,
+        metric: LocalMetric,
+        micro: list[GridRecord],
+        lon: np.ndarray,
+        lat: np.ndarray,
+        lines: list[int],
+        stray: list[int],
+        placed: list[str],
+    ) -> None:
+        """Households in no micro-grid: within the tolerance of one, placed in the nearest with
+        a warning naming it; further, an error naming the distance."""
+        name = "households.csv"
+        polygons = np.asarray([g.geom for g in micro], dtype=object)
+        points = shapely.points(lon[stray], lat[stray])
+        nearest = shapely.STRtree(polygons).nearest(points)
+        for i, point, k in zip(stray, points, nearest.tolist(), strict=True):
+            metres = metric.distance_m(point, polygons[k])
+            if metres <= self.placement_tolerance_m:
+                placed[i] = micro[k].code
+                self.problems.warn(
+                    name,
+                    f"line {lines[i]}",
+                    "lon,lat",
+                    f"lies {metres:.2f} m outside every micro-grid: placed in the nearest, "
+                    f"{micro[k].code!r}",
+                )
+            else:
+                self.problems.error(
+                    name,
+                    f"line {lines[i]}",
+                    "lon,lat",
+                    f"lies in no micro-grid (a gap in the grid, {metres:,.1f} m from "
+                    f"{micro[k].code!r}); give its micro_grid or fix the polygons",
+                )
 
     def _units(self, crs: str) -> list[UnitRecord]:
         name = "units.csv"
@@ -825,11 +861,18 @@ class _Reader:
         return records
 
 
-def read_bundle(path: str | Path, *, progress: Progress | None = None) -> Bundle:
-    """Read and validate a bundle directory; raise BundleInvalid naming every problem."""
+def read_bundle(
+    path: str | Path,
+    *,
+    progress: Progress | None = None,
+    placement_tolerance_m: float = PLACEMENT_TOLERANCE_M,
+) -> Bundle:
+    """Read and validate a bundle directory; raise BundleInvalid naming every problem.
+    A household within `placement_tolerance_m` of a micro-grid but in none (a sliver left by
+    drawing or by a coordinate conversion) goes to the nearest one, with a warning."""
     root = Path(path)
     if not root.is_dir():
         raise BundleInvalid(
             [Problem(str(root), "", None, "not a bundle directory (no such folder)")]
         )
-    return _Reader(root, progress).run()
+    return _Reader(root, progress, placement_tolerance_m).run()

@@ -116,7 +116,9 @@ def import_path(path: Path, settings: Settings, *, dry_run: bool = False) -> dic
 
     try:
         with RichProgress(err) as progress:
-            bundle = read_bundle(path, progress=progress)
+            bundle = read_bundle(
+                path, progress=progress, placement_tolerance_m=settings.placement_tolerance_m
+            )
             with transaction(command_sessions(engine, settings)) as session:
                 result = import_district(
                     session,

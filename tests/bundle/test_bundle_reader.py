@@ -153,3 +153,36 @@ def test_file_level_problems(tiny_bundle: Bundle, tmp_path: Path) -> None:
 
 def test_not_a_directory(tmp_path: Path) -> None:
     assert "not a bundle directory" in _problems(tmp_path / "nowhere")[0]
+
+
+def test_a_household_in_a_sliver_beside_its_micro_grid_goes_to_the_nearest_with_a_warning(
+    tiny_bundle: Bundle, tmp_path: Path
+) -> None:
+    """Polygons drawn on a web map (and converted from GCJ-02) leave slivers: a household a few
+    centimetres outside every micro-grid is placed in the nearest, and the reader says so."""
+    from shapely.geometry import mapping, shape
+
+    path = write(tiny_bundle, tmp_path / "b")
+    grids = load_layer(path, "grids.geojson")
+    micro = next(f for f in grids["features"] if f["properties"]["level"] == "micro")
+    code = micro["properties"]["code"]
+    original = shape(micro["geometry"])
+    shrunk = original.buffer(-3e-6)  # about 30 cm in: a sliver, narrower than any gap reported
+    micro["geometry"] = mapping(shrunk)
+    save_layer(path, "grids.geojson", grids)
+    stray = original.difference(shrunk).representative_point()
+    rows = read_rows(path, "households.csv")
+    rows[0]["lon"], rows[0]["lat"] = f"{stray.x:.7f}", f"{stray.y:.7f}"
+    write_rows(path, "households.csv", rows)
+
+    read = read_bundle(path)
+    assert read.households.micro_grid[0] == code
+    [warning] = [str(w) for w in read.warnings if "households.csv: line 2:" in str(w)]
+    assert "outside every micro-grid" in warning and repr(code) in warning
+
+    with pytest.raises(BundleInvalid) as refused:
+        read_bundle(path, placement_tolerance_m=0.01)
+    assert any(
+        "line 2" in str(p) and "lies in no micro-grid" in str(p) and code in str(p)
+        for p in refused.value.problems
+    )
