@@ -78,7 +78,7 @@ def test_xindu_preset_carries_the_seed_figures() -> None:
     assert sum(1 for s in bundle.streets if s.name.endswith("镇")) == 2
 
 
-def _awkward_boundary() -> shapely.MultiPolygon:
+def awkward_boundary() -> shapely.MultiPolygon:
     """A district with a lake (hole) and an island, near Chengdu, in WGS-84."""
     main = shapely.box(104.10, 30.78, 104.14, 30.82).difference(
         shapely.Point(104.12, 30.80).buffer(0.004)
@@ -88,7 +88,7 @@ def _awkward_boundary() -> shapely.MultiPolygon:
 
 
 def test_a_real_boundary_with_holes_and_islands_is_covered(tmp_path: Path) -> None:
-    outline = _awkward_boundary()
+    outline = awkward_boundary()
     source = tmp_path / "boundary.geojson"
     gcj = geometry_from_wgs84(outline, "gcj02")
     source.write_text(
