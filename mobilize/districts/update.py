@@ -255,6 +255,14 @@ def plan_update(
     per_general: dict[str, int] = {}
     for g in micro:
         per_general[g.parent] = per_general.get(g.parent, 0) + per_micro.get(g.code, 0)
+    # What follows from a grid's polygon and households: a point inside it, the count.
+    centres = dict(
+        zip(
+            [g.code for g in bundle.grids],
+            shapely.point_on_surface([g.geom for g in bundle.grids]).tolist(),
+            strict=True,
+        )
+    )
     grid_plan_general = {
         g.code: {
             "community_id": communities[community_of[g.code]],
@@ -262,6 +270,8 @@ def plan_update(
             "level": GridLevel.GENERAL.value,
             "name": g.name,
             "geom": g.geom,
+            "centre": centres[g.code],
+            "household_count": per_general.get(g.code, 0),
         }
         for g in general
     }
@@ -273,15 +283,14 @@ def plan_update(
             "level": GridLevel.MICRO.value,
             "name": g.name,
             "geom": g.geom,
+            "centre": centres[g.code],
+            "household_count": per_micro.get(g.code, 0),
         }
         for g in micro
     }
     grids = sync("grids", Grid, {**grid_plan_general, **grid_plan_micro})
     # The general grids were compared twice; keep each code once in the difference.
     _dedupe(diff.kinds["grids"])
-    if write:
-        grid_diff = diff.kinds["grids"]
-        _derive_grids(session, did, per_micro, per_general, {*grid_diff.added, *grid_diff.changed})
 
     moved = _sync_households(
         session, did, bundle, grids, diff.kinds["households"], now, write=write
@@ -345,44 +354,6 @@ def _stored_micro(session: Session, district_id: int) -> dict[str, dict[str, Any
 def _dedupe(diff: KindDifference) -> None:
     for name in ("added", "changed", "retired"):
         setattr(diff, name, list(dict.fromkeys(getattr(diff, name))))
-
-
-def _derive_grids(
-    session: Session,
-    district_id: int,
-    per_micro: dict[str, int],
-    per_general: dict[str, int],
-    reshaped: set[str],
-) -> None:
-    """What follows from a grid's polygon and households: a point inside it (for the grids
-    added or redrawn), the count (where it differs)."""
-    rows = session.execute(
-        select(Grid.id, Grid.code, Grid.level, Grid.household_count).where(
-            Grid.district_id == district_id, Grid.current()
-        )
-    ).all()
-    changes: list[dict[str, Any]] = []
-    redraw = (
-        session.execute(
-            select(Grid.id, unparsed(Grid.geom)).where(
-                Grid.district_id == district_id, Grid.code.in_(reshaped)
-            )
-        ).all()
-        if reshaped
-        else []
-    )
-    centres = shapely.point_on_surface(parse_all([r.geom for r in redraw])) if redraw else []
-    centre_of = {r.id: c for r, c in zip(redraw, centres, strict=True)}
-    for r in rows:
-        count = (per_micro if r.level == GridLevel.MICRO else per_general).get(r.code, 0)
-        values: dict[str, Any] = {}
-        if count != r.household_count:
-            values["household_count"] = count
-        if r.id in centre_of:
-            values["centre"] = centre_of[r.id]
-        if values:
-            changes.append({"id": r.id, **values})
-    _update_by_id(session, Grid, changes)
 
 
 def _sync_households(

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import shapely
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -243,3 +244,23 @@ def test_a_household_that_moves_is_structure_in_wartime_and_lands_in_peacetime(
     with Session(engine) as session:
         stored = session.scalars(select(Household).where(Household.code == code)).one()
     assert abs(stored.geom.x - float(moved.households.lon[1])) < 1e-9
+
+
+def test_a_new_micro_grid_arrives_whole_with_its_centre_and_count(
+    engine: Engine, tiny_bundle: Bundle, clock: ManualClock
+) -> None:
+    imported(engine, tiny_bundle, clock)
+    parent = next(g for g in tiny_bundle.grids if g.level == "micro")
+    sibling = next(g for g in tiny_bundle.grids if g.level == "general")
+    corner = sibling.geom.representative_point()
+    drawn = shapely.MultiPolygon(
+        [shapely.box(corner.x, corner.y, corner.x + 1e-4, corner.y + 1e-4)]
+    )
+    new = dataclasses.replace(parent, code="NEW-M1", name="新网格", parent=sibling.code, geom=drawn)
+    result = imported(
+        engine, dataclasses.replace(tiny_bundle, grids=[*tiny_bundle.grids, new]), clock
+    )
+    assert result.difference.kinds["grids"].added == ["NEW-M1"]
+    with Session(engine) as session:
+        grid = session.scalars(select(Grid).where(Grid.code == "NEW-M1")).one()
+    assert grid.household_count == 0 and drawn.covers(grid.centre)
