@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright import sync_api as playwright
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
@@ -57,8 +58,6 @@ from tests.wartime import (
     phone,
     write,
 )
-
-playwright = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
 
 CHROMIUM = os.environ.get("MOBILIZE_TEST_CHROMIUM", shutil.which("chromium") or "")
 SHOTS = Path(__file__).resolve().parents[2] / "out" / "screenshots"
