@@ -8,7 +8,7 @@ touched. During a live mobilisation only changes that leave its area's structure
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -41,6 +41,7 @@ from mobilize.models import (
     Unit,
 )
 from mobilize.models.base import Retirable, table_of
+from mobilize.progress import NoProgress, Progress
 
 KINDS = (
     "streets",
@@ -79,12 +80,6 @@ class Difference:
 
     def as_dict(self) -> dict[str, dict[str, list[str]]]:
         return {kind: diff.as_dict() for kind, diff in self.kinds.items()}
-
-    def counts(self) -> dict[str, dict[str, int]]:
-        return {
-            kind: {what: len(codes) for what, codes in diff.as_dict().items()}
-            for kind, diff in self.kinds.items()
-        }
 
     def __bool__(self) -> bool:
         return any(self.kinds.values())
@@ -126,8 +121,6 @@ def _plan_coded(
     district_id: int,
     desired: Mapping[str, dict[str, Any]],
     diff: KindDifference,
-    *,
-    label: Callable[[str], str] = str,
 ) -> _Plan:
     """Compare the bundle's rows of one kind (code -> column values) with the stored ones."""
     columns = sorted({c for values in desired.values() for c in values})
@@ -152,21 +145,21 @@ def _plan_coded(
         found = stored.get(code)
         if found is None:
             plan.inserts.append({"district_id": district_id, "code": code, **values})
-            diff.added.append(label(code))
+            diff.added.append(code)
             continue
         k, row = found
         plan.ids[code] = row.id
         moved = {c: v for c, v in values.items() if not _same(value(k, row, c), v)}
         if row.retired_at is not None:
             plan.updates.append({"id": row.id, "retired_at": None, **values})
-            diff.added.append(label(code))
+            diff.added.append(code)
         elif moved:
             plan.updates.append({"id": row.id, **moved})
-            diff.changed.append(label(code))
+            diff.changed.append(code)
     for code, (_, row) in stored.items():
         if code not in desired and row.retired_at is None:
             plan.retire.append(row.id)
-            diff.retired.append(label(code))
+            diff.retired.append(code)
     return plan
 
 
@@ -210,7 +203,13 @@ def _retire(session: Session, model: Any, ids: Sequence[int], now: datetime) -> 
 
 
 def plan_update(
-    session: Session, district: District, bundle: Bundle, now: datetime, *, write: bool
+    session: Session,
+    district: District,
+    bundle: Bundle,
+    now: datetime,
+    *,
+    write: bool,
+    progress: Progress | None = None,
 ) -> tuple[Difference, list[str]]:
     """The difference between the stored district and `bundle`, and the households that move;
     with `write`, applied."""
@@ -293,7 +292,7 @@ def plan_update(
     _dedupe(diff.kinds["grids"])
 
     moved = _sync_households(
-        session, did, bundle, grids, diff.kinds["households"], now, write=write
+        session, did, bundle, grids, diff.kinds["households"], now, write=write, progress=progress
     )
 
     units = sync(
@@ -365,6 +364,7 @@ def _sync_households(
     now: datetime,
     *,
     write: bool,
+    progress: Progress | None,
 ) -> list[str]:
     """Half a million rows: compared as columns (numpy), written as few statements. Returns
     the codes of households that move (another grid or another position): structure, unlike
@@ -456,7 +456,12 @@ def _sync_households(
     diff.retired.extend(stored_code[x] for x in leaving)
     if not write:
         return moved_codes
-    write_households(session, bundle, district_id, grids, rows=new)
+    everything = len(new) == len(h)  # a first import: no copy of the columns
+    if new:
+        (progress or NoProgress()).step("writing households", total=len(new))
+    write_households(
+        session, bundle, district_id, grids, progress, rows=None if everything else new
+    )
     _update_by_id(session, Household, updates)
     _retire(session, Household, stored_id[leaving].tolist(), now)
     return moved_codes
@@ -644,25 +649,3 @@ def _touched_communities(
         "responders",
     )
     return touched
-
-
-def current_counts(session: Session, district_id: int) -> dict[str, int]:
-    """How many of each kind the district has today (retired rows left out)."""
-    models: dict[str, Any] = {
-        "streets": Street,
-        "communities": Community,
-        "grids": Grid,
-        "households": Household,
-        "units": Unit,
-        "pairings": Pairing,
-        "teams": Team,
-        "responders": Responder,
-    }
-    counts: dict[str, int] = {}
-    for kind, model in models.items():
-        counts[kind] = len(
-            session.scalars(
-                select(model.id).where(model.district_id == district_id, model.current())
-            ).all()
-        )
-    return counts

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from mobilize.bundle import Bundle, read_bundle
 from mobilize.clock import ManualClock
 from mobilize.db import make_sessionmaker, transaction
-from mobilize.districts import importer
+from mobilize.districts import update
 from mobilize.districts.importer import import_district
 from mobilize.models import (
     Base,
@@ -67,13 +67,13 @@ def test_a_failure_mid_import_leaves_nothing_behind(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk full")
 
-    real = importer.write_households
+    real = update.write_households
 
     def households_then_break(*args: Any, **kwargs: Any) -> None:
         real(*args, **kwargs)
         broken()
 
-    monkeypatch.setattr(importer, "write_households", households_then_break)
+    monkeypatch.setattr(update, "write_households", households_then_break)
     with pytest.raises(RuntimeError), transaction(make_sessionmaker(engine)) as session:
         import_district(session, bundle=tiny_bundle, actor="a", clock=clock)
     with Session(engine) as session:
