@@ -27,14 +27,10 @@ class GridState(Base):
     __tablename__ = "grid_state"
     __table_args__ = (Index("ix_grid_state_mobilisation_status", "mobilisation_id", "status"),)
 
-    mobilisation_id: Mapped[int] = mapped_column(
-        ForeignKey("mobilisation.id", ondelete="CASCADE"), primary_key=True
-    )
-    grid_id: Mapped[int] = mapped_column(
-        ForeignKey("grid.id", ondelete="CASCADE"), primary_key=True
-    )
-    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete="CASCADE"))
-    street_id: Mapped[int] = mapped_column(ForeignKey("street.id", ondelete="CASCADE"))
+    mobilisation_id: Mapped[int] = mapped_column(ForeignKey("mobilisation.id"), primary_key=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id"), primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"))
+    street_id: Mapped[int] = mapped_column(ForeignKey("street.id"))
     status: Mapped[GridStatus] = mapped_column(String(16))
     assigned: Mapped[int] = mapped_column(default=0)
     answered: Mapped[int] = mapped_column(default=0)  # acknowledged or on the way
@@ -60,9 +56,7 @@ class Milestone(Base):
 
     __tablename__ = "milestone"
 
-    mobilisation_id: Mapped[int] = mapped_column(
-        ForeignKey("mobilisation.id", ondelete="CASCADE"), primary_key=True
-    )
+    mobilisation_id: Mapped[int] = mapped_column(ForeignKey("mobilisation.id"), primary_key=True)
     kind: Mapped[MilestoneKind] = mapped_column(String(16), primary_key=True)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime())
     done_at: Mapped[datetime] = mapped_column(UTCDateTime())

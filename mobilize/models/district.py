@@ -78,7 +78,7 @@ class Street(Retirable, Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    district_id: Mapped[int] = mapped_column(ForeignKey("district.id", ondelete="CASCADE"))
+    district_id: Mapped[int] = mapped_column(ForeignKey("district.id"))
     code: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
     geom: Mapped[shapely.MultiPolygon] = mapped_column(Geometry("MULTIPOLYGON"))
@@ -95,8 +95,8 @@ class Community(Retirable, Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    district_id: Mapped[int] = mapped_column(ForeignKey("district.id", ondelete="CASCADE"))
-    street_id: Mapped[int] = mapped_column(ForeignKey("street.id", ondelete="CASCADE"), index=True)
+    district_id: Mapped[int] = mapped_column(ForeignKey("district.id"))
+    street_id: Mapped[int] = mapped_column(ForeignKey("street.id"), index=True)
     code: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[CommunityKind] = mapped_column(String(16))
@@ -124,11 +124,9 @@ class Grid(Retirable, Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    district_id: Mapped[int] = mapped_column(ForeignKey("district.id", ondelete="CASCADE"))
-    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete="CASCADE"))
-    parent_id: Mapped[int | None] = mapped_column(
-        ForeignKey("grid.id", ondelete="CASCADE"), index=True
-    )
+    district_id: Mapped[int] = mapped_column(ForeignKey("district.id"))
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"), index=True)
     level: Mapped[GridLevel] = mapped_column(String(16))
     code: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
@@ -148,10 +146,8 @@ class Household(Retirable, Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    district_id: Mapped[int] = mapped_column(ForeignKey("district.id", ondelete="CASCADE"))
-    micro_grid_id: Mapped[int] = mapped_column(
-        ForeignKey("grid.id", ondelete="CASCADE"), index=True
-    )
+    district_id: Mapped[int] = mapped_column(ForeignKey("district.id"))
+    micro_grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id"), index=True)
     code: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(default=1)
     tags: Mapped[int] = mapped_column(default=0)

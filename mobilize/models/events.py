@@ -44,9 +44,7 @@ class EventCounter(Base):
 
     __tablename__ = "event_counter"
 
-    mobilisation_id: Mapped[int] = mapped_column(
-        ForeignKey("mobilisation.id", ondelete="CASCADE"), primary_key=True
-    )
+    mobilisation_id: Mapped[int] = mapped_column(ForeignKey("mobilisation.id"), primary_key=True)
     last_mseq: Mapped[int] = mapped_column(default=0)
     last_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -57,9 +55,7 @@ class EventSnapshot(Base):
 
     __tablename__ = "event_snapshot"
 
-    mobilisation_id: Mapped[int] = mapped_column(
-        ForeignKey("mobilisation.id", ondelete="CASCADE"), primary_key=True
-    )
+    mobilisation_id: Mapped[int] = mapped_column(ForeignKey("mobilisation.id"), primary_key=True)
     mseq: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime())  # the time of event `mseq`
     state: Mapped[bytes] = mapped_column(LargeBinary)

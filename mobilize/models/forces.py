@@ -32,7 +32,7 @@ class Unit(Retirable, Base):
     __table_args__ = (UniqueConstraint("district_id", "code"), spatial_index("unit"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    district_id: Mapped[int] = mapped_column(ForeignKey("district.id", ondelete="CASCADE"))
+    district_id: Mapped[int] = mapped_column(ForeignKey("district.id"))
     code: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
     geom: Mapped[shapely.Point] = mapped_column(Geometry("POINT"))
@@ -48,11 +48,9 @@ class Pairing(Retirable, Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    district_id: Mapped[int] = mapped_column(ForeignKey("district.id", ondelete="CASCADE"))
-    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id", ondelete="CASCADE"))
-    community_id: Mapped[int] = mapped_column(
-        ForeignKey("community.id", ondelete="CASCADE"), index=True
-    )
+    district_id: Mapped[int] = mapped_column(ForeignKey("district.id"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"), index=True)
     wartime_quota: Mapped[int]
 
 
@@ -64,11 +62,11 @@ class Team(Retirable, Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    district_id: Mapped[int] = mapped_column(ForeignKey("district.id", ondelete="CASCADE"))
+    district_id: Mapped[int] = mapped_column(ForeignKey("district.id"))
     code: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[TeamKind] = mapped_column(String(32))
-    unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id", ondelete="SET NULL"))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
 
 
 class Responder(Retirable, Base):
@@ -88,20 +86,14 @@ class Responder(Retirable, Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    district_id: Mapped[int] = mapped_column(ForeignKey("district.id", ondelete="CASCADE"))
+    district_id: Mapped[int] = mapped_column(ForeignKey("district.id"))
     code: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
     phone: Mapped[str] = mapped_column(String(32), index=True)
     kind: Mapped[ResponderKind] = mapped_column(String(32))
-    unit_id: Mapped[int | None] = mapped_column(
-        ForeignKey("unit.id", ondelete="SET NULL"), index=True
-    )
-    team_id: Mapped[int | None] = mapped_column(
-        ForeignKey("team.id", ondelete="SET NULL"), index=True
-    )
-    home_grid_id: Mapped[int | None] = mapped_column(
-        ForeignKey("grid.id", ondelete="SET NULL"), index=True
-    )
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id"), index=True)
+    home_grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"), index=True)
     geom: Mapped[shapely.Point | None] = mapped_column(Geometry("POINT"))
     skills: Mapped[list[str]] = mapped_column(JSON, default=list)
     seniority: Mapped[int] = mapped_column(default=0)  # years of service; leads when no secretary

@@ -78,7 +78,7 @@ class Mobilisation(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    district_id: Mapped[int] = mapped_column(ForeignKey("district.id", ondelete="CASCADE"))
+    district_id: Mapped[int] = mapped_column(ForeignKey("district.id"))
     kind: Mapped[MobilisationKind] = mapped_column(String(16))
     title: Mapped[str] = mapped_column(String(200))
     scope: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"district": bool, "streets": [...],...}
@@ -109,10 +109,8 @@ class MobilisationArea(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    mobilisation_id: Mapped[int] = mapped_column(
-        ForeignKey("mobilisation.id", ondelete="CASCADE"), index=True
-    )
-    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete="CASCADE"))
+    mobilisation_id: Mapped[int] = mapped_column(ForeignKey("mobilisation.id"), index=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"))
     active: Mapped[bool]
 
 
@@ -135,12 +133,10 @@ class Assignment(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    mobilisation_id: Mapped[int] = mapped_column(ForeignKey("mobilisation.id", ondelete="CASCADE"))
-    responder_id: Mapped[int] = mapped_column(
-        ForeignKey("responder.id", ondelete="CASCADE"), index=True
-    )
-    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id", ondelete="CASCADE"))
-    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete="CASCADE"))
+    mobilisation_id: Mapped[int] = mapped_column(ForeignKey("mobilisation.id"))
+    responder_id: Mapped[int] = mapped_column(ForeignKey("responder.id"), index=True)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"))
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"))
     role: Mapped[AssignmentRole] = mapped_column(String(16))
     source: Mapped[AssignmentSource] = mapped_column(String(16))
     pinned: Mapped[bool] = mapped_column(default=False)
@@ -162,10 +158,10 @@ class PartyOrganisation(Base):
     __table_args__ = (UniqueConstraint("mobilisation_id", "community_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    mobilisation_id: Mapped[int] = mapped_column(ForeignKey("mobilisation.id", ondelete="CASCADE"))
-    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete="CASCADE"))
+    mobilisation_id: Mapped[int] = mapped_column(ForeignKey("mobilisation.id"))
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"))
     name: Mapped[str] = mapped_column(String(200))
-    leader_id: Mapped[int | None] = mapped_column(ForeignKey("responder.id", ondelete="SET NULL"))
+    leader_id: Mapped[int | None] = mapped_column(ForeignKey("responder.id"))
     leader_basis: Mapped[str] = mapped_column(String(32))  # secretary | senior_cadre | none
 
 
@@ -201,9 +197,7 @@ class Notification(Base):
     recipient: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(String(2000))
-    mobilisation_id: Mapped[int | None] = mapped_column(
-        ForeignKey("mobilisation.id", ondelete="CASCADE")
-    )
+    mobilisation_id: Mapped[int | None] = mapped_column(ForeignKey("mobilisation.id"))
     status: Mapped[str] = mapped_column(
         String(16), default="pending"
     )  # pending|sent|failed|cancelled

@@ -56,11 +56,11 @@ class Task(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    mobilisation_id: Mapped[int] = mapped_column(ForeignKey("mobilisation.id", ondelete="CASCADE"))
+    mobilisation_id: Mapped[int] = mapped_column(ForeignKey("mobilisation.id"))
     kind: Mapped[TaskKind] = mapped_column(String(32))
     title: Mapped[str] = mapped_column(String(200))
-    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id", ondelete="CASCADE"))
-    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete="CASCADE"))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"))
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"))
     target_tags: Mapped[int] = mapped_column(default=0)  # households with any of these tags
     priority: Mapped[int] = mapped_column(default=3)  # 1 most urgent .. 5
     due_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -76,11 +76,9 @@ class TaskAssignee(Base):
 
     __tablename__ = "task_assignee"
 
-    task_id: Mapped[int] = mapped_column(
-        ForeignKey("task.id", ondelete="CASCADE"), primary_key=True
-    )
+    task_id: Mapped[int] = mapped_column(ForeignKey("task.id"), primary_key=True)
     responder_id: Mapped[int] = mapped_column(
-        ForeignKey("responder.id", ondelete="CASCADE"), primary_key=True, index=True
+        ForeignKey("responder.id"), primary_key=True, index=True
     )
 
 
@@ -91,10 +89,10 @@ class HouseholdRecord(Base):
     __table_args__ = (UniqueConstraint("mobilisation_id", "household_id", "kind"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    mobilisation_id: Mapped[int] = mapped_column(ForeignKey("mobilisation.id", ondelete="CASCADE"))
-    task_id: Mapped[int] = mapped_column(ForeignKey("task.id", ondelete="CASCADE"), index=True)
-    household_id: Mapped[int] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"))
-    responder_id: Mapped[int] = mapped_column(ForeignKey("responder.id", ondelete="CASCADE"))
+    mobilisation_id: Mapped[int] = mapped_column(ForeignKey("mobilisation.id"))
+    task_id: Mapped[int] = mapped_column(ForeignKey("task.id"), index=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"))
+    responder_id: Mapped[int] = mapped_column(ForeignKey("responder.id"))
     kind: Mapped[str] = mapped_column(String(16))  # check | delivery
     result: Mapped[str] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(String(1000))
@@ -107,12 +105,10 @@ class ProblemReport(Base):
     __tablename__ = "problem_report"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    mobilisation_id: Mapped[int] = mapped_column(
-        ForeignKey("mobilisation.id", ondelete="CASCADE"), index=True
-    )
-    responder_id: Mapped[int] = mapped_column(ForeignKey("responder.id", ondelete="CASCADE"))
-    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id", ondelete="CASCADE"))
-    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete="CASCADE"))
+    mobilisation_id: Mapped[int] = mapped_column(ForeignKey("mobilisation.id"), index=True)
+    responder_id: Mapped[int] = mapped_column(ForeignKey("responder.id"))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"))
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"))
     text: Mapped[str] = mapped_column(String(1000))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(16))  # escalated | resolved
@@ -125,10 +121,8 @@ class ServiceRecord(Base):
     __table_args__ = (UniqueConstraint("mobilisation_id", "responder_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    mobilisation_id: Mapped[int] = mapped_column(ForeignKey("mobilisation.id", ondelete="CASCADE"))
-    responder_id: Mapped[int] = mapped_column(
-        ForeignKey("responder.id", ondelete="CASCADE"), index=True
-    )
+    mobilisation_id: Mapped[int] = mapped_column(ForeignKey("mobilisation.id"))
+    responder_id: Mapped[int] = mapped_column(ForeignKey("responder.id"), index=True)
     checked_in_at: Mapped[datetime] = mapped_column(UTCDateTime())
     released_at: Mapped[datetime] = mapped_column(UTCDateTime())
     hours: Mapped[float] = mapped_column(Float)
