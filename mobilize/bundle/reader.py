@@ -31,6 +31,8 @@ from geo.validate import (
 )
 from mobilize.bundle.model import (
     BUNDLE_FORMAT,
+    READABLE_FORMATS,
+    BuildingRecord,
     Bundle,
     CommunityRecord,
     GridRecord,
@@ -41,6 +43,7 @@ from mobilize.bundle.model import (
     TeamRecord,
     UnitRecord,
     as_multipolygon,
+    household_address,
 )
 from mobilize.bundle.problems import BundleInvalid, Problem, Problems
 from mobilize.models import CommunityKind, GridLevel, HouseholdTag, ResponderKind, TeamKind
@@ -81,17 +84,19 @@ def _load_json(path: Path, problems: Problems) -> Any:
     return None
 
 
-def _read_meta(root: Path, problems: Problems) -> tuple[str | None, str, str]:
+def _read_meta(root: Path, problems: Problems) -> tuple[str | None, str, str, str]:
+    """The coordinate system, the district's code and name, and the format."""
     doc = _load_json(root / "bundle.json", problems)
     if doc is None:
-        return None, "", ""
+        return None, "", "", BUNDLE_FORMAT
     if not isinstance(doc, dict):
         problems.error("bundle.json", "", None, "top level is not a JSON object")
-        return None, "", ""
-    if doc.get("format") != BUNDLE_FORMAT:
-        problems.error(
-            "bundle.json", "", "format", f"expected {BUNDLE_FORMAT!r}, found {doc.get('format')!r}"
-        )
+        return None, "", "", BUNDLE_FORMAT
+    found = doc.get("format")
+    if found not in READABLE_FORMATS:
+        expected = " or ".join(repr(f) for f in READABLE_FORMATS)
+        problems.error("bundle.json", "", "format", f"expected {expected}, found {found!r}")
+        found = BUNDLE_FORMAT
     crs = doc.get("crs")
     if crs not in SUPPORTED_CRS:
         problems.error(
@@ -110,7 +115,7 @@ def _read_meta(root: Path, problems: Problems) -> tuple[str | None, str, str]:
         for key, value in (("code", code), ("name", name)):
             if not value:
                 problems.error("bundle.json", "", f"district.{key}", "missing")
-    return crs, code, name
+    return crs, code, name, str(found)
 
 
 def _in_range(geom: shapely.Geometry) -> bool:
@@ -261,6 +266,7 @@ def _lonlat(
 
 # A household this close to a micro-grid but in none is placed in the nearest, with a warning.
 PLACEMENT_TOLERANCE_M = 1.0
+ADDRESS_LIMIT = 300  # characters, as stored
 
 
 class _Reader:
@@ -275,7 +281,7 @@ class _Reader:
     def run(self) -> Bundle:
         p = self.problems
         self.progress.step("reading bundle.json and polygons")
-        crs, district_code, district_name = _read_meta(self.root, p)
+        crs, district_code, district_name, fmt = _read_meta(self.root, p)
         geo_crs = crs or "wgs84"
         district_features = _read_layer(self.root, "district.geojson", crs, [], p)
         streets = self._streets(geo_crs)
@@ -299,13 +305,18 @@ class _Reader:
             self.progress.step("checking that every grid nests in its parent")
             self._check_nesting(metric, district_geom, streets, communities, grids)
 
+        buildings = (
+            self._buildings(geo_crs, metric if spatial_ok else None, grids)
+            if fmt != "mobilize-bundle/1"
+            else []
+        )
         self.progress.step("reading households")
-        households = self._households(crs, metric, district_geom, grids, spatial_ok)
+        households = self._households(crs, metric, district_geom, grids, buildings, spatial_ok)
         self.progress.step("reading units, pairings, teams and responders")
         units = self._units(geo_crs)
         pairings = self._pairings({u.code for u in units}, {c.code for c in communities})
         teams = self._teams({u.code for u in units})
-        responders = self._responders(geo_crs, units, teams, grids)
+        responders = self._responders(geo_crs, units, teams, grids, {b.code for b in buildings})
         known = {r.code for r in responders}
         for community in communities:
             if community.secretary and community.secretary not in known:
@@ -331,6 +342,7 @@ class _Reader:
             pairings=pairings,
             teams=teams,
             responders=responders,
+            buildings=buildings,
             source_crs=crs,
             warnings=p.warnings,
         )
@@ -531,9 +543,11 @@ class _Reader:
         metric: LocalMetric | None,
         district: shapely.MultiPolygon | None,
         grids: list[GridRecord],
+        buildings: list[BuildingRecord],
         spatial_ok: bool,
     ) -> HouseholdTable:
         name = "households.csv"
+        building_of = {b.code: b for b in buildings}
         p = self.problems
         rows = _read_csv(self.root, name, ["code", "lon", "lat", "size", "tags"], p)
         micro_codes = {g.code for g in grids if g.level == GridLevel.MICRO}
@@ -544,6 +558,7 @@ class _Reader:
         sizes: list[int] = []
         masks: list[int] = []
         given: list[str] = []
+        places: list[tuple[str, str, str, str]] = []  # building, unit, door, address
         seen: dict[str, int] = {}
         for line, row in rows:
             where = f"line {line}"
@@ -572,8 +587,10 @@ class _Reader:
             if grid and grid not in micro_codes:
                 p.error(name, where, "micro_grid", f"unknown micro-grid {grid!r}")
                 ok = False
-            if point is None or size is None or not ok:
+            place = self._household_place(where, row, building_of)
+            if point is None or size is None or place is None or not ok:
                 continue
+            places.append(place)
             codes.append(code)
             lines.append(line)
             lons.append(point[0])
@@ -586,6 +603,19 @@ class _Reader:
         placed = list(given)
         if spatial_ok and metric is not None and district is not None and codes:
             placed = self._place_households(metric, district, grids, lon, lat, lines, given)
+        for i, (building, *_) in enumerate(places):
+            # A building is in one micro-grid, and its households with it.
+            if building and placed[i] != building_of[building].micro_grid:
+                home = building_of[building].micro_grid
+                if placed[i]:
+                    p.warn(
+                        name,
+                        f"line {lines[i]}",
+                        "building",
+                        f"the point lies in {placed[i]!r} but building {building!r} is in "
+                        f"{home!r}: placed with its building",
+                    )
+                placed[i] = home
         return HouseholdTable(
             code=codes,
             lon=lon,
@@ -593,7 +623,38 @@ class _Reader:
             size=np.asarray(sizes, dtype=np.int64),
             tags=np.asarray(masks, dtype=np.int64),
             micro_grid=placed,
+            building=[b for b, _, _, _ in places],
+            building_unit=[u for _, u, _, _ in places],
+            door=[d for _, _, d, _ in places],
+            address=[a for _, _, _, a in places],
         )
+
+    def _household_place(
+        self, where: str, row: dict[str, str], building_of: dict[str, BuildingRecord]
+    ) -> tuple[str, str, str, str] | None:
+        """A household's building, unit, door and address (format 2's columns; all optional).
+        Without an address of its own, it is its building's, unit and door."""
+        name = "households.csv"
+        building, unit = row.get("building", ""), row.get("unit", "")
+        door, address = row.get("door", ""), row.get("address", "")
+        ok = True
+        if building and building not in building_of:
+            self.problems.error(name, where, "building", f"unknown building {building!r}")
+            ok = False
+        for field_name, value, limit in (("unit", unit, 16), ("door", door, 16)):
+            if len(value) > limit:
+                self.problems.error(
+                    name, where, field_name, f"{value!r} is longer than {limit} characters"
+                )
+                ok = False
+        if len(address) > ADDRESS_LIMIT:
+            self.problems.error(name, where, "address", f"longer than {ADDRESS_LIMIT} characters")
+            ok = False
+        if not ok:
+            return None
+        if not address and building:
+            address = household_address(building_of[building].address, unit, door)
+        return building, unit, door, address
 
     def _place_households(
         self,
@@ -762,7 +823,12 @@ class _Reader:
         return records
 
     def _responders(
-        self, crs: str, units: list[UnitRecord], teams: list[TeamRecord], grids: list[GridRecord]
+        self,
+        crs: str,
+        units: list[UnitRecord],
+        teams: list[TeamRecord],
+        grids: list[GridRecord],
+        buildings: set[str],
     ) -> list[ResponderRecord]:
         name = "responders.csv"
         columns = [
@@ -785,9 +851,25 @@ class _Reader:
         kinds = {k.value for k in ResponderKind}
         records = []
         p = self.problems
+        leader_at: dict[str, int] = {}
         for line, row in rows:
             where = f"line {line}"
             ok = self._required(name, where, row, ["code", "name", "phone", "kind"])
+            leads = row.get("leads_building", "")
+            if leads and leads not in buildings:
+                p.error(name, where, "leads_building", f"unknown building {leads!r}")
+                ok = False
+            elif leads in leader_at:
+                p.error(
+                    name,
+                    where,
+                    "leads_building",
+                    f"building {leads!r} already has its leader (line {leader_at[leads]}); "
+                    "one leader per building",
+                )
+                ok = False
+            elif leads:
+                leader_at[leads] = line
             kind = row["kind"]
             if kind and kind not in kinds:
                 p.error(name, where, "kind", f"{kind!r} is not one of {', '.join(sorted(kinds))}")
@@ -856,8 +938,64 @@ class _Reader:
                     lat,
                     skills,
                     seniority,
+                    leads or None,
                 )
             )
+        return records
+
+    def _buildings(
+        self, crs: str, metric: LocalMetric | None, grids: list[GridRecord]
+    ) -> list[BuildingRecord]:
+        """buildings.csv (format 2): each in one micro-grid, its point inside it."""
+        name = "buildings.csv"
+        columns = ["code", "name", "address", "lon", "lat", "micro_grid", "floors"]
+        rows = _read_csv(self.root, name, columns, self.problems)
+        _unique_codes(name, [(r["code"], f"line {n}") for n, r in rows if r["code"]], self.problems)
+        micro = {g.code: g for g in grids if g.level == GridLevel.MICRO}
+        records = []
+        for line, row in rows:
+            where = f"line {line}"
+            ok = self._required(name, where, row, ["code", "name", "micro_grid", "floors"])
+            if row["micro_grid"] and row["micro_grid"] not in micro:
+                self.problems.error(
+                    name, where, "micro_grid", f"unknown micro-grid {row['micro_grid']!r}"
+                )
+                ok = False
+            if len(row["address"]) > ADDRESS_LIMIT:
+                self.problems.error(
+                    name, where, "address", f"longer than {ADDRESS_LIMIT} characters"
+                )
+                ok = False
+            floors = (
+                _integer(name, where, "floors", row["floors"], self.problems, minimum=1)
+                if row["floors"]
+                else None
+            )
+            point = _lonlat(name, where, row, self.problems)
+            if point is None or floors is None or not ok:
+                continue
+            lon, lat = to_wgs84([point[0]], [point[1]], crs)
+            record = BuildingRecord(
+                row["code"],
+                row["name"],
+                row["address"],
+                float(lon[0]),
+                float(lat[0]),
+                row["micro_grid"],
+                floors,
+            )
+            grid, at = micro[record.micro_grid].geom, shapely.Point(record.lon, record.lat)
+            if metric is not None and not grid.covers(at):
+                metres = metric.distance_m(at, grid)
+                if metres > self.placement_tolerance_m:
+                    self.problems.error(
+                        name,
+                        where,
+                        "lon,lat",
+                        f"lies {metres:,.1f} m outside its micro-grid {record.micro_grid!r}",
+                    )
+                    continue
+            records.append(record)
         return records
 
 

@@ -13,7 +13,7 @@ import shapely
 
 from geo import geometry_to_geojson, wgs84_to
 from geo.crs import geometry_from_wgs84
-from mobilize.bundle.model import BUNDLE_FORMAT, Bundle
+from mobilize.bundle.model import BUNDLE_FORMAT, Bundle, household_address
 from mobilize.models import HouseholdTag
 
 _DECIMALS = 7  # about 1 cm
@@ -102,21 +102,53 @@ def write_bundle(
         for mask in np.unique(h.tags).tolist()
     }
     with_grid = household_grids and any(h.micro_grid)
-    header = ["code", "lon", "lat", "size", "tags"] + (["micro_grid"] if with_grid else [])
+    header = ["code", "lon", "lat", "size", "tags", "building", "unit", "door", "address"]
+    building_address = {b.code: b.address for b in bundle.buildings}
+
+    def own_address(building: str, unit: str, door: str, address: str) -> str:
+        """Only an address that is not its building's, unit and door (the reader derives it)."""
+        if building and address == household_address(building_address[building], unit, door):
+            return ""
+        return address
+
     _csv(
         root / "households.csv",
-        header,
+        header + (["micro_grid"] if with_grid else []),
         (
-            [code, _coord(x), _coord(y), size, tag_names[tags]] + ([grid] if with_grid else [])
-            for code, x, y, size, tags, grid in zip(
+            [
+                code,
+                _coord(x),
+                _coord(y),
+                size,
+                tag_names[tags],
+                building,
+                unit,
+                door,
+                own_address(building, unit, door, address),
+            ]
+            + ([grid] if with_grid else [])
+            for code, x, y, size, tags, grid, building, unit, door, address in zip(
                 h.code,
                 hlon.tolist(),
                 hlat.tolist(),
                 h.size.tolist(),
                 h.tags.tolist(),
                 h.micro_grid,
+                h.building,
+                h.building_unit,
+                h.door,
+                h.address,
                 strict=True,
             )
+        ),
+    )
+    blon, blat = wgs84_to([b.lon for b in bundle.buildings], [b.lat for b in bundle.buildings], crs)
+    _csv(
+        root / "buildings.csv",
+        ["code", "name", "address", "lon", "lat", "micro_grid", "floors"],
+        (
+            [b.code, b.name, b.address, _coord(x), _coord(y), b.micro_grid, b.floors]
+            for b, x, y in zip(bundle.buildings, blon.tolist(), blat.tolist(), strict=True)
         ),
     )
 
@@ -158,6 +190,7 @@ def write_bundle(
                 lat,
                 ";".join(r.skills),
                 r.seniority,
+                r.leads_building or "",
             ]
 
     _csv(
@@ -174,6 +207,7 @@ def write_bundle(
             "lat",
             "skills",
             "seniority",
+            "leads_building",
         ],
         responder_rows(),
     )

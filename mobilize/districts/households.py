@@ -3,36 +3,26 @@ district and for the households an update adds."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import shapely
 from sqlalchemy.orm import Session
 
-from mobilize.bundle.model import Bundle, HouseholdTable
+from mobilize.bundle.model import Bundle
 from mobilize.db.engine import is_postgres
 from mobilize.progress import NoProgress, Progress
 
 _BATCH = 50_000
-
-
-def _subset(h: HouseholdTable, rows: Sequence[int]) -> HouseholdTable:
-    index = np.asarray(rows, dtype=np.int64)
-    return HouseholdTable(
-        code=[h.code[i] for i in rows],
-        lon=h.lon[index],
-        lat=h.lat[index],
-        size=h.size[index],
-        tags=h.tags[index],
-        micro_grid=[h.micro_grid[i] for i in rows],
-    )
+COLUMNS = "district_id, micro_grid_id, code, size, tags, building_id, building_unit, door, address"
 
 
 def write_households(
     session: Session,
     bundle: Bundle,
     district_id: int,
-    grid_ids: dict[str, int],
+    grid_ids: Mapping[str, int],
+    building_ids: Mapping[str, int],
     progress: Progress | None = None,
     *,
     rows: Sequence[int] | None = None,
@@ -40,17 +30,18 @@ def write_households(
     """The bundle's households (or those at `rows`) into the table, as fast as the backend
     takes them: COPY on PostgreSQL, one executemany a batch on SQLite."""
     progress = progress or NoProgress()
-    h = bundle.households if rows is None else _subset(bundle.households, rows)
+    h = bundle.households if rows is None else bundle.households.subset(rows)
     n = len(h)
     if n == 0:
         return
     grid_of = np.fromiter((grid_ids[code] for code in h.micro_grid), dtype=np.int64, count=n)
+    building_of = [building_ids[code] if code else None for code in h.building]
     points = shapely.points(h.lon, h.lat)
     dbapi = session.connection().connection.driver_connection
     assert dbapi is not None
     if is_postgres(session.get_bind()):
         ewkb = shapely.to_wkb(shapely.set_srid(points, 4326), hex=True, include_srid=True)
-        columns = "district_id, micro_grid_id, code, size, tags, geom"
+        columns = f"{COLUMNS}, geom"
         with (
             dbapi.cursor() as cursor,
             cursor.copy(f"COPY household ({columns}) FROM STDIN") as copy,
@@ -65,16 +56,17 @@ def write_households(
                             h.code[i],
                             int(h.size[i]),
                             int(h.tags[i]),
+                            building_of[i],
+                            h.building_unit[i],
+                            h.door[i],
+                            h.address[i],
                             ewkb[i],
                         )
                     )
                 progress.advance(stop - start)
         return
     wkb = shapely.to_wkb(points)
-    sql = (
-        "INSERT INTO household (district_id, micro_grid_id, code, size, tags, geom) "
-        "VALUES (?, ?, ?, ?, ?, ?)"
-    )
+    sql = f"INSERT INTO household ({COLUMNS}, geom) VALUES ({', '.join('?' * 10)})"
     cursor = dbapi.cursor()
     try:
         sizes, tags, grids = h.size.tolist(), h.tags.tolist(), grid_of.tolist()
@@ -83,7 +75,18 @@ def write_households(
             cursor.executemany(
                 sql,
                 [
-                    (district_id, grids[i], h.code[i], sizes[i], tags[i], wkb[i])
+                    (
+                        district_id,
+                        grids[i],
+                        h.code[i],
+                        sizes[i],
+                        tags[i],
+                        building_of[i],
+                        h.building_unit[i],
+                        h.door[i],
+                        h.address[i],
+                        wkb[i],
+                    )
                     for i in range(start, stop)
                 ],
             )

@@ -148,6 +148,7 @@ def _everything(bundle: Bundle) -> Difference:
         ("streets", [s.code for s in bundle.streets]),
         ("communities", [c.code for c in bundle.communities]),
         ("grids", [g.code for g in bundle.grids]),
+        ("buildings", [b.code for b in bundle.buildings]),
         ("households", list(bundle.households.code)),
         ("units", [u.code for u in bundle.units]),
         ("pairings", [f"{p.unit}/{p.community}" for p in bundle.pairings]),

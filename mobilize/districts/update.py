@@ -27,6 +27,7 @@ from mobilize.errors import DomainError
 from mobilize.models import (
     LIVE,
     Assignment,
+    Building,
     Community,
     District,
     Grid,
@@ -47,6 +48,7 @@ KINDS = (
     "streets",
     "communities",
     "grids",
+    "buildings",
     "households",
     "units",
     "pairings",
@@ -291,8 +293,30 @@ def plan_update(
     # The general grids were compared twice; keep each code once in the difference.
     _dedupe(diff.kinds["grids"])
 
+    buildings = sync(
+        "buildings",
+        Building,
+        {
+            b.code: {
+                "micro_grid_id": grids[b.micro_grid],
+                "name": b.name,
+                "address": b.address,
+                "floors": b.floors,
+                "geom": shapely.Point(b.lon, b.lat),
+            }
+            for b in bundle.buildings
+        },
+    )
     moved = _sync_households(
-        session, did, bundle, grids, diff.kinds["households"], now, write=write, progress=progress
+        session,
+        did,
+        bundle,
+        grids,
+        buildings,
+        diff.kinds["households"],
+        now,
+        write=write,
+        progress=progress,
     )
 
     units = sync(
@@ -322,6 +346,7 @@ def plan_update(
                 "geom": shapely.Point(r.lon, r.lat) if r.lon is not None else None,
                 "skills": list(r.skills),
                 "seniority": r.seniority,
+                "leads_building_id": buildings[r.leads_building] if r.leads_building else None,
             }
             for r in bundle.responders
         },
@@ -360,6 +385,7 @@ def _sync_households(
     district_id: int,
     bundle: Bundle,
     grids: dict[str, int],
+    buildings: dict[str, int],
     diff: KindDifference,
     now: datetime,
     *,
@@ -379,6 +405,7 @@ def _sync_households(
     try:
         cursor.execute(
             "SELECT id, code, micro_grid_id, size, tags, retired_at IS NOT NULL, "
+            "building_id, building_unit, door, address, "
             + ("ST_AsBinary(geom)" if postgres else "geom")
             + " FROM household WHERE district_id = "
             + ("%s" if postgres else "?"),
@@ -388,7 +415,10 @@ def _sync_households(
     finally:
         cursor.close()
     n = len(rows)
-    ids, codes, micro, sizes, tags, retired, shapes = zip(*rows, strict=True) if n else ((),) * 7
+    ids, codes, micro, sizes, tags, retired, *place, shapes = (
+        zip(*rows, strict=True) if n else ((),) * 11
+    )
+    stored_place = list(zip(*place, strict=True))  # building id, unit, door, address
     stored_code = list(codes)
     position = {code: k for k, code in enumerate(stored_code)}
     stored_id = np.asarray(ids, dtype=np.int64)
@@ -421,11 +451,22 @@ def _sync_households(
     other_tags[old] = stored_tags[k] != h.tags[old]
     back = np.zeros(len(h), dtype=bool)
     back[old] = stored_retired[k]
+    want_place = [
+        (buildings[b] if b else None, u, d, a)
+        for b, u, d, a in zip(h.building, h.building_unit, h.door, h.address, strict=True)
+    ]
+    at_list = at.tolist()
+    other_place = np.fromiter(
+        (x >= 0 and stored_place[x] != want_place[i] for i, x in enumerate(at_list)),
+        dtype=bool,
+        count=len(h),
+    )
 
     new = np.flatnonzero(~old).tolist()
     diff.added.extend(h.code[i] for i in new)
     updates: list[dict[str, Any]] = []
-    for i in np.flatnonzero(old & (back | moved_xy | other_grid | other_size | other_tags)):
+    changed = back | moved_xy | other_grid | other_size | other_tags | other_place
+    for i in np.flatnonzero(old & changed):
         pk = int(stored_id[at[i]])
         if back[i]:
             values: dict[str, Any] = {
@@ -434,6 +475,7 @@ def _sync_households(
                 "size": int(h.size[i]),
                 "tags": int(h.tags[i]),
                 "geom": shapely.Point(h.lon[i], h.lat[i]),
+                **_place_values(want_place[i]),
             }
             diff.added.append(h.code[i])
         else:
@@ -446,6 +488,8 @@ def _sync_households(
                 values["tags"] = int(h.tags[i])
             if moved_xy[i]:
                 values["geom"] = shapely.Point(h.lon[i], h.lat[i])
+            if other_place[i]:
+                values.update(_place_values(want_place[i]))
             diff.changed.append(h.code[i])
         updates.append({"id": pk, **values})
     moved_codes = [h.code[i] for i in np.flatnonzero(old & ~back & (moved_xy | other_grid))]
@@ -460,11 +504,16 @@ def _sync_households(
     if new:
         (progress or NoProgress()).step("writing households", total=len(new))
     write_households(
-        session, bundle, district_id, grids, progress, rows=None if everything else new
+        session, bundle, district_id, grids, buildings, progress, rows=None if everything else new
     )
     _update_by_id(session, Household, updates)
     _retire(session, Household, stored_id[leaving].tolist(), now)
     return moved_codes
+
+
+def _place_values(place: tuple[int | None, str, str, str]) -> dict[str, Any]:
+    building_id, unit, door, address = place
+    return {"building_id": building_id, "building_unit": unit, "door": door, "address": address}
 
 
 def _sync_pairings(
@@ -533,7 +582,8 @@ def refuse_in_wartime(
     session: Session, district: District, bundle: Bundle, diff: Difference, moved: list[str]
 ) -> None:
     """Structural changes to the area of a live mobilisation are refused naming it: streets,
-    communities and grids added, changed or retired, households added, moved or retired, and
+    communities, grids and buildings added, changed or retired, households added, moved or
+    retired, and
     people retired while they hold a slot. Tags, sizes, phone numbers, new people and quotas
     land whatever is live."""
     live = dict(
@@ -625,6 +675,25 @@ def _touched_communities(
             Household.code,
         ),
         "households",
+    )
+    buildings = diff.kinds["buildings"]
+    mark(
+        stored(
+            select(Grid.community_id, Building.code)
+            .join(Grid, Grid.id == Building.micro_grid_id)
+            .where(Building.district_id == district_id),
+            [*buildings.changed, *buildings.retired],
+            Building.code,
+        ),
+        "buildings",
+    )
+    grid_of_building = {b.code: b.micro_grid for b in bundle.buildings}
+    mark(
+        (
+            (community_ids.get(community_of_grid[grid_of_building[c]]), c)
+            for c in (*buildings.added, *buildings.changed)
+        ),
+        "buildings",
     )
     arriving = set(households.added) | set(moved)
     if arriving:

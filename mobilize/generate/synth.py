@@ -30,6 +30,7 @@ from mobilize.bundle.model import (
     as_multipolygon,
 )
 from mobilize.generate import names
+from mobilize.generate.buildings import with_buildings
 from mobilize.generate.presets import Preset
 from mobilize.models import HouseholdTag, ResponderKind, TeamKind
 from mobilize.progress import NoProgress, Progress
@@ -201,7 +202,7 @@ def generate_district(
     bundle = _assemble(
         preset, rng, metric, district_m, xy, core, streets, communities, general, micro
     )
-    return bundle
+    return with_buildings(bundle, np.random.default_rng((seed, 1)))
 
 
 def _assemble(

@@ -14,6 +14,7 @@ from mobilize.models.auth import (
 from mobilize.models.base import Base, table_of
 from mobilize.models.coverage import GridState, GridStatus, Milestone, MilestoneKind
 from mobilize.models.district import (
+    Building,
     Community,
     CommunityKind,
     District,
@@ -66,6 +67,7 @@ __all__ = [
     "AssignmentSource",
     "AssignmentStatus",
     "Base",
+    "Building",
     "CheckResult",
     "ClientMutation",
     "Community",

@@ -135,8 +135,30 @@ class Grid(Retirable, Base):
     centre: Mapped[shapely.Point] = mapped_column(Geometry("POINT"))  # a point inside it
 
 
+class Building(Retirable, Base):
+    """楼栋: a building in one micro-grid; its leader (楼栋长) is a responder
+    (`Responder.leads_building_id`). Households name it, with their unit (单元) and door."""
+
+    __tablename__ = "building"
+    __table_args__ = (
+        UniqueConstraint("district_id", "code"),
+        CheckConstraint("floors >= 1", name="floors"),
+        spatial_index("building"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    district_id: Mapped[int] = mapped_column(ForeignKey("district.id"))
+    micro_grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id"), index=True)
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(300))
+    floors: Mapped[int] = mapped_column(default=1)
+    geom: Mapped[shapely.Point] = mapped_column(Geometry("POINT"))
+
+
 class Household(Retirable, Base):
-    """户: a point in a micro-grid, with its size and seven-colour tags (bitmask)."""
+    """户: a point in a micro-grid, with its size and seven-colour tags (bitmask); in a
+    building, its unit (单元) and door (门牌), when the bundle says so (format 2)."""
 
     __tablename__ = "household"
     __table_args__ = (
@@ -152,3 +174,7 @@ class Household(Retirable, Base):
     size: Mapped[int] = mapped_column(default=1)
     tags: Mapped[int] = mapped_column(default=0)
     geom: Mapped[shapely.Point] = mapped_column(Geometry("POINT"))
+    building_id: Mapped[int | None] = mapped_column(ForeignKey("building.id"), index=True)
+    building_unit: Mapped[str] = mapped_column(String(16), default="")  # 单元
+    door: Mapped[str] = mapped_column(String(16), default="")  # 门牌/房号
+    address: Mapped[str] = mapped_column(String(300), default="")

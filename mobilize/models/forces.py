@@ -5,11 +5,13 @@ from __future__ import annotations
 import enum
 
 import shapely
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mobilize.db.types import Geometry
 from mobilize.models.base import Base, Retirable, spatial_index
+
+LEADS_TODAY = "leads_building_id IS NOT NULL AND retired_at IS NULL"
 
 
 class TeamKind(enum.StrEnum):
@@ -83,6 +85,14 @@ class Responder(Retirable, Base):
         spatial_index("responder"),
         # Every re-plan looks for the district's free volunteers.
         Index("ix_responder_district_kind", "district_id", "kind", "team_id"),
+        # One leader per building among today's people.
+        Index(
+            "uq_responder_leads_building",
+            "leads_building_id",
+            unique=True,
+            sqlite_where=text(LEADS_TODAY),
+            postgresql_where=text(LEADS_TODAY),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -98,3 +108,5 @@ class Responder(Retirable, Base):
     skills: Mapped[list[str]] = mapped_column(JSON, default=list)
     seniority: Mapped[int] = mapped_column(default=0)  # years of service; leads when no secretary
     available: Mapped[bool] = mapped_column(default=True)  # false: skipped by every call-up
+    # 楼栋长: the building this person leads; the wartime plan keeps them there.
+    leads_building_id: Mapped[int | None] = mapped_column(ForeignKey("building.id"))

@@ -6,13 +6,14 @@ import dataclasses
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
 import pytest
 import shapely
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from mobilize.bundle import Bundle
-from mobilize.bundle.model import HouseholdTable, ResponderRecord
+from mobilize.bundle.model import BuildingRecord, ResponderRecord
 from mobilize.clock import ManualClock
 from mobilize.db import make_sessionmaker, transaction
 from mobilize.districts.importer import ImportResult, import_district
@@ -21,6 +22,7 @@ from mobilize.districts.update import DistrictInWartime
 from mobilize.mobilisation import switch
 from mobilize.models import (
     Assignment,
+    Building,
     Event,
     Grid,
     Household,
@@ -56,15 +58,7 @@ def with_households(
     bundle: Bundle, tags: list[int] | None = None, keep: list[int] | None = None
 ) -> Bundle:
     h = bundle.households
-    rows = list(range(len(h))) if keep is None else keep
-    table = HouseholdTable(
-        code=[h.code[i] for i in rows],
-        lon=h.lon[rows].copy(),
-        lat=h.lat[rows].copy(),
-        size=h.size[rows].copy(),
-        tags=h.tags[rows].copy(),
-        micro_grid=[h.micro_grid[i] for i in rows],
-    )
+    table = h.subset(list(range(len(h))) if keep is None else keep)
     if tags is not None:
         table.tags[: len(tags)] = tags
     return dataclasses.replace(bundle, households=table)
@@ -133,8 +127,29 @@ def test_an_update_after_a_mobilisation_keeps_every_past_figure(
         for r in tiny_bundle.responders
         if r.code != gone.code
     ] + [NEWCOMER]
+    # A building finished in a micro-grid, its first household moved in.
+    grid = next(g for g in tiny_bundle.grids if g.level == "micro")
+    spot = grid.geom.representative_point()
+    finished = BuildingRecord("B-NEW", "新楼", "新华路8号", spot.x, spot.y, grid.code, 18)
+    h = with_households(tiny_bundle, tags=[new_tags]).households
+    h = dataclasses.replace(
+        h,
+        code=[*h.code, "H-NEW"],
+        lon=np.append(h.lon, spot.x),
+        lat=np.append(h.lat, spot.y),
+        size=np.append(h.size, 3),
+        tags=np.append(h.tags, 0),
+        micro_grid=[*h.micro_grid, grid.code],
+        building=[*h.building, "B-NEW"],
+        building_unit=[*h.building_unit, "1"],
+        door=[*h.door, "1801"],
+        address=[*h.address, "新华路8号1单元1801室"],
+    )
     updated = dataclasses.replace(
-        with_households(tiny_bundle, tags=[new_tags]), responders=responders
+        tiny_bundle,
+        households=h,
+        buildings=[*tiny_bundle.buildings, finished],
+        responders=responders,
     )
     clock.advance(timedelta(days=7))
     result = imported(engine, updated, clock)
@@ -143,8 +158,10 @@ def test_an_update_after_a_mobilisation_keeps_every_past_figure(
     assert result.difference.as_dict() == {
         "streets": {"added": [], "changed": [], "retired": []},
         "communities": {"added": [], "changed": [], "retired": []},
-        "grids": {"added": [], "changed": [], "retired": []},
-        "households": {"added": [], "changed": [household], "retired": []},
+        # One more household there: the grid's and its general grid's household counts.
+        "grids": {"added": [], "changed": [grid.parent, grid.code], "retired": []},
+        "buildings": {"added": ["B-NEW"], "changed": [], "retired": []},
+        "households": {"added": ["H-NEW"], "changed": [household], "retired": []},
         "units": {"added": [], "changed": [], "retired": []},
         "pairings": {"added": [], "changed": [], "retired": []},
         "teams": {"added": [], "changed": [], "retired": []},
@@ -164,8 +181,21 @@ def test_an_update_after_a_mobilisation_keeps_every_past_figure(
             session.get_one(Responder, ids_before[Responder][moved_phone.code]).phone
             == "13900001111"
         )
+        newcomer = session.scalars(select(Household).where(Household.code == "H-NEW")).one()
+        assert (newcomer.address, newcomer.door, newcomer.micro_grid_id) == (
+            "新华路8号1单元1801室",
+            "1801",
+            ids_before[Grid][grid.code],
+        )
+        building = session.get_one(Building, newcomer.building_id)
+        assert (building.code, building.floors, building.micro_grid_id) == (
+            "B-NEW",
+            18,
+            ids_before[Grid][grid.code],
+        )
         event = session.scalars(select(Event).where(Event.kind == "district.updated")).one()
         assert event.payload["difference"]["responders"]["retired"] == [gone.code]
+        assert event.payload["difference"]["buildings"]["added"] == ["B-NEW"]
         listed = page(session, Responder, actor=district_commander(engine), first=500).rows
         assert gone.id not in {r.id for r in listed} and "R-NEW-1" in {r.code for r in listed}
 
@@ -212,11 +242,24 @@ def test_in_wartime_data_changes_land_and_structure_in_the_area_is_refused(
     fewer = dataclasses.replace(
         with_households(tiny_bundle, tags=[flipped], keep=keep),
         grids=[g for g in tiny_bundle.grids if g.code != grid.code],
+        buildings=[b for b in tiny_bundle.buildings if b.micro_grid != grid.code],
         responders=[r for r in tiny_bundle.responders if r.home_grid != grid.code],
     )
     with pytest.raises(DistrictInWartime, match=f"Mobilisation {m.id}") as refused:
         imported(engine, fewer, clock)
     assert f"grids {grid.code}" in refused.value.message
+    # A building put up in the area: structure too.
+    spot = grid.geom.representative_point()
+    raised = BuildingRecord("B-LIVE", "临建", "新华路9号", spot.x, spot.y, grid.code, 2)
+    with pytest.raises(DistrictInWartime, match="buildings B-LIVE"):
+        imported(
+            engine,
+            dataclasses.replace(
+                with_households(tiny_bundle, tags=[flipped]),
+                buildings=[*tiny_bundle.buildings, raised],
+            ),
+            clock,
+        )
     with Session(engine) as session:
         assert session.scalars(select(Grid).where(Grid.code == grid.code)).one().retired_at is None
         kinds = session.scalars(select(Event.kind).where(Event.kind.like("district.%"))).all()
