@@ -7,7 +7,7 @@ parents and children costs the same few statements as a page of 5."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import shapely
 import strawberry
@@ -22,6 +22,7 @@ from mobilize.api.relay import Connection, Node, expect_global_id, to_global_id
 from mobilize.api.scalars import GeoJSON
 from mobilize.db.session import AnyRow
 from mobilize.districts import queries
+from mobilize.tasks.records import in_visiting_order
 
 
 def _geojson(geom: shapely.Geometry | None) -> Any:
@@ -176,9 +177,13 @@ class Grid(Node):
 class Household(Node):
     pk: Private[int]
     micro_grid_pk: Private[int]
+    building_pk: Private[int | None]
     code: str
     size: int = strawberry.field(description="People living there; 0 for a vacant home.")
     tags: list[HouseholdTag]
+    building_unit: str = strawberry.field(description="单元 in its building; empty if none.")
+    door: str = strawberry.field(description="门牌/房号; empty if none.")
+    address: str = strawberry.field(description="地址, searchable (`households(search:)`).")
 
     @classmethod
     def from_model(cls, row: m.Household | AnyRow) -> Household:
@@ -187,10 +192,18 @@ class Household(Node):
             id=to_global_id("Household", row.id),
             pk=row.id,
             micro_grid_pk=row.micro_grid_id,
+            building_pk=row.building_id,
             code=row.code,
             size=row.size,
             tags=m.HouseholdTag.unmask(row.tags),
+            building_unit=row.building_unit,
+            door=row.door,
+            address=row.address,
         )
+
+    @strawberry.field(description="楼栋 the household lives in; null for a house on its own.")
+    async def building(self, info: ContextInfo) -> Building | None:
+        return await related(info, Building, m.Building, self.building_pk)
 
     # Loaded only when asked: the phone lists fifty households at a time without their points.
     @strawberry.field
@@ -200,6 +213,44 @@ class Household(Node):
     @strawberry.field
     async def micro_grid(self, info: ContextInfo) -> Grid:
         return Grid.from_model(await load_one(info, m.Grid, self.micro_grid_pk))
+
+
+@strawberry.type(description="楼栋: a building in one micro-grid, with its leader (楼栋长).")
+class Building(Node):
+    pk: Private[int]
+    micro_grid_pk: Private[int]
+    code: str
+    name: str
+    address: str
+    floors: int
+    location: GeoJSON
+
+    @classmethod
+    def from_model(cls, row: m.Building) -> Building:
+        return cls(
+            id=to_global_id("Building", row.id),
+            pk=row.id,
+            micro_grid_pk=row.micro_grid_id,
+            code=row.code,
+            name=row.name,
+            address=row.address,
+            floors=row.floors,
+            location=_geojson(row.geom),
+        )
+
+    @strawberry.field
+    async def micro_grid(self, info: ContextInfo) -> Grid:
+        return Grid.from_model(await load_one(info, m.Grid, self.micro_grid_pk))
+
+    @strawberry.field(description="Its households unit by unit, door by door.")
+    async def households(self, info: ContextInfo) -> list[Household]:
+        rows = await info.context.loaders.many(m.Household.building_id).load(self.pk)
+        return [Household.from_model(r) for r in in_visiting_order(rows)]
+
+    @strawberry.field(description="楼栋长: the person who leads it, if any (and visible).")
+    async def leader(self, info: ContextInfo) -> Responder | None:
+        rows = await info.context.loaders.many(m.Responder.leads_building_id).load(self.pk)
+        return Responder.from_model(rows[0]) if rows else None
 
 
 @strawberry.type(description="机关/企事业单位: a unit that sinks cadres to its paired communities.")
@@ -289,6 +340,7 @@ class Responder(Node):
     unit_pk: Private[int | None]
     team_pk: Private[int | None]
     home_grid_pk: Private[int | None]
+    leads_building_pk: Private[int | None]
     code: str
     name: str
     phone: str
@@ -304,6 +356,7 @@ class Responder(Node):
             unit_pk=row.unit_id,
             team_pk=row.team_id,
             home_grid_pk=row.home_grid_id,
+            leads_building_pk=row.leads_building_id,
             code=row.code,
             name=row.name,
             phone=row.phone,
@@ -324,6 +377,10 @@ class Responder(Node):
     async def home_grid(self, info: ContextInfo) -> Grid | None:
         return await related(info, Grid, m.Grid, self.home_grid_pk)
 
+    @strawberry.field(description="楼栋长 of this building, if they lead one.")
+    async def leads_building(self, info: ContextInfo) -> Building | None:
+        return await related(info, Building, m.Building, self.leads_building_pk)
+
 
 TYPES: dict[str, Any] = {
     "District": District,
@@ -331,11 +388,20 @@ TYPES: dict[str, Any] = {
     "Community": Community,
     "Grid": Grid,
     "Household": Household,
+    "Building": Building,
     "Unit": Unit,
     "Pairing": Pairing,
     "Team": Team,
     "Responder": Responder,
 }
+
+
+Search = Annotated[
+    str | None,
+    strawberry.argument(
+        description="Text the address, name or code contains, e.g. 「3栋」 or 「1单元502」."
+    ),
+]
 
 
 def _filter(column: Any, value: str | None, type_name: str, argument: str) -> list[Any]:
@@ -389,14 +455,35 @@ class DistrictQuery:
         self,
         info: ContextInfo,
         micro_grid: strawberry.ID | None = None,
+        building: strawberry.ID | None = None,
         tag: HouseholdTag | None = None,
+        search: Search = None,
         first: int = 50,
         after: str | None = None,
     ) -> Connection[Household]:
         where = _filter(m.Household.micro_grid_id, micro_grid, "Grid", "microGrid")
+        where += _filter(m.Household.building_id, building, "Building", "building")
         if tag is not None:
             where.append(m.Household.tags.op("&")(m.HouseholdTag(tag.value).bit) != 0)
+        if search:
+            where.append(queries.containing(search, m.Household.address, m.Household.code))
         return await paged(info, Household, m.Household, where, first, after)
+
+    @strawberry.field(description="楼栋 in the places you may see, filtered.")
+    async def buildings(
+        self,
+        info: ContextInfo,
+        micro_grid: strawberry.ID | None = None,
+        search: Search = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> Connection[Building]:
+        where = _filter(m.Building.micro_grid_id, micro_grid, "Grid", "microGrid")
+        if search:
+            where.append(
+                queries.containing(search, m.Building.address, m.Building.name, m.Building.code)
+            )
+        return await paged(info, Building, m.Building, where, first, after)
 
     @strawberry.field
     async def units(

@@ -47,6 +47,7 @@ POLICY: Mapping[str, Mapping[str, Access]] = {
     "Query.communities": _rule(AREA_ROLES, Access.SCOPE),
     "Query.grids": _rule(AREA_ROLES, Access.SCOPE, responder=Access.SELF),
     "Query.households": _rule(AREA_ROLES, Access.SCOPE, responder=Access.SELF),
+    "Query.buildings": _rule(AREA_ROLES, Access.SCOPE, responder=Access.SELF),
     "Query.units": _rule(AREA_ROLES, Access.SCOPE),
     "Query.pairings": _rule(AREA_ROLES, Access.SCOPE),
     "Query.teams": _rule(AREA_ROLES, Access.SCOPE, responder=Access.SELF),

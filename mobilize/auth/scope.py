@@ -24,6 +24,7 @@ from mobilize.models import (
     HOLDING,
     LIVE,
     Assignment,
+    Building,
     Community,
     District,
     Grid,
@@ -272,8 +273,8 @@ def _area(model: Any, binding: Binding, communities: Select[Any]) -> ColumnEleme
         return Community.id.in_(communities)
     if model is Grid:
         return Grid.community_id.in_(communities)
-    if model is Household:
-        return Household.micro_grid_id.in_(grids)
+    if model in (Household, Building):
+        return model.micro_grid_id.in_(grids)
     if model is Pairing:
         return Pairing.community_id.in_(communities)
     if model is Unit:
@@ -357,10 +358,10 @@ def _self(model: Any, binding: Binding) -> ColumnElement[bool]:
         return District.id == binding.district_id
     if model is MobilisationArea:
         return MobilisationArea.community_id.in_(my_communities)
-    if model is Household:
+    if model in (Household, Building):
         return or_(
-            Household.micro_grid_id == binding.home_grid_id,
-            Household.micro_grid_id.in_(my_grids),
+            model.micro_grid_id == binding.home_grid_id,
+            model.micro_grid_id.in_(my_grids),
         )
     if model is Task:
         return or_(

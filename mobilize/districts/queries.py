@@ -10,13 +10,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from mobilize.auth.actor import Actor
 from mobilize.auth.scope import visible
 from mobilize.models import (
     Assignment,
+    Building,
     Community,
     District,
     Grid,
@@ -43,6 +44,7 @@ MODELS: dict[str, Any] = {
     "Community": Community,
     "Grid": Grid,
     "Household": Household,
+    "Building": Building,
     "Unit": Unit,
     "Pairing": Pairing,
     "Team": Team,
@@ -122,3 +124,10 @@ def district_by_code(session: Session, code: str | None, *, actor: Actor) -> Dis
     if code is not None:
         stmt = stmt.where(District.code == code)
     return session.scalar(stmt)
+
+
+def containing(text: str, *columns: Any) -> ColumnElement[bool]:
+    """Rows whose columns contain `text` as written: Chinese is searched as characters
+    (地址 and 名称 have no word boundaries to match on); `%` and `_` are themselves."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return or_(*(c.ilike(f"%{escaped}%", escape="\\") for c in columns))

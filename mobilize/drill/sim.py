@@ -219,19 +219,20 @@ class Simulation:
             ).all()
         )
         self.households: dict[int, deque[tuple[int, int]]] = {g: deque() for g in self.centres}
-        rows = session.execute(
-            select(Household.id, Household.micro_grid_id, Household.tags, Household.code).where(
-                Household.micro_grid_id.in_(list(self.centres))
+        by_grid: dict[int, list[Any]] = {g: [] for g in self.centres}
+        for row in session.execute(
+            select(*records.LISTED_HOUSEHOLD).where(
+                Household.micro_grid_id.in_(list(self.centres)), Household.current()
             )
-        ).all()
+        ):
+            by_grid[row.micro_grid_id].append(row)
         self.tags: dict[int, int] = {}
         self.grid_of: dict[int, int] = {}
-        for hid, gid, tags, _code in sorted(
-            rows, key=lambda r: (r.micro_grid_id, records.visiting_rank(r.tags, r.code))
-        ):
-            self.households[gid].append((hid, tags))
-            self.tags[hid] = tags
-            self.grid_of[hid] = gid
+        for gid in sorted(by_grid):
+            for row in records.in_visiting_order(by_grid[gid]):
+                self.households[gid].append((row.id, row.tags))
+                self.tags[row.id] = row.tags
+                self.grid_of[row.id] = gid
         self.streets = [
             Actor(
                 user_id=None,

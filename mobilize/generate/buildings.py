@@ -32,8 +32,8 @@ def with_buildings(bundle: Bundle, rng: np.random.Generator) -> Bundle:
     # Each micro-grid's households west to east, cut into buildings side by side.
     order = np.lexsort((h.lon, grid_of))
     sorted_grid = grid_of[order]
-    starts = np.flatnonzero(np.r_[True, sorted_grid[1:] != sorted_grid[:-1]]) if n else []
-    ends = np.r_[starts[1:], n] if n else []
+    starts = np.flatnonzero(np.r_[True, sorted_grid[1:] != sorted_grid[:-1]]) if n else order
+    ends = np.r_[starts[1:], n] if n else order
     building, unit, door, address = [""] * n, [""] * n, [""] * n, [""] * n
     records: list[BuildingRecord] = []
     by_grid: dict[str, list[str]] = {}

@@ -26,6 +26,7 @@ from mobilize.models import (
     HOLDING,
     Assignment,
     AssignmentStatus,
+    Building,
     Community,
     District,
     Grid,
@@ -102,6 +103,7 @@ class Candidate:
     x: float
     y: float
     home: shapely.Point | None
+    building_grid_id: int | None = None  # 楼栋长: the micro-grid of the building they lead
 
     @property
     def home_grid(self) -> int:
@@ -130,8 +132,10 @@ def candidates(
             Responder.home_grid_id,
             unparsed(Responder.geom),
             unparsed(Unit.geom).label("unit_geom"),
+            Building.micro_grid_id.label("building_grid_id"),
         )
         .outerjoin(Unit, Unit.id == Responder.unit_id)
+        .outerjoin(Building, (Building.id == Responder.leads_building_id) & Building.current())
         .where(Responder.available.is_(True), Responder.current(), who)
         .order_by(Responder.id)
     ).all()
@@ -146,7 +150,19 @@ def candidates(
             if r.home_grid_id not in info:
                 continue  # nowhere to set off from: cannot be planned
             px, py = info[r.home_grid_id].x, info[r.home_grid_id].y
-        found.append(Candidate(r.id, r.kind, r.unit_id, r.team_id, r.home_grid_id, px, py, own[i]))
+        found.append(
+            Candidate(
+                r.id,
+                r.kind,
+                r.unit_id,
+                r.team_id,
+                r.home_grid_id,
+                px,
+                py,
+                own[i],
+                r.building_grid_id,
+            )
+        )
     return found
 
 
@@ -263,12 +279,19 @@ def build_problem(
         ),
         select(Responder.id).where(Responder.team_id.in_(team_scope)),
         select(Responder.id).where(Responder.id.in_(movable_ids)),
+        select(Responder.id)
+        .join(Building, Building.id == Responder.leads_building_id)
+        .where(Building.micro_grid_id.in_(list(info)), Building.current()),
     )
     roster = candidates(session, who=Responder.id.in_(ids), metric=metric, info=info)
     by_id = {c.id: c for c in roster}
     # Everyone already called anywhere in the mobilisation is not called again.
     seen = called_among(session, mobilisation.id, list(by_id))
     fresh = [c for c in roster if c.id not in seen and c.id not in busy]
+    # A building's leader goes to their building whatever else they are (1名楼栋长 per
+    # building, with the cadres and volunteers the plan sends).
+    leaders = [c for c in fresh if c.building_grid_id in info]
+    fresh = [c for c in fresh if c.building_grid_id not in info]
 
     people: list[Person] = []
     for a in sorted(movable, key=lambda a: a.responder_id):
@@ -277,6 +300,9 @@ def build_problem(
             continue  # marked unavailable meanwhile: their release is recorded elsewhere
         allowed = _allowed(c, info, children, a)
         people.append(Person(c.id, c.x, c.y, allowed, a.grid_id, always=allowed is not None))
+    for c in leaders:
+        assert c.building_grid_id is not None
+        people.append(Person(c.id, c.x, c.y, (c.building_grid_id,), always=True))
     for c in fresh:
         if c.kind == ResponderKind.MICRO_GRID_MEMBER.value:
             people.append(Person(c.id, c.x, c.y, (c.home_grid,), always=True))
@@ -318,6 +344,8 @@ def _allowed(
     c: Candidate, info: dict[int, GridInfo], children: dict[int, list[int]], a: Assignment
 ) -> tuple[int, ...] | None:
     """Where an already-assigned person may be moved: the same rules as when first called."""
+    if c.building_grid_id in info:
+        return (c.building_grid_id,)
     if c.kind == ResponderKind.MICRO_GRID_MEMBER.value:
         return (c.home_grid,)
     if c.kind == ResponderKind.GRID_WORKER.value:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import namedtuple
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -104,7 +105,9 @@ def test_activation_generates_one_check_per_micro_grid_and_deliveries(
     assert statuses <= {"assigned", "pending"}
 
 
-def test_households_come_vulnerable_first(engine: Engine, wartime: int, clock: ManualClock) -> None:
+def test_households_come_building_by_building_the_most_urgent_first(
+    engine: Engine, wartime: int, clock: ManualClock
+) -> None:
     actor, _ = person(engine, wartime, clock)
     with Session(engine) as session:
         view = phone.my_assignment(session, actor=actor, clock=clock)
@@ -116,12 +119,40 @@ def test_households_come_vulnerable_first(engine: Engine, wartime: int, clock: M
             session, mobilisation_id=view.mobilisation.id, community_id=view.grid.community_id
         )
     assert households
-    rank = [
-        next((i for i, t in enumerate(dispatch.PRIORITY_TAGS) if h.tags & t.bit), 4)
-        for h in households
-    ]
-    assert rank == sorted(rank)
+
+    def rank(h: Any) -> int:
+        return next((i for i, t in enumerate(dispatch.PRIORITY_TAGS) if h.tags & t.bit), 4)
+
+    buildings = list(dict.fromkeys(h.building_id for h in households))
+    assert None not in buildings
+    runs = [[h for h in households if h.building_id == b] for b in buildings]
+    # Each building walked once, its households one after another, door by door.
+    assert sum(len(run) for run in runs) == len(households)
+    assert [h.building_id for run in runs for h in run] == [h.building_id for h in households]
+    for run in runs:
+        doors = [(int(h.building_unit), int(h.door)) for h in run]
+        assert doors == sorted(doors)
+    # The building with the most urgent household first, then the next most urgent...
+    most_urgent = [min(rank(h) for h in run) for run in runs]
+    assert most_urgent == sorted(most_urgent) and most_urgent[0] == min(map(rank, households))
     assert view.minutes_left == 180.0 and leader is not None
+
+
+def test_visiting_order_reads_units_and_doors_as_numbers() -> None:
+    row = namedtuple("row", "code tags building_id building_unit door")
+    elderly = HouseholdTag.ELDERLY.bit
+    households = [
+        row("A", 0, 1, "10", "101"),
+        row("B", 0, 1, "2", "1101"),
+        row("C", 0, 1, "2", "502"),
+        row("D", 0, None, "", ""),
+        row("E", elderly, 2, "1", "301"),
+        row("F", 0, 2, "1", "201"),
+    ]
+    order = [h.code for h in records.in_visiting_order(households)]
+    # Building 2 holds the elderly household: first, its doors in order; then building 1
+    # unit 2 before unit 10, door 502 before 1101; the household without a building last.
+    assert order == ["F", "E", "C", "B", "A", "D"]
 
 
 def test_lifecycle_and_illegal_transitions(
