@@ -8,6 +8,7 @@ import strawberry
 
 from mobilize import errors
 from mobilize.api.relay import to_global_id
+from mobilize.districts.update import DistrictInWartime
 from mobilize.idempotency import ReusedMutationId
 from mobilize.mobilisation import field
 from mobilize.mobilisation.outcome import (
@@ -82,6 +83,13 @@ class OutOfAreaError(Error):
     distance_metres: float
 
 
+@strawberry.type(
+    description="A live mobilisation covers the place: its structure waits for the stand-down."
+)
+class InWartimeError(Error):
+    mobilisation_id: strawberry.ID
+
+
 CommandErrors = InvalidTransitionError | NotFoundError | ValidationError | ForbiddenError
 
 
@@ -132,3 +140,15 @@ def field_error(exc: errors.DomainError) -> Error:
     if isinstance(exc, ReusedMutationId):
         return ValidationError(message=exc.message, field="clientMutationId")
     return wartime_error(exc)
+
+
+def edit_error(exc: errors.DomainError) -> Error:
+    """An edit's refusal: wartime names the mobilisation in the way."""
+    if isinstance(exc, DistrictInWartime):
+        return InWartimeError(
+            message=exc.message,
+            mobilisation_id=to_global_id("Mobilisation", exc.mobilisation_id),
+        )
+    if isinstance(exc, errors.Forbidden):
+        return ForbiddenError(message=exc.message)
+    return to_error(exc)

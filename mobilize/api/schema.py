@@ -23,6 +23,7 @@ from mobilize.api.auth import AuthMutation, Viewer, me
 from mobilize.api.common import ContextInfo
 from mobilize.api.coverage import CoverageQuery
 from mobilize.api.districts import TYPES, DistrictQuery
+from mobilize.api.editing import EditMutation
 from mobilize.api.executor import PerEventMemoExecutor
 from mobilize.api.guard import ErrorMasking, PolicyGuard, log_errors
 from mobilize.api.limits import CostLimiter
@@ -80,7 +81,9 @@ class Query(
 
 
 @strawberry.type
-class Mutation(AuthMutation, WartimeMutation, PhoneMutation, TaskMutation, RiskMutation):
+class Mutation(
+    AuthMutation, WartimeMutation, PhoneMutation, TaskMutation, RiskMutation, EditMutation
+):
     pass
 
 

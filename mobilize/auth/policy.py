@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from mobilize.auth.actor import COMMAND_ROLES, DISPATCH_ROLES, Actor
 from mobilize.auth.audit import audit
@@ -29,6 +30,9 @@ AREA_ROLES = (
     Role.REVIEWER,
     Role.ADMIN,
 )
+
+# Who keeps a place's households and people: its community secretary, street and district.
+DATA_KEEPERS = (Role.DISTRICT_COMMANDER, Role.STREET_COMMANDER, Role.COMMUNITY_SECRETARY)
 
 
 def _rule(roles: Iterable[Role], access: Access, **others: Access) -> dict[str, Access]:
@@ -52,6 +56,17 @@ POLICY: Mapping[str, Mapping[str, Access]] = {
     "Query.pairings": _rule(AREA_ROLES, Access.SCOPE),
     "Query.teams": _rule(AREA_ROLES, Access.SCOPE, responder=Access.SELF),
     "Query.responders": _rule(AREA_ROLES, Access.SCOPE, responder=Access.SELF),
+    # Keeping the district true between emergencies: who owns which data. Each service then
+    # acts only within the caller's place as these roles (`editors`).
+    "Mutation.editHousehold": _rule(DATA_KEEPERS, Access.SCOPE),
+    "Mutation.addResponder": _rule(DATA_KEEPERS, Access.SCOPE),
+    "Mutation.editResponder": _rule(DATA_KEEPERS, Access.SCOPE),
+    "Mutation.retireResponder": _rule(DATA_KEEPERS, Access.SCOPE),
+    "Mutation.saveTeam": _rule(COMMAND_ROLES, Access.SCOPE),
+    "Mutation.setTeamMembers": _rule(COMMAND_ROLES, Access.SCOPE),
+    "Mutation.setPairing": _rule([Role.DISTRICT_COMMANDER], Access.SCOPE),
+    "Mutation.retirePairing": _rule([Role.DISTRICT_COMMANDER], Access.SCOPE),
+    "Mutation.redrawMicroGrids": _rule(COMMAND_ROLES, Access.SCOPE),
     # Wartime.
     "Query.mobilisations": _rule(AREA_ROLES, Access.SCOPE, responder=Access.SELF),
     "Query.staffingRules": _rule(Role, Access.SCOPE),
@@ -94,6 +109,13 @@ POLICY: Mapping[str, Mapping[str, Access]] = {
     "Mutation.signOut": _rule(Role, Access.SELF),
     "Mutation.revokeToken": _rule(Role, Access.SELF, admin=Access.SCOPE),
 }
+
+
+def editors(actor: Actor, operation: str) -> Actor:
+    """`actor` as only the roles the table grants `operation`: what they may edit is their
+    place under those roles (a reviewer who is also a secretary edits their community only)."""
+    rule = POLICY[operation]
+    return replace(actor, bindings=tuple(b for b in actor.bindings if b.role.value in rule))
 
 
 class Unauthenticated(DomainError):

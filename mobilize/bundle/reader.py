@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,10 +45,10 @@ from mobilize.bundle.model import (
     household_address,
 )
 from mobilize.bundle.problems import BundleInvalid, Problem, Problems
-from mobilize.models import CommunityKind, GridLevel, HouseholdTag, ResponderKind, TeamKind
+from mobilize.bundle.rules import ADDRESS_LIMIT, place_problems, responder_problems
+from mobilize.models import CommunityKind, GridLevel, HouseholdTag, TeamKind
 from mobilize.progress import NoProgress, Progress
 
-_PHONE = re.compile(r"^\+?[0-9][0-9 \-]{4,19}$")
 _TAGS = {tag.value: tag for tag in HouseholdTag}
 
 
@@ -266,7 +265,6 @@ def _lonlat(
 
 # A household this close to a micro-grid but in none is placed in the nearest, with a warning.
 PLACEMENT_TOLERANCE_M = 1.0
-ADDRESS_LIMIT = 300  # characters, as stored
 
 
 class _Reader:
@@ -641,14 +639,8 @@ class _Reader:
         if building and building not in building_of:
             self.problems.error(name, where, "building", f"unknown building {building!r}")
             ok = False
-        for field_name, value, limit in (("unit", unit, 16), ("door", door, 16)):
-            if len(value) > limit:
-                self.problems.error(
-                    name, where, field_name, f"{value!r} is longer than {limit} characters"
-                )
-                ok = False
-        if len(address) > ADDRESS_LIMIT:
-            self.problems.error(name, where, "address", f"longer than {ADDRESS_LIMIT} characters")
+        for field_name, message in place_problems(unit, door, address):
+            self.problems.error(name, where, field_name, message)
             ok = False
         if not ok:
             return None
@@ -848,7 +840,6 @@ class _Reader:
         unit_codes = {u.code for u in units}
         team_kind = {t.code: t.kind for t in teams}
         grid_level = {g.code: g.level for g in grids}
-        kinds = {k.value for k in ResponderKind}
         records = []
         p = self.problems
         leader_at: dict[str, int] = {}
@@ -870,43 +861,18 @@ class _Reader:
                 ok = False
             elif leads:
                 leader_at[leads] = line
-            kind = row["kind"]
-            if kind and kind not in kinds:
-                p.error(name, where, "kind", f"{kind!r} is not one of {', '.join(sorted(kinds))}")
-                ok = False
-            if row["phone"] and not _PHONE.match(row["phone"]):
-                p.error(name, where, "phone", f"{row['phone']!r} is not a phone number")
-                ok = False
-            if row["unit"] and row["unit"] not in unit_codes:
-                p.error(name, where, "unit", f"unknown unit {row['unit']!r}")
-                ok = False
-            elif not row["unit"] and kind == ResponderKind.SUNK_CADRE:
-                p.error(name, where, "unit", "a sunk cadre needs the unit that sends them")
-                ok = False
-            if row["team"] and row["team"] not in team_kind:
-                p.error(name, where, "team", f"unknown team {row['team']!r}")
-                ok = False
-            elif not row["team"] and kind == ResponderKind.SHOCK_TEAM_MEMBER:
-                p.error(name, where, "team", "a shock team member needs their team")
-                ok = False
-            home = row["home_grid"]
-            need = {
-                ResponderKind.GRID_WORKER.value: GridLevel.GENERAL,
-                ResponderKind.MICRO_GRID_MEMBER.value: GridLevel.MICRO,
-            }.get(kind)
-            if home and home not in grid_level:
-                p.error(name, where, "home_grid", f"unknown grid {home!r}")
-                ok = False
-            elif need and not home:
-                p.error(name, where, "home_grid", f"a {kind} needs their {need} grid")
-                ok = False
-            elif need and grid_level[home] != need:
-                p.error(
-                    name,
-                    where,
-                    "home_grid",
-                    f"{home!r} is a {grid_level[home]} grid; a {kind} belongs to a {need} grid",
-                )
+            kind, home = row["kind"], row["home_grid"]
+            for field_name, message in responder_problems(
+                kind=kind,
+                phone=row["phone"],
+                unit=row["unit"] or None,
+                unit_known=row["unit"] in unit_codes,
+                team=row["team"] or None,
+                team_known=row["team"] in team_kind,
+                home_grid=home or None,
+                home_level=grid_level.get(home),
+            ):
+                p.error(name, where, field_name, message)
                 ok = False
             lon = lat = None
             if row["lon"] or row["lat"]:

@@ -202,6 +202,7 @@ OPERATIONS = {
     "Query.communities": "{ communities { totalCount } }",
     "Query.grids": "{ grids { totalCount } }",
     "Query.households": "{ households { totalCount } }",
+    "Query.buildings": "{ buildings { totalCount } }",
     "Query.units": "{ units { totalCount } }",
     "Query.pairings": "{ pairings { totalCount } }",
     "Query.teams": "{ teams { totalCount } }",
@@ -265,6 +266,23 @@ OPERATIONS = {
     'text: "x") { __typename } }',
     "Mutation.declineAssignment": 'mutation { declineAssignment(id: "QXNzaWdubWVudDo5OTk5", '
     'reason: "x") { __typename } }',
+    "Mutation.editHousehold": 'mutation { editHousehold(household: "SG91c2Vob2xkOjk5OTk=", '
+    "size: 1) { __typename } }",
+    "Mutation.addResponder": 'mutation { addResponder(code: "X", person: {name: "x", '
+    'phone: "13000000009", kind: VOLUNTEER, unit: "VW5pdDo5OTk5"}) { __typename } }',
+    "Mutation.editResponder": 'mutation { editResponder(responder: "UmVzcG9uZGVyOjk5OTk5", '
+    'person: {name: "x", phone: "13000000009", kind: VOLUNTEER}) { __typename } }',
+    "Mutation.retireResponder": 'mutation { retireResponder(responder: "UmVzcG9uZGVyOjk5OTk5",'
+    ' reason: "x") { __typename } }',
+    "Mutation.setPairing": 'mutation { setPairing(unit: "VW5pdDo5OTk5", community: '
+    '"Q29tbXVuaXR5Ojk5OTk=", wartimeQuota: 1) { __typename } }',
+    "Mutation.retirePairing": 'mutation { retirePairing(pairing: "UGFpcmluZzo5OTk5") '
+    "{ __typename } }",
+    "Mutation.saveTeam": 'mutation { saveTeam(code: "X", name: "x", kind: SHOCK_TEAM, '
+    'unit: "VW5pdDo5OTk5") { __typename } }',
+    "Mutation.setTeamMembers": 'mutation { setTeamMembers(team: "VGVhbTo5OTk5") { __typename } }',
+    "Mutation.redrawMicroGrids": 'mutation { redrawMicroGrids(grids: [{grid: "R3JpZDo5OTk5", '
+    'geometry: {type: "Point", coordinates: [0, 0]}}]) { __typename } }',
 }
 ROLES = [
     "admin",
@@ -292,6 +310,7 @@ EXPECTED = {
     "Query.communities": AREA,
     "Query.grids": SIGNED_IN,
     "Query.households": SIGNED_IN,
+    "Query.buildings": SIGNED_IN,
     "Query.units": AREA,
     "Query.pairings": AREA,
     "Query.teams": SIGNED_IN,
@@ -329,6 +348,17 @@ EXPECTED = {
     "Mutation.recordDelivery": PHONE,
     "Mutation.checkIn": PHONE,
     "Mutation.reportProblem": PHONE,
+    # Keeping the district: households and people by whoever keeps the place; teams by the
+    # command centres; pairings and quotas by the district alone.
+    "Mutation.editHousehold": DISPATCH,
+    "Mutation.addResponder": DISPATCH,
+    "Mutation.editResponder": DISPATCH,
+    "Mutation.retireResponder": DISPATCH,
+    "Mutation.saveTeam": COMMAND,
+    "Mutation.setTeamMembers": COMMAND,
+    "Mutation.setPairing": {"district_commander"},
+    "Mutation.retirePairing": {"district_commander"},
+    "Mutation.redrawMicroGrids": COMMAND,
     "Mutation.requestSignInCode": "everyone",
     "Mutation.signInWithCode": "everyone",
     "Mutation.revokeToken": SIGNED_IN,
