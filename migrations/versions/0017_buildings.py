@@ -1,5 +1,7 @@
 """Buildings, units and doors (bundle format 2): a building in one micro-grid, households in
 it by unit (单元) and door, each with an address to search, and a building's leader (楼栋长).
+And who keeps a person, team or pairing (`origin`): a bundle, or someone through the API, so
+an import does not retire what was added by hand and the bundle does not know.
 
 Revision ID: 0017
 Revises: 0016
@@ -19,6 +21,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 LEADS_TODAY = "leads_building_id IS NOT NULL AND retired_at IS NULL"
+KEPT = ("responder", "team", "pairing")
 
 
 def upgrade() -> None:
@@ -50,6 +53,10 @@ def upgrade() -> None:
     _add_reference("household", "building_id")
     op.create_index("ix_household_building_id", "household", ["building_id"])
     _add_reference("responder", "leads_building_id")
+    for table in KEPT:
+        op.add_column(
+            table, sa.Column("origin", sa.String(8), nullable=False, server_default="bundle")
+        )
     op.create_index(
         "uq_responder_leads_building",
         "responder",
@@ -64,6 +71,9 @@ def downgrade() -> None:
     # SQLite's table rebuild drops a column's inline constraint with the column.
     postgres = op.get_bind().dialect.name == "postgresql"
     op.drop_index("uq_responder_leads_building", table_name="responder")
+    for table in KEPT:
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("origin")
     with op.batch_alter_table("responder") as batch:
         if postgres:
             batch.drop_constraint("fk_responder_leads_building_id_building", type_="foreignkey")

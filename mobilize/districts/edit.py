@@ -13,6 +13,7 @@ from typing import Any
 
 import shapely
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mobilize import validation
@@ -40,6 +41,7 @@ from mobilize.models import (
     TeamKind,
     Unit,
 )
+from mobilize.models.base import Origin
 
 
 def _one(session: Session, model: Any, pk: int, actor: Actor, noun: str) -> Any:
@@ -61,6 +63,17 @@ def _community_of_grid(session: Session, grid_id: int) -> int:
 def _in_place(session: Session, actor: Actor, community_id: int, what: str) -> None:
     if not session.scalar(select(in_place(actor, community_id))):
         raise Forbidden(f"{what}: 不在您的范围 outside your place")
+
+
+def _insert(session: Session, row: Any, field: str, taken: str) -> None:
+    """Add a row whose key someone may be adding at this very moment: the loser of the race
+    hears the key is taken (as if it had looked a moment later), not an internal error."""
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError as exc:
+        raise InvalidInput(field, taken) from exc
 
 
 def _changes(row: Any, values: dict[str, Any]) -> dict[str, list[Any]]:
@@ -230,9 +243,9 @@ def add_responder(
         skills=list(values.skills),
         seniority=0,
         available=True,
+        origin=Origin.API,
     )
-    session.add(responder)
-    session.flush()
+    _insert(session, responder, "code", f"{code!r} is already used")
     if not person_in_place(session, keeper, responder.id):
         raise Forbidden(
             "addResponder: 此人不属于您的范围 this person would belong outside your place"
@@ -353,9 +366,9 @@ def set_pairing(
             unit_id=unit.id,
             community_id=community.id,
             wartime_quota=quota,
+            origin=Origin.API,
         )
-        session.add(pairing)
-        session.flush()
+        _insert(session, pairing, "unit", f"{label} was paired a moment ago: look again")
         _event(session, clock, actor, "pairing.added", "pairing", label, {"wartime_quota": quota})
         return pairing
     back = pairing.retired_at is not None
@@ -424,9 +437,15 @@ def save_team(
         select(Team).where(Team.district_id == district_id, Team.code == code).with_for_update()
     )
     if team is None:
-        team = Team(district_id=district_id, code=code, name=name, kind=kind.value, unit_id=unit_id)
-        session.add(team)
-        session.flush()
+        team = Team(
+            district_id=district_id,
+            code=code,
+            name=name,
+            kind=kind.value,
+            unit_id=unit_id,
+            origin=Origin.API,
+        )
+        _insert(session, team, "code", f"team {code!r} was added a moment ago: look again")
         _team_in_place(session, keeper, team)
         _event(
             session, clock, actor, "team.added", "team", code, {"kind": kind.value, "unit": unit_id}

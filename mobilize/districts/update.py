@@ -41,7 +41,7 @@ from mobilize.models import (
     Team,
     Unit,
 )
-from mobilize.models.base import Retirable, table_of
+from mobilize.models.base import Origin, Retirable, table_of
 from mobilize.progress import NoProgress, Progress
 
 KINDS = (
@@ -117,6 +117,10 @@ class _Plan:
     ids: dict[str, int] = field(default_factory=dict)  # code -> id, of what stays or comes back
 
 
+def _origin_of(model: Any) -> set[str]:
+    return {"origin"} if hasattr(model, "origin") else set()
+
+
 def _plan_coded(
     session: Session,
     model: Any,
@@ -125,7 +129,7 @@ def _plan_coded(
     diff: KindDifference,
 ) -> _Plan:
     """Compare the bundle's rows of one kind (code -> column values) with the stored ones."""
-    columns = sorted({c for values in desired.values() for c in values})
+    columns = sorted({c for values in desired.values() for c in values} | _origin_of(model))
     shapes = [c for c in columns if isinstance(getattr(model, c).type, Geometry)]
     plan = _Plan(model)
     rows = session.execute(
@@ -159,10 +163,15 @@ def _plan_coded(
             plan.updates.append({"id": row.id, **moved})
             diff.changed.append(code)
     for code, (_, row) in stored.items():
-        if code not in desired and row.retired_at is None:
+        if code not in desired and row.retired_at is None and _kept_by_bundles(row):
             plan.retire.append(row.id)
             diff.retired.append(code)
     return plan
+
+
+def _kept_by_bundles(row: Any) -> bool:
+    """Whether an import that leaves this row out retires it: not one added through the API."""
+    return getattr(row, "origin", Origin.BUNDLE) == Origin.BUNDLE
 
 
 def _apply(session: Session, plan: _Plan, now: datetime) -> dict[str, int]:
@@ -328,7 +337,12 @@ def plan_update(
         "teams",
         Team,
         {
-            t.code: {"name": t.name, "kind": t.kind, "unit_id": units[t.unit] if t.unit else None}
+            t.code: {
+                "name": t.name,
+                "kind": t.kind,
+                "unit_id": units[t.unit] if t.unit else None,
+                "origin": Origin.BUNDLE.value,
+            }
             for t in bundle.teams
         },
     )
@@ -347,6 +361,7 @@ def plan_update(
                 "skills": list(r.skills),
                 "seniority": r.seniority,
                 "leads_building_id": buildings[r.leads_building] if r.leads_building else None,
+                "origin": Origin.BUNDLE.value,
             }
             for r in bundle.responders
         },
@@ -538,6 +553,7 @@ def _sync_pairings(
                 Pairing.community_id,
                 Pairing.wartime_quota,
                 Pairing.retired_at,
+                Pairing.origin,
             ).where(Pairing.district_id == district_id)
         )
     }
@@ -558,14 +574,23 @@ def _sync_pairings(
             )
             diff.added.append(label)
         elif row.retired_at is not None:
-            updates.append({"id": row.id, "retired_at": None, "wartime_quota": p.wartime_quota})
+            updates.append(
+                {
+                    "id": row.id,
+                    "retired_at": None,
+                    "wartime_quota": p.wartime_quota,
+                    "origin": Origin.BUNDLE.value,
+                }
+            )
             diff.added.append(label)
-        elif row.wartime_quota != p.wartime_quota:
-            updates.append({"id": row.id, "wartime_quota": p.wartime_quota})
+        elif row.wartime_quota != p.wartime_quota or row.origin != Origin.BUNDLE:
+            updates.append(
+                {"id": row.id, "wartime_quota": p.wartime_quota, "origin": Origin.BUNDLE.value}
+            )
             diff.changed.append(label)
     retire = []
     for key, row in stored.items():
-        if key not in wanted and row.retired_at is None:
+        if key not in wanted and row.retired_at is None and _kept_by_bundles(row):
             retire.append(row.id)
             diff.retired.append(
                 f"{unit_code.get(key[0], key[0])}/{community_code.get(key[1], key[1])}"

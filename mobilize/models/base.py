@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ColumnElement, Index, MetaData, Table, text
@@ -33,6 +34,15 @@ class Retirable:
     def current(cls) -> ColumnElement[bool]:
         """The rows of today's district (not retired)."""
         return cls.retired_at.is_(None)
+
+
+class Origin(enum.StrEnum):
+    """Who keeps a row: a bundle's import, or someone through the API. An import retires only
+    what bundles keep, so a volunteer a secretary enrolled is not retired by the next weekly
+    bundle that does not know them; a bundle that names them takes them over."""
+
+    BUNDLE = "bundle"
+    API = "api"
 
 
 def table_of(model: type[Base]) -> Table:

@@ -9,7 +9,7 @@ from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueC
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mobilize.db.types import Geometry
-from mobilize.models.base import Base, Retirable, spatial_index
+from mobilize.models.base import Base, Origin, Retirable, spatial_index
 
 LEADS_TODAY = "leads_building_id IS NOT NULL AND retired_at IS NULL"
 
@@ -54,6 +54,7 @@ class Pairing(Retirable, Base):
     unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
     community_id: Mapped[int] = mapped_column(ForeignKey("community.id"), index=True)
     wartime_quota: Mapped[int]
+    origin: Mapped[Origin] = mapped_column(String(8), default=Origin.BUNDLE)
 
 
 class Team(Retirable, Base):
@@ -69,6 +70,7 @@ class Team(Retirable, Base):
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[TeamKind] = mapped_column(String(32))
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
+    origin: Mapped[Origin] = mapped_column(String(8), default=Origin.BUNDLE)
 
 
 class Responder(Retirable, Base):
@@ -110,3 +112,4 @@ class Responder(Retirable, Base):
     available: Mapped[bool] = mapped_column(default=True)  # false: skipped by every call-up
     # 楼栋长: the building this person leads; the wartime plan keeps them there.
     leads_building_id: Mapped[int | None] = mapped_column(ForeignKey("building.id"))
+    origin: Mapped[Origin] = mapped_column(String(8), default=Origin.BUNDLE)

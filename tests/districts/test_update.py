@@ -16,6 +16,7 @@ from mobilize.bundle import Bundle
 from mobilize.bundle.model import BuildingRecord, ResponderRecord
 from mobilize.clock import ManualClock
 from mobilize.db import make_sessionmaker, transaction
+from mobilize.districts import edit
 from mobilize.districts.importer import ImportResult, import_district
 from mobilize.districts.queries import page
 from mobilize.districts.update import DistrictInWartime
@@ -28,6 +29,7 @@ from mobilize.models import (
     Household,
     Mobilisation,
     Responder,
+    ResponderKind,
     ServiceRecord,
 )
 from mobilize.review import replay, report
@@ -307,3 +309,34 @@ def test_a_new_micro_grid_arrives_whole_with_its_centre_and_count(
     with Session(engine) as session:
         grid = session.scalars(select(Grid).where(Grid.code == "NEW-M1")).one()
     assert grid.household_count == 0 and drawn.covers(grid.centre)
+
+
+def test_people_enrolled_through_the_api_outlive_a_bundle_that_does_not_know_them(
+    engine: Engine, tiny_bundle: Bundle, clock: ManualClock
+) -> None:
+    imported(engine, tiny_bundle, clock)
+    volunteer = edit.PersonValues(name="李四", phone="13900002222", kind=ResponderKind.VOLUNTEER)
+    write(
+        engine,
+        edit.add_responder,
+        actor=district_commander(engine),
+        clock=clock,
+        district_id=imported(engine, tiny_bundle, clock).district_id,
+        code="R-APP-1",
+        values=volunteer,
+    )
+    # Next week's bundle, from a source that never heard of them: they stay.
+    again = imported(engine, tiny_bundle, clock)
+    assert again.difference.kinds["responders"].retired == []
+    with Session(engine) as session:
+        kept = session.scalars(select(Responder).where(Responder.code == "R-APP-1")).one()
+        assert kept.retired_at is None
+    # A bundle that names them takes them over; one that then leaves them out retires them.
+    named = dataclasses.replace(
+        tiny_bundle,
+        responders=[dataclasses.replace(NEWCOMER, code="R-APP-1"), *tiny_bundle.responders],
+    )
+    assert imported(engine, named, clock).difference.kinds["responders"].changed == ["R-APP-1"]
+    assert imported(engine, tiny_bundle, clock).difference.kinds["responders"].retired == [
+        "R-APP-1"
+    ]

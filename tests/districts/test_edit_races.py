@@ -1,0 +1,99 @@
+"""Two keepers at once: edits of one household chain (each sees the one before), and two
+enrolments of one code end with one person and a clear refusal, never an internal error."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from mobilize.bundle import Bundle
+from mobilize.clock import ManualClock
+from mobilize.db import make_sessionmaker, transaction
+from mobilize.districts import edit
+from mobilize.districts.importer import import_district
+from mobilize.errors import InvalidInput
+from mobilize.models import Event, Household, Responder, ResponderKind
+from tests.wartime import district_commander, write
+
+RACERS = 6
+
+
+def _at_once(engine: Engine, calls: list[Callable[[], Any]]) -> list[Any]:
+    start = threading.Barrier(len(calls))
+
+    def run(fn: Callable[[], Any]) -> Any:
+        start.wait()
+        try:
+            return fn()
+        except InvalidInput as exc:
+            return exc
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+def test_simultaneous_edits_of_one_household_each_start_from_the_last(
+    engine: Engine, tiny_bundle: Bundle, clock: ManualClock
+) -> None:
+    with transaction(make_sessionmaker(engine)) as session:
+        import_district(session, bundle=tiny_bundle, actor="test", clock=clock)
+    actor = district_commander(engine)
+    code = tiny_bundle.households.code[0]
+    with Session(engine) as session:
+        pk = session.scalars(select(Household.id).where(Household.code == code)).one()
+    start = int(tiny_bundle.households.size[0])
+    sizes = [start + 10 + i for i in range(RACERS)]
+    _at_once(
+        engine,
+        [
+            lambda size=size: write(
+                engine, edit.edit_household, actor=actor, clock=clock, household_id=pk, size=size
+            )
+            for size in sizes
+        ],
+    )
+    with Session(engine) as session:
+        chain = [
+            e.payload["size"]
+            for e in session.scalars(
+                select(Event).where(Event.kind == "household.edited").order_by(Event.seq)
+            )
+        ]
+        final = session.get_one(Household, pk).size
+    # Every edit landed once, each from the value the one before it left.
+    assert sorted(after for _, after in chain) == sizes
+    assert [before for before, _ in chain] == [start] + [after for _, after in chain[:-1]]
+    assert final == chain[-1][1]
+
+
+def test_two_enrolments_of_one_code_leave_one_person_and_one_clear_refusal(
+    engine: Engine, tiny_bundle: Bundle, clock: ManualClock
+) -> None:
+    with transaction(make_sessionmaker(engine)) as session:
+        result = import_district(session, bundle=tiny_bundle, actor="test", clock=clock)
+    actor = district_commander(engine)
+    person = edit.PersonValues(name="赵六", phone="13900003333", kind=ResponderKind.VOLUNTEER)
+    outcomes = _at_once(
+        engine,
+        [
+            lambda: write(
+                engine,
+                edit.add_responder,
+                actor=actor,
+                clock=clock,
+                district_id=result.district_id,
+                code="R-RACE",
+                values=person,
+            )
+        ]
+        * RACERS,
+    )
+    refused = [o for o in outcomes if isinstance(o, InvalidInput)]
+    assert len(refused) == RACERS - 1 and {r.field for r in refused} == {"code"}
+    with Session(engine) as session:
+        assert len(session.scalars(select(Responder).where(Responder.code == "R-RACE")).all()) == 1
