@@ -4,6 +4,7 @@ enrolments of one code end with one person and a clear refusal, never an interna
 from __future__ import annotations
 
 import threading
+from functools import partial
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -51,8 +52,14 @@ def test_simultaneous_edits_of_one_household_each_start_from_the_last(
     _at_once(
         engine,
         [
-            lambda size=size: write(
-                engine, edit.edit_household, actor=actor, clock=clock, household_id=pk, size=size
+            partial(
+                write,
+                engine,
+                edit.edit_household,
+                actor=actor,
+                clock=clock,
+                household_id=pk,
+                size=size,
             )
             for size in sizes
         ],
