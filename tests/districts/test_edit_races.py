@@ -4,9 +4,9 @@ enrolments of one code end with one person and a clear refusal, never an interna
 from __future__ import annotations
 
 import threading
-from functools import partial
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine, select
