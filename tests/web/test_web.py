@@ -509,6 +509,7 @@ def test_a_cadre_signs_in_answers_and_checks_in_where_the_phone_says(
     handset: Any,
     engine: Engine,
     called: tuple[Assignment, Any, Any],
+    small_bundle: Bundle,
     request: pytest.FixtureRequest,
 ) -> None:
     a, _, who = called
@@ -525,6 +526,9 @@ def test_a_cadre_signs_in_answers_and_checks_in_where_the_phone_says(
     shot(page, request, "on-site")
     first = page.locator(".task[data-kind=HOUSEHOLD_CHECK] .households li").first
     code = first.get_attribute("data-household")
+    # Each line says where to knock: building, unit and door.
+    h = small_bundle.households
+    assert h.address[h.code.index(code or "")] in first.inner_text()
     asked: list[str] = []
     page.on("request", lambda r: asked.append(r.post_data or "") if "/graphql" in r.url else None)
     first.locator("button[data-result=OK]").click()

@@ -87,7 +87,7 @@ const MINE = `{ myAssignment { minutesLeft deadline
     grid { id code name geometry centre }
     teammates { name phone role status } leader { name phone } }
   myTasks { id kind title status dueAt
-    households { household { id code tags } checked { result } supplied { result } } }
+    households { household { id code tags address } checked { result } supplied { result } } }
   myService { hours points entries { mobilisationTitle hours } } }`;
 const LOOK = `{ myAssignment { minutesLeft deadline assignment { id status } } myTasks { id status } }`;
 
@@ -429,7 +429,14 @@ function renderHousehold(task, entry, delivery) {
   const landed = delivery ? entry.supplied : entry.checked;
   const key = `${task.id}:${h.id}`;
   const tags = h.tags.map((tag) => TAGS[tag] || tag).join(" ");
-  const label = el("span", { class: "code" }, h.code, tags ? el("small", {}, ` ${tags}`) : null);
+  // Where to knock first (楼栋 单元 门牌), then which household and who lives there.
+  const label = el(
+    "span",
+    { class: "code" },
+    h.address ? el("strong", {}, `${h.address} `) : null,
+    h.code,
+    tags ? el("small", {}, ` ${tags}`) : null
+  );
   if (landed) {
     const result = landed.result.toUpperCase();
     const shown = delivery ? t("已送达", "Delivered") : t(...(RESULTS[result] || [result, result]));
