@@ -103,6 +103,7 @@ def _activate(url: str, bundle: Any) -> tuple[dict[str, Any], float, callup.Prob
             scope=communities,
             metric=callup.metric_for(session, district_id),
             with_teams=True,
+            now=CLOCK.now(),
         )
     started = time.perf_counter()
     outcome = switch.activate_in_process(

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
 
 from mobilize.auth.actor import SYSTEM
 from mobilize.auth.users import create_user, issue_token, resolve_place
 from mobilize.clock import Clock
 from mobilize.db import make_sessionmaker, transaction
-from mobilize.models import Community, District, Responder, Role, Street
+from mobilize.models import Community, District, Leave, Responder, Role, Street
 
 
 def make_user(
@@ -77,3 +78,27 @@ def cast(engine: Engine, clock: Clock) -> Cast:
         community=community,
         responder_code=responder,
     )
+
+
+def away_from_now(engine: Engine, clock: Clock, who: Any) -> None:
+    """Setup: the responders `who` selects are on leave from now on, with no end."""
+    now = clock.now()
+    with transaction(make_sessionmaker(engine)) as session:
+        ids = session.scalars(select(Responder.id).where(who)).all()
+        if not ids:
+            return
+        session.execute(
+            insert(Leave),
+            [
+                {
+                    "responder_id": pk,
+                    "starts_at": now,
+                    "ends_at": None,
+                    "reason": "other",
+                    "note": "test setup",
+                    "recorded_by": "test",
+                    "recorded_at": now,
+                }
+                for pk in ids
+            ],
+        )

@@ -16,7 +16,14 @@ from strawberry import Private
 from geo import geometry_to_geojson
 from mobilize import models as m
 from mobilize.api.common import ContextInfo, load_one, related
-from mobilize.api.enums import CommunityKind, GridLevel, HouseholdTag, ResponderKind, TeamKind
+from mobilize.api.enums import (
+    CommunityKind,
+    GridLevel,
+    HouseholdTag,
+    LeaveReason,
+    ResponderKind,
+    TeamKind,
+)
 from mobilize.api.paging import paged
 from mobilize.api.relay import Connection, Node, expect_global_id, to_global_id
 from mobilize.api.scalars import GeoJSON
@@ -377,9 +384,65 @@ class Responder(Node):
     async def home_grid(self, info: ContextInfo) -> Grid | None:
         return await related(info, Grid, m.Grid, self.home_grid_pk)
 
+    @strawberry.field(description="请假 on record, the latest first.")
+    async def leaves(self, info: ContextInfo) -> list[Leave]:
+        rows = await info.context.loaders.many(m.Leave.responder_id).load(self.pk)
+        return [Leave.from_model(r) for r in sorted(rows, key=lambda r: r.starts_at, reverse=True)]
+
+    @strawberry.field(description="On leave at this moment: left out of every call-up.")
+    async def on_leave(self, info: ContextInfo) -> bool:
+        now = info.context.clock.now()
+        rows = await info.context.loaders.many(m.Leave.responder_id).load(self.pk)
+        return any(r.starts_at <= now and (r.ends_at is None or r.ends_at > now) for r in rows)
+
+    @strawberry.field(description="承诺 and 践诺, by year.")
+    async def commitments(self, info: ContextInfo) -> list[Commitment]:
+        rows = await info.context.loaders.many(m.Commitment.responder_id).load(self.pk)
+        return [Commitment.from_model(r) for r in sorted(rows, key=lambda r: (r.year, r.id))]
+
     @strawberry.field(description="楼栋长 of this building, if they lead one.")
     async def leads_building(self, info: ContextInfo) -> Building | None:
         return await related(info, Building, m.Building, self.leads_building_pk)
+
+
+@strawberry.type(
+    description="请假: a person away from `startsAt` until `endsAt` (open: until back)."
+)
+class Leave(Node):
+    starts_at: datetime
+    ends_at: datetime | None
+    reason: LeaveReason
+    note: str
+
+    @classmethod
+    def from_model(cls, row: m.Leave) -> Leave:
+        return cls(
+            id=to_global_id("Leave", row.id),
+            starts_at=row.starts_at,
+            ends_at=row.ends_at,
+            reason=LeaveReason(row.reason),
+            note=row.note,
+        )
+
+
+@strawberry.type(description="承诺 for a year, and 践诺 what was done about it.")
+class Commitment(Node):
+    pk: Private[int]
+    year: int
+    promise: str
+    fulfilment: str
+    fulfilled_at: datetime | None
+
+    @classmethod
+    def from_model(cls, row: m.Commitment) -> Commitment:
+        return cls(
+            id=to_global_id("Commitment", row.id),
+            pk=row.id,
+            year=row.year,
+            promise=row.promise,
+            fulfilment=row.fulfilment,
+            fulfilled_at=row.fulfilled_at,
+        )
 
 
 TYPES: dict[str, Any] = {
@@ -389,6 +452,8 @@ TYPES: dict[str, Any] = {
     "Grid": Grid,
     "Household": Household,
     "Building": Building,
+    "Leave": Leave,
+    "Commitment": Commitment,
     "Unit": Unit,
     "Pairing": Pairing,
     "Team": Team,

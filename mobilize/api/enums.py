@@ -26,6 +26,7 @@ AssignmentRole = m.AssignmentRole
 AssignmentSource = m.AssignmentSource
 AssignmentStatus = m.AssignmentStatus
 JobStatus = m.JobStatus
+LeaveReason = m.LeaveReason
 
 _DESCRIBED: dict[type[enum.Enum], str | None] = {
     GridLevel: "一般网格 general grid or 微网格 micro-grid.",
@@ -38,6 +39,7 @@ _DESCRIBED: dict[type[enum.Enum], str | None] = {
     TaskKind: "入户核查/物资配送/核酸保障/秩序维护/宣传/扫码",
     TaskStatus: None,
     CheckResult: None,
+    LeaveReason: "请假事由 why a person is away.",
     MobilisationKind: "疫情/防汛/地震/火灾/其他",
     MobilisationStatus: None,
     AssignmentRole: None,

@@ -29,6 +29,7 @@ from mobilize.api.guard import ErrorMasking, PolicyGuard, log_errors
 from mobilize.api.limits import CostLimiter
 from mobilize.api.live import LiveSubscription
 from mobilize.api.observe import OperationTiming
+from mobilize.api.peacetime import PeacetimeMutation
 from mobilize.api.phone import PhoneMutation, PhoneQuery, ProblemReport
 from mobilize.api.relay import Node, from_global_id
 from mobilize.api.replay import ReplayQuery, ReplaySubscription
@@ -82,7 +83,13 @@ class Query(
 
 @strawberry.type
 class Mutation(
-    AuthMutation, WartimeMutation, PhoneMutation, TaskMutation, RiskMutation, EditMutation
+    AuthMutation,
+    WartimeMutation,
+    PhoneMutation,
+    TaskMutation,
+    RiskMutation,
+    EditMutation,
+    PeacetimeMutation,
 ):
     pass
 

@@ -67,6 +67,11 @@ POLICY: Mapping[str, Mapping[str, Access]] = {
     "Mutation.setPairing": _rule([Role.DISTRICT_COMMANDER], Access.SCOPE),
     "Mutation.retirePairing": _rule([Role.DISTRICT_COMMANDER], Access.SCOPE),
     "Mutation.redrawMicroGrids": _rule(COMMAND_ROLES, Access.SCOPE),
+    # Peacetime: leave and commitments, by the person or whoever keeps their place.
+    "Mutation.recordLeave": _rule(DATA_KEEPERS, Access.SCOPE, responder=Access.SELF),
+    "Mutation.backOnDuty": _rule(DATA_KEEPERS, Access.SCOPE, responder=Access.SELF),
+    "Mutation.recordCommitment": _rule(DATA_KEEPERS, Access.SCOPE, responder=Access.SELF),
+    "Mutation.recordFulfilment": _rule(DATA_KEEPERS, Access.SCOPE, responder=Access.SELF),
     # Wartime.
     "Query.mobilisations": _rule(AREA_ROLES, Access.SCOPE, responder=Access.SELF),
     "Query.staffingRules": _rule(Role, Access.SCOPE),

@@ -25,11 +25,13 @@ from mobilize.models import (
     LIVE,
     Assignment,
     Building,
+    Commitment,
     Community,
     District,
     Grid,
     Household,
     HouseholdRecord,
+    Leave,
     Mobilisation,
     MobilisationArea,
     Pairing,
@@ -219,8 +221,14 @@ def in_scope(
     )
 
 
+# Records that belong to one person and are seen with them.
+PERSONAL = (Leave, Commitment)
+
+
 def visible(actor: Actor, model: Any) -> ColumnElement[bool]:
     """The rows of `model` that `actor` may read."""
+    if model in PERSONAL:  # a person's own record: whoever may see the person
+        return model.responder_id.in_(select(Responder.id).where(visible(actor, Responder)))
     clauses = [_clause(binding, model) for binding in actor.bindings]
     return or_(*clauses) if clauses else false()
 

@@ -292,6 +292,7 @@ def suggest(
         ),
         metric=metric,
         info=info,
+        now=now,
     )
     # What each grid holds: it can spare a person only while it keeps its minimum coming, and
     # a person on site only while it keeps its minimum on site (a fix must not turn a staffed

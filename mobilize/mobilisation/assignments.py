@@ -41,11 +41,13 @@ from mobilize.models import (
     AssignmentStatus,
     Grid,
     GridLevel,
+    LeaveReason,
     Mobilisation,
     MobilisationArea,
     MobilisationStatus,
     Responder,
 )
+from mobilize.peacetime.availability import start_leave
 from mobilize.settings import DISPLAY_TIMEZONE
 from mobilize.tasks.dispatch import promote_staffed
 
@@ -414,7 +416,8 @@ def mark_unavailable(
     reason: str,
     display_tz: str = DISPLAY_TIMEZONE,
 ) -> PersonOutcome:
-    """Take a person out of every call-up; free any slot they hold and re-plan around it."""
+    """Take a person out of every call-up from now (a leave with no end, until they are back
+    on duty); free any slot they hold and re-plan around it."""
     reason = validation.text("reason", reason, max_len=500)
     if not actor.holds_any(COMMAND_ROLES):
         raise Forbidden("only command centres mark people unavailable")
@@ -427,16 +430,32 @@ def mark_unavailable(
         raise Forbidden(
             "markUnavailable: 此人在您的范围以外工作 this person works outside your place"
         )
-    responder.available = False
-    record_event(
+    start_leave(
         session,
+        responder=responder,
+        starts_at=clock.now(),
+        ends_at=None,
+        reason=LeaveReason.OTHER,
+        note=reason,
+        by=actor.label,
         clock=clock,
-        actor=actor.label,
-        kind="responder.unavailable",
-        subject_type="responder",
-        subject_id=str(responder.id),
-        payload={"reason": reason},
     )
+    return release_holdings(
+        session, actor=actor, clock=clock, responder=responder, reason=reason, display_tz=display_tz
+    )
+
+
+def release_holdings(
+    session: Session,
+    *,
+    actor: Actor,
+    clock: Clock,
+    responder: Responder,
+    reason: str,
+    display_tz: str = DISPLAY_TIMEZONE,
+) -> PersonOutcome:
+    """Free every slot a person on leave holds in an active mobilisation, and re-plan around
+    each."""
     ids: list[str] = []
     for assignment in session.scalars(
         select(Assignment)

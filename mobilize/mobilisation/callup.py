@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,7 @@ from mobilize.models import (
     ResponderKind,
     Unit,
 )
+from mobilize.peacetime.availability import away_at
 
 
 @dataclass(frozen=True)
@@ -119,10 +121,11 @@ def candidates(
     who: Any,
     metric: LocalMetric,
     info: dict[int, GridInfo],
+    now: datetime,
 ) -> list[Candidate]:
-    """Available responders matching `who` (which names their district), placed where they
-    set off from: their own point, else their unit's, else their home grid's. One query, one
-    projection."""
+    """Responders matching `who` (which names their district) and not on leave `now`, placed
+    where they set off from: their own point, else their unit's, else their home grid's. One
+    query, one projection."""
     rows = session.execute(
         select(
             Responder.id,
@@ -136,7 +139,7 @@ def candidates(
         )
         .outerjoin(Unit, Unit.id == Responder.unit_id)
         .outerjoin(Building, (Building.id == Responder.leads_building_id) & Building.current())
-        .where(Responder.available.is_(True), Responder.current(), who)
+        .where(~away_at(now), Responder.current(), who)
         .order_by(Responder.id)
     ).all()
     own = parse_all([r.geom for r in rows])
@@ -213,6 +216,7 @@ def build_problem(
     scope: tuple[int, ...] | list[int],
     metric: LocalMetric,
     with_teams: bool,
+    now: datetime,
 ) -> Problem:
     """The engine's problem for the `region` communities of a mobilisation over `scope`."""
     info = load_grids(session, region, metric)
@@ -283,7 +287,7 @@ def build_problem(
         .join(Building, Building.id == Responder.leads_building_id)
         .where(Building.micro_grid_id.in_(list(info)), Building.current()),
     )
-    roster = candidates(session, who=Responder.id.in_(ids), metric=metric, info=info)
+    roster = candidates(session, who=Responder.id.in_(ids), metric=metric, info=info, now=now)
     by_id = {c.id: c for c in roster}
     # Everyone already called anywhere in the mobilisation is not called again.
     seen = called_among(session, mobilisation.id, list(by_id))

@@ -223,6 +223,7 @@ def resolve(
         scope=scope,
         metric=metric,
         with_teams=False,
+        now=clock.now(),
     )
     plan = engine.PLANNERS[rule.planner](
         problem.grids,

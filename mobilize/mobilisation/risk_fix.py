@@ -40,6 +40,7 @@ from mobilize.models import (
     MobilisationStatus,
     Responder,
 )
+from mobilize.peacetime.availability import is_away
 from mobilize.settings import DISPLAY_TIMEZONE
 from mobilize.tasks.dispatch import promote_staffed
 
@@ -159,8 +160,8 @@ def _call_up(
     )
     if responder is None or responder.district_id != mobilisation.district_id:
         raise NotFound(f"没有这个人员 No responder {responder_id}")
-    if not responder.available:
-        raise InvalidInput("responderId", "this person is marked unavailable")
+    if is_away(session, responder.id, clock.now()):
+        raise InvalidInput("responderId", "this person is on leave (请假)")
     lock_roster(session, mobilisation.district_id)
     if responder.id in callup.busy_elsewhere(session, mobilisation.id):
         raise InvalidInput("responderId", "this person holds a slot in another mobilisation")

@@ -54,6 +54,7 @@ from mobilize.models import (
 )
 from mobilize.notify import Message
 from mobilize.outbox import cancel_pending, enqueue
+from mobilize.peacetime.availability import away_at
 from mobilize.tasks.dispatch import generate_for_activation
 
 ACTIVATION = "activation"  # the job kind of an activation's solve
@@ -184,6 +185,7 @@ def solve_activation(session: Session, *, subject: str, clock: Clock, display_tz
         scope=communities,
         metric=metric,
         with_teams=True,
+        now=clock.now(),
     )
     plan = engine.PLANNERS[rule.planner](
         problem.grids, problem.people, rule, reach_minutes(mobilisation, rule), problem.teams
@@ -291,9 +293,17 @@ def _open_party_organisations(
             select(Responder).where(
                 Responder.district_id == mobilisation.district_id,
                 Responder.code.in_([c.secretary_code for c in rows if c.secretary_code]),
+                Responder.current(),
             )
         )
     }
+    away = set(
+        session.scalars(
+            select(Responder.id).where(
+                Responder.id.in_([r.id for r in secretaries.values()]), away_at(clock.now())
+            )
+        )
+    )
     cadres = session.execute(
         select(Assignment.community_id, Responder.id, Responder.seniority)
         .join(Responder, Responder.id == Assignment.responder_id)
@@ -310,7 +320,7 @@ def _open_party_organisations(
     events = []
     for c in rows:
         secretary = secretaries.get(c.secretary_code or "")
-        if secretary is not None and secretary.available:
+        if secretary is not None and secretary.id not in away:
             leader, basis = secretary.id, "secretary"
         elif c.id in senior:
             leader, basis = senior[c.id][1], "senior_cadre"

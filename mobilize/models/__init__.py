@@ -43,6 +43,7 @@ from mobilize.models.mobilisation import (
     Notification,
     PartyOrganisation,
 )
+from mobilize.models.peacetime import Commitment, Leave, LeaveReason
 from mobilize.models.tasks import (
     FINAL_TASK_STATUSES,
     CheckResult,
@@ -70,6 +71,7 @@ __all__ = [
     "Building",
     "CheckResult",
     "ClientMutation",
+    "Commitment",
     "Community",
     "CommunityKind",
     "CredentialChange",
@@ -86,6 +88,8 @@ __all__ = [
     "HouseholdTag",
     "JobRun",
     "JobStatus",
+    "Leave",
+    "LeaveReason",
     "Milestone",
     "MilestoneKind",
     "Mobilisation",

@@ -109,7 +109,6 @@ class Responder(Retirable, Base):
     geom: Mapped[shapely.Point | None] = mapped_column(Geometry("POINT"))
     skills: Mapped[list[str]] = mapped_column(JSON, default=list)
     seniority: Mapped[int] = mapped_column(default=0)  # years of service; leads when no secretary
-    available: Mapped[bool] = mapped_column(default=True)  # false: skipped by every call-up
     # 楼栋长: the building this person leads; the wartime plan keeps them there.
     leads_building_id: Mapped[int | None] = mapped_column(ForeignKey("building.id"))
     origin: Mapped[Origin] = mapped_column(String(8), default=Origin.BUNDLE)

@@ -58,6 +58,8 @@ COMMANDS = {
     "assignment.pinned": "锁定人员 Pinned",
     "assignment.unpinned": "解除锁定 Unpinned",
     "responder.unavailable": "标记不可用 Marked unavailable",
+    "responder.leave": "请假 On leave",
+    "responder.back": "销假归队 Back on duty",
     "tasks.dispatched": "下发任务 Tasks dispatched",
     "task.reassigned": "任务改派 Task reassigned",
     "task.cancelled": "任务取消 Task cancelled",

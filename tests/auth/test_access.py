@@ -283,6 +283,14 @@ OPERATIONS = {
     "Mutation.setTeamMembers": 'mutation { setTeamMembers(team: "VGVhbTo5OTk5") { __typename } }',
     "Mutation.redrawMicroGrids": 'mutation { redrawMicroGrids(grids: [{grid: "R3JpZDo5OTk5", '
     'geometry: {type: "Point", coordinates: [0, 0]}}]) { __typename } }',
+    "Mutation.recordLeave": 'mutation { recordLeave(responder: "UmVzcG9uZGVyOjk5OTk5", '
+    "reason: ILL) { __typename } }",
+    "Mutation.backOnDuty": 'mutation { backOnDuty(responder: "UmVzcG9uZGVyOjk5OTk5") '
+    "{ __typename } }",
+    "Mutation.recordCommitment": "mutation { recordCommitment(responder: "
+    '"UmVzcG9uZGVyOjk5OTk5", year: 2026, promise: "x") { __typename } }',
+    "Mutation.recordFulfilment": "mutation { recordFulfilment(commitment: "
+    '"Q29tbWl0bWVudDo5OTk5", fulfilment: "x") { __typename } }',
 }
 ROLES = [
     "admin",
@@ -359,6 +367,11 @@ EXPECTED = {
     "Mutation.setPairing": {"district_commander"},
     "Mutation.retirePairing": {"district_commander"},
     "Mutation.redrawMicroGrids": COMMAND,
+    # Leave and commitments: the person themself, or whoever keeps their place.
+    "Mutation.recordLeave": DISPATCH | PHONE,
+    "Mutation.backOnDuty": DISPATCH | PHONE,
+    "Mutation.recordCommitment": DISPATCH | PHONE,
+    "Mutation.recordFulfilment": DISPATCH | PHONE,
     "Mutation.requestSignInCode": "everyone",
     "Mutation.signInWithCode": "everyone",
     "Mutation.revokeToken": SIGNED_IN,

@@ -26,6 +26,7 @@ from mobilize.models import (
     Street,
     Task,
 )
+from mobilize.peacetime.availability import is_away
 from tests.places import World, ask, world_in
 
 HOLD = ("assigned", "acknowledged", "en_route", "on_site")
@@ -80,7 +81,7 @@ MARK = """mutation($r: ID!) { markUnavailable(responder: $r, reason: "病假 sic
 
 
 def test_a_street_commander_cannot_release_someone_working_in_another_street(
-    w: World, engine: Engine
+    w: World, engine: Engine, clock: ManualClock
 ) -> None:
     person, grid = _cross_street_cadre(engine, w.people.street)
     body = ask(w, "street_commander", MARK, r=to_global_id("Responder", person))
@@ -89,7 +90,7 @@ def test_a_street_commander_cannot_release_someone_working_in_another_street(
     assert str(grid) not in result["message"]
     assert _holds(engine, person) == [grid]
     with Session(engine) as session:
-        assert session.get_one(Responder, person).available
+        assert not is_away(session, person, clock.now())
     # the commander of the street they work in may
     body = ask(w, "other_street_commander", MARK, r=to_global_id("Responder", person))
     assert body["data"]["markUnavailable"]["__typename"] == "Responder", body

@@ -6,18 +6,18 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
 from mobilize.coverage import risk
-from mobilize.db import make_sessionmaker, transaction
 from mobilize.errors import DomainError
 from mobilize.mobilisation import assignments, risk_fix
 from mobilize.mobilisation.outcome import Conflict, Outcome
 from mobilize.mobilisation.rules import StaffingRule
 from mobilize.models import HOLDING, Assignment, GridState, Mobilisation, Responder
+from tests.people import away_from_now
 from tests.wartime import activated, check_in_at_centre, district_commander, phone, write
 
 HOLD = [s.value for s in HOLDING]
@@ -72,13 +72,10 @@ def everyone_answers(engine: Engine, clock: ManualClock, *, but: tuple[int, ...]
               eta_minutes=eta)  # fmt: skip
 
 
-def nobody_else_free(engine: Engine) -> None:
-    """Setup: everyone not holding a slot is away, so a freed slot cannot be refilled."""
-    with transaction(make_sessionmaker(engine)) as session:
-        holding = select(Assignment.responder_id).where(Assignment.status.in_(HOLD))
-        session.execute(
-            update(Responder).where(Responder.id.not_in(holding)).values(available=False)
-        )
+def nobody_else_free(engine: Engine, clock: ManualClock) -> None:
+    """Setup: everyone not holding a slot is on leave, so a freed slot cannot be refilled."""
+    holding = select(Assignment.responder_id).where(Assignment.status.in_(HOLD))
+    away_from_now(engine, clock, Responder.id.not_in(holding))
 
 
 def accept(
@@ -127,7 +124,7 @@ def test_each_reason_on_simulated_time(
     for a in holders(engine, late):  # promises ten minutes, then is not there
         write(engine, assignments.acknowledge, actor=phone(a), clock=clock, assignment_id=a.id,
               eta_minutes=10)  # fmt: skip
-    nobody_else_free(engine)
+    nobody_else_free(engine, clock)
     for a in holders(engine, declined):
         write(engine, assignments.decline, actor=phone(a), clock=clock, assignment_id=a.id,
               reason="家中有病人")  # fmt: skip
@@ -177,15 +174,12 @@ def test_accepting_the_suggested_fix_staffs_the_grid(
 ) -> None:
     grid = grids_by_holders(engine)[2]
     everyone_answers(engine, clock, but=(grid,), eta=30)
-    nobody_else_free(engine)
+    nobody_else_free(engine, clock)
     for a in holders(engine, grid):
         write(engine, assignments.decline, actor=phone(a), clock=clock, assignment_id=a.id,
               reason="不在本地")  # fmt: skip
-    with transaction(make_sessionmaker(engine)) as session:  # one volunteer comes back
-        back = session.scalars(
-            select(Responder.id).where(Responder.available.is_(False)).order_by(Responder.id)
-        ).first()
-        session.execute(update(Responder).where(Responder.id == back).values(available=True))
+    # Everyone in the tiny district is called, so the fix moves a person another grid can
+    # spare (the test once "brought back" a volunteer: there was never one to bring back).
     found = risks(engine, clock, mobilisation)[grid]
     assert found.at_risk and found.suggestion is not None
     fix = found.suggestion
@@ -209,7 +203,7 @@ def test_two_commanders_accepting_the_same_fix_at_once(
     was moved meanwhile, and the person holds exactly one grid."""
     grid = grids_by_holders(engine)[5]
     everyone_answers(engine, clock, but=(grid,), eta=30)
-    nobody_else_free(engine)
+    nobody_else_free(engine, clock)
     for a in holders(engine, grid):
         write(engine, assignments.decline, actor=phone(a), clock=clock, assignment_id=a.id,
               reason="无法到岗")  # fmt: skip
@@ -249,7 +243,7 @@ def test_a_fix_never_takes_a_staffed_grid_below_its_minimum_on_site(
     the one on site: the drill found fixes that turned staffed grids back into waiting ones."""
     grid = grids_by_holders(engine)[2]
     everyone_answers(engine, clock, but=(grid,), eta=30)
-    nobody_else_free(engine)
+    nobody_else_free(engine, clock)
     for g in grids_by_holders(engine):
         people = holders(engine, g)
         if g != grid and len(people) >= 2:

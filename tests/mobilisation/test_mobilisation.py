@@ -43,7 +43,9 @@ from mobilize.models import (
     Street,
 )
 from mobilize.notify import LogNotifier
+from mobilize.peacetime.availability import is_away
 from mobilize.worker.inprocess import InProcessDispatcher
+from tests.people import away_from_now
 from tests.wartime import activate_now, district_commander, grid_of, phone, street_commander, write
 
 
@@ -397,6 +399,7 @@ def test_a_replan_offers_no_one_called_before_nor_anyone_busy_in_another_mobilis
             scope=scope,
             metric=callup.metric_for(session, m.district_id),
             with_teams=False,
+            now=clock.now(),
         )
         called = {
             a.responder_id: a
@@ -465,7 +468,7 @@ def test_street_commanders_act_only_in_their_street(small: Engine, clock: Manual
         assert row is not None and row.status == "released" and "ill" in (row.reason or "")
         kinds = set(session.scalars(select(Event.kind).where(Event.mobilisation_id == m.id)))
         assert {"assignment.reassigned", "assignment.unpinned", "assignment.released"} <= kinds
-        assert session.get_one(Responder, a.responder_id).available is False
+        assert is_away(session, a.responder_id, clock.now())  # a leave from now, no end
 
 
 def test_notifications_go_out_after_commit(tiny: Engine, clock: ManualClock) -> None:
@@ -489,7 +492,6 @@ def test_unavailable_people_are_not_called_and_quotas_hold(
             select(Responder).where(Responder.kind == "micro_grid_member")
         ).first()
         assert someone is not None
-        someone.available = False
         quotas = dict(
             session.execute(
                 select(Pairing.community_id, func.sum(Pairing.wartime_quota)).group_by(
@@ -497,6 +499,7 @@ def test_unavailable_people_are_not_called_and_quotas_hold(
                 )
             ).all()
         )
+    away_from_now(small, clock, Responder.id == someone.id)
     m = activate(small, district_commander(small), clock).mobilisation
     with Session(small) as session:
         called = set(

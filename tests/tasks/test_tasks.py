@@ -14,14 +14,13 @@ from typing import Any
 import pytest
 import shapely
 import sqlalchemy
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from geo import LocalMetric, wgs84_to
 from mobilize.auth.actor import Actor, Binding
 from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
-from mobilize.db import make_sessionmaker, transaction
 from mobilize.errors import DomainError, Forbidden, InvalidInput, NotFound
 from mobilize.idempotency import ReusedMutationId
 from mobilize.mobilisation import assignments, field, phone, risk_fix, switch
@@ -42,7 +41,9 @@ from mobilize.models import (
     Street,
     Task,
 )
+from mobilize.peacetime import leave
 from mobilize.tasks import dispatch, lifecycle, records
+from tests.people import away_from_now
 from tests.wartime import activated, district_commander, grid_of, street_commander, write
 
 HOLD = ("assigned", "acknowledged", "en_route", "on_site")
@@ -653,11 +654,8 @@ def test_hours_export_as_csv(
 
 def _empty_a_grid(engine: Engine, mobilisation_id: int, clock: ManualClock, grid_id: int) -> None:
     """Nobody holds `grid_id` any more, and nobody free is left to send there."""
-    with transaction(make_sessionmaker(engine)) as session:
-        holding = select(Assignment.responder_id).where(Assignment.status.in_(HOLD))
-        session.execute(
-            update(Responder).where(Responder.id.not_in(holding)).values(available=False)
-        )
+    holding = select(Assignment.responder_id).where(Assignment.status.in_(HOLD))
+    away_from_now(engine, clock, Responder.id.not_in(holding))
     with Session(engine) as session:
         holders = list(
             session.scalars(
@@ -728,16 +726,14 @@ def test_a_task_waiting_on_an_empty_grid_goes_to_whoever_is_sent_there(
     task_id = _pending_task(engine, wartime, clock, empty)
     commander = district_commander(engine)
     if staffed_by == "risk fix":
-        with transaction(make_sessionmaker(engine)) as session:
+        with Session(engine) as session:
             newcomer = session.scalars(
                 select(Responder.id)
                 .where(Responder.id.not_in(select(Assignment.responder_id)))
                 .order_by(Responder.id)
             ).first()
-            assert newcomer is not None
-            session.execute(
-                update(Responder).where(Responder.id == newcomer).values(available=True)
-            )
+        assert newcomer is not None
+        write(engine, leave.back_on_duty, actor=commander, clock=clock, responder_id=newcomer)
         write(
             engine, risk_fix.send_to_grid, actor=commander, clock=clock, mobilisation_id=wartime,
             grid_id=empty, responder_id=newcomer, from_grid_id=None,
