@@ -8,6 +8,7 @@ import hmac
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import anyio.to_thread
@@ -26,7 +27,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from mobilize.api.admission import Admission
 from mobilize.api.context import Context, RequestDb
-from mobilize.api.downloads import report_file
+from mobilize.api.downloads import ledger_file, report_file
 from mobilize.api.middleware import (
     DEEP_MESSAGE,
     MAX_JSON_DEPTH,
@@ -227,17 +228,40 @@ def create_app(
     @app.get("/reports/{mobilisation}/report.{fmt}")
     async def report_download(mobilisation: str, fmt: str, request: Request) -> Response:
         """The after-action report as a file, for whoever may read it (bearer token)."""
+        return await _download(
+            request,
+            report_file,
+            mobilisation=mobilisation,
+            fmt=fmt,
+            display_tz=settings.display_timezone,
+        )
+
+    @app.get("/service/ledger.{fmt}")
+    async def ledger_download(
+        fmt: str,
+        request: Request,
+        community: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> Response:
+        """A community's service ledger (hours, points, redemptions) for a period, as a file,
+        for whoever may read it (bearer token)."""
+        return await _download(
+            request,
+            ledger_file,
+            community=community,
+            start=start,
+            end=end,
+            fmt=fmt,
+            display_tz=settings.display_timezone,
+        )
+
+    async def _download(request: Request, fn: Any, **kwargs: Any) -> Response:
         db = RequestDb(reader, writer)
         address = request.client.host if request.client else "unknown"
         try:
             actor = await authenticated(db, request.headers.get("authorization"), address)
-            body, media, name = await db.run(
-                report_file,
-                actor=actor,
-                mobilisation=mobilisation,
-                fmt=fmt,
-                display_tz=settings.display_timezone,
-            )
+            body, media, name = await db.run(fn, actor=actor, **kwargs)
         except TokenRejected as exc:
             raise _unauthorized(exc.reason) from None
         except DomainError as exc:

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import strawberry
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from strawberry import Info
 
 from graphql import GraphQLError
@@ -14,8 +16,10 @@ from mobilize import errors
 from mobilize.api.context import Context
 from mobilize.api.relay import expect_global_id
 from mobilize.mobilisation.outcome import Queued
+from mobilize.models import District
 
 Q = TypeVar("Q", bound=Queued)
+R = TypeVar("R")
 
 ContextInfo = Info[Context, None]
 
@@ -48,5 +52,29 @@ async def run_mutation(info: ContextInfo, fn: Callable[..., Q], **kwargs: Any) -
     return outcome
 
 
+async def write(info: ContextInfo, fn: Callable[..., R], **kwargs: Any) -> R:
+    """One domain write in its own transaction, as the caller, on the request's clock (for
+    writes that queue nothing after commit)."""
+    ctx = info.context
+    return await ctx.db.write(fn, actor=ctx.actor, clock=ctx.clock, **kwargs)
+
+
 def decode_ids(values: list[strawberry.ID], type_name: str, argument: str) -> tuple[int, ...]:
     return tuple(decode_id(v, type_name, argument) for v in values)
+
+
+async def district_of(info: ContextInfo, code: str | None) -> int:
+    """The district a call is about: the caller's own, or the one of theirs named."""
+    mine = {b.district_id for b in info.context.actor.bindings if b.district_id is not None}
+    if code is not None:
+        found: int | None = await info.context.db.run(_district_by_code, code)
+        if found is not None and found in mine:
+            return found
+        raise errors.NotFound(f"没有这个区 No district {code!r} of yours")
+    if len(mine) == 1:
+        return next(iter(mine))
+    raise errors.InvalidInput("district", "name the district: you hold places in several")
+
+
+def _district_by_code(session: Session, code: str) -> int | None:
+    return session.scalar(select(District.id).where(District.code == code))

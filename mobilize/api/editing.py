@@ -4,15 +4,13 @@ mobilisation that stands in the way."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import strawberry
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from mobilize import errors
 from mobilize import models as m
-from mobilize.api.common import ContextInfo, decode_id, decode_ids
+from mobilize.api.common import ContextInfo, decode_id, decode_ids, district_of, write
 from mobilize.api.districts import Grid, Household, Pairing, Responder, Team
 from mobilize.api.enums import HouseholdTag, ResponderKind, TeamKind
 from mobilize.api.errors import (
@@ -24,7 +22,6 @@ from mobilize.api.errors import (
 )
 from mobilize.api.scalars import GeoJSON
 from mobilize.districts import edit, redraw
-from mobilize.errors import InvalidInput
 
 EditErrors = ValidationError | NotFoundError | ForbiddenError | InWartimeError
 HouseholdEditResult = Annotated[Household | EditErrors, strawberry.union("HouseholdEditResult")]
@@ -76,11 +73,6 @@ class PersonInput:
         )
 
 
-async def _write(info: ContextInfo, fn: Any, **kwargs: Any) -> Any:
-    ctx = info.context
-    return await ctx.db.write(fn, actor=ctx.actor, clock=ctx.clock, **kwargs)
-
-
 @strawberry.type
 class EditMutation:
     @strawberry.mutation(description="A household's tags, size, address, unit or door.")
@@ -95,7 +87,7 @@ class EditMutation:
         door: str | None = None,
     ) -> HouseholdEditResult:
         try:
-            row = await _write(
+            row = await write(
                 info,
                 edit.edit_household,
                 household_id=decode_id(household, "Household", "household"),
@@ -118,10 +110,10 @@ class EditMutation:
         district: str | None = None,
     ) -> ResponderEditResult:
         try:
-            row = await _write(
+            row = await write(
                 info,
                 edit.add_responder,
-                district_id=await _district_id(info, district),
+                district_id=await district_of(info, district),
                 code=code,
                 values=person.values(),
             )
@@ -134,7 +126,7 @@ class EditMutation:
         self, info: ContextInfo, responder: strawberry.ID, person: PersonInput
     ) -> ResponderEditResult:
         try:
-            row = await _write(
+            row = await write(
                 info,
                 edit.edit_responder,
                 responder_id=decode_id(responder, "Responder", "responder"),
@@ -149,7 +141,7 @@ class EditMutation:
         self, info: ContextInfo, responder: strawberry.ID, reason: str
     ) -> ResponderEditResult:
         try:
-            row = await _write(
+            row = await write(
                 info,
                 edit.retire_responder,
                 responder_id=decode_id(responder, "Responder", "responder"),
@@ -168,7 +160,7 @@ class EditMutation:
         wartime_quota: int,
     ) -> PairingEditResult:
         try:
-            row = await _write(
+            row = await write(
                 info,
                 edit.set_pairing,
                 unit_id=decode_id(unit, "Unit", "unit"),
@@ -182,7 +174,7 @@ class EditMutation:
     @strawberry.mutation(description="End a pairing: kept on record.")
     async def retire_pairing(self, info: ContextInfo, pairing: strawberry.ID) -> PairingEditResult:
         try:
-            row = await _write(
+            row = await write(
                 info, edit.retire_pairing, pairing_id=decode_id(pairing, "Pairing", "pairing")
             )
         except errors.DomainError as exc:
@@ -200,10 +192,10 @@ class EditMutation:
         district: str | None = None,
     ) -> TeamEditResult:
         try:
-            row = await _write(
+            row = await write(
                 info,
                 edit.save_team,
-                district_id=await _district_id(info, district),
+                district_id=await district_of(info, district),
                 code=code,
                 name=name,
                 kind=m.TeamKind(kind.value),
@@ -222,7 +214,7 @@ class EditMutation:
         remove: list[strawberry.ID] | None = None,
     ) -> TeamEditResult:
         try:
-            row = await _write(
+            row = await write(
                 info,
                 edit.set_team_members,
                 team_id=decode_id(team, "Team", "team"),
@@ -241,7 +233,7 @@ class EditMutation:
         self, info: ContextInfo, grids: list[GridShapeInput], crs: str = "wgs84"
     ) -> RedrawResult:
         try:
-            done = await _write(
+            done = await write(
                 info,
                 redraw.redraw_micro_grids,
                 shapes=[
@@ -259,21 +251,3 @@ class EditMutation:
             moved_buildings=done.moved_buildings,
             warnings=done.warnings,
         )
-
-
-async def _district_id(info: ContextInfo, code: str | None) -> int:
-    """The district an addition goes to: the caller's own, or the one of theirs named."""
-    mine = {b.district_id for b in info.context.actor.bindings if b.district_id is not None}
-    if code is not None:
-        found: int | None = await info.context.db.run(_district_by_code, code)
-        if found in mine:
-            assert found is not None
-            return found
-        raise errors.NotFound(f"没有这个区 No district {code!r} of yours")
-    if len(mine) == 1:
-        return next(iter(mine))
-    raise InvalidInput("district", "name the district: you hold places in several")
-
-
-def _district_by_code(session: Session, code: str) -> int | None:
-    return session.scalar(select(m.District.id).where(m.District.code == code))

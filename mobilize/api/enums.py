@@ -27,6 +27,8 @@ AssignmentSource = m.AssignmentSource
 AssignmentStatus = m.AssignmentStatus
 JobStatus = m.JobStatus
 LeaveReason = m.LeaveReason
+ActivityKind = m.ActivityKind
+ActivityStatus = m.ActivityStatus
 
 _DESCRIBED: dict[type[enum.Enum], str | None] = {
     GridLevel: "一般网格 general grid or 微网格 micro-grid.",
@@ -40,6 +42,8 @@ _DESCRIBED: dict[type[enum.Enum], str | None] = {
     TaskStatus: None,
     CheckResult: None,
     LeaveReason: "请假事由 why a person is away.",
+    ActivityKind: "巡逻 patrol, 扫楼 building round, 演练 drill, 社区活动 community event.",
+    ActivityStatus: "scheduled, done (held, attendance recorded), checked (credited).",
     MobilisationKind: "疫情/防汛/地震/火灾/其他",
     MobilisationStatus: None,
     AssignmentRole: None,

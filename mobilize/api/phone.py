@@ -19,7 +19,8 @@ from mobilize.api.relay import Node, to_global_id
 from mobilize.api.tasks import HouseholdEntry, Task, _entries
 from mobilize.api.wartime import Assignment, AssignmentRole, AssignmentStatus, Mobilisation
 from mobilize.auth.actor import Actor
-from mobilize.mobilisation import field, hours, phone
+from mobilize.mobilisation import field, phone
+from mobilize.peacetime import ledger
 from mobilize.tasks import lifecycle
 
 
@@ -110,17 +111,19 @@ class ProblemReport(Node):
 
 @strawberry.type
 class ServiceEntry:
-    mobilisation_title: str
-    checked_in_at: datetime
-    released_at: datetime
+    at: datetime
+    source: str = strawberry.field(description="mobilisation, activity or redemption")
+    title: str
     hours: float
-    points: float
+    points: float = strawberry.field(description="Earned (positive) or redeemed (negative).")
 
 
-@strawberry.type(description="志愿服务: my hours and points.")
+@strawberry.type(description="志愿服务: my hours, my points and what they came from.")
 class MyService:
     hours: float
-    points: float
+    earned: float
+    redeemed: float
+    points: float = strawberry.field(description="积分 balance: earned less redeemed.")
     entries: list[ServiceEntry]
 
 
@@ -153,20 +156,18 @@ def _view(session: Session, actor: Any, clock: Any) -> MyAssignment | None:
 
 
 def _service(session: Session, actor: Actor) -> MyService:
-    entries = [
-        ServiceEntry(
-            mobilisation_title=title,
-            checked_in_at=r.checked_in_at,
-            released_at=r.released_at,
-            hours=r.hours,
-            points=r.points,
-        )
-        for r, title in hours.service_of(session, actor)
-    ]
+    mine = list(actor.responder_ids)
+    lines = ledger.history(session, responder_ids=mine)
+    totals = [ledger.balance_of(session, pk) for pk in mine]
     return MyService(
-        hours=round(sum(e.hours for e in entries), 2),
-        points=round(sum(e.points for e in entries), 1),
-        entries=entries,
+        hours=round(sum(b.hours for b in totals), 2),
+        earned=round(sum(b.earned for b in totals), 1),
+        redeemed=round(sum(b.redeemed for b in totals), 1),
+        points=round(sum(b.points for b in totals), 1),
+        entries=[
+            ServiceEntry(at=x.at, source=x.source, title=x.title, hours=x.hours, points=x.points)
+            for x in lines
+        ],
     )
 
 

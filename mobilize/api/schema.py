@@ -29,7 +29,7 @@ from mobilize.api.guard import ErrorMasking, PolicyGuard, log_errors
 from mobilize.api.limits import CostLimiter
 from mobilize.api.live import LiveSubscription
 from mobilize.api.observe import OperationTiming
-from mobilize.api.peacetime import PeacetimeMutation
+from mobilize.api.peacetime import Activity, PeacetimeMutation, PeacetimeQuery
 from mobilize.api.phone import PhoneMutation, PhoneQuery, ProblemReport
 from mobilize.api.relay import Node, from_global_id
 from mobilize.api.replay import ReplayQuery, ReplaySubscription
@@ -55,6 +55,7 @@ NODE_TYPES: dict[str, Any] = {
     "Task": Task,
     "HouseholdRecord": HouseholdRecord,
     "ProblemReport": ProblemReport,
+    "Activity": Activity,
 }
 
 
@@ -68,6 +69,7 @@ class Query(
     RiskQuery,
     ReplayQuery,
     ReportQuery,
+    PeacetimeQuery,
 ):
     me: Viewer = strawberry.field(resolver=me, description="The signed-in user and their roles.")
 

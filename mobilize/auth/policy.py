@@ -72,6 +72,18 @@ POLICY: Mapping[str, Mapping[str, Access]] = {
     "Mutation.backOnDuty": _rule(DATA_KEEPERS, Access.SCOPE, responder=Access.SELF),
     "Mutation.recordCommitment": _rule(DATA_KEEPERS, Access.SCOPE, responder=Access.SELF),
     "Mutation.recordFulfilment": _rule(DATA_KEEPERS, Access.SCOPE, responder=Access.SELF),
+    # Activities, points and the ledger.
+    "Query.activities": _rule(AREA_ROLES, Access.SCOPE, responder=Access.SELF),
+    "Query.serviceLedger": _rule(AREA_ROLES, Access.SCOPE),
+    "Query.pointsRule": _rule(AREA_ROLES, Access.SCOPE),
+    "Mutation.scheduleActivity": _rule(DATA_KEEPERS, Access.SCOPE),
+    "Mutation.signUp": _rule([Role.RESPONDER], Access.SELF),
+    "Mutation.namePeople": _rule(DATA_KEEPERS, Access.SCOPE),
+    "Mutation.recordAttendance": _rule(DATA_KEEPERS, Access.SCOPE),
+    "Mutation.checkActivity": _rule(DATA_KEEPERS, Access.SCOPE),
+    "Mutation.cancelActivity": _rule(DATA_KEEPERS, Access.SCOPE),
+    "Mutation.setPointsRule": _rule([Role.DISTRICT_COMMANDER], Access.SCOPE),
+    "Mutation.redeemPoints": _rule(DATA_KEEPERS, Access.SCOPE),
     # Wartime.
     "Query.mobilisations": _rule(AREA_ROLES, Access.SCOPE, responder=Access.SELF),
     "Query.staffingRules": _rule(Role, Access.SCOPE),

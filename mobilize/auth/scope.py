@@ -23,6 +23,8 @@ from mobilize.errors import Forbidden, NotFound
 from mobilize.models import (
     HOLDING,
     LIVE,
+    Activity,
+    ActivityPerson,
     Assignment,
     Building,
     Commitment,
@@ -283,6 +285,8 @@ def _area(model: Any, binding: Binding, communities: Select[Any]) -> ColumnEleme
         return Grid.community_id.in_(communities)
     if model in (Household, Building):
         return model.micro_grid_id.in_(grids)
+    if model is Activity:
+        return Activity.community_id.in_(communities)
     if model is Pairing:
         return Pairing.community_id.in_(communities)
     if model is Unit:
@@ -375,6 +379,13 @@ def _self(model: Any, binding: Binding) -> ColumnElement[bool]:
         return or_(
             Task.id.in_(select(TaskAssignee.task_id).where(TaskAssignee.responder_id == me)),
             Task.grid_id.in_(my_grids),
+        )
+    if model is Activity:  # their community's, and any they are in
+        return or_(
+            Activity.community_id.in_(my_communities),
+            Activity.id.in_(
+                select(ActivityPerson.activity_id).where(ActivityPerson.responder_id == me)
+            ),
         )
     return false()
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from mobilize.auth.actor import Actor
 from mobilize.auth.scope import visible
 from mobilize.models import (
+    Activity,
     Assignment,
     Building,
     Commitment,
@@ -48,6 +49,7 @@ MODELS: dict[str, Any] = {
     "Household": Household,
     "Building": Building,
     "Leave": Leave,
+    "Activity": Activity,
     "Commitment": Commitment,
     "Unit": Unit,
     "Pairing": Pairing,

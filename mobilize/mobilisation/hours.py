@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mobilize.auth.actor import Actor
 from mobilize.db.bulk import insert_rows
 from mobilize.mobilisation.rules import StaffingRule
 from mobilize.models import Assignment, Mobilisation, ServiceRecord, table_of
+from mobilize.peacetime.ledger import points_for
 
 
 def record_service(
@@ -36,20 +35,13 @@ def record_service(
                 "checked_in_at": a.checked_in_at,
                 "released_at": now,
                 "hours": round(hours, 2),
-                "points": round(hours * rule.points_per_hour + rule.points_per_activity, 1),
+                "points": points_for(
+                    {
+                        "points_per_hour": rule.points_per_hour,
+                        "points_per_activity": rule.points_per_activity,
+                    },
+                    hours,
+                ),
             }
         )
     insert_rows(session, table_of(ServiceRecord), rows)
-
-
-def service_of(session: Session, actor: Actor) -> list[tuple[ServiceRecord, str]]:
-    """The caller's own service records, oldest first, each with its mobilisation's title."""
-    return [
-        (record, title)
-        for record, title in session.execute(
-            select(ServiceRecord, Mobilisation.title)
-            .join(Mobilisation, Mobilisation.id == ServiceRecord.mobilisation_id)
-            .where(ServiceRecord.responder_id.in_(actor.responder_ids))
-            .order_by(ServiceRecord.checked_in_at)
-        )
-    ]

@@ -55,6 +55,7 @@ from mobilize.models import (
 from mobilize.notify import Message
 from mobilize.outbox import cancel_pending, enqueue
 from mobilize.peacetime.availability import away_at
+from mobilize.peacetime.ledger import rule_of
 from mobilize.tasks.dispatch import generate_for_activation
 
 ACTIVATION = "activation"  # the job kind of an activation's solve
@@ -104,7 +105,14 @@ def activate(
     area = resolve_area(session, actor=actor, scope=scope)
     if planner not in engine.PLANNERS:
         raise InvalidInput("planner", f"one of {', '.join(engine.PLANNERS)}")
-    rule = replace(RULES[chosen_kind], planner=planner)
+    # Points as the district's rule says on the day (kept with the mobilisation after).
+    points = rule_of(session, area.district.id)
+    rule = replace(
+        RULES[chosen_kind],
+        planner=planner,
+        points_per_hour=points["points_per_hour"],
+        points_per_activity=points["points_per_activity"],
+    )
     t0 = clock.now()
     mobilisation = Mobilisation(
         district_id=area.district.id,

@@ -43,7 +43,17 @@ from mobilize.models.mobilisation import (
     Notification,
     PartyOrganisation,
 )
-from mobilize.models.peacetime import Commitment, Leave, LeaveReason
+from mobilize.models.peacetime import (
+    Activity,
+    ActivityKind,
+    ActivityPerson,
+    ActivityStatus,
+    Commitment,
+    Leave,
+    LeaveReason,
+    PointsRule,
+    Redemption,
+)
 from mobilize.models.tasks import (
     FINAL_TASK_STATUSES,
     CheckResult,
@@ -62,6 +72,10 @@ __all__ = [
     "HOLDING",
     "LIVE",
     "ROLE_SCOPE",
+    "Activity",
+    "ActivityKind",
+    "ActivityPerson",
+    "ActivityStatus",
     "ApiToken",
     "Assignment",
     "AssignmentRole",
@@ -99,7 +113,9 @@ __all__ = [
     "Notification",
     "Pairing",
     "PartyOrganisation",
+    "PointsRule",
     "ProblemReport",
+    "Redemption",
     "Responder",
     "ResponderKind",
     "Role",

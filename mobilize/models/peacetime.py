@@ -7,7 +7,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mobilize.db.types import UTCDateTime
@@ -54,3 +54,90 @@ class Commitment(Base):
     fulfilment: Mapped[str] = mapped_column(String(1000), default="")
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
     fulfilled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ActivityKind(enum.StrEnum):
+    PATROL = "patrol"  # 巡逻 of a micro-grid
+    BUILDING_ROUND = "building_round"  # 扫楼: a round of a building's doors
+    DRILL = "drill"  # 演练
+    COMMUNITY_EVENT = "community_event"  # 社区活动
+    OTHER = "other"
+
+
+class ActivityStatus(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    DONE = "done"  # held: who came and for how long is recorded
+    CHECKED = "checked"  # checked by the community: its hours and points credited
+    CANCELLED = "cancelled"
+
+
+class Activity(Base):
+    """A peacetime task: held at a time in a community (a micro-grid, a building), without
+    any mobilisation. A recurring duty is a series of them sharing `series`."""
+
+    __tablename__ = "activity"
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="period"),
+        Index("ix_activity_community_starts", "community_id", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    district_id: Mapped[int] = mapped_column(ForeignKey("district.id"))
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"))
+    building_id: Mapped[int | None] = mapped_column(ForeignKey("building.id"))
+    kind: Mapped[ActivityKind] = mapped_column(String(24))
+    title: Mapped[str] = mapped_column(String(200))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    series: Mapped[str | None] = mapped_column(String(36), index=True)
+    status: Mapped[ActivityStatus] = mapped_column(String(16), default=ActivityStatus.SCHEDULED)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    checked_by: Mapped[str | None] = mapped_column(String(128))
+    cancel_reason: Mapped[str | None] = mapped_column(String(500))
+
+
+class ActivityPerson(Base):
+    """Someone in an activity: signed up or named; once it is held, whether they came and
+    for how many hours."""
+
+    __tablename__ = "activity_person"
+    __table_args__ = (CheckConstraint("hours IS NULL OR hours >= 0", name="hours"),)
+
+    activity_id: Mapped[int] = mapped_column(ForeignKey("activity.id"), primary_key=True)
+    responder_id: Mapped[int] = mapped_column(
+        ForeignKey("responder.id"), primary_key=True, index=True
+    )
+    how: Mapped[str] = mapped_column(String(16))  # signed_up | named
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attended: Mapped[bool | None] = mapped_column()
+    hours: Mapped[float | None] = mapped_column(Float)
+
+
+class PointsRule(Base):
+    """积分 rule of a district (data, not code): points an hour, points an activity, and
+    what a point is worth when redeemed. Bishan: 2 an hour, 5 an activity, 1 point = 1 yuan."""
+
+    __tablename__ = "points_rule"
+
+    district_id: Mapped[int] = mapped_column(ForeignKey("district.id"), primary_key=True)
+    points_per_hour: Mapped[float] = mapped_column(Float, default=2.0)
+    points_per_activity: Mapped[float] = mapped_column(Float, default=5.0)
+    yuan_per_point: Mapped[float] = mapped_column(Float, default=1.0)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Redemption(Base):
+    """Points spent (兑换): never more than the balance, each an event."""
+
+    __tablename__ = "redemption"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    responder_id: Mapped[int] = mapped_column(ForeignKey("responder.id"), index=True)
+    points: Mapped[float] = mapped_column(Float)
+    what: Mapped[str] = mapped_column(String(200))
+    redeemed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    recorded_by: Mapped[str] = mapped_column(String(128))

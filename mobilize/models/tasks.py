@@ -115,13 +115,19 @@ class ProblemReport(Base):
 
 
 class ServiceRecord(Base):
-    """Time given: from check-in to release, and the points it earns (志愿服务积分)."""
+    """The service ledger: time given and the points it earns (志愿服务积分), from a
+    mobilisation (check-in to release) or from a peacetime activity (its attendance)."""
 
     __tablename__ = "service_record"
-    __table_args__ = (UniqueConstraint("mobilisation_id", "responder_id"),)
+    __table_args__ = (
+        UniqueConstraint("mobilisation_id", "responder_id"),
+        UniqueConstraint("activity_id", "responder_id"),
+        CheckConstraint("(mobilisation_id IS NULL) <> (activity_id IS NULL)", name="one_source"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    mobilisation_id: Mapped[int] = mapped_column(ForeignKey("mobilisation.id"))
+    mobilisation_id: Mapped[int | None] = mapped_column(ForeignKey("mobilisation.id"))
+    activity_id: Mapped[int | None] = mapped_column(ForeignKey("activity.id"))
     responder_id: Mapped[int] = mapped_column(ForeignKey("responder.id"), index=True)
     checked_in_at: Mapped[datetime] = mapped_column(UTCDateTime())
     released_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -22,6 +22,7 @@ from mobilize.markup import markdown_text
 from mobilize.models import Grid
 from mobilize.review.report import CAUSES, Distribution, Report
 from mobilize.settings import DISPLAY_TIMEZONE
+from mobilize.sheets import write_workbook
 
 FILES = ("report.md", "report.xlsx", "coverage.png", "map.png", "events.jsonl")
 CJK_FONTS = (
@@ -298,50 +299,38 @@ def markdown(report: Report, tz: ZoneInfo) -> str:
 # -- workbook ----------------------------------------------------------------------------------
 
 
-def _as_text(ws: Any, value: str) -> Any:
-    """A string cell that stays a string: openpyxl would store `=HYPERLINK(...)` written in a
-    title or a grid name as a formula, which Excel then runs."""
-    from openpyxl.cell import WriteOnlyCell
-
-    cell = WriteOnlyCell(ws, value=value)
-    cell.data_type = "s"
-    return cell
-
-
 def workbook(report: Report, tz: ZoneInfo, target: Path | BinaryIO) -> None:
     """The report as an Excel workbook, to a file or a stream (a download)."""
-    from openpyxl import Workbook
-
-    book = Workbook(write_only=True)
-
-    def sheet(title: str, head: list[str], rows: list[list[Any]]) -> None:
-        ws = book.create_sheet(title)
-        ws.append(head)
-        for row in rows:
-            ws.append([_as_text(ws, v) if isinstance(v, str) else v for v in row])
-
-    sheet("概要 Summary", ["项目 Item", "数值 Value"], [list(r) for r in summary_rows(report, tz)])
-    sheet(
-        "用时 Times",
-        DIST_HEAD,
+    write_workbook(
         [
-            _dist_row("确认用时 Time to acknowledge", report.time_to_acknowledge),
-            _dist_row("到达用时 Time to arrive", report.time_to_arrive),
-            _dist_row("网格到岗用时 Time to mobilise", report.time_to_mobilise),
+            (
+                "概要 Summary",
+                ["项目 Item", "数值 Value"],
+                [list(r) for r in summary_rows(report, tz)],
+            ),
+            (
+                "用时 Times",
+                DIST_HEAD,
+                [
+                    _dist_row("确认用时 Time to acknowledge", report.time_to_acknowledge),
+                    _dist_row("到达用时 Time to arrive", report.time_to_arrive),
+                    _dist_row("网格到岗用时 Time to mobilise", report.time_to_mobilise),
+                ],
+            ),
+            ("街道 Streets", AREA_HEAD, area_rows(report, "street")),
+            ("社区 Communities", AREA_HEAD, area_rows(report, "community")),
+            ("未按时 Missed", MISSED_HEAD, missed_rows(report)),
+            ("单位 Units", UNIT_HEAD, unit_rows(report)),
+            ("类别 Kinds", KIND_HEAD, kind_rows(report)),
+            ("时间线 Timeline", TIMELINE_HEAD, timeline_rows(report, tz)),
+            (
+                "曲线 Curve",
+                ["T0+分钟 Minute", "已到岗网格 Grids mobilised", "占比% Percent"],
+                [list(p) for p in report.curve],
+            ),
         ],
+        target,
     )
-    sheet("街道 Streets", AREA_HEAD, area_rows(report, "street"))
-    sheet("社区 Communities", AREA_HEAD, area_rows(report, "community"))
-    sheet("未按时 Missed", MISSED_HEAD, missed_rows(report))
-    sheet("单位 Units", UNIT_HEAD, unit_rows(report))
-    sheet("类别 Kinds", KIND_HEAD, kind_rows(report))
-    sheet("时间线 Timeline", TIMELINE_HEAD, timeline_rows(report, tz))
-    sheet(
-        "曲线 Curve",
-        ["T0+分钟 Minute", "已到岗网格 Grids mobilised", "占比% Percent"],
-        [list(p) for p in report.curve],
-    )
-    book.save(target)
 
 
 # -- pictures ----------------------------------------------------------------------------------

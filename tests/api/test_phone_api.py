@@ -141,7 +141,7 @@ def test_a_day_on_the_phone(setup: Any, engine: Engine, clock: ManualClock) -> N
         )
     hours = run(
         client,
-        "{ myService { hours points entries { mobilisationTitle } } myAssignment { minutesLeft } }",
+        "{ myService { hours points entries { title } } myAssignment { minutesLeft } }",
     )
     assert hours["myService"]["hours"] == 1.0 and hours["myService"]["points"] == 7.0
     assert hours["myAssignment"] is None  # peacetime again

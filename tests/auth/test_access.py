@@ -194,6 +194,7 @@ def test_me_names_the_roles(world: tuple[TestClient, Cast]) -> None:
 # One small request per root operation; the matrix test runs each as every role. Ids name
 # nothing that exists: a caller let through gets NOT_FOUND or an empty answer, never FORBIDDEN.
 M = "TW9iaWxpc2F0aW9uOjk5OTk="  # Mobilisation:9999
+A = "QWN0aXZpdHk6OTk5OQ=="  # Activity:9999
 OPERATIONS = {
     "Query.me": "{ me { name } }",
     "Query.node": '{ node(id: "R3JpZDox") { id } }',
@@ -291,6 +292,24 @@ OPERATIONS = {
     '"UmVzcG9uZGVyOjk5OTk5", year: 2026, promise: "x") { __typename } }',
     "Mutation.recordFulfilment": "mutation { recordFulfilment(commitment: "
     '"Q29tbWl0bWVudDo5OTk5", fulfilment: "x") { __typename } }',
+    "Query.activities": "{ activities { totalCount } }",
+    "Query.serviceLedger": "{ serviceLedger { points } }",
+    "Query.pointsRule": "{ pointsRule { pointsPerHour } }",
+    "Mutation.scheduleActivity": 'mutation { scheduleActivity(community: "Q29tbXVuaXR5Ojk5OTk=",'
+    ' kind: PATROL, title: "x", startsAt: "2026-07-01T08:00:00+00:00", '
+    'endsAt: "2026-07-01T09:00:00+00:00") { __typename } }',
+    "Mutation.signUp": f'mutation {{ signUp(activity: "{A}") {{ __typename }} }}',
+    "Mutation.namePeople": f'mutation {{ namePeople(activity: "{A}", people: []) '
+    "{ __typename } }",
+    "Mutation.recordAttendance": f'mutation {{ recordAttendance(activity: "{A}", attended: '
+    "[]) { __typename } }",
+    "Mutation.checkActivity": f'mutation {{ checkActivity(activity: "{A}") {{ __typename }} }}',
+    "Mutation.cancelActivity": f'mutation {{ cancelActivity(activity: "{A}", reason: "x") '
+    "{ __typename } }",
+    "Mutation.setPointsRule": "mutation { setPointsRule(pointsPerHour: 2, pointsPerActivity: 5,"
+    ' district: "NO-SUCH") { __typename } }',
+    "Mutation.redeemPoints": 'mutation { redeemPoints(responder: "UmVzcG9uZGVyOjk5OTk5", '
+    'points: 1, what: "x") { __typename } }',
 }
 ROLES = [
     "admin",
@@ -372,6 +391,19 @@ EXPECTED = {
     "Mutation.backOnDuty": DISPATCH | PHONE,
     "Mutation.recordCommitment": DISPATCH | PHONE,
     "Mutation.recordFulfilment": DISPATCH | PHONE,
+    # Activities and points: kept by the community's keepers; a responder signs themself up;
+    # the rule is the district's.
+    "Query.activities": SIGNED_IN,
+    "Query.serviceLedger": AREA,
+    "Query.pointsRule": AREA,
+    "Mutation.scheduleActivity": DISPATCH,
+    "Mutation.signUp": PHONE,
+    "Mutation.namePeople": DISPATCH,
+    "Mutation.recordAttendance": DISPATCH,
+    "Mutation.checkActivity": DISPATCH,
+    "Mutation.cancelActivity": DISPATCH,
+    "Mutation.setPointsRule": {"district_commander"},
+    "Mutation.redeemPoints": DISPATCH,
     "Mutation.requestSignInCode": "everyone",
     "Mutation.signInWithCode": "everyone",
     "Mutation.revokeToken": SIGNED_IN,

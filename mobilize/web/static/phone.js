@@ -88,7 +88,7 @@ const MINE = `{ myAssignment { minutesLeft deadline
     teammates { name phone role status } leader { name phone } }
   myTasks { id kind title status dueAt
     households { household { id code tags address } checked { result } supplied { result } } }
-  myService { hours points entries { mobilisationTitle hours } } }`;
+  myService { hours points entries { source title hours points } } }`;
 const LOOK = `{ myAssignment { minutesLeft deadline assignment { id status } } myTasks { id status } }`;
 
 // -- the queue --------------------------------------------------------------------------------
