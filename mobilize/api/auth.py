@@ -96,6 +96,12 @@ _DEVICE = strawberry.argument(
 _sending: set[asyncio.Task[None]] = set()  # codes on their way, kept until sent
 
 
+def send_later(notifier: Notifier, message: Message) -> None:
+    """Send after the answer (its time must not tell a known phone); kept until sent."""
+    _sending.add(task := asyncio.create_task(_send(notifier, message)))
+    task.add_done_callback(_sending.discard)
+
+
 async def _send(notifier: Notifier, message: Message) -> None:
     """Send a code once; never stored to retry (the person asks again)."""
     try:
@@ -126,7 +132,7 @@ async def me(info: ContextInfo) -> Viewer:
     return await info.context.db.run(_viewer, info.context.actor)
 
 
-def _guarded(ctx: Context) -> dict[str, Any]:
+def guarded(ctx: Context) -> dict[str, Any]:
     """What both sign-in steps are given: who asks, the clock, and the limits and key that
     guard the codes."""
     return {
@@ -147,13 +153,12 @@ class AuthMutation:
         ctx = info.context
         try:
             messages = await ctx.db.write(
-                signin.request_code, phone=phone, device=device, **_guarded(ctx)
+                signin.request_code, phone=phone, device=device, **guarded(ctx)
             )
         except DomainError as exc:
             return to_error(exc)  # type: ignore[return-value]  # refusals it meets are in its union
         for message in messages:  # after the answer: its time must not tell a known phone
-            _sending.add(task := asyncio.create_task(_send(ctx.notifier, message)))
-            task.add_done_callback(_sending.discard)
+            send_later(ctx.notifier, message)
         return SignInCodeSent(message=_SENT)
 
     @strawberry.mutation(description="Exchange a one-time code for a bearer token.")
@@ -167,7 +172,7 @@ class AuthMutation:
         ctx = info.context
         try:
             result = await ctx.db.write(
-                signin.sign_in_with_code, phone=phone, code=code, device=device, **_guarded(ctx)
+                signin.sign_in_with_code, phone=phone, code=code, device=device, **guarded(ctx)
             )
         except DomainError as exc:
             return to_error(exc)  # type: ignore[return-value]  # refusals it meets are in its union

@@ -29,6 +29,8 @@ JobStatus = m.JobStatus
 LeaveReason = m.LeaveReason
 ActivityKind = m.ActivityKind
 ActivityStatus = m.ActivityStatus
+EnrolmentKind = m.EnrolmentKind
+EnrolmentStatus = m.EnrolmentStatus
 
 _DESCRIBED: dict[type[enum.Enum], str | None] = {
     GridLevel: "一般网格 general grid or 微网格 micro-grid.",
@@ -44,6 +46,8 @@ _DESCRIBED: dict[type[enum.Enum], str | None] = {
     LeaveReason: "请假事由 why a person is away.",
     ActivityKind: "巡逻 patrol, 扫楼 building round, 演练 drill, 社区活动 community event.",
     ActivityStatus: "scheduled, done (held, attendance recorded), checked (credited).",
+    EnrolmentKind: "党员报到 party member, 干部下沉报到 cadre, 志愿者报名 volunteer.",
+    EnrolmentStatus: None,
     MobilisationKind: "疫情/防汛/地震/火灾/其他",
     MobilisationStatus: None,
     AssignmentRole: None,

@@ -13,6 +13,7 @@ from strawberry import Private
 
 from mobilize import errors
 from mobilize import models as m
+from mobilize.api.auth import RequestSignInCodeResult, SignInCodeSent, guarded, send_later
 from mobilize.api.common import (
     ContextInfo,
     decode_id,
@@ -23,11 +24,27 @@ from mobilize.api.common import (
     write,
 )
 from mobilize.api.districts import Building, Commitment, Community, Grid, Leave, Responder
-from mobilize.api.enums import ActivityKind, ActivityStatus, LeaveReason
-from mobilize.api.errors import ForbiddenError, NotFoundError, ValidationError, edit_error
+from mobilize.api.enums import (
+    ActivityKind,
+    ActivityStatus,
+    EnrolmentKind,
+    EnrolmentStatus,
+    LeaveReason,
+)
+from mobilize.api.errors import (
+    ForbiddenError,
+    InvalidCodeError,
+    NotFoundError,
+    RateLimitedError,
+    ValidationError,
+    edit_error,
+    to_error,
+)
 from mobilize.api.paging import paged
 from mobilize.api.relay import Connection, Node, expect_global_id, to_global_id
+from mobilize.auth import signin
 from mobilize.peacetime import activities, leave, ledger
+from mobilize.peacetime import enrolment as enrolments
 
 
 @strawberry.type(description="Someone in an activity, and once held, whether they came.")
@@ -104,6 +121,54 @@ def _people(session: Session, activity_id: int) -> list[m.ActivityPerson]:
     )
 
 
+@strawberry.type(description="报到/报名: an application to join a community's roster.")
+class Enrolment(Node):
+    community_pk: Private[int]
+    responder_pk: Private[int | None]
+    kind: EnrolmentKind
+    name: str
+    phone: str
+    address: str
+    skills: list[str]
+    availability: str
+    status: EnrolmentStatus
+    submitted_at: datetime
+    decided_at: datetime | None
+    reason: str | None
+
+    @classmethod
+    def from_model(cls, row: m.Enrolment) -> Enrolment:
+        return cls(
+            id=to_global_id("Enrolment", row.id),
+            community_pk=row.community_id,
+            responder_pk=row.responder_id,
+            kind=EnrolmentKind(row.kind),
+            name=row.name,
+            phone=row.phone,
+            address=row.address,
+            skills=list(row.skills or []),
+            availability=row.availability,
+            status=EnrolmentStatus(row.status),
+            submitted_at=row.submitted_at,
+            decided_at=row.decided_at,
+            reason=row.reason,
+        )
+
+    @strawberry.field
+    async def community(self, info: ContextInfo) -> Community:
+        return Community.from_model(await load_one(info, m.Community, self.community_pk))
+
+    @strawberry.field(description="The responder an approval made.")
+    async def responder(self, info: ContextInfo) -> Responder | None:
+        return await related(info, Responder, m.Responder, self.responder_pk)
+
+
+@strawberry.type(description="What the phone is told after reporting in (no personal data).")
+class EnrolmentReceived:
+    message: str
+    submitted_at: datetime
+
+
 @strawberry.type(description="积分 rule of a district: points an hour and an activity.")
 class PointsRule:
     points_per_hour: float
@@ -149,6 +214,11 @@ CommitmentResult = Annotated[Commitment | Errors, strawberry.union("CommitmentRe
 ActivityResult = Annotated[Activity | Errors, strawberry.union("ActivityResult")]
 ScheduleResult = Annotated[ScheduledActivities | Errors, strawberry.union("ScheduleResult")]
 RuleResult = Annotated[PointsRule | Errors, strawberry.union("PointsRuleResult")]
+ReportInResult = Annotated[
+    EnrolmentReceived | ValidationError | InvalidCodeError | RateLimitedError,
+    strawberry.union("ReportInResult"),
+]
+DecideResult = Annotated[Enrolment | Errors, strawberry.union("DecideEnrolmentResult")]
 RedeemResult = Annotated[ServiceBalance | Errors, strawberry.union("RedeemResult")]
 
 
@@ -326,6 +396,91 @@ class PeacetimeMutation:
             return edit_error(exc)  # type: ignore[return-value]  # its union holds them all
         return _balance(found)
 
+    @strawberry.mutation(description="A code to report in from a phone not on the roster yet.")
+    async def request_enrolment_code(
+        self, info: ContextInfo, phone: str, device: str | None = None
+    ) -> RequestSignInCodeResult:
+        ctx = info.context
+        try:
+            messages = await ctx.db.write(
+                signin.request_code, phone=phone, device=device, purpose="enrolment",
+                **guarded(ctx),
+            )  # fmt: skip
+        except errors.DomainError as exc:
+            return to_error(exc)  # type: ignore[return-value]  # its union holds them all
+        for message in messages:
+            send_later(ctx.notifier, message)
+        return SignInCodeSent(message=ENROLMENT_CODE_SENT)
+
+    @strawberry.mutation(
+        description="报到/报名: join a community's roster (the phone proved by its code)."
+    )
+    async def report_in(
+        self,
+        info: ContextInfo,
+        phone: str,
+        code: str,
+        community: str,
+        kind: EnrolmentKind,
+        name: str,
+        address: str,
+        consent: bool,
+        unit: str | None = None,
+        skills: list[str] | None = None,
+        availability: str = "",
+        device: str | None = None,
+    ) -> ReportInResult:
+        ctx = info.context
+        try:
+            found = await ctx.db.write(
+                enrolments.submit,
+                phone=phone,
+                code=code,
+                device=device,
+                community=community,
+                kind=kind,
+                name=name,
+                address=address,
+                consent=consent,
+                unit=unit,
+                skills=skills or [],
+                availability=availability,
+                **guarded(ctx),
+            )
+        except errors.DomainError as exc:
+            return to_error(exc)  # type: ignore[return-value]  # its union holds them all
+        if isinstance(found, errors.InvalidCode):
+            return to_error(found)  # type: ignore[return-value]  # its union holds them all
+        return EnrolmentReceived(
+            message="已提交，等待社区审核 Received: the community will answer",
+            submitted_at=found.submitted_at,
+        )
+
+    @strawberry.mutation(description="遴选: approve or decline an application (with a reason).")
+    async def decide_enrolment(
+        self,
+        info: ContextInfo,
+        enrolment: strawberry.ID,
+        approve: bool,
+        reason: str = "",
+        home_grid: strawberry.ID | None = None,
+    ) -> DecideResult:
+        try:
+            row = await write(
+                info,
+                enrolments.decide,
+                enrolment_id=decode_id(enrolment, "Enrolment", "enrolment"),
+                approve=approve,
+                reason=reason,
+                home_grid_id=decode_id(home_grid, "Grid", "homeGrid") if home_grid else None,
+            )
+        except errors.DomainError as exc:
+            return edit_error(exc)  # type: ignore[return-value]  # its union holds them all
+        return Enrolment.from_model(row)
+
+
+ENROLMENT_CODE_SENT = "验证码已发送 A code is on its way to this phone."
+
 
 async def _activity_change(
     info: ContextInfo, fn: Any, activity: strawberry.ID, **kwargs: Any
@@ -376,6 +531,17 @@ class PeacetimeQuery:
             service_ledger, info.context.actor, community_pk, start, end
         )
         return [LedgerLine(**vars(x)) for x in lines]
+
+    @strawberry.field(description="Applications to your place's communities (the queue).")
+    async def enrolments(
+        self,
+        info: ContextInfo,
+        status: EnrolmentStatus | None = EnrolmentStatus.PENDING,
+        first: int = 50,
+        after: str | None = None,
+    ) -> Connection[Enrolment]:
+        where = [] if status is None else [m.Enrolment.status == status.value]
+        return await paged(info, Enrolment, m.Enrolment, where, first, after)
 
     @strawberry.field(description="The district's points rule.")
     async def points_rule(self, info: ContextInfo, district: str | None = None) -> PointsRule:

@@ -29,7 +29,7 @@ from mobilize.api.guard import ErrorMasking, PolicyGuard, log_errors
 from mobilize.api.limits import CostLimiter
 from mobilize.api.live import LiveSubscription
 from mobilize.api.observe import OperationTiming
-from mobilize.api.peacetime import Activity, PeacetimeMutation, PeacetimeQuery
+from mobilize.api.peacetime import Activity, Enrolment, PeacetimeMutation, PeacetimeQuery
 from mobilize.api.phone import PhoneMutation, PhoneQuery, ProblemReport
 from mobilize.api.relay import Node, from_global_id
 from mobilize.api.replay import ReplayQuery, ReplaySubscription
@@ -56,6 +56,7 @@ NODE_TYPES: dict[str, Any] = {
     "HouseholdRecord": HouseholdRecord,
     "ProblemReport": ProblemReport,
     "Activity": Activity,
+    "Enrolment": Enrolment,
 }
 
 

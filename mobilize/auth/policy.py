@@ -72,6 +72,12 @@ POLICY: Mapping[str, Mapping[str, Access]] = {
     "Mutation.backOnDuty": _rule(DATA_KEEPERS, Access.SCOPE, responder=Access.SELF),
     "Mutation.recordCommitment": _rule(DATA_KEEPERS, Access.SCOPE, responder=Access.SELF),
     "Mutation.recordFulfilment": _rule(DATA_KEEPERS, Access.SCOPE, responder=Access.SELF),
+    # Reporting in (报到) and enrolment: from a phone proved by its code; decided by the
+    # community's keepers.
+    "Mutation.requestEnrolmentCode": {ANYONE: Access.PUBLIC},
+    "Mutation.reportIn": {ANYONE: Access.PUBLIC},
+    "Query.enrolments": _rule(AREA_ROLES, Access.SCOPE),
+    "Mutation.decideEnrolment": _rule(DATA_KEEPERS, Access.SCOPE),
     # Activities, points and the ledger.
     "Query.activities": _rule(AREA_ROLES, Access.SCOPE, responder=Access.SELF),
     "Query.serviceLedger": _rule(AREA_ROLES, Access.SCOPE),

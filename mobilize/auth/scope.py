@@ -30,6 +30,7 @@ from mobilize.models import (
     Commitment,
     Community,
     District,
+    Enrolment,
     Grid,
     Household,
     HouseholdRecord,
@@ -285,8 +286,8 @@ def _area(model: Any, binding: Binding, communities: Select[Any]) -> ColumnEleme
         return Grid.community_id.in_(communities)
     if model in (Household, Building):
         return model.micro_grid_id.in_(grids)
-    if model is Activity:
-        return Activity.community_id.in_(communities)
+    if model in (Activity, Enrolment):
+        return model.community_id.in_(communities)
     if model is Pairing:
         return Pairing.community_id.in_(communities)
     if model is Unit:

@@ -90,9 +90,11 @@ def request_code(
     secret_key: str,
     phone: str,
     device: str | None = None,
+    purpose: str = "sign_in",
 ) -> list[Message]:
-    """Write a code for `phone` and this client; return the message to send after commit
-    (none for a phone nobody has: its code is never sent)."""
+    """Write a code for `phone` and this client; return the message to send after commit.
+    A sign-in code for a phone nobody has is never sent; an enrolment code (报到/报名, for
+    someone not on the roster yet) always is, under the same limits."""
     phone = normalize_phone(phone)
     client = client_key(actor.address, device)
     hits = [
@@ -143,6 +145,12 @@ def request_code(
         subject_id=_mask(phone),
         payload={},
     )
+    if purpose == "enrolment":
+        text = (
+            f"【mobilize】您的报到验证码是 {code}，5分钟内有效。"
+            f"Your code to report in is {code}, valid for 5 minutes."
+        )
+        return [Message(to=phone, kind="sign_in_code", text=text)]
     text = (
         f"【mobilize】您的登录验证码是 {code}，5分钟内有效。"
         f"Your sign-in code is {code}, valid for 5 minutes."
@@ -168,9 +176,57 @@ def sign_in_with_code(
     A wrong code is returned, not raised, so the edge commits the spent try: every try counts,
     even from clients racing each other (the count is one atomic UPDATE)."""
     phone = normalize_phone(phone)
+    client = client_key(actor.address, device)
+    found = verify_code(
+        session,
+        actor=actor,
+        clock=clock,
+        limiter=limiter,
+        limits=limits,
+        secret_key=secret_key,
+        phone=phone,
+        code=code,
+        client=client,
+    )
+    if isinstance(found, InvalidCode):
+        return found
+    row, tries = found
+    now = clock.now()
+    responder = session.scalars(
+        select(Responder)
+        .where(Responder.phone == phone, Responder.current())
+        .order_by(Responder.id)
+        .limit(1)
+    ).one_or_none()
+    if responder is None:  # nobody to sign in as (an enrolment code reports in, nothing more)
+        return _failed(actor, phone, "wrong code", MAX_TRIES - tries)
+    if not claim_code(session, row, now):
+        return _failed(actor, phone, "code used concurrently", 0)
+    _remember_device(session, phone=phone, client=client, now=now)
+    user_id = _user_for_responder(session, clock=clock, actor=actor, responder=responder)
+    audit("auth.signed_in", actor=f"user:{user_id}", address=actor.address, method="phone_code")
+    owner = Actor(user_id=user_id, name=responder.name, address=actor.address)
+    return issue_token(
+        session, actor=owner, clock=clock, user_id=user_id, label="phone", ttl=PHONE_TOKEN_TTL
+    )
+
+
+def verify_code(
+    session: Session,
+    *,
+    actor: Actor,
+    clock: Clock,
+    limiter: RateLimiter,
+    limits: SignInLimits,
+    secret_key: str,
+    phone: str,
+    code: str,
+    client: str,
+) -> tuple[SignInCode, int] | InvalidCode:
+    """This client's live code for `phone` if `code` is it (the try counted, atomically),
+    with the tries used; otherwise the refusal to return. The caller claims it."""
     if not re.fullmatch(r"[0-9]{6}", code or ""):
         raise InvalidInput("code", "验证码是6位数字 the code is 6 digits")
-    client = client_key(actor.address, device)
     limiter.hit(
         Hit("sign-in-try:address", actor.address, limits.tries_per_address),
         Hit("sign-in-try:phone-client", f"{phone}:{client}", limits.tries_per_phone),
@@ -198,14 +254,11 @@ def sign_in_with_code(
         return _failed(actor, phone, "no live code", 0)
     if not same(row.digest, _code_digest(secret_key, phone, code)):
         return _failed(actor, phone, "wrong code", MAX_TRIES - tries)
-    responder = session.scalars(
-        select(Responder)
-        .where(Responder.phone == phone, Responder.current())
-        .order_by(Responder.id)
-        .limit(1)
-    ).one_or_none()
-    if responder is None:  # an unknown phone's code was never sent: a lucky guess, no more
-        return _failed(actor, phone, "wrong code", MAX_TRIES - tries)
+    return row, tries
+
+
+def claim_code(session: Session, row: SignInCode, now: datetime) -> bool:
+    """Spend a verified code: true for exactly one of several racing claims."""
     claimed = rowcount(
         session.execute(
             update(SignInCode)
@@ -213,15 +266,7 @@ def sign_in_with_code(
             .values(used_at=now)
         )
     )
-    if claimed != 1:
-        return _failed(actor, phone, "code used concurrently", 0)
-    _remember_device(session, phone=phone, client=client, now=now)
-    user_id = _user_for_responder(session, clock=clock, actor=actor, responder=responder)
-    audit("auth.signed_in", actor=f"user:{user_id}", address=actor.address, method="phone_code")
-    owner = Actor(user_id=user_id, name=responder.name, address=actor.address)
-    return issue_token(
-        session, actor=owner, clock=clock, user_id=user_id, label="phone", ttl=PHONE_TOKEN_TTL
-    )
+    return claimed == 1
 
 
 def _remember_device(session: Session, *, phone: str, client: str, now: datetime) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, String
+from sqlalchemy import JSON, CheckConstraint, Float, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mobilize.db.types import UTCDateTime
@@ -141,3 +141,53 @@ class Redemption(Base):
     what: Mapped[str] = mapped_column(String(200))
     redeemed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     recorded_by: Mapped[str] = mapped_column(String(128))
+
+
+class EnrolmentKind(enum.StrEnum):
+    PARTY_MEMBER = "party_member"  # 在职党员进社区报到: to where they live
+    CADRE = "cadre"  # 机关干部: sent down by their unit in wartime
+    VOLUNTEER = "volunteer"  # 志愿者报名
+
+
+class EnrolmentStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DECLINED = "declined"
+
+
+class Enrolment(Base):
+    """报到/报名: someone asks to join a community's roster from their phone (the phone proved
+    by a one-time code); the community secretary approves (遴选) or declines with a reason.
+    Approved, they are a responder the next activation calls."""
+
+    __tablename__ = "enrolment"
+    __table_args__ = (
+        Index("ix_enrolment_community_status", "community_id", "status"),
+        # One application waiting per phone in a district.
+        Index(
+            "uq_enrolment_pending_phone",
+            "district_id",
+            "phone",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    district_id: Mapped[int] = mapped_column(ForeignKey("district.id"))
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"))
+    kind: Mapped[EnrolmentKind] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str] = mapped_column(String(32))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
+    address: Mapped[str] = mapped_column(String(300))
+    skills: Mapped[list[str]] = mapped_column(JSON, default=list)
+    availability: Mapped[str] = mapped_column(String(300))
+    consent_at: Mapped[datetime] = mapped_column(UTCDateTime())  # agreed to be kept on record
+    status: Mapped[EnrolmentStatus] = mapped_column(String(16), default=EnrolmentStatus.PENDING)
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    responder_id: Mapped[int | None] = mapped_column(ForeignKey("responder.id"))

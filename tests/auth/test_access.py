@@ -293,6 +293,14 @@ OPERATIONS = {
     "Mutation.recordFulfilment": "mutation { recordFulfilment(commitment: "
     '"Q29tbWl0bWVudDo5OTk5", fulfilment: "x") { __typename } }',
     "Query.activities": "{ activities { totalCount } }",
+    "Query.enrolments": "{ enrolments { totalCount } }",
+    "Mutation.requestEnrolmentCode": 'mutation { requestEnrolmentCode(phone: "13000000002") '
+    "{ __typename } }",
+    "Mutation.reportIn": 'mutation { reportIn(phone: "13000000002", code: "000000", '
+    'community: "NO-SUCH", kind: VOLUNTEER, name: "x", address: "x", consent: true) '
+    "{ __typename } }",
+    "Mutation.decideEnrolment": 'mutation { decideEnrolment(enrolment: "RW5yb2xtZW50Ojk5OTk=", '
+    "approve: true) { __typename } }",
     "Query.serviceLedger": "{ serviceLedger { points } }",
     "Query.pointsRule": "{ pointsRule { pointsPerHour } }",
     "Mutation.scheduleActivity": 'mutation { scheduleActivity(community: "Q29tbXVuaXR5Ojk5OTk=",'
@@ -394,6 +402,10 @@ EXPECTED = {
     # Activities and points: kept by the community's keepers; a responder signs themself up;
     # the rule is the district's.
     "Query.activities": SIGNED_IN,
+    "Query.enrolments": AREA,
+    "Mutation.requestEnrolmentCode": "everyone",
+    "Mutation.reportIn": "everyone",
+    "Mutation.decideEnrolment": DISPATCH,
     "Query.serviceLedger": AREA,
     "Query.pointsRule": AREA,
     "Mutation.scheduleActivity": DISPATCH,
