@@ -12,7 +12,7 @@ from mobilize.auth.actor import SYSTEM
 from mobilize.auth.users import create_user, issue_token, resolve_place
 from mobilize.clock import Clock
 from mobilize.db import make_sessionmaker, transaction
-from mobilize.models import Community, District, Leave, Responder, Role, Street
+from mobilize.models import Community, District, Leave, Responder, Role, Street, Unit
 
 
 def make_user(
@@ -38,6 +38,7 @@ class Cast:
     community_secretary: str
     reviewer: str
     responder: str
+    unit_organiser: str
     street: str
     other_street: str
     community: str
@@ -64,7 +65,8 @@ def cast(engine: Engine, clock: Clock) -> Cast:
         ).first()
         if responder is None:
             responder = session.scalars(select(Responder.code).order_by(Responder.code)).first()
-    assert community and responder
+        unit = session.scalars(select(Unit.code).order_by(Unit.code)).first()
+    assert community and responder and unit
     return Cast(
         admin=make_user(engine, clock, Role.ADMIN, district),
         district_commander=make_user(engine, clock, Role.DISTRICT_COMMANDER, district),
@@ -73,6 +75,7 @@ def cast(engine: Engine, clock: Clock) -> Cast:
         community_secretary=make_user(engine, clock, Role.COMMUNITY_SECRETARY, community),
         reviewer=make_user(engine, clock, Role.REVIEWER, district),
         responder=make_user(engine, clock, Role.RESPONDER, responder),
+        unit_organiser=make_user(engine, clock, Role.UNIT_ORGANISER, unit),
         street=streets[0],
         other_street=streets[1],
         community=community,

@@ -23,7 +23,15 @@ from mobilize.api.common import (
     related,
     write,
 )
-from mobilize.api.districts import Building, Commitment, Community, Grid, Leave, Responder
+from mobilize.api.districts import (
+    Building,
+    Commitment,
+    Community,
+    Grid,
+    Leave,
+    Responder,
+    Unit,
+)
 from mobilize.api.enums import (
     ActivityKind,
     ActivityStatus,
@@ -43,7 +51,7 @@ from mobilize.api.errors import (
 from mobilize.api.paging import paged
 from mobilize.api.relay import Connection, Node, expect_global_id, to_global_id
 from mobilize.auth import signin
-from mobilize.peacetime import activities, leave, ledger
+from mobilize.peacetime import activities, leave, ledger, roster
 from mobilize.peacetime import enrolment as enrolments
 
 
@@ -167,6 +175,24 @@ class Enrolment(Node):
 class EnrolmentReceived:
     message: str
     submitted_at: datetime
+
+
+@strawberry.type(description="A pairing's wartime quota, by community.")
+class PairingNeedEntry:
+    community_code: str
+    community_name: str
+    quota: int
+
+
+@strawberry.type(description="A unit's cadres against its pairings' quota (the organiser's view).")
+class UnitRoster:
+    unit: Unit
+    pairings: list[PairingNeedEntry]
+    quota: int = strawberry.field(description="Cadres its pairings ask for in wartime.")
+    registered: int = strawberry.field(description="Its sunk cadres on the roster.")
+    on_leave: int = strawberry.field(description="Of them, away now.")
+    available: int = strawberry.field(description="Of them, who could go now.")
+    cadres: list[Responder]
 
 
 @strawberry.type(description="积分 rule of a district: points an hour and an activity.")
@@ -542,6 +568,29 @@ class PeacetimeQuery:
     ) -> Connection[Enrolment]:
         where = [] if status is None else [m.Enrolment.status == status.value]
         return await paged(info, Enrolment, m.Enrolment, where, first, after)
+
+    @strawberry.field(description="A unit's cadres against what its pairings ask.")
+    async def unit_roster(self, info: ContextInfo, unit: strawberry.ID) -> UnitRoster:
+        found = await info.context.db.run(
+            roster.unit_roster,
+            actor=info.context.actor,
+            unit_id=expect_global_id(unit, "Unit", "unit"),
+            now=info.context.clock.now(),
+        )
+        return UnitRoster(
+            unit=Unit.from_model(found.unit),
+            pairings=[
+                PairingNeedEntry(
+                    community_code=p.community_code, community_name=p.community_name, quota=p.quota
+                )
+                for p in found.pairings
+            ],
+            quota=found.quota,
+            registered=len(found.cadres),
+            on_leave=len(found.away),
+            available=found.available,
+            cadres=[Responder.from_model(c) for c in found.cadres],
+        )
 
     @strawberry.field(description="The district's points rule.")
     async def points_rule(self, info: ContextInfo, district: str | None = None) -> PointsRule:

@@ -33,6 +33,10 @@ AREA_ROLES = (
 
 # Who keeps a place's households and people: its community secretary, street and district.
 DATA_KEEPERS = (Role.DISTRICT_COMMANDER, Role.STREET_COMMANDER, Role.COMMUNITY_SECRETARY)
+# A unit organiser reads their unit, its pairings and its people.
+UNIT = {Role.UNIT_ORGANISER.value: Access.SCOPE}
+# Who keeps people: the keepers of places, and a unit's organiser its cadres.
+PEOPLE_KEEPERS = (*DATA_KEEPERS, Role.UNIT_ORGANISER)
 
 
 def _rule(roles: Iterable[Role], access: Access, **others: Access) -> dict[str, Access]:
@@ -44,34 +48,41 @@ def _rule(roles: Iterable[Role], access: Access, **others: Access) -> dict[str, 
 POLICY: Mapping[str, Mapping[str, Access]] = {
     # Who am I: every signed-in user, about themself.
     "Query.me": _rule(Role, Access.SELF),
+    "Query.unitRoster": _rule([Role.DISTRICT_COMMANDER, Role.UNIT_ORGANISER], Access.SCOPE),
     # Reading the district: area roles within their place; a responder only their own corner.
-    "Query.node": _rule(AREA_ROLES, Access.SCOPE, responder=Access.SELF),
-    "Query.district": _rule(AREA_ROLES, Access.SCOPE),
+    "Query.node": _rule(
+        AREA_ROLES, Access.SCOPE, responder=Access.SELF, unit_organiser=Access.SCOPE
+    ),
+    "Query.district": _rule(AREA_ROLES, Access.SCOPE, **UNIT),
     "Query.streets": _rule(AREA_ROLES, Access.SCOPE),
-    "Query.communities": _rule(AREA_ROLES, Access.SCOPE),
+    "Query.communities": _rule(AREA_ROLES, Access.SCOPE, **UNIT),
     "Query.grids": _rule(AREA_ROLES, Access.SCOPE, responder=Access.SELF),
     "Query.households": _rule(AREA_ROLES, Access.SCOPE, responder=Access.SELF),
     "Query.buildings": _rule(AREA_ROLES, Access.SCOPE, responder=Access.SELF),
-    "Query.units": _rule(AREA_ROLES, Access.SCOPE),
-    "Query.pairings": _rule(AREA_ROLES, Access.SCOPE),
-    "Query.teams": _rule(AREA_ROLES, Access.SCOPE, responder=Access.SELF),
-    "Query.responders": _rule(AREA_ROLES, Access.SCOPE, responder=Access.SELF),
+    "Query.units": _rule(AREA_ROLES, Access.SCOPE, **UNIT),
+    "Query.pairings": _rule(AREA_ROLES, Access.SCOPE, **UNIT),
+    "Query.teams": _rule(
+        AREA_ROLES, Access.SCOPE, responder=Access.SELF, unit_organiser=Access.SCOPE
+    ),
+    "Query.responders": _rule(
+        AREA_ROLES, Access.SCOPE, responder=Access.SELF, unit_organiser=Access.SCOPE
+    ),
     # Keeping the district true between emergencies: who owns which data. Each service then
     # acts only within the caller's place as these roles (`editors`).
     "Mutation.editHousehold": _rule(DATA_KEEPERS, Access.SCOPE),
-    "Mutation.addResponder": _rule(DATA_KEEPERS, Access.SCOPE),
-    "Mutation.editResponder": _rule(DATA_KEEPERS, Access.SCOPE),
-    "Mutation.retireResponder": _rule(DATA_KEEPERS, Access.SCOPE),
+    "Mutation.addResponder": _rule(PEOPLE_KEEPERS, Access.SCOPE),
+    "Mutation.editResponder": _rule(PEOPLE_KEEPERS, Access.SCOPE),
+    "Mutation.retireResponder": _rule(PEOPLE_KEEPERS, Access.SCOPE),
     "Mutation.saveTeam": _rule(COMMAND_ROLES, Access.SCOPE),
     "Mutation.setTeamMembers": _rule(COMMAND_ROLES, Access.SCOPE),
     "Mutation.setPairing": _rule([Role.DISTRICT_COMMANDER], Access.SCOPE),
     "Mutation.retirePairing": _rule([Role.DISTRICT_COMMANDER], Access.SCOPE),
     "Mutation.redrawMicroGrids": _rule(COMMAND_ROLES, Access.SCOPE),
     # Peacetime: leave and commitments, by the person or whoever keeps their place.
-    "Mutation.recordLeave": _rule(DATA_KEEPERS, Access.SCOPE, responder=Access.SELF),
-    "Mutation.backOnDuty": _rule(DATA_KEEPERS, Access.SCOPE, responder=Access.SELF),
-    "Mutation.recordCommitment": _rule(DATA_KEEPERS, Access.SCOPE, responder=Access.SELF),
-    "Mutation.recordFulfilment": _rule(DATA_KEEPERS, Access.SCOPE, responder=Access.SELF),
+    "Mutation.recordLeave": _rule(PEOPLE_KEEPERS, Access.SCOPE, responder=Access.SELF),
+    "Mutation.backOnDuty": _rule(PEOPLE_KEEPERS, Access.SCOPE, responder=Access.SELF),
+    "Mutation.recordCommitment": _rule(PEOPLE_KEEPERS, Access.SCOPE, responder=Access.SELF),
+    "Mutation.recordFulfilment": _rule(PEOPLE_KEEPERS, Access.SCOPE, responder=Access.SELF),
     # Reporting in (报到) and enrolment: from a phone proved by its code; decided by the
     # community's keepers.
     "Mutation.requestEnrolmentCode": {ANYONE: Access.PUBLIC},

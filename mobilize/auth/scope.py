@@ -125,7 +125,8 @@ def person_in_place(
 def belongs_in_place(actor: Actor) -> ColumnElement[bool]:
     """Responders whose own place lies in the actor's: their home grid is in it; or, with no
     home grid, their unit is paired with a community in it; or, with neither (a team's
-    volunteer, a district force), the actor holds their whole district."""
+    volunteer, a district force), the actor holds their whole district. A unit organiser's
+    place is their unit's people."""
     if any(b.role is Role.ADMIN and b.scope_id is None for b in actor.bindings):
         return true()
     whole = [
@@ -133,7 +134,9 @@ def belongs_in_place(actor: Actor) -> ColumnElement[bool]:
         for b in actor.bindings
         if b.role in (Role.DISTRICT_COMMANDER, Role.REVIEWER, Role.ADMIN)
     ]
+    units = [b.scope_id for b in actor.bindings if b.role is Role.UNIT_ORGANISER]
     return or_(
+        Responder.unit_id.in_(units),
         Responder.home_grid_id.in_(select(Grid.id).where(in_place(actor, Grid.community_id))),
         (Responder.home_grid_id.is_(None))
         & Responder.unit_id.in_(
@@ -251,6 +254,26 @@ def _clause(binding: Binding, model: Any) -> ColumnElement[bool]:
         return _area(model, binding, communities)
     if role is Role.RESPONDER:
         return _self(model, binding)
+    if role is Role.UNIT_ORGANISER:
+        return _unit(model, binding)
+    return false()
+
+
+def _unit(model: Any, binding: Binding) -> ColumnElement[bool]:
+    """A unit organiser: their unit, its pairings and the communities it is paired with (by
+    name), its teams, and its people."""
+    unit = binding.scope_id
+    paired = select(Pairing.community_id).where(Pairing.unit_id == unit)
+    if model is District:
+        return District.id == binding.district_id
+    if model is Unit:
+        return Unit.id == unit
+    if model in (Pairing, Team, Responder):
+        return model.unit_id == unit
+    if model is Community:
+        return Community.id.in_(paired)
+    if model is Street:
+        return Street.id.in_(select(Community.street_id).where(Community.id.in_(paired)))
     return false()
 
 

@@ -27,6 +27,7 @@ from mobilize.models import (
     RoleBinding,
     ScopeKind,
     Street,
+    Unit,
     User,
 )
 
@@ -55,6 +56,7 @@ _SCOPE_MODELS: dict[ScopeKind, Any] = {
     ScopeKind.STREET: Street,
     ScopeKind.COMMUNITY: Community,
     ScopeKind.RESPONDER: Responder,
+    ScopeKind.UNIT: Unit,
 }
 
 

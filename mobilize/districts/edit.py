@@ -242,7 +242,6 @@ def add_responder(
         geom=shapely.Point(values.lon, values.lat) if values.lon is not None else None,
         skills=list(values.skills),
         seniority=0,
-        available=True,
         origin=Origin.API,
     )
     _insert(session, responder, "code", f"{code!r} is already used")

@@ -21,6 +21,7 @@ class Role(enum.StrEnum):
     RESPONDER = "responder"  # a cadre or volunteer on a phone: themself
     REVIEWER = "reviewer"  # after-action review, read-only over the district
     ADMIN = "admin"  # imports and users
+    UNIT_ORGANISER = "unit_organiser"  # 单位联络员: keeps one unit's list of cadres
 
 
 class ScopeKind(enum.StrEnum):
@@ -28,6 +29,7 @@ class ScopeKind(enum.StrEnum):
     STREET = "street"
     COMMUNITY = "community"
     RESPONDER = "responder"
+    UNIT = "unit"
 
 
 ROLE_SCOPE: dict[Role, ScopeKind] = {
@@ -37,6 +39,7 @@ ROLE_SCOPE: dict[Role, ScopeKind] = {
     Role.RESPONDER: ScopeKind.RESPONDER,
     Role.REVIEWER: ScopeKind.DISTRICT,
     Role.ADMIN: ScopeKind.DISTRICT,  # an admin's place is explicit, as everyone's
+    Role.UNIT_ORGANISER: ScopeKind.UNIT,
 }
 
 
@@ -60,7 +63,7 @@ class RoleBinding(Base):
         UniqueConstraint("user_id", "role", "district_code", "scope_code"),
         CheckConstraint(
             "role IN ('district_commander', 'street_commander', 'community_secretary',"
-            " 'responder', 'reviewer', 'admin')",
+            " 'responder', 'reviewer', 'admin', 'unit_organiser')",
             name="role",
         ),
         CheckConstraint("scope_code IS NOT NULL", name="scope_given"),

@@ -294,6 +294,7 @@ OPERATIONS = {
     '"Q29tbWl0bWVudDo5OTk5", fulfilment: "x") { __typename } }',
     "Query.activities": "{ activities { totalCount } }",
     "Query.enrolments": "{ enrolments { totalCount } }",
+    "Query.unitRoster": '{ unitRoster(unit: "VW5pdDo5OTk5") { quota } }',
     "Mutation.requestEnrolmentCode": 'mutation { requestEnrolmentCode(phone: "13000000002") '
     "{ __typename } }",
     "Mutation.reportIn": 'mutation { reportIn(phone: "13000000002", code: "000000", '
@@ -326,6 +327,7 @@ ROLES = [
     "community_secretary",
     "reviewer",
     "responder",
+    "unit_organiser",
     None,
 ]
 
@@ -336,21 +338,22 @@ AREA = {"admin", "district_commander", "street_commander", "community_secretary"
 COMMAND = {"district_commander", "street_commander"}
 DISPATCH = COMMAND | {"community_secretary"}
 PHONE = {"responder"}
-SIGNED_IN = AREA | PHONE
+UNIT = {"unit_organiser"}
+SIGNED_IN = AREA | PHONE | UNIT
 EXPECTED = {
     "Query.me": SIGNED_IN,
     "Query.node": SIGNED_IN,
-    "Query.district": AREA,
+    "Query.district": AREA | UNIT,
     "Query.streets": AREA,
-    "Query.communities": AREA,
-    "Query.grids": SIGNED_IN,
-    "Query.households": SIGNED_IN,
-    "Query.buildings": SIGNED_IN,
-    "Query.units": AREA,
-    "Query.pairings": AREA,
+    "Query.communities": AREA | UNIT,
+    "Query.grids": AREA | PHONE,
+    "Query.households": AREA | PHONE,
+    "Query.buildings": AREA | PHONE,
+    "Query.units": AREA | UNIT,
+    "Query.pairings": AREA | UNIT,
     "Query.teams": SIGNED_IN,
     "Query.responders": SIGNED_IN,
-    "Query.mobilisations": SIGNED_IN,
+    "Query.mobilisations": AREA | PHONE,
     "Query.staffingRules": SIGNED_IN,
     "Mutation.activateMobilisation": COMMAND,
     "Mutation.standDown": COMMAND,
@@ -373,7 +376,7 @@ EXPECTED = {
     "Query.myAssignment": PHONE,
     "Query.myTasks": PHONE,
     "Query.myService": PHONE,
-    "Query.tasks": SIGNED_IN,
+    "Query.tasks": AREA | PHONE,
     "Mutation.dispatchTask": DISPATCH,
     "Mutation.reassignTask": DISPATCH,
     "Mutation.cancelTask": DISPATCH,
@@ -386,23 +389,24 @@ EXPECTED = {
     # Keeping the district: households and people by whoever keeps the place; teams by the
     # command centres; pairings and quotas by the district alone.
     "Mutation.editHousehold": DISPATCH,
-    "Mutation.addResponder": DISPATCH,
-    "Mutation.editResponder": DISPATCH,
-    "Mutation.retireResponder": DISPATCH,
+    "Mutation.addResponder": DISPATCH | UNIT,
+    "Mutation.editResponder": DISPATCH | UNIT,
+    "Mutation.retireResponder": DISPATCH | UNIT,
     "Mutation.saveTeam": COMMAND,
     "Mutation.setTeamMembers": COMMAND,
     "Mutation.setPairing": {"district_commander"},
     "Mutation.retirePairing": {"district_commander"},
     "Mutation.redrawMicroGrids": COMMAND,
     # Leave and commitments: the person themself, or whoever keeps their place.
-    "Mutation.recordLeave": DISPATCH | PHONE,
-    "Mutation.backOnDuty": DISPATCH | PHONE,
-    "Mutation.recordCommitment": DISPATCH | PHONE,
-    "Mutation.recordFulfilment": DISPATCH | PHONE,
+    "Mutation.recordLeave": DISPATCH | PHONE | UNIT,
+    "Mutation.backOnDuty": DISPATCH | PHONE | UNIT,
+    "Mutation.recordCommitment": DISPATCH | PHONE | UNIT,
+    "Mutation.recordFulfilment": DISPATCH | PHONE | UNIT,
     # Activities and points: kept by the community's keepers; a responder signs themself up;
     # the rule is the district's.
-    "Query.activities": SIGNED_IN,
+    "Query.activities": AREA | PHONE,
     "Query.enrolments": AREA,
+    "Query.unitRoster": {"district_commander", "unit_organiser"},
     "Mutation.requestEnrolmentCode": "everyone",
     "Mutation.reportIn": "everyone",
     "Mutation.decideEnrolment": DISPATCH,
