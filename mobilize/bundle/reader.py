@@ -843,9 +843,20 @@ class _Reader:
         records = []
         p = self.problems
         leader_at: dict[str, int] = {}
+        phone_at: dict[str, tuple[int, str]] = {}
         for line, row in rows:
             where = f"line {line}"
             ok = self._required(name, where, row, ["code", "name", "phone", "kind"])
+            first = phone_at.setdefault(row["phone"], (line, row["code"]))
+            if row["phone"] and first[0] != line:
+                p.error(
+                    name,
+                    where,
+                    "phone",
+                    f"{row['phone']!r} is {first[1]}'s already (line {first[0]}): "
+                    "one phone, one person (it is how they sign in)",
+                )
+                ok = False
             leads = row.get("leads_building", "")
             if leads and leads not in buildings:
                 p.error(name, where, "leads_building", f"unknown building {leads!r}")

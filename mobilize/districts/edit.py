@@ -170,8 +170,21 @@ class PersonValues:
     skills: tuple[str, ...] = ()
 
 
-def _check_person(session: Session, actor: Actor, district_id: int, v: PersonValues) -> None:
-    """The importer's rules for a person (`bundle.rules.responder_problems`), on ids."""
+def _check_person(
+    session: Session, district_id: int, v: PersonValues, responder_id: int | None = None
+) -> None:
+    """The importer's rules for a person (`bundle.rules.responder_problems`), on ids; and one
+    phone, one person (it is how they sign in)."""
+    holder = session.execute(
+        select(Responder.name, Responder.code).where(
+            Responder.district_id == district_id,
+            Responder.phone == v.phone,
+            Responder.current(),
+            Responder.id != (responder_id or -1),
+        )
+    ).first()
+    if holder is not None:
+        raise InvalidInput("phone", f"{v.phone!r} is {holder.name}'s already ({holder.code})")
 
     def code_of(model: Any, pk: int | None) -> str | None:
         if pk is None:
@@ -219,7 +232,6 @@ def add_responder(
     keeper = editors(actor, "Mutation.addResponder")
     code = validation.text("code", code, max_len=64)
     name = validation.text("name", values.name, max_len=200)
-    _check_person(session, keeper, district_id, values)
     taken = session.scalar(
         select(Responder.retired_at).where(
             Responder.district_id == district_id, Responder.code == code
@@ -230,6 +242,7 @@ def add_responder(
     ):
         retired = " (a retired person's: codes are never reused)" if taken is not None else ""
         raise InvalidInput("code", f"{code!r} is already used{retired}")
+    _check_person(session, district_id, values)
     responder = Responder(
         district_id=district_id,
         code=code,
@@ -275,7 +288,7 @@ def edit_responder(
     responder: Responder = _one(session, Responder, responder_id, keeper, "人员")
     if not person_in_place(session, keeper, responder.id):
         raise Forbidden("editResponder: 此人在您的范围以外 this person is outside your place")
-    _check_person(session, keeper, responder.district_id, values)
+    _check_person(session, responder.district_id, values, responder.id)
     changed = _changes(
         responder,
         {

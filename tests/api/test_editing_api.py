@@ -147,10 +147,18 @@ def test_people_are_enrolled_changed_and_retired_by_the_importers_rules(
         "homeGrid": {"code": micro},
     }
     # The bundle's rules, word for word, naming the field.
+    taken = tiny_bundle.responders[0]
+    fresh = {**person, "phone": "13800004321"}
     for code, given, field, message in (
         ("R-V1", {**person, "homeGrid": gid("Grid", grid[micro])}, "code", "already used"),
-        ("R-V2", person, "homeGrid", "a micro_grid_member needs their micro grid"),
-        ("R-V3", {**person, "kind": "SUNK_CADRE"}, "unit", "a sunk cadre needs the unit"),
+        (
+            "R-V6",
+            {**person, "phone": taken.phone, "homeGrid": gid("Grid", grid[micro])},
+            "phone",
+            f"is {taken.name}'s already ({taken.code})",
+        ),
+        ("R-V2", fresh, "homeGrid", "a micro_grid_member needs their micro grid"),
+        ("R-V3", {**fresh, "kind": "SUNK_CADRE"}, "unit", "a sunk cadre needs the unit"),
         (
             "R-V4",
             {**person, "phone": "call me", "homeGrid": gid("Grid", grid[micro])},
@@ -167,7 +175,7 @@ def test_people_are_enrolled_changed_and_retired_by_the_importers_rules(
         secretary,
         ADD,
         code="R-V5",
-        person={**person, "homeGrid": gid("Grid", grid[elsewhere])},
+        person={**fresh, "homeGrid": gid("Grid", grid[elsewhere])},
     )
     assert foreign["__typename"] in ("ForbiddenError", "NotFoundError")
     people = ids(engine, Responder)

@@ -186,3 +186,14 @@ def test_a_household_in_a_sliver_beside_its_micro_grid_goes_to_the_nearest_with_
         "line 2" in str(p) and "lies in no micro-grid" in str(p) and code in str(p)
         for p in refused.value.problems
     )
+
+
+def test_one_phone_is_one_person(tiny_bundle: Bundle, tmp_path: Path) -> None:
+    path = write(tiny_bundle, tmp_path)
+    rows = read_rows(path, "responders.csv")
+    rows[7]["phone"] = rows[2]["phone"]
+    write_rows(path, "responders.csv", rows)
+    assert (
+        f"responders.csv: line 9: phone: error: {rows[2]['phone']!r} is {rows[2]['code']}'s "
+        "already (line 4): one phone, one person (it is how they sign in)" in _problems(path)
+    )
