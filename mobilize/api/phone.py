@@ -13,12 +13,13 @@ from strawberry import Private
 from mobilize import errors
 from mobilize import models as m
 from mobilize.api.common import ContextInfo, decode_id, run_mutation
-from mobilize.api.districts import Grid, ResponderKind
+from mobilize.api.districts import Grid, Responder, ResponderKind
 from mobilize.api.errors import CommandErrors, OutOfAreaError, field_error
 from mobilize.api.relay import Node, to_global_id
 from mobilize.api.tasks import HouseholdEntry, Task, _entries
 from mobilize.api.wartime import Assignment, AssignmentRole, AssignmentStatus, Mobilisation
 from mobilize.auth.actor import Actor
+from mobilize.districts import queries
 from mobilize.mobilisation import field, phone
 from mobilize.peacetime import ledger
 from mobilize.tasks import lifecycle
@@ -181,6 +182,16 @@ class PhoneQuery:
     async def my_tasks(self, info: ContextInfo) -> list[Task]:
         rows = await info.context.db.run(lifecycle.my_tasks, info.context.actor)
         return [Task.from_model(r) for r in rows]
+
+    @strawberry.field(description="Me on the roster: my leave, my commitments.")
+    async def my_profile(self, info: ContextInfo) -> Responder | None:
+        mine = info.context.actor.responder_ids
+        if not mine:
+            return None
+        rows = await info.context.db.run(
+            queries.by_ids, m.Responder, list(mine[:1]), actor=info.context.actor
+        )
+        return None if rows[0] is None else Responder.from_model(rows[0])
 
     @strawberry.field(description="My volunteer hours and points.")
     async def my_service(self, info: ContextInfo) -> MyService:

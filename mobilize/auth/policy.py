@@ -127,6 +127,7 @@ POLICY: Mapping[str, Mapping[str, Access]] = {
     "Query.myAssignment": _rule([Role.RESPONDER], Access.SELF),
     "Query.myTasks": _rule([Role.RESPONDER], Access.SELF),
     "Query.myService": _rule([Role.RESPONDER], Access.SELF),
+    "Query.myProfile": _rule([Role.RESPONDER], Access.SELF),
     "Query.tasks": _rule(AREA_ROLES, Access.SCOPE, responder=Access.SELF),
     "Mutation.dispatchTask": _rule(DISPATCH_ROLES, Access.SCOPE),
     "Mutation.reassignTask": _rule(DISPATCH_ROLES, Access.SCOPE),

@@ -247,6 +247,7 @@ OPERATIONS = {
     "Query.myAssignment": "{ myAssignment { minutesLeft } }",
     "Query.myTasks": "{ myTasks { id } }",
     "Query.myService": "{ myService { hours points } }",
+    "Query.myProfile": "{ myProfile { onLeave } }",
     "Query.tasks": f'{{ tasks(mobilisation: "{M}") {{ totalCount }} }}',
     "Mutation.dispatchTask": f'mutation {{ dispatchTask(mobilisation: "{M}",'
     ' kind: PUBLICITY, area: {communities: ["Q29tbXVuaXR5OjE="]}) { __typename } }',
@@ -376,6 +377,7 @@ EXPECTED = {
     "Query.myAssignment": PHONE,
     "Query.myTasks": PHONE,
     "Query.myService": PHONE,
+    "Query.myProfile": PHONE,
     "Query.tasks": AREA | PHONE,
     "Mutation.dispatchTask": DISPATCH,
     "Mutation.reassignTask": DISPATCH,

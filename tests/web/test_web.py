@@ -31,6 +31,7 @@ from mobilize.auth.ratelimit import MemoryCounter, RateLimiter
 from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
 from mobilize.db import make_sessionmaker, transaction
+from mobilize.districts.importer import import_district
 from mobilize.mobilisation import assignments, switch
 from mobilize.models import (
     Assignment,
@@ -38,6 +39,7 @@ from mobilize.models import (
     Grid,
     GridState,
     HouseholdRecord,
+    Leave,
     Mobilisation,
     Responder,
     Role,
@@ -698,3 +700,62 @@ def test_a_cadre_who_cannot_come_says_why(
         ).all()
     assert len(declined) == 1  # sent once, with the reason the cadre typed
     page.wait_for_selector("#no-assignment:not([hidden])")  # nothing to go to any more
+
+
+def test_a_volunteer_reports_in_on_the_phone_is_approved_and_takes_leave(
+    site: Site,
+    browser: Any,
+    context: Any,
+    engine: Engine,
+    small_bundle: Bundle,
+    script_errors: list[str],
+    request: pytest.FixtureRequest,
+) -> None:
+    with transaction(make_sessionmaker(engine)) as session:
+        import_district(session, bundle=small_bundle, actor="test", clock=site.clock)
+    community = small_bundle.communities[0]
+    newcomer = "13711112222"
+    phone_ctx = new_context(browser, script_errors, viewport={"width": 390, "height": 844})
+    phone = phone_ctx.new_page()
+    phone.goto(f"{site.url}/ui/phone")
+    phone.click("#report-in summary")
+    phone.fill("#enrol-phone", newcomer)
+    phone.click("#enrol-code-form button[type=submit]")
+    phone.wait_for_selector("#enrol-form:not([hidden])")
+    phone.fill("#enrol-code", site.outbox.code_for(newcomer))
+    phone.select_option("#enrol-kind", "VOLUNTEER")
+    phone.fill("#enrol-community", community.code)
+    phone.fill("#enrol-name", "陈静")
+    phone.fill("#enrol-address", "桂湖中路12号2栋1单元301")
+    phone.fill("#enrol-skills", "急救，心理疏导")
+    phone.check("#enrol-consent")
+    phone.click("#enrol-form button[type=submit]")
+    phone.wait_for_selector("#notice:text('等待社区审核')")
+    shot(phone, request, "reported-in")
+
+    # The secretary approves it from the queue on the command page.
+    secretary = make_user(engine, site.clock, Role.COMMUNITY_SECRETARY, community.code)
+    desk = context.new_page()
+    sign_in_with_token(desk, f"{site.url}/ui/command", secretary)
+    item = desk.locator("#queue-list li[data-enrolment]")
+    assert "陈静" in item.inner_text() and newcomer in item.inner_text()
+    item.locator("button.primary").click()
+    desk.wait_for_selector("#queue-list li:text('没有待审核的报到')")
+    shot(desk, request, "approved")
+
+    # On the roster now: they sign in, take leave until a date, and come back.
+    page = sign_in_on_phone(phone_ctx, site, newcomer)
+    page.wait_for_selector("#leave-status:text('在岗')")
+    page.select_option("#leave-reason", "CARING")
+    page.fill("#leave-until", (site.clock.now() + timedelta(days=3)).strftime("%Y-%m-%d"))
+    page.click("#leave-form button[type=submit]")
+    page.wait_for_selector("#leave-status:text('请假中')")
+    shot(page, request, "on-leave")
+    page.click("#back-on-duty")
+    page.wait_for_selector("#leave-status:text('在岗')")
+    with Session(engine) as session:
+        person = session.scalars(select(Responder).where(Responder.phone == newcomer)).one()
+        leaves = session.scalars(select(Leave).where(Leave.responder_id == person.id)).all()
+    assert person.name == "陈静" and person.skills == ["急救", "心理疏导"]
+    assert [leave.reason for leave in leaves] == ["caring"] and leaves[0].ends_at is not None
+    phone_ctx.close()

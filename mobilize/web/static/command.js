@@ -78,12 +78,91 @@ const { token, api, begin } = tokenSignIn("command", {
 async function signedIn(me) {
   state.me = me;
   const roles = me.roles.map((r) => r.role);
-  if (!roles.some((r) => r === "district_commander" || r === "street_commander")) {
-    notice(t("此页面供区、街道指挥中心使用。", "This page is for district and street command centres."), "error");
+  const commands = roles.some((r) => r === "district_commander" || r === "street_commander");
+  const keeps = roles.some((r) => ["district_commander", "street_commander", "community_secretary"].includes(r));
+  const organises = roles.includes("unit_organiser");
+  if (!commands && !keeps && !organises) {
+    notice(t("此页面供指挥中心、社区和单位使用。", "This page is for command centres, communities and units."), "error");
   }
+  show($("activate"), commands);
+  show($("queue"), keeps);
+  show($("roster"), organises);
   map.map.invalidateSize();
+  if (keeps) await loadQueue();
+  if (organises) await loadRoster();
+  if (!commands) return;
   await fillForms();
   await loadMobilisations();
+}
+
+// -- peacetime: the secretary's queue, the unit organiser's roster -----------------------------
+
+const QUEUE = `{ enrolments(first: 100) { edges { node { id name phone kind address skills availability
+  submittedAt community { name } } } } }`;
+const ENROLMENT_KINDS = {
+  PARTY_MEMBER: ["党员报到", "Party member"],
+  CADRE: ["干部报到", "Cadre"],
+  VOLUNTEER: ["志愿者", "Volunteer"],
+};
+
+async function loadQueue() {
+  const data = await api(QUEUE);
+  const items = data.enrolments.edges.map((e) => e.node);
+  $("queue-list").replaceChildren(
+    ...(items.length
+      ? items.map((e) =>
+          el(
+            "li",
+            { "data-enrolment": e.id },
+            el("strong", {}, `${e.name} `),
+            `${t(...ENROLMENT_KINDS[e.kind])} · ${e.phone} · ${e.community.name} · ${e.address}`,
+            el("br"),
+            el("button", { type: "button", class: "primary", onclick: () => decide(e.id, true) }, t("通过", "Approve")),
+            el("button", { type: "button", onclick: () => decide(e.id, false) }, t("不通过", "Decline"))
+          )
+        )
+      : [el("li", {}, t("没有待审核的报到", "Nothing waiting"))])
+  );
+}
+
+async function decide(id, approve) {
+  let reason = "";
+  if (!approve) {
+    reason = window.prompt(t("不通过的原因", "Why not?")) || "";
+    if (!reason) return;
+  }
+  try {
+    const data = await api(
+      `mutation($e: ID!, $yes: Boolean!, $why: String!) { decideEnrolment(enrolment: $e, approve: $yes, reason: $why) {
+        __typename ... on Error { message } } }`,
+      { e: id, yes: approve, why: reason }
+    );
+    const result = data.decideEnrolment;
+    if (result.__typename.endsWith("Error")) throw new Error(result.message);
+    notice(approve ? t("已通过，已加入名册", "Approved: on the roster") : t("已回复不通过", "Declined"));
+  } catch (error) {
+    notice(error.message, "error");
+  }
+  await loadQueue();
+}
+
+async function loadRoster() {
+  const units = await api("{ units(first: 1) { edges { node { id name } } } }");
+  const unit = units.units.edges[0];
+  if (!unit) return;
+  const data = await api(
+    `query($u: ID!) { unitRoster(unit: $u) { quota registered onLeave available
+      cadres { name phone onLeave } } }`,
+    { u: unit.node.id }
+  );
+  const r = data.unitRoster;
+  $("roster-summary").textContent = t(
+    `${unit.node.name}：结对需下沉 ${r.quota} 人，已登记 ${r.registered} 人，请假 ${r.onLeave} 人，可出动 ${r.available} 人`,
+    `${unit.node.name}: ${r.quota} asked by its pairings, ${r.registered} registered, ${r.onLeave} on leave, ${r.available} available`
+  );
+  $("roster-list").replaceChildren(
+    ...r.cadres.map((c) => el("li", {}, `${c.name} ${c.phone}`, c.onLeave ? el("em", {}, t(" 请假中", " on leave")) : null))
+  );
 }
 
 async function fillForms() {

@@ -88,7 +88,10 @@ const MINE = `{ myAssignment { minutesLeft deadline
     teammates { name phone role status } leader { name phone } }
   myTasks { id kind title status dueAt
     households { household { id code tags address } checked { result } supplied { result } } }
-  myService { hours points entries { source title hours points } } }`;
+  myService { hours earned redeemed points entries { at source title hours points } }
+  myProfile { id onLeave leaves { reason startsAt endsAt } }
+  activities(status: SCHEDULED, first: 20) { edges { node { id title kind startsAt endsAt
+    people { how responder { id } } } } } }`;
 const LOOK = `{ myAssignment { minutesLeft deadline assignment { id status } } myTasks { id status } }`;
 
 // -- the queue --------------------------------------------------------------------------------
@@ -281,7 +284,155 @@ function render() {
   $("hours").textContent = service
     ? t(`累计 ${service.hours.toFixed(1)} 小时，积分 ${service.points.toFixed(1)}`, `${service.hours.toFixed(1)} hours, ${service.points.toFixed(1)} points`)
     : "";
+  $("ledger").replaceChildren(
+    ...(service ? service.entries : []).map((e) =>
+      el("li", {}, `${e.at.slice(0, 10)} ${t(...(SOURCES[e.source] || [e.source, e.source]))} ${e.title} `,
+        el("strong", {}, `${e.points > 0 ? "+" : ""}${e.points}`))
+    )
+  );
+  renderLeave(data.myProfile);
+  renderActivities(data.activities ? data.activities.edges.map((e) => e.node) : [], data.myProfile);
 }
+
+const SOURCES = {
+  mobilisation: ["战时服务", "Mobilisation"],
+  activity: ["活动", "Activity"],
+  redemption: ["兑换", "Redeemed"],
+};
+const ACTIVITY_KINDS = {
+  PATROL: ["巡逻", "Patrol"],
+  BUILDING_ROUND: ["扫楼", "Building round"],
+  DRILL: ["演练", "Drill"],
+  COMMUNITY_EVENT: ["社区活动", "Community event"],
+  OTHER: ["其他", "Other"],
+};
+
+// -- peacetime: leave, activities -----------------------------------------------------------
+
+function renderLeave(profile) {
+  const away = Boolean(profile && profile.onLeave);
+  const open = profile && profile.leaves.find((l) => !l.endsAt || Date.parse(l.endsAt) > Date.now());
+  $("leave-status").textContent = away
+    ? t(`请假中${open && open.endsAt ? `，至 ${open.endsAt.slice(0, 10)}` : ""}`, `On leave${open && open.endsAt ? ` until ${open.endsAt.slice(0, 10)}` : ""}`)
+    : t("在岗，可随时响应", "On duty");
+  show($("leave-form"), Boolean(profile) && !away);
+  show($("back-on-duty"), away);
+}
+
+function renderActivities(list, profile) {
+  const me = profile && profile.id;
+  $("activities").replaceChildren(
+    ...list.map((a) => {
+      const joined = a.people.some((p) => p.responder && p.responder.id === me);
+      const when = `${a.startsAt.slice(5, 16).replace("T", " ")}`;
+      return el(
+        "li",
+        { "data-activity": a.id },
+        `${t(...(ACTIVITY_KINDS[a.kind] || [a.kind, a.kind]))} · ${a.title} · ${when} `,
+        joined
+          ? el("em", {}, t("已报名", "Signed up"))
+          : el("button", { type: "button", onclick: () => signUp(a.id) }, t("报名", "Sign up"))
+      );
+    })
+  );
+}
+
+async function act(query, variables, field, done) {
+  try {
+    const answer = await gql(token.get(), query, variables);
+    const result = answer[field];
+    if (result.__typename.endsWith("Error")) throw new Error(result.message);
+    notice(done);
+    await load();
+  } catch (error) {
+    notice(error.message, "error");
+  }
+}
+
+function signUp(activity) {
+  return act(
+    `mutation($a: ID!) { signUp(activity: $a) { __typename ... on Error { message } } }`,
+    { a: activity },
+    "signUp",
+    t("已报名", "Signed up")
+  );
+}
+
+$("leave-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const until = $("leave-until").value;
+  return act(
+    `mutation($r: ID!, $reason: LeaveReason!, $e: DateTime) {
+      recordLeave(responder: $r, reason: $reason, endsAt: $e) { __typename ... on Error { message } } }`,
+    { r: data.myProfile.id, reason: $("leave-reason").value, e: until ? new Date(`${until}T23:59:59`).toISOString() : null },
+    "recordLeave",
+    t("已请假", "Leave recorded")
+  );
+});
+
+$("back-on-duty").addEventListener("click", () =>
+  act(
+    `mutation($r: ID!) { backOnDuty(responder: $r) { __typename ... on Error { message } } }`,
+    { r: data.myProfile.id },
+    "backOnDuty",
+    t("已销假，欢迎归队", "Back on duty")
+  )
+);
+
+// -- reporting in (报到/报名), before there is anyone to sign in as ---------------------------
+
+$("enrol-code-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  try {
+    const answer = await gql(
+      null,
+      `mutation($p: String!, $d: String) { requestEnrolmentCode(phone: $p, device: $d) {
+        __typename ... on SignInCodeSent { message } ... on Error { message } } }`,
+      { p: $("enrol-phone").value.trim(), d: device() }
+    );
+    const result = answer.requestEnrolmentCode;
+    if (result.__typename !== "SignInCodeSent") throw new Error(result.message);
+    notice(result.message);
+    show($("enrol-form"), true);
+  } catch (error) {
+    notice(error.message, "error");
+  }
+});
+
+$("enrol-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const skills = $("enrol-skills").value.split(/[,，、]/).map((s) => s.trim()).filter(Boolean);
+  try {
+    const answer = await gql(
+      null,
+      `mutation($p: String!, $c: String!, $community: String!, $kind: EnrolmentKind!, $name: String!,
+                $address: String!, $unit: String, $skills: [String!], $availability: String!,
+                $consent: Boolean!, $d: String) {
+        reportIn(phone: $p, code: $c, community: $community, kind: $kind, name: $name, address: $address,
+                 unit: $unit, skills: $skills, availability: $availability, consent: $consent, device: $d) {
+          __typename ... on EnrolmentReceived { message } ... on Error { message } } }`,
+      {
+        p: $("enrol-phone").value.trim(),
+        c: $("enrol-code").value.trim(),
+        community: $("enrol-community").value.trim(),
+        kind: $("enrol-kind").value,
+        name: $("enrol-name").value,
+        address: $("enrol-address").value,
+        unit: $("enrol-unit").value.trim() || null,
+        skills,
+        availability: $("enrol-availability").value,
+        consent: $("enrol-consent").checked,
+        d: device(),
+      }
+    );
+    const result = answer.reportIn;
+    if (result.__typename !== "EnrolmentReceived") throw new Error(result.message);
+    notice(result.message);
+    show($("enrol-form"), false);
+  } catch (error) {
+    notice(error.message, "error");
+  }
+});
 
 function renderAssignment(mine) {
   const a = mine.assignment;
