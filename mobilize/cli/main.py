@@ -13,7 +13,7 @@ import sys
 import tempfile
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -44,6 +44,9 @@ from mobilize.clock import SystemClock
 from mobilize.db import make_engine, make_sessionmaker, migrate, transaction
 from mobilize.errors import DomainError
 from mobilize.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # the generator loads numpy and shapely: only the demo needs them
+    from mobilize.generate.history import History
 
 app = typer.Typer(
     help="mobilize: every micro-grid staffed within three hours (平战转换, 网格化动员).",
@@ -305,6 +308,21 @@ def serve(
     )
 
 
+def _demo_history(settings: Settings, code: str, seed: int) -> History:
+    """The demo district's year of peacetime (reporting in, leave, activities, points)."""
+    from sqlalchemy import select
+
+    from mobilize.generate.history import write_history
+    from mobilize.models import District
+
+    engine = make_engine(settings.database_url)
+    with transaction(make_sessionmaker(engine)) as session:
+        district_id = session.scalars(select(District.id).where(District.code == code)).one()
+        lived = write_history(session, district_id=district_id, clock=SystemClock(), seed=seed)
+    engine.dispose()
+    return lived
+
+
 @app.command()
 def demo(
     preset: PresetName = PresetName.street,
@@ -336,6 +354,8 @@ def demo(
                 write_bundle(bundle, tmp)
             summary = import_path(Path(tmp), settings)
         out.print(f"Imported demo district {code}: {json.dumps(summary, ensure_ascii=False)}")
+        lived = _demo_history(settings, code, seed)
+        out.print(f"A year of peacetime behind it: {json.dumps(vars(lived), ensure_ascii=False)}")
     tokens = _demo_tokens(settings, code)
     url = f"http://{host}:{port}"
     out.print(f"\n[bold]打开 Open {url}/ui/[/]")

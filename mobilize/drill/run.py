@@ -31,6 +31,7 @@ from mobilize.districts.importer import import_district
 from mobilize.drill.params import DrillParams
 from mobilize.drill.sim import Simulation, district_commander
 from mobilize.errors import DomainError
+from mobilize.generate.history import write_history
 from mobilize.mobilisation import switch
 from mobilize.mobilisation.area import AreaScope
 from mobilize.models import LIVE, District, Event, Mobilisation
@@ -61,18 +62,20 @@ class RunFigures:
 
 def ensure_district(factory: sessionmaker[Session], bundle: Bundle) -> int:
     """The district's id: already in this database (reused, refused if mobilised for real),
-    or imported now."""
+    or imported now with a year of peacetime behind it."""
     with factory() as session:
         found = session.scalar(select(District.id).where(District.code == bundle.district_code))
         if found is not None:
             refuse_if_live(session, found)
             return found
     with transaction(factory) as session:
-        import_district(session, bundle=bundle, actor="drill", clock=ManualClock(DRILL_START))
-        district_id = session.scalar(
-            select(District.id).where(District.code == bundle.district_code)
-        )
-    assert district_id is not None
+        clock = ManualClock(DRILL_START)
+        district_id = import_district(
+            session, bundle=bundle, actor="drill", clock=clock
+        ).district_id
+        assert district_id is not None  # not a dry run
+        # The year before the drill: who reported in, who is away today, what was done.
+        write_history(session, district_id=district_id, clock=clock)
     return district_id
 
 
