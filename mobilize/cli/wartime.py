@@ -40,7 +40,6 @@ from mobilize.models import (
     MobilisationKind,
     Responder,
     Role,
-    ServiceRecord,
 )
 from mobilize.notify import LogNotifier
 from mobilize.worker.inprocess import InProcessDispatcher
@@ -228,40 +227,26 @@ def hours(
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV on standard output.")] = False,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Volunteer service (志愿服务时长): responder,name,kind,mobilisation,checked_in_at,
-    released_at,hours,points."""
-    header = [
-        "responder",
-        "name",
-        "kind",
-        "mobilisation",
-        "checked_in_at",
-        "released_at",
-        "hours",
-        "points",
-    ]
+    """The service ledger (志愿服务时长与积分), every person's lines oldest first:
+    responder,name,community,at,source (mobilisation, activity, redemption),title,hours,points."""
+    from mobilize.peacetime.ledger import history
+
+    header = ["responder", "name", "community", "at", "source", "title", "hours", "points"]
     with edge(database_url) as session:
-        rows = session.execute(
-            select(
-                Responder.code,
-                Responder.name,
-                Responder.kind,
-                ServiceRecord.mobilisation_id,
-                ServiceRecord.checked_in_at,
-                ServiceRecord.released_at,
-                ServiceRecord.hours,
-                ServiceRecord.points,
-            )
-            .join(Responder, Responder.id == ServiceRecord.responder_id)
-            .order_by(Responder.code, ServiceRecord.checked_in_at)
-        ).all()
+        lines = history(session)
     if as_csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(header)
-        writer.writerows([*r[:4], r[4].isoformat(), r[5].isoformat(), r[6], r[7]] for r in rows)
+        writer.writerows(
+            [x.responder_code, x.name, x.community, x.at.isoformat(), x.source, x.title,
+             x.hours, x.points]
+            for x in lines
+        )  # fmt: skip
         return
-    for r in rows:
-        out.print(f"{r[0]} {r[1]} {r[2]} mobilisation {r[3]}: {r[6]} h, {r[7]} points")
+    for x in lines:
+        out.print(
+            f"{x.responder_code} {x.name} {x.source} {x.title}: {x.hours} h, {x.points} points"
+        )
 
 
 def _place(
