@@ -27,6 +27,7 @@ from mobilize.mobilisation import switch
 from mobilize.mobilisation.area import AreaScope
 from mobilize.models import (
     Activity,
+    ActivityKind,
     Assignment,
     Community,
     Event,
@@ -35,7 +36,7 @@ from mobilize.models import (
     Role,
     ServiceRecord,
 )
-from mobilize.peacetime import ledger
+from mobilize.peacetime import activities, ledger
 from tests.api.test_editing_api import call
 from tests.people import make_user
 from tests.wartime import activate_now, check_in_at_centre, district_commander, write
@@ -233,3 +234,46 @@ def _an_activity(session: Session, clock: ManualClock) -> int:
     session.add(activity)
     session.flush()
     return activity.id
+
+
+def test_an_activity_checked_twice_at_once_is_credited_once(
+    app: TestClient, engine: Engine, clock: ManualClock, tiny_bundle: Bundle
+) -> None:
+    community = tiny_bundle.communities[0]
+    with Session(engine) as session:
+        community_id = session.scalars(
+            select(Community.id).where(Community.code == community.code)
+        ).one()
+        people = session.scalars(
+            select(Responder.id)
+            .join(Grid, Grid.id == Responder.home_grid_id)
+            .where(Grid.community_id == community_id)
+            .order_by(Responder.id)
+            .limit(3)
+        ).all()
+    keeper = district_commander(engine)
+    start = clock.now() - timedelta(hours=3)
+    [held] = write(engine, activities.schedule, actor=keeper, clock=ManualClock(start),
+                   community_id=community_id, kind=ActivityKind.PATROL, title="巡逻",
+                   starts_at=start + timedelta(minutes=5),
+                   ends_at=start + timedelta(hours=2))  # fmt: skip
+    write(engine, activities.record_attendance, actor=keeper, clock=clock, activity_id=held.id,
+          attended=[(pk, 2.0) for pk in people])  # fmt: skip
+    barrier = threading.Barrier(2)
+
+    def check() -> object:
+        barrier.wait()
+        try:
+            return write(engine, activities.check, actor=keeper, clock=clock,
+                         activity_id=held.id)  # fmt: skip
+        except InvalidInput as exc:
+            return exc
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(lambda _: check(), range(2)))
+    assert sum(isinstance(o, InvalidInput) for o in outcomes) == 1
+    with Session(engine) as session:
+        credited = session.scalars(
+            select(ServiceRecord.points).where(ServiceRecord.activity_id == held.id)
+        ).all()
+    assert credited == [9.0] * len(people)  # 2 h x 2 + 5, once each
