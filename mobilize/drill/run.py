@@ -28,6 +28,7 @@ from mobilize.clock import ManualClock
 from mobilize.db import make_engine, make_sessionmaker, normalize_url, transaction
 from mobilize.db.migrate import upgrade
 from mobilize.districts.importer import import_district
+from mobilize.drill.bound import lower_bound
 from mobilize.drill.params import DrillParams
 from mobilize.drill.sim import Simulation, district_commander
 from mobilize.errors import DomainError
@@ -280,6 +281,8 @@ def drill(
     try:
         upgrade(engine)
         district_id = ensure_district(make_sessionmaker(engine), bundle)
+        with make_sessionmaker(engine)() as session:
+            bound = lower_bound(session, district_id=district_id, params=params, now=DRILL_START)
     finally:
         engine.dispose()
     planners = ("optimal", "pairing") if baseline else ("optimal",)
@@ -298,10 +301,16 @@ def drill(
             runs = list(pool.map(_run_on, *zip(*jobs, strict=True)))
     else:
         runs = [_run_on(*job) for job in jobs]
+    for run in runs:  # how far each run is from what no plan can beat
+        done = run.figures["t_mobilised_100pct_min"]
+        run.figures["over_lower_bound_min"] = (
+            None if done is None else round(done - bound.minutes, 1)
+        )
     result: dict[str, Any] = {
         "district": bundle.district_code,
         "seed": seed,
         **runs[0].figures,
+        **bound.as_dict(),
     }
     if baseline:
         result["baseline"] = runs[1].figures

@@ -19,8 +19,11 @@ from typer.testing import CliRunner
 from mobilize.bundle import Bundle
 from mobilize.cli.main import app
 from mobilize.clock import ManualClock
+from mobilize.db import make_sessionmaker, transaction
+from mobilize.districts.importer import import_district
+from mobilize.drill.bound import LowerBound, lower_bound
 from mobilize.drill.params import DrillParams
-from mobilize.drill.run import DrillRefused, drill
+from mobilize.drill.run import DRILL_START, DrillRefused, drill
 from mobilize.errors import InvalidInput
 from mobilize.mobilisation.rules import StaffingRule
 from mobilize.models import Event, HouseholdRecord, Mobilisation
@@ -56,7 +59,35 @@ def test_a_tiny_drill_gives_the_same_json_twice(tmp_path: Path, tiny_bundle: Bun
         assert 0 < run["t_ack_p50_min"] <= run["t_ack_p95_min"]
         assert run["coverage_at_deadline"] == 100.0 and run["grids_missed"] == 0
         assert 0 < run["households_checked_at_deadline"] <= run["households"]
+        # No plan beats physics: each run is at or above the lower bound.
+        assert run["over_lower_bound_min"] >= 0
     assert first["planner"] == "optimal" and first["baseline"]["planner"] == "pairing"
+    assert 0 < first["lower_bound_p95_min"] <= first["lower_bound_min"]
+
+
+def test_the_lower_bound_moves_with_people_not_with_the_plan(
+    engine: Engine, tiny_bundle: Bundle
+) -> None:
+    """Slower answers raise it by exactly that much; faster legs lower it; it names a grid."""
+    with transaction(make_sessionmaker(engine)) as session:
+        district_id = import_district(
+            session, bundle=tiny_bundle, actor="t", clock=ManualClock(DRILL_START)
+        ).district_id
+    assert district_id is not None
+    base = DrillParams.defaults()
+
+    def bound(params: DrillParams) -> LowerBound:
+        with Session(engine) as session:
+            return lower_bound(session, district_id=district_id, params=params, now=DRILL_START)
+
+    first = bound(base)
+    later = bound(base.with_overrides(["ack_median_min=15"]))
+    assert later.minutes == pytest.approx(first.minutes + 10.0)
+    assert later.grid == first.grid
+    faster = bound(base.with_overrides(["walk_kmh=9", "cycle_kmh=24", "drive_kmh=50"]))
+    travel = first.minutes - base.ack_median_min - base.prepare_median_min
+    assert faster.minutes == pytest.approx(first.minutes - travel / 2)
+    assert first.grid in {g.code for g in tiny_bundle.grids if g.level == "micro"}
 
 
 def test_a_drills_replay_agrees_with_its_live_figures(engine: Engine, tiny_bundle: Bundle) -> None:
