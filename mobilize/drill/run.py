@@ -46,6 +46,15 @@ DRILL_START = datetime(2026, 7, 1, 0, 0, tzinfo=UTC)
 PLANNERS = {
     "optimal": ("系统优化调度", "optimiser"),
     "pairing": ("仅按结对与属地", "pairings and home grids only"),
+    "manual": ("无系统的人工做法", "manual practice, no system"),
+}
+# Each run: the plan it starts from and how the streets follow it up. The baseline keeps the
+# system (risk list and fixes) with the pairing plan, so it measures the plan; manual practice
+# has neither, so it measures what the whole system buys.
+RUNS = {
+    "optimal": ("optimal", "system"),
+    "pairing": ("pairing", "system"),
+    "manual": ("pairing", "manual"),
 }
 
 
@@ -55,7 +64,7 @@ class DrillRefused(DomainError):
 
 @dataclass
 class RunFigures:
-    planner: str
+    run: str  # a key of RUNS
     mobilisation_id: int
     figures: dict[str, Any]
     curve: list[tuple[float, float]]  # (minute since the switch, % of grids mobilised)
@@ -101,14 +110,15 @@ def run_once(
     factory: sessionmaker[Session],
     *,
     district_id: int,
-    planner: str,
+    run: str,
     params: DrillParams,
     seed: int,
     display_tz: str,
     progress: bool = False,
 ) -> RunFigures:
     started = time.perf_counter()
-    chinese, english = PLANNERS[planner]
+    chinese, english = PLANNERS[run]
+    planner, practice = RUNS[run]
 
     def say(minute: float, calls: int) -> None:
         if progress:
@@ -131,7 +141,7 @@ def run_once(
         actor=district_commander(district_id),
         scope=AreaScope(district=True),
         kind="epidemic",
-        title=f"演练 Drill: {' '.join(PLANNERS[planner])}",
+        title=f"演练 Drill: {' '.join(PLANNERS[run])}",
         planner=planner,
     )
     sim = Simulation(
@@ -142,6 +152,7 @@ def run_once(
         seed=seed,
         display_tz=display_tz,
         progress=say,
+        practice=practice,
     )
     say(0, 0)  # activated: the plan is made and the calls are out
     sim.run(outcome.batches)
@@ -149,12 +160,10 @@ def run_once(
     with factory() as session:
         mobilisation = session.get(Mobilisation, outcome.mobilisation.id)
         assert mobilisation is not None
-        return _figures(session, mobilisation, sim, planner)
+        return _figures(session, mobilisation, sim, run)
 
 
-def _figures(
-    session: Session, mobilisation: Mobilisation, sim: Simulation, planner: str
-) -> RunFigures:
+def _figures(session: Session, mobilisation: Mobilisation, sim: Simulation, run: str) -> RunFigures:
     """The headline figures: acknowledgement times and reassignments from the log, what the
     command centre saw at the deadline from the simulation (the replay must agree)."""
     built = report.build(session, mobilisation=mobilisation)
@@ -187,8 +196,10 @@ def _figures(
     events = session.scalar(select(func.count()).where(Event.mobilisation_id == mobilisation.id))
     live = sim.live
     everyone = built.mobilised == built.grids and built.grids > 0
+    planner, practice = RUNS[run]
     figures = {
         "planner": planner,
+        "practice": practice,
         "grids": live.grids,
         "people_called": built.people_called,
         "t_ack_p50_min": round(report.percentile(ack, 50), 1) if ack else None,
@@ -206,7 +217,7 @@ def _figures(
         "longest_call_delivery_s": round(sim.channel.latest_s, 1),
     }
     curve = [(0.0, 0.0)] + [(minute, pct) for minute, _, pct in built.curve]
-    return RunFigures(planner, mobilisation.id, figures, curve)
+    return RunFigures(run, mobilisation.id, figures, curve)
 
 
 def _databases(url: str, n: int) -> list[str]:
@@ -229,7 +240,7 @@ def _databases(url: str, n: int) -> list[str]:
 def _run_on(
     url: str,
     district_id: int,
-    planner: str,
+    run: str,
     params: DrillParams,
     seed: int,
     display_tz: str,
@@ -240,7 +251,7 @@ def _run_on(
         return run_once(
             make_sessionmaker(engine),
             district_id=district_id,
-            planner=planner,
+            run=run,
             params=params,
             seed=seed,
             display_tz=display_tz,
@@ -285,11 +296,11 @@ def drill(
             bound = lower_bound(session, district_id=district_id, params=params, now=DRILL_START)
     finally:
         engine.dispose()
-    planners = ("optimal", "pairing") if baseline else ("optimal",)
-    urls = _databases(database_url, len(planners))
+    names = tuple(RUNS) if baseline else ("optimal",)
+    urls = _databases(database_url, len(names))
     jobs = [
-        (url, district_id, planner, params, seed, display_tz, progress)
-        for url, planner in zip(urls, planners, strict=True)
+        (url, district_id, run, params, seed, display_tz, progress)
+        for url, run in zip(urls, names, strict=True)
     ]
     if len(set(urls)) > 1:  # a copy each: the two runs go side by side, one per core
         with ProcessPoolExecutor(
@@ -314,12 +325,13 @@ def drill(
     }
     if baseline:
         result["baseline"] = runs[1].figures
+        result["manual_practice"] = runs[2].figures
     result["params"] = params.as_dict()
     result["wall_s"] = round(time.perf_counter() - started, 1)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         coverage_curves_png(
-            [(PLANNERS[r.planner], r.curve) for r in runs],
+            [(PLANNERS[r.run], r.curve) for r in runs],
             target_minutes=180.0,
             title=(f"演练 {bundle.district_code}", f"Drill {bundle.district_code}, seed {seed}"),
             path=out / "coverage.png",

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mobilize import outbox
 from mobilize.auth.actor import Actor, Binding
+from mobilize.auth.scope import belongs_in_place
 from mobilize.clock import ManualClock
 from mobilize.coverage import milestones
 from mobilize.coverage import service as coverage
@@ -35,14 +36,16 @@ from mobilize.db import transaction
 from mobilize.db.bulk import in_chunks
 from mobilize.drill.params import DrillParams
 from mobilize.errors import DomainError
-from mobilize.mobilisation import assignments, risk_fix, switch
+from mobilize.mobilisation import assignments, callup, risk_fix, switch
 from mobilize.mobilisation import field as on_site
 from mobilize.models import (
     HOLDING,
     Assignment,
+    Community,
     Event,
     Grid,
     GridState,
+    GridStatus,
     Household,
     Mobilisation,
     Responder,
@@ -55,6 +58,8 @@ from mobilize.tasks import dispatch, records
 
 DECLINE_REASON = "家中有事，无法到岗 Cannot come: family matters"
 PROGRESS_S = 30.0  # how often a long drill says where it is (wall seconds)
+# Manual practice (no system): a street learns of an empty grid at a roll call this often.
+ROLL_CALL_EVERY_MIN = 30.0
 # Same instant: people first, then the beat, then the command centres, then what is read.
 PEOPLE, BEAT, COMMAND, DEADLINE, STAND_DOWN = range(5)
 
@@ -163,8 +168,10 @@ class Simulation:
         seed: int,
         display_tz: str,
         progress: Callable[[float, int], None] | None = None,
+        practice: str = "system",
     ) -> None:
         self.factory = factory
+        self.practice = practice  # system (the risk list) | manual (roll calls, no system)
         self.progress = progress  # told (simulated minute, service calls) every PROGRESS_S
         self.clock = clock
         self.mid = mobilisation_id
@@ -266,10 +273,17 @@ class Simulation:
         while minute <= p.stand_down_min:
             self._at(minute, BEAT, "tick")
             minute += p.tick_min
-        minute = p.commander_every_min
+        # With the system, each street looks at its risk list every few minutes; without it,
+        # it learns of an empty grid only at a roll call.
+        every, kind = (
+            (ROLL_CALL_EVERY_MIN, "roll_call")
+            if self.practice == "manual"
+            else (p.commander_every_min, "command")
+        )
+        minute = every
         while minute < p.stand_down_min:
-            self._at(minute, COMMAND, "command")
-            minute += p.commander_every_min
+            self._at(minute, COMMAND, kind)
+            minute += every
         self._at(self.deadline_min, DEADLINE, "deadline")
         self._at(p.stand_down_min, STAND_DOWN, "stand_down")
         next_report = time.monotonic() + PROGRESS_S
@@ -544,6 +558,69 @@ class Simulation:
                     self._deliver(outcome.batches)
             if fixes:
                 self._follow()
+
+    def _on_roll_call(self, _: Person | None, __: int) -> None:
+        """Manual practice: each street counts who stands in its grids, and sends to each
+        grid nobody stands in the nearest free person of its own it knows of."""
+        for street in self.streets:
+            with self.factory() as session:
+                empty, sends = self._roll_call(session, street)
+            for grid_id, responder_id in sends:
+                outcome = self._call(
+                    risk_fix.send_to_grid,
+                    actor=street,
+                    mobilisation_id=self.mid,
+                    grid_id=grid_id,
+                    responder_id=responder_id,
+                    from_grid_id=None,
+                    display_tz=self.display_tz,
+                )
+                if outcome is not None:
+                    self._deliver(outcome.batches)
+            if empty:
+                self._follow()
+
+    def _roll_call(
+        self, session: Session, street: Actor
+    ) -> tuple[list[int], list[tuple[int, int]]]:
+        street_id = street.bindings[0].scope_id
+        empty = list(
+            session.scalars(
+                select(GridState.grid_id)
+                .where(
+                    GridState.mobilisation_id == self.mid,
+                    GridState.street_id == street_id,
+                    GridState.status.not_in([GridStatus.MOBILISED.value, GridStatus.CHECKED.value]),
+                )
+                .order_by(GridState.grid_id)
+            )
+        )
+        if not empty:
+            return [], []
+        metric = callup.metric_for(session, self.district_id)
+        communities = list(
+            session.scalars(select(Community.id).where(Community.street_id == street_id))
+        )
+        info = callup.load_grids(session, communities, metric)
+        called = select(Assignment.responder_id).where(Assignment.mobilisation_id == self.mid)
+        free = callup.candidates(
+            session,
+            who=(Responder.district_id == self.district_id)
+            & belongs_in_place(street)
+            & Responder.id.not_in(called),
+            metric=metric,
+            info=info,
+            now=self.clock.now(),
+        )
+        sends: list[tuple[int, int]] = []
+        for grid_id in empty:
+            if not free or grid_id not in info:
+                continue
+            g = info[grid_id]
+            nearest = min(free, key=lambda c: (math.hypot(c.x - g.x, c.y - g.y), c.id))
+            free.remove(nearest)
+            sends.append((grid_id, nearest.id))
+        return empty, sends
 
     def _on_deadline(self, _: Person | None, __: int) -> None:
         with self.factory() as session:

@@ -20,15 +20,17 @@ from mobilize.bundle import Bundle
 from mobilize.cli.main import app
 from mobilize.clock import ManualClock
 from mobilize.db import make_sessionmaker, transaction
+from mobilize.districts import edit
 from mobilize.districts.importer import import_district
 from mobilize.drill.bound import LowerBound, lower_bound
 from mobilize.drill.params import DrillParams
 from mobilize.drill.run import DRILL_START, DrillRefused, drill
+from mobilize.drill.sim import Simulation
 from mobilize.errors import InvalidInput
 from mobilize.mobilisation.rules import StaffingRule
-from mobilize.models import Event, HouseholdRecord, Mobilisation
+from mobilize.models import Event, Grid, HouseholdRecord, Mobilisation, Responder, ResponderKind
 from mobilize.review.replay import state_at
-from tests.wartime import activated
+from tests.wartime import activated, district_commander, write
 
 # Fewer rounds of the beat and the command centres: the same drill, quicker to run.
 QUICK = ["tick_min=5", "commander_every_min=20", "stand_down_min=200"]
@@ -62,6 +64,11 @@ def test_a_tiny_drill_gives_the_same_json_twice(tmp_path: Path, tiny_bundle: Bun
         # No plan beats physics: each run is at or above the lower bound.
         assert run["over_lower_bound_min"] >= 0
     assert first["planner"] == "optimal" and first["baseline"]["planner"] == "pairing"
+    # Manual practice: the pairing plan without the system (roll calls, no risk list).
+    manual = first["manual_practice"]
+    assert (manual["planner"], manual["practice"]) == ("pairing", "manual")
+    assert manual["grids"] == 20 and manual["events"] > 0
+    assert manual["coverage_at_deadline"] <= first["baseline"]["coverage_at_deadline"]
     assert 0 < first["lower_bound_p95_min"] <= first["lower_bound_min"]
 
 
@@ -251,3 +258,40 @@ def test_the_drill_counts_the_time_each_call_takes_to_reach_its_phone(
     assert slowed["longest_call_delivery_s"] >= called / 0.0083 * 0.9
     # half the calls arrive after about called/2 × 2 minutes; answers come after that
     assert slowed["t_ack_p50_min"] > called / 2 * 2 * 0.5
+
+
+def test_a_roll_call_sends_each_empty_grid_the_nearest_free_person_of_the_street(
+    engine: Engine, tiny_bundle: Bundle
+) -> None:
+    """Manual practice: no risk list; at a roll call a street finds the grids nobody stands
+    in and sends to each the nearest of its own people not called yet."""
+    clock = ManualClock(DRILL_START)
+    m = activated(engine, tiny_bundle, clock)
+    sim = Simulation(
+        make_sessionmaker(engine), clock=clock, mobilisation_id=m.id,
+        params=DrillParams.defaults(), seed=1, display_tz="Asia/Shanghai", practice="manual",
+    )  # fmt: skip
+    with Session(engine) as session:
+        micro = session.execute(
+            select(Grid.id, Grid.centre).where(Grid.level == "micro").order_by(Grid.id)
+        ).all()
+    (near_grid, near_centre), (far_grid, far_centre) = micro[0], micro[-1]
+    # Two people enrol after the call-up: one lives at the first grid, one at the last.
+    for code, phone, centre in (
+        ("R-NEAR", "13900000001", near_centre),
+        ("R-FAR", "13900000002", far_centre),
+    ):
+        person = edit.PersonValues(
+            name=code, phone=phone, kind=ResponderKind.VOLUNTEER, home_grid_id=far_grid,
+            lon=centre.x, lat=centre.y,
+        )  # fmt: skip
+        write(engine, edit.add_responder, actor=district_commander(engine), clock=clock,
+              district_id=m.district_id, code=code, values=person)  # fmt: skip
+    with Session(engine) as session:
+        ids = dict(session.execute(select(Responder.code, Responder.id)).all())
+        empty, sends = sim._roll_call(session, sim.streets[0])
+    # Nobody is on site yet: every grid is empty; the first grid gets who lives there.
+    assert near_grid in empty
+    sent = dict(sends)
+    assert sent[near_grid] == ids["R-NEAR"]
+    assert sorted(sent.values()) == sorted([ids["R-NEAR"], ids["R-FAR"]])  # each once
