@@ -204,6 +204,7 @@ def _figures(session: Session, mobilisation: Mobilisation, sim: Simulation, run:
         "people_called": built.people_called,
         "t_ack_p50_min": round(report.percentile(ack, 50), 1) if ack else None,
         "t_ack_p95_min": round(report.percentile(ack, 95), 1) if ack else None,
+        "t_mobilised_95pct_min": next((m for m, _, pct in built.curve if pct >= 95.0), None),
         "t_mobilised_100pct_min": built.curve[-1][0] if everyone and built.curve else None,
         "coverage_at_deadline": live.mobilised_pct,
         "households_checked_at_deadline": live.households_checked,

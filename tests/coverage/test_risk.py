@@ -161,9 +161,9 @@ def test_each_reason_on_simulated_time(
 def test_calls_left_unanswered_stop_counting(
     engine: Engine, mobilisation: Mobilisation, clock: ManualClock
 ) -> None:
-    clock.advance(timedelta(minutes=30))
+    clock.advance(timedelta(minutes=12))
     assert not any(r.at_risk for r in risks(engine, clock, mobilisation).values())
-    clock.advance(timedelta(minutes=1))  # T0 + 31: the ack timeout has passed
+    clock.advance(timedelta(minutes=1))  # T0 + 13: the 12-minute ack timeout has passed
     found = risks(engine, clock, mobilisation).values()
     assert all(r.reasons == [risk.RiskReason.NOBODY_ACKNOWLEDGED] for r in found)
     assert all(r.projected is None for r in found)
