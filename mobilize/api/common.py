@@ -14,6 +14,7 @@ from strawberry import Info
 from graphql import GraphQLError
 from mobilize import errors
 from mobilize.api.context import Context
+from mobilize.api.errors import edit_error
 from mobilize.api.relay import expect_global_id
 from mobilize.mobilisation.outcome import Queued
 from mobilize.models import District
@@ -57,6 +58,18 @@ async def write(info: ContextInfo, fn: Callable[..., R], **kwargs: Any) -> R:
     writes that queue nothing after commit)."""
     ctx = info.context
     return await ctx.db.write(fn, actor=ctx.actor, clock=ctx.clock, **kwargs)
+
+
+async def answer(
+    info: ContextInfo, node: Any, fn: Callable[..., Any], args: Callable[[], dict[str, Any]]
+) -> Any:
+    """A write answered as its mutation's union: the written row as `node`, or the typed
+    refusal. `args` is called inside, so a malformed ID is a refusal like any other."""
+    try:
+        row = await write(info, fn, **args())
+    except errors.DomainError as exc:
+        return edit_error(exc)
+    return node.from_model(row)
 
 
 def decode_ids(values: list[strawberry.ID], type_name: str, argument: str) -> tuple[int, ...]:

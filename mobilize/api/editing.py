@@ -10,7 +10,14 @@ import strawberry
 
 from mobilize import errors
 from mobilize import models as m
-from mobilize.api.common import ContextInfo, decode_id, decode_ids, district_of, write
+from mobilize.api.common import (
+    ContextInfo,
+    answer,
+    decode_id,
+    decode_ids,
+    district_of,
+    write,
+)
 from mobilize.api.districts import Grid, Household, Pairing, Responder, Team
 from mobilize.api.enums import HouseholdTag, ResponderKind, TeamKind
 from mobilize.api.errors import (
@@ -86,20 +93,19 @@ class EditMutation:
         building_unit: str | None = None,
         door: str | None = None,
     ) -> HouseholdEditResult:
-        try:
-            row = await write(
-                info,
-                edit.edit_household,
+        return await answer(
+            info,
+            Household,
+            edit.edit_household,
+            lambda: dict(
                 household_id=decode_id(household, "Household", "household"),
                 tags=None if tags is None else [m.HouseholdTag(t.value) for t in tags],
                 size=size,
                 address=address,
                 building_unit=building_unit,
                 door=door,
-            )
-        except errors.DomainError as exc:
-            return edit_error(exc)  # type: ignore[return-value]  # its union holds them all
-        return Household.from_model(row)
+            ),
+        )
 
     @strawberry.mutation(description="Enrol a person (a volunteer, a new cadre) in your place.")
     async def add_responder(
@@ -125,31 +131,29 @@ class EditMutation:
     async def edit_responder(
         self, info: ContextInfo, responder: strawberry.ID, person: PersonInput
     ) -> ResponderEditResult:
-        try:
-            row = await write(
-                info,
-                edit.edit_responder,
+        return await answer(
+            info,
+            Responder,
+            edit.edit_responder,
+            lambda: dict(
                 responder_id=decode_id(responder, "Responder", "responder"),
                 values=person.values(),
-            )
-        except errors.DomainError as exc:
-            return edit_error(exc)  # type: ignore[return-value]  # its union holds them all
-        return Responder.from_model(row)
+            ),
+        )
 
     @strawberry.mutation(description="A person leaves the roster: kept with their history.")
     async def retire_responder(
         self, info: ContextInfo, responder: strawberry.ID, reason: str
     ) -> ResponderEditResult:
-        try:
-            row = await write(
-                info,
-                edit.retire_responder,
+        return await answer(
+            info,
+            Responder,
+            edit.retire_responder,
+            lambda: dict(
                 responder_id=decode_id(responder, "Responder", "responder"),
                 reason=reason,
-            )
-        except errors.DomainError as exc:
-            return edit_error(exc)  # type: ignore[return-value]  # its union holds them all
-        return Responder.from_model(row)
+            ),
+        )
 
     @strawberry.mutation(description="Pair a unit with a community, or change its quota.")
     async def set_pairing(
@@ -159,17 +163,16 @@ class EditMutation:
         community: strawberry.ID,
         wartime_quota: int,
     ) -> PairingEditResult:
-        try:
-            row = await write(
-                info,
-                edit.set_pairing,
+        return await answer(
+            info,
+            Pairing,
+            edit.set_pairing,
+            lambda: dict(
                 unit_id=decode_id(unit, "Unit", "unit"),
                 community_id=decode_id(community, "Community", "community"),
                 quota=wartime_quota,
-            )
-        except errors.DomainError as exc:
-            return edit_error(exc)  # type: ignore[return-value]  # its union holds them all
-        return Pairing.from_model(row)
+            ),
+        )
 
     @strawberry.mutation(description="End a pairing: kept on record.")
     async def retire_pairing(self, info: ContextInfo, pairing: strawberry.ID) -> PairingEditResult:
@@ -213,17 +216,16 @@ class EditMutation:
         add: list[strawberry.ID] | None = None,
         remove: list[strawberry.ID] | None = None,
     ) -> TeamEditResult:
-        try:
-            row = await write(
-                info,
-                edit.set_team_members,
+        return await answer(
+            info,
+            Team,
+            edit.set_team_members,
+            lambda: dict(
                 team_id=decode_id(team, "Team", "team"),
                 add=decode_ids(add or [], "Responder", "add"),
                 remove=decode_ids(remove or [], "Responder", "remove"),
-            )
-        except errors.DomainError as exc:
-            return edit_error(exc)  # type: ignore[return-value]  # its union holds them all
-        return Team.from_model(row)
+            ),
+        )
 
     @strawberry.mutation(
         description="Redraw micro-grids of one general grid together (a boundary between "

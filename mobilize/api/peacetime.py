@@ -16,6 +16,7 @@ from mobilize import models as m
 from mobilize.api.auth import RequestSignInCodeResult, SignInCodeSent, guarded, send_later
 from mobilize.api.common import (
     ContextInfo,
+    answer,
     decode_id,
     decode_ids,
     district_of,
@@ -260,63 +261,59 @@ class PeacetimeMutation:
         ends_at: datetime | None = None,
         note: str = "",
     ) -> LeaveResult:
-        try:
-            row = await write(
-                info,
-                leave.record_leave,
+        return await answer(
+            info,
+            Leave,
+            leave.record_leave,
+            lambda: dict(
                 responder_id=decode_id(responder, "Responder", "responder"),
                 reason=reason,
                 starts_at=starts_at,
                 ends_at=ends_at,
                 note=note,
                 display_tz=info.context.settings.display_timezone,
-            )
-        except errors.DomainError as exc:
-            return edit_error(exc)  # type: ignore[return-value]  # its union holds them all
-        return Leave.from_model(row)
+            ),
+        )
 
     @strawberry.mutation(description="销假: back on duty now, called up again from this moment.")
     async def back_on_duty(self, info: ContextInfo, responder: strawberry.ID) -> BackResult:
-        try:
-            row = await write(
-                info,
-                leave.back_on_duty,
+        return await answer(
+            info,
+            Responder,
+            leave.back_on_duty,
+            lambda: dict(
                 responder_id=decode_id(responder, "Responder", "responder"),
-            )
-        except errors.DomainError as exc:
-            return edit_error(exc)  # type: ignore[return-value]  # its union holds them all
-        return Responder.from_model(row)
+            ),
+        )
 
     @strawberry.mutation(description="承诺: what a person promises for a year.")
     async def record_commitment(
         self, info: ContextInfo, responder: strawberry.ID, year: int, promise: str
     ) -> CommitmentResult:
-        try:
-            row = await write(
-                info,
-                leave.record_commitment,
+        return await answer(
+            info,
+            Commitment,
+            leave.record_commitment,
+            lambda: dict(
                 responder_id=decode_id(responder, "Responder", "responder"),
                 year=year,
                 promise=promise,
-            )
-        except errors.DomainError as exc:
-            return edit_error(exc)  # type: ignore[return-value]  # its union holds them all
-        return Commitment.from_model(row)
+            ),
+        )
 
     @strawberry.mutation(description="践诺: what was done about a commitment.")
     async def record_fulfilment(
         self, info: ContextInfo, commitment: strawberry.ID, fulfilment: str
     ) -> CommitmentResult:
-        try:
-            row = await write(
-                info,
-                leave.record_fulfilment,
+        return await answer(
+            info,
+            Commitment,
+            leave.record_fulfilment,
+            lambda: dict(
                 commitment_id=decode_id(commitment, "Commitment", "commitment"),
                 fulfilment=fulfilment,
-            )
-        except errors.DomainError as exc:
-            return edit_error(exc)  # type: ignore[return-value]  # its union holds them all
-        return Commitment.from_model(row)
+            ),
+        )
 
     @strawberry.mutation(description="Schedule an activity, or a weekly duty (`repeatWeeks`).")
     async def schedule_activity(
@@ -491,18 +488,17 @@ class PeacetimeMutation:
         reason: str = "",
         home_grid: strawberry.ID | None = None,
     ) -> DecideResult:
-        try:
-            row = await write(
-                info,
-                enrolments.decide,
+        return await answer(
+            info,
+            Enrolment,
+            enrolments.decide,
+            lambda: dict(
                 enrolment_id=decode_id(enrolment, "Enrolment", "enrolment"),
                 approve=approve,
                 reason=reason,
                 home_grid_id=decode_id(home_grid, "Grid", "homeGrid") if home_grid else None,
-            )
-        except errors.DomainError as exc:
-            return edit_error(exc)  # type: ignore[return-value]  # its union holds them all
-        return Enrolment.from_model(row)
+            ),
+        )
 
 
 ENROLMENT_CODE_SENT = "验证码已发送 A code is on its way to this phone."
@@ -511,13 +507,12 @@ ENROLMENT_CODE_SENT = "验证码已发送 A code is on its way to this phone."
 async def _activity_change(
     info: ContextInfo, fn: Any, activity: strawberry.ID, **kwargs: Any
 ) -> ActivityResult:
-    try:
-        row = await write(
-            info, fn, activity_id=decode_id(activity, "Activity", "activity"), **kwargs
-        )
-    except errors.DomainError as exc:
-        return edit_error(exc)  # type: ignore[return-value]  # its union holds them all
-    return Activity.from_model(row)
+    return await answer(
+        info,
+        Activity,
+        fn,
+        lambda: {"activity_id": decode_id(activity, "Activity", "activity"), **kwargs},
+    )
 
 
 def _balance(b: ledger.Balance) -> ServiceBalance:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CompoundSelect, func, literal, select, union_all
+from sqlalchemy import CompoundSelect, Select, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from mobilize import validation
@@ -190,22 +190,18 @@ def history(
 ) -> list[Line]:
     """Ledger lines, oldest first: of these people, or of the people of these communities
     (by home grid, else by the activities they served in)."""
-    earned_m = select(
-        ServiceRecord.responder_id,
-        ServiceRecord.released_at.label("at"),
-        literal("mobilisation").label("source"),
-        Mobilisation.title.label("title"),
-        ServiceRecord.hours,
-        ServiceRecord.points,
-    ).join(Mobilisation, Mobilisation.id == ServiceRecord.mobilisation_id)
-    earned_a = select(
-        ServiceRecord.responder_id,
-        ServiceRecord.released_at.label("at"),
-        literal("activity").label("source"),
-        Activity.title.label("title"),
-        ServiceRecord.hours,
-        ServiceRecord.points,
-    ).join(Activity, Activity.id == ServiceRecord.activity_id)
+
+    def earned(source: str, model: Any, column: Any) -> Select[Any]:
+        """What a mobilisation or an activity credited, titled by it."""
+        return select(
+            ServiceRecord.responder_id,
+            ServiceRecord.released_at.label("at"),
+            literal(source).label("source"),
+            model.title.label("title"),
+            ServiceRecord.hours,
+            ServiceRecord.points,
+        ).join(model, model.id == column)
+
     spent = select(
         Redemption.responder_id,
         Redemption.redeemed_at.label("at"),
@@ -214,7 +210,11 @@ def history(
         literal(0.0).label("hours"),
         (-Redemption.points).label("points"),
     )
-    lines = union_all(earned_m, earned_a, spent).subquery()
+    lines = union_all(
+        earned("mobilisation", Mobilisation, ServiceRecord.mobilisation_id),
+        earned("activity", Activity, ServiceRecord.activity_id),
+        spent,
+    ).subquery()
     home = (
         select(Community.name)
         .join(Grid, Grid.community_id == Community.id)
