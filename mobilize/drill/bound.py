@@ -79,7 +79,7 @@ def lower_bound(
         (where, _), distance = tree.query_nearest(shapely.points(xy), return_distance=True)
         np.minimum.at(best, where, distance)
     for person in problem.people:
-        for grid_id in person.grids or ():
+        for grid_id in (*(person.grids or ()), *person.nearby):
             k = at.get(grid_id)
             if k is not None:
                 best[k] = min(best[k], float(np.hypot(xy[k, 0] - person.x, xy[k, 1] - person.y)))

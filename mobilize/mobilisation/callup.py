@@ -303,13 +303,25 @@ def build_problem(
         if c is None:
             continue  # marked unavailable meanwhile: their release is recorded elsewhere
         allowed = _allowed(c, info, children, a)
-        people.append(Person(c.id, c.x, c.y, allowed, a.grid_id, always=allowed is not None))
+        nearby = _neighbours(c, info, children) if c.building_grid_id not in info else ()
+        people.append(
+            Person(c.id, c.x, c.y, allowed, a.grid_id, always=allowed is not None, nearby=nearby)
+        )
     for c in leaders:
         assert c.building_grid_id is not None
         people.append(Person(c.id, c.x, c.y, (c.building_grid_id,), always=True))
     for c in fresh:
         if c.kind == ResponderKind.MICRO_GRID_MEMBER.value:
-            people.append(Person(c.id, c.x, c.y, (c.home_grid,), always=True))
+            people.append(
+                Person(
+                    c.id,
+                    c.x,
+                    c.y,
+                    (c.home_grid,),
+                    always=True,
+                    nearby=_neighbours(c, info, children),
+                )
+            )
         elif c.kind == ResponderKind.GRID_WORKER.value:
             people.append(
                 Person(
@@ -357,6 +369,16 @@ def _allowed(
     if c.kind == ResponderKind.SUNK_CADRE.value or c.team_id is not None:
         return tuple(g for g, i in info.items() if i.community_id == a.community_id)
     return None
+
+
+def _neighbours(
+    c: Candidate, info: dict[int, GridInfo], children: dict[int, list[int]]
+) -> tuple[int, ...]:
+    """The other micro-grids of a member's general grid, which they may help when their own
+    is staffed (网格内互助): a far grid's minimum need not wait for a cadre across town."""
+    if c.kind != ResponderKind.MICRO_GRID_MEMBER.value or c.home_grid_id not in info:
+        return ()
+    return tuple(g for g in children[info[c.home_grid_id].parent_id] if g != c.home_grid_id)
 
 
 def _cadres(

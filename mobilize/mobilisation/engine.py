@@ -2,11 +2,15 @@
 
 Lexicographic goal, exact: (1) the most minimum slots filled (micro-grids with their minimum on
 site), (2) the most slots filled in all, (3) the fewest people moved from where they already
-are (re-solves only), (4) the least total travel time. Max-flow fixes (2); by the
-Mendelsohn–Dulmage theorem some maximum flow also fills the most minimum slots, so weighting
-minimum slots by A, keeping by S and travel by its tenths of a minute, with
-A > S * people + all travel and S > all travel, makes the cheapest maximum flow the
-lexicographic optimum. Teams then go, whole, to the communities with the largest shortfall.
+are (re-solves only), (4) the least travel cost, where a trip to a minimum slot costs its
+minutes squared and a trip to a work slot its minutes: the deadline is decided by the grid
+staffed last, so the convex cost spreads long first trips out before it saves total minutes
+(min-max in all but name; an explicit bottleneck search gave the same plan on xindu). Each
+grid has a minimum and a work outlet, so a person's flow says which slot they fill. Max-flow
+fixes (2); by the Mendelsohn–Dulmage theorem some maximum flow also fills the most minimum
+slots, so weighting minimum slots by A, keeping by S, with A > S * people + all travel cost
+and S > all travel cost, makes the cheapest maximum flow the lexicographic optimum. Teams then
+go, whole, to the communities with the largest shortfall.
 
 Pure: numbers in, numbers out, no database. The same input gives the same plan."""
 
@@ -42,7 +46,10 @@ class Person:
     y: float
     grids: tuple[int, ...] | None = None  # the only grids allowed; None: any within reach
     current: int | None = None  # grid the person holds now and may keep (re-solves)
-    always: bool = False  # goes even with no open slot: to the nearest allowed grid, as extra
+    always: bool = False  # goes even with no open slot: to the nearest of `grids`, as extra
+    # Grids they may also be sent to when their own do not need them (a micro-grid member's
+    # neighbours in the same general grid): the optimiser offers them, the pairing list not.
+    nearby: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,7 +90,7 @@ def _pairs(
         if person.grids is None:
             free.append(i)
             continue
-        allowed = [index[g] for g in person.grids if g in index]
+        allowed = [index[g] for g in (*person.grids, *person.nearby) if g in index]
         persons.extend([i] * len(allowed))
         positions.extend(allowed)
     px = np.fromiter((p.x for p in people), dtype=np.float64, count=len(people))
@@ -124,7 +131,7 @@ def _pairs(
     # grids) are offered all of it, so the restriction never hides the only way to cover a
     # grid; people free to go anywhere are offered their k nearest.
     bound = np.fromiter(
-        (p.grids is not None and len(p.grids) <= _ALL_OF_SET for p in people),
+        (p.grids is not None and len(p.grids) + len(p.nearby) <= _ALL_OF_SET for p in people),
         dtype=bool,
         count=len(people),
     )
@@ -133,6 +140,21 @@ def _pairs(
 
 
 _ALL_OF_SET = 200
+
+
+def _own_pairs(
+    people: list[Person], index: dict[int, int], P: np.ndarray, G: np.ndarray
+) -> np.ndarray:
+    """Which pairs lead to one of the person's own grids (not one they may merely help)."""
+    helping = [
+        i * len(index) + index[g]
+        for i, p in enumerate(people)
+        for g in p.nearby
+        if g in index and g not in (p.grids or ())
+    ]
+    if not helping:
+        return np.ones(len(P), dtype=bool)
+    return ~np.isin(P * len(index) + G, np.asarray(helping, dtype=np.int64))
 
 
 def solve(
@@ -164,8 +186,14 @@ def solve(
     sink = grid_node + n_grids
     P, G, D = _pairs(people, index, gx, gy, candidates or rule.candidates_per_person)
     minutes = rule.travel_minutes(D)
-    single = np.fromiter(
-        (p.grids is not None and len(p.grids) == 1 for p in people), dtype=bool, count=n_people
+    # A person with one grid of their own goes there however far (they belong to it).
+    only_own = np.fromiter(
+        (
+            index.get(p.grids[0], -1) if p.grids is not None and len(p.grids) == 1 else -1
+            for p in people
+        ),
+        dtype=np.int64,
+        count=n_people,
     )
     current_at = np.fromiter(
         (index.get(p.current, -1) if p.current is not None else -1 for p in people),
@@ -173,38 +201,56 @@ def solve(
         count=n_people,
     )
     keeps = current_at[P] == G
-    ok = ((minutes <= reach_minutes) | single[P] | keeps) & (open_min[G] + open_work[G] > 0)
-    reached[G[(minutes <= reach_minutes) | single[P] | keeps]] = True
+    in_reach = (minutes <= reach_minutes) | (only_own[P] == G) | keeps
+    reached[G[in_reach]] = True
+    ok = in_reach & (open_min[G] + open_work[G] > 0)
     P, G, D, minutes, keeps = P[ok], G[ok], D[ok], minutes[ok], keeps[ok]
-    travel_cost = np.round(minutes * 10).astype(np.int64)
+    # Each pair may feed its grid's minimum outlet and its work outlet; a person's one unit of
+    # flow takes one of them. A minimum slot's trip costs its square: the deadline is decided
+    # by the grid staffed last, so one 60-minute first trip weighs more than six of 25.
+    to_min = open_min[G] > 0
+    to_work = open_work[G] > 0
+    arc_pair = np.concatenate([np.flatnonzero(to_min), np.flatnonzero(to_work)])
+    arc_is_min = np.arange(len(arc_pair)) < int(to_min.sum())
+    arc_minutes = minutes[arc_pair]
+    pair_cost = np.round(np.where(arc_is_min, arc_minutes**2, arc_minutes * 10)).astype(np.int64)
     # Lexicographic weights, as small as exactness allows (cost scaling runs faster on them):
     # keeping beats all travel, a minimum slot beats keeping everyone plus all travel.
-    all_travel = int(travel_cost.max(initial=0)) * n_people + 1
+    all_travel = int(pair_cost.max(initial=0)) * n_people + 1
     keep_weight = all_travel if keeps.any() else 0
     minimum_weight = keep_weight * n_people + all_travel
     grid_index = np.arange(n_grids, dtype=np.int64)
+    min_node = 1 + n_people
+    work_node = min_node + n_grids
+    sink = work_node + n_grids
+    n_arcs = len(arc_pair)
     arc_tails = np.concatenate(
-        [np.zeros(n_people, dtype=np.int64), 1 + P, grid_node + grid_index, grid_node + grid_index]
+        [
+            np.zeros(n_people, dtype=np.int64),
+            1 + P[arc_pair],
+            min_node + grid_index,
+            work_node + grid_index,
+        ]
     )
     arc_heads = np.concatenate(
         [
             np.arange(1, 1 + n_people, dtype=np.int64),
-            grid_node + G,
+            np.where(arc_is_min, min_node, work_node) + G[arc_pair],
             np.full(n_grids, sink),
             np.full(n_grids, sink),
         ]
     )
-    capacities = np.concatenate([np.ones(n_people + len(P), dtype=np.int64), open_min, open_work])
+    capacities = np.concatenate([np.ones(n_people + n_arcs, dtype=np.int64), open_min, open_work])
     unit_costs = np.concatenate(
         [
             np.zeros(n_people, dtype=np.int64),
-            travel_cost - np.where(keeps, keep_weight, 0),
+            pair_cost - np.where(keeps[arc_pair], keep_weight, 0),
             np.full(n_grids, -minimum_weight, dtype=np.int64),
             np.zeros(n_grids, dtype=np.int64),
         ]
     )
     flows = np.zeros(len(arc_tails), dtype=np.int64)
-    if len(P):
+    if n_arcs:
         flow = min_cost_flow.SimpleMinCostFlow()
         arcs = flow.add_arcs_with_capacity_and_unit_cost(
             arc_tails, arc_heads, capacities, unit_costs
@@ -216,9 +262,9 @@ def solve(
             raise RuntimeError(f"min-cost flow did not solve: status {status}")
         flows = flow.flows(arcs)
 
-    used = np.flatnonzero(flows[n_people : n_people + len(P)] > 0)
-    filled_min = flows[n_people + len(P) : n_people + len(P) + n_grids].copy()
-    filled_work = flows[n_people + len(P) + n_grids :].copy()
+    used = arc_pair[np.flatnonzero(flows[n_people : n_people + n_arcs] > 0)]
+    filled_min = flows[n_people + n_arcs : n_people + n_arcs + n_grids].copy()
+    filled_work = flows[n_people + n_arcs + n_grids :].copy()
     # Within a grid, the nearest people take its minimum slots.
     minimum_left = filled_min.copy()
     placed = np.zeros(n_people, dtype=bool)
@@ -239,8 +285,9 @@ def solve(
         )
         placed[i] = True
     nearest_of: dict[int, int] = {}
-    for pair in range(len(P) - 1, -1, -1):  # pairs are sorted by distance within a person
-        nearest_of[int(P[pair])] = pair
+    own = _own_pairs(people, index, P, G)
+    for pair in np.flatnonzero(own)[::-1]:  # pairs are sorted by distance within a person
+        nearest_of[int(P[pair])] = int(pair)
     for left in np.flatnonzero(~placed):
         person = people[left]
         if person.always and person.grids and int(left) in nearest_of:

@@ -1,5 +1,7 @@
 """The assignment engine on hand-made problems: exact, lexicographic, stable, deterministic."""
 
+import pytest
+
 from mobilize.mobilisation.engine import (
     NOBODY_IN_REACH,
     NOT_ENOUGH_PEOPLE,
@@ -110,3 +112,37 @@ def test_the_pairing_baseline_follows_the_list_not_the_map() -> None:
     assert where(plan) == {1: (1, "minimum"), 2: (3, "minimum"), 3: (1, "extra")}
     assert plan.open_minimum == {2: NOBODY_IN_REACH}  # the grid next to the cadre: empty
     assert where(solve(grids, people, RULE, REACH))[1] == (2, "minimum")
+
+
+def test_the_grid_staffed_last_comes_before_total_travel() -> None:
+    """Two grids 7 km apart, two people. Least total travel sends the one beside grid 1 there
+    (0.9 min) and the other to grid 2 (39.9 min): 40.8 minutes, the last grid at 39.9. Each to
+    the other's grid costs 21.7 + 25.0 = 46.7 minutes, and every grid is staffed by 25.0: the
+    deadline is decided by the grid staffed last."""
+    grids = [grid(1, 0.0), grid(2, 7_000.0)]
+    people = [
+        Person(1, 50.0, 0.0),  # 50 m from grid 1, 6,950 m from grid 2
+        Person(2, -3_631.0, 7_127.0),  # 8.0 km from grid 1, 12.8 km from grid 2
+    ]
+    plan = solve(grids, people, RULE, REACH)
+    assert where(plan) == {1: (2, "minimum"), 2: (1, "minimum")}
+    # Driving beyond 5 km at 25 km/h, roads 1.3 x the straight line: 8 km is 24.96 min.
+    assert max(p.minutes for p in plan.placements) == pytest.approx(24.96, abs=0.01)
+
+
+def test_a_member_helps_a_neighbour_only_when_their_own_grid_is_staffed() -> None:
+    grids = [grid(1, 0.0), grid(2, 600.0), grid(3, 1_200.0)]
+    people = [
+        # Two members of grid 1; grids 2 and 3 are their general grid's others.
+        Person(1, 0.0, 0.0, grids=(1,), always=True, nearby=(2, 3)),
+        Person(2, 10.0, 0.0, grids=(1,), always=True, nearby=(2, 3)),
+    ]
+    plan = solve(grids, people, RULE, REACH)
+    # One stays home (grid 1 keeps its minimum); the other goes to the nearer neighbour.
+    assert sorted(where(plan).values()) == [(1, "minimum"), (2, "minimum")]
+    assert plan.open_minimum == {3: NOT_ENOUGH_PEOPLE}
+    # The pairing practice knows no neighbours: both stay home.
+    assert sorted(where(solve_by_pairing(grids, people, RULE, REACH)).values()) == [
+        (1, "extra"),
+        (1, "minimum"),
+    ]

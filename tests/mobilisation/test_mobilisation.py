@@ -121,7 +121,11 @@ def test_tiny_activation_exact(tiny: Engine, tiny_bundle: Bundle, clock: ManualC
         person = people[code]
         assert status == "assigned" and grid is not None
         if person.kind == "micro_grid_member":
-            assert grid == person.home_grid  # to their own grid
+            # To their own grid, or to one of its general grid's others while their own
+            # still has someone else on its way.
+            assert general_of[grid] == general_of[person.home_grid or ""]
+            if grid != person.home_grid:
+                assert any(g == person.home_grid for c, (g, _, _) in plan.items() if c != code)
         elif person.kind == "grid_worker":
             assert general_of[grid] == person.home_grid  # inside their general grid
         elif person.kind == "sunk_cadre":
