@@ -7,9 +7,11 @@ longer counted on (else a no-show's ever-slipping projection would block every f
 assigned, after the setup time and their travel, until they have left the call unanswered
 too long and are no longer counted on. A grid's minimum arrives when its `min_on_site`-th
 person does. A grid is at risk when that is after the deadline, never, or rests on someone
-already past their promised time. The suggested fix is the person who could arrive first: a
-free responder, or one whose own grid keeps its minimum without them; each person is
-suggested once."""
+already past their promised time. "The deadline" here is the staffing rule's aim when that
+is sooner (`aim_minutes`): the command centres act on a grid that would be staffed at minute
+95 while someone could still be there at 40. The suggested fix is the person who could
+arrive first: a free responder, or one whose own grid keeps its minimum without them; each
+person is suggested once."""
 
 from __future__ import annotations
 
@@ -218,6 +220,7 @@ def assess(
     """Every micro-grid of the scope with its projection, at-risk ones first (never staffed,
     then latest), then by grid id."""
     rule = StaffingRule.from_dict(mobilisation.rule)
+    aim = min(mobilisation.deadline, mobilisation.t0 + timedelta(minutes=rule.aim_minutes))
     stmt = select(
         GridState.grid_id, GridState.community_id, GridState.street_id, GridState.status
     ).where(GridState.mobilisation_id == mobilisation.id)
@@ -232,7 +235,7 @@ def assess(
         elif a.status in _GAVE_UP:
             gave_up.add(a.grid_id)
     found = [
-        _grid_risk(s, holders.get(s.grid_id, []), s.grid_id in gave_up, rule, mobilisation.deadline)
+        _grid_risk(s, holders.get(s.grid_id, []), s.grid_id in gave_up, rule, aim)
         for s in states
     ]
     found.sort(

@@ -42,6 +42,10 @@ class StaffingRule:
     # whose one person never answers empty for half an hour before anyone acted.
     ack_timeout_minutes: float = 12.0
     late_slip_minutes: float = 10.0  # someone past their promised arrival: assumed this late
+    # The command centres' own aim for the grid staffed last, well inside the deadline: a grid
+    # projected later is at risk while a nearer person can still be sent (the three-hour
+    # promise is kept by acting on the grids that would take an hour and a half, not three).
+    aim_minutes: float = 60.0
     escalate_after_minutes: float = 120.0  # grids still at risk go to their street then
     planner: str = "optimal"  # optimal (engine.solve) | pairing (the manual practice: drills)
     modes: tuple[TravelMode, ...] = (

@@ -117,7 +117,7 @@ def test_each_reason_on_simulated_time(
     far, late, declined, gone = grids[0], grids[1], grids[2], grids[3]
     commander = district_commander(engine)
     clock.advance(timedelta(minutes=5))
-    everyone_answers(engine, clock, but=(far, late, declined, gone), eta=60)
+    everyone_answers(engine, clock, but=(far, late, declined, gone), eta=40)
     for a in holders(engine, far):  # everyone there promises five hours
         write(engine, assignments.acknowledge, actor=phone(a), clock=clock, assignment_id=a.id,
               eta_minutes=300)  # fmt: skip
@@ -125,6 +125,9 @@ def test_each_reason_on_simulated_time(
         write(engine, assignments.acknowledge, actor=phone(a), clock=clock, assignment_id=a.id,
               eta_minutes=10)  # fmt: skip
     nobody_else_free(engine, clock)
+    for a in holders(engine, gone):  # the re-plan after the declines must not take them
+        write(engine, assignments.set_pinned, actor=commander, clock=clock, assignment_id=a.id,
+              pinned=True)  # fmt: skip
     for a in holders(engine, declined):
         write(engine, assignments.decline, actor=phone(a), clock=clock, assignment_id=a.id,
               reason="家中有病人")  # fmt: skip
@@ -156,6 +159,27 @@ def test_each_reason_on_simulated_time(
     clock.advance(timedelta(minutes=rule.ack_timeout_minutes))
     later = risks(engine, clock, mobilisation)[late]
     assert later.reasons == [risk.RiskReason.NOT_ARRIVED_BY_ETA] and later.projected is None
+
+
+def test_a_grid_staffed_after_the_aim_is_at_risk_long_before_the_deadline(
+    engine: Engine, mobilisation: Mobilisation, clock: ManualClock
+) -> None:
+    """The deadline is three hours; the command centres aim at one (`aim_minutes`): a grid
+    whose people promise to be there at minute 95 is at risk at minute 5, when a nearer person
+    could still be sent, and one promising minute 55 is not."""
+    grids = grids_by_holders(engine)
+    slow, steady = grids[0], grids[1]
+    clock.advance(timedelta(minutes=5))
+    everyone_answers(engine, clock, but=(slow, steady), eta=30)
+    for grid, eta in ((slow, 90), (steady, 50)):
+        for a in holders(engine, grid):
+            write(engine, assignments.acknowledge, actor=phone(a), clock=clock,
+                  assignment_id=a.id, eta_minutes=eta)  # fmt: skip
+    found = risks(engine, clock, mobilisation)
+    assert found[slow].at_risk and found[slow].reasons == [risk.RiskReason.TOO_FAR]
+    assert found[slow].projected == mobilisation.t0 + timedelta(minutes=95)
+    assert not found[steady].at_risk
+    assert StaffingRule.from_dict(mobilisation.rule).aim_minutes == 60
 
 
 def test_calls_left_unanswered_stop_counting(
