@@ -1,6 +1,7 @@
 """What happens on the clock, not on a click: escalation of at-risk grids to their street
-command centre at T0 + `escalate_after_minutes`, and the record of grids that missed the
-deadline. `run_due` does whatever is due by the injected clock, so Celery beat, the embedded
+command centre at T0 + `escalate_after_minutes`, the record of grids that missed the
+deadline, and the system's own reactions (`mobilisation.reactions`: standbys sent and
+released). `run_due` does whatever is due by the injected clock, so Celery beat, the embedded
 scheduler and a drill on simulated time all call the same thing; each milestone is done once
 whoever calls it, however many callers race."""
 
@@ -17,6 +18,7 @@ from mobilize.clock import Clock
 from mobilize.coverage import risk
 from mobilize.db.bulk import insert_if_absent
 from mobilize.events import record_event, record_events
+from mobilize.mobilisation import reactions
 from mobilize.mobilisation.locks import lock_every_community
 from mobilize.mobilisation.rules import StaffingRule
 from mobilize.models import (
@@ -62,7 +64,8 @@ def run_due(session: Session, *, clock: Clock, display_tz: str = DISPLAY_TIMEZON
             lock_every_community(session, mobilisation.id)
             step = _escalate if kind is MilestoneKind.ESCALATION else _close
             batches += step(session, mobilisation, due, clock, display_tz)
-    return batches
+    # Then what the system does by itself between the command centres' rounds.
+    return batches + reactions.react(session, clock=clock, display_tz=display_tz)
 
 
 def _claim(

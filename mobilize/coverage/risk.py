@@ -34,6 +34,7 @@ from mobilize.mobilisation.rules import StaffingRule
 from mobilize.models import (
     HOLDING,
     Assignment,
+    AssignmentRole,
     AssignmentStatus,
     GridState,
     GridStatus,
@@ -52,6 +53,8 @@ class RiskReason(enum.StrEnum):
     NOBODY_ACKNOWLEDGED = "nobody_acknowledged"  # a call left unanswered too long
     NOT_ARRIVED_BY_ETA = "not_arrived_by_eta"  # someone is past the time they promised
     TOO_FAR = "too_far"  # the people coming cannot be there in time
+    STANDBY_ONLY = "standby_only"  # its minimum rests on a standby the system sent: a nearer
+    # person, if any, is still worth sending (the standby is then released)
 
 
 REASON_NAMES = {
@@ -60,6 +63,7 @@ REASON_NAMES = {
     RiskReason.NOBODY_ACKNOWLEDGED: "无人确认",
     RiskReason.NOT_ARRIVED_BY_ETA: "超时未到",
     RiskReason.TOO_FAR: "距离太远",
+    RiskReason.STANDBY_ONLY: "仅有备岗",
 }
 
 
@@ -84,6 +88,7 @@ class GridRisk:
     at_risk: bool
     reasons: list[RiskReason] = field(default_factory=list)
     suggestion: Suggestion | None = None
+    standby_coming: bool = False  # a standby the system sent is on its way (or called)
 
     def minutes_late(self, deadline: datetime) -> float | None:
         if self.projected is None:
@@ -100,6 +105,7 @@ class _Holder:
     overdue: bool  # acknowledged, past the promised time, not on site
     unanswered: bool  # assigned, not answered within the timeout
     on_site: bool
+    standby: bool
 
 
 def _projection(a: Any, rule: StaffingRule, now: datetime) -> _Holder:
@@ -132,6 +138,7 @@ def _projection(a: Any, rule: StaffingRule, now: datetime) -> _Holder:
         overdue,
         unanswered,
         a.status == AssignmentStatus.ON_SITE.value,
+        a.role == AssignmentRole.STANDBY.value,
     )
 
 
@@ -154,6 +161,8 @@ def _grid_risk(
             reasons.append(RiskReason.NOT_ARRIVED_BY_ETA)
         if projected is not None and projected > deadline and not reasons:
             reasons.append(RiskReason.TOO_FAR)
+        if any(h.standby and not h.on_site for h in needed) and not reasons:
+            reasons.append(RiskReason.STANDBY_ONLY)
         if projected is None and not reasons:
             reasons.append(RiskReason.DECLINED if gave_up else RiskReason.NOBODY_ASSIGNED)
     at_risk = not done and (projected is None or projected > deadline or bool(reasons))
@@ -165,11 +174,16 @@ def _grid_risk(
         projected=projected,
         at_risk=at_risk,
         reasons=reasons if at_risk else [],
+        standby_coming=any(h.standby and not h.on_site for h in holders),
     )
 
 
 def _projected(
-    session: Session, mobilisation: Mobilisation, street_id: int | None, community_id: int | None
+    session: Session,
+    mobilisation: Mobilisation,
+    street_id: int | None,
+    community_id: int | None,
+    open_only: bool,
 ) -> Sequence[Any]:
     """The assignments to the scope's grids, with what projections need (no geometry): a
     street's risk list reads its street's, not the whole district's."""
@@ -178,13 +192,14 @@ def _projected(
         Assignment.responder_id,
         Assignment.grid_id,
         Assignment.status,
+        Assignment.role,
         Assignment.travel_minutes,
         Assignment.eta_minutes,
         Assignment.acknowledged_at,
         Assignment.checked_in_at,
         Assignment.updated_at,
     ).where(Assignment.mobilisation_id == mobilisation.id)
-    if street_id is not None or community_id is not None:
+    if street_id is not None or community_id is not None or open_only:
         stmt = scope_states(
             stmt.join(
                 GridState,
@@ -196,6 +211,8 @@ def _projected(
             street_id,
             community_id,
         )
+    if open_only:
+        stmt = stmt.where(GridState.status.not_in(_DONE))
     return session.execute(stmt).all()
 
 
@@ -203,9 +220,13 @@ def _holdings(session: Session, mobilisation: Mobilisation) -> Sequence[Any]:
     """Every assignment of the mobilisation, only who holds which grid: what a fix must not
     break anywhere (a donor grid keeps its minimum; nobody is called twice)."""
     return session.execute(
-        select(Assignment.id, Assignment.responder_id, Assignment.grid_id, Assignment.status).where(
-            Assignment.mobilisation_id == mobilisation.id
-        )
+        select(
+            Assignment.id,
+            Assignment.responder_id,
+            Assignment.grid_id,
+            Assignment.status,
+            Assignment.pinned,
+        ).where(Assignment.mobilisation_id == mobilisation.id)
     ).all()
 
 
@@ -216,18 +237,22 @@ def assess(
     now: datetime,
     street_id: int | None = None,
     community_id: int | None = None,
+    open_only: bool = False,
 ) -> list[GridRisk]:
     """Every micro-grid of the scope with its projection, at-risk ones first (never staffed,
-    then latest), then by grid id."""
+    then latest), then by grid id. `open_only`: only grids not yet mobilised (the only ones
+    that can be at risk), which is what keeps a beat cheap once most grids are staffed."""
     rule = StaffingRule.from_dict(mobilisation.rule)
     aim = min(mobilisation.deadline, mobilisation.t0 + timedelta(minutes=rule.aim_minutes))
     stmt = select(
         GridState.grid_id, GridState.community_id, GridState.street_id, GridState.status
     ).where(GridState.mobilisation_id == mobilisation.id)
+    if open_only:
+        stmt = stmt.where(GridState.status.not_in(_DONE))
     states = session.execute(scope_states(stmt, street_id, community_id)).all()
     holders: dict[int, list[_Holder]] = defaultdict(list)
     gave_up: set[int] = set()
-    for a in _projected(session, mobilisation, street_id, community_id):
+    for a in _projected(session, mobilisation, street_id, community_id, open_only):
         if a.grid_id is None:
             continue
         if a.status in HOLDING:
@@ -235,8 +260,7 @@ def assess(
         elif a.status in _GAVE_UP:
             gave_up.add(a.grid_id)
     found = [
-        _grid_risk(s, holders.get(s.grid_id, []), s.grid_id in gave_up, rule, aim)
-        for s in states
+        _grid_risk(s, holders.get(s.grid_id, []), s.grid_id in gave_up, rule, aim) for s in states
     ]
     found.sort(
         key=lambda r: (
@@ -256,47 +280,57 @@ def suggest(
     mobilisation: Mobilisation,
     risks: list[GridRisk],
     now: datetime,
+    free_only: bool = False,
 ) -> None:
     """Fill in `suggestion` on the at-risk grids given, best first, each person once: only
-    people the actor may see, and only when they would arrive before the grid's projection."""
+    people the actor may see, and only when they would arrive before the grid's projection.
+    `free_only` (the system's own reactions): nobody holding a slot is suggested. Moving
+    someone who answered is a commander's call; and a person still silent when the system
+    acts is, by then, most likely slow to answer the second call too (the drill showed
+    chains of standbys who never came)."""
     wanted = [r for r in risks if r.at_risk]
     if not wanted:
         return
     rule = StaffingRule.from_dict(mobilisation.rule)
-    scope = list(
-        session.scalars(
-            select(MobilisationArea.community_id).where(
-                MobilisationArea.mobilisation_id == mobilisation.id
-            )
-        )
-    )
     metric = callup.metric_for(session, mobilisation.district_id)
-    info = callup.load_grids(session, scope, metric)
-    mine = {a.responder_id: a for a in _holdings(session, mobilisation)}
-    movable = set(
-        session.scalars(
-            select(Assignment.id).where(
-                Assignment.mobilisation_id == mobilisation.id, visible(actor, Assignment)
+    busy = callup.busy_elsewhere(session, mobilisation.id)
+    here = Responder.district_id == mobilisation.district_id, visible(actor, Responder)
+    if free_only:
+        # Only the free: read neither the district's assignments nor its every grid (a beat
+        # runs this each minute), only the people never called or released, and the grids
+        # of the communities at risk.
+        info = callup.load_grids(session, sorted({r.community_id for r in wanted}), metric)
+        mine: dict[int, Any] = {}
+        movable: set[int] = set()
+        called = select(Assignment.responder_id).where(
+            Assignment.mobilisation_id == mobilisation.id,
+            Assignment.status != AssignmentStatus.RELEASED.value,
+        )
+        who = and_(*here, belongs_in_place(actor), Responder.id.not_in(called))
+    else:
+        scope = list(
+            session.scalars(
+                select(MobilisationArea.community_id).where(
+                    MobilisationArea.mobilisation_id == mobilisation.id
+                )
             )
         )
-    )
-    busy = callup.busy_elsewhere(session, mobilisation.id)
-    # Whom the actor may send: those working in their place, or free and belonging to it
-    # (as acceptRiskFix will check); seeing someone is not enough.
-    working_here = select(Assignment.responder_id).where(
-        Assignment.mobilisation_id == mobilisation.id, visible(actor, Assignment)
-    )
-    roster = callup.candidates(
-        session,
-        who=and_(
-            Responder.district_id == mobilisation.district_id,
-            visible(actor, Responder),
-            or_(Responder.id.in_(working_here), belongs_in_place(actor)),
-        ),
-        metric=metric,
-        info=info,
-        now=now,
-    )
+        info = callup.load_grids(session, scope, metric)
+        mine = {a.responder_id: a for a in _holdings(session, mobilisation)}
+        movable = set(
+            session.scalars(
+                select(Assignment.id).where(
+                    Assignment.mobilisation_id == mobilisation.id, visible(actor, Assignment)
+                )
+            )
+        )
+        # Whom the actor may send: those working in their place, or free and belonging to it
+        # (as acceptRiskFix will check); seeing someone is not enough.
+        working_here = select(Assignment.responder_id).where(
+            Assignment.mobilisation_id == mobilisation.id, visible(actor, Assignment)
+        )
+        who = and_(*here, or_(Responder.id.in_(working_here), belongs_in_place(actor)))
+    roster = callup.candidates(session, who=who, metric=metric, info=info, now=now)
     # What each grid holds: it can spare a person only while it keeps its minimum coming, and
     # a person on site only while it keeps its minimum on site (a fix must not turn a staffed
     # grid back into one waiting for someone).
@@ -330,7 +364,7 @@ def suggest(
 
     for c in roster:
         a = mine.get(c.id)
-        if a is None:
+        if a is None or a.status == AssignmentStatus.RELEASED.value:
             if c.id in busy:
                 continue
             candidate(c.id, None, rule.setup_minutes, c.x, c.y)
@@ -400,7 +434,12 @@ def risk_for(
         community_id=community_id,
     )
     risks = assess(
-        session, mobilisation=mobilisation, now=now, street_id=street_id, community_id=community_id
+        session,
+        mobilisation=mobilisation,
+        now=now,
+        street_id=street_id,
+        community_id=community_id,
+        open_only=only_at_risk,
     )
     if only_at_risk:
         risks = [r for r in risks if r.at_risk]

@@ -143,6 +143,7 @@ def run_once(
         kind="epidemic",
         title=f"演练 Drill: {' '.join(PLANNERS[run])}",
         planner=planner,
+        auto_dispatch=practice == "system",
     )
     sim = Simulation(
         factory,

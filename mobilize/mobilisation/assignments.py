@@ -288,6 +288,8 @@ def reassign(
     pin: bool = True,
     display_tz: str = DISPLAY_TIMEZONE,
     cause: str = "reassign",
+    role: AssignmentRole = AssignmentRole.WORK,
+    source: AssignmentSource = AssignmentSource.MANUAL,
 ) -> Outcome:
     """A commander sends a person to another micro-grid in the same mobilisation; the person
     is pinned there unless told otherwise, and both communities are re-planned.
@@ -311,9 +313,9 @@ def reassign(
     assert responder is not None
     minutes, distance, mode = travel_to(session, mobilisation, responder, grid)
     assignment.grid_id, assignment.community_id = grid.id, grid.community_id
-    assignment.source, assignment.pinned = AssignmentSource.MANUAL, pin
+    assignment.source, assignment.pinned = source, pin
     assignment.travel_minutes, assignment.distance_m, assignment.mode = minutes, distance, mode
-    assignment.role = AssignmentRole.WORK
+    assignment.role = role
     assignment.updated_at = now
     if assignment.status != AssignmentStatus.ASSIGNED.value:
         # Committed already: they set off again now, and are expected after the trip.

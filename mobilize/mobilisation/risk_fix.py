@@ -3,6 +3,8 @@ a slot, calling them up if they are free."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -45,6 +47,20 @@ from mobilize.settings import DISPLAY_TIMEZONE
 from mobilize.tasks.dispatch import promote_staffed
 
 
+@dataclass(frozen=True)
+class Sending:
+    """How a person is sent: on a commander's click (pinned, to a work slot) or by the
+    system's own reaction (a pinned standby, source `auto`)."""
+
+    pin: bool = True
+    role: AssignmentRole = AssignmentRole.WORK
+    source: AssignmentSource = AssignmentSource.MANUAL
+    cause: str = "risk_fix"
+
+
+BY_COMMANDER = Sending()
+
+
 def send_to_grid(
     session: Session,
     *,
@@ -56,6 +72,7 @@ def send_to_grid(
     from_grid_id: int | None,
     display_tz: str = DISPLAY_TIMEZONE,
     client_mutation_id: str | None = None,
+    sending: Sending = BY_COMMANDER,
 ) -> Outcome:
     """Accept a suggested fix: send this person to this grid, pinned. `from_grid_id` is where
     the suggestion saw them (None: free); if they have moved since, the fix is refused rather
@@ -111,9 +128,11 @@ def send_to_grid(
             assignment_id=current.id,
             grid_id=grid_id,
             from_grid_id=from_grid_id,
-            pin=True,
+            pin=sending.pin,
             display_tz=display_tz,
-            cause="risk_fix",
+            cause=sending.cause,
+            role=sending.role,
+            source=sending.source,
         )
     else:
         if from_grid_id is not None:
@@ -130,6 +149,7 @@ def send_to_grid(
             responder_id=responder_id,
             grid_id=grid_id,
             display_tz=display_tz,
+            sending=sending,
         )
     assert outcome.assignment is not None
     idempotency.remember(
@@ -151,8 +171,9 @@ def _call_up(
     responder_id: int,
     grid_id: int,
     display_tz: str,
+    sending: Sending,
 ) -> Outcome:
-    """Assign a free person (never assigned here, or released) to a grid, pinned."""
+    """Assign a free person (never assigned here, or released) to a grid."""
     if current is not None and current.status != AssignmentStatus.RELEASED.value:
         raise InvalidInput("responderId", f"this person has {current.status} in this mobilisation")
     responder = session.scalar(
@@ -171,9 +192,9 @@ def _call_up(
     fields = {
         "grid_id": grid.id,
         "community_id": grid.community_id,
-        "role": AssignmentRole.WORK.value,
-        "source": AssignmentSource.MANUAL.value,
-        "pinned": True,
+        "role": sending.role.value,
+        "source": sending.source.value,
+        "pinned": sending.pin,
         "status": AssignmentStatus.ASSIGNED.value,
         "travel_minutes": minutes,
         "distance_m": distance,
@@ -207,11 +228,11 @@ def _call_up(
         payload={
             "grid": grid.id,
             "community": grid.community_id,
-            "role": AssignmentRole.WORK.value,
+            "role": sending.role.value,
             "minutes": minutes,
             "mode": mode,
-            "source": "manual",
-            "cause": "risk_fix",
+            "source": sending.source.value,
+            "cause": sending.cause,
         },
     )
     ids = tell_sent(

@@ -46,6 +46,10 @@ class StaffingRule:
     # projected later is at risk while a nearer person can still be sent (the three-hour
     # promise is kept by acting on the grids that would take an hour and a half, not three).
     aim_minutes: float = 60.0
+    # Between the command centres' rounds the system acts by itself on the beat
+    # (`reactions.react`): a grid whose minimum is no longer coming, or comes after the aim,
+    # gets a standby, released once the minimum is on site. Off: only people's clicks act.
+    auto_dispatch: bool = True
     escalate_after_minutes: float = 120.0  # grids still at risk go to their street then
     planner: str = "optimal"  # optimal (engine.solve) | pairing (the manual practice: drills)
     modes: tuple[TravelMode, ...] = (

@@ -72,10 +72,12 @@ def activate(
     target_minutes: int = 180,
     client_mutation_id: str | None = None,
     planner: str = "optimal",
+    auto_dispatch: bool = True,
 ) -> Outcome:
     """Switch the scope to wartime: claim the area now (overlapping a live mobilisation is
     refused, naming it) and queue the solve (`solve_activation`) that calls everyone.
-    `planner` "pairing" plans as the manual practice would (drills measure the difference)."""
+    `planner` "pairing" plans as the manual practice would, and without `auto_dispatch` the
+    system does nothing by itself between clicks (drills measure the difference)."""
     earlier = idempotency.claim(
         session,
         actor=actor.label,
@@ -110,6 +112,7 @@ def activate(
     rule = replace(
         RULES[chosen_kind],
         planner=planner,
+        auto_dispatch=auto_dispatch,
         points_per_hour=points["points_per_hour"],
         points_per_activity=points["points_per_activity"],
     )

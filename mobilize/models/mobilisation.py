@@ -42,11 +42,13 @@ class AssignmentRole(enum.StrEnum):
     WORK = "work"  # one of the grid's work slots
     TEAM = "team"  # sent with their team to the community with the largest shortfall
     EXTRA = "extra"  # called to their own grid or community beyond what it needs
+    STANDBY = "standby"  # sent by the system as a backup; released once the minimum is on site
 
 
 class AssignmentSource(enum.StrEnum):
     ENGINE = "engine"
     MANUAL = "manual"
+    AUTO = "auto"  # the system's own reaction between the command centres' rounds
 
 
 class AssignmentStatus(enum.StrEnum):
