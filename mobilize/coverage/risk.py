@@ -36,6 +36,7 @@ from mobilize.models import (
     Assignment,
     AssignmentRole,
     AssignmentStatus,
+    Community,
     GridState,
     GridStatus,
     Mobilisation,
@@ -308,10 +309,15 @@ def suggest(
         )
         who = and_(*here, belongs_in_place(actor), Responder.id.not_in(called))
     else:
+        # The grids of the communities the actor may see: every grid a person they may send
+        # holds or sets off from (a street's list need not read the district's every grid).
         scope = list(
             session.scalars(
-                select(MobilisationArea.community_id).where(
-                    MobilisationArea.mobilisation_id == mobilisation.id
+                select(MobilisationArea.community_id)
+                .join(Community, Community.id == MobilisationArea.community_id)
+                .where(
+                    MobilisationArea.mobilisation_id == mobilisation.id,
+                    visible(actor, Community),
                 )
             )
         )
