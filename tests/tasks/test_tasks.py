@@ -14,13 +14,14 @@ from typing import Any
 import pytest
 import shapely
 import sqlalchemy
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from geo import LocalMetric, wgs84_to
 from mobilize.auth.actor import Actor, Binding
 from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
+from mobilize.db import make_sessionmaker, transaction
 from mobilize.errors import DomainError, Forbidden, InvalidInput, NotFound
 from mobilize.idempotency import ReusedMutationId
 from mobilize.mobilisation import assignments, field, phone, risk_fix, switch
@@ -656,6 +657,14 @@ def _empty_a_grid(engine: Engine, mobilisation_id: int, clock: ManualClock, grid
     """Nobody holds `grid_id` any more, and nobody free is left to send there."""
     holding = select(Assignment.responder_id).where(Assignment.status.in_(HOLD))
     away_from_now(engine, clock, Responder.id.not_in(holding))
+    # Setup: everyone else pinned where they are, so the re-plan after the leave below cannot
+    # send a neighbouring member to help (as it would on a real day).
+    with transaction(make_sessionmaker(engine)) as session:
+        session.execute(
+            update(Assignment)
+            .where(Assignment.grid_id != grid_id, Assignment.status.in_(HOLD))
+            .values(pinned=True)
+        )
     with Session(engine) as session:
         holders = list(
             session.scalars(
