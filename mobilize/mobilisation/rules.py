@@ -6,7 +6,8 @@ micro-grid needs 2 people: its member and one more. Speeds: walking 4.5 km/h and
 12 km/h are common urban planning figures; 25 km/h is a typical Chengdu urban driving speed at
 peak; straight lines are stretched by a detour factor of 1.3 to approximate streets.
 Escalation at T0 + 120 minutes leaves an hour to act before the deadline (a fire, local and
-quick, escalates after one hour); a call unanswered for 30 minutes is not counted on."""
+quick, escalates after one hour); a call unanswered for 12 minutes is not counted on; the
+command centres aim at 60 minutes for the grid staffed last, well inside the deadline."""
 
 from __future__ import annotations
 
