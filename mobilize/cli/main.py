@@ -465,12 +465,17 @@ def drill(
         typer.Option("--set", help="Override a parameter: name=value (see drill/defaults.toml)."),
     ] = None,
     baseline: Annotated[
-        bool, typer.Option(help="Also run the manual practice (pairings, home grids).")
+        bool,
+        typer.Option(
+            help="Also run the two baselines: the pairing plan with the system, and manual "
+            "practice without it."
+        ),
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON only.")] = False,
 ) -> None:
     """Rehearse: switch a whole district to wartime on simulated time and play the morning
-    through the real services; then the same with pairings alone, for comparison."""
+    through the real services; beside it the pairing plan with the same system, and manual
+    practice without the system, for comparison, and the lower bound no plan can beat."""
     from mobilize.drill.params import DrillParams
     from mobilize.drill.run import drill as run_drill
     from mobilize.generate import PRESETS, generate_district
