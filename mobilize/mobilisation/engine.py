@@ -179,11 +179,6 @@ def solve(
     open_work = np.fromiter((g.open_work for g in grids), dtype=np.int64, count=len(grids))
     reached = np.zeros(len(grids), dtype=bool)
     n_people, n_grids = len(people), len(grids)
-    # Nodes: source 0, people, one node per grid, then per grid a minimum and a work outlet
-    # to the sink. A person's flow reaches a grid once; the grid sends it on through its
-    # minimum outlet (rewarded) before its work outlet.
-    grid_node = 1 + n_people
-    sink = grid_node + n_grids
     P, G, D = _pairs(people, index, gx, gy, candidates or rule.candidates_per_person)
     minutes = rule.travel_minutes(D)
     # A person with one grid of their own goes there however far (they belong to it).
@@ -219,6 +214,8 @@ def solve(
     all_travel = int(pair_cost.max(initial=0)) * n_people + 1
     keep_weight = all_travel if keeps.any() else 0
     minimum_weight = keep_weight * n_people + all_travel
+    # Nodes: source 0, people, then per grid a minimum node and a work node, each with its
+    # outlet to the sink (the minimum's rewarded); a person's arc goes to one of the two.
     grid_index = np.arange(n_grids, dtype=np.int64)
     min_node = 1 + n_people
     work_node = min_node + n_grids
