@@ -221,13 +221,9 @@ def _holdings(session: Session, mobilisation: Mobilisation) -> Sequence[Any]:
     """Every assignment of the mobilisation, only who holds which grid: what a fix must not
     break anywhere (a donor grid keeps its minimum; nobody is called twice)."""
     return session.execute(
-        select(
-            Assignment.id,
-            Assignment.responder_id,
-            Assignment.grid_id,
-            Assignment.status,
-            Assignment.pinned,
-        ).where(Assignment.mobilisation_id == mobilisation.id)
+        select(Assignment.id, Assignment.responder_id, Assignment.grid_id, Assignment.status).where(
+            Assignment.mobilisation_id == mobilisation.id
+        )
     ).all()
 
 
