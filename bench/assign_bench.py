@@ -30,7 +30,7 @@ from mobilize.generate import PRESETS, generate_district
 from mobilize.mobilisation import callup, engine, switch
 from mobilize.mobilisation.area import AreaScope
 from mobilize.mobilisation.rules import RULES
-from mobilize.models import Community, District, Mobilisation, MobilisationKind, Role
+from mobilize.models import District, MobilisationKind, Role
 
 CLOCK = ManualClock(datetime(2026, 7, 1, 8, tzinfo=UTC))
 
@@ -93,17 +93,8 @@ def _activate(url: str, bundle: Any) -> tuple[dict[str, Any], float, callup.Prob
     )
     # The same call-up the activation will make, for the greedy baseline, before it happens.
     with Session(eng) as session:
-        communities = tuple(session.scalars(select(Community.id)))
-        probe = Mobilisation(id=-1, district_id=district_id)
-        problem = callup.build_problem(
-            session,
-            mobilisation=probe,
-            rule=RULES[MobilisationKind.EPIDEMIC],
-            region=communities,
-            scope=communities,
-            metric=callup.metric_for(session, district_id),
-            with_teams=True,
-            now=CLOCK.now(),
+        problem = callup.district_problem(
+            session, district_id=district_id, rule=RULES[MobilisationKind.EPIDEMIC], now=CLOCK.now()
         )
     started = time.perf_counter()
     outcome = switch.activate_in_process(

@@ -14,7 +14,7 @@ from mobilize.bundle import Bundle
 from mobilize.clock import Clock
 from mobilize.db import make_sessionmaker, transaction
 from mobilize.mobilisation.outcome import Outcome
-from mobilize.models import Assignment, District, Mobilisation, Role, Street
+from mobilize.models import HOLDING, Assignment, District, Mobilisation, Role, Street
 
 T = TypeVar("T")
 
@@ -114,3 +114,18 @@ def grid_of(assignment: Assignment) -> int:
     """The micro-grid a placed assignment holds (every placement of a solved plan has one)."""
     assert assignment.grid_id is not None
     return assignment.grid_id
+
+
+def holders(engine: Engine, grid_id: int) -> list[Assignment]:
+    """Who holds a slot in `grid_id` now, by assignment id."""
+    with Session(engine) as session:
+        return list(
+            session.scalars(
+                select(Assignment)
+                .where(
+                    Assignment.grid_id == grid_id,
+                    Assignment.status.in_([s.value for s in HOLDING]),
+                )
+                .order_by(Assignment.id)
+            )
+        )

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from mobilize.drill.params import DrillParams
 from mobilize.mobilisation import callup
 from mobilize.mobilisation.rules import RULES, StaffingRule, TravelMode
-from mobilize.models import Community, Grid, Mobilisation, MobilisationKind
+from mobilize.models import Grid, MobilisationKind
 
 
 @dataclass(frozen=True)
@@ -50,23 +50,8 @@ def travel_rule(params: DrillParams) -> StaffingRule:
 def lower_bound(
     session: Session, *, district_id: int, params: DrillParams, now: datetime
 ) -> LowerBound:
-    communities = tuple(
-        session.scalars(
-            select(Community.id)
-            .where(Community.district_id == district_id, Community.current())
-            .order_by(Community.id)
-        )
-    )
-    probe = Mobilisation(id=-1, district_id=district_id)  # nobody called yet: everyone free
-    problem = callup.build_problem(
-        session,
-        mobilisation=probe,
-        rule=RULES[MobilisationKind.EPIDEMIC],
-        region=communities,
-        scope=communities,
-        metric=callup.metric_for(session, district_id),
-        with_teams=True,
-        now=now,
+    problem = callup.district_problem(
+        session, district_id=district_id, rule=RULES[MobilisationKind.EPIDEMIC], now=now
     )
     grids = problem.grids
     at = {g.grid_id: k for k, g in enumerate(grids)}

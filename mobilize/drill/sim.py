@@ -543,21 +543,14 @@ class Simulation:
                 _fixes, risks = risk_for(
                     session, actor=street, mobilisation_id=self.mid, now=self.clock.now()
                 )
-            fixes = [(r.grid_id, r.suggestion) for r in risks if r.suggestion is not None]
-            for grid_id, fix in fixes:
-                outcome = self._call(
-                    risk_fix.send_to_grid,
-                    actor=street,
-                    mobilisation_id=self.mid,
-                    grid_id=grid_id,
-                    responder_id=fix.responder_id,
-                    from_grid_id=fix.from_grid_id,
-                    display_tz=self.display_tz,
-                )
-                if outcome is not None:
-                    self._deliver(outcome.batches)
-            if fixes:
-                self._follow()
+            self._send(
+                street,
+                [
+                    (r.grid_id, r.suggestion.responder_id, r.suggestion.from_grid_id)
+                    for r in risks
+                    if r.suggestion is not None
+                ],
+            )
 
     def _on_roll_call(self, _: Person | None, __: int) -> None:
         """Manual practice: each street counts who stands in its grids, and sends to each
@@ -565,20 +558,27 @@ class Simulation:
         for street in self.streets:
             with self.factory() as session:
                 empty, sends = self._roll_call(session, street)
-            for grid_id, responder_id in sends:
-                outcome = self._call(
-                    risk_fix.send_to_grid,
-                    actor=street,
-                    mobilisation_id=self.mid,
-                    grid_id=grid_id,
-                    responder_id=responder_id,
-                    from_grid_id=None,
-                    display_tz=self.display_tz,
-                )
-                if outcome is not None:
-                    self._deliver(outcome.batches)
-            if empty:
+            self._send(street, [(grid_id, rid, None) for grid_id, rid in sends])
+            if empty and not sends:
                 self._follow()
+
+    def _send(self, street: Actor, sends: list[tuple[int, int, int | None]]) -> None:
+        """A street sends these people (grid, responder, the grid they hold now), each a
+        risk fix in its own transaction, then the simulation reads who moved."""
+        for grid_id, responder_id, from_grid_id in sends:
+            outcome = self._call(
+                risk_fix.send_to_grid,
+                actor=street,
+                mobilisation_id=self.mid,
+                grid_id=grid_id,
+                responder_id=responder_id,
+                from_grid_id=from_grid_id,
+                display_tz=self.display_tz,
+            )
+            if outcome is not None:
+                self._deliver(outcome.batches)
+        if sends:
+            self._follow()
 
     def _roll_call(
         self, session: Session, street: Actor

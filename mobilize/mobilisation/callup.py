@@ -356,6 +356,30 @@ def build_problem(
     return Problem(grids=grids, people=people, teams=teams, info=info, slots=slots)
 
 
+def district_problem(
+    session: Session, *, district_id: int, rule: StaffingRule, now: datetime
+) -> Problem:
+    """The call-up an activation of the whole district would make now, before anyone is
+    called (a probe mobilisation holds nobody): what a lower bound or a baseline plans on."""
+    communities = tuple(
+        session.scalars(
+            select(Community.id)
+            .where(Community.district_id == district_id, Community.current())
+            .order_by(Community.id)
+        )
+    )
+    return build_problem(
+        session,
+        mobilisation=Mobilisation(id=-1, district_id=district_id),
+        rule=rule,
+        region=communities,
+        scope=communities,
+        metric=metric_for(session, district_id),
+        with_teams=True,
+        now=now,
+    )
+
+
 def _allowed(
     c: Candidate, info: dict[int, GridInfo], children: dict[int, list[int]], a: Assignment
 ) -> tuple[int, ...] | None:

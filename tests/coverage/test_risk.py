@@ -18,7 +18,7 @@ from mobilize.mobilisation.outcome import Conflict, Outcome
 from mobilize.mobilisation.rules import StaffingRule
 from mobilize.models import HOLDING, Assignment, GridState, Mobilisation, Responder
 from tests.people import away_from_now
-from tests.wartime import activated, check_in_at_centre, district_commander, phone, write
+from tests.wartime import activated, check_in_at_centre, district_commander, holders, phone, write
 
 HOLD = [s.value for s in HOLDING]
 
@@ -41,17 +41,6 @@ def risks(
             limit=1000,
         )
     return {r.grid_id: r for r in found}
-
-
-def holders(engine: Engine, grid_id: int) -> list[Assignment]:
-    with Session(engine) as session:
-        return list(
-            session.scalars(
-                select(Assignment)
-                .where(Assignment.grid_id == grid_id, Assignment.status.in_(HOLD))
-                .order_by(Assignment.id)
-            )
-        )
 
 
 def grids_by_holders(engine: Engine) -> list[int]:

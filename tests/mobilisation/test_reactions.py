@@ -22,7 +22,14 @@ from mobilize.mobilisation.rules import StaffingRule
 from mobilize.models import HOLDING, Assignment, Event, Mobilisation, Notification, Responder
 from mobilize.peacetime.leave import back_on_duty
 from tests.people import away_from_now
-from tests.wartime import activate_now, check_in_at_centre, district_commander, phone, write
+from tests.wartime import (
+    activate_now,
+    check_in_at_centre,
+    district_commander,
+    holders,
+    phone,
+    write,
+)
 
 HOLD = [s.value for s in HOLDING]
 SPARE = 2  # volunteers kept out of the call-up: the only free people once it is made
@@ -57,17 +64,6 @@ def mobilisation(engine: Engine, spare: list[int], clock: ManualClock) -> Mobili
     for rid in spare:
         write(engine, back_on_duty, actor=commander, clock=clock, responder_id=rid)
     return found
-
-
-def holders(engine: Engine, grid_id: int) -> list[Assignment]:
-    with Session(engine) as session:
-        return list(
-            session.scalars(
-                select(Assignment)
-                .where(Assignment.grid_id == grid_id, Assignment.status.in_(HOLD))
-                .order_by(Assignment.id)
-            )
-        )
 
 
 def a_held_grid(engine: Engine) -> int:
