@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, case, func, select, update
 from sqlalchemy.orm import Session
@@ -117,6 +117,12 @@ _STATES_IN = (
     .order_by(_STATE.grid_id)
     .with_for_update()
 )
+_ADD_CHECKS = (
+    update(table_of(GridState))
+    .where(_STATE.mobilisation_id == bindparam("m"), _STATE.grid_id == bindparam("g"))
+    .values(checked=_STATE.checked + bindparam("n"), updated_at=bindparam("now"))
+    .returning(*_STATE)
+)
 _WRITE_STATE = (
     update(table_of(GridState))
     .where(_STATE.mobilisation_id == bindparam("m"), _STATE.grid_id == bindparam("g"))
@@ -182,7 +188,10 @@ def start(session: Session, *, mobilisation: Mobilisation, clock: Clock) -> None
 
 
 def _record(
-    session: Session, mobilisation: Mobilisation, clock: Clock, states: Iterable[Mapping[str, Any]]
+    session: Session,
+    mobilisation: TrackedMobilisation,
+    clock: Clock,
+    states: Iterable[Mapping[str, Any]],
 ) -> None:
     """One `grid.status` event per grid state given (as its row says now)."""
     record_events(
@@ -207,77 +216,133 @@ def _record(
     )
 
 
+class TrackedMobilisation(Protocol):
+    """What grid states need of their mobilisation: a `Mobilisation`, or `MobilisationFacts`
+    read with the row that changed (a phone's sync reads no object)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def t0(self) -> datetime: ...
+    @property
+    def rule(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class MobilisationFacts:
+    id: int
+    t0: datetime
+    rule: dict[str, Any]
+
+
 def track(
     session: Session,
     *,
-    mobilisation: Mobilisation,
+    mobilisation: TrackedMobilisation,
     grid_ids: Iterable[int | None],
     clock: Clock,
-    checks_added: Mapping[int, int] | None = None,
 ) -> None:
-    """Bring these grids' states up to date after a change that touched them. `checks_added`:
-    the change was only these new household checks per grid, which move no one (their
-    writers take the community's lock shared, and anyone moving people takes it alone), so
-    nothing is recounted: each state's count goes up by its grid's new checks."""
+    """Bring these grids' states up to date after a change that touched them, recounted
+    from the source rows."""
     ids = sorted({g for g in grid_ids if g is not None})
     if not ids:
         return
-    rule = StaffingRule.from_dict(mobilisation.rule)
-    now = clock.now()
-    # The states first, locked: phones recording in one grid run side by side, and each
-    # count (or increment) must start from what those who updated the state before it
-    # wrote (on PostgreSQL the locked read returns their committed row; SQLite has one
-    # writer anyway). A check is new only once (the records' unique key), so adding the
-    # new ones to the locked count is exact.
+    # The states first, locked: each count must start from what those who updated the
+    # state before it wrote (on PostgreSQL the locked read returns their committed row;
+    # SQLite has one writer anyway).
     states = core_rows(session, _STATES_IN, {"m": mobilisation.id, "ids": ids})
-    if checks_added is None:
-        counts = _counts(session, mobilisation.id, ids)
-    else:
-        counts = {
-            st.grid_id: _Counts(
-                st.assigned, st.answered, st.on_site, st.checked + checks_added.get(st.grid_id, 0)
-            )
-            for st in states
-        }
+    counts = _counts(session, mobilisation.id, ids)
     changed, writes = [], []
     for state in states:
-        c = counts.get(state.grid_id, _Counts())
-        status = status_of(
-            rule.min_on_site, c.assigned, c.answered, c.on_site, state.households, c.checked
-        )
-        if (state.status, state.assigned, state.answered, state.on_site, state.checked) == (
-            status.value,
-            c.assigned,
-            c.answered,
-            c.on_site,
-            c.checked,
-        ):
+        new = _next_state(mobilisation, state, counts.get(state.grid_id, _Counts()), clock)
+        if new is None:
             _mirror(session, state._mapping)
             continue
-        new = {
-            "status": status.value,
-            "assigned": c.assigned,
-            "answered": c.answered,
-            "on_site": c.on_site,
-            "checked": c.checked,
-            "mobilised_at": state.mobilised_at,
-            "mobilised_minute": state.mobilised_minute,
-            "checked_at": state.checked_at,
-            "updated_at": now,
-        }
-        if status in (GridStatus.MOBILISED, GridStatus.CHECKED) and state.mobilised_at is None:
-            new["mobilised_at"], new["mobilised_minute"] = now, minute_of(mobilisation, now)
-        if status is GridStatus.CHECKED and state.checked_at is None:
-            new["checked_at"] = now
-        writes.append(
-            {"m": mobilisation.id, "g": state.grid_id, **{f"v_{k}": v for k, v in new.items()}}
-        )
+        writes.append(_state_write(mobilisation, state.grid_id, new))
         now_is = {**state._mapping, **new}
         _mirror(session, now_is)
         changed.append(now_is)
     if writes:
         session.execute(_WRITE_STATE, writes)
     _record(session, mobilisation, clock, changed)
+
+
+def add_checks(
+    session: Session,
+    *,
+    mobilisation: TrackedMobilisation,
+    checks: Mapping[int, int],
+    clock: Clock,
+) -> None:
+    """New household checks per grid, which move no one (their writers take the community's
+    lock shared, and anyone moving people takes it alone): each state's count goes up by
+    its grid's new checks, in the statement that locks it, and nothing is recounted. A
+    check is new only once (the records' unique key), so the increment is exact."""
+    now = clock.now()
+    changed, writes = [], []
+    for grid_id in sorted(checks):
+        params = {"m": mobilisation.id, "g": grid_id, "n": checks[grid_id], "now": now}
+        (state,) = core_rows(session, _ADD_CHECKS, params)
+        now_is = dict(state._mapping)
+        new = _next_state(
+            mobilisation,
+            state,
+            _Counts(state.assigned, state.answered, state.on_site, state.checked),
+            clock,
+        )
+        if new is not None:  # the status, or when it was first mobilised or checked, moved
+            writes.append(_state_write(mobilisation, grid_id, new))
+            now_is.update(new)
+        _mirror(session, now_is)
+        changed.append(now_is)
+    if writes:
+        session.execute(_WRITE_STATE, writes)
+    _record(session, mobilisation, clock, changed)
+
+
+def _next_state(
+    mobilisation: TrackedMobilisation, state: Any, c: _Counts, clock: Clock
+) -> dict[str, Any] | None:
+    """What a grid's state row becomes with these counts; None when it would not change."""
+    rule = StaffingRule.from_dict(mobilisation.rule)
+    status = status_of(
+        rule.min_on_site, c.assigned, c.answered, c.on_site, state.households, c.checked
+    )
+    first_mobilised = status in (GridStatus.MOBILISED, GridStatus.CHECKED) and (
+        state.mobilised_at is None
+    )
+    first_checked = status is GridStatus.CHECKED and state.checked_at is None
+    if (state.status, state.assigned, state.answered, state.on_site, state.checked) == (
+        status.value,
+        c.assigned,
+        c.answered,
+        c.on_site,
+        c.checked,
+    ):
+        return None
+    now = clock.now()
+    new = {
+        "status": status.value,
+        "assigned": c.assigned,
+        "answered": c.answered,
+        "on_site": c.on_site,
+        "checked": c.checked,
+        "mobilised_at": state.mobilised_at,
+        "mobilised_minute": state.mobilised_minute,
+        "checked_at": state.checked_at,
+        "updated_at": now,
+    }
+    if first_mobilised:
+        new["mobilised_at"], new["mobilised_minute"] = now, minute_of(mobilisation, now)
+    if first_checked:
+        new["checked_at"] = now
+    return new
+
+
+def _state_write(
+    mobilisation: TrackedMobilisation, grid_id: int, new: dict[str, Any]
+) -> dict[str, Any]:
+    return {"m": mobilisation.id, "g": grid_id, **{f"v_{k}": v for k, v in new.items()}}
 
 
 def _mirror(session: Session, row: Mapping[Any, Any]) -> None:
@@ -320,7 +385,7 @@ def scope_states(stmt: Any, street_id: int | None, community_id: int | None) -> 
     return stmt
 
 
-def minute_of(mobilisation: Mobilisation, t: datetime) -> int:
+def minute_of(mobilisation: TrackedMobilisation, t: datetime) -> int:
     return int((t - mobilisation.t0).total_seconds() // 60)
 
 

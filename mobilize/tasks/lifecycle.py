@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, literal, or_, select, union_all, update
+from sqlalchemy import and_, bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -113,37 +113,34 @@ def task_event(
     )
 
 
-def people_of(session: Session, task: Task) -> list[int]:
-    """Who does this task: its explicit assignees, else whoever holds the area."""
-    # Both in one statement (every phone's record asks): the explicit ones are marked.
-    if task.grid_id is not None:
-        statement, area = _PEOPLE_OF_GRID, task.grid_id
-    else:
-        statement, area = _PEOPLE_OF_COMMUNITY, task.community_id
-    rows = core_rows(session, statement, {"task": task.id, "m": task.mobilisation_id, "area": area})
-    explicit = [r for is_explicit, r in rows if is_explicit]
-    # Sorted here, not by the database: an ORDER BY responder_id tempts a planner without
-    # statistics to walk the whole mobilisation in responder order instead of the grid's rows.
-    return sorted(explicit or [r for _, r in rows])
+def doer_of_task(mine: Any) -> Any:
+    """A column: which of `mine` (an expanding bind of the caller's responder ids) does the
+    task in the statement's `Task` row, the lowest id first; NULL if none. A task's people
+    are its explicit assignees, else whoever holds its area (its grid, or its community for
+    a community's task). A column, not a query of its own, so a phone's sync reads its task
+    and whether it is theirs in one statement."""
+    assigned = select(TaskAssignee.responder_id).where(TaskAssignee.task_id == Task.id)
+    holding = select(func.min(Assignment.responder_id)).where(
+        Assignment.mobilisation_id == Task.mobilisation_id,
+        Assignment.status.in_(HOLDING),
+        Assignment.responder_id.in_(mine),
+        or_(
+            Assignment.grid_id == Task.grid_id,
+            and_(Task.grid_id.is_(None), Assignment.community_id == Task.community_id),
+        ),
+    )
+    return case(
+        (
+            assigned.exists(),
+            assigned.with_only_columns(func.min(TaskAssignee.responder_id))
+            .where(TaskAssignee.responder_id.in_(mine))
+            .scalar_subquery(),
+        ),
+        else_=holding.scalar_subquery(),
+    )
 
 
-# Built once: every phone's record asks these.
-_ASSIGNEES = select(literal(1).label("explicit"), TaskAssignee.responder_id).where(
-    TaskAssignee.task_id == bindparam("task")
-)
-
-
-_HOLDERS = select(literal(0).label("explicit"), Assignment.responder_id).where(
-    Assignment.mobilisation_id == bindparam("m"), Assignment.status.in_(HOLDING)
-)
-
-
-_PEOPLE_OF_GRID = union_all(_ASSIGNEES, _HOLDERS.where(Assignment.grid_id == bindparam("area")))
-
-
-_PEOPLE_OF_COMMUNITY = union_all(
-    _ASSIGNEES, _HOLDERS.where(Assignment.community_id == bindparam("area"))
-)
+_DOER = select(doer_of_task(bindparam("mine", expanding=True))).where(Task.id == bindparam("task"))
 
 
 def doer(session: Session, actor: Actor, task: Task) -> int:
@@ -154,13 +151,11 @@ def doer(session: Session, actor: Actor, task: Task) -> int:
 
 
 def doer_or_none(session: Session, actor: Actor, task: Task) -> int | None:
-    """Which of the caller's people does this task, if any."""
-    mine = actor.responder_ids
-    people = set(people_of(session, task))
-    for responder_id in mine:
-        if responder_id in people:
-            return int(responder_id)
-    return None
+    """Which of the caller's people does this task, if any (`doer_of_task`)."""
+    if not actor.responder_ids:
+        return None
+    found = core_rows(session, _DOER, {"task": task.id, "mine": list(actor.responder_ids)})
+    return None if not found or found[0][0] is None else int(found[0][0])
 
 
 def reassign_task(

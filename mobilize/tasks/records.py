@@ -35,7 +35,7 @@ from mobilize.models import (
     table_of,
 )
 from mobilize.tasks.dispatch import PRIORITY_TAGS
-from mobilize.tasks.lifecycle import TaskTransitionError, doer_or_none, move_task
+from mobilize.tasks.lifecycle import TaskTransitionError, doer_of_task, move_task
 
 
 class AlreadyRecorded(DomainError):
@@ -119,7 +119,7 @@ def visiting_rank(tags: int, code: str) -> tuple[int, str]:
     return len(PRIORITY_TAGS), code
 
 
-def _in_task(session: Session, task: Task, household: Any) -> bool:
+def _in_task(session: Session, task: _TaskToRecord, household: Any) -> bool:
     """Whether a household is one of the task's (its area, its tags), without listing them."""
     if task.target_tags and not household.tags & task.target_tags:
         return False
@@ -223,8 +223,33 @@ _HOUSEHOLDS = select(_H.id, _H.micro_grid_id, _H.tags, _H.code).where(
 )
 
 
+@dataclass(frozen=True)
+class _TaskToRecord:
+    """What a record needs of its task (`lifecycle.TaskArea` and the households it covers)."""
+
+    id: int
+    mobilisation_id: int
+    kind: str
+    grid_id: int | None
+    community_id: int
+    target_tags: int
+    status: str
+
+
+# Columns, not objects: loading the task and its mobilisation as objects cost a third of a sync.
 _TASK_AND_MOBILISATION = (
-    select(Task, Mobilisation)
+    select(
+        Task.id,
+        Task.mobilisation_id,
+        Task.kind,
+        Task.grid_id,
+        Task.community_id,
+        Task.target_tags,
+        Task.status,
+        Mobilisation.t0,
+        Mobilisation.rule,
+        doer_of_task(bindparam("mine", expanding=True)).label("doer"),
+    )
     .join(Mobilisation, Mobilisation.id == Task.mobilisation_id)
     .where(Task.id == bindparam("task"))
 )
@@ -271,9 +296,7 @@ def _record(
     )
     if kind == "check" and records:
         added = Counter(households[r.household_id].micro_grid_id for r in records)
-        coverage.track(
-            session, mobilisation=mobilisation, grid_ids=added, clock=clock, checks_added=added
-        )
+        coverage.add_checks(session, mobilisation=mobilisation, checks=added, clock=clock)
     if len(entries) == 1 and records:
         result: dict[str, Any] = {"record": records[0].id}
     else:
@@ -306,37 +329,41 @@ def _checked_notes(entries: list[HouseholdEntry], kind: str, field: FieldName) -
 
 def _task_to_record_on(
     session: Session, actor: Actor, task_id: int, kind: str
-) -> tuple[Task, Mobilisation, int]:
-    """The task, its mobilisation and which of the caller's people does it.
-
-    By primary key, then "is it theirs" from the task's own people (after the lock, which
-    keeps who holds the grid still): a task that is not theirs answers as if it did not
-    exist, as `get_task` would, without its scope query, most of a phone's sync otherwise.
-    With its mobilisation (what the grid's recount needs) in the same statement."""
-    found = session.execute(_TASK_AND_MOBILISATION, {"task": task_id}).one_or_none()
-    if found is None:
+) -> tuple[_TaskToRecord, coverage.MobilisationFacts, int]:
+    """The task, its mobilisation and which of the caller's people does it, in one statement
+    by primary key (a phone's sync is most of a drill's work). A task that is not theirs
+    answers as if it did not exist, as `get_task` would, without its scope query."""
+    mine = list(actor.responder_ids)
+    params = {"task": task_id, "mine": mine}
+    found = core_rows(session, _TASK_AND_MOBILISATION, params) if mine else []
+    if not found:
         raise NotFound(f"没有这个任务 No task {task_id}")
-    task, mobilisation = found
     # Shared: households are most of a drill's writes, and a record touches only its task and
     # its grid's state (in that order), so records in one community need not queue.
-    lock_communities(session, task.mobilisation_id, [task.community_id], shared=True)
-    responder_id = doer_or_none(session, actor, task)
-    if responder_id is None:
+    if lock_communities(session, found[0].mobilisation_id, [found[0].community_id], shared=True):
+        # Who holds the grid may have changed while the lock was awaited: read again.
+        found = core_rows(session, _TASK_AND_MOBILISATION, params)
+    (row,) = found
+    if row.doer is None:
         raise NotFound(f"没有这个任务 No task {task_id}")
+    task = _TaskToRecord(*row[:7])
+    mobilisation = coverage.MobilisationFacts(task.mobilisation_id, row.t0, row.rule)
+    responder_id = int(row.doer)
     expected = TaskKind.HOUSEHOLD_CHECK if kind == "check" else TaskKind.SUPPLY_DELIVERY
     if task.kind != expected.value:
         raise InvalidInput("task", f"this is a {task.kind} task, not a {expected.value} task")
     return task, mobilisation, responder_id
 
 
-def _start(session: Session, task: Task, clock: Clock) -> None:
+def _start(session: Session, task: _TaskToRecord, clock: Clock) -> None:
     """The first record starts the task; a record on a finished task is refused."""
     if TaskStatus(task.status) in (TaskStatus.ASSIGNED, TaskStatus.ACCEPTED):
+        started = session.get_one(Task, task.id)
         try:
-            move_task(session, task, TaskStatus.IN_PROGRESS, clock.now())
+            move_task(session, started, TaskStatus.IN_PROGRESS, clock.now())
         except TaskTransitionError:
             # Another phone's first record started it meanwhile: work on.
-            if task.status != TaskStatus.IN_PROGRESS.value:
+            if started.status != TaskStatus.IN_PROGRESS.value:
                 raise
     elif TaskStatus(task.status) is not TaskStatus.IN_PROGRESS:
         raise TaskTransitionError(task.status, "in_progress")
@@ -346,7 +373,7 @@ def _write(
     session: Session,
     actor: Actor,
     clock: Clock,
-    task: Task,
+    task: _TaskToRecord,
     responder_id: int,
     kind: str,
     entries: list[HouseholdEntry],

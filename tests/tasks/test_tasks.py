@@ -570,6 +570,53 @@ def test_not_your_task_not_your_household(engine: Engine, wartime: int, clock: M
         )
 
 
+def test_a_task_given_to_named_people_is_theirs_alone(
+    engine: Engine, wartime: int, clock: ManualClock
+) -> None:
+    holder, a = person(engine, wartime, clock)
+    with Session(engine) as session:
+        task_id = session.scalars(
+            select(Task.id).where(Task.grid_id == a.grid_id, Task.kind == "household_check")
+        ).one()
+        named = session.scalars(
+            select(Assignment.responder_id)
+            .where(
+                Assignment.mobilisation_id == wartime,
+                Assignment.grid_id != a.grid_id,
+                Assignment.status.in_(HOLD),
+            )
+            .order_by(Assignment.responder_id)
+        ).first()
+        households = session.scalars(
+            select(Household.id).where(Household.micro_grid_id == a.grid_id).order_by(Household.id)
+        ).all()
+    assert named is not None and len(households) >= 2
+    write(
+        engine, lifecycle.reassign_task, actor=district_commander(engine), clock=clock,
+        task_id=task_id, responder_ids=[named],
+    )  # fmt: skip
+
+    def check(actor: Actor, household: int) -> HouseholdRecord:
+        return write(
+            engine, records.record_household, actor=actor, clock=clock, task_id=task_id,
+            household_id=household, kind="check", result="ok",
+        )  # fmt: skip
+
+    # The grid's own holder no longer sees the task; the person named does, and the
+    # record says it was theirs.
+    with pytest.raises(NotFound, match=f"No task {task_id}"):
+        check(holder, households[0])
+    record = check(_phone_of(named), households[0])
+    assert record.responder_id == named
+    # A phone answering for the holder and the named person records as the named one.
+    both = Actor(
+        user_id=900,
+        name="both",
+        bindings=(Binding(Role.RESPONDER, a.responder_id, 1), Binding(Role.RESPONDER, named, 1)),
+    )
+    assert check(both, households[1]).responder_id == named
+
+
 def test_service_hours_and_points(engine: Engine, wartime: int, clock: ManualClock) -> None:
     actor, a = person(engine, wartime, clock)
     centre = _grid_point(engine, grid_of(a))
