@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -68,20 +68,23 @@ def _counts(
     session: Session,
     mobilisation_id: int,
     grid_ids: Iterable[int] | None,
+    *,
+    checks: bool = True,
 ) -> dict[int, _Counts]:
-    """People by state and households checked, per grid, from the source rows."""
+    """People by state and (with `checks`) households checked, per grid, from the source
+    rows."""
     params: dict[str, object]
     if grid_ids is None:
-        people, checks, params = _PEOPLE, _CHECKS, {"m": mobilisation_id}
+        people, checks_in, params = _PEOPLE, _CHECKS, {"m": mobilisation_id}
     else:
-        people, checks = _PEOPLE_IN, _CHECKS_IN
+        people, checks_in = _PEOPLE_IN, _CHECKS_IN
         params = {"m": mobilisation_id, "ids": list(grid_ids)}
     found: dict[int, dict[str, int]] = {}
     for grid_id, assigned, answered, on_site in session.execute(people, params).all():
         found.setdefault(grid_id, {}).update(
             assigned=assigned, answered=int(answered or 0), on_site=int(on_site or 0)
         )
-    for grid_id, checked in session.execute(checks, params).all():
+    for grid_id, checked in session.execute(checks_in, params).all() if checks else ():
         found.setdefault(grid_id, {})["checked"] = checked
     return {g: _Counts(**c) for g, c in found.items()}
 
@@ -242,8 +245,9 @@ def track(
     grid_ids: Iterable[int | None],
     clock: Clock,
 ) -> None:
-    """Bring these grids' states up to date after a change that touched them, recounted
-    from the source rows."""
+    """Bring these grids' states up to date after a change that touched them: their people
+    recounted from the source rows. Households checked are the state's own count, which
+    only `add_checks` raises, in the same transaction as the records it counts."""
     ids = sorted({g for g in grid_ids if g is not None})
     if not ids:
         return
@@ -251,10 +255,11 @@ def track(
     # state before it wrote (on PostgreSQL the locked read returns their committed row;
     # SQLite has one writer anyway).
     states = core_rows(session, _STATES_IN, {"m": mobilisation.id, "ids": ids})
-    counts = _counts(session, mobilisation.id, ids)
+    people = _counts(session, mobilisation.id, ids, checks=False)
     changed, writes = [], []
     for state in states:
-        new = _next_state(mobilisation, state, counts.get(state.grid_id, _Counts()), clock)
+        counts = replace(people.get(state.grid_id, _Counts()), checked=state.checked)
+        new = _next_state(mobilisation, state, counts, clock)
         if new is None:
             _mirror(session, state._mapping)
             continue

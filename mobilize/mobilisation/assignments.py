@@ -5,6 +5,7 @@ only the communities it touched."""
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -87,16 +88,17 @@ def _own(actor: Actor, assignment: Assignment) -> None:
         raise Forbidden("only the person assigned may answer for themself")
 
 
-def _transition(
+def transition(
     session: Session,
     assignment: Assignment,
     allowed_from: tuple[AssignmentStatus, ...],
     to: AssignmentStatus,
-    now: Any,
-    reason: str | None = None,
+    now: datetime,
+    **values: Any,
 ) -> None:
-    """Move the status if it is still one of `allowed_from` (one conditional UPDATE, so two
-    phones racing cannot both win)."""
+    """Move the status (and set these other columns) if it is still one of `allowed_from`:
+    one conditional UPDATE, so two phones racing cannot both win."""
+    written = {"status": to.value, "updated_at": now, **values}
     changed = rowcount(
         session.execute(
             update(Assignment)
@@ -104,7 +106,7 @@ def _transition(
                 Assignment.id == assignment.id,
                 Assignment.status.in_([s.value for s in allowed_from]),
             )
-            .values(status=to.value, updated_at=now, reason=reason)
+            .values(written)
             .execution_options(synchronize_session=False)
         )
     )
@@ -112,7 +114,7 @@ def _transition(
         session.refresh(assignment)
         raise InvalidTransition(assignment.status, to.value)
     # The row now says what we wrote (it was current under the lock): mirror it, no re-read.
-    for key, value in (("status", to.value), ("updated_at", now), ("reason", reason)):
+    for key, value in written.items():
         set_committed_value(assignment, key, value)
 
 
@@ -191,15 +193,16 @@ def acknowledge(
     if replayed is not None:
         return Outcome(mobilisation, assignment=assignment, replayed=True)
     now = clock.now()
-    _transition(
+    transition(
         session,
         assignment,
         (AssignmentStatus.ASSIGNED,),
         AssignmentStatus.ACKNOWLEDGED,
         now,
+        reason=None,
+        eta_minutes=eta_minutes,
+        acknowledged_at=now,
     )
-    assignment.eta_minutes, assignment.acknowledged_at = eta_minutes, now
-    session.flush()
     idempotency.remember(
         session, actor=actor.label, key=client_mutation_id, result={"assignment": assignment.id}
     )
@@ -238,13 +241,13 @@ def decline(
     )
     if replayed is not None:
         return Outcome(mobilisation, assignment=assignment, replayed=True)
-    _transition(
+    transition(
         session,
         assignment,
         (AssignmentStatus.ASSIGNED, AssignmentStatus.ACKNOWLEDGED),
         AssignmentStatus.DECLINED,
         clock.now(),
-        reason,
+        reason=reason,
     )
     assignment_event(
         session,

@@ -4,23 +4,20 @@ coordinate systems) and raise a problem for the street command centre."""
 from __future__ import annotations
 
 import shapely
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from geo import LocalMetric, to_wgs84
 from mobilize import idempotency, validation
 from mobilize.auth.actor import Actor
 from mobilize.clock import Clock
 from mobilize.coverage import service as coverage
-from mobilize.db.session import rowcount
 from mobilize.errors import DomainError, InvalidInput
 from mobilize.events import record_event
-from mobilize.mobilisation.assignments import assignment_event, own_assignment
-from mobilize.mobilisation.outcome import InvalidTransition, Outcome
+from mobilize.mobilisation.assignments import assignment_event, own_assignment, transition
+from mobilize.mobilisation.outcome import Outcome
 from mobilize.mobilisation.rules import StaffingRule
 from mobilize.models import (
-    Assignment,
     AssignmentStatus,
     Community,
     Grid,
@@ -79,33 +76,14 @@ def check_in(
     if distance > rule.check_in_radius_m:
         raise OutOfArea(distance, rule.check_in_radius_m)
     now = clock.now()
-    changed = rowcount(
-        session.execute(
-            update(Assignment)
-            .where(
-                Assignment.id == assignment.id,
-                Assignment.status.in_(
-                    [
-                        AssignmentStatus.ASSIGNED.value,
-                        AssignmentStatus.ACKNOWLEDGED.value,
-                        AssignmentStatus.EN_ROUTE.value,
-                    ]
-                ),
-            )
-            .values(status=AssignmentStatus.ON_SITE.value, checked_in_at=now, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
+    transition(
+        session,
+        assignment,
+        (AssignmentStatus.ASSIGNED, AssignmentStatus.ACKNOWLEDGED, AssignmentStatus.EN_ROUTE),
+        AssignmentStatus.ON_SITE,
+        now,
+        checked_in_at=now,
     )
-    if changed != 1:
-        session.refresh(assignment)
-        raise InvalidTransition(assignment.status, AssignmentStatus.ON_SITE.value)
-    # The row now says what we wrote (it was current under the lock): mirror it, no re-read.
-    for key, value in (
-        ("status", AssignmentStatus.ON_SITE.value),
-        ("checked_in_at", now),
-        ("updated_at", now),
-    ):
-        set_committed_value(assignment, key, value)
     assignment_event(
         session,
         clock=clock,
