@@ -62,17 +62,19 @@ def visible_assignment(session: Session, actor: Actor, assignment_id: int) -> As
     return found
 
 
-def lock_assignment(session: Session, assignment: Assignment, *others: int) -> None:
+def lock_assignment(session: Session, assignment: Assignment, *others: int) -> bool:
     """Lock the assignment's community (and `others`), then re-read it: a commander may have
-    moved it to another community meanwhile, whose lock is then taken too."""
+    moved it to another community meanwhile, whose lock is then taken too. Whether locks
+    were taken (what was read before them may have changed while waiting)."""
     held: set[int] = set()
     while assignment.community_id not in held:
         if not lock_communities(
             session, assignment.mobilisation_id, {assignment.community_id, *others}
         ):
-            return  # nothing to wait for (SQLite): the row read in this transaction stands
+            return False  # nothing to wait for (SQLite): the row read in this transaction stands
         held |= {assignment.community_id, *others}
         session.refresh(assignment)
+    return True
 
 
 def active_mobilisation(session: Session, assignment: Assignment) -> Mobilisation:
@@ -161,11 +163,21 @@ def own_assignment(
         clock=clock,
         request={"assignment": assignment_id, **request},
     )
-    assignment = visible_assignment(session, actor, assignment_id)
+    # With its mobilisation, in one statement (every phone's answer and arrival asks).
+    found = session.execute(
+        select(Assignment, Mobilisation)
+        .join(Mobilisation, Mobilisation.id == Assignment.mobilisation_id)
+        .where(Assignment.id == assignment_id, visible(actor, Assignment))
+    ).one_or_none()
+    if found is None:
+        raise NotFound(f"没有这个任务分配 No assignment {assignment_id}")
+    assignment, mobilisation = found
     _own(actor, assignment)
-    if earlier is None:
-        lock_assignment(session, assignment)
-    return assignment, active_mobilisation(session, assignment), earlier
+    if earlier is None and lock_assignment(session, assignment):
+        session.refresh(mobilisation)  # a stand-down may have come first
+    if mobilisation.status != MobilisationStatus.ACTIVE.value:
+        raise AlreadyStoodDown(mobilisation)
+    return assignment, mobilisation, earlier
 
 
 def acknowledge(
