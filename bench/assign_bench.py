@@ -1,22 +1,40 @@
-"""Activate a whole district and compare the engine with greedy nearest-first; print JSON.
+"""Activate a whole district beside the bare solve of the same graph; time the re-plans after
+it; compare the engine with greedy nearest-first. Prints JSON.
 
-    python bench/assign_bench.py --preset xindu --json
+    python bench/assign_bench.py --preset xindu --json            # issue 28's figures
+    python bench/assign_bench.py --preset xindu --scale 2 --json  # twice xindu
 
-Goals on the 2-core reference machine (issue 4): activation <= 5 s end to end (switch to all
-assignments committed) on SQLite and on PostGIS at xindu size; every micro-grid covered when
-the people in scope make it possible; travel no worse than greedy."""
+Activation is end to end: the switch, then every assignment, task, grid state, event and
+message committed. The bare tool is OR-Tools' min-cost flow loaded with the very arcs the
+engine builds for this district (`engine.flow_network`) and solved, nothing else. Each repeat
+runs the bare solve, a SQLite activation and a PostGIS activation one after another
+(interleaved, each activation on a fresh copy of the imported district), so drift on this
+machine falls on all three alike; min and median of each, and the ratios of the mins and of
+the medians are the figures of record.
+
+Targets (issue 28, 2-core reference machine, xindu): activation <= 3 s on SQLite and <= 4 s on
+PostGIS, and <= 4x the bare solve; re-plans after a decline or a risk fix no slower than
+before; the same at twice xindu, growing linearly. PostGIS comes from
+MOBILIZE_TEST_POSTGRES_URL (default trust auth on 127.0.0.1:5432): scratch databases are made
+and dropped."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import shutil
+import statistics
 import tempfile
 import time
-from datetime import UTC, datetime
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from ortools.graph.python import min_cost_flow
 from scratch import scratch_postgis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,31 +45,64 @@ from mobilize.db import make_engine, make_sessionmaker, transaction
 from mobilize.db.migrate import upgrade
 from mobilize.districts.importer import import_district
 from mobilize.generate import PRESETS, generate_district
-from mobilize.mobilisation import callup, engine, switch
+from mobilize.generate.presets import Preset
+from mobilize.mobilisation import assignments, callup, engine, risk_fix, switch
 from mobilize.mobilisation.area import AreaScope
 from mobilize.mobilisation.rules import RULES
-from mobilize.models import District, MobilisationKind, Role
+from mobilize.models import (
+    Assignment,
+    AssignmentStatus,
+    District,
+    GridState,
+    MobilisationKind,
+    Role,
+)
 
 CLOCK = ManualClock(datetime(2026, 7, 1, 8, tzinfo=UTC))
+RULE = RULES[MobilisationKind.EPIDEMIC]
+REACH = 180 - RULE.setup_minutes
+REPLANS = 5  # declines, and risk fixes, timed after each activation
+
+
+def scaled(preset: Preset, scale: int) -> Preset:
+    """The preset `scale` times over: as many more streets, grids, people and square km."""
+    if scale == 1:
+        return preset
+    counts = (
+        "streets",
+        "communities",
+        "micro_grids",
+        "units",
+        "sunk_cadres",
+        "micro_grid_members",
+        "shock_teams",
+        "volunteer_teams",
+        "individual_volunteers",
+    )
+    return dataclasses.replace(
+        preset,
+        name=f"{preset.name}x{scale}",
+        area_km2=preset.area_km2 * scale,
+        **{c: getattr(preset, c) * scale for c in counts},
+    )
 
 
 def _greedy(problem: callup.Problem, reach: float) -> engine.Plan:
     """Nearest-first: each person, in turn, takes the nearest allowed grid with a slot left."""
-    rule = RULES[MobilisationKind.EPIDEMIC]
     grids = problem.grids
     index = {g.grid_id: i for i, g in enumerate(grids)}
     gx = np.asarray([g.x for g in grids])
     gy = np.asarray([g.y for g in grids])
     left_min = np.asarray([g.open_minimum for g in grids])
     left_work = np.asarray([g.open_work for g in grids])
-    P, G, D = engine._pairs(problem.people, index, gx, gy, rule.candidates_per_person)
+    P, G, D = engine._pairs(problem.people, index, gx, gy, RULE.candidates_per_person)
     plan = engine.Plan()
     started = time.perf_counter()
     placed: set[int] = set()
     for arc in np.lexsort((D, P)):  # each person's candidates, nearest first
         i, g = int(P[arc]), int(G[arc])
         person = problem.people[i]
-        minutes, mode = rule.travel(float(D[arc]))
+        minutes, mode = RULE.travel(float(D[arc]))
         single = person.grids is not None and len(person.grids) == 1
         if i in placed or (minutes > reach and not single):
             continue
@@ -69,7 +120,7 @@ def _greedy(problem: callup.Problem, reach: float) -> engine.Plan:
         )
     reached = np.ones(len(grids), dtype=bool)
     engine._place_teams(
-        plan, problem.teams, grids, gx, gy, left_min, left_work, reached, rule, reach
+        plan, problem.teams, grids, gx, gy, left_min, left_work, reached, RULE, reach
     )
     for short in np.flatnonzero(left_min > 0):
         plan.open_minimum[grids[short].grid_id] = engine.NOT_ENOUGH_PEOPLE
@@ -79,23 +130,41 @@ def _greedy(problem: callup.Problem, reach: float) -> engine.Plan:
     return plan
 
 
-def _activate(url: str, bundle: Any) -> tuple[dict[str, Any], float, callup.Problem]:
+def bare_solve(net: engine.FlowNetwork) -> float:
+    """OR-Tools alone on the engine's arcs: loaded, supplied, solved. Seconds."""
+    started = time.perf_counter()
+    flow = min_cost_flow.SimpleMinCostFlow()
+    flow.add_arcs_with_capacity_and_unit_cost(net.tails, net.heads, net.capacities, net.unit_costs)
+    flow.set_node_supply(0, net.n_people)
+    flow.set_node_supply(net.sink, -net.n_people)
+    if flow.solve_max_flow_with_min_cost() != flow.OPTIMAL:
+        raise RuntimeError("the bare solve did not reach the optimum")
+    return time.perf_counter() - started
+
+
+def _import(url: str, bundle: Any) -> None:
     eng = make_engine(url)
     upgrade(eng)
-    factory = make_sessionmaker(eng)
-    with transaction(factory) as session:
+    with transaction(make_sessionmaker(eng)) as session:
         import_district(session, bundle=bundle, actor="bench", clock=CLOCK)
-        district_id = session.scalars(select(District.id)).one()
-    actor = Actor(
+    eng.dispose()
+
+
+def _commander(session: Session) -> Actor:
+    district_id = session.scalars(select(District.id)).one()
+    return Actor(
         user_id=None,
         name="bench",
         bindings=(Binding(Role.DISTRICT_COMMANDER, district_id, district_id),),
     )
-    # The same call-up the activation will make, for the greedy baseline, before it happens.
-    with Session(eng) as session:
-        problem = callup.district_problem(
-            session, district_id=district_id, rule=RULES[MobilisationKind.EPIDEMIC], now=CLOCK.now()
-        )
+
+
+def _activate(url: str) -> tuple[dict[str, Any], float, int]:
+    """Seconds from the switch to everything committed; the plan's figures; its id."""
+    eng = make_engine(url)
+    factory = make_sessionmaker(eng)
+    with factory() as session:
+        actor = _commander(session)
     started = time.perf_counter()
     outcome = switch.activate_in_process(
         factory,
@@ -109,7 +178,90 @@ def _activate(url: str, bundle: Any) -> tuple[dict[str, Any], float, callup.Prob
     )
     seconds = time.perf_counter() - started
     eng.dispose()
-    return outcome.mobilisation.figures, seconds, problem
+    return outcome.mobilisation.figures, seconds, outcome.mobilisation.id
+
+
+def _timed_each(factory: Any, calls: list[Callable[[Session], Any]]) -> list[float]:
+    """Each call in its own transaction, as the API makes it: seconds each."""
+    times = []
+    for call in calls:
+        started = time.perf_counter()
+        with transaction(factory) as session:
+            call(session)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def _replans(url: str, mobilisation_id: int) -> dict[str, list[float]]:
+    """The first people assigned decline (each re-plans their community), then the last ones
+    are sent to other grids (a commander's risk fix: a move, which re-plans both ends)."""
+    eng = make_engine(url)
+    factory = make_sessionmaker(eng)
+    clock = ManualClock(CLOCK.now() + timedelta(minutes=5))
+    with factory() as session:
+        commander = _commander(session)
+        district_id = commander.bindings[0].scope_id
+        declining = session.execute(
+            select(Assignment.id, Assignment.responder_id)
+            .where(
+                Assignment.mobilisation_id == mobilisation_id,
+                Assignment.status == AssignmentStatus.ASSIGNED.value,
+            )
+            .order_by(Assignment.id)
+            .limit(REPLANS)
+        ).all()
+        moving = session.execute(
+            select(Assignment.responder_id, Assignment.grid_id)
+            .where(
+                Assignment.mobilisation_id == mobilisation_id,
+                Assignment.status == AssignmentStatus.ASSIGNED.value,
+            )
+            .order_by(Assignment.id.desc())
+            .limit(REPLANS)
+        ).all()
+        grids = session.scalars(
+            select(GridState.grid_id)
+            .where(
+                GridState.mobilisation_id == mobilisation_id,
+                GridState.grid_id.not_in([m.grid_id for m in moving]),
+            )
+            .order_by(GridState.grid_id)
+            .limit(REPLANS)
+        ).all()
+
+    def phone(responder_id: int) -> Actor:
+        return Actor(
+            user_id=None,
+            name=f"r{responder_id}",
+            bindings=(Binding(Role.RESPONDER, responder_id, district_id),),
+        )
+
+    declines = _timed_each(
+        factory,
+        [
+            lambda s, a=a: assignments.decline(
+                s, actor=phone(a.responder_id), clock=clock, assignment_id=a.id, reason="bench"
+            )
+            for a in declining
+        ],
+    )
+    fixes = _timed_each(
+        factory,
+        [
+            lambda s, m=m, g=g: risk_fix.send_to_grid(
+                s,
+                actor=commander,
+                clock=clock,
+                mobilisation_id=mobilisation_id,
+                grid_id=g,
+                responder_id=m.responder_id,
+                from_grid_id=m.grid_id,
+            )
+            for m, g in zip(moving, grids, strict=True)
+        ],
+    )
+    eng.dispose()
+    return {"decline": declines, "risk_fix": fixes}
 
 
 def _summary(figures: dict[str, Any]) -> dict[str, Any]:
@@ -122,34 +274,72 @@ def _summary(figures: dict[str, Any]) -> dict[str, Any]:
         "total_travel_minutes",
         "latest_arrival_minutes",
     )
-    return {k: figures[k] for k in keys} | {"solve_s": figures["solve_s"]}
+    return {k: figures[k] for k in keys}
+
+
+def _spread(times: list[float]) -> dict[str, float]:
+    return {"min": round(min(times), 3), "median": round(statistics.median(times), 3)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--preset", default="xindu", choices=sorted(PRESETS))
+    parser.add_argument("--scale", type=int, default=1, help="the preset this many times over")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    bundle = generate_district(PRESETS[args.preset], seed=args.seed)
+    bundle = generate_district(scaled(PRESETS[args.preset], args.scale), seed=args.seed)
 
-    with tempfile.TemporaryDirectory(prefix="mobilize-bench-") as tmp:
-        figures, sqlite_s, problem = _activate(f"sqlite:///{Path(tmp) / 'b.db'}", bundle)
-    with scratch_postgis() as pg_url:
-        pg_figures, postgis_s, _ = _activate(pg_url, bundle)
+    times: dict[str, list[float]] = {"bare": [], "sqlite": [], "postgis": []}
+    replans: dict[str, list[float]] = defaultdict(list)
+    with tempfile.TemporaryDirectory(prefix="mobilize-bench-") as tmp, scratch_postgis() as pg:
+        template = Path(tmp) / "district.db"
+        _import(f"sqlite:///{template}", bundle)
+        _import(pg, bundle)
+        # The call-up the activation will make: the graph for the bare solve, and greedy's.
+        eng = make_engine(f"sqlite:///{template}")
+        with Session(eng) as session:
+            district_id = session.scalars(select(District.id)).one()
+            problem = callup.district_problem(
+                session, district_id=district_id, rule=RULE, now=CLOCK.now()
+            )
+        eng.dispose()
+        net = engine.flow_network(problem.grids, problem.people, RULE, REACH)
+        plans = []
+        for i in range(args.repeat):
+            times["bare"].append(bare_solve(net))
+            copy = Path(tmp) / f"run{i}.db"
+            shutil.copyfile(template, copy)
+            figures, seconds, mobilisation_id = _activate(f"sqlite:///{copy}")
+            times["sqlite"].append(seconds)
+            plans.append(_summary(figures))
+            for kind, taken in _replans(f"sqlite:///{copy}", mobilisation_id).items():
+                replans[f"{kind}_sqlite"] += taken
+            copy.unlink()
+            with scratch_postgis(template=pg) as run_pg:
+                figures, seconds, mobilisation_id = _activate(run_pg)
+                for kind, taken in _replans(run_pg, mobilisation_id).items():
+                    replans[f"{kind}_postgis"] += taken
+            times["postgis"].append(seconds)
+            plans.append(_summary(figures))
 
-    reach = 180 - RULES[MobilisationKind.EPIDEMIC].setup_minutes
-    greedy = _greedy(problem, reach)
-    rule = RULES[MobilisationKind.EPIDEMIC]
-    greedy_figures = switch.plan_figures(problem, greedy, rule)
+    greedy = switch.plan_figures(problem, _greedy(problem, REACH), RULE)
+    bare, sqlite, postgis = (_spread(times[k]) for k in ("bare", "sqlite", "postgis"))
     result = {
         "preset": args.preset,
-        **_summary(figures),
-        "activation_sqlite_s": round(sqlite_s, 2),
-        "activation_postgis_s": round(postgis_s, 2),
-        "same_plan_on_both_backends": _summary(pg_figures) | {"solve_s": 0}
-        == _summary(figures) | {"solve_s": 0},
-        "baseline_greedy": _summary(greedy_figures),
+        "scale": args.scale,
+        "repeats": args.repeat,
+        **plans[0],
+        "same_plan_every_run_and_backend": all(p == plans[0] for p in plans),
+        "flow_arcs": len(net.tails),
+        "bare_solve_s": bare,
+        "activation_sqlite_s": sqlite,
+        "activation_postgis_s": postgis,
+        "ratio_sqlite_to_bare": {k: round(sqlite[k] / bare[k], 2) for k in ("min", "median")},
+        "ratio_postgis_to_bare": {k: round(postgis[k] / bare[k], 2) for k in ("min", "median")},
+        **{f"replan_{kind}_s": _spread(taken) for kind, taken in sorted(replans.items())},
+        "baseline_greedy": _summary(greedy),
     }
     print(
         json.dumps(result, ensure_ascii=False)

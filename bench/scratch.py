@@ -16,14 +16,16 @@ ADMIN_URL = os.environ.get(
 
 
 @contextmanager
-def scratch_postgis(prefix: str = "mobilize_bench") -> Iterator[str]:
-    """A new, empty database's URL; dropped (connections and all) afterwards."""
+def scratch_postgis(prefix: str = "mobilize_bench", template: str | None = None) -> Iterator[str]:
+    """A new database's URL, empty or a copy of the `template` database's URL (which must
+    have no connections open); dropped (connections and all) afterwards."""
     admin = create_engine(
         make_url(ADMIN_URL).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
     )
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        copy = f' TEMPLATE "{make_url(template).database}"' if template else ""
+        conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     try:
         yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     finally:

@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from mobilize.bundle.model import Bundle
-from mobilize.db.bulk import in_chunks
+from mobilize.db.bulk import in_chunks, refresh_statistics
 from mobilize.db.engine import is_postgres
 from mobilize.db.types import Geometry, parse_all, unparsed
 from mobilize.districts.households import write_households
@@ -367,7 +367,27 @@ def plan_update(
         },
     )
     _sync_pairings(session, did, bundle, units, communities, diff.kinds["pairings"], now, write)
+    if write:
+        # The planner learns the district's size now, not when autovacuum gets round to it:
+        # PostgreSQL, taking a just-imported responder table for one row, read the call-up's
+        # candidates in a nested loop (0.9 s of every re-plan on the street preset, not 0.04).
+        session.flush()
+        refresh_statistics(session, DISTRICT_TABLES)
     return diff, moved
+
+
+# What an import writes in bulk.
+DISTRICT_TABLES = (
+    "street",
+    "community",
+    "grid",
+    "building",
+    "household",
+    "unit",
+    "team",
+    "responder",
+    "pairing",
+)
 
 
 def _stored_micro(session: Session, district_id: int) -> dict[str, dict[str, Any]]:

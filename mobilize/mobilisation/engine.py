@@ -157,22 +157,42 @@ def _own_pairs(
     return ~np.isin(P * len(index) + G, np.asarray(helping, dtype=np.int64))
 
 
-def solve(
+@dataclass(frozen=True)
+class FlowNetwork:
+    """The min-cost flow `solve` hands to OR-Tools, with what reading its flows back needs:
+    node 0 the source, then the people, then per grid a minimum node and a work node, then
+    the sink. Arcs: source to each person, each offered (person, grid outlet), each outlet to
+    the sink."""
+
+    tails: np.ndarray
+    heads: np.ndarray
+    capacities: np.ndarray
+    unit_costs: np.ndarray
+    sink: int
+    n_people: int
+    # per pair offered (sorted by person, then distance): person, grid position, metres
+    P: np.ndarray
+    G: np.ndarray
+    D: np.ndarray
+    arc_pair: np.ndarray  # the pair each person-to-outlet arc carries
+    reached: np.ndarray  # grids someone could reach
+    open_min: np.ndarray
+    open_work: np.ndarray
+
+    @property
+    def n_arcs(self) -> int:
+        return len(self.arc_pair)
+
+
+def flow_network(
     grids: list[GridNeed],
     people: list[Person],
     rule: StaffingRule,
     reach_minutes: float,
-    teams: Sequence[Team] = (),
     candidates: int | None = None,
-) -> Plan:
-    """Fill the grids' open slots with the people given; teams after individuals.
-
-    Each person is offered their `candidates` nearest allowed grids (the rule's number by
-    default); a small re-solve offers every grid, so no slot is out of sight."""
-    started = time.perf_counter()
-    plan = Plan()
-    ids = np.fromiter((g.grid_id for g in grids), dtype=np.int64, count=len(grids))
-    index = {int(g): i for i, g in enumerate(ids)}
+) -> FlowNetwork:
+    """The candidate graph of `solve`, weighted for its lexicographic goal."""
+    index = {g.grid_id: i for i, g in enumerate(grids)}
     gx = np.fromiter((g.x for g in grids), dtype=np.float64, count=len(grids))
     gy = np.fromiter((g.y for g in grids), dtype=np.float64, count=len(grids))
     open_min = np.fromiter((g.open_minimum for g in grids), dtype=np.int64, count=len(grids))
@@ -214,52 +234,83 @@ def solve(
     all_travel = int(pair_cost.max(initial=0)) * n_people + 1
     keep_weight = all_travel if keeps.any() else 0
     minimum_weight = keep_weight * n_people + all_travel
-    # Nodes: source 0, people, then per grid a minimum node and a work node, each with its
-    # outlet to the sink (the minimum's rewarded); a person's arc goes to one of the two.
     grid_index = np.arange(n_grids, dtype=np.int64)
     min_node = 1 + n_people
     work_node = min_node + n_grids
     sink = work_node + n_grids
     n_arcs = len(arc_pair)
-    arc_tails = np.concatenate(
-        [
-            np.zeros(n_people, dtype=np.int64),
-            1 + P[arc_pair],
-            min_node + grid_index,
-            work_node + grid_index,
-        ]
+    return FlowNetwork(
+        tails=np.concatenate(
+            [
+                np.zeros(n_people, dtype=np.int64),
+                1 + P[arc_pair],
+                min_node + grid_index,
+                work_node + grid_index,
+            ]
+        ),
+        heads=np.concatenate(
+            [
+                np.arange(1, 1 + n_people, dtype=np.int64),
+                np.where(arc_is_min, min_node, work_node) + G[arc_pair],
+                np.full(n_grids, sink),
+                np.full(n_grids, sink),
+            ]
+        ),
+        capacities=np.concatenate(
+            [np.ones(n_people + n_arcs, dtype=np.int64), open_min, open_work]
+        ),
+        unit_costs=np.concatenate(
+            [
+                np.zeros(n_people, dtype=np.int64),
+                pair_cost - np.where(keeps[arc_pair], keep_weight, 0),
+                np.full(n_grids, -minimum_weight, dtype=np.int64),
+                np.zeros(n_grids, dtype=np.int64),
+            ]
+        ),
+        sink=sink,
+        n_people=n_people,
+        P=P,
+        G=G,
+        D=D,
+        arc_pair=arc_pair,
+        reached=reached,
+        open_min=open_min,
+        open_work=open_work,
     )
-    arc_heads = np.concatenate(
-        [
-            np.arange(1, 1 + n_people, dtype=np.int64),
-            np.where(arc_is_min, min_node, work_node) + G[arc_pair],
-            np.full(n_grids, sink),
-            np.full(n_grids, sink),
-        ]
-    )
-    capacities = np.concatenate([np.ones(n_people + n_arcs, dtype=np.int64), open_min, open_work])
-    unit_costs = np.concatenate(
-        [
-            np.zeros(n_people, dtype=np.int64),
-            pair_cost - np.where(keeps[arc_pair], keep_weight, 0),
-            np.full(n_grids, -minimum_weight, dtype=np.int64),
-            np.zeros(n_grids, dtype=np.int64),
-        ]
-    )
-    flows = np.zeros(len(arc_tails), dtype=np.int64)
+
+
+def solve(
+    grids: list[GridNeed],
+    people: list[Person],
+    rule: StaffingRule,
+    reach_minutes: float,
+    teams: Sequence[Team] = (),
+    candidates: int | None = None,
+) -> Plan:
+    """Fill the grids' open slots with the people given; teams after individuals.
+
+    Each person is offered their `candidates` nearest allowed grids (the rule's number by
+    default); a small re-solve offers every grid, so no slot is out of sight."""
+    started = time.perf_counter()
+    plan = Plan()
+    net = flow_network(grids, people, rule, reach_minutes, candidates)
+    P, G, D, n_people, n_arcs = net.P, net.G, net.D, net.n_people, net.n_arcs
+    n_grids = len(grids)
+    flows = np.zeros(len(net.tails), dtype=np.int64)
     if n_arcs:
         flow = min_cost_flow.SimpleMinCostFlow()
         arcs = flow.add_arcs_with_capacity_and_unit_cost(
-            arc_tails, arc_heads, capacities, unit_costs
+            net.tails, net.heads, net.capacities, net.unit_costs
         )
         flow.set_node_supply(0, n_people)  # everyone may go; max-flow decides how many can
-        flow.set_node_supply(sink, -n_people)
+        flow.set_node_supply(net.sink, -n_people)
         status = flow.solve_max_flow_with_min_cost()
         if status != flow.OPTIMAL:
             raise RuntimeError(f"min-cost flow did not solve: status {status}")
         flows = flow.flows(arcs)
 
-    used = arc_pair[np.flatnonzero(flows[n_people : n_people + n_arcs] > 0)]
+    ids = np.fromiter((g.grid_id for g in grids), dtype=np.int64, count=n_grids)
+    used = net.arc_pair[np.flatnonzero(flows[n_people : n_people + n_arcs] > 0)]
     filled_min = flows[n_people + n_arcs : n_people + n_arcs + n_grids].copy()
     filled_work = flows[n_people + n_arcs + n_grids :].copy()
     # Within a grid, the nearest people take its minimum slots.
@@ -282,7 +333,7 @@ def solve(
         )
         placed[i] = True
     nearest_of: dict[int, int] = {}
-    own = _own_pairs(people, index, P, G)
+    own = _own_pairs(people, {int(g): i for i, g in enumerate(ids)}, P, G)
     for pair in np.flatnonzero(own)[::-1]:  # pairs are sorted by distance within a person
         nearest_of[int(P[pair])] = int(pair)
     for left in np.flatnonzero(~placed):
@@ -302,8 +353,11 @@ def solve(
             )
             placed[left] = True
     plan.unplaced = [p.person_id for p, done in zip(people, placed, strict=True) if not done]
-    left_min = open_min - filled_min
-    left_work = open_work - filled_work
+    left_min = net.open_min - filled_min
+    left_work = net.open_work - filled_work
+    gx = np.fromiter((g.x for g in grids), dtype=np.float64, count=n_grids)
+    gy = np.fromiter((g.y for g in grids), dtype=np.float64, count=n_grids)
+    reached = net.reached.copy()
     _place_teams(plan, teams, grids, gx, gy, left_min, left_work, reached, rule, reach_minutes)
     return _finish(plan, ids, left_min, left_work, reached, started)
 

@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from mobilize.bundle import Bundle, read_bundle
@@ -59,6 +59,36 @@ def test_import_writes_every_row_and_one_event(
         ]
         assert events[0].payload["counts"]["households"] == len(small_bundle.households)
         assert events[0].occurred_at == clock.now()
+
+
+def test_the_planner_knows_the_district_as_soon_as_it_is_imported(
+    engine: Engine, small_bundle: Bundle, clock: ManualClock
+) -> None:
+    """Without statistics PostgreSQL took the new responder table for one row and read
+    every re-plan's candidates in a nested loop (0.9 s each on the street preset)."""
+    with transaction(make_sessionmaker(engine)) as session:
+        import_district(session, bundle=small_bundle, actor="tester", clock=clock)
+    with Session(engine) as session:
+        if engine.dialect.name == "postgresql":
+            known = dict(
+                session.execute(
+                    text(
+                        "SELECT relname, reltuples FROM pg_class "
+                        "WHERE relname IN ('responder', 'household', 'grid')"
+                    )
+                ).all()
+            )
+        else:  # each row of a table's statistics begins with its number of rows
+            known = {
+                table: int(stat.split()[0])
+                for table, stat in session.execute(text("SELECT tbl, stat FROM sqlite_stat1"))
+                if table in ("responder", "household", "grid")
+            }
+    assert known == {
+        "responder": len(small_bundle.responders),
+        "household": len(small_bundle.households),
+        "grid": len(small_bundle.grids),
+    }
 
 
 def test_a_failure_mid_import_leaves_nothing_behind(
