@@ -73,17 +73,27 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     names = ", ".join(f'"{c}"' for c in columns)
     if not is_postgres(session.get_bind()):
         marks = ", ".join("?" for _ in columns)
-        pairs = [(c, _sqlite_converter(t)) for c, t in zip(columns, types, strict=True)]
-        values = [
-            [
-                row[c] if convert is None or row[c] is None else convert(row[c])
-                for c, convert in pairs
-            ]
-            for row in rows
-        ]
+        # Column by column: one converter each, and a time (most rows of a write share one)
+        # formatted once.
+        stored = []
+        for c, t in zip(columns, types, strict=True):
+            values = [row[c] for row in rows]
+            convert = _sqlite_converter(t)
+            if convert is not None:
+                seen: dict[Any, Any] = {}
+                if isinstance(t, UTCDateTime):
+                    values = [
+                        None if v is None else seen.get(v) or seen.setdefault(v, convert(v))
+                        for v in values
+                    ]
+                else:
+                    values = [None if v is None else convert(v) for v in values]
+            stored.append(values)
         cursor = dbapi.cursor()
         try:
-            cursor.executemany(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', values)
+            cursor.executemany(
+                f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', zip(*stored, strict=True)
+            )
         finally:
             cursor.close()
         return
