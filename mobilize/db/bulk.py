@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -151,3 +152,46 @@ def refresh_statistics(session: Session, tables: Sequence[str]) -> None:
     0.01 ms on xindu, on every phone request); PostgreSQL's autovacuum gets there, later."""
     for table in tables:
         session.execute(text(f'ANALYZE "{table}"'))
+
+
+@contextmanager
+def loading_empty_table(session: Session, table: str) -> Iterator[None]:
+    """A bulk load into `table`: on PostgreSQL, when the table is empty (a database's first
+    district), its foreign keys and non-unique indexes are dropped for the load and made
+    again after it, checked and built once over every row instead of row by row (xindu's
+    households: 9.6 s of COPY with them live, 2.6 s so). In the caller's transaction: if the
+    load fails, the rollback brings them back untouched. An empty table is locked for the
+    load (nobody reads a table with no rows); one that holds rows is loaded as it is, with
+    neither readers nor other writers held up."""
+    held = text(f'SELECT EXISTS (SELECT 1 FROM "{table}")')
+    if not is_postgres(session.get_bind()) or session.execute(held).scalar():
+        yield
+        return
+    session.execute(text(f'LOCK TABLE "{table}" IN ACCESS EXCLUSIVE MODE'))
+    if session.execute(held).scalar():  # another writer's rows committed meanwhile
+        yield
+        return
+    keys = session.execute(
+        text(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = CAST(:t AS regclass) AND contype = 'f' ORDER BY conname"
+        ),
+        {"t": table},
+    ).all()
+    indexes = session.execute(
+        text(
+            "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = CAST(:t AS regclass) AND NOT i.indisunique ORDER BY c.relname"
+        ),
+        {"t": table},
+    ).all()
+    for name, _ in keys:
+        session.execute(text(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}"'))
+    for name, _ in indexes:
+        session.execute(text(f'DROP INDEX "{name}"'))
+    yield
+    for _, definition in indexes:
+        session.execute(text(definition))
+    for name, definition in keys:
+        session.execute(text(f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition}'))

@@ -10,6 +10,7 @@ import shapely
 from sqlalchemy.orm import Session
 
 from mobilize.bundle.model import Bundle
+from mobilize.db.bulk import loading_empty_table
 from mobilize.db.engine import is_postgres
 from mobilize.progress import NoProgress, Progress
 
@@ -43,6 +44,7 @@ def write_households(
         ewkb = shapely.to_wkb(shapely.set_srid(points, 4326), hex=True, include_srid=True)
         columns = f"{COLUMNS}, geom"
         with (
+            loading_empty_table(session, "household"),
             dbapi.cursor() as cursor,
             cursor.copy(f"COPY household ({columns}) FROM STDIN") as copy,
         ):

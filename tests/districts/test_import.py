@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
@@ -104,12 +105,57 @@ def test_a_failure_mid_import_leaves_nothing_behind(
         broken()
 
     monkeypatch.setattr(update, "write_households", households_then_break)
+    schema = _household_schema(engine)
     with pytest.raises(RuntimeError), transaction(make_sessionmaker(engine)) as session:
         import_district(session, bundle=tiny_bundle, actor="a", clock=clock)
     with Session(engine) as session:
         assert _count(session, Household) == 0
         assert _count(session, Grid) == 0
         assert _count(session, Event) == 0
+    # The keys and indexes a first import sets aside on PostgreSQL are back.
+    assert _household_schema(engine) == schema
+
+
+def _household_schema(engine: Engine) -> list[tuple[str, str]]:
+    """The household table's foreign keys and indexes, as the database describes them."""
+    with Session(engine) as session:
+        if engine.dialect.name == "postgresql":
+            rows = session.execute(
+                text(
+                    "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                    "WHERE conrelid = 'household'::regclass UNION ALL "
+                    "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'household'"
+                )
+            ).all()
+        else:
+            rows = session.execute(
+                text("SELECT name, sql FROM sqlite_master WHERE tbl_name = 'household'")
+            ).all()
+    return sorted((str(name), str(definition)) for name, definition in rows)
+
+
+def test_the_first_import_keeps_every_key_and_index_of_the_households(
+    engine: Engine, small_bundle: Bundle, clock: ManualClock
+) -> None:
+    """On PostgreSQL the first district's households load with their foreign keys and plain
+    indexes set aside, made again after: the table ends as the migrations made it, and the
+    keys hold (a household pointing at no grid is refused)."""
+    schema = _household_schema(engine)
+    assert any("FOREIGN KEY (micro_grid_id)" in d for _, d in schema) or (
+        engine.dialect.name != "postgresql"
+    )
+    with transaction(make_sessionmaker(engine)) as session:
+        import_district(session, bundle=small_bundle, actor="tester", clock=clock)
+    assert _household_schema(engine) == schema
+    with Session(engine) as session:
+        assert _count(session, Household) == len(small_bundle.households)
+        household = session.scalars(select(Household).limit(1)).one()
+        with pytest.raises(sqlalchemy.exc.IntegrityError):
+            session.execute(
+                text("UPDATE household SET micro_grid_id = -1 WHERE id = :id"),
+                {"id": household.id},
+            )
+            session.flush()
 
 
 def test_tags_are_queryable_as_a_bitmask(
