@@ -158,6 +158,30 @@ def test_the_first_import_keeps_every_key_and_index_of_the_households(
             session.flush()
 
 
+def test_addresses_with_backslashes_tabs_and_line_breaks_are_stored_as_written(
+    engine: Engine, small_bundle: Bundle, clock: ManualClock
+) -> None:
+    """PostgreSQL's households go in as COPY text, where these characters mean something."""
+    awkward = ["新都大道\\8号\t2单元", "桂湖路\n3栋\r502室", "\\N", "  "]
+    h = small_bundle.households
+    original = h.address[: len(awkward)]
+    h.address[: len(awkward)] = awkward
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            import_district(session, bundle=small_bundle, actor="tester", clock=clock)
+    finally:
+        h.address[: len(awkward)] = original
+    with Session(engine) as session:
+        stored = dict(
+            session.execute(
+                select(Household.code, Household.address).where(
+                    Household.code.in_(h.code[: len(awkward)])
+                )
+            ).all()
+        )
+    assert [stored[code] for code in h.code[: len(awkward)]] == awkward
+
+
 def test_tags_are_queryable_as_a_bitmask(
     engine: Engine, tiny_bundle: Bundle, clock: ManualClock, tmp_path: Path
 ) -> None:
