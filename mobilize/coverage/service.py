@@ -287,7 +287,10 @@ def add_checks(
     changed, writes = [], []
     for grid_id in sorted(checks):
         params = {"m": mobilisation.id, "g": grid_id, "n": checks[grid_id], "now": now}
-        (state,) = core_rows(session, _ADD_CHECKS, params)
+        found = core_rows(session, _ADD_CHECKS, params)
+        if not found:
+            continue  # a grid with no state in this mobilisation (drawn after it began)
+        state = found[0]
         now_is = dict(state._mapping)
         new = _next_state(
             mobilisation,
