@@ -68,24 +68,23 @@ def _counts(
     session: Session,
     mobilisation_id: int,
     grid_ids: Iterable[int] | None,
-    *,
-    checks: bool = True,
 ) -> dict[int, _Counts]:
-    """People by state and (with `checks`) households checked, per grid, from the source
-    rows."""
+    """People by state per grid, from the source rows; with `grid_ids` None, every grid's,
+    and its households checked too (a grid's `checked` is otherwise its state's own count,
+    which only `add_checks` raises)."""
     params: dict[str, object]
     if grid_ids is None:
-        people, checks_in, params = _PEOPLE, _CHECKS, {"m": mobilisation_id}
+        people, params = _PEOPLE, {"m": mobilisation_id}
     else:
-        people, checks_in = _PEOPLE_IN, _CHECKS_IN
-        params = {"m": mobilisation_id, "ids": list(grid_ids)}
+        people, params = _PEOPLE_IN, {"m": mobilisation_id, "ids": list(grid_ids)}
     found: dict[int, dict[str, int]] = {}
     for grid_id, assigned, answered, on_site in session.execute(people, params).all():
         found.setdefault(grid_id, {}).update(
             assigned=assigned, answered=int(answered or 0), on_site=int(on_site or 0)
         )
-    for grid_id, checked in session.execute(checks_in, params).all() if checks else ():
-        found.setdefault(grid_id, {})["checked"] = checked
+    if grid_ids is None:
+        for grid_id, checked in session.execute(_CHECKS, params).all():
+            found.setdefault(grid_id, {})["checked"] = checked
     return {g: _Counts(**c) for g, c in found.items()}
 
 
@@ -107,7 +106,6 @@ _CHECKS = (
     .where(HouseholdRecord.mobilisation_id == bindparam("m"), HouseholdRecord.kind == "check")
     .group_by(Household.micro_grid_id)
 )
-_CHECKS_IN = _CHECKS.where(Household.micro_grid_id.in_(bindparam("ids", expanding=True)))
 # Rows, not objects (loading objects cost most of a phone's recount); objects of these states
 # already in the session are brought up to date by hand (`_mirror`).
 _STATE = table_of(GridState).c
@@ -255,7 +253,7 @@ def track(
     # state before it wrote (on PostgreSQL the locked read returns their committed row;
     # SQLite has one writer anyway).
     states = core_rows(session, _STATES_IN, {"m": mobilisation.id, "ids": ids})
-    people = _counts(session, mobilisation.id, ids, checks=False)
+    people = _counts(session, mobilisation.id, ids)
     changed, writes = [], []
     for state in states:
         counts = replace(people.get(state.grid_id, _Counts()), checked=state.checked)
@@ -298,7 +296,7 @@ def add_checks(
             _Counts(state.assigned, state.answered, state.on_site, state.checked),
             clock,
         )
-        if new is not None:  # the status, or when it was first mobilised or checked, moved
+        if new is not None:  # the status moved (and with it when first mobilised or checked)
             writes.append(_state_write(mobilisation, grid_id, new))
             now_is.update(new)
         _mirror(session, now_is)

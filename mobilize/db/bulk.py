@@ -81,8 +81,8 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
             values = [row[c] for row in rows]
             convert = _sqlite_converter(t)
             if convert is not None:
-                seen: dict[Any, Any] = {}
                 if isinstance(t, UTCDateTime):
+                    seen: dict[Any, Any] = {}
                     values = [
                         None if v is None else seen.get(v) or seen.setdefault(v, convert(v))
                         for v in values

@@ -170,6 +170,10 @@ class FlowNetwork:
     unit_costs: np.ndarray
     sink: int
     n_people: int
+    ids: np.ndarray  # per grid position: its id, and where it lies
+    index: dict[int, int]  # grid id -> position
+    gx: np.ndarray
+    gy: np.ndarray
     # per pair offered (sorted by person, then distance): person, grid position, metres
     P: np.ndarray
     G: np.ndarray
@@ -192,6 +196,7 @@ def flow_network(
     candidates: int | None = None,
 ) -> FlowNetwork:
     """The candidate graph of `solve`, weighted for its lexicographic goal."""
+    ids = np.fromiter((g.grid_id for g in grids), dtype=np.int64, count=len(grids))
     index = {g.grid_id: i for i, g in enumerate(grids)}
     gx = np.fromiter((g.x for g in grids), dtype=np.float64, count=len(grids))
     gy = np.fromiter((g.y for g in grids), dtype=np.float64, count=len(grids))
@@ -269,6 +274,10 @@ def flow_network(
         ),
         sink=sink,
         n_people=n_people,
+        ids=ids,
+        index=index,
+        gx=gx,
+        gy=gy,
         P=P,
         G=G,
         D=D,
@@ -309,7 +318,7 @@ def solve(
             raise RuntimeError(f"min-cost flow did not solve: status {status}")
         flows = flow.flows(arcs)
 
-    ids = np.fromiter((g.grid_id for g in grids), dtype=np.int64, count=n_grids)
+    ids = net.ids
     used = net.arc_pair[np.flatnonzero(flows[n_people : n_people + n_arcs] > 0)]
     filled_min = flows[n_people + n_arcs : n_people + n_arcs + n_grids].copy()
     filled_work = flows[n_people + n_arcs + n_grids :].copy()
@@ -333,7 +342,7 @@ def solve(
         )
         placed[i] = True
     nearest_of: dict[int, int] = {}
-    own = _own_pairs(people, {int(g): i for i, g in enumerate(ids)}, P, G)
+    own = _own_pairs(people, net.index, P, G)
     for pair in np.flatnonzero(own)[::-1]:  # pairs are sorted by distance within a person
         nearest_of[int(P[pair])] = int(pair)
     for left in np.flatnonzero(~placed):
@@ -355,10 +364,10 @@ def solve(
     plan.unplaced = [p.person_id for p, done in zip(people, placed, strict=True) if not done]
     left_min = net.open_min - filled_min
     left_work = net.open_work - filled_work
-    gx = np.fromiter((g.x for g in grids), dtype=np.float64, count=n_grids)
-    gy = np.fromiter((g.y for g in grids), dtype=np.float64, count=n_grids)
-    reached = net.reached.copy()
-    _place_teams(plan, teams, grids, gx, gy, left_min, left_work, reached, rule, reach_minutes)
+    reached = net.reached.copy()  # teams reach further grids
+    _place_teams(
+        plan, teams, grids, net.gx, net.gy, left_min, left_work, reached, rule, reach_minutes
+    )
     return _finish(plan, ids, left_min, left_work, reached, started)
 
 

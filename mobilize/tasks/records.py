@@ -225,7 +225,8 @@ _HOUSEHOLDS = select(_H.id, _H.micro_grid_id, _H.tags, _H.code).where(
 
 @dataclass(frozen=True)
 class _TaskToRecord:
-    """What a record needs of its task (`lifecycle.TaskArea` and the households it covers)."""
+    """What a record needs of its task: its kind and status, and the area and tags that say
+    which households are its."""
 
     id: int
     mobilisation_id: int
