@@ -30,6 +30,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -210,6 +211,28 @@ def _replans(url: str, mobilisation_id: int) -> dict[str, list[float]]:
             .order_by(Assignment.id)
             .limit(REPLANS)
         ).all()
+
+    def phone(responder_id: int) -> Actor:
+        return Actor(
+            user_id=None,
+            name=f"r{responder_id}",
+            bindings=(Binding(Role.RESPONDER, responder_id, district_id),),
+        )
+
+    declines = _timed_each(
+        factory,
+        [
+            partial(
+                assignments.decline,
+                actor=phone(a.responder_id),
+                clock=clock,
+                assignment_id=a.id,
+                reason="bench",
+            )
+            for a in declining
+        ],
+    )
+    with factory() as session:
         moving = session.execute(
             select(Assignment.responder_id, Assignment.grid_id)
             .where(
@@ -229,34 +252,29 @@ def _replans(url: str, mobilisation_id: int) -> dict[str, list[float]]:
             .limit(REPLANS)
         ).all()
 
-    def phone(responder_id: int) -> Actor:
-        return Actor(
-            user_id=None,
-            name=f"r{responder_id}",
-            bindings=(Binding(Role.RESPONDER, responder_id, district_id),),
+    def move(session: Session, responder_id: int, grid_id: int) -> None:
+        # Where they are now: an earlier move's re-plan may have moved them.
+        now_at = session.scalars(
+            select(Assignment.grid_id).where(
+                Assignment.mobilisation_id == mobilisation_id,
+                Assignment.responder_id == responder_id,
+                Assignment.status == AssignmentStatus.ASSIGNED.value,
+            )
+        ).one()
+        risk_fix.send_to_grid(
+            session,
+            actor=commander,
+            clock=clock,
+            mobilisation_id=mobilisation_id,
+            grid_id=grid_id,
+            responder_id=responder_id,
+            from_grid_id=now_at,
         )
 
-    declines = _timed_each(
-        factory,
-        [
-            lambda s, a=a: assignments.decline(
-                s, actor=phone(a.responder_id), clock=clock, assignment_id=a.id, reason="bench"
-            )
-            for a in declining
-        ],
-    )
     fixes = _timed_each(
         factory,
         [
-            lambda s, m=m, g=g: risk_fix.send_to_grid(
-                s,
-                actor=commander,
-                clock=clock,
-                mobilisation_id=mobilisation_id,
-                grid_id=g,
-                responder_id=m.responder_id,
-                from_grid_id=m.grid_id,
-            )
+            partial(move, responder_id=m.responder_id, grid_id=g)
             for m, g in zip(moving, grids, strict=True)
         ],
     )
@@ -278,7 +296,15 @@ def _summary(figures: dict[str, Any]) -> dict[str, Any]:
 
 
 def _spread(times: list[float]) -> dict[str, float]:
-    return {"min": round(min(times), 3), "median": round(statistics.median(times), 3)}
+    return {"min": min(times), "median": statistics.median(times)}
+
+
+def _rounded(spread: dict[str, float], digits: int) -> dict[str, float]:
+    return {k: round(v, digits) for k, v in spread.items()}
+
+
+def _ratio(spread: dict[str, float], bare: dict[str, float]) -> dict[str, float]:
+    return {k: round(spread[k] / bare[k], 2) for k in ("min", "median")}
 
 
 def main() -> None:
@@ -333,12 +359,15 @@ def main() -> None:
         **plans[0],
         "same_plan_every_run_and_backend": all(p == plans[0] for p in plans),
         "flow_arcs": len(net.tails),
-        "bare_solve_s": bare,
-        "activation_sqlite_s": sqlite,
-        "activation_postgis_s": postgis,
-        "ratio_sqlite_to_bare": {k: round(sqlite[k] / bare[k], 2) for k in ("min", "median")},
-        "ratio_postgis_to_bare": {k: round(postgis[k] / bare[k], 2) for k in ("min", "median")},
-        **{f"replan_{kind}_s": _spread(taken) for kind, taken in sorted(replans.items())},
+        "bare_solve_s": _rounded(bare, 4),
+        "activation_sqlite_s": _rounded(sqlite, 3),
+        "activation_postgis_s": _rounded(postgis, 3),
+        "ratio_sqlite_to_bare": _ratio(sqlite, bare),
+        "ratio_postgis_to_bare": _ratio(postgis, bare),
+        **{
+            f"replan_{kind}_s": _rounded(_spread(taken), 3)
+            for kind, taken in sorted(replans.items())
+        },
         "baseline_greedy": _summary(greedy),
     }
     print(
