@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mobilize.clock import Clock
 from mobilize.db import transaction
 from mobilize.db.bulk import insert_rows
+from mobilize.db.one_of import one_of
 from mobilize.db.session import rowcount
 from mobilize.models import LIVE, Mobilisation, Notification, table_of
 from mobilize.notify import Message, Notifier
@@ -112,14 +113,14 @@ def _claim(
             ids = list(session.scalars(query.where(Notification.mobilisation_id.in_(live))))
             if len(ids) < limit:
                 ids += session.scalars(
-                    query.limit(limit - len(ids)).where(Notification.id.not_in(ids))
+                    query.limit(limit - len(ids)).where(~one_of(Notification.id, ids))
                 )
         if not ids:
             return []
         lease = now + LEASE
         session.execute(
             update(Notification)
-            .where(Notification.id.in_(ids), due)
+            .where(one_of(Notification.id, ids), due)
             .values(next_attempt_at=lease)
             .execution_options(synchronize_session=False)
         )
@@ -131,7 +132,7 @@ def _claim(
                 Notification.text,
                 Notification.attempts,
                 Notification.delivered,
-            ).where(Notification.id.in_(ids), Notification.next_attempt_at == lease)
+            ).where(one_of(Notification.id, ids), Notification.next_attempt_at == lease)
         ).all()
     rank = {pk: i for i, pk in enumerate(ids)}  # sent in the order chosen: live ones first
     return sorted(rows, key=lambda r: rank[r.id])

@@ -20,6 +20,7 @@ from sqlalchemy.orm.util import identity_key
 
 from mobilize.clock import Clock
 from mobilize.db.bulk import insert_rows
+from mobilize.db.one_of import one_of
 from mobilize.db.session import core_rows
 from mobilize.events import record_events
 from mobilize.mobilisation.rules import StaffingRule
@@ -99,7 +100,7 @@ _PEOPLE = (
     .where(Assignment.mobilisation_id == bindparam("m"), Assignment.status.in_(HOLDING))
     .group_by(Assignment.grid_id)
 )
-_PEOPLE_IN = _PEOPLE.where(Assignment.grid_id.in_(bindparam("ids", expanding=True)))
+_PEOPLE_IN = _PEOPLE.where(one_of(Assignment.grid_id, "ids"))
 _CHECKS = (
     select(Household.micro_grid_id, func.count())
     .join(HouseholdRecord, HouseholdRecord.household_id == Household.id)
@@ -113,7 +114,7 @@ _STATES_IN = (
     select(*_STATE)
     .where(
         _STATE.mobilisation_id == bindparam("m"),
-        _STATE.grid_id.in_(bindparam("ids", expanding=True)),
+        one_of(_STATE.grid_id, "ids"),
     )
     .order_by(_STATE.grid_id)
     .with_for_update()

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any
 
 import shapely
 from sqlalchemy import JSON, Boolean, Table, text
@@ -49,18 +49,6 @@ def _sqlite_converter(column_type: Any) -> Callable[[Any], Any] | None:
     if isinstance(column_type, Boolean):
         return int
     return None
-
-
-IN_CHUNK = 5000  # ids per IN list (SQLite's limit on parameters is 32,766)
-
-
-K = TypeVar("K", int, str)
-
-
-def in_chunks(ids: Sequence[K]) -> Iterator[Sequence[K]]:
-    """`ids` (or codes) in slices short enough for one IN list each."""
-    for start in range(0, len(ids), IN_CHUNK):
-        yield ids[start : start + IN_CHUNK]
 
 
 def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:

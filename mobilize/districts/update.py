@@ -19,8 +19,9 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from mobilize.bundle.model import Bundle
-from mobilize.db.bulk import in_chunks, refresh_statistics
+from mobilize.db.bulk import refresh_statistics
 from mobilize.db.engine import is_postgres
+from mobilize.db.one_of import one_of
 from mobilize.db.types import Geometry, parse_all, unparsed
 from mobilize.districts.households import write_households
 from mobilize.errors import DomainError
@@ -209,8 +210,7 @@ def _update_by_id(session: Session, model: Any, rows: list[dict[str, Any]]) -> N
 
 
 def _retire(session: Session, model: Any, ids: Sequence[int], now: datetime) -> None:
-    for chunk in in_chunks(ids):
-        session.execute(update(model).where(model.id.in_(chunk)).values(retired_at=now))
+    session.execute(update(model).where(one_of(model.id, ids)).values(retired_at=now))
 
 
 def plan_update(
@@ -669,10 +669,7 @@ def _touched_communities(
                 touched.setdefault(community_id, set()).add(f"{kind} {code}")
 
     def stored(stmt: Any, codes: list[str], column: Any) -> list[Any]:
-        found: list[Any] = []
-        for chunk in in_chunks(codes):
-            found += session.execute(stmt.where(column.in_(chunk))).all()
-        return found
+        return list(session.execute(stmt.where(one_of(column, codes))).all())
 
     community_ids = dict(
         session.execute(

@@ -33,7 +33,7 @@ from mobilize.coverage import milestones
 from mobilize.coverage import service as coverage
 from mobilize.coverage.risk import risk_for
 from mobilize.db import transaction
-from mobilize.db.bulk import in_chunks
+from mobilize.db.one_of import one_of
 from mobilize.drill.params import DrillParams
 from mobilize.errors import DomainError
 from mobilize.mobilisation import assignments, callup, risk_fix, switch
@@ -319,21 +319,19 @@ class Simulation:
             assert last is not None  # numbered at commit: rows read back always are
             self.seq = last
             touched = sorted({int(r[1]) for r in rows})
-            found: list[Any] = []
-            for chunk in in_chunks(touched):
-                found += session.execute(
-                    select(
-                        Assignment.id,
-                        Assignment.responder_id,
-                        Assignment.grid_id,
-                        Assignment.status,
-                        Assignment.distance_m,
-                        Assignment.mode,
-                    ).where(
-                        Assignment.mobilisation_id == self.mid,
-                        Assignment.responder_id.in_(chunk),
-                    )
-                ).all()
+            found = session.execute(
+                select(
+                    Assignment.id,
+                    Assignment.responder_id,
+                    Assignment.grid_id,
+                    Assignment.status,
+                    Assignment.distance_m,
+                    Assignment.mode,
+                ).where(
+                    Assignment.mobilisation_id == self.mid,
+                    one_of(Assignment.responder_id, touched),
+                )
+            ).all()
         for row in sorted(found, key=lambda r: r.responder_id):
             self._reconcile(row)
 

@@ -19,7 +19,7 @@ from sqlalchemy import select, union_all
 from sqlalchemy.orm import Session
 
 from geo import LocalMetric
-from mobilize.db.bulk import in_chunks
+from mobilize.db.one_of import one_of
 from mobilize.db.types import parse_all, unparsed
 from mobilize.mobilisation.engine import GridNeed, Person, Team
 from mobilize.mobilisation.rules import StaffingRule
@@ -75,7 +75,7 @@ def load_grids(
             Grid.id, Grid.community_id, Grid.parent_id, Grid.household_count, unparsed(Grid.centre)
         )
         .where(
-            Grid.community_id.in_(community_ids),
+            one_of(Grid.community_id, community_ids),
             Grid.level == GridLevel.MICRO.value,
             Grid.current(),
         )
@@ -185,7 +185,7 @@ def busy_elsewhere(session: Session, mobilisation_id: int) -> set[int]:
     return set(
         session.scalars(
             select(Assignment.responder_id).where(
-                Assignment.mobilisation_id.in_(others),
+                one_of(Assignment.mobilisation_id, others),
                 Assignment.status.in_(HOLDING),
             )
         )
@@ -194,17 +194,14 @@ def busy_elsewhere(session: Session, mobilisation_id: int) -> set[int]:
 
 def called_among(session: Session, mobilisation_id: int, responder_ids: list[int]) -> set[int]:
     """Which of these people hold or held an assignment in the mobilisation."""
-    seen: set[int] = set()
-    for chunk in in_chunks(responder_ids):
-        seen.update(
-            session.scalars(
-                select(Assignment.responder_id).where(
-                    Assignment.mobilisation_id == mobilisation_id,
-                    Assignment.responder_id.in_(chunk),
-                )
+    return set(
+        session.scalars(
+            select(Assignment.responder_id).where(
+                Assignment.mobilisation_id == mobilisation_id,
+                one_of(Assignment.responder_id, responder_ids),
             )
         )
-    return seen
+    )
 
 
 def build_problem(
@@ -224,7 +221,7 @@ def build_problem(
     # cheap); who else was called is asked of the roster alone, below.
     existing = session.scalars(
         select(Assignment).where(
-            Assignment.mobilisation_id == mobilisation.id, Assignment.community_id.in_(region)
+            Assignment.mobilisation_id == mobilisation.id, one_of(Assignment.community_id, region)
         )
     ).all()
     holding_fixed: dict[int, int] = defaultdict(int)
@@ -255,7 +252,7 @@ def build_problem(
         by_community[g.community_id].append(g.grid_id)
     pairings = session.scalars(
         select(Pairing)
-        .where(Pairing.community_id.in_(region), Pairing.current())
+        .where(one_of(Pairing.community_id, region), Pairing.current())
         .order_by(Pairing.unit_id, Pairing.community_id)
     ).all()
     movable_ids = [a.responder_id for a in movable]
@@ -265,15 +262,15 @@ def build_problem(
     ids = union_all(
         select(Responder.id).where(
             Responder.kind == ResponderKind.MICRO_GRID_MEMBER.value,
-            Responder.home_grid_id.in_(list(info)),
+            one_of(Responder.home_grid_id, info),
         ),
         select(Responder.id).where(
             Responder.kind == ResponderKind.GRID_WORKER.value,
-            Responder.home_grid_id.in_(list(children)),
+            one_of(Responder.home_grid_id, children),
         ),
         select(Responder.id).where(
             Responder.kind == ResponderKind.SUNK_CADRE.value,
-            Responder.unit_id.in_({p.unit_id for p in pairings}),
+            one_of(Responder.unit_id, sorted({p.unit_id for p in pairings})),
         ),
         select(Responder.id).where(
             Responder.district_id == mobilisation.district_id,
@@ -281,11 +278,11 @@ def build_problem(
             Responder.team_id.is_(None),
             Responder.geom.is_not(None),
         ),
-        select(Responder.id).where(Responder.team_id.in_(team_scope)),
-        select(Responder.id).where(Responder.id.in_(movable_ids)),
+        select(Responder.id).where(one_of(Responder.team_id, sorted(team_scope))),
+        select(Responder.id).where(one_of(Responder.id, movable_ids)),
         select(Responder.id)
         .join(Building, Building.id == Responder.leads_building_id)
-        .where(Building.micro_grid_id.in_(list(info)), Building.current()),
+        .where(one_of(Building.micro_grid_id, info), Building.current()),
     )
     roster = candidates(session, who=Responder.id.in_(ids), metric=metric, info=info, now=now)
     by_id = {c.id: c for c in roster}
@@ -334,7 +331,7 @@ def build_problem(
             )
     people.extend(_cadres(pairings, info, by_community, fresh, existing, by_id))
     inside = shapely.union_all(
-        session.scalars(select(Community.geom).where(Community.id.in_(region))).all()
+        session.scalars(select(Community.geom).where(one_of(Community.id, region))).all()
     )
     shapely.prepare(inside)
     for c in fresh:
@@ -455,11 +452,11 @@ def _teams_in_scope(session: Session, mobilisation: Mobilisation, scope: Sequenc
 
     paired_units = set(
         session.scalars(
-            select(Pairing.unit_id).where(Pairing.community_id.in_(scope), Pairing.current())
+            select(Pairing.unit_id).where(one_of(Pairing.community_id, scope), Pairing.current())
         )
     )
     inside = shapely.union_all(
-        session.scalars(select(Community.geom).where(Community.id.in_(scope))).all()
+        session.scalars(select(Community.geom).where(one_of(Community.id, scope))).all()
     )
     shapely.prepare(inside)
     homes: dict[int, list[shapely.Point]] = defaultdict(list)

@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 from mobilize.auth.actor import Actor
 from mobilize.clock import Clock
 from mobilize.coverage import service as coverage
-from mobilize.db.bulk import in_chunks, insert_rows
+from mobilize.db.bulk import insert_rows
+from mobilize.db.one_of import one_of
 from mobilize.events import record_events
 from mobilize.mobilisation import callup, engine
 from mobilize.mobilisation.locks import lock_roster
@@ -48,28 +49,30 @@ def apply_plan(
     placed = {p.person_id: p for p in plan.placements}
     # Only the plan's people: a re-plan of one community must not load a district's rows.
     concerned = sorted(set(placed) | set(plan.unplaced))
-    current: dict[int, Assignment] = {}
-    for chunk in in_chunks(concerned):
+    current = {
+        a.responder_id: a
         for a in session.scalars(
             select(Assignment).where(
                 Assignment.mobilisation_id == mobilisation.id,
-                Assignment.responder_id.in_(chunk),
+                one_of(Assignment.responder_id, concerned),
             )
-        ):
-            current[a.responder_id] = a
+        )
+    }
     grid_ids = {p.grid_id for p in plan.placements}
     # Names and phones only: loading whole rows (geometry included) costs seconds at scale.
     grids = {
         g.id: g
         for g in session.execute(
-            select(Grid.id, Grid.code, Grid.name, Grid.community_id).where(Grid.id.in_(grid_ids))
+            select(Grid.id, Grid.code, Grid.name, Grid.community_id).where(
+                one_of(Grid.id, sorted(grid_ids))
+            )
         )
     }
     communities = {
         c.id: c
         for c in session.execute(
             select(Community.id, Community.code, Community.name).where(
-                Community.id.in_({g.community_id for g in grids.values()})
+                one_of(Community.id, sorted({g.community_id for g in grids.values()}))
             )
         )
     }
@@ -77,7 +80,7 @@ def apply_plan(
         r.id: r
         for r in session.execute(
             select(Responder.id, Responder.name, Responder.phone).where(
-                Responder.id.in_(list(placed))
+                one_of(Responder.id, placed)
             )
         )
     }

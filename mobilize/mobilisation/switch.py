@@ -25,6 +25,7 @@ from mobilize.auth.scope import (
 from mobilize.clock import Clock
 from mobilize.coverage import service as coverage
 from mobilize.db import transaction
+from mobilize.db.one_of import one_of
 from mobilize.db.session import rowcount
 from mobilize.errors import Forbidden, InvalidInput
 from mobilize.events import record_event, record_events
@@ -245,7 +246,10 @@ def _active_over(session: Session, communities: tuple[int, ...]) -> Mobilisation
     found = session.scalar(
         select(Mobilisation)
         .join(MobilisationArea)
-        .where(MobilisationArea.community_id.in_(communities), MobilisationArea.active.is_(True))
+        .where(
+            one_of(MobilisationArea.community_id, communities),
+            MobilisationArea.active.is_(True),
+        )
         .order_by(Mobilisation.id)
         .limit(1)
     )
@@ -296,14 +300,14 @@ def _open_party_organisations(
 ) -> None:
     """临时党组织 per community, led by its secretary, else its most senior sunk cadre."""
     rows = session.scalars(
-        select(Community).where(Community.id.in_(communities)).order_by(Community.id)
+        select(Community).where(one_of(Community.id, communities)).order_by(Community.id)
     ).all()
     secretaries = {
         r.code: r
         for r in session.scalars(
             select(Responder).where(
                 Responder.district_id == mobilisation.district_id,
-                Responder.code.in_([c.secretary_code for c in rows if c.secretary_code]),
+                one_of(Responder.code, [c.secretary_code for c in rows if c.secretary_code]),
                 Responder.current(),
             )
         )
@@ -311,7 +315,7 @@ def _open_party_organisations(
     away = set(
         session.scalars(
             select(Responder.id).where(
-                Responder.id.in_([r.id for r in secretaries.values()]), away_at(clock.now())
+                one_of(Responder.id, [r.id for r in secretaries.values()]), away_at(clock.now())
             )
         )
     )
@@ -412,7 +416,7 @@ def stand_down(
     phones = dict(
         session.execute(
             select(Responder.id, Responder.phone).where(
-                Responder.id.in_([a.responder_id for a in holding])
+                one_of(Responder.id, [a.responder_id for a in holding])
             )
         ).all()
     )

@@ -16,6 +16,7 @@ from mobilize.auth.actor import DISPATCH_ROLES, Actor
 from mobilize.auth.scope import street_in_place, visible, visible_mobilisation
 from mobilize.clock import Clock
 from mobilize.db.bulk import insert_rows
+from mobilize.db.one_of import one_of
 from mobilize.errors import Forbidden, InvalidInput
 from mobilize.events import record_event, record_events
 from mobilize.models import (
@@ -92,7 +93,7 @@ def generate_for_activation(
         session.execute(
             select(Household.micro_grid_id, func.count())
             .where(
-                Household.micro_grid_id.in_([g.id for g in grids]),
+                one_of(Household.micro_grid_id, [g.id for g in grids]),
                 Household.tags.op("&")(SUPPLY_TAGS) != 0,
                 Household.current(),
             )
@@ -197,15 +198,15 @@ def dispatch(
     micro = select(Grid.id, Grid.community_id).where(
         Grid.level == GridLevel.MICRO.value, Grid.current(), visible(actor, Grid)
     )
-    wanted = [micro.where(Grid.id.in_(areas.grids))] if areas.grids else []
+    wanted = [micro.where(one_of(Grid.id, areas.grids))] if areas.grids else []
     if areas.micro_grids_of_communities:
-        wanted.append(micro.where(Grid.community_id.in_(areas.micro_grids_of_communities)))
+        wanted.append(micro.where(one_of(Grid.community_id, areas.micro_grids_of_communities)))
     for street_id in areas.micro_grids_of_streets:  # a street wider than your place: refused
         street_in_place(session, actor, street_id)
     if areas.micro_grids_of_streets:
         wanted.append(
             micro.join(Community, Community.id == Grid.community_id).where(
-                Community.street_id.in_(areas.micro_grids_of_streets)
+                one_of(Community.street_id, areas.micro_grids_of_streets)
             )
         )
     seen: set[int] = set()
@@ -220,7 +221,7 @@ def dispatch(
         mine = set(
             session.scalars(
                 select(Community.id).where(
-                    Community.id.in_(areas.communities), visible(actor, Community)
+                    one_of(Community.id, areas.communities), visible(actor, Community)
                 )
             )
         )
@@ -297,7 +298,7 @@ def promote_staffed(
         return []
     held = select(Assignment.grid_id).where(
         Assignment.mobilisation_id == mobilisation_id,
-        Assignment.grid_id.in_(ids),
+        one_of(Assignment.grid_id, ids),
         Assignment.status.in_(HOLDING),
     )
     communities = select(Grid.community_id).where(Grid.id.in_(held))

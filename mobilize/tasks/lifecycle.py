@@ -17,6 +17,7 @@ from mobilize import idempotency, validation
 from mobilize.auth.actor import DISPATCH_ROLES, Actor
 from mobilize.auth.scope import in_place, visible
 from mobilize.clock import Clock
+from mobilize.db.one_of import one_of
 from mobilize.db.session import core_rows, rowcount
 from mobilize.errors import DomainError, Forbidden, InvalidInput, NotFound
 from mobilize.events import record_event
@@ -113,8 +114,8 @@ def task_event(
     )
 
 
-def doer_of_task(mine: Any) -> Any:
-    """A column: which of `mine` (an expanding bind of the caller's responder ids) does the
+def doer_of_task(mine: str) -> Any:
+    """A column: which of `mine` (the name of a parameter: the caller's responder ids) does the
     task in the statement's `Task` row, the lowest id first; NULL if none. A task's people
     are its explicit assignees, else whoever holds its area (its grid, or its community for
     a community's task). A column, not a query of its own, so a phone's sync reads its task
@@ -123,7 +124,7 @@ def doer_of_task(mine: Any) -> Any:
     holding = select(func.min(Assignment.responder_id)).where(
         Assignment.mobilisation_id == Task.mobilisation_id,
         Assignment.status.in_(HOLDING),
-        Assignment.responder_id.in_(mine),
+        one_of(Assignment.responder_id, mine),
         or_(
             Assignment.grid_id == Task.grid_id,
             and_(Task.grid_id.is_(None), Assignment.community_id == Task.community_id),
@@ -133,14 +134,14 @@ def doer_of_task(mine: Any) -> Any:
         (
             assigned.exists(),
             assigned.with_only_columns(func.min(TaskAssignee.responder_id))
-            .where(TaskAssignee.responder_id.in_(mine))
+            .where(one_of(TaskAssignee.responder_id, mine))
             .scalar_subquery(),
         ),
         else_=holding.scalar_subquery(),
     )
 
 
-_DOER = select(doer_of_task(bindparam("mine", expanding=True))).where(Task.id == bindparam("task"))
+_DOER = select(doer_of_task("mine")).where(Task.id == bindparam("task"))
 
 
 def doer(session: Session, actor: Actor, task: Task) -> int:

@@ -18,6 +18,7 @@ from mobilize.auth.actor import Actor
 from mobilize.clock import Clock
 from mobilize.coverage import service as coverage
 from mobilize.db.bulk import insert_many_if_absent
+from mobilize.db.one_of import one_of
 from mobilize.db.session import AnyRow, core_rows
 from mobilize.errors import DomainError, InvalidInput, NotFound
 from mobilize.events import record_event
@@ -218,9 +219,7 @@ MAX_BATCH = 500
 _H = table_of(Household).c
 
 
-_HOUSEHOLDS = select(_H.id, _H.micro_grid_id, _H.tags, _H.code).where(
-    _H.id.in_(bindparam("ids", expanding=True))
-)
+_HOUSEHOLDS = select(_H.id, _H.micro_grid_id, _H.tags, _H.code).where(one_of(_H.id, "ids"))
 
 
 @dataclass(frozen=True)
@@ -249,7 +248,7 @@ _TASK_AND_MOBILISATION = (
         Task.status,
         Mobilisation.t0,
         Mobilisation.rule,
-        doer_of_task(bindparam("mine", expanding=True)).label("doer"),
+        doer_of_task("mine").label("doer"),
     )
     .join(Mobilisation, Mobilisation.id == Task.mobilisation_id)
     .where(Task.id == bindparam("task"))
