@@ -10,19 +10,12 @@ import shapely
 from sqlalchemy.orm import Session
 
 from mobilize.bundle.model import Bundle
-from mobilize.db.bulk import loading_empty_table
+from mobilize.db.bulk import copy_text, loading_empty_table
 from mobilize.db.engine import is_postgres
 from mobilize.progress import NoProgress, Progress
 
 _BATCH = 50_000
 COLUMNS = "district_id, micro_grid_id, code, size, tags, building_id, building_unit, door, address"
-
-# A text field as COPY's text format spells it: backslash, tab and line ends escaped.
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _text(value: str) -> str:
-    return value.translate(_ESCAPES)
 
 
 def write_households(
@@ -63,9 +56,9 @@ def write_households(
                 stop = min(n, start + _BATCH)
                 copy.write(
                     "".join(
-                        f"{district_id}\t{grids[i]}\t{_text(h.code[i])}\t{sizes[i]}\t"
-                        f"{tags[i]}\t{buildings[i]}\t{_text(h.building_unit[i])}\t"
-                        f"{_text(h.door[i])}\t{_text(h.address[i])}\t{ewkb[i]}\n"
+                        f"{district_id}\t{grids[i]}\t{copy_text(h.code[i])}\t{sizes[i]}\t"
+                        f"{tags[i]}\t{buildings[i]}\t{copy_text(h.building_unit[i])}\t"
+                        f"{copy_text(h.door[i])}\t{copy_text(h.address[i])}\t{ewkb[i]}\n"
                         for i in range(start, stop)
                     )
                 )

@@ -35,13 +35,11 @@ def things(engine: Engine) -> Iterator[Table]:
 def test_a_list_longer_than_any_in_list_finds_exactly_its_rows(
     engine: Engine, things: Table
 ) -> None:
-    wanted = list(range(2, ROWS + 1, 2)) + [ROWS + 7]  # 20,000 even ids and one not there
+    wanted = [*range(2, ROWS + 1, 2), ROWS + 7]  # 20,000 even ids and one not there
     with engine.connect() as conn:
         found = conn.execute(select(things.c.id).where(one_of(things.c.id, wanted))).scalars()
         assert sorted(found) == list(range(2, ROWS + 1, 2))
-        count = conn.execute(
-            select(things.c.id).where(one_of(things.c.id, range(1, 30_001)))
-        ).all()
+        count = conn.execute(select(things.c.id).where(one_of(things.c.id, range(1, 30_001)))).all()
         assert len(count) == 30_000
 
 
@@ -57,9 +55,7 @@ def test_codes_an_empty_list_and_the_opposite(engine: Engine, things: Table) -> 
         assert sorted(others) == [1, 2, 3]
 
 
-def test_a_statement_built_once_takes_each_list_when_it_runs(
-    engine: Engine, things: Table
-) -> None:
+def test_a_statement_built_once_takes_each_list_when_it_runs(engine: Engine, things: Table) -> None:
     # Built once with a named parameter, as the hot paths build theirs; run with lists of
     # different lengths, and the same parameter twice in one statement.
     stmt = select(things.c.id).where(one_of(things.c.id, "ids"), one_of(things.c.id, "ids"))

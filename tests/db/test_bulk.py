@@ -1,0 +1,90 @@
+"""Bulk inserts (COPY text on PostgreSQL, executemany on SQLite) store what the ORM would."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+import shapely
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    select,
+)
+from sqlalchemy.orm import Session
+
+from mobilize.db.bulk import insert_rows
+from mobilize.db.types import Geometry, UTCDateTime
+
+META = MetaData()
+ROWS = Table(
+    "bulk_rows",
+    META,
+    Column("id", Integer, primary_key=True),
+    Column("text", String(200)),
+    Column("flag", Boolean),
+    Column("at", UTCDateTime()),
+    Column("payload", JSON),
+    Column("geom", Geometry("POINT")),
+)
+AWKWARD = ["tab\there", "line\nbreak\r", "back\\slash \\N", "中文 名称", "", "plain"]
+
+
+@pytest.fixture
+def rows_table(engine: Engine) -> Iterator[Table]:
+    META.create_all(engine)
+    try:
+        yield ROWS
+    finally:
+        META.drop_all(engine)
+
+
+def test_awkward_text_json_times_and_points_come_back_as_written(
+    engine: Engine, rows_table: Table
+) -> None:
+    beijing = timezone(timedelta(hours=8))
+    written = [
+        {
+            "id": i + 1,
+            "text": text,
+            "flag": i % 2 == 0,
+            "at": datetime(2026, 7, 1, 16, 30, i, 123456, tzinfo=beijing),
+            "payload": {"名": text, "n": i, "list": [1, None, "a\\b"]},
+            "geom": shapely.Point(104.16 + i / 100, 30.82),
+        }
+        for i, text in enumerate(AWKWARD)
+    ]
+    written.append(
+        {"id": 99, "text": None, "flag": None, "at": None, "payload": None, "geom": None}
+    )
+    with Session(engine) as session, session.begin():
+        insert_rows(session, rows_table, written)
+    with Session(engine) as session:
+        back = session.execute(select(rows_table).order_by(rows_table.c.id)).all()
+    assert [r.text for r in back] == [*AWKWARD, None]
+    assert [r.flag for r in back] == [True, False, True, False, True, False, None]
+    assert back[0].at == datetime(2026, 7, 1, 8, 30, 0, 123456, tzinfo=UTC)
+    assert back[5].at == datetime(2026, 7, 1, 8, 30, 5, 123456, tzinfo=UTC)
+    assert back[2].payload == {"名": "back\\slash \\N", "n": 2, "list": [1, None, "a\\b"]}
+    assert (back[3].geom.x, back[3].geom.y) == pytest.approx((104.19, 30.82))
+    assert (back[6].at, back[6].payload, back[6].geom) == (None, None, None)
+
+
+def test_a_naive_time_is_refused_and_nothing_is_written(engine: Engine, rows_table: Table) -> None:
+    good = {"id": 1, "text": "a", "flag": True, "at": datetime.now(UTC), "payload": {}}
+    naive = {**good, "id": 2, "at": datetime(2026, 7, 1, 8)}
+    with (
+        pytest.raises(ValueError, match="naive datetime"),
+        Session(engine) as session,
+        session.begin(),
+    ):
+        insert_rows(session, rows_table, [good, naive])
+    with Session(engine) as session:
+        assert session.execute(select(rows_table)).all() == []
