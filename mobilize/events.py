@@ -112,7 +112,7 @@ def write_pending(session: Session) -> None:
         for mobilisation_id in sorted(waiting):
             # The batch as one JSON document: the driver's array dumping, element by element
             # in Python, took most of an activation's commit (33k events on xindu).
-            rows = [
+            document = [
                 [
                     row["occurred_at"].isoformat(),
                     row["actor"],
@@ -123,7 +123,7 @@ def write_pending(session: Session) -> None:
                 ]
                 for row in waiting[mobilisation_id]
             ]
-            session.execute(_APPEND, {"m": mobilisation_id, "rows": to_json(rows)})
+            session.execute(_APPEND, {"m": mobilisation_id, "rows": to_json(document)})
         return
     rows: list[dict[str, Any]] = []
     for mobilisation_id in sorted(waiting):
