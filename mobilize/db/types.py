@@ -86,3 +86,31 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+_POINT = 1  # WKB geometry type
+_WITH_SRID = 0x20000000  # EWKB flag: an SRID follows the type
+
+
+def points_wkb(lon: np.ndarray[Any, Any], lat: np.ndarray[Any, Any]) -> list[bytes]:
+    """Points' WKB (little-endian, 2D) as `shapely.to_wkb` writes it, without making the
+    geometries: a point's 21 bytes are packed in one pass (half a million households' points
+    cost seconds through GEOS)."""
+    packed = np.empty(
+        len(lon), dtype=[("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")]
+    )
+    packed["order"], packed["type"], packed["x"], packed["y"] = 1, _POINT, lon, lat
+    raw, size = packed.tobytes(), packed.dtype.itemsize
+    return [raw[i : i + size] for i in range(0, len(raw), size)]
+
+
+def points_ewkb_hex(lon: np.ndarray[Any, Any], lat: np.ndarray[Any, Any]) -> list[str]:
+    """Points' hex EWKB with the SRID, as PostGIS reads it in COPY (see `points_wkb`)."""
+    packed = np.empty(
+        len(lon),
+        dtype=[("order", "u1"), ("type", "<u4"), ("srid", "<u4"), ("x", "<f8"), ("y", "<f8")],
+    )
+    packed["order"], packed["type"], packed["srid"] = 1, _POINT | _WITH_SRID, SRID
+    packed["x"], packed["y"] = lon, lat
+    text, size = packed.tobytes().hex().upper(), 2 * packed.dtype.itemsize
+    return [text[i : i + size] for i in range(0, len(text), size)]

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import shapely
 from sqlalchemy.orm import Session
 
 from mobilize.bundle.model import Bundle
 from mobilize.db.bulk import copy_text, loading_empty_table
 from mobilize.db.engine import is_postgres
+from mobilize.db.types import points_ewkb_hex, points_wkb
 from mobilize.progress import NoProgress, Progress
 
 _BATCH = 50_000
@@ -37,11 +37,10 @@ def write_households(
         return
     grid_of = np.fromiter((grid_ids[code] for code in h.micro_grid), dtype=np.int64, count=n)
     building_of = [building_ids[code] if code else None for code in h.building]
-    points = shapely.points(h.lon, h.lat)
     dbapi = session.connection().connection.driver_connection
     assert dbapi is not None
     if is_postgres(session.get_bind()):
-        ewkb = shapely.to_wkb(shapely.set_srid(points, 4326), hex=True, include_srid=True)
+        ewkb = points_ewkb_hex(h.lon, h.lat)
         columns = f"{COLUMNS}, geom"
         grids, sizes, tags = grid_of.tolist(), h.size.tolist(), h.tags.tolist()
         buildings = ["\\N" if b is None else str(b) for b in building_of]
@@ -65,7 +64,7 @@ def write_households(
                 progress.advance(stop - start)
         progress.advance(0)  # the keys and indexes a first load set aside are back
         return
-    wkb = shapely.to_wkb(points)
+    wkb = points_wkb(h.lon, h.lat)
     sql = f"INSERT INTO household ({COLUMNS}, geom) VALUES ({', '.join('?' * 10)})"
     cursor = dbapi.cursor()
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
+import numpy as np
 import pytest
 import shapely
 from sqlalchemy import (
@@ -21,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from mobilize.db.bulk import insert_rows
-from mobilize.db.types import Geometry, UTCDateTime
+from mobilize.db.types import SRID, Geometry, UTCDateTime, points_ewkb_hex, points_wkb
 
 META = MetaData()
 ROWS = Table(
@@ -88,3 +89,14 @@ def test_a_naive_time_is_refused_and_nothing_is_written(engine: Engine, rows_tab
         insert_rows(session, rows_table, [good, naive])
     with Session(engine) as session:
         assert session.execute(select(rows_table)).all() == []
+
+
+def test_points_packed_by_hand_are_the_bytes_geos_writes() -> None:
+    rng = np.random.default_rng(7)
+    lon, lat = rng.uniform(103.5, 104.5, 500), rng.uniform(30.5, 31.0, 500)
+    geos = shapely.points(lon, lat)
+    assert points_wkb(lon, lat) == list(shapely.to_wkb(geos))
+    assert points_ewkb_hex(lon, lat) == list(
+        shapely.to_wkb(shapely.set_srid(geos, SRID), hex=True, include_srid=True)
+    )
+    assert points_wkb(lon[:0], lat[:0]) == []
