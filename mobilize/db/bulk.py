@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -17,6 +17,7 @@ import shapely
 from sqlalchemy import JSON, Boolean, Table, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 
 from mobilize.db.engine import is_postgres
 from mobilize.db.session import core_rows
@@ -77,10 +78,47 @@ def _sqlite_converter(column_type: Any) -> Callable[[Any], Any] | None:
     return None
 
 
+def _defaults(table: Table, given: Iterable[str]) -> dict[str, Any]:
+    """The column defaults the ORM would apply to a row that leaves these columns out:
+    a value, or a callable to call for each row."""
+    found: dict[str, Any] = {}
+    for column in table.columns:
+        default = column.default
+        if column.name in given or default is None:
+            continue
+        if isinstance(default, ScalarElementColumnDefault | CallableColumnDefault):
+            found[column.name] = default.arg
+        else:
+            raise ValueError(f"{table.name}.{column.name}: a default bulk inserts cannot apply")
+    return found
+
+
 def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert `rows` into `table` in the session's transaction, as fast as the backend can."""
+    """Insert `rows` (column -> Python value, as the ORM takes them: left-out columns get
+    their defaults) into `table` in the session's transaction, as fast as the backend can."""
     if not rows:
         return
+    first = rows[0].keys()
+    if not all(row.keys() == first for row in rows):
+        by_shape: dict[frozenset[str], list[dict[str, Any]]] = {}
+        for row in rows:
+            by_shape.setdefault(frozenset(row), []).append(row)
+        for same in by_shape.values():
+            insert_rows(session, table, same)
+        return
+    defaults = _defaults(table, first)
+    if defaults:
+        rows = [
+            {
+                **{k: d(None) if callable(d) else d for k, d in defaults.items()},
+                **row,
+            }
+            for row in rows
+        ]
+    _insert_same_shape(session, table, rows)
+
+
+def _insert_same_shape(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     columns = list(rows[0])
     types = [table.c[name].type for name in columns]
     dbapi = session.connection().connection.driver_connection

@@ -35,6 +35,14 @@ ROWS = Table(
     Column("payload", JSON),
     Column("geom", Geometry("POINT")),
 )
+DEFAULTS = Table(
+    "bulk_defaults",
+    META,
+    Column("id", Integer, primary_key=True),
+    Column("floors", Integer, nullable=False, default=1),
+    Column("skills", JSON, nullable=False, default=list),
+    Column("name", String(20), nullable=False),
+)
 AWKWARD = ["tab\there", "line\nbreak\r", "back\\slash \\N", "中文 名称", "", "plain"]
 
 
@@ -100,3 +108,22 @@ def test_points_packed_by_hand_are_the_bytes_geos_writes() -> None:
         shapely.to_wkb(shapely.set_srid(geos, SRID), hex=True, include_srid=True)
     )
     assert points_wkb(lon[:0], lat[:0]) == []
+
+
+def test_rows_leaving_columns_out_get_the_defaults_the_orm_would_give(
+    engine: Engine, rows_table: Table
+) -> None:
+    rows = [
+        {"id": 1, "name": "given", "floors": 7, "skills": ["医疗"]},
+        {"id": 2, "name": "no floors"},
+        {"id": 3, "name": "no skills", "floors": 3},
+    ]
+    with Session(engine) as session, session.begin():
+        insert_rows(session, DEFAULTS, rows)
+    with Session(engine) as session:
+        back = session.execute(select(DEFAULTS).order_by(DEFAULTS.c.id)).all()
+    assert [(r.id, r.floors, r.skills, r.name) for r in back] == [
+        (1, 7, ["医疗"], "given"),
+        (2, 1, [], "no floors"),
+        (3, 3, [], "no skills"),
+    ]
