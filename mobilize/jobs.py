@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from mobilize.bulkwork import without_gc_pauses
 from mobilize.clock import Clock
 from mobilize.db import transaction
 from mobilize.db.bulk import refresh_statistics
@@ -114,6 +115,7 @@ def status_of(session: Session, run_id: str) -> str | None:
     return session.execute(select(JobRun.status).where(JobRun.id == run_id)).scalar()
 
 
+@without_gc_pauses()  # jobs are bulk work: activations, reports
 def run(
     factory: sessionmaker[Session],
     run_id: str,

@@ -28,6 +28,7 @@ from geo.validate import (
     points_outside,
     polygon_problem,
 )
+from mobilize.bulkwork import without_gc_pauses
 from mobilize.bundle.model import (
     BUNDLE_FORMAT,
     READABLE_FORMATS,
@@ -45,7 +46,7 @@ from mobilize.bundle.model import (
     household_address,
 )
 from mobilize.bundle.problems import BundleInvalid, Problem, Problems
-from mobilize.bundle.rules import ADDRESS_LIMIT, place_problems, responder_problems
+from mobilize.bundle.rules import ADDRESS_LIMIT, DOOR_LIMIT, place_problems, responder_problems
 from mobilize.models import CommunityKind, GridLevel, HouseholdTag, TeamKind
 from mobilize.progress import NoProgress, Progress
 
@@ -174,19 +175,37 @@ def _unique_codes(filename: str, items: list[tuple[str, str]], problems: Problem
             first[code] = where
 
 
-def _read_csv(
+@dataclass
+class _Csv:
+    """A CSV file's rows as columns of stripped text (short rows padded with ""), and the
+    line each row ends on."""
+
+    header: list[str]
+    lines: list[int]
+    columns: dict[str, list[str]]
+
+    def rows(self) -> list[tuple[int, dict[str, str]]]:
+        """Row by row, for the small files."""
+        values = [self.columns[h] for h in self.header]
+        return [
+            (line, dict(zip(self.header, row, strict=True)))
+            for line, row in zip(self.lines, zip(*values, strict=True), strict=True)
+        ]
+
+
+def _read_columns(
     root: Path, filename: str, required: list[str], problems: Problems
-) -> list[tuple[int, dict[str, str]]]:
+) -> _Csv | None:
     path = root / filename
     if not path.is_file():
         problems.error(filename, "", None, "file is missing")
-        return []
-    rows: list[tuple[int, dict[str, str]]] = []
+        return None
+    lines: list[int] = []
+    rows: list[list[str]] = []
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            header = [h.strip() for h in reader.fieldnames or []]
-            reader.fieldnames = header
+            reader = csv.reader(handle)
+            header = [h.strip() for h in next(reader, [])]
             missing = [c for c in required if c not in header]
             if missing:
                 problems.error(
@@ -195,22 +214,77 @@ def _read_csv(
                     None,
                     f"missing column(s) {', '.join(missing)}; found {', '.join(header)}",
                 )
-                return []
+                return None
+            width = len(header)
             for row in reader:
-                if None in row:
+                if not row:
+                    continue  # a blank line
+                if len(row) > width:
                     problems.error(
                         filename,
                         f"line {reader.line_num}",
                         None,
-                        f"{len(header) + len(row[None])} values for {len(header)} columns",
+                        f"{len(row)} values for {width} columns",
                     )
                     continue
-                rows.append((reader.line_num, {k: (v or "").strip() for k, v in row.items()}))
+                if len(row) < width:
+                    row += [""] * (width - len(row))
+                rows.append(row)
+                lines.append(reader.line_num)
     except UnicodeDecodeError as exc:
         problems.error(filename, f"byte {exc.start}", None, "file is not UTF-8 text")
+        return None
     except csv.Error as exc:
         problems.error(filename, "", None, f"malformed CSV: {exc}")
-    return rows
+        return None
+    # Column by column (a transposing zip of half a million rows took a second).
+    columns = {h: [row[k].strip() for row in rows] for k, h in enumerate(header)}
+    return _Csv(header, lines, columns)
+
+
+def _read_csv(
+    root: Path, filename: str, required: list[str], problems: Problems
+) -> list[tuple[int, dict[str, str]]]:
+    table = _read_columns(root, filename, required, problems)
+    return [] if table is None else table.rows()
+
+
+def _floats(column: list[str]) -> np.ndarray[Any, Any]:
+    """A column of numbers; NaN where one does not read as a number (its row is doubted)."""
+    try:
+        return np.asarray(column, dtype=np.float64)
+    except ValueError:
+        return np.asarray([_float_or_nan(v) for v in column], dtype=np.float64)
+
+
+def _float_or_nan(raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        return math.nan
+
+
+def _whole(column: list[str]) -> np.ndarray[Any, Any]:
+    """A column of whole numbers; -1 where one does not read as one (its row is doubted)."""
+    try:
+        return np.asarray([int(v) for v in column], dtype=np.int64)
+    except (ValueError, OverflowError):
+        return np.asarray([_int_or_minus_one(v) for v in column], dtype=np.int64)
+
+
+def _int_or_minus_one(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        return -1
+    return value if value < 2**62 else -1
+
+
+def _tag_mask(tags: list[str]) -> int:
+    mask = 0
+    for tag in tags:
+        mask |= _TAGS[tag].bit
+    return mask
 
 
 def _number(filename: str, where: str, field: str, raw: str, problems: Problems) -> float | None:
@@ -547,8 +621,56 @@ class _Reader:
         name = "households.csv"
         building_of = {b.code: b for b in buildings}
         p = self.problems
-        rows = _read_csv(self.root, name, ["code", "lon", "lat", "size", "tags"], p)
+        table = _read_columns(self.root, name, ["code", "lon", "lat", "size", "tags"], p)
+        if table is None:
+            table = _Csv([], [], {})
         micro_codes = {g.code for g in grids if g.level == GridLevel.MICRO}
+        n = len(table.lines)
+        column = table.columns.get
+
+        def col(key: str) -> list[str]:
+            return column(key) or [""] * n
+
+        codes_in, lines_in = col("code"), table.lines
+        # The first line of each code: a later one is a duplicate.
+        first_line = dict(zip(reversed(codes_in), reversed(lines_in), strict=True))
+        # Columns checked whole; only rows a check doubts go through the row-by-row reading
+        # below, which names each problem (file, line, field) as it always has.
+        suspect = np.zeros(n, dtype=bool)
+        suspect |= np.fromiter((not c for c in codes_in), dtype=bool, count=n)
+        suspect |= np.asarray(
+            [first_line[c] != line for c, line in zip(codes_in, lines_in, strict=True)],
+            dtype=bool,
+        )
+        lon_in, lat_in = _floats(col("lon")), _floats(col("lat"))
+        suspect |= ~(np.isfinite(lon_in) & np.isfinite(lat_in))
+        suspect |= ~((np.abs(lat_in) <= 90) & (np.abs(lon_in) <= 180))
+        size_in = _whole([v or "1" for v in col("size")])
+        suspect |= size_in < 0
+        tag_masks: dict[str, int | None] = {}
+        for raw in set(col("tags")):
+            tags = [t.strip() for t in raw.split(";") if t.strip()]
+            ok = all(t in _TAGS for t in tags)
+            tag_masks[raw] = _tag_mask(tags) if ok else None
+        mask_in = [tag_masks[raw] for raw in col("tags")]
+        suspect |= np.fromiter((m is None for m in mask_in), dtype=bool, count=n)
+        grid_in = col("micro_grid")
+        known = {g: not g or g in micro_codes for g in set(grid_in)}
+        suspect |= np.fromiter((not known[g] for g in grid_in), dtype=bool, count=n)
+        building_in, unit_in = col("building"), col("unit")
+        door_in, address_in = col("door"), col("address")
+        suspect |= np.fromiter(
+            (
+                (b and b not in building_of)
+                or len(u) > DOOR_LIMIT
+                or len(d) > DOOR_LIMIT
+                or len(a) > ADDRESS_LIMIT
+                for b, u, d, a in zip(building_in, unit_in, door_in, address_in, strict=True)
+            ),
+            dtype=bool,
+            count=n,
+        )
+        doubted = {int(i) for i in np.flatnonzero(suspect)}
         codes: list[str] = []
         lines: list[int] = []
         lons: list[float] = []
@@ -557,42 +679,34 @@ class _Reader:
         masks: list[int] = []
         given: list[str] = []
         places: list[tuple[str, str, str, str]] = []  # building, unit, door, address
-        seen: dict[str, int] = {}
-        for line, row in rows:
-            where = f"line {line}"
-            ok = True
-            code = row["code"]
-            if not code:
-                p.error(name, where, "code", "missing")
-                ok = False
-            elif code in seen:
-                p.error(
-                    name, where, "code", f"duplicate code {code!r} (first at line {seen[code]})"
-                )
-                ok = False
+        for i in range(n):
+            line = lines_in[i]
+            if i in doubted:
+                row = {h: table.columns[h][i] for h in table.header}
+                read = self._household_row(line, row, first_line, micro_codes, building_of)
+                if read is None:
+                    continue
+                code, (lon_i, lat_i), size, mask, grid, place = read
             else:
-                seen[code] = line
-            point = _lonlat(name, where, row, p)
-            size = _integer(name, where, "size", row["size"], p) if row["size"] else 1
-            mask = 0
-            for tag in filter(None, (t.strip() for t in row["tags"].split(";"))):
-                if tag not in _TAGS:
-                    p.error(name, where, "tags", f"unknown tag {tag!r}; use {', '.join(_TAGS)}")
-                    ok = False
-                else:
-                    mask |= _TAGS[tag].bit
-            grid = row.get("micro_grid", "")
-            if grid and grid not in micro_codes:
-                p.error(name, where, "micro_grid", f"unknown micro-grid {grid!r}")
-                ok = False
-            place = self._household_place(where, row, building_of)
-            if point is None or size is None or place is None or not ok:
-                continue
+                code, lon_i, lat_i = codes_in[i], float(lon_in[i]), float(lat_in[i])
+                size, grid = int(size_in[i]), grid_in[i]
+                known_mask = mask_in[i]
+                assert known_mask is not None  # a row with an unknown tag is doubted
+                mask = known_mask
+                building, unit, door, address = (
+                    building_in[i],
+                    unit_in[i],
+                    door_in[i],
+                    address_in[i],
+                )
+                if not address and building:
+                    address = household_address(building_of[building].address, unit, door)
+                place = (building, unit, door, address)
             places.append(place)
             codes.append(code)
             lines.append(line)
-            lons.append(point[0])
-            lats.append(point[1])
+            lons.append(lon_i)
+            lats.append(lat_i)
             sizes.append(size)
             masks.append(mask)
             given.append(grid)
@@ -626,6 +740,45 @@ class _Reader:
             door=[d for _, _, d, _ in places],
             address=[a for _, _, _, a in places],
         )
+
+    def _household_row(
+        self,
+        line: int,
+        row: dict[str, str],
+        first_line: dict[str, int],
+        micro_codes: set[str],
+        building_of: dict[str, BuildingRecord],
+    ) -> tuple[str, tuple[float, float], int, int, str, tuple[str, str, str, str]] | None:
+        """One household row read and checked field by field, each problem named; None when
+        it has any."""
+        name, where, p = "households.csv", f"line {line}", self.problems
+        ok = True
+        code = row["code"]
+        if not code:
+            p.error(name, where, "code", "missing")
+            ok = False
+        elif first_line[code] != line:
+            p.error(
+                name, where, "code", f"duplicate code {code!r} (first at line {first_line[code]})"
+            )
+            ok = False
+        point = _lonlat(name, where, row, p)
+        size = _integer(name, where, "size", row["size"], p) if row["size"] else 1
+        mask = 0
+        for tag in filter(None, (t.strip() for t in row["tags"].split(";"))):
+            if tag not in _TAGS:
+                p.error(name, where, "tags", f"unknown tag {tag!r}; use {', '.join(_TAGS)}")
+                ok = False
+            else:
+                mask |= _TAGS[tag].bit
+        grid = row.get("micro_grid", "")
+        if grid and grid not in micro_codes:
+            p.error(name, where, "micro_grid", f"unknown micro-grid {grid!r}")
+            ok = False
+        place = self._household_place(where, row, building_of)
+        if point is None or size is None or place is None or not ok:
+            return None
+        return code, point, size, mask, grid, place
 
     def _household_place(
         self, where: str, row: dict[str, str], building_of: dict[str, BuildingRecord]
@@ -990,4 +1143,5 @@ def read_bundle(
         raise BundleInvalid(
             [Problem(str(root), "", None, "not a bundle directory (no such folder)")]
         )
-    return _Reader(root, progress, placement_tolerance_m).run()
+    with without_gc_pauses():
+        return _Reader(root, progress, placement_tolerance_m).run()

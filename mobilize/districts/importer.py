@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mobilize.bulkwork import without_gc_pauses
 from mobilize.bundle.model import Bundle
 from mobilize.clock import Clock
 from mobilize.districts.update import (
@@ -38,6 +39,7 @@ class ImportResult:
     event_seq: int | None  # None: a dry run, nothing written
 
 
+@without_gc_pauses()
 def import_district(
     session: Session,
     *,
