@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from ortools.graph.python import min_cost_flow
+from scipy.spatial import cKDTree
 
 from mobilize.mobilisation.rules import StaffingRule
 
@@ -99,13 +100,14 @@ def _pairs(
     G = np.asarray(positions, dtype=np.int64)
     if free and len(gx):
         take = min(k, len(gx))
-        chunk = max(1, 2_000_000 // len(gx))
-        for start in range(0, len(free), chunk):
-            rows = np.asarray(free[start : start + chunk], dtype=np.int64)
-            d = np.hypot(gx[None, :] - px[rows, None], gy[None, :] - py[rows, None])
-            nearest = np.argpartition(d, take - 1, axis=1)[:, :take]
-            P = np.concatenate([P, np.repeat(rows, take)])
-            G = np.concatenate([G, nearest.ravel()])
+        rows = np.asarray(free, dtype=np.int64)
+        # A k-d tree of the grids: every free person against every grid took most of a
+        # second on xindu.
+        _, nearest = cKDTree(np.column_stack([gx, gy])).query(
+            np.column_stack([px[rows], py[rows]]), k=take
+        )
+        P = np.concatenate([P, np.repeat(rows, take)])
+        G = np.concatenate([G, np.asarray(nearest, dtype=np.int64).reshape(-1)])
         current = [
             (i, index[p.current])
             for i, p in enumerate(people)
