@@ -14,7 +14,7 @@ from typing import Any
 import anyio.to_thread
 import strawberry
 from fastapi import Depends, FastAPI, HTTPException
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import Engine, text
 from starlette.requests import HTTPConnection, Request
 from strawberry.exceptions import ConnectionRejectionError
@@ -52,7 +52,7 @@ from mobilize.metrics import CONTENT_TYPE, exposition
 from mobilize.notify import Notifier, notifier_from_settings
 from mobilize.scheduler import Scheduler
 from mobilize.settings import Settings, get_settings
-from mobilize.web import add_pages
+from mobilize.web import add_pages, graphiql_page
 from mobilize.worker.inprocess import InProcessDispatcher
 
 
@@ -363,6 +363,10 @@ class Router(GraphQLRouter[Context, None]):
     def __init__(self, schema: strawberry.Schema, **kwargs: Any) -> None:
         kwargs["subscription_protocols"] = (GRAPHQL_TRANSPORT_WS_PROTOCOL,)
         super().__init__(schema, **kwargs)
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        """Our GraphiQL (its files ship in the package), not Strawberry's from a CDN."""
+        return graphiql_page()
 
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
         params = context.connection_params or {}

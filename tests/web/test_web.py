@@ -759,3 +759,51 @@ def test_a_volunteer_reports_in_on_the_phone_is_approved_and_takes_leave(
     assert person.name == "陈静" and person.skills == ["急救", "心理疏导"]
     assert [leave.reason for leave in leaves] == ["caring"] and leaves[0].ends_at is not None
     phone_ctx.close()
+
+
+# -- GraphiQL -----------------------------------------------------------------------------------
+
+
+def test_graphiql_loads_and_answers_with_nothing_from_another_host(
+    site: Site,
+    context: Any,
+    engine: Engine,
+    tiny_bundle: Bundle,
+    now: ManualClock,
+    request: pytest.FixtureRequest,
+) -> None:
+    with transaction(make_sessionmaker(engine)) as session:
+        import_district(session, bundle=tiny_bundle, actor="test", clock=now)
+    token = make_user(engine, now, Role.DISTRICT_COMMANDER, tiny_bundle.district_code)
+    elsewhere: list[str] = []
+
+    def only_here(route: Any) -> None:
+        url = route.request.url
+        if url.startswith(site.url) or url.startswith("data:"):
+            route.continue_()
+        else:  # an intranet reaches no CDN
+            elsewhere.append(url)
+            route.abort()
+
+    page = context.new_page()
+    page.route("**/*", only_here)
+    page.goto(f"{site.url}/graphql")
+    page.wait_for_selector(".graphiql-container")
+    # The token as a user pastes it in the headers tab.
+    page.click("button:has-text('Headers')")
+    headers = page.locator(".graphiql-editor-tool .CodeMirror").last
+    headers.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type(f'{{"Authorization": "Bearer {token}"}}')
+    editor = page.locator(".graphiql-query-editor .CodeMirror").first
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Delete")
+    page.keyboard.type("{ district { name ")  # the editor closes the braces itself
+    page.click(".graphiql-execute-button")
+    page.wait_for_function(
+        "() => document.querySelector('.graphiql-response')?.innerText.includes('\"name\"')"
+    )
+    assert tiny_bundle.district_name in page.inner_text(".graphiql-response")
+    shot(page, request, "graphiql")
+    assert elsewhere == []
