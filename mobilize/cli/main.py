@@ -13,7 +13,7 @@ import sys
 import tempfile
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -40,8 +40,8 @@ from mobilize.cli.wartime import (
     report_command,
     stand_down,
 )
-from mobilize.clock import SystemClock
-from mobilize.db import make_engine, make_sessionmaker, migrate, transaction
+from mobilize.clock import Clock, SystemClock
+from mobilize.db import make_engine, make_sessionmaker, migrate, normalize_url, transaction
 from mobilize.errors import DomainError
 from mobilize.settings import Settings, get_settings
 
@@ -382,7 +382,8 @@ def demo(
 
 
 def _demo_tokens(settings: Settings, district_code: str) -> list[tuple[str, str, str]]:
-    """One user of each role over the demo district (created once), each with a fresh token."""
+    """One user of each role over the demo district (created once), each with its token: the
+    one printed last time while it still works, so a restart does not mint six more."""
     from sqlalchemy import select
 
     from mobilize.auth.actor import SYSTEM
@@ -391,6 +392,7 @@ def _demo_tokens(settings: Settings, district_code: str) -> list[tuple[str, str,
 
     engine = make_engine(settings.database_url)
     clock = SystemClock()
+    kept = _kept_demo_tokens(settings)
     rows = []
     with transaction(make_sessionmaker(engine)) as session:
         district = session.scalars(select(District).where(District.code == district_code)).one()
@@ -430,14 +432,61 @@ def _demo_tokens(settings: Settings, district_code: str) -> list[tuple[str, str,
                     name=f"演示 demo {role.value}",
                     places=[place],
                 ).id
-            issued = issue_token(session, actor=SYSTEM, clock=clock, user_id=user_id, label="demo")
-            rows.append((role.value, label, issued.secret))
+            secret = kept.get(role.value)
+            if secret is None or not _still_valid(session, secret, user_id, clock):
+                secret = issue_token(
+                    session, actor=SYSTEM, clock=clock, user_id=user_id, label="demo"
+                ).secret
+            rows.append((role.value, label, secret))
     engine.dispose()
+    _keep_demo_tokens(settings, {role: secret for role, _, secret in rows})
     return rows
 
 
-_EXAMPLE_QUERY = """  { district { name streets { name communities { name
-      grids { code householdCount children { code householdCount } } } } } }"""
+def _demo_tokens_file(settings: Settings) -> Path:
+    """Where the demo keeps the tokens it printed: beside its SQLite file (else in the working
+    directory), readable by its owner alone."""
+    url = normalize_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return Path(f"{url.database}.demo-tokens.json")
+    return Path("mobilize-demo-tokens.json")
+
+
+def _kept_demo_tokens(settings: Settings) -> dict[str, str]:
+    path = _demo_tokens_file(settings)
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    url = normalize_url(settings.database_url).render_as_string(hide_password=True)
+    return dict(kept.get(url, {})) if isinstance(kept, dict) else {}
+
+
+def _keep_demo_tokens(settings: Settings, tokens: dict[str, str]) -> None:
+    path = _demo_tokens_file(settings)
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        kept = {}
+    url = normalize_url(settings.database_url).render_as_string(hide_password=True)
+    kept[url] = tokens
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(json.dumps(kept, indent=2) + "\n", encoding="utf-8")
+
+
+def _still_valid(session: Any, secret: str, user_id: int, clock: Clock) -> bool:
+    """A kept token still signs its user in (not revoked, not expired)."""
+    from mobilize.auth.users import TokenRejected, authenticate
+
+    try:
+        return authenticate(session, secret=secret, clock=clock, address="demo").user_id == user_id
+    except TokenRejected:
+        return False
+
+
+_EXAMPLE_QUERY = """  { district { name streets { name communities { name kind } } }
+    grids(level: MICRO, first: 3) { totalCount edges { node { code householdCount } } } }"""
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -137,18 +138,74 @@ def _me(database_url: str, token: str) -> dict[str, Any]:
     return response.json()["data"]["me"]
 
 
+def _printed_tokens(stdout: str) -> dict[str, str]:
+    lines = stdout.splitlines()
+    return {
+        lines[i].split()[0]: lines[i + 1].strip()
+        for i in range(len(lines) - 1)
+        if lines[i + 1].strip().startswith("mbz_")
+    }
+
+
+def _graphql_blocks(markdown: str) -> list[tuple[list[str], str]]:
+    """Each GraphQL example, with the roles a `<!-- run by the tests as: ... -->` line above
+    it names (none: only checked against the schema)."""
+    found = re.findall(
+        r"(?:<!-- run by the tests as: ([a-z_ ]+) -->\n)?```graphql\n(.*?)```", markdown, re.S
+    )
+    return [(roles.split(), text) for roles, text in found]
+
+
+def test_every_query_the_readme_and_the_demo_show_runs_for_every_role(
+    empty_database_url: str,
+) -> None:
+    """What a newcomer is told to try works as each demo user it is meant for; every other
+    example (mutations, subscriptions) is valid against the schema and within the cost limit."""
+    from fastapi.testclient import TestClient
+
+    from graphql import parse, validate
+    from mobilize.api.app import create_app
+    from mobilize.api.limits import estimate_cost
+    from mobilize.api.schema import build_schema
+    from mobilize.settings import Settings
+
+    demo = mobilize("demo", "--preset", "tiny", "--no-serve", database_url=empty_database_url)
+    assert demo.returncode == 0, demo.stderr
+    tokens = _printed_tokens(demo.stdout)
+    tried = demo.stdout.split("Try:\n", 1)[1].split("\n\n", 1)[0]
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    area_roles = [r for r in tokens if r != "responder"]
+    examples = [(area_roles, tried), *_graphql_blocks(readme)]
+    assert len(examples) >= 7
+    limit = Settings().max_query_cost
+    graphql_schema = build_schema()._schema
+    to_run = []
+    for roles, block in examples:
+        for text in re.split(r"\n(?=mutation|subscription|query|\{)", block.strip()):
+            document = parse(text)
+            assert validate(graphql_schema, document) == [], text
+            (operation,) = document.definitions
+            assert estimate_cost(graphql_schema, operation, {}, {}) <= limit, text
+            to_run += [(role, text) for role in roles]
+    assert {role for role, _ in to_run} == set(tokens)
+    with TestClient(create_app(Settings(database_url=empty_database_url))) as client:
+        for role, query in to_run:
+            answer = client.post(
+                "/graphql",
+                json={"query": query},
+                headers={"Authorization": f"Bearer {tokens[role]}"},
+            ).json()
+            assert answer.get("errors") is None, (role, query, answer["errors"])
+            assert answer["data"], (role, query)
+
+
 def test_demo_creates_then_reuses_its_database(empty_database_url: str) -> None:
     first = mobilize("demo", "--preset", "tiny", "--no-serve", database_url=empty_database_url)
     assert first.returncode == 0, first.stderr
     assert "Imported demo district TINY" in first.stdout
     assert "http://127.0.0.1:8000/graphql" in first.stdout
     assert "http://127.0.0.1:8000/ui/command" in first.stdout
-    lines = first.stdout.splitlines()
-    tokens = {
-        lines[i].split()[0]: lines[i + 1].strip()
-        for i in range(len(lines) - 1)
-        if lines[i + 1].strip().startswith("mbz_")
-    }
+    tokens = _printed_tokens(first.stdout)
     assert set(tokens) == {
         "district_commander",
         "street_commander",
@@ -162,6 +219,8 @@ def test_demo_creates_then_reuses_its_database(empty_database_url: str) -> None:
     second = mobilize("demo", "--preset", "tiny", "--no-serve", database_url=empty_database_url)
     assert second.returncode == 0, second.stderr
     assert "Reusing demo district TINY" in second.stdout
+    # The tokens printed last time still work and are printed again: no six more each start.
+    assert _printed_tokens(second.stdout) == tokens
     engine = make_engine(empty_database_url)
     with Session(engine) as session:
         assert session.execute(select(func.count()).select_from(District)).scalar_one() == 1
