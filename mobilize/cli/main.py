@@ -52,16 +52,23 @@ app = typer.Typer(
     help="mobilize: every micro-grid staffed within three hours (平战转换, 网格化动员).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: no <bool> after every flag
 )
 db_app = typer.Typer(help="Database migrations (one history for SQLite and PostGIS).")
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
-app.command("activate")(activate)
-app.command("stand-down")(stand_down)
-app.command("assignments")(assignments)
-app.command("hours")(hours)
-app.command("coverage")(coverage_command)
-app.command("report")(report_command)
+app.command("activate", short_help="平战转换: switch an area to wartime, assign everyone.")(
+    activate
+)
+app.command("stand-down", short_help="Back to peacetime: release everyone, keep the record.")(
+    stand_down
+)
+app.command("assignments", short_help="Who goes where, as CSV.")(assignments)
+app.command("hours", short_help="The service ledger (志愿服务时长与积分), as CSV.")(hours)
+app.command("coverage", short_help="The three-hour promise: grids staffed, time left.")(
+    coverage_command
+)
+app.command("report", short_help="The after-action report of a mobilisation.")(report_command)
 
 
 class PresetName(StrEnum):
@@ -150,7 +157,7 @@ def import_path(path: Path, settings: Settings, *, dry_run: bool = False) -> dic
     }
 
 
-@app.command("import")
+@app.command("import", short_help="Import a district bundle: all of it, or nothing.")
 def import_command(
     path: Annotated[Path, typer.Argument(help="A bundle directory (see README).")],
     database_url: DatabaseOption = None,
@@ -201,7 +208,7 @@ def _print_difference(
         out.print("Nothing was written. 未写入任何数据。")
 
 
-@app.command()
+@app.command(short_help="Write a synthetic district bundle.")
 def generate(
     out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the bundle to.")],
     preset: PresetName = PresetName.tiny,
@@ -273,7 +280,7 @@ def _read_boundary(path: Path, crs: str) -> object:
         raise typer.Exit(2) from None
 
 
-@app.command()
+@app.command(short_help="Serve the API and the pages (GraphiQL at /graphql).")
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
@@ -323,7 +330,7 @@ def _demo_history(settings: Settings, code: str, seed: int) -> History:
     return lived
 
 
-@app.command()
+@app.command(short_help="A demo district on SQLite, served with its pages.")
 def demo(
     preset: PresetName = PresetName.street,
     seed: int = 1,
@@ -489,10 +496,14 @@ _EXAMPLE_QUERY = """  { district { name streets { name communities { name kind }
     grids(level: MICRO, first: 3) { totalCount edges { node { code householdCount } } } }"""
 
 
-@app.command()
+@app.command(short_help="Rehearse a wartime morning on simulated time.")
 def drill(
     preset: Annotated[
-        PresetName | None, typer.Option(help="Generate this district (default: xindu).")
+        PresetName | None,
+        typer.Option(
+            help="Generate this district (default: street, under a minute; xindu, the whole "
+            "district, takes about 14 minutes)."
+        ),
     ] = None,
     bundle_dir: Annotated[
         Path | None, typer.Option("--bundle", help="Drill this district bundle instead.")
@@ -511,7 +522,11 @@ def drill(
     ] = None,
     overrides: Annotated[
         list[str] | None,
-        typer.Option("--set", help="Override a parameter: name=value (see drill/defaults.toml)."),
+        typer.Option(
+            "--set",
+            metavar="NAME=VALUE",
+            help="Override a parameter (see drill/defaults.toml); may be repeated.",
+        ),
     ] = None,
     baseline: Annotated[
         bool,
@@ -538,7 +553,7 @@ def drill(
         if bundle_dir is not None:
             bundle = read_bundle(bundle_dir)
         else:
-            chosen = PRESETS[(preset or PresetName.xindu).value]
+            chosen = PRESETS[(preset or PresetName.street).value]
             bundle = generate_district(chosen, seed=seed)
     except BundleInvalid as exc:
         _print_problems(exc)
@@ -563,7 +578,7 @@ def drill(
     out.print(f"写入 Wrote {out_dir / 'drill.json'} and {out_dir / 'coverage.png'}")
 
 
-@app.command()
+@app.command(short_help="Export the GraphQL schema to graphql/schema.graphql.")
 def schema(
     out_path: Annotated[Path, typer.Option("--out")] = Path("graphql/schema.graphql"),
     check: Annotated[bool, typer.Option(help="Fail if the file differs from the code.")] = False,
@@ -583,7 +598,7 @@ def schema(
     out.print(f"wrote {out_path}")
 
 
-@app.command()
+@app.command(short_help="Run the production topology from local processes.")
 def topology(
     apis: Annotated[int, typer.Option(help="API processes.")] = 2,
     port: Annotated[

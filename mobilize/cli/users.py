@@ -44,7 +44,7 @@ def _place(
     )
 
 
-@user_app.command("add")
+@user_app.command("add", short_help="Create a user with one role; print a token.")
 def add(
     role: Annotated[RoleName, typer.Option(help="The role to grant.")],
     scope: ScopeOption = None,
@@ -80,7 +80,7 @@ def add(
     print(issued.secret)
 
 
-@user_app.command("grant")
+@user_app.command("grant", short_help="Give an existing user one more role.")
 def grant(
     user_id: int,
     role: Annotated[RoleName, typer.Option(help="The role to add.")],
@@ -96,7 +96,7 @@ def grant(
     out.print(f"user {user_id} is now also {role.value} {place.scope_code or ''}".rstrip())
 
 
-@user_app.command("revoke-token")
+@user_app.command("revoke-token", short_help="Revoke a token by its id.")
 def revoke_token(token_id: int, database_url: DatabaseOption = None) -> None:
     """Revoke a token by its id (printed by `user add`, listed by `user list`)."""
     with edge(database_url) as session:
@@ -104,7 +104,7 @@ def revoke_token(token_id: int, database_url: DatabaseOption = None) -> None:
     out.print(f"token {token_id} revoked")
 
 
-@user_app.command("list")
+@user_app.command("list", short_help="Users, their roles and their live tokens.")
 def list_users(database_url: DatabaseOption = None) -> None:
     """Users, their roles and their live tokens."""
     now = SystemClock().now()

@@ -163,7 +163,7 @@ def test_every_query_the_readme_and_the_demo_show_runs_for_every_role(
     example (mutations, subscriptions) is valid against the schema and within the cost limit."""
     from fastapi.testclient import TestClient
 
-    from graphql import parse, validate
+    from graphql import OperationDefinitionNode, parse, validate
     from mobilize.api.app import create_app
     from mobilize.api.limits import estimate_cost
     from mobilize.api.schema import build_schema
@@ -185,6 +185,7 @@ def test_every_query_the_readme_and_the_demo_show_runs_for_every_role(
             document = parse(text)
             assert validate(graphql_schema, document) == [], text
             (operation,) = document.definitions
+            assert isinstance(operation, OperationDefinitionNode), text
             assert estimate_cost(graphql_schema, operation, {}, {}) <= limit, text
             to_run += [(role, text) for role in roles]
     assert {role for role, _ in to_run} == set(tokens)
@@ -298,3 +299,22 @@ def test_schema_file_matches_the_code() -> None:
 def test_graphql_folder_holds_no_python() -> None:
     folder = Path(__file__).parents[2] / "graphql"
     assert not list(folder.rglob("*.py"))
+
+
+def test_help_texts_are_whole_sentences_without_type_placeholders() -> None:
+    from typer.testing import CliRunner
+
+    from mobilize.cli.main import app
+
+    runner = CliRunner(env={"COLUMNS": "100"})
+    top = runner.invoke(app, ["--help"])
+    assert top.exit_code == 0, top.output
+    commands = re.findall(r"^  ([a-z-]+) {2,}(.+)$", top.output.split("Commands:")[1], re.M)
+    assert {name for name, _ in commands} >= {"demo", "drill", "import", "activate", "user"}
+    for name, summary in commands:
+        assert not summary.endswith("..."), (name, summary)  # cut mid-sentence
+    for args in [[name] for name, _ in commands] + [["user", "add"], ["db", "upgrade"]]:
+        shown = runner.invoke(app, [*args, "--help"])
+        assert shown.exit_code == 0, (args, shown.output)
+        for placeholder in ("<bool>", "<list["):
+            assert placeholder not in shown.output, (args, shown.output)
