@@ -30,6 +30,7 @@ class Preset:
     urban_share: float  # share of households in the urban core
     centre_lon: float = 104.16  # Xindu, Chengdu
     centre_lat: float = 30.82
+    street_name: str | None = None  # a one-street district's street, named as the district is
 
     @property
     def households(self) -> int:
@@ -64,6 +65,7 @@ PRESETS: dict[str, Preset] = {
         name="street",
         district_code="STREET",
         district_name="桂湖街道演示区 Guihu street demo",
+        street_name="桂湖街道",
         area_km2=24.0,
         streets=1,
         communities=15,

@@ -228,6 +228,8 @@ def _assemble(
     street_names[len(street_names) - town_count :] = [
         n.replace("街道", "镇") for n in street_names[len(street_names) - town_count :]
     ]
+    if preset.street_name is not None and len(street_names) == 1:
+        street_names = [preset.street_name]  # the district is called after it
     street_codes = [f"S{i + 1:02d}" for i in range(len(streets.cells))]
     street_records = [
         StreetRecord(c, n, g)

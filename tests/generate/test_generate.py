@@ -125,3 +125,10 @@ def test_boundary_errors_are_clear(tmp_path: Path) -> None:
     path.write_text("{oops")
     with pytest.raises(BoundaryError, match="line 1 column 2: malformed JSON"):
         read_boundary(path, "wgs84")
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_street_demo_is_called_after_the_street_it_holds(seed: int) -> None:
+    bundle = generate_district(PRESETS["street"], seed=seed)
+    assert [s.name for s in bundle.streets] == ["桂湖街道"]
+    assert bundle.district_name.startswith("桂湖街道")
