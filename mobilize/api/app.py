@@ -231,6 +231,7 @@ def create_app(
         return await _download(
             request,
             report_file,
+            clock=clock,
             mobilisation=mobilisation,
             fmt=fmt,
             display_tz=settings.display_timezone,

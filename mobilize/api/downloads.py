@@ -16,9 +16,10 @@ from mobilize.api.relay import expect_global_id
 from mobilize.auth.actor import Actor
 from mobilize.auth.policy import authorize
 from mobilize.auth.scope import in_scope
+from mobilize.clock import Clock
 from mobilize.errors import InvalidInput
 from mobilize.review import report as r
-from mobilize.review.export import markdown, workbook
+from mobilize.review.export import markdown_with_images, workbook
 from mobilize.sheets import csv_text, write_workbook
 
 FORMATS = {
@@ -28,7 +29,7 @@ FORMATS = {
 
 
 def report_file(
-    session: Session, *, actor: Actor, mobilisation: str, fmt: str, display_tz: str
+    session: Session, *, actor: Actor, clock: Clock, mobilisation: str, fmt: str, display_tz: str
 ) -> tuple[bytes, str, str]:
     """(body, media type, file name) of the caller's report of `mobilisation` (a global ID)."""
     authorize(actor, "Query.afterActionReport")
@@ -38,10 +39,10 @@ def report_file(
         pk = expect_global_id(mobilisation, "Mobilisation", "mobilisation")
     except GraphQLError as exc:  # outside GraphQL: the same words, as bad input
         raise InvalidInput("mobilisation", exc.message) from None
-    rep = in_scope(session, r.build, actor=actor, mobilisation_id=pk)
+    rep = in_scope(session, r.build, actor=actor, mobilisation_id=pk, now=clock.now())
     tz = ZoneInfo(display_tz)
     if fmt == "md":
-        body = markdown(rep, tz).encode("utf-8")
+        body = markdown_with_images(session, rep, tz).encode("utf-8")
     else:
         buffer = io.BytesIO()
         workbook(rep, tz, buffer)

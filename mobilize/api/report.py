@@ -149,6 +149,11 @@ class AfterActionReport:
     units: list[UnitForces]
     kinds: list[KindForces]
     timeline: list[Command]
+    in_progress: bool = strawberry.field(
+        description="Before its deadline and not stood down: the figures are those so far "
+        "(as of `asOf`) and no grid has missed the deadline yet."
+    )
+    as_of: datetime | None = strawberry.field(description="When an in-progress report stood.")
 
     @classmethod
     def of(cls, rep: r.Report) -> AfterActionReport:
@@ -200,6 +205,7 @@ class ReportQuery:
                 r.build,
                 actor=ctx.actor,
                 mobilisation_id=expect_global_id(mobilisation, "Mobilisation", "mobilisation"),
+                now=ctx.clock.now(),
                 **place_ids(street, community),
             )
         except errors.NotFound:

@@ -310,12 +310,18 @@ def report_command(
     settings = settings_for(database_url)
     with edge(database_url) as session:
         place = _place(session, mobilisation_id, street, community)
-        report = in_scope(session, build, **place)
+        report = in_scope(session, build, **place, now=SystemClock().now())
         paths = write_report(session, report, out_dir, settings.display_timezone)
-    out.print(
-        f"动员 {mobilisation_id}: {report.mobilised_by_deadline}/{report.grids} micro-grids "
-        f"mobilised by the deadline, {len(report.missed)} missed; {report.events} events"
-    )
+    if report.in_progress:
+        out.print(
+            f"动员 {mobilisation_id} 进行中 in progress: {report.mobilised}/{report.grids} "
+            f"micro-grids mobilised so far; {report.events} events"
+        )
+    else:
+        out.print(
+            f"动员 {mobilisation_id}: {report.mobilised_by_deadline}/{report.grids} micro-grids "
+            f"mobilised by the deadline, {len(report.missed)} missed; {report.events} events"
+        )
     for path in paths:
         out.print(f"  {path}")
 

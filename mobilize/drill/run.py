@@ -167,7 +167,7 @@ def run_once(
 def _figures(session: Session, mobilisation: Mobilisation, sim: Simulation, run: str) -> RunFigures:
     """The headline figures: acknowledgement times and reassignments from the log, what the
     command centre saw at the deadline from the simulation (the replay must agree)."""
-    built = report.build(session, mobilisation=mobilisation)
+    built = report.build(session, mobilisation=mobilisation, now=sim.clock.now())
     called: dict[str, datetime] = {}
     answered: dict[str, datetime] = {}
     reassignments = 0

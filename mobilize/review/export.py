@@ -7,8 +7,10 @@ empty boxes (`apt-get install fonts-wqy-microhei` or any Noto CJK font fixes tha
 
 from __future__ import annotations
 
+import base64
+import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -93,19 +95,35 @@ DIST_HEAD = ["", "人数/网格数 Count", "平均 Mean", "中位 P50", "P90", "
 
 def summary_rows(report: Report, tz: ZoneInfo) -> list[tuple[str, Any]]:
     """The headline figures, as label/value pairs (Markdown and the workbook share them)."""
-    return [
+    head = [
         ("动员 Mobilisation", f"#{report.mobilisation_id} {report.title} ({report.kind})"),
         ("启动时间 T0", _t(report.t0, tz)),
         ("到岗时限 Deadline", _t(report.deadline, tz)),
         ("目标 Target", f"{report.target_minutes:g} 分钟内全部微网格到岗 min, every micro-grid"),
+    ]
+    tail = [
+        ("调派人员 People called", report.people_called),
+        ("事件数 Events", report.events),
+    ]
+    if report.in_progress:
+        return [
+            *head,
+            ("状态 Status", f"进行中 In progress, as of {_t(report.as_of, tz)}"),
+            ("微网格 Micro-grids", report.grids),
+            ("已到岗 Mobilised so far", report.mobilised),
+            ("已到岗率 % so far", report.mobilised_pct_at_deadline),
+            ("未按时到岗 Missed the deadline", "时限未到 not yet due"),
+            *tail,
+        ]
+    return [
+        *head,
         ("结束 Stood down", _t(report.stood_down_at, tz)),
         ("微网格 Micro-grids", report.grids),
         ("时限内到岗 Mobilised by the deadline", report.mobilised_by_deadline),
         ("时限内到岗率 % by the deadline", report.mobilised_pct_at_deadline),
         ("最终到岗 Mobilised in the end", report.mobilised),
         ("未按时到岗 Missed the deadline", len(report.missed)),
-        ("调派人员 People called", report.people_called),
-        ("事件数 Events", report.events),
+        *tail,
     ]
 
 
@@ -244,7 +262,26 @@ def timeline_rows(report: Report, tz: ZoneInfo) -> list[list[Any]]:
     ]
 
 
-def markdown(report: Report, tz: ZoneInfo) -> str:
+IMAGES = ("coverage.png", "map.png")
+
+
+def markdown_with_images(session: Session, report: Report, tz: ZoneInfo) -> str:
+    """The Markdown report as one file: its pictures embedded (a download has no folder)."""
+    drawn: dict[str, str] = {}
+    for name, draw in (
+        ("coverage.png", lambda f: _coverage_png(report, f)),
+        ("map.png", lambda f: _map_png(session, report, f)),
+    ):
+        buffer = io.BytesIO()
+        draw(buffer)
+        drawn[name] = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return markdown(report, tz, drawn)
+
+
+def markdown(report: Report, tz: ZoneInfo, images: Mapping[str, str] | None = None) -> str:
+    """The report as Markdown; `images` gives each picture's address (by default the files
+    written beside it; a download embeds them)."""
+    src = {name: name for name in IMAGES} | dict(images or {})
     causes: dict[str, int] = {}
     for m in report.missed:
         causes[m.cause] = causes.get(m.cause, 0) + 1
@@ -271,21 +308,24 @@ def markdown(report: Report, tz: ZoneInfo) -> str:
             ["分钟 Minutes", "确认 Acknowledge", "到达 Arrive", "网格到岗 Grid mobilised"], buckets
         ),
         "## 覆盖曲线 Coverage against the target",
-        f"![coverage](coverage.png)\n\n![map](map.png)\n\n"
-        f"时限（T0+{report.target_minutes:g} 分钟）时到岗 {report.mobilised_by_deadline}/"
-        f"{report.grids} 个微网格（{report.mobilised_pct_at_deadline:g}%）。 "
-        f"{report.mobilised_by_deadline} of {report.grids} micro-grids were mobilised by the "
-        "deadline.",
+        f"![coverage]({src['coverage.png']})\n\n![map]({src['map.png']})\n\n"
+        + _headline(report, tz),
         "## 街道 By street",
         _table(AREA_HEAD, area_rows(report, "street")),
         "## 社区 By community",
         _table(AREA_HEAD, area_rows(report, "community")),
         "## 未按时到岗的微网格 Grids that missed the deadline",
-        _table(
-            ["原因 Cause", "网格数 Grids"],
-            [[CAUSES[c], n] for c, n in sorted(causes.items(), key=lambda kv: -kv[1])],
+        *(
+            ["时限未到，尚无。 The deadline has not come: none yet."]
+            if report.in_progress
+            else [
+                _table(
+                    ["原因 Cause", "网格数 Grids"],
+                    [[CAUSES[c], n] for c, n in sorted(causes.items(), key=lambda kv: -kv[1])],
+                ),
+                _table(MISSED_HEAD, missed_rows(report)),
+            ]
         ),
-        _table(MISSED_HEAD, missed_rows(report)),
         "## 力量：计划与实到 Forces planned against forces that came",
         _table(UNIT_HEAD, unit_rows(report)),
         _table(KIND_HEAD, kind_rows(report)),
@@ -294,6 +334,23 @@ def markdown(report: Report, tz: ZoneInfo) -> str:
         "原始事件见 events.jsonl。 The raw event log is in events.jsonl.",
     ]
     return "\n\n".join(parts) + "\n"
+
+
+def _headline(report: Report, tz: ZoneInfo) -> str:
+    if report.in_progress:
+        return (
+            f"进行中（截至 {_t(report.as_of, tz)}）：已到岗 {report.mobilised}/{report.grids} "
+            f"个微网格（{report.mobilised_pct_at_deadline:g}%），"
+            f"时限 T0+{report.target_minutes:g} 分钟。 "
+            f"In progress: {report.mobilised} of {report.grids} micro-grids mobilised so far; "
+            f"the deadline is T0+{report.target_minutes:g} min."
+        )
+    return (
+        f"时限（T0+{report.target_minutes:g} 分钟）时到岗 {report.mobilised_by_deadline}/"
+        f"{report.grids} 个微网格（{report.mobilised_pct_at_deadline:g}%）。 "
+        f"{report.mobilised_by_deadline} of {report.grids} micro-grids were mobilised by the "
+        "deadline."
+    )
 
 
 # -- workbook ----------------------------------------------------------------------------------
@@ -355,7 +412,7 @@ def _label(cjk: bool, zh: str, en: str) -> str:
     return f"{zh} {en}" if cjk else en
 
 
-def _coverage_png(report: Report, path: Path) -> None:
+def _coverage_png(report: Report, path: Path | BinaryIO) -> None:
     curve = [(0.0, 0.0)] + [(minute, pct) for minute, _, pct in report.curve]
     coverage_curves_png(
         [(("已到岗微网格", "micro-grids mobilised"), curve)],
@@ -373,7 +430,7 @@ def coverage_curves_png(
     *,
     target_minutes: float,
     title: tuple[str, str],
-    path: Path,
+    path: Path | BinaryIO,
 ) -> None:
     """% of micro-grids mobilised against minutes since T0, one step line per curve
     (labels and title given as (Chinese, English)), with the deadline and the target."""
@@ -405,7 +462,7 @@ def coverage_curves_png(
     plt.close(fig)
 
 
-def _map_png(session: Session, report: Report, path: Path) -> None:
+def _map_png(session: Session, report: Report, path: Path | BinaryIO) -> None:
     import math
 
     import numpy as np

@@ -198,6 +198,10 @@ class Report:
     units: list[UnitForces]
     kinds: list[KindForces]
     timeline: list[Command]
+    # Before its deadline (and still running) a mobilisation is in progress: its figures are
+    # those so far, as of `as_of`, and no grid has missed anything yet.
+    in_progress: bool = False
+    as_of: datetime | None = None
     grid_minutes: dict[int, float | None] = field(default_factory=dict)  # for the map
 
 
@@ -304,11 +308,13 @@ def build(
     mobilisation: Mobilisation,
     street_id: int | None = None,
     community_id: int | None = None,
+    now: datetime,
 ) -> Report:
     """The report for the whole mobilisation, or one street or community of it (served
-    through `in_scope`)."""
+    through `in_scope`), as it stands `now`."""
     people, logs, commands, count = _read(session, mobilisation)
     t0, deadline = mobilisation.t0, mobilisation.deadline
+    in_progress = mobilisation.stood_down_at is None and now < deadline
     target = _minutes(t0, deadline)
     # Which grids: those in the mobilisation (its grid states list them), in scope.
     where = [GridState.mobilisation_id == mobilisation.id]
@@ -373,7 +379,7 @@ def build(
                     name=row.name,
                     grids=len(gs),
                     mobilised_by_deadline=len(gset & on_time),
-                    missed=len(gset - on_time),
+                    missed=0 if in_progress else len(gset - on_time),
                     time_to_mobilise=Distribution.of(
                         m for g in gs if (m := minutes[g]) is not None
                     ),
@@ -391,7 +397,7 @@ def build(
         by_community[g.community_id].append(g.grid_id)
     missed = []
     for g in grid_rows:
-        if g.grid_id in on_time:
+        if g.grid_id in on_time or in_progress:
             continue
         log = logs[g.grid_id]
         cause = _cause(log)
@@ -453,6 +459,8 @@ def build(
         units=units,
         kinds=kinds,
         timeline=timeline,
+        in_progress=in_progress,
+        as_of=now if in_progress else None,
         grid_minutes=minutes,
     )
 

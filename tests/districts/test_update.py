@@ -96,7 +96,9 @@ def test_an_update_after_a_mobilisation_keeps_every_past_figure(
         with Session(engine) as session:
             mobilisation = session.get_one(Mobilisation, m.id)
             return (
-                dataclasses.asdict(report.build(session, mobilisation=mobilisation)),
+                dataclasses.asdict(
+                    report.build(session, mobilisation=mobilisation, now=m.deadline)
+                ),
                 replay.state_at(session, mobilisation, m.t0 + timedelta(minutes=30)),
                 session.execute(
                     select(

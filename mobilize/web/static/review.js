@@ -28,7 +28,7 @@ const STATE_AT = `query($m: ID!, $at: DateTime!) { stateAt(mobilisation: $m, at:
 const REPORT = `query($m: ID!) { afterActionReport(mobilisation: $m) {
   title targetMinutes events grids mobilised mobilisedByDeadline mobilisedPctAtDeadline
   peopleCalled timeToAcknowledge { p50 p90 } timeToMobilise { p50 p90 }
-  curve { minute pct } missed { code causeLabel } } }`;
+  curve { minute pct } missed { code causeLabel } inProgress asOf } }`;
 
 async function signedIn() {
   map.map.invalidateSize();
@@ -96,13 +96,20 @@ function drawSummary() {
     box.replaceChildren();
     return;
   }
+  // Before its deadline a mobilisation is in progress: figures so far, nothing missed yet.
+  const mobilised = `${r.mobilisedByDeadline} (${r.mobilisedPctAtDeadline.toFixed(1)}%)`;
   const rows = [
+    ...(r.inProgress
+      ? [[t("状态", "Status"), `${t("进行中", "In progress")} · ${new Date(r.asOf).toLocaleString()}`]]
+      : []),
     [t("微网格", "Micro-grids"), r.grids],
-    [t("时限内到岗", "Mobilised by the deadline"), `${r.mobilisedByDeadline} (${r.mobilisedPctAtDeadline.toFixed(1)}%)`],
+    r.inProgress
+      ? [t("已到岗（至今）", "Mobilised so far"), mobilised]
+      : [t("时限内到岗", "Mobilised by the deadline"), mobilised],
     [t("召集人数", "People called"), r.peopleCalled],
     [t("确认用时中位数（分钟）", "Median time to acknowledge (min)"), r.timeToAcknowledge.p50?.toFixed(1) ?? "-"],
     [t("网格到岗用时中位数（分钟）", "Median time to mobilise (min)"), r.timeToMobilise.p50?.toFixed(1) ?? "-"],
-    [t("未按时网格", "Grids missed"), r.missed.length],
+    [t("未按时网格", "Grids missed"), r.inProgress ? t("时限未到", "not yet due") : r.missed.length],
     [t("事件数", "Events"), r.events],
   ];
   box.replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, String(v))]));
