@@ -807,3 +807,15 @@ def test_graphiql_loads_and_answers_with_nothing_from_another_host(
     assert tiny_bundle.district_name in page.inner_text(".graphiql-response")
     shot(page, request, "graphiql")
     assert elsewhere == []
+
+
+@pytest.mark.parametrize("page_name", ["command", "review"])
+def test_before_sign_in_only_the_sign_in_form_shows(
+    site: Site, context: Any, page_name: str, request: pytest.FixtureRequest
+) -> None:
+    page = context.new_page()
+    page.goto(f"{site.url}/ui/{page_name}")
+    page.wait_for_selector("#sign-in:not([hidden])")
+    assert page.is_visible("#token-form")
+    assert not page.is_visible("#board")  # hidden, whatever the wall layout's display says
+    shot(page, request, "signed-out")
