@@ -17,6 +17,25 @@ export function t(zh, en) {
   return lang() === "en" ? en : zh;
 }
 
+// One name per task kind, the server's own (mobilize/tasks/dispatch.py TITLES; a test keeps
+// them equal), so the phone and the command centre call a task the same.
+export const TASK_KINDS = {
+  HOUSEHOLD_CHECK: ["入户核查", "Household check"],
+  SUPPLY_DELIVERY: ["物资配送", "Supply delivery"],
+  TESTING_SUPPORT: ["核酸检测保障", "Testing support"],
+  ORDER_KEEPING: ["秩序维护", "Order keeping"],
+  PUBLICITY: ["政策宣传", "Publicity"],
+  CODE_CHECK: ["扫码查验", "Code check"],
+  OTHER: ["其他", "Other"],
+};
+
+/** A task's title in the current language: a generated title ("入户核查 Household check") is
+ *  its kind's name; a title someone wrote is shown as written. */
+export function taskTitle(task) {
+  const [zh, en] = TASK_KINDS[task.kind] || [task.kind, task.kind];
+  return task.title === `${zh} ${en}` ? t(zh, en) : task.title;
+}
+
 /** Fill every element marked `data-zh`/`data-en` and wire the switch button (#lang). */
 export function applyLanguage(onChange) {
   document.documentElement.lang = lang() === "en" ? "en" : "zh-CN";

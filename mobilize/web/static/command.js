@@ -4,6 +4,7 @@
 
 import {
   STATUS_COLOURS,
+  TASK_KINDS,
   applyLanguage,
   confirmDialog,
   countdown,
@@ -26,15 +27,6 @@ const KINDS = {
   FLOOD: ["防汛", "Flood"],
   EARTHQUAKE: ["地震", "Earthquake"],
   FIRE: ["火灾", "Fire"],
-  OTHER: ["其他", "Other"],
-};
-const TASK_KINDS = {
-  HOUSEHOLD_CHECK: ["入户排查", "Household check"],
-  SUPPLY_DELIVERY: ["物资配送", "Supply delivery"],
-  TESTING_SUPPORT: ["核酸检测保障", "Testing support"],
-  ORDER_KEEPING: ["秩序维护", "Order keeping"],
-  PUBLICITY: ["宣传引导", "Publicity"],
-  CODE_CHECK: ["查码", "Code check"],
   OTHER: ["其他", "Other"],
 };
 

@@ -19,6 +19,7 @@ import {
   notice,
   show,
   t,
+  taskTitle,
   tokenStore,
 } from "./app.js";
 
@@ -546,7 +547,7 @@ function renderTasks(tasks) {
 }
 
 function renderTask(task) {
-  const head = el("h4", {}, `${task.title}`);
+  const head = el("h4", {}, taskTitle(task));
   if (task.kind === "HOUSEHOLD_CHECK" || task.kind === "SUPPLY_DELIVERY") {
     const delivery = task.kind === "SUPPLY_DELIVERY";
     const done = task.households.filter((h) => (delivery ? h.supplied : h.checked)).length;
