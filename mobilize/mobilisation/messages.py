@@ -30,6 +30,12 @@ KIND_NAMES = {
 MODE_NAMES = {"walk": "步行", "cycle": "骑行", "drive": "驾车"}
 
 
+def where(community: str, grid: str) -> str:
+    """A grid's place for a person to read: its community then its name, the community said
+    once (grids are usually named after it: 马家社区第10网格)."""
+    return grid if grid.startswith(community) else f"{community}{grid}"
+
+
 def assignment_message(
     mobilisation: Mobilisation,
     responder: Any,
@@ -44,7 +50,8 @@ def assignment_message(
     minutes = round(placement.minutes)
     text = (
         f"【mobilize】{responder.name}：{kind}动员“{mobilisation.title}”已启动，请于{deadline}前"
-        f"到达{community.name}{grid.name}（{grid.code}），{MODE_NAMES.get(placement.mode, '')}"
+        f"到达{where(community.name, grid.name)}（{grid.code}），"
+        f"{MODE_NAMES.get(placement.mode, '')}"
         f"约{minutes}分钟，请确认。 You are assigned to {grid.code} ({community.code}); "
         f"be there by {deadline}, about {minutes} min by {placement.mode}. Please acknowledge."
     )
