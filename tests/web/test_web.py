@@ -684,22 +684,35 @@ def test_a_cadre_who_cannot_come_says_why(
     handset: Any,
     engine: Engine,
     called: tuple[Assignment, Any, Any],
+    request: pytest.FixtureRequest,
 ) -> None:
     a, _, who = called
     page = sign_in_on_phone(handset, site, who.phone)
     page.wait_for_selector("#mine:not([hidden])")
     assert page.inner_text("#hours") == "累计 0.0 小时，积分 0.0"
-    page.once("dialog", lambda dialog: dialog.accept("孩子发烧，需要照顾"))
+    # "Other" without saying more is not a reason: nothing is sent.
     page.click("#decline")
+    page.wait_for_selector("dialog#decline-dialog[open]")
+    page.check("input[name=reason][value=其他]")
+    page.click("dialog#decline-dialog button[value=yes]")
+    page.wait_for_selector("#notice.error")
+    # A reason from the list, with a word more.
+    page.click("#decline")
+    page.wait_for_selector("dialog#decline-dialog[open]")
+    page.check("input[name=reason][value=家人需要照顾]")
+    page.fill("#decline-note", "孩子发烧")
+    shot(page, request, "decline-reasons")
+    page.click("dialog#decline-dialog button[value=yes]")
+    page.wait_for_selector("#no-assignment:not([hidden])")  # nothing to go to any more
     page.wait_for_selector("#waiting", state="hidden")
     with Session(engine) as session:
         mine = session.get(Assignment, a.id)
-        assert mine is not None and (mine.status, mine.reason) == ("declined", "孩子发烧，需要照顾")
+        assert mine is not None
+        assert (mine.status, mine.reason) == ("declined", "家人需要照顾：孩子发烧")
         declined = session.scalars(
             select(Event.payload).where(Event.kind == "assignment.declined")
         ).all()
-    assert len(declined) == 1  # sent once, with the reason the cadre typed
-    page.wait_for_selector("#no-assignment:not([hidden])")  # nothing to go to any more
+    assert len(declined) == 1  # sent once, with the reason the cadre chose
 
 
 def test_a_volunteer_reports_in_on_the_phone_is_approved_and_takes_leave(

@@ -489,8 +489,32 @@ $("acknowledge").addEventListener("click", () => {
   });
 });
 
+/** Ask why, from a list (and a note, needed for "other"); null when the cadre cancels. */
+function askDeclineReason() {
+  const dialog = $("decline-dialog");
+  const form = dialog.querySelector("form");
+  form.reset();
+  dialog.showModal();
+  return new Promise((resolve) => {
+    dialog.addEventListener(
+      "close",
+      () => {
+        if (dialog.returnValue !== "yes") return resolve(null);
+        const chosen = form.querySelector("input[name=reason]:checked")?.value;
+        const note = $("decline-note").value.trim();
+        if (!chosen || (chosen === "其他" && !note)) {
+          notice(t("请选择原因（选“其他”时请说明）", "Choose a reason (say more for Other)"), "error");
+          return resolve(null);
+        }
+        resolve(note ? `${chosen}：${note}` : chosen);
+      },
+      { once: true },
+    );
+  });
+}
+
 $("decline").addEventListener("click", async () => {
-  const reason = window.prompt(t("请说明无法前往的原因", "Why can you not come?"));
+  const reason = await askDeclineReason();
   if (!reason) return;
   const a = data.myAssignment.assignment;
   enqueue({
