@@ -524,6 +524,8 @@ def test_a_cadre_signs_in_answers_and_checks_in_where_the_phone_says(
     page.click("#check-in")
     page.wait_for_selector("#my-status:text('已到岗')")
     assert _checked_in(engine, a.id) == ("on_site", 1)
+    # The cadre is told plainly that the check-in landed.
+    assert "已到岗签到" in page.inner_text("#notice.success")
     # Households of the grid are listed; one is checked from the phone.
     shot(page, request, "on-site")
     first = page.locator(".task[data-kind=HOUSEHOLD_CHECK] .households li").first

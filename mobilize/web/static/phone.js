@@ -154,6 +154,10 @@ async function flush() {
       if (result && result.__typename && result.__typename.endsWith("Error")) {
         const kind = result.__typename === "AlreadyRecordedError" ? "info" : "error";
         notice(`${t(next.label[0], next.label[1])}: ${result.message}`, kind);
+      } else if (next.kind === "check-in") {
+        // Said plainly where a cadre looks first: the check-in has landed.
+        const at = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+        notice(t(`✓ 已到岗签到（${at}）`, `✓ Checked in (${at})`), "success");
       }
     }
   } finally {
