@@ -25,7 +25,8 @@ from mobilize.api.relay import expect_global_id, to_global_id
 from mobilize.auth import signin, users
 from mobilize.auth.actor import Actor
 from mobilize.errors import DomainError, InvalidCode
-from mobilize.models import ApiToken, RoleBinding
+from mobilize.models import ApiToken, Role, RoleBinding
+from mobilize.models.auth import ROLE_NAMES
 from mobilize.notify import DeliveryFailed, Message, Notifier
 
 logger = logging.getLogger("mobilize.api")
@@ -36,6 +37,7 @@ class RoleGrant:
     role: str
     district_code: str | None
     scope_code: str | None
+    label: str = strawberry.field(description="The role's name for people: 中文 English.")
 
 
 @strawberry.type(description="The signed-in user.")
@@ -121,7 +123,12 @@ def _viewer(session: Session, actor: Actor) -> Viewer:
         id=to_global_id("User", actor.user_id or 0),
         name=actor.name,
         roles=[
-            RoleGrant(role=r.role, district_code=r.district_code, scope_code=r.scope_code)
+            RoleGrant(
+                role=r.role,
+                district_code=r.district_code,
+                scope_code=r.scope_code,
+                label=ROLE_NAMES[Role(r.role)],
+            )
             for r in rows
         ],
         token_expires_at=token.expires_at if token else None,

@@ -396,6 +396,7 @@ def _demo_tokens(settings: Settings, district_code: str) -> list[tuple[str, str,
     from mobilize.auth.actor import SYSTEM
     from mobilize.auth.users import create_user, issue_token, resolve_place
     from mobilize.models import Community, District, Responder, Role, RoleBinding, Street
+    from mobilize.models.auth import ROLE_NAMES
 
     engine = make_engine(settings.database_url)
     clock = SystemClock()
@@ -436,7 +437,7 @@ def _demo_tokens(settings: Settings, district_code: str) -> list[tuple[str, str,
                     session,
                     actor=SYSTEM,
                     clock=clock,
-                    name=f"演示 demo {role.value}",
+                    name=f"演示 {ROLE_NAMES[role].split(' ')[0]}",
                     places=[place],
                 ).id
             secret = kept.get(role.value)

@@ -24,6 +24,17 @@ class Role(enum.StrEnum):
     UNIT_ORGANISER = "unit_organiser"  # 单位联络员: keeps one unit's list of cadres
 
 
+ROLE_NAMES = {
+    Role.DISTRICT_COMMANDER: "区指挥中心 District command centre",
+    Role.STREET_COMMANDER: "街道指挥中心 Street command centre",
+    Role.COMMUNITY_SECRETARY: "社区书记 Community secretary",
+    Role.RESPONDER: "下沉干部、志愿者 Cadre or volunteer",
+    Role.REVIEWER: "复盘人员 Reviewer",
+    Role.ADMIN: "系统管理员 Administrator",
+    Role.UNIT_ORGANISER: "单位联络员 Unit organiser",
+}
+
+
 class ScopeKind(enum.StrEnum):
     DISTRICT = "district"
     STREET = "street"

@@ -282,6 +282,8 @@ def test_a_district_commander_activates_watches_and_stands_down(
     token = make_user(engine, now, Role.DISTRICT_COMMANDER, small_bundle.district_code)
     page = context.new_page()
     sign_in_with_token(page, f"{site.url}/ui/command", token)
+    # Who is signed in, in words: the role's Chinese name and the place.
+    assert page.inner_text("#who").endswith(f" · 区指挥中心 {small_bundle.district_code}")
     page.wait_for_selector("#mobilisation option", state="attached")
     assert page.locator("#mobilisation option").all_inner_texts() == ["（无进行中的动员）"]
     page.fill("#act-title", "暴雨防汛战时动员")

@@ -95,7 +95,19 @@ export function tokenStore(page) {
  * `signedIn(me)`; `api(query, variables)` asks with the token and signs out on a 401;
  * `stop` runs when signing out.
  */
-export function tokenSignIn(page, { meQuery = "{ me { name } }", signedIn, stop = () => {} }) {
+/** "name · role (place)" in the current language, from the server's role names. */
+function whoIs(me) {
+  const roles = (me.roles || []).map((r) => {
+    const [zh, ...en] = r.label.split(" ");
+    return `${t(zh, en.join(" "))}${r.scopeCode ? ` ${r.scopeCode}` : ""}`;
+  });
+  return roles.length ? `${me.name} · ${roles.join("，")}` : me.name;
+}
+
+export function tokenSignIn(
+  page,
+  { meQuery = "{ me { name roles { label scopeCode } } }", signedIn, stop = () => {} },
+) {
   const token = tokenStore(page);
   const $ = (id) => document.getElementById(id);
   function signOut() {
@@ -126,7 +138,7 @@ export function tokenSignIn(page, { meQuery = "{ me { name } }", signedIn, stop 
       notice(error.message, "error");
       return;
     }
-    $("who").textContent = me.name;
+    $("who").textContent = whoIs(me);
     show($("sign-in"), false);
     show($("sign-out"), true);
     show($("board"), true);

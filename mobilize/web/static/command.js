@@ -43,7 +43,7 @@ const state = {
 const $ = (id) => document.getElementById(id);
 const map = gridMap($("map"), { onClick: choose });
 
-const ME = "{ me { name roles { role scopeCode } } }";
+const ME = "{ me { name roles { role label scopeCode } } }";
 const LIST = `{ mobilisations(first: 50) { edges { node {
   id title kind status t0 deadline scope { district streets communities } } } } }`;
 const GRIDS = `query($m: ID!) { gridStates(mobilisation: $m) {
