@@ -836,3 +836,19 @@ def test_before_sign_in_only_the_sign_in_form_shows(
     assert page.is_visible("#token-form")
     assert not page.is_visible("#board")  # hidden, whatever the wall layout's display says
     shot(page, request, "signed-out")
+
+
+def test_a_notice_on_the_wall_does_not_move_the_map(
+    site: Site, context: Any, engine: Engine, tiny_bundle: Bundle, now: ManualClock
+) -> None:
+    with transaction(make_sessionmaker(engine)) as session:
+        import_district(session, bundle=tiny_bundle, actor="test", clock=now)
+    token = make_user(engine, now, Role.DISTRICT_COMMANDER, tiny_bundle.district_code)
+    page = context.new_page()
+    sign_in_with_token(page, f"{site.url}/ui/command", token)
+    before = page.locator("#map").bounding_box()
+    page.evaluate(
+        "() => import('/ui/static/app.js').then((m) => m.notice('一条很长的提示 a long notice'))"
+    )
+    page.wait_for_selector("#notice:not([hidden])")
+    assert page.locator("#map").bounding_box() == before
