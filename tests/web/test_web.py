@@ -35,12 +35,14 @@ from mobilize.districts.importer import import_district
 from mobilize.mobilisation import assignments, switch
 from mobilize.models import (
     Assignment,
+    Community,
     Event,
     Grid,
     GridState,
     HouseholdRecord,
     Leave,
     Mobilisation,
+    MobilisationArea,
     Responder,
     Role,
     Street,
@@ -399,8 +401,13 @@ def test_a_street_commander_sees_their_street_only_and_accepts_a_fix(
     page = context.new_page()
     sign_in_with_token(page, f"{site.url}/ui/command", token)
     page.wait_for_selector(f"#map[data-grids='{mine}']", state="attached")
+    # Their street, or one community of it.
     assert page.locator("#act-scope option").all_text_contents() == [
         f"{s.name} {s.code}" for s in small_bundle.streets if s.code == street
+    ] + [
+        f"{c.name} {c.code}"
+        for c in sorted(small_bundle.communities, key=lambda c: c.code)
+        if c.street == street
     ]
     # Two and a half hours on, nobody has answered: grids are at risk, with suggested fixes.
     now.advance(timedelta(minutes=150))
@@ -852,3 +859,28 @@ def test_a_notice_on_the_wall_does_not_move_the_map(
     )
     page.wait_for_selector("#notice:not([hidden])")
     assert page.locator("#map").bounding_box() == before
+
+
+def test_a_commander_switches_one_community_to_wartime(
+    site: Site, context: Any, engine: Engine, small_bundle: Bundle, now: ManualClock
+) -> None:
+    with transaction(make_sessionmaker(engine)) as session:
+        import_district(session, bundle=small_bundle, actor="test", clock=now)
+    community = sorted(small_bundle.communities, key=lambda c: c.code)[1]
+    token = make_user(engine, now, Role.DISTRICT_COMMANDER, small_bundle.district_code)
+    page = context.new_page()
+    sign_in_with_token(page, f"{site.url}/ui/command", token)
+    page.wait_for_selector("#act-scope option[value^='community:']", state="attached")
+    page.fill("#act-title", "积水小区排涝")
+    page.select_option("#act-scope", f"community:{community.code}")
+    page.click("#activate-form button[type=submit]")
+    confirm(page)
+    page.wait_for_selector("#live:not([hidden])")
+    with Session(engine) as session:
+        m = session.scalars(select(Mobilisation)).one()
+        areas = session.scalars(
+            select(Community.code)
+            .join(MobilisationArea, MobilisationArea.community_id == Community.id)
+            .where(MobilisationArea.mobilisation_id == m.id)
+        ).all()
+    assert areas == [community.code]

@@ -57,6 +57,7 @@ const RISK = `query($m: ID!) { risk(mobilisation: $m, first: 30) {
 const WATCH = `subscription($m: ID!) { coverageChanged(mobilisation: $m) {
   grids mobilisedPct minutesLeft byStatus { status count } curve { minute mobilised } } }`;
 const START = `query { streets(first: 200) { edges { node { code name } } }
+  communities(first: 500) { edges { node { code name } } }
   staffingRules { kind } }`;
 
 const { token, api, begin } = tokenSignIn("command", {
@@ -164,9 +165,16 @@ async function fillForms() {
   if (state.me.roles.some((r) => r.role === "district_commander")) {
     scope.append(el("option", { value: "district" }, t("全区", "Whole district")));
   }
+  // A street, or one community of it (a flood may touch a few courtyards only).
+  const streets = el("optgroup", { label: t("街道", "Streets") });
   for (const { node } of data.streets.edges) {
-    scope.append(el("option", { value: `street:${node.code}` }, `${node.name} ${node.code}`));
+    streets.append(el("option", { value: `street:${node.code}` }, `${node.name} ${node.code}`));
   }
+  const communities = el("optgroup", { label: t("社区", "Communities") });
+  for (const { node } of data.communities.edges) {
+    communities.append(el("option", { value: `community:${node.code}` }, `${node.name} ${node.code}`));
+  }
+  scope.append(...[streets, communities].filter((group) => group.children.length));
   const kind = $("act-kind");
   kind.replaceChildren(
     ...data.staffingRules.map((r) => el("option", { value: r.kind }, t(...(KINDS[r.kind] || [r.kind, r.kind]))))
@@ -388,7 +396,9 @@ $("activate-form").addEventListener("submit", async (event) => {
     t(`确认对「${scopeText}」启动战时状态：「${title}」？将立即通知所有被派人员。`, `Switch ${scopeText} to wartime ("${title}")? Everyone assigned is notified at once.`)
   );
   if (!yes) return;
-  const scope = scopeValue === "district" ? { district: true } : { streets: [scopeValue.split(":")[1]] };
+  const [level, code] = scopeValue.split(":");
+  const scope =
+    level === "district" ? { district: true } : level === "community" ? { communities: [code] } : { streets: [code] };
   try {
     notice(t("正在启动，正在计算派员方案……", "Activating: planning who goes where..."));
     const data = await api(
