@@ -300,6 +300,10 @@ def test_a_district_commander_activates_watches_and_stands_down(
     page.click("dialog#confirm button[value=yes]")
     page.wait_for_selector("#live:not([hidden])")
     page.wait_for_selector("#map[data-grids='240']", state="attached")
+    # Standing down sits apart, well below the dispatch form, never next to it.
+    dispatch_box = page.locator("#dispatch").bounding_box()
+    stand_down_box = page.locator("#stand-down").bounding_box()
+    assert stand_down_box["y"] - (dispatch_box["y"] + dispatch_box["height"]) >= 40
     with Session(engine) as session:
         m = session.scalars(select(Mobilisation)).one()
         assert (m.status, m.title, m.kind) == ("active", "暴雨防汛战时动员", "flood")
