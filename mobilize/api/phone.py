@@ -21,6 +21,7 @@ from mobilize.api.wartime import Assignment, AssignmentRole, AssignmentStatus, M
 from mobilize.auth.actor import Actor
 from mobilize.districts import queries
 from mobilize.mobilisation import field, phone
+from mobilize.mobilisation.navigation import directions_to
 from mobilize.peacetime import ledger
 from mobilize.tasks import lifecycle
 
@@ -64,6 +65,13 @@ def _leader(session: Session, mobilisation_id: int, community_id: int) -> Teamma
     return None if found is None else _teammate(found, None)
 
 
+@strawberry.type(description="A map app's directions to a place: open `url` on the phone.")
+class DirectionsLink:
+    app: str
+    label: str
+    url: str
+
+
 @strawberry.type(description="My assignment, on the phone: where, with whom, until when.")
 class MyAssignment:
     assignment: Assignment
@@ -78,6 +86,17 @@ class MyAssignment:
         return await info.context.db.run(
             _grid_households, self.assignment.mobilisation_pk, self.grid.pk
         )
+
+    @strawberry.field(
+        description="Links that open Amap or Baidu Maps with directions to my micro-grid, its "
+        "point converted to each app's coordinate system (GCJ-02, BD-09)."
+    )
+    def directions(self) -> list[DirectionsLink]:
+        lon, lat = self.grid.centre["coordinates"]
+        return [
+            DirectionsLink(app=d.app, label=d.label, url=d.url)
+            for d in directions_to(lon, lat, f"{self.grid.code} {self.grid.name}")
+        ]
 
     @strawberry.field(description="The others holding my micro-grid.")
     async def teammates(self, info: ContextInfo) -> list[Teammate]:

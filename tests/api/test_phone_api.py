@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,6 +14,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from geo import wgs84_to
+from geo.crs import to_wgs84
 from mobilize.api.app import create_app
 from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
@@ -185,3 +187,26 @@ def test_the_home_screens_poll_reads_no_households(setup: Any, engine: Engine) -
     households = re.compile(r"\bfrom household\b|\bhousehold_record\b", re.IGNORECASE)
     assert not [s for s in polled if households.search(s)]
     assert [s for s in listed if households.search(s)]  # the pattern does match
+
+
+def test_directions_open_each_map_app_at_the_grid_in_its_own_coordinates(setup: Any) -> None:
+    client, _, grid = setup
+    mine = run(client, "{ myAssignment { grid { centre } directions { app label url } } }")
+    lon, lat = mine["myAssignment"]["grid"]["centre"]["coordinates"]
+    links = {d["app"]: d for d in mine["myAssignment"]["directions"]}
+    assert set(links) == {"amap", "baidu"}
+    assert links["amap"]["label"].startswith("高德")
+    amap = re.search(r"to=([\d.]+),([\d.]+),", links["amap"]["url"])
+    baidu = re.search(r"destination=latlng:([\d.]+),([\d.]+)\|", links["baidu"]["url"])
+    assert amap and baidu
+    g_lon, g_lat = float(amap[1]), float(amap[2])
+    b_lat, b_lon = float(baidu[1]), float(baidu[2])
+    # Each app's point is offset from the stored one, as that app's system is (hundreds of m)...
+    assert 0.001 < abs(g_lon - lon) + abs(g_lat - lat) < 0.02
+    assert 0.004 < abs(b_lon - lon) + abs(b_lat - lat) < 0.03
+    # ...and converted back (the inverse, a separate calculation) lands on the grid's point.
+    back = to_wgs84([g_lon], [g_lat], "gcj02"), to_wgs84([b_lon], [b_lat], "bd09")
+    for x, y in back:
+        assert abs(float(x[0]) - lon) < 2e-6 and abs(float(y[0]) - lat) < 2e-6
+    assert "coord_type=bd09ll" in links["baidu"]["url"]
+    assert quote(grid.code) in links["amap"]["url"]

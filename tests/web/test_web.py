@@ -532,6 +532,11 @@ def test_a_cadre_signs_in_answers_and_checks_in_where_the_phone_says(
     page.wait_for_selector("#mine:not([hidden])")
     assert page.inner_text("#my-status") == "待确认"
     assert page.locator("#teammates a[href^='tel:']").count() >= 1  # a tap calls them
+    # 导航 opens the phone's map apps at the grid.
+    assert page.get_attribute("#directions a[data-app=amap]", "href").startswith(
+        "https://uri.amap.com/navigation?to="
+    )
+    assert page.inner_text("#directions a[data-app=baidu]") == "导航 · 百度地图"
     page.click("#acknowledge")
     page.wait_for_selector("#my-status:text('已确认，在途')")
     page.click("#check-in")

@@ -86,6 +86,7 @@ const MINE = `{ myAssignment { minutesLeft deadline
     mobilisation { id title }
     assignment { id status role travelMinutes distanceMetres mode }
     grid { id code name geometry centre }
+    directions { app label url }
     teammates { name phone role status } leader { name phone } }
   myTasks { id kind title status dueAt
     households { household { id code tags address } checked { result } supplied { result } } }
@@ -442,6 +443,13 @@ $("enrol-form").addEventListener("submit", async (event) => {
 function renderAssignment(mine) {
   const a = mine.assignment;
   $("grid-name").textContent = `${mine.mobilisation.title} · ${mine.grid.code} ${mine.grid.name}`;
+  // 导航: the phone's own map app, at the grid (the server converts the point to its system).
+  $("directions").replaceChildren(
+    ...mine.directions.map((d) => {
+      const [zh, ...en] = d.label.split(" ");
+      return el("a", { class: "button", href: d.url, "data-app": d.app }, `${t("导航", "Directions")} · ${t(zh, en.join(" "))}`);
+    })
+  );
   let status = ASSIGNMENT_STATUS[a.status] || [a.status, a.status];
   if (pending("acknowledge", a.id)) status = ["已确认（待发送）", "Coming (waiting to send)"];
   if (pending("check-in", a.id)) status = ["已签到（待发送）", "Checked in (waiting to send)"];
