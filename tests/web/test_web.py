@@ -43,6 +43,7 @@ from mobilize.models import (
     Leave,
     Mobilisation,
     MobilisationArea,
+    ProblemReport,
     Responder,
     Role,
     Street,
@@ -893,3 +894,31 @@ def test_a_commander_switches_one_community_to_wartime(
             .where(MobilisationArea.mobilisation_id == m.id)
         ).all()
     assert areas == [community.code]
+
+
+def test_a_cadre_reports_a_problem_from_the_phone(
+    site: Site,
+    handset: Any,
+    engine: Engine,
+    called: tuple[Assignment, Any, Any],
+    request: pytest.FixtureRequest,
+) -> None:
+    a, _, who = called
+    page = sign_in_on_phone(handset, site, who.phone)
+    page.wait_for_selector("#mine:not([hidden])")
+    page.click("#report-problem")
+    page.wait_for_selector("dialog#problem-dialog[open]")
+    page.fill("#problem-text", "3栋2单元有老人需要送医")
+    shot(page, request, "problem")
+    page.click("dialog#problem-dialog button[value=yes]")
+    page.wait_for_selector("#notice.success")
+    page.wait_for_selector("#waiting", state="hidden")
+    for _ in range(50):
+        with Session(engine) as session:
+            reports = session.execute(
+                select(ProblemReport.responder_id, ProblemReport.grid_id, ProblemReport.text)
+            ).all()
+        if reports:
+            break
+        time.sleep(0.1)
+    assert [tuple(r) for r in reports] == [(a.responder_id, a.grid_id, "3栋2单元有老人需要送医")]

@@ -541,6 +541,32 @@ $("decline").addEventListener("click", async () => {
   });
 });
 
+$("report-problem").addEventListener("click", () => {
+  const dialog = $("problem-dialog");
+  dialog.querySelector("form").reset();
+  dialog.showModal();
+  dialog.addEventListener(
+    "close",
+    () => {
+      const text = $("problem-text").value.trim();
+      if (dialog.returnValue !== "yes" || !text) return;
+      const a = data.myAssignment.assignment;
+      enqueue({
+        kind: "problem",
+        key: `${a.id}:${Date.now()}`,
+        label: ["上报问题", "Report a problem"],
+        field: "reportProblem",
+        query: `mutation($id: ID!, $text: String!, $c: String) {
+          reportProblem(assignment: $id, text: $text, clientMutationId: $c) {
+            __typename ... on ProblemReport { status } ... on Error { message } } }`,
+        variables: { id: a.id, text },
+      });
+      notice(t("问题已记下，将发给街道指挥中心", "Noted: it goes to the street command centre"), "success");
+    },
+    { once: true },
+  );
+});
+
 $("check-in").addEventListener("click", () => {
   const a = data.myAssignment.assignment;
   if (!navigator.geolocation) {
