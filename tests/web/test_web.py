@@ -40,6 +40,7 @@ from mobilize.models import (
     Grid,
     GridState,
     HouseholdRecord,
+    HouseholdTag,
     Leave,
     Mobilisation,
     MobilisationArea,
@@ -235,6 +236,11 @@ def handset(browser: Any, script_errors: list[str], called: Any) -> Iterator[Any
     )
     yield ctx
     ctx.close()
+
+
+def _walking_key(address: str) -> list[Any]:
+    """An address as a cadre walks it: its numbers compared as numbers."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", address)]
 
 
 def shot(page: Any, request: pytest.FixtureRequest, step: str) -> None:
@@ -552,6 +558,19 @@ def test_a_cadre_signs_in_answers_and_checks_in_where_the_phone_says(
     # Each line says where to knock: building, unit and door.
     h = small_bundle.households
     assert h.address[h.code.index(code or "")] in first.inner_text()
+    # The list runs in the order a cadre walks: building, unit, door (numbers as numbers).
+    listed = page.locator(".task[data-kind=HOUSEHOLD_CHECK] .households li").evaluate_all(
+        "items => items.map(li => li.dataset.household)"
+    )
+    walk = sorted(listed, key=lambda c: _walking_key(h.address[h.code.index(c)]))
+    assert listed == walk
+    # Tags in words, not abbreviations.
+    tagged = [c for c in listed if h.tags[h.code.index(c)] & HouseholdTag.ELDERLY.bit]
+    if tagged:
+        line = page.locator(
+            f".task[data-kind=HOUSEHOLD_CHECK] li[data-household='{tagged[0]}']"
+        ).inner_text()
+        assert "老人" in line
     asked: list[str] = []
     page.on("request", lambda r: asked.append(r.post_data or "") if "/graphql" in r.url else None)
     first.locator("button[data-result=OK]").click()

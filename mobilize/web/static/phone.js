@@ -72,15 +72,22 @@ const TASK_STATUS = {
   FAILED: ["未完成", "Failed"],
   CANCELLED: ["已取消", "Cancelled"],
 };
+// The seven-colour tags (七彩图), in words.
 const TAGS = {
-  ELDERLY: "老",
-  EMPTY_NEST: "空巢",
-  HARDSHIP: "困难",
-  DISABILITY: "残",
-  PARTY_MEMBER: "党员",
-  RENTED: "租户",
-  VACANT: "空置",
+  ELDERLY: ["老人", "elderly"],
+  EMPTY_NEST: ["空巢", "empty nest"],
+  HARDSHIP: ["困难户", "hardship"],
+  DISABILITY: ["残疾", "disability"],
+  PARTY_MEMBER: ["党员", "party member"],
+  RENTED: ["租户", "tenant"],
+  VACANT: ["空置", "vacant"],
 };
+
+/** Households in the order a cadre walks them: building, unit, door (numbers as numbers). */
+function visitingOrder(entries) {
+  const key = (e) => e.household.address || e.household.code;
+  return [...entries].sort((a, b) => key(a).localeCompare(key(b), "zh-CN", { numeric: true }));
+}
 
 const MINE = `{ myAssignment { minutesLeft deadline
     mobilisation { id title }
@@ -618,7 +625,7 @@ function renderTask(task) {
       { class: "task", "data-task": task.id, "data-kind": task.kind },
       head,
       el("p", {}, t(`已完成 ${done} / ${task.households.length} 户`, `${done} of ${task.households.length} households done`)),
-      el("ul", { class: "households" }, ...task.households.map((h) => renderHousehold(task, h, delivery)))
+      el("ul", { class: "households" }, ...visitingOrder(task.households).map((h) => renderHousehold(task, h, delivery)))
     );
   }
   const buttons = [];
@@ -642,7 +649,7 @@ function renderHousehold(task, entry, delivery) {
   const h = entry.household;
   const landed = delivery ? entry.supplied : entry.checked;
   const key = `${task.id}:${h.id}`;
-  const tags = h.tags.map((tag) => TAGS[tag] || tag).join(" ");
+  const tags = h.tags.map((tag) => t(...(TAGS[tag] || [tag, tag]))).join("、");
   // Where to knock first (楼栋 单元 门牌), then which household and who lives there.
   const label = el(
     "span",
