@@ -295,6 +295,14 @@ def test_a_district_commander_activates_watches_and_stands_down(
     assert page.inner_text("#who").endswith(f" · 区指挥中心 {small_bundle.district_code}")
     page.wait_for_selector("#mobilisation option", state="attached")
     assert page.locator("#mobilisation option").all_inner_texts() == ["（无进行中的动员）"]
+    # In peacetime the map shows the district: every street and community outlined, the
+    # communities named.
+    areas = len(small_bundle.streets) + len(small_bundle.communities)
+    page.wait_for_selector(f"#map[data-areas='{areas}']", state="attached")
+    assert sorted(page.locator(".area-label").all_inner_texts()) == sorted(
+        c.name for c in small_bundle.communities
+    )
+    shot(page, request, "peacetime")
     page.fill("#act-title", "暴雨防汛战时动员")
     page.select_option("#act-kind", "FLOOD")
     page.select_option("#act-scope", "district")
@@ -373,6 +381,8 @@ def test_a_district_commander_activates_watches_and_stands_down(
     page.wait_for_selector("#notice:has-text('已解除战时状态')")
     with Session(engine) as session:
         assert session.get_one(Mobilisation, m.id).status == "stood_down"
+    # Peacetime again: the district's outlines are back, the grids' colours gone.
+    page.wait_for_selector(f"#map[data-areas='{areas}'][data-grids='0']", state="attached")
     shot(page, request, "stood-down")
 
 

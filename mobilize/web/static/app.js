@@ -346,8 +346,37 @@ export function gridMap(container, { onClick } = {}) {
   container.leafletMap = map; // for the browser tests, which click on the canvas
   const layers = new Map(); // grid id -> polygon layer
   const group = L.featureGroup().addTo(map);
+  const areas = L.featureGroup().addTo(map); // peacetime: streets and communities
   return {
     map,
+    /**
+     * The district as it stands in peacetime: street outlines (thick) and community outlines
+     * with their names, so an operator can look before switching. `streets` as the district
+     * query gives them ({name, geometry, communities: [{name, geometry}]}); [] clears them.
+     */
+    setAreas(streets) {
+      areas.clearLayers();
+      let count = 0;
+      for (const street of streets) {
+        L.geoJSON(street.geometry, { style: { color: "#b71c1c", weight: 3, fill: false } }).addTo(areas);
+        count += 1;
+        for (const community of street.communities) {
+          const outline = L.geoJSON(community.geometry, {
+            style: { color: "#455a64", weight: 1, fillColor: "#eceff1", fillOpacity: 0.35 },
+          });
+          // A node, not HTML: names come from an imported bundle.
+          outline.bindTooltip(el("span", {}, community.name), {
+            permanent: true,
+            direction: "center",
+            className: "area-label",
+          });
+          outline.addTo(areas);
+          count += 1;
+        }
+      }
+      if (count) map.fitBounds(areas.getBounds(), { padding: [10, 10], animate: false });
+      container.dataset.areas = String(count);
+    },
     /** Draw these grids ({id, code, name, geometry}); fit the view to them the first time. */
     setGrids(grids) {
       group.clearLayers();
@@ -364,7 +393,7 @@ export function gridMap(container, { onClick } = {}) {
         layer.addTo(group);
         layers.set(grid.id, layer);
       }
-      if (grids.length) map.fitBounds(group.getBounds(), { padding: [10, 10] });
+      if (grids.length) map.fitBounds(group.getBounds(), { padding: [10, 10], animate: false });
       container.dataset.grids = String(grids.length);
     },
     /**

@@ -56,6 +56,9 @@ const RISK = `query($m: ID!) { risk(mobilisation: $m, first: 30) {
   suggestion { travelMinutes responder { id name } fromGrid { id code } } } }`;
 const WATCH = `subscription($m: ID!) { coverageChanged(mobilisation: $m) {
   grids mobilisedPct minutesLeft byStatus { status count } curve { minute mobilised } } }`;
+// Peacetime: the district's streets and communities, outlined and named.
+const AREAS = `{ district { streets { name geometry communities { name geometry } } } }`;
+
 const START = `query { streets(first: 200) { edges { node { code name } } }
   communities(first: 500) { edges { node { code name } } }
   staffingRules { kind } }`;
@@ -212,8 +215,11 @@ async function showMobilisation(id) {
   $("activate").open = !state.current;
   if (!state.current) {
     map.setGrids([]);
+    const peace = await api(AREAS);
+    map.setAreas(peace.district?.streets || []);
     return;
   }
+  map.setAreas([]);
   if (state.current.status === "ACTIVATING") {
     notice(t("正在计算派员方案……", "Planning who goes where..."));
     setTimeout(() => loadMobilisations(id), 3000);
