@@ -718,6 +718,28 @@ def test_the_replay_slider_shows_the_map_as_it_stood(
     assert "已到岗 0.0%" in page.inner_text("#gauge-text")
     assert slide(45) == "MOBILISED:20"
     assert "已到岗 100.0%" in page.inner_text("#gauge-text")
+    # Every state's colour is in the legend, those with no grid too.
+    assert page.locator("#by-status li").evaluate_all(
+        "items => items.map(i => i.dataset.status)"
+    ) == [
+        "UNSTAFFED",
+        "ASSIGNED",
+        "ARRIVING",
+        "MOBILISED",
+        "CHECKED",
+    ]
+    # The curve's time axis is the slider's window: T0 at the track's left end, the stand-down
+    # at its right end, and the marker where the slider stands (minute 45 of 60).
+    track = page.locator("#minute").bounding_box()
+    axis = page.evaluate(
+        "() => { const r = document.querySelector('#curve line.axis').getBoundingClientRect();"
+        " return [r.left, r.right]; }"
+    )
+    marker = page.evaluate(
+        "() => document.querySelector('#curve line.marker').getBoundingClientRect().left"
+    )
+    assert abs(axis[0] - track["x"]) < 4 and abs(axis[1] - (track["x"] + track["width"])) < 4
+    assert abs(marker - (axis[0] + (axis[1] - axis[0]) * 45 / 60)) < 2
     shot(page, request, "replay")
     with page.expect_download() as download:
         page.click("#download-xlsx")

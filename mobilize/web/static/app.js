@@ -426,13 +426,19 @@ export function gridMap(container, { onClick } = {}) {
 }
 
 /** A small SVG line chart of a coverage curve: points [{minute, pct}], a target line. */
-export function curveSvg(points, targetMinutes, { marker = null, width = 320, height = 140 } = {}) {
+/**
+ * The coverage curve (% of micro-grids mobilised against minutes since T0) as an SVG; the
+ * x-axis runs from T0 to `end` minutes when given (the replay slider's window, so the two line
+ * up: the plot spans the middle 85% of the width, 24 of 320 units each side), else a little
+ * past the target.
+ */
+export function curveSvg(points, targetMinutes, { marker = null, end = null, width = 320, height = 140 } = {}) {
   const ns = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(ns, "svg");
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   svg.setAttribute("class", "curve");
   const pad = 24;
-  const maxMinute = Math.max(targetMinutes * 1.1, ...points.map((p) => p.minute), 1);
+  const maxMinute = end ?? Math.max(targetMinutes * 1.1, ...points.map((p) => p.minute), 1);
   const x = (m) => pad + ((width - 2 * pad) * m) / maxMinute;
   const y = (pct) => height - pad - ((height - 2 * pad) * pct) / 100;
   const line = (x1, y1, x2, y2, cls) => {
@@ -443,11 +449,12 @@ export function curveSvg(points, targetMinutes, { marker = null, width = 320, he
   };
   line(pad, y(0), width - pad, y(0), "axis");
   line(pad, y(0), pad, y(100), "axis");
-  line(x(targetMinutes), y(0), x(targetMinutes), y(100), "target");
+  const target = Math.min(targetMinutes, maxMinute); // a deadline still ahead: at the edge
+  line(x(target), y(0), x(target), y(100), "target");
   const path = document.createElementNS(ns, "polyline");
   let last = 0;
   const coords = [`${x(0)},${y(0)}`];
-  for (const p of points) {
+  for (const p of points.filter((p) => p.minute <= maxMinute)) {
     coords.push(`${x(p.minute)},${y(last)}`, `${x(p.minute)},${y(p.pct)}`);
     last = p.pct;
   }
@@ -457,9 +464,11 @@ export function curveSvg(points, targetMinutes, { marker = null, width = 320, he
   svg.append(path);
   if (marker !== null) line(x(marker), y(0), x(marker), y(100), "marker");
   const label = document.createElementNS(ns, "text");
-  label.setAttribute("x", x(targetMinutes) + 3);
+  const ahead = target < targetMinutes;
+  label.setAttribute("x", ahead ? width - 2 : x(target) + 3);
+  if (ahead) label.setAttribute("text-anchor", "end");
   label.setAttribute("y", y(100) + 10);
-  label.textContent = `${targetMinutes} min`;
+  label.textContent = ahead ? `→ ${targetMinutes} min` : `${targetMinutes} min`;
   svg.append(label);
   return svg;
 }

@@ -79,13 +79,17 @@ async function replay() {
   $("at").textContent = `T0+${minute} ${t("分钟", "min")} · ${new Date(s.at).toLocaleString()} · #${s.seq}`;
   $("gauge-bar").style.width = `${Math.min(100, s.coverage.mobilisedPct)}%`;
   $("gauge-text").textContent = `${t("已到岗", "Mobilised")} ${s.coverage.mobilisedPct.toFixed(1)}%`;
+  // Every state's colour, with its count (none yet: 0).
+  const counts = new Map(s.coverage.byStatus.map((b) => [b.status.toUpperCase(), b.count]));
   $("by-status").replaceChildren(
-    ...s.coverage.byStatus.map((b) =>
-      el("li", {}, el("i", { style: `background:${STATUS_COLOURS[b.status.toUpperCase()] || "#999"}` }), `${statusLabel(b.status)} ${b.count}`)
+    ...Object.entries(STATUS_COLOURS).map(([status, colour]) =>
+      el("li", { "data-status": status }, el("i", { style: `background:${colour}` }), `${statusLabel(status)} ${counts.get(status) || 0}`)
     )
   );
   if (state.report) {
-    $("curve").replaceChildren(curveSvg(state.report.curve, state.report.targetMinutes, { marker: minute }));
+    // The curve's axis is the slider's window, T0 to its end, so the two line up.
+    const end = Number($("minute").max);
+    $("curve").replaceChildren(curveSvg(state.report.curve, state.report.targetMinutes, { marker: minute, end }));
   }
 }
 
