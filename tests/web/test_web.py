@@ -384,6 +384,11 @@ def test_a_district_commander_activates_watches_and_stands_down(
     # Peacetime again: the district's outlines are back, the grids' colours gone.
     page.wait_for_selector(f"#map[data-areas='{areas}'][data-grids='0']", state="attached")
     shot(page, request, "stood-down")
+    # The English switch renames the role in the header too.
+    page.click("#lang")
+    assert page.inner_text("#who").endswith(
+        f" · District command centre {small_bundle.district_code}"
+    )
 
 
 def _grid_status_counts(engine: Engine, mobilisation_id: int) -> dict[str, int]:

@@ -52,6 +52,7 @@ export function applyLanguage(onChange) {
       localStorage.setItem(LANG_KEY, lang() === "en" ? "zh" : "en");
       applyLanguage(onChange);
       if (onChange) onChange();
+      document.dispatchEvent(new Event("mobilize:language")); // for what pages share (the header)
     });
   }
   if (button) button.textContent = lang() === "en" ? "中文" : "English";
@@ -110,7 +111,12 @@ export function tokenSignIn(
 ) {
   const token = tokenStore(page);
   const $ = (id) => document.getElementById(id);
+  let signedInAs = null;
+  document.addEventListener("mobilize:language", () => {
+    if (signedInAs) $("who").textContent = whoIs(signedInAs);
+  });
   function signOut() {
+    signedInAs = null;
     token.clear();
     stop();
     show($("board"), false);
@@ -138,6 +144,7 @@ export function tokenSignIn(
       notice(error.message, "error");
       return;
     }
+    signedInAs = me;
     $("who").textContent = whoIs(me);
     show($("sign-in"), false);
     show($("sign-out"), true);
