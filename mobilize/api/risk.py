@@ -54,6 +54,7 @@ class GridRisk:
     minutes_late: float | None
     reasons: list[RiskReason]
     reason_labels: list[str] = strawberry.field(description="The reasons in Chinese.")
+    reason_labels_en: list[str] = strawberry.field(description="The reasons in English.")
     suggestion: RiskSuggestion | None
 
     @strawberry.field
@@ -71,6 +72,7 @@ class GridRisk:
             minutes_late=r.minutes_late(deadline),
             reasons=list(r.reasons),
             reason_labels=[risk.REASON_NAMES[x] for x in r.reasons],
+            reason_labels_en=[risk.REASON_NAMES_ZH_EN[x][1] for x in r.reasons],
             suggestion=None
             if fix is None
             else RiskSuggestion(

@@ -58,14 +58,16 @@ class RiskReason(enum.StrEnum):
     # person, if any, is still worth sending (the standby is then released)
 
 
-REASON_NAMES = {
-    RiskReason.NOBODY_ASSIGNED: "无人分配",
-    RiskReason.DECLINED: "有人拒绝",
-    RiskReason.NOBODY_ACKNOWLEDGED: "无人确认",
-    RiskReason.NOT_ARRIVED_BY_ETA: "超时未到",
-    RiskReason.TOO_FAR: "距离太远",
-    RiskReason.STANDBY_ONLY: "仅有备岗",
+# What people read: Chinese, and English where the page is switched to it.
+REASON_NAMES_ZH_EN = {
+    RiskReason.NOBODY_ASSIGNED: ("无人分配", "nobody assigned"),
+    RiskReason.DECLINED: ("有人拒绝", "someone declined"),
+    RiskReason.NOBODY_ACKNOWLEDGED: ("无人确认", "nobody acknowledged"),
+    RiskReason.NOT_ARRIVED_BY_ETA: ("超时未到", "late past their ETA"),
+    RiskReason.TOO_FAR: ("距离太远", "too far to make it"),
+    RiskReason.STANDBY_ONLY: ("仅有备岗", "only a standby"),
 }
+REASON_NAMES = {reason: zh for reason, (zh, _) in REASON_NAMES_ZH_EN.items()}
 
 
 @dataclass(frozen=True)

@@ -178,7 +178,7 @@ def test_coverage_over_http_by_scope(
 
 
 RISK = """query($m: ID!, $all: Boolean) { risk(mobilisation: $m, all: $all, first: 500) {
-  atRisk reasons reasonLabels minutesLate projectedArrival status
+  atRisk reasons reasonLabels reasonLabelsEn minutesLate projectedArrival status
   grid { id code community { street { code } } }
   suggestion { responder { id } fromGrid { id } travelMinutes arrivesAt } } }"""
 
@@ -218,6 +218,7 @@ def test_risk_is_scoped_and_its_fix_is_one_mutation(
     fixable = next(g for g in late if g["grid"]["id"] == silent["id"])
     assert fixable["reasons"] == ["NOBODY_ACKNOWLEDGED"] and fixable["projectedArrival"] is None
     assert fixable["reasonLabels"] == ["无人确认"]
+    assert fixable["reasonLabelsEn"] == ["nobody acknowledged"]
     fix = fixable["suggestion"]
     accepted = run(
         client,

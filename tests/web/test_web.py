@@ -453,6 +453,11 @@ def test_a_street_commander_sees_their_street_only_and_accepts_a_fix(
         ).all()
     assert len(pinned) == 1
     shot(page, request, "street")
+    # In English the risk reasons are English too.
+    page.click("#lang")
+    page.wait_for_selector("#risks .reasons:has-text('nobody')")
+    reasons = " ".join(page.locator("#risks .reasons").all_inner_texts())
+    assert re.search(r"[\u4e00-\u9fff]", reasons) is None, reasons
 
 
 def test_a_grid_named_like_markup_shows_its_name_as_text_on_the_map(

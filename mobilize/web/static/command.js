@@ -52,7 +52,7 @@ const STATES = "query($m: ID!) { gridStates(mobilisation: $m) { status grid { id
 const COVERAGE = `query($m: ID!) { coverage(mobilisation: $m) {
   grids mobilisedPct minutesLeft byStatus { status count } curve { minute mobilised } } }`;
 const RISK = `query($m: ID!) { risk(mobilisation: $m, first: 30) {
-  status minutesLate reasonLabels grid { id code name }
+  status minutesLate reasonLabels reasonLabelsEn grid { id code name }
   suggestion { travelMinutes responder { id name } fromGrid { id code } } } }`;
 const WATCH = `subscription($m: ID!) { coverageChanged(mobilisation: $m) {
   grids mobilisedPct minutesLeft byStatus { status count } curve { minute mobilised } } }`;
@@ -315,7 +315,7 @@ async function refreshRisk() {
         el("strong", {}, `${r.grid?.code} ${r.grid?.name}`),
         " ",
         r.minutesLate ? t(`预计迟到 ${Math.round(r.minutesLate)} 分钟`, `${Math.round(r.minutesLate)} min late`) : "",
-        el("div", { class: "reasons" }, r.reasonLabels.join("；")),
+        el("div", { class: "reasons" }, t(r.reasonLabels.join("；"), r.reasonLabelsEn.join("; "))),
         button
       );
     })
