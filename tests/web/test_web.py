@@ -303,6 +303,22 @@ def test_a_district_commander_activates_watches_and_stands_down(
         c.name for c in small_bundle.communities
     )
     shot(page, request, "peacetime")
+    # Zoomed in on a community, its micro-grids appear.
+    community = sorted(small_bundle.communities, key=lambda c: c.code)[0]
+    centre = community.geom.representative_point()
+    page.evaluate(
+        "([lat, lon]) => { document.querySelector('#map').leafletMap.setView([lat, lon], 16); }",
+        [centre.y, centre.x],
+    )
+    page.wait_for_function(
+        "() => Number(document.querySelector('#map').dataset.microGrids || 0) > 0"
+    )
+    drawn = int(page.get_attribute("#map", "data-micro-grids") or 0)
+    own = sum(
+        1 for g in small_bundle.grids if g.level == "micro" and g.parent.startswith(community.code)
+    )
+    assert own <= drawn <= sum(1 for g in small_bundle.grids if g.level == "micro")
+    shot(page, request, "peacetime-zoomed")
     page.fill("#act-title", "暴雨防汛战时动员")
     page.select_option("#act-kind", "FLOOD")
     page.select_option("#act-scope", "district")

@@ -354,8 +354,28 @@ export function gridMap(container, { onClick } = {}) {
   const layers = new Map(); // grid id -> polygon layer
   const group = L.featureGroup().addTo(map);
   const areas = L.featureGroup().addTo(map); // peacetime: streets and communities
+  const micro = L.featureGroup().addTo(map); // peacetime, zoomed in: micro-grids
+  const communityBounds = new Map(); // community id -> bounds, to know which are in view
+  const microShown = new Set(); // communities whose micro-grids are drawn
   return {
     map,
+    /** Communities (ids) in view whose micro-grids are not drawn yet, claimed for drawing
+     *  (a second move while they load does not ask again). */
+    communitiesToFill() {
+      const view = map.getBounds();
+      const wanted = [...communityBounds].filter(([id, b]) => !microShown.has(id) && view.intersects(b));
+      for (const [id] of wanted) microShown.add(id);
+      return wanted.map(([id]) => id);
+    },
+    /** Draw one community's micro-grids ({code, name, geometry}) over the outlines. */
+    addMicroGrids(grids) {
+      for (const grid of grids) {
+        const layer = L.geoJSON(grid.geometry, { style: { color: "#78909c", weight: 1, fill: false } });
+        layer.bindTooltip(() => el("span", {}, `${grid.code} ${grid.name}`), { sticky: true });
+        layer.addTo(micro);
+      }
+      container.dataset.microGrids = String(micro.getLayers().length);
+    },
     /**
      * The district as it stands in peacetime: street outlines (thick) and community outlines
      * with their names, so an operator can look before switching. `streets` as the district
@@ -363,6 +383,10 @@ export function gridMap(container, { onClick } = {}) {
      */
     setAreas(streets) {
       areas.clearLayers();
+      micro.clearLayers();
+      communityBounds.clear();
+      microShown.clear();
+      container.dataset.microGrids = "0";
       let count = 0;
       for (const street of streets) {
         L.geoJSON(street.geometry, { style: { color: "#b71c1c", weight: 3, fill: false } }).addTo(areas);
@@ -378,6 +402,7 @@ export function gridMap(container, { onClick } = {}) {
             className: "area-label",
           });
           outline.addTo(areas);
+          if (community.id) communityBounds.set(community.id, outline.getBounds());
           count += 1;
         }
       }

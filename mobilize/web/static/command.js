@@ -57,7 +57,11 @@ const RISK = `query($m: ID!) { risk(mobilisation: $m, first: 30) {
 const WATCH = `subscription($m: ID!) { coverageChanged(mobilisation: $m) {
   grids mobilisedPct minutesLeft byStatus { status count } curve { minute mobilised } } }`;
 // Peacetime: the district's streets and communities, outlined and named.
-const AREAS = `{ district { streets { name geometry communities { name geometry } } } }`;
+const AREAS = `{ district { streets { name geometry communities { id name geometry } } } }`;
+// Zoomed in, in peacetime: the micro-grids of the communities in view.
+const MICRO = `query($c: ID!) { grids(level: MICRO, community: $c, first: 500) {
+  edges { node { code name geometry } } } }`;
+const MICRO_ZOOM = 15;
 
 const START = `query { streets(first: 200) { edges { node { code name } } }
   communities(first: 500) { edges { node { code name } } }
@@ -455,6 +459,15 @@ function tick() {
   }
 }
 setInterval(tick, 1000);
+
+// Peacetime, zoomed in: draw the micro-grids of the communities in view, each once.
+map.map.on("moveend", async () => {
+  if (state.current || !state.me || map.map.getZoom() < MICRO_ZOOM) return;
+  for (const id of map.communitiesToFill()) {
+    const data = await api(MICRO, { c: id });
+    map.addMicroGrids(data.grids.edges.map((e) => e.node));
+  }
+});
 
 applyLanguage(() => {
   if (state.me) {
