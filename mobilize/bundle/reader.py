@@ -626,10 +626,9 @@ class _Reader:
             table = _Csv([], [], {})
         micro_codes = {g.code for g in grids if g.level == GridLevel.MICRO}
         n = len(table.lines)
-        column = table.columns.get
 
-        def col(key: str) -> list[str]:
-            return column(key) or [""] * n
+        def col(key: str) -> list[str]:  # an optional column left out reads as empty
+            return table.columns.get(key) or [""] * n
 
         codes_in, lines_in = col("code"), table.lines
         # The first line of each code: a later one is a duplicate.

@@ -400,7 +400,10 @@ def _demo_tokens(settings: Settings, district_code: str) -> list[tuple[str, str,
 
     engine = make_engine(settings.database_url)
     clock = SystemClock()
-    kept = _kept_demo_tokens(settings)
+    tokens_file = _demo_tokens_file(settings)
+    everyone = _kept_demo_tokens(tokens_file)
+    database = normalize_url(settings.database_url).render_as_string(hide_password=True)
+    kept = everyone.get(database, {})
     rows = []
     with transaction(make_sessionmaker(engine)) as session:
         district = session.scalars(select(District).where(District.code == district_code)).one()
@@ -447,7 +450,8 @@ def _demo_tokens(settings: Settings, district_code: str) -> list[tuple[str, str,
                 ).secret
             rows.append((role.value, label, secret))
     engine.dispose()
-    _keep_demo_tokens(settings, {role: secret for role, _, secret in rows})
+    everyone[database] = {role: secret for role, _, secret in rows}
+    _keep_demo_tokens(tokens_file, everyone)
     return rows
 
 
@@ -460,24 +464,17 @@ def _demo_tokens_file(settings: Settings) -> Path:
     return Path("mobilize-demo-tokens.json")
 
 
-def _kept_demo_tokens(settings: Settings) -> dict[str, str]:
-    path = _demo_tokens_file(settings)
+def _kept_demo_tokens(path: Path) -> dict[str, dict[str, str]]:
+    """Every database's kept demo tokens, by its URL (none when the file is missing or
+    unreadable)."""
     try:
         kept = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    url = normalize_url(settings.database_url).render_as_string(hide_password=True)
-    return dict(kept.get(url, {})) if isinstance(kept, dict) else {}
+    return kept if isinstance(kept, dict) else {}
 
 
-def _keep_demo_tokens(settings: Settings, tokens: dict[str, str]) -> None:
-    path = _demo_tokens_file(settings)
-    try:
-        kept = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        kept = {}
-    url = normalize_url(settings.database_url).render_as_string(hide_password=True)
-    kept[url] = tokens
+def _keep_demo_tokens(path: Path, kept: dict[str, dict[str, str]]) -> None:
     path.touch(mode=0o600, exist_ok=True)
     path.chmod(0o600)
     path.write_text(json.dumps(kept, indent=2) + "\n", encoding="utf-8")

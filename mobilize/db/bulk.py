@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -78,9 +78,11 @@ def _sqlite_converter(column_type: Any) -> Callable[[Any], Any] | None:
     return None
 
 
-def _defaults(table: Table, given: Iterable[str]) -> dict[str, Any]:
+@lru_cache(maxsize=256)
+def _defaults(table: Table, given: frozenset[str]) -> dict[str, Any]:
     """The column defaults the ORM would apply to a row that leaves these columns out:
-    a value, or a callable to call for each row."""
+    a value, or a callable to call for each row. Worked out once per table and set of
+    columns: every commit of a wartime write inserts its events here."""
     found: dict[str, Any] = {}
     for column in table.columns:
         default = column.default
@@ -106,7 +108,7 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
         for same in by_shape.values():
             insert_rows(session, table, same)
         return
-    defaults = _defaults(table, first)
+    defaults = _defaults(table, frozenset(first))
     if defaults:
         rows = [
             {

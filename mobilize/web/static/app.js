@@ -17,6 +17,12 @@ export function t(zh, en) {
   return lang() === "en" ? en : zh;
 }
 
+/** A server's people-facing text, "中文 English" in one string, in the current language. */
+export function tPair(text) {
+  const [zh, ...en] = text.split(" ");
+  return t(zh, en.join(" ") || zh);
+}
+
 // One name per task kind, the server's own (mobilize/tasks/dispatch.py TITLES; a test keeps
 // them equal), so the phone and the command centre call a task the same.
 export const TASK_KINDS = {
@@ -90,21 +96,18 @@ export function tokenStore(page) {
   };
 }
 
+/** "name · role (place)" in the current language, from the server's role names. */
+function whoIs(me) {
+  const roles = (me.roles || []).map((r) => `${tPair(r.label)}${r.scopeCode ? ` ${r.scopeCode}` : ""}`);
+  return roles.length ? `${me.name} · ${roles.join("，")}` : me.name;
+}
+
 /**
  * The command and review pages' sign-in: a token pasted into #token-form, kept for this page.
  * `begin()` asks who the token belongs to (`meQuery`), shows the board and calls
  * `signedIn(me)`; `api(query, variables)` asks with the token and signs out on a 401;
  * `stop` runs when signing out.
  */
-/** "name · role (place)" in the current language, from the server's role names. */
-function whoIs(me) {
-  const roles = (me.roles || []).map((r) => {
-    const [zh, ...en] = r.label.split(" ");
-    return `${t(zh, en.join(" "))}${r.scopeCode ? ` ${r.scopeCode}` : ""}`;
-  });
-  return roles.length ? `${me.name} · ${roles.join("，")}` : me.name;
-}
-
 export function tokenSignIn(
   page,
   { meQuery = "{ me { name roles { label scopeCode } } }", signedIn, stop = () => {} },

@@ -19,6 +19,7 @@ import {
   notice,
   show,
   t,
+  tPair,
   taskTitle,
   tokenStore,
 } from "./app.js";
@@ -452,10 +453,9 @@ function renderAssignment(mine) {
   $("grid-name").textContent = `${mine.mobilisation.title} · ${mine.grid.code} ${mine.grid.name}`;
   // 导航: the phone's own map app, at the grid (the server converts the point to its system).
   $("directions").replaceChildren(
-    ...mine.directions.map((d) => {
-      const [zh, ...en] = d.label.split(" ");
-      return el("a", { class: "button", href: d.url, "data-app": d.app }, `${t("导航", "Directions")} · ${t(zh, en.join(" "))}`);
-    })
+    ...mine.directions.map((d) =>
+      el("a", { class: "button", href: d.url, "data-app": d.app }, `${t("导航", "Directions")} · ${tPair(d.label)}`)
+    )
   );
   let status = ASSIGNMENT_STATUS[a.status] || [a.status, a.status];
   if (pending("acknowledge", a.id)) status = ["已确认（待发送）", "Coming (waiting to send)"];
