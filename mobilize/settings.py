@@ -108,6 +108,20 @@ class Settings(BaseSettings):
     replay_snapshot_every: int = Field(default=5000, ge=100)
     """Replay snapshots a mobilisation's state after every this many events."""
 
+    # A base map under the grids on the pages. None by default: nothing is fetched from outside.
+    base_map_url: str | None = None
+    """A tile server, as a URL template with `{x}`, `{y}`, `{z}` (and `{s}` for a subdomain),
+    e.g. Amap's `https://webrd0{s}.is.autonavi.com/appmaptile?style=8&x={x}&y={y}&z={z}`."""
+    base_map_crs: Literal["wgs84", "gcj02", "bd09"] = "wgs84"
+    """The tiles' coordinate system: `wgs84` (OpenStreetMap and most servers), `gcj02` (Amap,
+    Tencent), `bd09` (Baidu, with its own Mercator and tile numbers). The pages shift the
+    grids (stored in WGS-84) into it, so a grid sits on its streets."""
+    base_map_subdomains: str = "abc"
+    """What `{s}` stands for, one character each (Amap: `1234`)."""
+    base_map_attribution: str = ""
+    """Shown in the map's corner, as the tile service's terms ask (plain text)."""
+    base_map_max_zoom: int = Field(default=18, ge=1, le=22)
+
     @field_validator("trusted_proxies")
     @classmethod
     def _addresses(cls, value: str) -> str:
@@ -121,6 +135,31 @@ class Settings(BaseSettings):
                     f"MOBILIZE_TRUSTED_PROXIES: {entry!r} is not an address or network"
                 ) from None
         return value
+
+    @field_validator("base_map_url")
+    @classmethod
+    def _tile_template(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        missing = [part for part in ("{x}", "{y}", "{z}") if part not in value]
+        if not value.startswith(("https://", "http://")) or missing:
+            raise ValueError(
+                f"MOBILIZE_BASE_MAP_URL: {value!r} is not a tile URL template (http(s)://..."
+                f" with {{x}}, {{y}} and {{z}}; missing {', '.join(missing) or 'the scheme'})"
+            )
+        return value
+
+    def base_map(self) -> dict[str, object] | None:
+        """The base map as the pages take it (`/ui/config.json`), or None."""
+        if self.base_map_url is None:
+            return None
+        return {
+            "url": self.base_map_url,
+            "crs": self.base_map_crs,
+            "subdomains": self.base_map_subdomains,
+            "attribution": self.base_map_attribution,
+            "maxZoom": self.base_map_max_zoom,
+        }
 
     def proxies(self) -> list[str]:
         """`trusted_proxies` as a list."""

@@ -278,7 +278,7 @@ def create_app(
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
 
-    add_pages(app)
+    add_pages(app, settings)
     app.add_middleware(AdmissionLimit, admission=admission)
     app.add_middleware(
         RequestLimits,

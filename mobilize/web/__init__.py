@@ -3,15 +3,19 @@ cadre's phone (an installable PWA that works offline) and the reviewer's replay.
 
 They are static files that talk to `/graphql` with the user's token, like any other client;
 what each user may see is decided there, not here. The map library comes from the npm
-registry (`web/package.json`) and ships inside the package: nothing loads from a CDN."""
+registry (`web/package.json`) and ships inside the package: nothing loads from a CDN. The
+one exception is a base map's tiles, from the server a deployment names (`base_map_url`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+
+from mobilize.settings import Settings
 
 STATIC = Path(__file__).parent / "static"
 PAGES = {"command": "command.html", "phone": "phone.html", "review": "review.html"}
@@ -41,13 +45,35 @@ def graphiql_page() -> HTMLResponse:
     )
 
 
-def add_pages(app: FastAPI) -> None:
+def tile_origins(settings: Settings) -> list[str]:
+    """Where a base map's tiles come from (each `{s}` subdomain its own origin), for the
+    pages' CSP: images from there, and from nowhere else outside."""
+    url = settings.base_map_url
+    if url is None:
+        return []
+    subdomains = settings.base_map_subdomains if "{s}" in url else "-"
+    origins = []
+    for sub in subdomains:
+        parts = urlsplit(url.replace("{s}", sub))
+        origins.append(f"{parts.scheme}://{parts.netloc}")
+    return sorted(set(origins))
+
+
+def add_pages(app: FastAPI, settings: Settings) -> None:
     """`/ui/` (an index), `/ui/command`, `/ui/phone`, `/ui/review`, their files under
-    `/ui/static/`, and the phone's service worker at `/ui/sw.js` (its scope is `/ui/`)."""
+    `/ui/static/`, the phone's service worker at `/ui/sw.js` (its scope is `/ui/`), and
+    `/ui/config.json`, what the pages need of the deployment's settings (the base map)."""
     router = APIRouter()
+    origins = tile_origins(settings)
+    csp = CSP.replace("img-src 'self'", " ".join(["img-src 'self'", *origins]))
+    headers = {**HEADERS, "Content-Security-Policy": csp}
 
     def page(name: str) -> FileResponse:
-        return FileResponse(STATIC / name, media_type="text/html", headers=HEADERS)
+        return FileResponse(STATIC / name, media_type="text/html", headers=headers)
+
+    @router.get("/ui/config.json", include_in_schema=False)
+    def config() -> JSONResponse:
+        return JSONResponse({"baseMap": settings.base_map()}, headers=HEADERS)
 
     @router.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

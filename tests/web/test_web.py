@@ -7,7 +7,10 @@ slider, and the database says what landed. Screenshots go to out/screenshots/ (C
 from __future__ import annotations
 
 import contextlib
+import http.server
+import io
 import json
+import math
 import os
 import re
 import shutil
@@ -20,11 +23,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyproj
 import pytest
+import shapely
+from PIL import Image
 from playwright import sync_api as playwright
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
+from geo.crs import wgs84_to
 from mobilize.api.app import create_app
 from mobilize.api.relay import to_global_id
 from mobilize.auth.ratelimit import MemoryCounter, RateLimiter
@@ -53,6 +60,7 @@ from mobilize.notify import Message, Notifier
 from mobilize.settings import Settings
 from mobilize.tasks import dispatch
 from mobilize.topology import free_port
+from mobilize.web import STATIC
 from mobilize.worker.inprocess import InProcessDispatcher
 from tests.people import make_user
 from tests.serving import serving
@@ -267,6 +275,39 @@ def click_on_map(page: Any, lon: float, lat: float) -> None:
     page.mouse.click(box["x"] + x, box["y"] + y)
 
 
+# The wall's status colours (app.js STATUS_COLOURS) and the grey of a grid with none.
+COLOURS = {
+    "unstaffed": (0xC6, 0x28, 0x28),
+    "assigned": (0xEF, 0x6C, 0x00),
+    "arriving": (0xF9, 0xA8, 0x25),
+    "mobilised": (0x2E, 0x7D, 0x32),
+    "checked": (0x15, 0x65, 0xC0),
+    "grey": (0x55, 0x55, 0x55),
+}
+
+
+def nearest_colour(rgb: tuple[int, int, int]) -> str:
+    def distance(name: str) -> int:
+        return sum((a - b) ** 2 for a, b in zip(rgb, COLOURS[name], strict=True))
+
+    return min(COLOURS, key=distance)
+
+
+def pixel_at(page: Any, lon: float, lat: float) -> tuple[int, int, int]:
+    """The colour on screen where the map draws (lon, lat)."""
+    x, y = page.evaluate(
+        "([lat, lon]) => { const p = document.querySelector('#map').leafletMap"
+        ".latLngToContainerPoint([lat, lon]); return [p.x, p.y]; }",
+        [lat, lon],
+    )
+    box = page.locator("#map").bounding_box()
+    png = page.screenshot(clip={"x": box["x"] + x, "y": box["y"] + y, "width": 1, "height": 1})
+    pixel = Image.open(io.BytesIO(png)).convert("RGB").getpixel((0, 0))
+    assert isinstance(pixel, tuple)
+    red, green, blue = (int(v) for v in pixel[:3])
+    return red, green, blue
+
+
 def confirm(page: Any) -> None:
     page.wait_for_selector("dialog#confirm[open]")
     page.click("dialog#confirm button[value=yes]")
@@ -369,6 +410,23 @@ def test_a_district_commander_activates_watches_and_stands_down(
     )
     assert expected != before  # the check-in changed the grid's status...
     page.wait_for_selector(f"#map[data-statuses='{expected}']", state="attached")  # ...live
+    # Zoomed out to the district, the grid someone reached shows its status's colour, not a
+    # grey outline.
+    with Session(engine) as session:
+        on_site = session.get_one(Grid, a.grid_id).centre
+        status = session.scalars(
+            select(GridState.status).where(
+                GridState.mobilisation_id == m.id, GridState.grid_id == a.grid_id
+            )
+        ).one()
+    page.evaluate(
+        "([lat, lon]) => { document.querySelector('#map').leafletMap.setView([lat, lon], 12); }",
+        [on_site.y, on_site.x],
+    )
+    page.wait_for_timeout(300)  # the canvas redraws after the zoom's end
+    seen = pixel_at(page, on_site.x, on_site.y)
+    assert nearest_colour(seen) == status, (seen, status)
+    shot(page, request, "district-zoom")
 
     # Dispatch a task to two grids chosen on the map.
     page.click("#dispatch summary")
@@ -999,3 +1057,123 @@ def test_a_cadre_reports_a_problem_from_the_phone(
             break
         time.sleep(0.1)
     assert [tuple(r) for r in reports] == [(a.responder_id, a.grid_id, "3栋2单元有老人需要送医")]
+
+
+# -- the base map -------------------------------------------------------------------------------
+
+
+class TileServer:
+    """A tile server on this machine that answers every tile with one image and keeps the
+    paths asked for, as a deployment's own Amap or Baidu mirror would be asked."""
+
+    def __init__(self) -> None:
+        image = (STATIC / "icon-192.png").read_bytes()
+        self.asked: list[str] = []
+        asked = self.asked
+
+        class Tiles(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                asked.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.send_header("Content-Length", str(len(image)))
+                self.end_headers()
+                self.wfile.write(image)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Tiles)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _tile_of(lon: float, lat: float, crs: str, zoom: int) -> tuple[int, int]:
+    """The tile holding WGS-84 (lon, lat) on a `crs` tile server, worked out here apart from
+    the page: the shift by geo.crs (numpy, the server's), the Mercator by pyproj."""
+    (x_deg,), (y_deg,) = wgs84_to([lon], [lat], crs)
+    if crs == "bd09":  # Baidu: Clarke 1866 Mercator, 1 m a pixel at 18, rows up from the equator
+        mercator = pyproj.Transformer.from_crs(
+            "EPSG:4326", "+proj=merc +a=6378206 +b=6356584.314245179 +units=m", always_xy=True
+        )
+        x, y = mercator.transform(x_deg, y_deg)
+        size = 256 * 2 ** (18 - zoom)
+        return math.floor(x / size), math.floor(y / size)
+    x, y = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True).transform(
+        x_deg, y_deg
+    )
+    half = 20037508.342789244
+    size = 2 * half / 2**zoom
+    return math.floor((x + half) / size), math.floor((half - y) / size)
+
+
+@pytest.mark.parametrize("crs", ["gcj02", "bd09", None])
+def test_a_base_map_puts_each_community_on_its_streets(
+    engine: Engine,
+    now: ManualClock,
+    tiny_bundle: Bundle,
+    context: Any,
+    crs: str | None,
+    request: pytest.FixtureRequest,
+) -> None:
+    tiles = TileServer()
+    settings = Settings(
+        base_map_url=f"{tiles.url}/{{z}}/{{x}}/{{y}}.png" if crs else None,
+        base_map_crs=crs or "wgs84",
+        base_map_attribution="© 测试底图 <b>test</b>",
+    )
+    with transaction(make_sessionmaker(engine)) as session:
+        import_district(session, bundle=tiny_bundle, actor="test", clock=now)
+    token = make_user(engine, now, Role.DISTRICT_COMMANDER, tiny_bundle.district_code)
+    app = create_app(settings, engine=engine, clock=now, notifier=Notifier([Outbox()]))
+    hosts: set[str] = set()
+    try:
+        with serving(app) as port:
+            page = context.new_page()
+            page.on("request", lambda r: hosts.add(re.sub(r"^(\w+://[^/]+).*", r"\1", r.url)))
+            sign_in_with_token(page, f"http://127.0.0.1:{port}/ui/command", token)
+            areas = len(tiny_bundle.streets) + len(tiny_bundle.communities)
+            page.wait_for_selector(f"#map[data-areas='{areas}']", state="attached")
+            community = sorted(tiny_bundle.communities, key=lambda c: c.code)[0]
+            lon, lat = (float(v) for v in shapely.get_coordinates(community.geom)[0])
+            drawn = page.evaluate(
+                "() => { const out = []; document.querySelector('#map').leafletMap.eachLayer("
+                "(l) => { if (l.getLatLngs) out.push(...l.getLatLngs().flat(3).map("
+                "(p) => [p.lng, p.lat])); }); return out; }"
+            )
+            (x,), (y,) = wgs84_to([lon], [lat], crs or "wgs84")
+            # The community's corner is drawn where the tiles' system puts it, not as stored.
+            assert any(abs(px - x) < 1e-9 and abs(py - y) < 1e-9 for px, py in drawn)
+            if crs:
+                assert not any(abs(px - lon) < 1e-6 and abs(py - lat) < 1e-6 for px, py in drawn)
+                zoom = page.evaluate("() => document.querySelector('#map').leafletMap.getZoom()")
+                tx, ty = _tile_of(lon, lat, crs, zoom)
+                # The tile on screen under the corner is the one that holds it on the server.
+                page.wait_for_selector("img.leaflet-tile-loaded", state="attached")
+                under = page.evaluate(
+                    "([lat, lon]) => { const map = document.querySelector('#map').leafletMap;"
+                    " const box = map.getContainer().getBoundingClientRect();"
+                    " const p = map.latLngToContainerPoint([lat, lon]);"
+                    " const [x, y] = [box.left + p.x, box.top + p.y];"
+                    " return [...document.querySelectorAll('img.leaflet-tile')].filter((img) => {"
+                    " const r = img.getBoundingClientRect();"
+                    " return r.left <= x && x < r.right && r.top <= y && y < r.bottom; })"
+                    ".map((img) => new URL(img.src).pathname); }",
+                    [y, x],
+                )
+                assert under == [f"/{zoom}/{tx}/{ty}.png"]
+                # The tile service's terms, as text.
+                assert page.inner_text(".leaflet-control-attribution") == "© 测试底图 <b>test</b>"
+                shot(page, request, f"base-map-{crs}")
+            else:
+                assert tiles.asked == []
+                assert not page.is_visible(".leaflet-control-attribution")
+    finally:
+        tiles.close()
+    assert hosts <= {f"http://127.0.0.1:{port}", tiles.url}
+    if not crs:
+        assert hosts == {f"http://127.0.0.1:{port}"}  # nothing from outside

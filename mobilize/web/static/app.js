@@ -4,6 +4,10 @@
 
 /* global L */
 
+import { baseMapOf, leafletMap, shape } from "./basemap.js";
+
+export { baseMapOf, fetchBaseMap, leafletMap, shape } from "./basemap.js";
+
 // -- language: Simplified Chinese first, English on request ---------------------------------
 
 const LANG_KEY = "mobilize.lang";
@@ -347,11 +351,14 @@ export function notice(text, kind = "info") {
 // -- the map --------------------------------------------------------------------------------
 
 /**
- * A Leaflet map of grid polygons (WGS-84 as stored; there is no base map, so no GCJ-02 offset
- * to correct). `onClick(gridId)` when a grid is clicked.
+ * A Leaflet map of grid polygons, stored in WGS-84 and drawn in the base map's system (see
+ * basemap.js; without a base map, as stored). `onClick(gridId)` when a grid is clicked.
  */
-export function gridMap(container, { onClick } = {}) {
-  const map = L.map(container, { preferCanvas: true, zoomControl: true, attributionControl: false });
+// From this zoom on, grids are outlined in grey; further out, each is drawn in its colour only.
+const OUTLINES_FROM_ZOOM = 14;
+
+export function gridMap(container, { onClick, base = baseMapOf(null) } = {}) {
+  const map = leafletMap(container, base, { preferCanvas: true, zoomControl: true });
   map.setView([30.82, 104.16], 12);
   container.leafletMap = map; // for the browser tests, which click on the canvas
   const layers = new Map(); // grid id -> polygon layer
@@ -360,7 +367,14 @@ export function gridMap(container, { onClick } = {}) {
   const micro = L.featureGroup().addTo(map); // peacetime, zoomed in: micro-grids
   const communityBounds = new Map(); // community id -> bounds, to know which are in view
   const microShown = new Set(); // communities whose micro-grids are drawn
-  return {
+  let painted = null; // the last paint's arguments, to repaint when the zoom crosses the line
+  let wasFar = null;
+  map.on("zoomend", () => {
+    const far = map.getZoom() < OUTLINES_FROM_ZOOM;
+    if (painted && far !== wasFar) api.paint(...painted);
+    wasFar = far;
+  });
+  const api = {
     map,
     /** Communities (ids) in view whose micro-grids are not drawn yet, claimed for drawing
      *  (a second move while they load does not ask again). */
@@ -373,7 +387,7 @@ export function gridMap(container, { onClick } = {}) {
     /** Draw one community's micro-grids ({code, name, geometry}) over the outlines. */
     addMicroGrids(grids) {
       for (const grid of grids) {
-        const layer = L.geoJSON(grid.geometry, { style: { color: "#78909c", weight: 1, fill: false } });
+        const layer = shape(base, grid.geometry, { style: { color: "#78909c", weight: 1, fill: false } });
         layer.bindTooltip(() => el("span", {}, `${grid.code} ${grid.name}`), { sticky: true });
         layer.addTo(micro);
       }
@@ -392,10 +406,10 @@ export function gridMap(container, { onClick } = {}) {
       container.dataset.microGrids = "0";
       let count = 0;
       for (const street of streets) {
-        L.geoJSON(street.geometry, { style: { color: "#b71c1c", weight: 3, fill: false } }).addTo(areas);
+        shape(base, street.geometry, { style: { color: "#b71c1c", weight: 3, fill: false } }).addTo(areas);
         count += 1;
         for (const community of street.communities) {
-          const outline = L.geoJSON(community.geometry, {
+          const outline = shape(base, community.geometry, {
             style: { color: "#455a64", weight: 1, fillColor: "#eceff1", fillOpacity: 0.35 },
           });
           // A node, not HTML: names come from an imported bundle.
@@ -417,7 +431,7 @@ export function gridMap(container, { onClick } = {}) {
       group.clearLayers();
       layers.clear();
       for (const grid of grids) {
-        const layer = L.geoJSON(grid.geometry, {
+        const layer = shape(base, grid.geometry, {
           style: { color: "#555", weight: 1, fillOpacity: 0.55, fillColor: "#9e9e9e" },
         });
         layer.gridId = grid.id;
@@ -437,14 +451,20 @@ export function gridMap(container, { onClick } = {}) {
      * for screen readers' summaries and the browser tests (the map itself is a canvas).
      */
     paint(statusOf, outlined = new Set()) {
+      painted = [statusOf, outlined];
+      // Zoomed out to a district, a micro-grid is a few pixels wide: a grey outline would
+      // hide its colour, so each is drawn in its own colour and the on-site ones stand out.
+      const far = map.getZoom() < OUTLINES_FROM_ZOOM;
       const counts = {};
       for (const [id, layer] of layers) {
         const selected = outlined.has(id);
         const status = statusOf(id);
         counts[status || "NONE"] = (counts[status || "NONE"] || 0) + 1;
+        const fill = STATUS_COLOURS[status] || "#9e9e9e";
         layer.setStyle({
-          fillColor: STATUS_COLOURS[status] || "#9e9e9e",
-          color: selected ? "#000" : "#555",
+          fillColor: fill,
+          fillOpacity: far ? 0.85 : 0.55,
+          color: selected ? "#000" : far ? fill : "#555",
           weight: selected ? 3 : 1,
         });
       }
@@ -458,6 +478,7 @@ export function gridMap(container, { onClick } = {}) {
       return [...layers.keys()];
     },
   };
+  return api;
 }
 
 /** A small SVG line chart of a coverage curve: points [{minute, pct}], a target line. */

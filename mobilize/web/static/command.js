@@ -12,6 +12,8 @@ import {
   serverSkew,
   el,
   expectOk,
+  fetchBaseMap,
+  baseMapOf,
   gridMap,
   newId,
   notice,
@@ -41,7 +43,7 @@ const state = {
   skew: 0, // the server's clock minus this screen's
 };
 const $ = (id) => document.getElementById(id);
-const map = gridMap($("map"), { onClick: choose });
+const map = gridMap($("map"), { onClick: choose, base: baseMapOf(await fetchBaseMap()) });
 
 const ME = "{ me { name roles { role label scopeCode } } }";
 const LIST = `{ mobilisations(first: 50) { edges { node {

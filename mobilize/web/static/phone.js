@@ -10,13 +10,17 @@ import {
   GraphQLRequestError,
   NetworkError,
   applyLanguage,
+  baseMapOf,
   confirmDialog,
   countdown,
   el,
+  fetchBaseMap,
   gql,
+  leafletMap,
   newId,
   serverSkew,
   notice,
+  shape,
   show,
   t,
   tPair,
@@ -33,7 +37,7 @@ const DEVICE_KEY = "mobilize.phone.device";
 const $ = (id) => document.getElementById(id);
 let data = null; // what the server last said (also kept for an offline start)
 let phoneNumber = "";
-let smallMap = null;
+let smallMap = null; // a promise of the small map, made once
 let flushing = false;
 let skew = 0; // the server's clock minus the phone's (phones' clocks are often wrong)
 
@@ -480,18 +484,21 @@ function renderAssignment(mine) {
   drawMyMap(mine.grid);
 }
 
-function drawMyMap(grid) {
+/** The grid and its centre on the small map, over the deployment's base map if it has one. */
+async function drawMyMap(grid) {
   if (typeof L === "undefined") return;
-  if (!smallMap) {
-    smallMap = L.map($("my-map"), { attributionControl: false });
-    smallMap.layer = L.layerGroup().addTo(smallMap);
-  }
-  smallMap.layer.clearLayers();
-  const shape = L.geoJSON(grid.geometry, { style: { color: "#b71c1c", weight: 2, fillOpacity: 0.15 } });
-  shape.addTo(smallMap.layer);
-  const [lon, lat] = grid.centre.coordinates;
-  L.circleMarker([lat, lon], { radius: 6, color: "#b71c1c" }).addTo(smallMap.layer);
-  smallMap.fitBounds(shape.getBounds(), { padding: [8, 8] });
+  smallMap ??= fetchBaseMap().then((config) => {
+    const base = baseMapOf(config);
+    const map = leafletMap($("my-map"), base);
+    return Object.assign(map, { base, layer: L.layerGroup().addTo(map) });
+  });
+  const map = await smallMap;
+  map.layer.clearLayers();
+  const outline = shape(map.base, grid.geometry, { style: { color: "#b71c1c", weight: 2, fillOpacity: 0.15 } });
+  outline.addTo(map.layer);
+  const centre = (_, at) => L.circleMarker(at, { radius: 6, color: "#b71c1c" });
+  shape(map.base, grid.centre, { pointToLayer: centre }).addTo(map.layer);
+  map.fitBounds(outline.getBounds(), { padding: [8, 8] });
 }
 
 $("acknowledge").addEventListener("click", () => {

@@ -6,7 +6,9 @@ import {
   STATUS_COLOURS,
   applyLanguage,
   curveSvg,
+  baseMapOf,
   el,
+  fetchBaseMap,
   gridMap,
   notice,
   statusLabel,
@@ -15,7 +17,7 @@ import {
 } from "./app.js";
 
 const $ = (id) => document.getElementById(id);
-const map = gridMap($("map"));
+const map = gridMap($("map"), { base: baseMapOf(await fetchBaseMap()) });
 const { token, api, begin } = tokenSignIn("review", { signedIn });
 const state = { me: null, list: [], current: null, report: null, timer: null, asked: 0 };
 

@@ -3,11 +3,12 @@
 // network first, so a new release reaches phones at once; the cache answers only when the
 // network does not. GraphQL is never cached.
 
-const CACHE = "mobilize-phone-v1";
+const CACHE = "mobilize-phone-v2";
 const SHELL = [
   "/ui/phone",
   "/ui/manifest.webmanifest",
   "/ui/static/app.js",
+  "/ui/static/basemap.js",
   "/ui/static/phone.js",
   "/ui/static/style.css",
   "/ui/static/icon.svg",
