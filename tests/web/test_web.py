@@ -1177,3 +1177,76 @@ def test_a_base_map_puts_each_community_on_its_streets(
     assert hosts <= {f"http://127.0.0.1:{port}", tiles.url}
     if not crs:
         assert hosts == {f"http://127.0.0.1:{port}"}  # nothing from outside
+
+
+# -- the English switch -------------------------------------------------------------------------
+
+CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]+")
+
+
+def _data_texts(engine: Engine) -> list[str]:
+    """Every text the district's data holds (names, addresses, titles, messages): what a page
+    shows as written, in whatever language it was written. Longest first, to strip them."""
+    from sqlalchemy import String, Text
+
+    from mobilize.models import Base
+
+    texts: set[str] = set()
+    with Session(engine) as session:
+        for table in Base.metadata.sorted_tables:
+            for column in table.columns:
+                if isinstance(column.type, String | Text):
+                    texts.update(
+                        v for v in session.scalars(select(column).distinct()) if v and CJK.search(v)
+                    )
+    return sorted(texts, key=len, reverse=True)
+
+
+def untranslated(page: Any, data: list[str]) -> list[str]:
+    """Chinese left on the page in English, less the data's own texts and the switch back."""
+    text = page.inner_text("body")
+    for value in data:
+        text = text.replace(value, " ")
+    return [
+        text[max(0, m.start() - 30) : m.end() + 30]
+        for m in CJK.finditer(text)
+        if m.group() != "中文"
+    ]
+
+
+def test_in_english_every_page_says_everything_in_english(
+    site: Site,
+    context: Any,
+    handset: Any,
+    engine: Engine,
+    called: tuple[Assignment, Any, Any],
+    small_bundle: Bundle,
+    now: ManualClock,
+    request: pytest.FixtureRequest,
+) -> None:
+    a, _, who = called
+    write(engine, assignments.acknowledge, actor=phone(a), clock=now, assignment_id=a.id)
+    check_in_at_centre(engine, a, now)
+    english = "() => localStorage.setItem('mobilize.lang', 'en')"
+    for ctx in (context, handset):
+        ctx.add_init_script(f"try {{ ({english})(); }} catch {{}}")
+    data = _data_texts(engine)
+    commander = make_user(engine, now, Role.DISTRICT_COMMANDER, small_bundle.district_code)
+    page = context.new_page()
+    sign_in_with_token(page, f"{site.url}/ui/command", commander)
+    page.wait_for_selector("#risks li", state="attached")
+    page.wait_for_selector("#live:not([hidden])")
+    page.click("#dispatch summary")
+    assert untranslated(page, data) == []
+    shot(page, request, "command-en")
+    reviewer = make_user(engine, now, Role.REVIEWER, small_bundle.district_code)
+    review = context.new_page()
+    sign_in_with_token(review, f"{site.url}/ui/review", reviewer)
+    review.wait_for_selector("#summary dt", state="attached")
+    assert untranslated(review, data) == []
+    shot(review, request, "review-en")
+    mine = sign_in_on_phone(handset, site, who.phone)
+    mine.wait_for_selector("#mine:not([hidden])")
+    mine.wait_for_selector(".households li", state="attached")
+    assert untranslated(mine, data) == []
+    shot(mine, request, "phone-en")

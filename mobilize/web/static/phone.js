@@ -656,7 +656,7 @@ function renderHousehold(task, entry, delivery) {
   const h = entry.household;
   const landed = delivery ? entry.supplied : entry.checked;
   const key = `${task.id}:${h.id}`;
-  const tags = h.tags.map((tag) => t(...(TAGS[tag] || [tag, tag]))).join("、");
+  const tags = h.tags.map((tag) => t(...(TAGS[tag] || [tag, tag]))).join(t("、", ", "));
   // Where to knock first (楼栋 单元 门牌), then which household and who lives there.
   const label = el(
     "span",
