@@ -23,8 +23,10 @@ from sqlalchemy.orm import Session
 
 from mobilize.auth.actor import Actor
 from mobilize.clock import Clock
+from mobilize.db import prepared
 from mobilize.db.bulk import insert_if_absent, insert_rows, to_json
 from mobilize.db.engine import is_postgres
+from mobilize.db.prepared import Prepared
 from mobilize.db.session import AnyRow, core_rows
 from mobilize.live import touched
 from mobilize.models import Event, EventCounter, table_of
@@ -123,7 +125,7 @@ def write_pending(session: Session) -> None:
                 ]
                 for row in waiting[mobilisation_id]
             ]
-            session.execute(_APPEND, {"m": mobilisation_id, "rows": to_json(document)})
+            prepared.run(session, _APPEND, {"m": mobilisation_id, "rows": to_json(document)})
         return
     rows: list[dict[str, Any]] = []
     for mobilisation_id in sorted(waiting):
@@ -145,33 +147,35 @@ def write_pending(session: Session) -> None:
             mseq += 1
             last_at = max(last_at, row["occurred_at"])
             rows.append({**row, "occurred_at": last_at, "mseq": mseq})
-        session.execute(_SET_LAST_AT, {"m": mobilisation_id, "at": last_at})
+        prepared.run(session, _SET_LAST_AT, {"m": mobilisation_id, "at": last_at})
     insert_rows(session, table_of(Event), rows)
 
 
-_APPEND = text(
-    "SELECT append_events(:m, array_agg((e->>0)::timestamptz ORDER BY n), "
-    "array_agg(e->>1 ORDER BY n), array_agg(e->>2 ORDER BY n), array_agg(e->>3 ORDER BY n), "
-    "array_agg(e->>4 ORDER BY n), array_agg((e->5)::text ORDER BY n)) "
-    "FROM json_array_elements(CAST(:rows AS json)) WITH ORDINALITY AS x(e, n)"
+_APPEND = Prepared(
+    text(
+        "SELECT append_events(:m, array_agg((e->>0)::timestamptz ORDER BY n), "
+        "array_agg(e->>1 ORDER BY n), array_agg(e->>2 ORDER BY n), array_agg(e->>3 ORDER BY n), "
+        "array_agg(e->>4 ORDER BY n), array_agg((e->5)::text ORDER BY n)) "
+        "FROM json_array_elements(CAST(:rows AS json)) WITH ORDINALITY AS x(e, n)"
+    )
 )
 # Built once: every commit of a wartime write runs these (building them cost more than running).
 # On the table, not the mapped class: an ORM update first looks for counter objects in the
 # session to bring up to date (there are none), which took most of the statement's time.
 _COUNTER = table_of(EventCounter).c
-_ADVANCE = (
+_ADVANCE = Prepared(
     update(table_of(EventCounter))
     .where(_COUNTER.mobilisation_id == bindparam("m"))
     .values(last_mseq=_COUNTER.last_mseq + bindparam("n"))
     .returning(_COUNTER.last_mseq, _COUNTER.last_at)
 )
-_SET_LAST_AT = (
+_SET_LAST_AT = Prepared(
     update(table_of(EventCounter))
     .where(_COUNTER.mobilisation_id == bindparam("m"))
     .values(last_at=bindparam("at"))
 )
 _AT = bindparam("at", type_=_COUNTER.last_at.type)
-_ADVANCE_TO = (
+_ADVANCE_TO = Prepared(
     update(table_of(EventCounter))
     .where(_COUNTER.mobilisation_id == bindparam("m"))
     .values(
@@ -186,7 +190,7 @@ def _advance(
     session: Session,
     mobilisation_id: int,
     batch: list[dict[str, Any]],
-    statement: Any,
+    statement: Prepared,
     at: datetime | None,
 ) -> tuple[int, datetime]:
     """Move the counter on by the batch (locking its row) with `statement` (`_ADVANCE`, or
@@ -194,8 +198,8 @@ def _advance(
     `_ADVANCE`, after it for `_ADVANCE_TO`). The row is made by the mobilisation's first
     commit."""
     advance = {"m": mobilisation_id, "n": len(batch), "at": at}
-    found = session.execute(statement, advance).one_or_none()
-    if found is None:
+    found = prepared.rows(session, statement, advance)
+    if not found:
         insert_if_absent(
             session,
             table_of(EventCounter),
@@ -205,8 +209,8 @@ def _advance(
                 "last_at": batch[0]["occurred_at"],
             },
         )
-        found = session.execute(statement, advance).one()
-    return found[0], found[1]
+        found = prepared.rows(session, statement, advance)
+    return found[0][0], found[0][1]
 
 
 @orm_event.listens_for(Session, "before_commit")

@@ -19,9 +19,10 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from mobilize.clock import Clock
+from mobilize.db import prepared
 from mobilize.db.bulk import insert_rows
 from mobilize.db.one_of import one_of
-from mobilize.db.session import core_rows
+from mobilize.db.prepared import Prepared
 from mobilize.events import record_events
 from mobilize.mobilisation.rules import StaffingRule
 from mobilize.models import (
@@ -110,7 +111,7 @@ _CHECKS = (
 # Rows, not objects (loading objects cost most of a phone's recount); objects of these states
 # already in the session are brought up to date by hand (`_mirror`).
 _STATE = table_of(GridState).c
-_STATES_IN = (
+_STATES_IN = Prepared(
     select(*_STATE)
     .where(
         _STATE.mobilisation_id == bindparam("m"),
@@ -119,13 +120,13 @@ _STATES_IN = (
     .order_by(_STATE.grid_id)
     .with_for_update()
 )
-_ADD_CHECKS = (
+_ADD_CHECKS = Prepared(
     update(table_of(GridState))
     .where(_STATE.mobilisation_id == bindparam("m"), _STATE.grid_id == bindparam("g"))
     .values(checked=_STATE.checked + bindparam("n"), updated_at=bindparam("now"))
     .returning(*_STATE)
 )
-_WRITE_STATE = (
+_WRITE_STATE = Prepared(
     update(table_of(GridState))
     .where(_STATE.mobilisation_id == bindparam("m"), _STATE.grid_id == bindparam("g"))
     .values(
@@ -253,7 +254,7 @@ def track(
     # The states first, locked: each count must start from what those who updated the
     # state before it wrote (on PostgreSQL the locked read returns their committed row;
     # SQLite has one writer anyway).
-    states = core_rows(session, _STATES_IN, {"m": mobilisation.id, "ids": ids})
+    states = prepared.rows(session, _STATES_IN, {"m": mobilisation.id, "ids": ids})
     people = _counts(session, mobilisation.id, ids)
     changed, writes = [], []
     for state in states:
@@ -267,7 +268,7 @@ def track(
         _mirror(session, now_is)
         changed.append(now_is)
     if writes:
-        session.execute(_WRITE_STATE, writes)
+        prepared.run_many(session, _WRITE_STATE, writes)
     _record(session, mobilisation, clock, changed)
 
 
@@ -286,7 +287,7 @@ def add_checks(
     changed, writes = [], []
     for grid_id in sorted(checks):
         params = {"m": mobilisation.id, "g": grid_id, "n": checks[grid_id], "now": now}
-        found = core_rows(session, _ADD_CHECKS, params)
+        found = prepared.rows(session, _ADD_CHECKS, params)
         if not found:
             continue  # a grid with no state in this mobilisation (drawn after it began)
         state = found[0]
@@ -303,7 +304,7 @@ def add_checks(
         _mirror(session, now_is)
         changed.append(now_is)
     if writes:
-        session.execute(_WRITE_STATE, writes)
+        prepared.run_many(session, _WRITE_STATE, writes)
     _record(session, mobilisation, clock, changed)
 
 

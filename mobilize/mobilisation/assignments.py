@@ -8,7 +8,7 @@ import math
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -17,7 +17,9 @@ from mobilize.auth.actor import COMMAND_ROLES, Actor
 from mobilize.auth.scope import person_in_place, visible
 from mobilize.clock import Clock
 from mobilize.coverage import service as coverage
-from mobilize.db.session import rowcount
+from mobilize.db import prepared
+from mobilize.db.one_of import one_of
+from mobilize.db.prepared import Prepared
 from mobilize.errors import Forbidden, InvalidInput, NotFound
 from mobilize.events import record_event
 from mobilize.mobilisation import callup
@@ -47,6 +49,7 @@ from mobilize.models import (
     MobilisationArea,
     MobilisationStatus,
     Responder,
+    table_of,
 )
 from mobilize.peacetime.availability import start_leave
 from mobilize.settings import DISPLAY_TIMEZONE
@@ -90,6 +93,24 @@ def _own(actor: Actor, assignment: Assignment) -> None:
         raise Forbidden("only the person assigned may answer for themself")
 
 
+# One statement per way the code moves an assignment (its from-statuses and columns), built
+# the first time: every answer and arrival runs one.
+_TRANSITION_STATEMENTS: dict[tuple[tuple[str, ...], tuple[str, ...]], Prepared] = {}
+
+
+def _transition_statement(allowed: tuple[str, ...], columns: tuple[str, ...]) -> Prepared:
+    found = _TRANSITION_STATEMENTS.get((allowed, columns))
+    if found is None:
+        a = table_of(Assignment).c
+        found = Prepared(
+            update(table_of(Assignment))
+            .where(a.id == bindparam("id"), one_of(a.status, list(allowed)))
+            .values({c: bindparam(f"v_{c}", type_=a[c].type) for c in columns})
+        )
+        _TRANSITION_STATEMENTS[(allowed, columns)] = found
+    return found
+
+
 def transition(
     session: Session,
     assignment: Assignment,
@@ -101,16 +122,9 @@ def transition(
     """Move the status (and set these other columns) if it is still one of `allowed_from`:
     one conditional UPDATE, so two phones racing cannot both win."""
     written = {"status": to.value, "updated_at": now, **values}
-    changed = rowcount(
-        session.execute(
-            update(Assignment)
-            .where(
-                Assignment.id == assignment.id,
-                Assignment.status.in_([s.value for s in allowed_from]),
-            )
-            .values(written)
-            .execution_options(synchronize_session=False)
-        )
+    statement = _transition_statement(tuple(s.value for s in allowed_from), tuple(written))
+    changed = prepared.run(
+        session, statement, {"id": assignment.id, **{f"v_{k}": v for k, v in written.items()}}
     )
     if changed != 1:
         session.refresh(assignment)

@@ -17,8 +17,10 @@ from mobilize import idempotency, validation
 from mobilize.auth.actor import Actor
 from mobilize.clock import Clock
 from mobilize.coverage import service as coverage
+from mobilize.db import prepared
 from mobilize.db.bulk import insert_many_if_absent
 from mobilize.db.one_of import one_of
+from mobilize.db.prepared import Prepared
 from mobilize.db.session import AnyRow, core_rows
 from mobilize.errors import DomainError, InvalidInput, NotFound
 from mobilize.events import record_event
@@ -219,7 +221,9 @@ MAX_BATCH = 500
 _H = table_of(Household).c
 
 
-_HOUSEHOLDS = select(_H.id, _H.micro_grid_id, _H.tags, _H.code).where(one_of(_H.id, "ids"))
+_HOUSEHOLDS = Prepared(
+    select(_H.id, _H.micro_grid_id, _H.tags, _H.code).where(one_of(_H.id, "ids"))
+)
 
 
 @dataclass(frozen=True)
@@ -237,7 +241,7 @@ class _TaskToRecord:
 
 
 # Columns, not objects: loading the task and its mobilisation as objects cost a third of a sync.
-_TASK_AND_MOBILISATION = (
+_TASK_AND_MOBILISATION = Prepared(
     select(
         Task.id,
         Task.mobilisation_id,
@@ -279,7 +283,8 @@ def _record(
     task, mobilisation, responder_id = _task_to_record_on(session, actor, task_id, kind)
     # Only what a record needs: not the geometry, whose parsing took a quarter of a sync.
     households = {
-        h.id: h for h in core_rows(session, _HOUSEHOLDS, {"ids": [e.household_id for e in entries]})
+        h.id: h
+        for h in prepared.rows(session, _HOUSEHOLDS, {"ids": [e.household_id for e in entries]})
     }
     for i, entry in enumerate(entries):
         household = households.get(entry.household_id)
@@ -335,14 +340,14 @@ def _task_to_record_on(
     answers as if it did not exist, as `get_task` would, without its scope query."""
     mine = list(actor.responder_ids)
     params = {"task": task_id, "mine": mine}
-    found = core_rows(session, _TASK_AND_MOBILISATION, params) if mine else []
+    found = prepared.rows(session, _TASK_AND_MOBILISATION, params) if mine else []
     if not found:
         raise NotFound(f"没有这个任务 No task {task_id}")
     # Shared: households are most of a drill's writes, and a record touches only its task and
     # its grid's state (in that order), so records in one community need not queue.
     if lock_communities(session, found[0].mobilisation_id, [found[0].community_id], shared=True):
         # Who holds the grid may have changed while the lock was awaited: read again.
-        found = core_rows(session, _TASK_AND_MOBILISATION, params)
+        found = prepared.rows(session, _TASK_AND_MOBILISATION, params)
     (row,) = found
     if row.doer is None:
         raise NotFound(f"没有这个任务 No task {task_id}")
