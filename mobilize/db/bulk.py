@@ -14,13 +14,14 @@ from functools import lru_cache
 from typing import Any
 
 import shapely
-from sqlalchemy import JSON, Boolean, Table, text
+from sqlalchemy import JSON, Boolean, Table, bindparam, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 
+from mobilize.db import prepared
 from mobilize.db.engine import is_postgres
-from mobilize.db.session import core_rows
+from mobilize.db.prepared import Prepared
 from mobilize.db.types import SRID, Geometry, UTCDateTime
 
 
@@ -181,21 +182,24 @@ def insert_if_absent(session: Session, table: Table, values: dict[str, Any]) -> 
 def insert_many_if_absent(
     session: Session, table: Table, rows: Sequence[dict[str, Any]], returning: Sequence[str]
 ) -> list[tuple[Any, ...]]:
-    """Many rows, skipping those whose unique key exists; `returning` columns of those
-    inserted. One statement."""
+    """Many rows (of one shape), skipping those whose unique key exists; `returning` columns
+    of those inserted, in order."""
     if not rows:
         return []
-    # One statement whatever the number of rows ("insertmanyvalues"), compiled once and cached:
-    # a multi-VALUES clause built per call cost more than the insert itself.
-    stmt = _insert_if_absent(is_postgres(session.get_bind()), table, tuple(returning))
-    return [tuple(r) for r in core_rows(session, stmt, list(rows))]
+    stmt = _insert_if_absent(
+        is_postgres(session.get_bind()), table, tuple(rows[0]), tuple(returning)
+    )
+    return [tuple(r) for r in prepared.rows_each(session, stmt, rows)]
 
 
 @lru_cache(maxsize=64)
-def _insert_if_absent(postgres: bool, table: Table, returning: tuple[str, ...]) -> Any:
-    """Built once per table (every phone's sync inserts its records with it)."""
-    return (
+def _insert_if_absent(
+    postgres: bool, table: Table, columns: tuple[str, ...], returning: tuple[str, ...]
+) -> Prepared:
+    """Built once per table and shape (every phone's sync inserts its records with it)."""
+    return Prepared(
         _upsert(postgres, table)
+        .values({c: bindparam(c, type_=table.c[c].type) for c in columns})
         .on_conflict_do_nothing()
         .returning(*(table.c[c] for c in returning))
     )

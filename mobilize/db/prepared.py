@@ -36,6 +36,7 @@ class _Compiled:
     binds: dict[str, Callable[[Any], Any]]
     row: Callable[..., tuple[Any, ...]] | None  # makes a row of a SELECT or RETURNING
     results: tuple[Processor, ...]
+    many_options: dict[str, Any]  # psycopg: keep each statement's RETURNING rows
 
 
 class Prepared:
@@ -73,7 +74,8 @@ def _compile(statement: Executable, dialect: Dialect) -> _Compiled:
         fields = namedtuple("Fields", [c.keyname for c in columns], rename=True)  # type: ignore[misc]
         # Rows read as SQLAlchemy's do: by attribute, by position, and `_mapping`.
         mapping = property(lambda self: self._asdict())
-        row = type("Row", (fields,), {"__slots__": (), "_mapping": mapping})._make
+        row_type: Any = type("Row", (fields,), {"__slots__": (), "_mapping": mapping})
+        row = row_type._make
         results = tuple(c.type._cached_result_processor(dialect, None) for c in columns)
     return _Compiled(
         sql=compiled.string,
@@ -83,6 +85,7 @@ def _compile(statement: Executable, dialect: Dialect) -> _Compiled:
         binds=binds,
         row=row,
         results=results,
+        many_options={"returning": True} if dialect.name == "postgresql" and columns else {},
     )
 
 
@@ -95,43 +98,33 @@ def _parameters(compiled: _Compiled, params: Mapping[str, Any]) -> Any:
     return {name: values[name] for name in compiled.names}
 
 
-def _execute(
-    session: Session, prepared: Prepared, params: Any, *, many: bool = False
-) -> tuple[_Compiled, Any]:
+def _cursor(session: Session, prepared: Prepared) -> tuple[Connection, _Compiled, Any]:
     session.flush()  # what the session holds goes first, as its own execute would
-    connection: Connection = session.connection()
-    dialect = connection.dialect
-    compiled = prepared.compiled_for(dialect)
-    if many:
-        parameters: Any = [_parameters(compiled, p) for p in params]
-    else:
-        parameters = _parameters(compiled, params)
+    connection = session.connection()
     dbapi = connection.connection.driver_connection
     assert dbapi is not None
-    cursor = dbapi.cursor()
+    return connection, prepared.compiled_for(connection.dialect), dbapi.cursor()
+
+
+def _execute(
+    connection: Connection, compiled: _Compiled, cursor: Any, parameters: Any, many: bool
+) -> None:
+    """Execute as SQLAlchemy would: its listeners hear it, its errors are raised."""
     connection.dispatch.before_cursor_execute(
         connection, cursor, compiled.sql, parameters, None, many
     )
+    dbapi_error = connection.dialect.loaded_dbapi.Error
     try:
         if many:
-            cursor.executemany(compiled.sql, parameters)
+            cursor.executemany(compiled.sql, parameters, **compiled.many_options)
         else:
             cursor.execute(compiled.sql, parameters)
-    except dialect.loaded_dbapi.Error as error:
+    except dbapi_error as error:
         cursor.close()
-        raise exc.DBAPIError.instance(
-            compiled.sql, parameters, error, dialect.loaded_dbapi.Error
-        ) from error
-    return compiled, cursor
+        raise exc.DBAPIError.instance(compiled.sql, parameters, error, dbapi_error) from error
 
 
-def rows(session: Session, prepared: Prepared, params: Mapping[str, Any]) -> list[Any]:
-    """The rows (named tuples: by attribute or position) of a prepared SELECT or RETURNING."""
-    compiled, cursor = _execute(session, prepared, params)
-    try:
-        fetched = cursor.fetchall()
-    finally:
-        cursor.close()
+def _made(compiled: _Compiled, fetched: Sequence[Any]) -> list[Any]:
     assert compiled.row is not None, "this statement returns no rows"
     make, processors = compiled.row, compiled.results
     if not any(processors):
@@ -142,10 +135,46 @@ def rows(session: Session, prepared: Prepared, params: Mapping[str, Any]) -> lis
     ]
 
 
+def rows(session: Session, prepared: Prepared, params: Mapping[str, Any]) -> list[Any]:
+    """The rows (named tuples: by attribute or position) of a prepared SELECT or RETURNING."""
+    connection, compiled, cursor = _cursor(session, prepared)
+    _execute(connection, compiled, cursor, _parameters(compiled, params), False)
+    try:
+        return _made(compiled, cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def rows_each(session: Session, prepared: Prepared, many: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """A prepared INSERT ... RETURNING run for each set of parameters: the rows it returned,
+    in order (one statement a row on SQLite, whose driver returns nothing from a batch; one
+    pipelined batch on PostgreSQL)."""
+    if not many:
+        return []
+    connection, compiled, cursor = _cursor(session, prepared)
+    found: list[Any] = []
+    try:
+        if connection.dialect.name == "sqlite":
+            for params in many:
+                _execute(connection, compiled, cursor, _parameters(compiled, params), False)
+                found.extend(cursor.fetchall())
+        else:
+            parameters = [_parameters(compiled, p) for p in many]
+            _execute(connection, compiled, cursor, parameters, True)
+            while True:
+                found.extend(cursor.fetchall())
+                if not cursor.nextset():
+                    break
+        return _made(compiled, found)
+    finally:
+        cursor.close()
+
+
 def run(session: Session, prepared: Prepared, params: Mapping[str, Any]) -> int:
     """Run a prepared INSERT, UPDATE or DELETE: how many rows it changed."""
-    _, cursor = _execute(session, prepared, params)
+    connection, compiled, cursor = _cursor(session, prepared)
     try:
+        _execute(connection, compiled, cursor, _parameters(compiled, params), False)
         return int(cursor.rowcount)
     finally:
         cursor.close()
@@ -153,5 +182,10 @@ def run(session: Session, prepared: Prepared, params: Mapping[str, Any]) -> int:
 
 def run_many(session: Session, prepared: Prepared, many: Sequence[Mapping[str, Any]]) -> None:
     """Run a prepared INSERT, UPDATE or DELETE once for each set of parameters."""
-    if many:
-        _execute(session, prepared, many, many=True)[1].close()
+    if not many:
+        return
+    connection, compiled, cursor = _cursor(session, prepared)
+    try:
+        _execute(connection, compiled, cursor, [_parameters(compiled, p) for p in many], True)
+    finally:
+        cursor.close()
