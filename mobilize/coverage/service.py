@@ -74,13 +74,14 @@ def _counts(
     """People by state per grid, from the source rows; with `grid_ids` None, every grid's,
     and its households checked too (a grid's `checked` is otherwise its state's own count,
     which only `add_checks` raises)."""
-    params: dict[str, object]
+    params: dict[str, object] = {"m": mobilisation_id}
     if grid_ids is None:
-        people, params = _PEOPLE, {"m": mobilisation_id}
+        counted = session.execute(_PEOPLE, params).all()
     else:
-        people, params = _PEOPLE_IN, {"m": mobilisation_id, "ids": list(grid_ids)}
+        params["ids"] = list(grid_ids)
+        counted = prepared.rows(session, _PEOPLE_IN, params)
     found: dict[int, dict[str, int]] = {}
-    for grid_id, assigned, answered, on_site in session.execute(people, params).all():
+    for grid_id, assigned, answered, on_site in counted:
         found.setdefault(grid_id, {}).update(
             assigned=assigned, answered=int(answered or 0), on_site=int(on_site or 0)
         )
@@ -95,13 +96,16 @@ _PEOPLE = (
     select(
         Assignment.grid_id,
         func.count(),
-        func.sum(case((Assignment.status.in_(_ANSWERED), 1), else_=0)),
+        func.sum(case((one_of(Assignment.status, _ANSWERED), 1), else_=0)),
         func.sum(case((Assignment.status == AssignmentStatus.ON_SITE.value, 1), else_=0)),
     )
-    .where(Assignment.mobilisation_id == bindparam("m"), Assignment.status.in_(HOLDING))
+    .where(
+        Assignment.mobilisation_id == bindparam("m"),
+        one_of(Assignment.status, [s.value for s in HOLDING]),
+    )
     .group_by(Assignment.grid_id)
 )
-_PEOPLE_IN = _PEOPLE.where(one_of(Assignment.grid_id, "ids"))
+_PEOPLE_IN = Prepared(_PEOPLE.where(one_of(Assignment.grid_id, "ids")))
 _CHECKS = (
     select(Household.micro_grid_id, func.count())
     .join(HouseholdRecord, HouseholdRecord.household_id == Household.id)
