@@ -24,11 +24,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from mobilize.auth.scope import belongs_in_place, place_asked, visible
 from mobilize.coverage.service import scope_states
+from mobilize.db.session import core_rows
 from mobilize.mobilisation import callup
 from mobilize.mobilisation.rules import StaffingRule
 from mobilize.models import (
@@ -42,6 +43,7 @@ from mobilize.models import (
     Mobilisation,
     MobilisationArea,
     Responder,
+    table_of,
 )
 
 _GAVE_UP = frozenset({AssignmentStatus.DECLINED.value, AssignmentStatus.NO_SHOW.value})
@@ -111,28 +113,51 @@ class _Holder:
     standby: bool
 
 
-def _projection(a: Any, rule: StaffingRule, now: datetime) -> _Holder:
+@dataclass(frozen=True)
+class _Waits:
+    """The rule's waits as durations, made once per assessment (a beat projects every
+    holder of the district's open grids, each minute)."""
+
+    ack_timeout: timedelta
+    late_slip: timedelta
+    setup: timedelta
+
+    @staticmethod
+    def of(rule: StaffingRule) -> _Waits:
+        return _Waits(
+            timedelta(minutes=rule.ack_timeout_minutes),
+            timedelta(minutes=rule.late_slip_minutes),
+            timedelta(minutes=rule.setup_minutes),
+        )
+
+
+_ON_SITE = AssignmentStatus.ON_SITE.value
+_ON_THE_WAY = (AssignmentStatus.ACKNOWLEDGED.value, AssignmentStatus.EN_ROUTE.value)
+_STANDBY = AssignmentRole.STANDBY.value
+
+
+def _projection(a: Any, waits: _Waits, now: datetime) -> _Holder:
     """One holder's projected arrival (see the module's docstring)."""
     travel = timedelta(minutes=a.travel_minutes)
     arrives: datetime | None
     overdue = unanswered = False
-    if a.status == AssignmentStatus.ON_SITE.value:
+    if a.status == _ON_SITE:
         arrives = a.checked_in_at or a.updated_at
-    elif a.status in (AssignmentStatus.ACKNOWLEDGED.value, AssignmentStatus.EN_ROUTE.value):
+    elif a.status in _ON_THE_WAY:
         since = a.acknowledged_at or a.updated_at
         promised = since + (
             timedelta(minutes=a.eta_minutes) if a.eta_minutes is not None else travel
         )
         overdue = now > promised
-        if now > promised + timedelta(minutes=rule.ack_timeout_minutes):
+        if now > promised + waits.ack_timeout:
             arrives = None  # this late, no longer counted on: a fix need not beat them
         else:
-            arrives = now + timedelta(minutes=rule.late_slip_minutes) if overdue else promised
+            arrives = now + waits.late_slip if overdue else promised
     else:
-        if now > a.updated_at + timedelta(minutes=rule.ack_timeout_minutes):
+        if now > a.updated_at + waits.ack_timeout:
             arrives, unanswered = None, True
         else:
-            arrives = max(now, a.updated_at + timedelta(minutes=rule.setup_minutes)) + travel
+            arrives = max(now, a.updated_at + waits.setup) + travel
     return _Holder(
         a.id,
         a.responder_id,
@@ -140,8 +165,8 @@ def _projection(a: Any, rule: StaffingRule, now: datetime) -> _Holder:
         arrives,
         overdue,
         unanswered,
-        a.status == AssignmentStatus.ON_SITE.value,
-        a.role == AssignmentRole.STANDBY.value,
+        a.status == _ON_SITE,
+        a.role == _STANDBY,
     )
 
 
@@ -222,11 +247,14 @@ def _projected(
 def _holdings(session: Session, mobilisation: Mobilisation) -> Sequence[Any]:
     """Every assignment of the mobilisation, only who holds which grid: what a fix must not
     break anywhere (a donor grid keeps its minimum; nobody is called twice)."""
-    return session.execute(
-        select(Assignment.id, Assignment.responder_id, Assignment.grid_id, Assignment.status).where(
-            Assignment.mobilisation_id == mobilisation.id
-        )
-    ).all()
+    return core_rows(session, _HOLDINGS, {"m": mobilisation.id})
+
+
+# Core, on the table: the ORM's handling of 20,000 plain rows cost more than reading them.
+_A = table_of(Assignment).c
+_HOLDINGS = select(_A.id, _A.responder_id, _A.grid_id, _A.status).where(
+    _A.mobilisation_id == bindparam("m")
+)
 
 
 def assess(
@@ -251,11 +279,13 @@ def assess(
     states = session.execute(scope_states(stmt, street_id, community_id)).all()
     holders: dict[int, list[_Holder]] = defaultdict(list)
     gave_up: set[int] = set()
+    waits = _Waits.of(rule)
+    holding = {s.value for s in HOLDING}
     for a in _projected(session, mobilisation, street_id, community_id, open_only):
         if a.grid_id is None:
             continue
-        if a.status in HOLDING:
-            holders[a.grid_id].append(_projection(a, rule, now))
+        if a.status in holding:
+            holders[a.grid_id].append(_projection(a, waits, now))
         elif a.status in _GAVE_UP:
             gave_up.add(a.grid_id)
     found = [

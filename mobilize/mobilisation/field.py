@@ -4,7 +4,7 @@ coordinate systems) and raise a problem for the street command centre."""
 from __future__ import annotations
 
 import shapely
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from geo import LocalMetric, to_wgs84
@@ -12,6 +12,8 @@ from mobilize import idempotency, validation
 from mobilize.auth.actor import Actor
 from mobilize.clock import Clock
 from mobilize.coverage import service as coverage
+from mobilize.db import prepared
+from mobilize.db.prepared import Prepared
 from mobilize.errors import DomainError, InvalidInput
 from mobilize.events import record_event
 from mobilize.mobilisation.assignments import assignment_event, own_assignment, transition
@@ -26,6 +28,9 @@ from mobilize.models import (
 )
 from mobilize.notify import Message
 from mobilize.outbox import enqueue
+
+# The grid's outline alone (every arrival measures the distance to it), not the whole row.
+_GRID_AREA = Prepared(select(Grid.geom).where(Grid.id == bindparam("g")))
 
 
 class OutOfArea(DomainError):
@@ -67,12 +72,11 @@ def check_in(
     if replayed is not None:
         return Outcome(mobilisation, assignment=assignment, replayed=True)
     rule = StaffingRule.from_dict(mobilisation.rule)
-    grid = session.get(Grid, assignment.grid_id)
-    assert grid is not None
+    (area,) = prepared.rows(session, _GRID_AREA, {"g": assignment.grid_id})[0]
     x, y = to_wgs84([lon], [lat], crs)
     here = shapely.Point(float(x[0]), float(y[0]))
-    metric = LocalMetric.near(grid.geom)
-    distance = metric.distance_m(here, grid.geom)
+    metric = LocalMetric.near(area)
+    distance = metric.distance_m(here, area)
     if distance > rule.check_in_radius_m:
         raise OutOfArea(distance, rule.check_in_radius_m)
     now = clock.now()
