@@ -500,7 +500,7 @@ def drill(
         PresetName | None,
         typer.Option(
             help="Generate this district (default: street, under a minute; xindu, the whole "
-            "district, takes about 14 minutes)."
+            "district, takes about 13 minutes)."
         ),
     ] = None,
     bundle_dir: Annotated[

@@ -991,7 +991,12 @@ def test_before_sign_in_only_the_sign_in_form_shows(
 
 
 def test_a_notice_on_the_wall_does_not_move_the_map(
-    site: Site, context: Any, engine: Engine, tiny_bundle: Bundle, now: ManualClock
+    site: Site,
+    context: Any,
+    engine: Engine,
+    tiny_bundle: Bundle,
+    now: ManualClock,
+    request: pytest.FixtureRequest,
 ) -> None:
     with transaction(make_sessionmaker(engine)) as session:
         import_district(session, bundle=tiny_bundle, actor="test", clock=now)
@@ -1004,10 +1009,16 @@ def test_a_notice_on_the_wall_does_not_move_the_map(
     )
     page.wait_for_selector("#notice:not([hidden])")
     assert page.locator("#map").bounding_box() == before
+    shot(page, request, "notice")
 
 
 def test_a_commander_switches_one_community_to_wartime(
-    site: Site, context: Any, engine: Engine, small_bundle: Bundle, now: ManualClock
+    site: Site,
+    context: Any,
+    engine: Engine,
+    small_bundle: Bundle,
+    now: ManualClock,
+    request: pytest.FixtureRequest,
 ) -> None:
     with transaction(make_sessionmaker(engine)) as session:
         import_district(session, bundle=small_bundle, actor="test", clock=now)
@@ -1021,6 +1032,7 @@ def test_a_commander_switches_one_community_to_wartime(
     page.click("#activate-form button[type=submit]")
     confirm(page)
     page.wait_for_selector("#live:not([hidden])")
+    shot(page, request, "community")
     with Session(engine) as session:
         m = session.scalars(select(Mobilisation)).one()
         areas = session.scalars(
@@ -1243,6 +1255,8 @@ def test_in_english_every_page_says_everything_in_english(
     review = context.new_page()
     sign_in_with_token(review, f"{site.url}/ui/review", reviewer)
     review.wait_for_selector("#summary dt", state="attached")
+    review.wait_for_selector("#gauge-text:has-text('Mobilised')")  # drawn, and seen
+    review.wait_for_selector("#map[data-statuses*='MOBILISED']", state="attached")
     assert untranslated(review, data) == []
     shot(review, request, "review-en")
     mine = sign_in_on_phone(handset, site, who.phone)
