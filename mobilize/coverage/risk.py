@@ -34,6 +34,7 @@ from mobilize.mobilisation import callup
 from mobilize.mobilisation.rules import StaffingRule
 from mobilize.models import (
     HOLDING,
+    HOLDING_VALUES,
     Assignment,
     AssignmentRole,
     AssignmentStatus,
@@ -134,6 +135,7 @@ class _Waits:
 _ON_SITE = AssignmentStatus.ON_SITE.value
 _ON_THE_WAY = (AssignmentStatus.ACKNOWLEDGED.value, AssignmentStatus.EN_ROUTE.value)
 _STANDBY = AssignmentRole.STANDBY.value
+_HOLDING = frozenset(HOLDING_VALUES)
 
 
 def _projection(a: Any, waits: _Waits, now: datetime) -> _Holder:
@@ -280,11 +282,10 @@ def assess(
     holders: dict[int, list[_Holder]] = defaultdict(list)
     gave_up: set[int] = set()
     waits = _Waits.of(rule)
-    holding = {s.value for s in HOLDING}
     for a in _projected(session, mobilisation, street_id, community_id, open_only):
         if a.grid_id is None:
             continue
-        if a.status in holding:
+        if a.status in _HOLDING:
             holders[a.grid_id].append(_projection(a, waits, now))
         elif a.status in _GAVE_UP:
             gave_up.add(a.grid_id)

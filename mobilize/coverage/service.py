@@ -26,7 +26,7 @@ from mobilize.db.prepared import Prepared
 from mobilize.events import record_events
 from mobilize.mobilisation.rules import StaffingRule
 from mobilize.models import (
-    HOLDING,
+    HOLDING_VALUES,
     Assignment,
     AssignmentStatus,
     Community,
@@ -101,7 +101,7 @@ _PEOPLE = (
     )
     .where(
         Assignment.mobilisation_id == bindparam("m"),
-        one_of(Assignment.status, [s.value for s in HOLDING]),
+        one_of(Assignment.status, HOLDING_VALUES),
     )
     .group_by(Assignment.grid_id)
 )

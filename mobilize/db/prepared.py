@@ -40,7 +40,8 @@ class _Compiled:
 
 
 class Prepared:
-    """A statement built once (at import), run by `rows` and `run` on the driver's cursor."""
+    """A statement built once (at import), run on the driver's cursor by `rows`, `rows_each`,
+    `run` or `run_many`."""
 
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
@@ -62,8 +63,8 @@ def _compile(statement: Executable, dialect: Dialect) -> _Compiled:
     else:
         names = tuple(dict.fromkeys(compiled.bind_names.values()))
     defaults = {
-        key: bind.effective_value
-        for key, bind in ((compiled.bind_names[b], b) for b in compiled.bind_names)
+        name: bind.effective_value
+        for bind, name in compiled.bind_names.items()
         if not bind.required
     }
     binds = {name: fn for name, fn in compiled._bind_processors.items() if fn is not None}

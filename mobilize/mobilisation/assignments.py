@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
@@ -93,22 +94,16 @@ def _own(actor: Actor, assignment: Assignment) -> None:
         raise Forbidden("only the person assigned may answer for themself")
 
 
-# One statement per way the code moves an assignment (its from-statuses and columns), built
-# the first time: every answer and arrival runs one.
-_TRANSITION_STATEMENTS: dict[tuple[tuple[str, ...], tuple[str, ...]], Prepared] = {}
-
-
+@cache
 def _transition_statement(allowed: tuple[str, ...], columns: tuple[str, ...]) -> Prepared:
-    found = _TRANSITION_STATEMENTS.get((allowed, columns))
-    if found is None:
-        a = table_of(Assignment).c
-        found = Prepared(
-            update(table_of(Assignment))
-            .where(a.id == bindparam("id"), one_of(a.status, list(allowed)))
-            .values({c: bindparam(f"v_{c}", type_=a[c].type) for c in columns})
-        )
-        _TRANSITION_STATEMENTS[(allowed, columns)] = found
-    return found
+    """One statement per way the code moves an assignment (its from-statuses and columns),
+    built the first time: every answer and arrival runs one."""
+    a = table_of(Assignment).c
+    return Prepared(
+        update(table_of(Assignment))
+        .where(a.id == bindparam("id"), one_of(a.status, list(allowed)))
+        .values({c: bindparam(f"v_{c}", type_=a[c].type) for c in columns})
+    )
 
 
 def transition(

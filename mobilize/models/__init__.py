@@ -30,6 +30,7 @@ from mobilize.models.jobs import JobRun, JobStatus
 from mobilize.models.mobilisation import (
     COMMITTED,
     HOLDING,
+    HOLDING_VALUES,
     LIVE,
     Assignment,
     AssignmentRole,
@@ -73,6 +74,7 @@ __all__ = [
     "COMMITTED",
     "FINAL_TASK_STATUSES",
     "HOLDING",
+    "HOLDING_VALUES",
     "LIVE",
     "ROLE_SCOPE",
     "Activity",

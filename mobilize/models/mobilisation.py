@@ -67,7 +67,8 @@ LIVE = (MobilisationStatus.ACTIVATING, MobilisationStatus.ACTIVE)
 COMMITTED = (AssignmentStatus.ACKNOWLEDGED, AssignmentStatus.EN_ROUTE, AssignmentStatus.ON_SITE)
 # Statuses in which the assignment still holds a slot.
 HOLDING = (AssignmentStatus.ASSIGNED, *COMMITTED)
-HOLDING_SQL = f"status IN ({', '.join(repr(s.value) for s in HOLDING)})"  # partial indexes
+HOLDING_VALUES = tuple(s.value for s in HOLDING)  # as stored: for one_of and plain rows
+HOLDING_SQL = f"status IN ({', '.join(repr(v) for v in HOLDING_VALUES)})"  # partial indexes
 
 
 class Mobilisation(Base):

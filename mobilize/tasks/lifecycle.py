@@ -25,6 +25,7 @@ from mobilize.errors import DomainError, Forbidden, InvalidInput, NotFound
 from mobilize.events import record_event
 from mobilize.models import (
     HOLDING,
+    HOLDING_VALUES,
     Assignment,
     Task,
     TaskAssignee,
@@ -138,7 +139,7 @@ def doer_of_task(mine: str) -> Any:
     assigned = select(TaskAssignee.responder_id).where(TaskAssignee.task_id == Task.id)
     holding = select(func.min(Assignment.responder_id)).where(
         Assignment.mobilisation_id == Task.mobilisation_id,
-        one_of(Assignment.status, [s.value for s in HOLDING]),
+        one_of(Assignment.status, HOLDING_VALUES),
         one_of(Assignment.responder_id, mine),
         or_(
             Assignment.grid_id == Task.grid_id,

@@ -6,7 +6,7 @@
 
 import { baseMapOf, leafletMap, shape } from "./basemap.js";
 
-export { baseMapOf, fetchBaseMap, leafletMap, shape } from "./basemap.js";
+export { leafletMap, loadBaseMap, shape } from "./basemap.js";
 
 // -- language: Simplified Chinese first, English on request ---------------------------------
 

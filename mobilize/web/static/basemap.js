@@ -121,12 +121,14 @@ export function leafletMap(container, base, options = {}) {
   return map;
 }
 
-/** The deployment's base map settings (null when it has none, or when offline). */
-export async function fetchBaseMap() {
+/** The deployment's base map (`baseMapOf` its settings; none when offline). */
+export async function loadBaseMap() {
+  let config = null;
   try {
     const response = await fetch("/ui/config.json", { cache: "no-cache" });
-    return response.ok ? (await response.json()).baseMap : null;
+    if (response.ok) config = (await response.json()).baseMap;
   } catch {
-    return null;
+    // offline: the grids alone
   }
+  return baseMapOf(config);
 }

@@ -12,9 +12,8 @@ import {
   serverSkew,
   el,
   expectOk,
-  fetchBaseMap,
-  baseMapOf,
   gridMap,
+  loadBaseMap,
   newId,
   notice,
   show,
@@ -43,7 +42,7 @@ const state = {
   skew: 0, // the server's clock minus this screen's
 };
 const $ = (id) => document.getElementById(id);
-const map = gridMap($("map"), { onClick: choose, base: baseMapOf(await fetchBaseMap()) });
+const map = gridMap($("map"), { onClick: choose, base: await loadBaseMap() });
 
 const ME = "{ me { name roles { role label scopeCode } } }";
 const LIST = `{ mobilisations(first: 50) { edges { node {

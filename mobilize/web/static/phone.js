@@ -10,13 +10,12 @@ import {
   GraphQLRequestError,
   NetworkError,
   applyLanguage,
-  baseMapOf,
   confirmDialog,
   countdown,
   el,
-  fetchBaseMap,
   gql,
   leafletMap,
+  loadBaseMap,
   newId,
   serverSkew,
   notice,
@@ -487,8 +486,7 @@ function renderAssignment(mine) {
 /** The grid and its centre on the small map, over the deployment's base map if it has one. */
 async function drawMyMap(grid) {
   if (typeof L === "undefined") return;
-  smallMap ??= fetchBaseMap().then((config) => {
-    const base = baseMapOf(config);
+  smallMap ??= loadBaseMap().then((base) => {
     const map = leafletMap($("my-map"), base);
     return Object.assign(map, { base, layer: L.layerGroup().addTo(map) });
   });

@@ -6,10 +6,9 @@ import {
   STATUS_COLOURS,
   applyLanguage,
   curveSvg,
-  baseMapOf,
   el,
-  fetchBaseMap,
   gridMap,
+  loadBaseMap,
   notice,
   statusLabel,
   t,
@@ -17,7 +16,7 @@ import {
 } from "./app.js";
 
 const $ = (id) => document.getElementById(id);
-const map = gridMap($("map"), { base: baseMapOf(await fetchBaseMap()) });
+const map = gridMap($("map"), { base: await loadBaseMap() });
 const { token, api, begin } = tokenSignIn("review", { signedIn });
 const state = { me: null, list: [], current: null, report: null, timer: null, asked: 0 };
 
