@@ -108,6 +108,11 @@ def send_standbys(
             continue
         try:
             with session.begin_nested():
+                # Another beat may have sent one since this one looked: ask again under the
+                # community's lock, which that beat held until it committed.
+                lock_communities(session, mobilisation.id, [found.community_id])
+                if _standby_coming(session, mobilisation.id, found.grid_id):
+                    continue
                 outcome = send_to_grid(
                     session,
                     actor=actor,
@@ -123,6 +128,23 @@ def send_standbys(
             continue  # a commander moved them meanwhile: the next beat looks again
         batches += outcome.batches
     return batches
+
+
+def _standby_coming(session: Session, mobilisation_id: int, grid_id: int) -> bool:
+    """Whether a standby holds this grid and is not on site yet (`GridRisk.standby_coming`)."""
+    return (
+        session.scalar(
+            select(Assignment.id)
+            .where(
+                Assignment.mobilisation_id == mobilisation_id,
+                Assignment.grid_id == grid_id,
+                Assignment.role == AssignmentRole.STANDBY.value,
+                Assignment.status.in_(_COMING),
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def release_standbys(session: Session, *, mobilisation: Mobilisation, clock: Clock) -> list[str]:
