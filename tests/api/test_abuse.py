@@ -26,6 +26,10 @@ from mobilize.settings import Settings
 from tests.people import make_user
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
+# This file alone uses Redis database 15, and its tests run one at a time on one
+# pytest-xdist worker: two of them at once would share its queues.
+pytestmark = pytest.mark.xdist_group("redis-15")
+
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,11 @@ from mobilize.models import District, Household
 from tests.bundles import read_rows, write, write_rows
 
 
+# The demo on PostgreSQL keeps its tokens in the working directory: each test process has its
+# own, so no file lands in the checkout and parallel runs do not share one.
+_WORKING_DIRECTORY = Path(tempfile.mkdtemp(prefix="mobilize-cli-"))
+
+
 def mobilize(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "MOBILIZE_DATABASE_URL": database_url, "COLUMNS": "200"}
     return subprocess.run(
@@ -24,6 +30,7 @@ def mobilize(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         env=env,
+        cwd=_WORKING_DIRECTORY,
         timeout=300,
     )
 

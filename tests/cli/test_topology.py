@@ -37,7 +37,11 @@ from tests.conftest import wipe
 from tests.people import make_user
 
 ROOT = Path(__file__).resolve().parents[2]
-BROKER = "redis://127.0.0.1:6379/13"
+BROKER = "redis://127.0.0.1:6379/11"
+# This file alone uses Redis database 11, and its tests run one at a time on one
+# pytest-xdist worker: two of them at once would share its queues.
+pytestmark = pytest.mark.xdist_group("redis-11")
+
 ACTIVATE = """mutation { activateMobilisation(scope: {district: true}, kind: EPIDEMIC,
   title: "演练 drill") { __typename ... on Mobilisation { id status } } }"""
 

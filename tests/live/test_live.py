@@ -39,6 +39,10 @@ from tests.people import make_user
 from tests.wartime import activated
 
 BROKER = "redis://127.0.0.1:6379/14"
+# This file alone uses Redis database 14, and its tests run one at a time on one
+# pytest-xdist worker: two of them at once would share its queues.
+pytestmark = pytest.mark.xdist_group("redis-14")
+
 
 EVENTS_QUERY = """subscription($m: ID!, $after: Int!) {
   mobilisationEvents(mobilisation: $m, after: $after) { seq kind subjectId payload } }"""

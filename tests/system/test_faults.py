@@ -50,6 +50,10 @@ from tests.people import make_user
 from tests.wartime import activated
 
 BROKER = "redis://127.0.0.1:6379/12"
+# This file alone uses Redis database 12, and its tests run one at a time on one
+# pytest-xdist worker: two of them at once would share its queues.
+pytestmark = pytest.mark.xdist_group("redis-12")
+
 CHECK_IN = """mutation($a: ID!, $lon: Float!, $lat: Float!, $k: String) {
   checkIn(assignment: $a, location: {lon: $lon, lat: $lat}, clientMutationId: $k) {
     __typename ... on Assignment { status } } }"""

@@ -24,6 +24,10 @@ from mobilize.worker.tasks import CeleryDispatcher
 from mobilize.worker.watch import ConsumerWatch
 
 BROKER = "redis://127.0.0.1:6379/13"
+# This file alone uses Redis database 13, and its tests run one at a time on one
+# pytest-xdist worker: two of them at once would share its queues.
+pytestmark = pytest.mark.xdist_group("redis-13")
+
 
 
 @pytest.fixture
