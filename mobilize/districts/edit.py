@@ -25,6 +25,7 @@ from mobilize.clock import Clock
 from mobilize.districts.update import DistrictInWartime
 from mobilize.errors import Forbidden, InvalidInput, NotFound
 from mobilize.events import record_event
+from mobilize.mobilisation.locks import lock_people
 from mobilize.models import (
     HOLDING,
     LIVE,
@@ -232,6 +233,7 @@ def add_responder(
     keeper = editors(actor, "Mutation.addResponder")
     code = validation.text("code", code, max_len=64)
     name = validation.text("name", values.name, max_len=200)
+    lock_people(session, district_id)
     taken = session.scalar(
         select(Responder.retired_at).where(
             Responder.district_id == district_id, Responder.code == code
@@ -288,6 +290,7 @@ def edit_responder(
     responder: Responder = _one(session, Responder, responder_id, keeper, "人员")
     if not person_in_place(session, keeper, responder.id):
         raise Forbidden("editResponder: 此人在您的范围以外 this person is outside your place")
+    lock_people(session, responder.district_id)
     _check_person(session, responder.district_id, values, responder.id)
     changed = _changes(
         responder,

@@ -1,4 +1,5 @@
-"""The one lock order of wartime writes: communities first, then the district's roster."""
+"""The one lock order of wartime writes: communities first, then the district's roster; and
+the district's people, for enrolments."""
 
 from __future__ import annotations
 
@@ -62,3 +63,16 @@ def lock_roster(session: Session, district_id: int) -> None:
     anyway; the partial unique index on holding assignments stands behind both."""
     if is_postgres(session.get_bind()):
         session.execute(select(func.pg_advisory_xact_lock(ROSTER_LOCK, district_id)))
+
+
+PEOPLE_LOCK = 7102  # the first key of the district people's advisory lock (the second: the id)
+
+
+def lock_people(session: Session, district_id: int) -> None:
+    """Take the district's people before checking that a code and a phone are free and
+    putting a person on the roster (an enrolment, an edit of a phone, an application
+    approved). Two such writes then go one after the other: the second sees the first's
+    person, so one phone never signs two people in, and the refusal names what a second
+    enrolment made alone would be told. SQLite has one writer anyway."""
+    if is_postgres(session.get_bind()):
+        session.execute(select(func.pg_advisory_xact_lock(PEOPLE_LOCK, district_id)))

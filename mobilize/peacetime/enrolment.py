@@ -22,6 +22,7 @@ from mobilize.bundle.rules import PHONE
 from mobilize.clock import Clock
 from mobilize.errors import Forbidden, InvalidCode, InvalidInput, NotFound
 from mobilize.events import record_event
+from mobilize.mobilisation.locks import lock_people
 from mobilize.models import (
     Community,
     District,
@@ -202,6 +203,7 @@ def _enrol(session: Session, enrolment: Enrolment, home_grid_id: int | None) -> 
         grid = session.get(Grid, home_grid_id)
         if grid is None or grid.community_id != community.id:
             raise InvalidInput("homeGrid", "not a grid of the community they reported to")
+    lock_people(session, enrolment.district_id)
     on_roster = session.scalar(
         select(Responder.code).where(
             Responder.district_id == enrolment.district_id,

@@ -31,7 +31,6 @@ REDIS_URL = "redis://127.0.0.1:6379/15"
 pytestmark = pytest.mark.xdist_group("redis-15")
 
 
-
 @pytest.fixture
 def token(engine: Engine, tiny_bundle: Bundle, clock: ManualClock) -> str:
     with transaction(make_sessionmaker(engine)) as session:

@@ -17,7 +17,6 @@ from mobilize.db import make_engine
 from mobilize.models import District, Household
 from tests.bundles import read_rows, write, write_rows
 
-
 # The demo on PostgreSQL keeps its tokens in the working directory: each test process has its
 # own, so no file lands in the checkout and parallel runs do not share one.
 _WORKING_DIRECTORY = Path(tempfile.mkdtemp(prefix="mobilize-cli-"))

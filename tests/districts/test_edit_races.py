@@ -104,3 +104,37 @@ def test_two_enrolments_of_one_code_leave_one_person_and_one_clear_refusal(
     assert len(refused) == RACERS - 1 and {r.field for r in refused} == {"code"}
     with Session(engine) as session:
         assert len(session.scalars(select(Responder).where(Responder.code == "R-RACE")).all()) == 1
+
+
+def test_two_enrolments_of_one_phone_leave_one_person_and_one_clear_refusal(
+    engine: Engine, tiny_bundle: Bundle, clock: ManualClock
+) -> None:
+    """A phone is how a person signs in: two keepers enrolling it at once under two codes
+    end with one person, and the others told whose phone it is."""
+    with transaction(make_sessionmaker(engine)) as session:
+        result = import_district(session, bundle=tiny_bundle, actor="test", clock=clock)
+    actor = district_commander(engine)
+    person = edit.PersonValues(name="钱七", phone="13900004444", kind=ResponderKind.VOLUNTEER)
+    outcomes = _at_once(
+        engine,
+        [
+            partial(
+                write,
+                engine,
+                edit.add_responder,
+                actor=actor,
+                clock=clock,
+                district_id=result.district_id,
+                code=f"R-PHONE-{i}",
+                values=person,
+            )
+            for i in range(RACERS)
+        ],
+    )
+    refused = [o for o in outcomes if isinstance(o, InvalidInput)]
+    assert len(refused) == RACERS - 1
+    assert {r.field for r in refused} == {"phone"}
+    assert all("'13900004444' is 钱七's already (R-PHONE-" in str(r) for r in refused)
+    with Session(engine) as session:
+        holders = session.scalars(select(Responder).where(Responder.phone == "13900004444"))
+        assert len(holders.all()) == 1

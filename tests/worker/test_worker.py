@@ -29,7 +29,6 @@ BROKER = "redis://127.0.0.1:6379/13"
 pytestmark = pytest.mark.xdist_group("redis-13")
 
 
-
 @pytest.fixture
 def worker(engine: Engine, migrated_url: str, monkeypatch: pytest.MonkeyPatch) -> object:
     monkeypatch.setattr(
