@@ -22,7 +22,7 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mobilize import outbox
@@ -218,6 +218,21 @@ class Simulation:
                 self.check_task[grid_id] = task_id
             elif kind == "supply_delivery":
                 self.supply_task[grid_id] = (task_id, tags)
+        # People's and households' draws are keyed by their place in the district, not by
+        # their ids: another district imported first into the database shifts every id, and
+        # must not change the drill.
+        self.first_responder = (
+            session.scalar(
+                select(func.min(Responder.id)).where(Responder.district_id == self.district_id)
+            )
+            or 1
+        )
+        self.first_household = (
+            session.scalar(
+                select(func.min(Household.id)).where(Household.district_id == self.district_id)
+            )
+            or 1
+        )
         self.phone_of: dict[int, str] = dict(
             session.execute(
                 select(Responder.id, Responder.phone).where(
@@ -337,7 +352,7 @@ class Simulation:
 
     def _draw(self, rid: int, assignment_id: int) -> Person:
         p = self.params
-        rng = np.random.default_rng([self.seed, 1, rid])
+        rng = np.random.default_rng([self.seed, 1, rid - self.first_responder + 1])
         u = rng.random()
         if u < p.never_answer_share:
             fate = "never"
@@ -474,7 +489,7 @@ class Simulation:
             return
         hid, tags = waiting.popleft()
         p = self.params
-        rng = np.random.default_rng([self.seed, 2, hid])
+        rng = np.random.default_rng([self.seed, 2, hid - self.first_household + 1])
         minutes = p.check_tagged_min if tags & dispatch.SUPPLY_TAGS else p.check_min
         supply = self.supply_task.get(person.grid_id)
         if supply is not None and tags & supply[1]:

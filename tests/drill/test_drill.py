@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ from typer.testing import CliRunner
 from mobilize.bundle import Bundle
 from mobilize.cli.main import app
 from mobilize.clock import ManualClock
-from mobilize.db import make_sessionmaker, transaction
+from mobilize.db import make_engine, make_sessionmaker, transaction
+from mobilize.db.migrate import upgrade
 from mobilize.districts import edit
 from mobilize.districts.importer import import_district
 from mobilize.drill.bound import LowerBound, lower_bound
@@ -55,6 +57,14 @@ def test_a_tiny_drill_gives_the_same_json_twice(tmp_path: Path, tiny_bundle: Bun
     first = once("a.db")
     assert once("b.db") == first
     assert once("a.db") == first  # the district reused, its first drill stood down
+    # Another district imported first shifts every id in the database: the same drill.
+    other = replace(tiny_bundle, district_code="OTHER", district_name="另一区 Another district")
+    shared = make_engine(f"sqlite:///{tmp_path / 'd.db'}")
+    upgrade(shared)
+    with transaction(make_sessionmaker(shared)) as session:
+        import_district(session, bundle=other, actor="test", clock=ManualClock(DRILL_START))
+    shared.dispose()
+    assert once("d.db") == first
     assert once("c.db", seed=4) != first
     for run in (first, first["baseline"]):
         assert isinstance(run, dict)
