@@ -204,6 +204,24 @@ def called_among(session: Session, mobilisation_id: int, responder_ids: list[int
     )
 
 
+def _volunteers_inside(session: Session, district_id: int, inside: shapely.Geometry) -> list[int]:
+    """The district's volunteers outside any team who live inside the region: the only ones
+    a plan of the region calls (the rest are ruled out here in one vectorised test, not each
+    loaded and placed on every re-plan of one community)."""
+    rows = session.execute(
+        select(Responder.id, unparsed(Responder.geom)).where(
+            Responder.district_id == district_id,
+            Responder.kind == ResponderKind.VOLUNTEER.value,
+            Responder.team_id.is_(None),
+            Responder.geom.is_not(None),
+        )
+    ).all()
+    if not rows:
+        return []
+    homes = parse_all([r.geom for r in rows])
+    return [r.id for r, covered in zip(rows, shapely.covers(inside, homes), strict=True) if covered]
+
+
 def build_problem(
     session: Session,
     *,
@@ -219,13 +237,19 @@ def build_problem(
     info = load_grids(session, region, metric)
     # Only the region's own assignments are loaded whole (a re-plan of one community stays
     # cheap); who else was called is asked of the roster alone, below.
-    existing = session.scalars(
-        select(Assignment).where(
+    existing = session.execute(
+        select(
+            Assignment.responder_id,
+            Assignment.grid_id,
+            Assignment.community_id,
+            Assignment.status,
+            Assignment.pinned,
+        ).where(
             Assignment.mobilisation_id == mobilisation.id, one_of(Assignment.community_id, region)
         )
     ).all()
     holding_fixed: dict[int, int] = defaultdict(int)
-    movable: list[Assignment] = []
+    movable: list[Any] = []
     for a in existing:
         if a.status not in HOLDING or a.grid_id not in info:
             continue
@@ -257,6 +281,10 @@ def build_problem(
     ).all()
     movable_ids = [a.responder_id for a in movable]
     team_scope = _teams_in_scope(session, mobilisation, scope) if with_teams else set()
+    inside = shapely.union_all(
+        session.scalars(select(Community.geom).where(one_of(Community.id, region))).all()
+    )
+    shapely.prepare(inside)
     # Who may be called, as ids found each by its own index (one condition with OR read
     # every responder of the district, 17 ms of every re-plan on xindu).
     ids = union_all(
@@ -273,10 +301,7 @@ def build_problem(
             one_of(Responder.unit_id, sorted({p.unit_id for p in pairings})),
         ),
         select(Responder.id).where(
-            Responder.district_id == mobilisation.district_id,
-            Responder.kind == ResponderKind.VOLUNTEER.value,
-            Responder.team_id.is_(None),
-            Responder.geom.is_not(None),
+            one_of(Responder.id, _volunteers_inside(session, mobilisation.district_id, inside))
         ),
         select(Responder.id).where(one_of(Responder.team_id, sorted(team_scope))),
         select(Responder.id).where(one_of(Responder.id, movable_ids)),
@@ -330,10 +355,6 @@ def build_problem(
                 )
             )
     people.extend(_cadres(pairings, info, by_community, fresh, existing, by_id))
-    inside = shapely.union_all(
-        session.scalars(select(Community.geom).where(one_of(Community.id, region))).all()
-    )
-    shapely.prepare(inside)
     for c in fresh:
         if (
             c.kind == ResponderKind.VOLUNTEER.value
@@ -378,7 +399,7 @@ def district_problem(
 
 
 def _allowed(
-    c: Candidate, info: dict[int, GridInfo], children: dict[int, list[int]], a: Assignment
+    c: Candidate, info: dict[int, GridInfo], children: dict[int, list[int]], a: Any
 ) -> tuple[int, ...] | None:
     """Where an already-assigned person may be moved: the same rules as when first called."""
     if c.building_grid_id in info:
@@ -407,7 +428,7 @@ def _cadres(
     info: dict[int, GridInfo],
     by_community: dict[int, list[int]],
     fresh: list[Candidate],
-    existing: Sequence[Assignment],
+    existing: Sequence[Any],
     by_id: dict[int, Candidate],
 ) -> list[Person]:
     """Sunk cadres of units paired with the region's communities, up to each pairing's quota
