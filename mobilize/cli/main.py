@@ -500,7 +500,7 @@ def drill(
         PresetName | None,
         typer.Option(
             help="Generate this district (default: street, under a minute; xindu, the whole "
-            "district, takes about 13 minutes)."
+            "district, takes about 9 minutes on 2 cores)."
         ),
     ] = None,
     bundle_dir: Annotated[
