@@ -343,10 +343,11 @@ def solve(
             )
         )
         placed[i] = True
-    nearest_of: dict[int, int] = {}
-    own = _own_pairs(people, net.index, P, G)
-    for pair in np.flatnonzero(own)[::-1]:  # pairs are sorted by distance within a person
-        nearest_of[int(P[pair])] = int(pair)
+    # Each person's nearest own pair: their first (pairs are sorted by distance within a
+    # person), found for everyone at once.
+    own = np.flatnonzero(_own_pairs(people, net.index, P, G))
+    person_of, first = np.unique(P[own], return_index=True)
+    nearest_of = dict(zip(person_of.tolist(), own[first].tolist(), strict=True))
     for left in np.flatnonzero(~placed):
         person = people[left]
         if person.always and person.grids and int(left) in nearest_of:
