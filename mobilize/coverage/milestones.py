@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -20,6 +19,7 @@ from mobilize.db.bulk import insert_if_absent
 from mobilize.events import record_event, record_events
 from mobilize.mobilisation import reactions
 from mobilize.mobilisation.locks import lock_every_community
+from mobilize.mobilisation.messages import clock_time
 from mobilize.mobilisation.rules import StaffingRule
 from mobilize.models import (
     District,
@@ -205,7 +205,7 @@ def _escalate(
         by_street[r.street_id].append(r)
     codes = _names(session, [r.grid_id for r in at_risk])
     streets = _street_codes(session, set(by_street))
-    deadline = mobilisation.deadline.astimezone(ZoneInfo(display_tz)).strftime("%H:%M")
+    deadline = clock_time(mobilisation.deadline, display_tz)
     messages = [
         Message(
             to=f"street:{streets[street_id]}",
