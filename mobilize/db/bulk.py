@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 import shapely
-from sqlalchemy import JSON, Boolean, Table, bindparam, text
+from sqlalchemy import JSON, Boolean, Float, Integer, Numeric, Table, bindparam, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
@@ -62,6 +62,8 @@ def _copy_converter(column_type: Any) -> Callable[[Any], str]:
         return lambda value: _aware(value).isoformat()
     if isinstance(column_type, Boolean):
         return lambda value: "t" if value else "f"
+    if isinstance(column_type, Integer | Float | Numeric):
+        return str  # digits, a sign, a point: never anything to escape
     return lambda value: copy_text(str(value))
 
 
@@ -128,6 +130,7 @@ def _insert_same_shape(session: Session, table: Table, rows: Sequence[dict[str, 
     assert dbapi is not None
     names = ", ".join(f'"{c}"' for c in columns)
     postgres = is_postgres(session.get_bind())
+    null = "\\N" if postgres else None  # how COPY's text format spells NULL
     # Column by column: one converter each, and a time (most rows of a write share one)
     # formatted once.
     stored = []
@@ -138,19 +141,16 @@ def _insert_same_shape(session: Session, table: Table, rows: Sequence[dict[str, 
             if isinstance(t, UTCDateTime):
                 seen: dict[Any, Any] = {}
                 values = [
-                    None if v is None else seen.get(v) or seen.setdefault(v, convert(v))
+                    null if v is None else seen.get(v) or seen.setdefault(v, convert(v))
                     for v in values
                 ]
             else:
-                values = [None if v is None else convert(v) for v in values]
+                values = [null if v is None else convert(v) for v in values]
         stored.append(values)
     if postgres:
         # COPY's text format written whole: row by row, the driver's formatting took most
         # of an activation's writes.
-        lines = "".join(
-            "\t".join("\\N" if v is None else v for v in line) + "\n"
-            for line in zip(*stored, strict=True)
-        )
+        lines = "".join("\t".join(line) + "\n" for line in zip(*stored, strict=True))
         copying = f'COPY "{table.name}" ({names}) FROM STDIN'
         with dbapi.cursor() as cursor, cursor.copy(copying) as copy:
             copy.write(lines)
