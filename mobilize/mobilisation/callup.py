@@ -280,11 +280,17 @@ def build_problem(
         .order_by(Pairing.unit_id, Pairing.community_id)
     ).all()
     movable_ids = [a.responder_id for a in movable]
-    team_scope = _teams_in_scope(session, mobilisation, scope) if with_teams else set()
-    inside = shapely.union_all(
-        session.scalars(select(Community.geom).where(one_of(Community.id, region))).all()
+    inside = _area_of(session, region)
+    team_scope = (
+        _teams_in_scope(
+            session,
+            mobilisation,
+            scope,
+            inside if set(scope) == set(region) else _area_of(session, scope),
+        )
+        if with_teams
+        else set()
     )
-    shapely.prepare(inside)
     # Who may be called, as ids found each by its own index (one condition with OR read
     # every responder of the district, 17 ms of every re-plan on xindu).
     ids = union_all(
@@ -466,9 +472,21 @@ def _cadres(
     return people
 
 
-def _teams_in_scope(session: Session, mobilisation: Mobilisation, scope: Sequence[int]) -> set[int]:
+def _area_of(session: Session, community_ids: Sequence[int]) -> shapely.Geometry:
+    """The communities' outlines as one area, prepared for many point tests."""
+    area = shapely.union_all(
+        session.scalars(select(Community.geom).where(one_of(Community.id, community_ids))).all()
+    )
+    shapely.prepare(area)
+    return area
+
+
+def _teams_in_scope(
+    session: Session, mobilisation: Mobilisation, scope: Sequence[int], inside: shapely.Geometry
+) -> set[int]:
     """Teams called: those whose unit is paired inside the scope, and those most of whose
-    members live inside it (volunteer teams of the neighbourhood)."""
+    members live inside it (`inside`: the scope's area; volunteer teams of the
+    neighbourhood)."""
     from mobilize.models import Team as TeamRow
 
     paired_units = set(
@@ -476,10 +494,6 @@ def _teams_in_scope(session: Session, mobilisation: Mobilisation, scope: Sequenc
             select(Pairing.unit_id).where(one_of(Pairing.community_id, scope), Pairing.current())
         )
     )
-    inside = shapely.union_all(
-        session.scalars(select(Community.geom).where(one_of(Community.id, scope))).all()
-    )
-    shapely.prepare(inside)
     homes: dict[int, list[shapely.Point]] = defaultdict(list)
     for team_id, home in session.execute(
         select(Responder.team_id, Responder.geom)

@@ -38,6 +38,35 @@ def _at_once(engine: Engine, calls: list[Callable[[], Any]]) -> list[Any]:
         return list(pool.map(run, calls))
 
 
+def _enrol_at_once(
+    engine: Engine,
+    bundle: Bundle,
+    clock: ManualClock,
+    person: edit.PersonValues,
+    codes: list[str],
+) -> list[Any]:
+    """The district imported, then one keeper per code enrolling `person` at the same moment."""
+    with transaction(make_sessionmaker(engine)) as session:
+        result = import_district(session, bundle=bundle, actor="test", clock=clock)
+    actor = district_commander(engine)
+    return _at_once(
+        engine,
+        [
+            partial(
+                write,
+                engine,
+                edit.add_responder,
+                actor=actor,
+                clock=clock,
+                district_id=result.district_id,
+                code=code,
+                values=person,
+            )
+            for code in codes
+        ],
+    )
+
+
 def test_simultaneous_edits_of_one_household_each_start_from_the_last(
     engine: Engine, tiny_bundle: Bundle, clock: ManualClock
 ) -> None:
@@ -81,25 +110,8 @@ def test_simultaneous_edits_of_one_household_each_start_from_the_last(
 def test_two_enrolments_of_one_code_leave_one_person_and_one_clear_refusal(
     engine: Engine, tiny_bundle: Bundle, clock: ManualClock
 ) -> None:
-    with transaction(make_sessionmaker(engine)) as session:
-        result = import_district(session, bundle=tiny_bundle, actor="test", clock=clock)
-    actor = district_commander(engine)
     person = edit.PersonValues(name="赵六", phone="13900003333", kind=ResponderKind.VOLUNTEER)
-    outcomes = _at_once(
-        engine,
-        [
-            lambda: write(
-                engine,
-                edit.add_responder,
-                actor=actor,
-                clock=clock,
-                district_id=result.district_id,
-                code="R-RACE",
-                values=person,
-            )
-        ]
-        * RACERS,
-    )
+    outcomes = _enrol_at_once(engine, tiny_bundle, clock, person, ["R-RACE"] * RACERS)
     refused = [o for o in outcomes if isinstance(o, InvalidInput)]
     assert len(refused) == RACERS - 1 and {r.field for r in refused} == {"code"}
     with Session(engine) as session:
@@ -111,26 +123,9 @@ def test_two_enrolments_of_one_phone_leave_one_person_and_one_clear_refusal(
 ) -> None:
     """A phone is how a person signs in: two keepers enrolling it at once under two codes
     end with one person, and the others told whose phone it is."""
-    with transaction(make_sessionmaker(engine)) as session:
-        result = import_district(session, bundle=tiny_bundle, actor="test", clock=clock)
-    actor = district_commander(engine)
     person = edit.PersonValues(name="钱七", phone="13900004444", kind=ResponderKind.VOLUNTEER)
-    outcomes = _at_once(
-        engine,
-        [
-            partial(
-                write,
-                engine,
-                edit.add_responder,
-                actor=actor,
-                clock=clock,
-                district_id=result.district_id,
-                code=f"R-PHONE-{i}",
-                values=person,
-            )
-            for i in range(RACERS)
-        ],
-    )
+    codes = [f"R-PHONE-{i}" for i in range(RACERS)]
+    outcomes = _enrol_at_once(engine, tiny_bundle, clock, person, codes)
     refused = [o for o in outcomes if isinstance(o, InvalidInput)]
     assert len(refused) == RACERS - 1
     assert {r.field for r in refused} == {"phone"}
