@@ -33,6 +33,10 @@ from mobilize.models import Event, EventCounter, table_of
 
 _EVENTS = table_of(Event)
 PENDING = "mobilize.pending_events"  # session.info key: mobilisation id -> rows to number
+# On PostgreSQL a commit's events for one mobilisation go in one statement up to this many
+# (a phone's write: the counter held for the least time); more (an activation's 30k) go by
+# COPY after the counter moves on, which the server takes in half the time (bench/assign_bench).
+ONE_STATEMENT_UP_TO = 1000
 
 
 def _row(
@@ -108,12 +112,15 @@ def write_pending(session: Session) -> None:
     if not waiting:
         return
     session.flush()  # every other row lock first: the counter must be the last one taken
-    if is_postgres(session.get_bind()):
-        # One statement each (migration 0011), so the counter is held for two round trips
-        # (it and COMMIT), not four: every write of the mobilisation waits behind it.
-        for mobilisation_id in sorted(waiting):
+    postgres = is_postgres(session.get_bind())
+    rows: list[dict[str, Any]] = []
+    for mobilisation_id in sorted(waiting):
+        batch = waiting[mobilisation_id]
+        if postgres and len(batch) <= ONE_STATEMENT_UP_TO:
+            # One statement (migration 0011), so the counter is held for two round trips
+            # (it and COMMIT), not four: every write of the mobilisation waits behind it.
             # The batch as one JSON document: the driver's array dumping, element by element
-            # in Python, took most of an activation's commit (33k events on xindu).
+            # in Python, was slower than the server's parsing.
             document = [
                 [
                     row["occurred_at"].isoformat(),
@@ -123,32 +130,39 @@ def write_pending(session: Session) -> None:
                     row["subject_id"],
                     row["payload"],
                 ]
-                for row in waiting[mobilisation_id]
+                for row in batch
             ]
             prepared.run(session, _APPEND, {"m": mobilisation_id, "rows": to_json(document)})
-        return
-    rows: list[dict[str, Any]] = []
-    for mobilisation_id in sorted(waiting):
-        batch = waiting[mobilisation_id]
-        times = {row["occurred_at"] for row in batch}
-        if len(times) == 1:
-            # The usual case (one clock reading per write): one statement moves the counter
-            # and its time, and every event's time is the counter's new one.
-            (at,) = times
-            last_mseq, last_at = _advance(session, mobilisation_id, batch, _ADVANCE_TO, at)
-            mseq = last_mseq - len(batch)
-            for row in batch:
-                mseq += 1
-                rows.append({**row, "occurred_at": last_at, "mseq": mseq})
             continue
-        last_mseq, last_at = _advance(session, mobilisation_id, batch, _ADVANCE, None)
+        rows += _numbered(session, mobilisation_id, batch)
+    insert_rows(session, table_of(Event), rows)
+
+
+def _numbered(
+    session: Session, mobilisation_id: int, batch: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The batch numbered after the mobilisation's last event (its counter moved on and
+    held), each time raised, if need be, to its predecessor's."""
+    numbered = []
+    times = {row["occurred_at"] for row in batch}
+    if len(times) == 1:
+        # The usual case (one clock reading per write): one statement moves the counter
+        # and its time, and every event's time is the counter's new one.
+        (at,) = times
+        last_mseq, last_at = _advance(session, mobilisation_id, batch, _ADVANCE_TO, at)
         mseq = last_mseq - len(batch)
         for row in batch:
             mseq += 1
-            last_at = max(last_at, row["occurred_at"])
-            rows.append({**row, "occurred_at": last_at, "mseq": mseq})
-        prepared.run(session, _SET_LAST_AT, {"m": mobilisation_id, "at": last_at})
-    insert_rows(session, table_of(Event), rows)
+            numbered.append({**row, "occurred_at": last_at, "mseq": mseq})
+        return numbered
+    last_mseq, last_at = _advance(session, mobilisation_id, batch, _ADVANCE, None)
+    mseq = last_mseq - len(batch)
+    for row in batch:
+        mseq += 1
+        last_at = max(last_at, row["occurred_at"])
+        numbered.append({**row, "occurred_at": last_at, "mseq": mseq})
+    prepared.run(session, _SET_LAST_AT, {"m": mobilisation_id, "at": last_at})
+    return numbered
 
 
 _APPEND = Prepared(

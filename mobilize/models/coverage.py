@@ -10,7 +10,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mobilize.db.types import UTCDateTime
-from mobilize.models.base import Base
+from mobilize.models.base import Base, checked_per_statement
 
 
 class GridStatus(enum.StrEnum):
@@ -25,12 +25,18 @@ class GridState(Base):
     """One micro-grid in one mobilisation; updated with every change that touches it."""
 
     __tablename__ = "grid_state"
-    __table_args__ = (Index("ix_grid_state_mobilisation_status", "mobilisation_id", "status"),)
+    __table_args__ = (
+        checked_per_statement("mobilisation_id", "mobilisation"),
+        checked_per_statement("grid_id", "grid"),
+        checked_per_statement("community_id", "community"),
+        checked_per_statement("street_id", "street"),
+        Index("ix_grid_state_mobilisation_status", "mobilisation_id", "status"),
+    )
 
-    mobilisation_id: Mapped[int] = mapped_column(ForeignKey("mobilisation.id"), primary_key=True)
-    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id"), primary_key=True)
-    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"))
-    street_id: Mapped[int] = mapped_column(ForeignKey("street.id"))
+    mobilisation_id: Mapped[int] = mapped_column(primary_key=True)
+    grid_id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int]
+    street_id: Mapped[int]
     status: Mapped[GridStatus] = mapped_column(String(16))
     assigned: Mapped[int] = mapped_column(default=0)
     answered: Mapped[int] = mapped_column(default=0)  # acknowledged or on the way

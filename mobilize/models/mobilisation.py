@@ -20,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mobilize.db.types import UTCDateTime
-from mobilize.models.base import Base
+from mobilize.models.base import Base, checked_per_statement
 
 
 class MobilisationKind(enum.StrEnum):
@@ -122,6 +122,10 @@ class Assignment(Base):
 
     __tablename__ = "assignment"
     __table_args__ = (
+        checked_per_statement("mobilisation_id", "mobilisation"),
+        checked_per_statement("responder_id", "responder"),
+        checked_per_statement("grid_id", "grid"),
+        checked_per_statement("community_id", "community"),
         UniqueConstraint("mobilisation_id", "responder_id"),
         Index("ix_assignment_mobilisation_grid", "mobilisation_id", "grid_id"),
         # A person holds at most one slot anywhere: counted toward two grids' minimums, they
@@ -136,10 +140,10 @@ class Assignment(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    mobilisation_id: Mapped[int] = mapped_column(ForeignKey("mobilisation.id"))
-    responder_id: Mapped[int] = mapped_column(ForeignKey("responder.id"), index=True)
-    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"))
-    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"))
+    mobilisation_id: Mapped[int]
+    responder_id: Mapped[int] = mapped_column(index=True)
+    grid_id: Mapped[int | None]
+    community_id: Mapped[int]
     role: Mapped[AssignmentRole] = mapped_column(String(16))
     source: Mapped[AssignmentSource] = mapped_column(String(16))
     pinned: Mapped[bool] = mapped_column(default=False)

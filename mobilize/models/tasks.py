@@ -10,7 +10,7 @@ from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, String, Unique
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mobilize.db.types import UTCDateTime
-from mobilize.models.base import Base
+from mobilize.models.base import Base, checked_per_statement
 
 
 class TaskKind(enum.StrEnum):
@@ -48,6 +48,9 @@ class Task(Base):
 
     __tablename__ = "task"
     __table_args__ = (
+        checked_per_statement("mobilisation_id", "mobilisation"),
+        checked_per_statement("grid_id", "grid"),
+        checked_per_statement("community_id", "community"),
         Index("ix_task_mobilisation_grid", "mobilisation_id", "grid_id"),
         Index("ix_task_mobilisation_community", "mobilisation_id", "community_id"),
         # Every re-plan asks whether any task waits for a holder (`promote_staffed`).
@@ -56,11 +59,11 @@ class Task(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    mobilisation_id: Mapped[int] = mapped_column(ForeignKey("mobilisation.id"))
+    mobilisation_id: Mapped[int]
     kind: Mapped[TaskKind] = mapped_column(String(32))
     title: Mapped[str] = mapped_column(String(200))
-    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"))
-    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"))
+    grid_id: Mapped[int | None]
+    community_id: Mapped[int]
     target_tags: Mapped[int] = mapped_column(default=0)  # households with any of these tags
     priority: Mapped[int] = mapped_column(default=3)  # 1 most urgent .. 5
     due_at: Mapped[datetime] = mapped_column(UTCDateTime())

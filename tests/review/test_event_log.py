@@ -9,6 +9,7 @@ from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from mobilize import events
 from mobilize.bundle import Bundle
 from mobilize.clock import ManualClock
 from mobilize.db import make_engine, make_sessionmaker, transaction
@@ -47,12 +48,20 @@ def test_postgis_refuses_to_update_or_delete_events(postgis_url: str) -> None:
     engine.dispose()
 
 
+@pytest.mark.parametrize("one_statement_up_to", [1000, 0], ids=["one statement", "copy"])
 def test_a_mobilisations_events_are_numbered_in_commit_order_and_never_go_back_in_time(
-    engine: Engine, tiny_bundle: Bundle, clock: ManualClock
+    engine: Engine,
+    tiny_bundle: Bundle,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    one_statement_up_to: int,
 ) -> None:
     """Events recorded against clocks that disagree (a write's events at several readings,
     a later commit with an earlier clock) get consecutive numbers, and each one's time is
-    raised to its predecessor's when it is earlier: "the events up to time t" stays a prefix."""
+    raised to its predecessor's when it is earlier: "the events up to time t" stays a prefix.
+    The same whichever way PostgreSQL takes a commit's batch (one statement, or COPY as an
+    activation's thousands go)."""
+    monkeypatch.setattr(events, "ONE_STATEMENT_UP_TO", one_statement_up_to)
     mobilisation = activated(engine, tiny_bundle, clock)
     factory = make_sessionmaker(engine)
     with Session(engine) as session:
