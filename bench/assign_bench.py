@@ -12,9 +12,14 @@ runs the bare solve, a SQLite activation and a PostGIS activation one after anot
 machine falls on all three alike; min and median of each, and the ratios of the mins and of
 the medians are the figures of record.
 
+After each PostGIS activation, its assignments, tasks, grid states and events are written
+again by the project's bulk writer into the live tables (indexes, checks, triggers) and by a
+bare COPY of the same rows into a plain table, in one transaction rolled back
+(`bulk_writes_postgis`: rows a second of each, and their ratio).
+
 Targets (issue 28, 2-core reference machine, xindu): activation <= 3 s on SQLite and <= 4 s on
-PostGIS, and <= 4x the bare solve; re-plans after a decline or a risk fix no slower than
-before; the same at twice xindu, growing linearly. PostGIS comes from
+PostGIS, and <= 4x the bare solve; bulk writes >= 100k rows a second; re-plans after a decline
+or a risk fix no slower than before; the same at twice xindu, growing linearly. PostGIS comes from
 MOBILIZE_TEST_POSTGRES_URL (default trust auth on 127.0.0.1:5432): scratch databases are made
 and dropped."""
 
@@ -37,12 +42,13 @@ from typing import Any
 import numpy as np
 from ortools.graph.python import min_cost_flow
 from scratch import scratch_postgis
-from sqlalchemy import select
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from mobilize.auth.actor import Actor, Binding
 from mobilize.clock import ManualClock
 from mobilize.db import make_engine, make_sessionmaker, transaction
+from mobilize.db.bulk import insert_rows
 from mobilize.db.migrate import upgrade
 from mobilize.districts.importer import import_district
 from mobilize.generate import PRESETS, generate_district
@@ -54,9 +60,12 @@ from mobilize.models import (
     Assignment,
     AssignmentStatus,
     District,
+    Event,
     GridState,
     MobilisationKind,
     Role,
+    Task,
+    table_of,
 )
 
 CLOCK = ManualClock(datetime(2026, 7, 1, 8, tzinfo=UTC))
@@ -282,6 +291,71 @@ def _replans(url: str, mobilisation_id: int) -> dict[str, list[float]]:
     return {"decline": declines, "risk_fix": fixes}
 
 
+BULK = (Assignment, Task, GridState, Event)  # what an activation writes by the ten thousand
+
+
+def _bulk_writes(url: str, mobilisation_id: int) -> dict[str, tuple[int, float, float]]:
+    """Each table's rows of the activation written again, through the project's bulk writer
+    into the live table (its indexes, checks and triggers; under a copy of the mobilisation,
+    the first one's people released so the second may hold them) and by a bare COPY of the
+    same rows into a plain table with no index, in one transaction rolled back: rows and
+    seconds of each."""
+    eng = make_engine(url)
+    found = {}
+    with Session(eng) as session:
+        dbapi = session.connection().connection.driver_connection
+        assert dbapi is not None
+        tables = [table_of(model) for model in BULK]
+        written: dict[str, tuple[list[dict[str, Any]], bytes]] = {}
+        for table in tables:
+            keep = [c for c in table.columns if c is not table.autoincrement_column]
+            query = select(*keep).where(table.c.mobilisation_id == mobilisation_id)
+            rows = [dict(row) for row in session.execute(query).mappings()]
+            names = ", ".join(f'"{c.name}"' for c in keep)
+            as_text = bytearray()
+            with dbapi.cursor() as cursor:
+                export = (
+                    f"COPY (SELECT {names} FROM {table.name} WHERE mobilisation_id = %s) TO STDOUT"
+                )
+                with cursor.copy(export, (mobilisation_id,)) as out:
+                    for chunk in out:
+                        as_text += chunk
+                cursor.execute(
+                    f'CREATE TEMP TABLE "plain_{table.name}" AS SELECT {names} FROM '
+                    f'"{table.name}" WITH NO DATA'
+                )
+            written[table.name] = (rows, bytes(as_text))
+        second = session.execute(
+            text(
+                "INSERT INTO mobilisation SELECT (jsonb_populate_record(NULL::mobilisation, "
+                "to_jsonb(m) || jsonb_build_object('id', m.id + 1000))).* FROM mobilisation m "
+                "WHERE m.id = :m RETURNING id"
+            ),
+            {"m": mobilisation_id},
+        ).scalar_one()
+        session.execute(
+            update(Assignment)
+            .where(Assignment.mobilisation_id == mobilisation_id)
+            .values(status=AssignmentStatus.RELEASED.value)
+        )
+        for table in tables:
+            rows, as_text = written[table.name]
+            rows = [{**row, "mobilisation_id": second} for row in rows]
+            started = time.perf_counter()
+            insert_rows(session, table, rows)
+            ours = time.perf_counter() - started
+            names = ", ".join(f'"{c}"' for c in rows[0])
+            with dbapi.cursor() as cursor:
+                started = time.perf_counter()
+                with cursor.copy(f'COPY "plain_{table.name}" ({names}) FROM STDIN') as into:
+                    into.write(as_text)
+                bare = time.perf_counter() - started
+            found[table.name] = (len(rows), ours, bare)
+        session.rollback()
+    eng.dispose()
+    return found
+
+
 def _summary(figures: dict[str, Any]) -> dict[str, Any]:
     keys = (
         "grids",
@@ -303,6 +377,19 @@ def _rounded(spread: dict[str, float], digits: int) -> dict[str, float]:
     return {k: round(v, digits) for k, v in spread.items()}
 
 
+def _bulk_figures(runs: list[tuple[int, float, float]]) -> dict[str, Any]:
+    """Rows a second, ours and the bare COPY's (best of the repeats), and their ratio."""
+    rows = runs[0][0]
+    ours = rows / min(r[1] for r in runs)
+    bare = rows / min(r[2] for r in runs)
+    return {
+        "rows": rows,
+        "rows_per_s": round(ours),
+        "bare_copy_rows_per_s": round(bare),
+        "ratio_to_bare": round(ours / bare, 3),
+    }
+
+
 def _ratio(spread: dict[str, float], bare: dict[str, float]) -> dict[str, float]:
     return {k: round(spread[k] / bare[k], 2) for k in ("min", "median")}
 
@@ -319,6 +406,7 @@ def main() -> None:
 
     times: dict[str, list[float]] = {"bare": [], "sqlite": [], "postgis": []}
     replans: dict[str, list[float]] = defaultdict(list)
+    bulk: dict[str, list[tuple[int, float, float]]] = defaultdict(list)
     with tempfile.TemporaryDirectory(prefix="mobilize-bench-") as tmp, scratch_postgis() as pg:
         template = Path(tmp) / "district.db"
         _import(f"sqlite:///{template}", bundle)
@@ -345,6 +433,8 @@ def main() -> None:
             copy.unlink()
             with scratch_postgis(template=pg) as run_pg:
                 figures, seconds, mobilisation_id = _activate(run_pg)
+                for table, (n, ours, bare_s) in _bulk_writes(run_pg, mobilisation_id).items():
+                    bulk[table].append((n, ours, bare_s))
                 for kind, taken in _replans(run_pg, mobilisation_id).items():
                     replans[f"{kind}_postgis"] += taken
             times["postgis"].append(seconds)
@@ -368,6 +458,7 @@ def main() -> None:
             f"replan_{kind}_s": _rounded(_spread(taken), 3)
             for kind, taken in sorted(replans.items())
         },
+        "bulk_writes_postgis": {table: _bulk_figures(runs) for table, runs in sorted(bulk.items())},
         "baseline_greedy": _summary(greedy),
     }
     print(
