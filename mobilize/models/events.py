@@ -19,10 +19,8 @@ from mobilize.models.base import Base
 
 class Event(Base):
     __tablename__ = "event"
-    __table_args__ = (
-        Index("uq_event_mobilisation_mseq", "mobilisation_id", "mseq", unique=True),
-        Index("ix_event_subject", "subject_type", "subject_id"),
-    )
+    # Read one mobilisation at a time, in sequence: no other index (migration 0023).
+    __table_args__ = (Index("uq_event_mobilisation_mseq", "mobilisation_id", "mseq", unique=True),)
 
     # BIGINT on PostgreSQL, INTEGER (the rowid) on SQLite, so both autoincrement.
     seq: Mapped[int] = mapped_column(
@@ -30,7 +28,7 @@ class Event(Base):
     )
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     actor: Mapped[str] = mapped_column(String(128))
-    kind: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(64))
     subject_type: Mapped[str] = mapped_column(String(32))
     subject_id: Mapped[str] = mapped_column(String(64))
     mobilisation_id: Mapped[int | None] = mapped_column(Integer)
