@@ -312,19 +312,19 @@ def _bulk_writes(url: str, mobilisation_id: int) -> dict[str, tuple[int, float, 
             query = select(*keep).where(table.c.mobilisation_id == mobilisation_id)
             rows = [dict(row) for row in session.execute(query).mappings()]
             names = ", ".join(f'"{c.name}"' for c in keep)
-            as_text = bytearray()
+            exported = bytearray()
             with dbapi.cursor() as cursor:
                 export = (
                     f"COPY (SELECT {names} FROM {table.name} WHERE mobilisation_id = %s) TO STDOUT"
                 )
                 with cursor.copy(export, (mobilisation_id,)) as out:
                     for chunk in out:
-                        as_text += chunk
+                        exported += chunk
                 cursor.execute(
                     f'CREATE TEMP TABLE "plain_{table.name}" AS SELECT {names} FROM '
                     f'"{table.name}" WITH NO DATA'
                 )
-            written[table.name] = (rows, bytes(as_text))
+            written[table.name] = (rows, bytes(exported))
         second = session.execute(
             text(
                 "INSERT INTO mobilisation SELECT (jsonb_populate_record(NULL::mobilisation, "
@@ -339,8 +339,8 @@ def _bulk_writes(url: str, mobilisation_id: int) -> dict[str, tuple[int, float, 
             .values(status=AssignmentStatus.RELEASED.value)
         )
         for table in tables:
-            rows, as_text = written[table.name]
-            rows = [{**row, "mobilisation_id": second} for row in rows]
+            read, as_text = written[table.name]
+            rows = [{**row, "mobilisation_id": second} for row in read]
             started = time.perf_counter()
             insert_rows(session, table, rows)
             ours = time.perf_counter() - started
