@@ -306,7 +306,7 @@ def _bulk_writes(url: str, mobilisation_id: int) -> dict[str, tuple[int, float, 
         dbapi = session.connection().connection.driver_connection
         assert dbapi is not None
         tables = [table_of(model) for model in BULK]
-        written: dict[str, tuple[list[dict[str, Any]], bytes]] = {}
+        written: dict[str, tuple[list[dict[str, Any]], bytes, str]] = {}
         for table in tables:
             keep = [c for c in table.columns if c is not table.autoincrement_column]
             query = select(*keep).where(table.c.mobilisation_id == mobilisation_id)
@@ -324,7 +324,7 @@ def _bulk_writes(url: str, mobilisation_id: int) -> dict[str, tuple[int, float, 
                     f'CREATE TEMP TABLE "plain_{table.name}" AS SELECT {names} FROM '
                     f'"{table.name}" WITH NO DATA'
                 )
-            written[table.name] = (rows, bytes(exported))
+            written[table.name] = (rows, bytes(exported), names)
         second = session.execute(
             text(
                 "INSERT INTO mobilisation SELECT (jsonb_populate_record(NULL::mobilisation, "
@@ -339,12 +339,11 @@ def _bulk_writes(url: str, mobilisation_id: int) -> dict[str, tuple[int, float, 
             .values(status=AssignmentStatus.RELEASED.value)
         )
         for table in tables:
-            read, as_text = written[table.name]
+            read, as_text, names = written[table.name]
             rows = [{**row, "mobilisation_id": second} for row in read]
             started = time.perf_counter()
             insert_rows(session, table, rows)
             ours = time.perf_counter() - started
-            names = ", ".join(f'"{c}"' for c in rows[0])
             with dbapi.cursor() as cursor:
                 started = time.perf_counter()
                 with cursor.copy(f'COPY "plain_{table.name}" ({names}) FROM STDIN') as into:

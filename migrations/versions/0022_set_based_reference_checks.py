@@ -63,6 +63,21 @@ def upgrade() -> None:
         return
     op.execute(
         """
+        CREATE FUNCTION refuse_missing_reference(
+            tab text, col text, referenced text, value text
+        ) RETURNS void LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION USING
+                ERRCODE = 'foreign_key_violation',
+                CONSTRAINT = format('fk_%s_%s_%s', tab, col, referenced),
+                MESSAGE = format('%s.%s = %s: there is no %s %s', tab, col, value, referenced,
+                                 value);
+        END
+        $$
+        """
+    )
+    op.execute(
+        """
         CREATE FUNCTION new_rows_reference_existing_rows() RETURNS trigger
         LANGUAGE plpgsql AS $$
         DECLARE
@@ -77,12 +92,8 @@ def upgrade() -> None:
                     TG_ARGV[i], TG_ARGV[i + 1]
                 ) INTO missing;
                 IF missing IS NOT NULL THEN
-                    RAISE EXCEPTION USING
-                        ERRCODE = 'foreign_key_violation',
-                        CONSTRAINT = format('fk_%s_%s_%s', TG_TABLE_NAME, TG_ARGV[i],
-                                            TG_ARGV[i + 1]),
-                        MESSAGE = format('%s.%s = %s: there is no %s %s', TG_TABLE_NAME,
-                                         TG_ARGV[i], missing, TG_ARGV[i + 1], missing);
+                    PERFORM refuse_missing_reference(TG_TABLE_NAME, TG_ARGV[i], TG_ARGV[i + 1],
+                                                     missing);
                 END IF;
                 i := i + 2;
             END LOOP;
@@ -107,12 +118,8 @@ def upgrade() -> None:
                                    TG_ARGV[i + 1])
                         INTO found USING value;
                     IF NOT found THEN
-                        RAISE EXCEPTION USING
-                            ERRCODE = 'foreign_key_violation',
-                            CONSTRAINT = format('fk_%s_%s_%s', TG_TABLE_NAME, TG_ARGV[i],
-                                                TG_ARGV[i + 1]),
-                            MESSAGE = format('%s.%s = %s: there is no %s %s', TG_TABLE_NAME,
-                                             TG_ARGV[i], value, TG_ARGV[i + 1], value);
+                        PERFORM refuse_missing_reference(TG_TABLE_NAME, TG_ARGV[i],
+                                                         TG_ARGV[i + 1], value);
                     END IF;
                 END IF;
                 i := i + 2;
@@ -179,3 +186,4 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION kept_for_history()")
     op.execute("DROP FUNCTION changed_row_references_existing_rows()")
     op.execute("DROP FUNCTION new_rows_reference_existing_rows()")
+    op.execute("DROP FUNCTION refuse_missing_reference(text, text, text, text)")
