@@ -123,20 +123,52 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     _insert_same_shape(session, table, rows)
 
 
+ROWS_PER_WRITE = 1000
+"""COPY goes to the server a thousand rows at a time: it checks and indexes one part while
+Python formats the next (written whole, each waited for the other: xindu's activation events
+took 0.27 s, in parts 0.17 s)."""
+
+
 def _insert_same_shape(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     columns = list(rows[0])
     types = [table.c[name].type for name in columns]
     dbapi = session.connection().connection.driver_connection
     assert dbapi is not None
     names = ", ".join(f'"{c}"' for c in columns)
-    postgres = is_postgres(session.get_bind())
-    null = "\\N" if postgres else None  # how COPY's text format spells NULL
-    # Column by column: one converter each, and a time (most rows of a write share one)
-    # formatted once.
+    if is_postgres(session.get_bind()):
+        converters = [_copy_converter(t) for t in types]
+        copying = f'COPY "{table.name}" ({names}) FROM STDIN'
+        with dbapi.cursor() as cursor, cursor.copy(copying) as copy:
+            for start in range(0, len(rows), ROWS_PER_WRITE):
+                part = rows[start : start + ROWS_PER_WRITE]
+                # COPY's text format written a part at a time: row by row, the driver's
+                # formatting took most of an activation's writes. \N is COPY's NULL.
+                stored = _stored(columns, types, converters, part, "\\N")
+                copy.write("".join("\t".join(line) + "\n" for line in zip(*stored, strict=True)))
+        return
+    stored = _stored(columns, types, [_sqlite_converter(t) for t in types], rows, None)
+    marks = ", ".join("?" for _ in columns)
+    cursor = dbapi.cursor()
+    try:
+        cursor.executemany(
+            f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', zip(*stored, strict=True)
+        )
+    finally:
+        cursor.close()
+
+
+def _stored(
+    columns: list[str],
+    types: list[Any],
+    converters: list[Callable[[Any], Any] | None],
+    rows: Sequence[dict[str, Any]],
+    null: str | None,
+) -> list[list[Any]]:
+    """The rows' values as the backend stores them, column by column: one converter each, and
+    a time (most rows of a write share one) formatted once."""
     stored = []
-    for c, t in zip(columns, types, strict=True):
+    for c, t, convert in zip(columns, types, converters, strict=True):
         values = [row[c] for row in rows]
-        convert = _copy_converter(t) if postgres else _sqlite_converter(t)
         if convert is not None:
             if isinstance(t, UTCDateTime):
                 seen: dict[Any, Any] = {}
@@ -147,22 +179,7 @@ def _insert_same_shape(session: Session, table: Table, rows: Sequence[dict[str, 
             else:
                 values = [null if v is None else convert(v) for v in values]
         stored.append(values)
-    if postgres:
-        # COPY's text format written whole: row by row, the driver's formatting took most
-        # of an activation's writes.
-        lines = "".join("\t".join(line) + "\n" for line in zip(*stored, strict=True))
-        copying = f'COPY "{table.name}" ({names}) FROM STDIN'
-        with dbapi.cursor() as cursor, cursor.copy(copying) as copy:
-            copy.write(lines)
-        return
-    marks = ", ".join("?" for _ in columns)
-    cursor = dbapi.cursor()
-    try:
-        cursor.executemany(
-            f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', zip(*stored, strict=True)
-        )
-    finally:
-        cursor.close()
+    return stored
 
 
 def insert_if_absent(session: Session, table: Table, values: dict[str, Any]) -> int | None:

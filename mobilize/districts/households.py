@@ -9,7 +9,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from mobilize.bundle.model import Bundle
-from mobilize.db.bulk import copy_text, loading_empty_table
+from mobilize.db.bulk import ROWS_PER_WRITE, copy_text, loading_empty_table
 from mobilize.db.engine import is_postgres
 from mobilize.db.types import points_ewkb_hex, points_wkb
 from mobilize.progress import NoProgress, Progress
@@ -44,15 +44,17 @@ def write_households(
         columns = f"{COLUMNS}, geom"
         grids, sizes, tags = grid_of.tolist(), h.size.tolist(), h.tags.tolist()
         buildings = ["\\N" if b is None else str(b) for b in building_of]
+        reported = 0
         with (
             loading_empty_table(session, "household"),
             dbapi.cursor() as cursor,
             cursor.copy(f"COPY household ({columns}) FROM STDIN") as copy,
         ):
-            # COPY's text format written whole, a batch at a time: row by row, the
-            # driver's formatting took most of the write.
-            for start in range(0, n, _BATCH):
-                stop = min(n, start + _BATCH)
+            # COPY's text format written a part at a time (row by row, the driver's
+            # formatting took most of the write), the server storing one part while
+            # Python formats the next.
+            for start in range(0, n, ROWS_PER_WRITE):
+                stop = min(n, start + ROWS_PER_WRITE)
                 copy.write(
                     "".join(
                         f"{district_id}\t{grids[i]}\t{copy_text(h.code[i])}\t{sizes[i]}\t"
@@ -61,7 +63,9 @@ def write_households(
                         for i in range(start, stop)
                     )
                 )
-                progress.advance(stop - start)
+                if stop - reported >= _BATCH or stop == n:
+                    progress.advance(stop - reported)
+                    reported = stop
         progress.advance(0)  # the keys and indexes a first load set aside are back
         return
     wkb = points_wkb(h.lon, h.lat)

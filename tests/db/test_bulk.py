@@ -17,6 +17,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    func,
     select,
 )
 from sqlalchemy.orm import Session
@@ -97,6 +98,43 @@ def test_a_naive_time_is_refused_and_nothing_is_written(engine: Engine, rows_tab
         insert_rows(session, rows_table, [good, naive])
     with Session(engine) as session:
         assert session.execute(select(rows_table)).all() == []
+
+
+def test_thousands_of_rows_land_whole_and_in_order_or_not_at_all(
+    engine: Engine, rows_table: Table
+) -> None:
+    """PostgreSQL gets a big write in parts: every part lands, and a bad row in a late part,
+    after earlier parts went to the server, leaves no row of any part behind."""
+    start = datetime(2026, 7, 1, 8, tzinfo=UTC)
+    many = [
+        {
+            "id": i,
+            "text": f"第{i}行\tline {i}",
+            "flag": i % 3 == 0,
+            "at": start + timedelta(seconds=i),
+        }
+        for i in range(1, 2502)
+    ]
+    with Session(engine) as session, session.begin():
+        insert_rows(session, rows_table, many)
+    with Session(engine) as session:
+        back = session.execute(select(rows_table).order_by(rows_table.c.id)).all()
+    assert len(back) == 2501
+    assert (back[0].id, back[0].text, back[0].flag) == (1, "第1行\tline 1", False)
+    assert (back[1499].id, back[1499].text, back[1499].flag) == (1500, "第1500行\tline 1500", True)
+    assert back[2500].at == datetime(2026, 7, 1, 8, 41, 41, tzinfo=UTC)
+    assert [r.id for r in back] == list(range(1, 2502))
+
+    later = [{**row, "id": row["id"] + 10_000} for row in many]
+    later[-1] = {**later[-1], "at": datetime(2026, 7, 1, 8)}  # naive, in the last part
+    with (
+        pytest.raises(ValueError, match="naive datetime"),
+        Session(engine) as session,
+        session.begin(),
+    ):
+        insert_rows(session, rows_table, later)
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(rows_table)) == 2501
 
 
 def test_points_packed_by_hand_are_the_bytes_geos_writes() -> None:
