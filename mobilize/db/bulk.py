@@ -160,7 +160,7 @@ def _insert_same_shape(session: Session, table: Table, rows: Sequence[dict[str, 
 def _stored(
     columns: list[str],
     types: list[Any],
-    converters: list[Callable[[Any], Any] | None],
+    converters: Sequence[Callable[[Any], Any] | None],
     rows: Sequence[dict[str, Any]],
     null: str | None,
 ) -> list[list[Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import numpy as np
 import pytest
@@ -106,7 +107,7 @@ def test_thousands_of_rows_land_whole_and_in_order_or_not_at_all(
     """PostgreSQL gets a big write in parts: every part lands, and a bad row in a late part,
     after earlier parts went to the server, leaves no row of any part behind."""
     start = datetime(2026, 7, 1, 8, tzinfo=UTC)
-    many = [
+    many: list[dict[str, Any]] = [
         {
             "id": i,
             "text": f"第{i}行\tline {i}",
@@ -125,7 +126,7 @@ def test_thousands_of_rows_land_whole_and_in_order_or_not_at_all(
     assert back[2500].at == datetime(2026, 7, 1, 8, 41, 41, tzinfo=UTC)
     assert [r.id for r in back] == list(range(1, 2502))
 
-    later = [{**row, "id": row["id"] + 10_000} for row in many]
+    later = [{**row, "id": i + 10_000} for i, row in enumerate(many, start=1)]
     later[-1] = {**later[-1], "at": datetime(2026, 7, 1, 8)}  # naive, in the last part
     with (
         pytest.raises(ValueError, match="naive datetime"),
