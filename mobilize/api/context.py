@@ -7,6 +7,7 @@ by two threads at once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, TypeVar
@@ -75,9 +76,7 @@ class RequestDb:
         async with self._lock:
             await self._enter()
             try:
-                return await anyio.to_thread.run_sync(
-                    lambda: fn(self._session_now(), *args, **kwargs)
-                )
+                return await _in_thread(lambda: fn(self._session_now(), *args, **kwargs))
             finally:
                 self._leave()  # only if no session was opened
 
@@ -97,7 +96,7 @@ class RequestDb:
         async with self._lock:
             await self._enter()
             try:
-                return await anyio.to_thread.run_sync(call)
+                return await _in_thread(call)
             finally:
                 self._leave()
 
@@ -106,8 +105,25 @@ class RequestDb:
         async with self._lock:
             if self._session is not None:
                 session, self._session = self._session, None
-                await anyio.to_thread.run_sync(partial(_close, session))
+                await _in_thread(partial(_close, session))
             self._leave()
+
+
+async def _in_thread(call: Callable[[], R]) -> R:
+    """`call()` in a worker thread, waited for to the end even when the caller is cancelled
+    (a page reloaded, a socket dropped, a subscription stopped): the thread runs on either way,
+    and until it is done nobody else may have the session it uses. Cancelled, the caller
+    gives up the lock only then, and the cancellation goes on up."""
+    running = asyncio.ensure_future(anyio.to_thread.run_sync(call))
+    try:
+        return await asyncio.shield(running)
+    except asyncio.CancelledError:
+        while not running.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([running])
+        if not running.cancelled():
+            running.exception()  # its own failure, if any, is the cancelled caller's no more
+        raise
 
 
 def _close(session: Session) -> None:
