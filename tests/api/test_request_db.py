@@ -43,7 +43,7 @@ def test_a_read_cancelled_mid_query_keeps_its_session_until_the_query_is_done(
     async def scenario() -> int:
         db = RequestDb(reader, writer)
         reading = asyncio.create_task(db.run(slow_read))
-        await asyncio.to_thread(started.wait)
+        await asyncio.to_thread(started.wait, 10)  # a read that never starts fails below
         reading.cancel()  # the socket closed while its read was still on the server
         with pytest.raises(asyncio.CancelledError):
             await reading
